@@ -1,0 +1,325 @@
+"""The `atlassian-cmk:*` stack configuration: its schema, parsing and validation.
+
+This is the only place that decides whether a stack's configuration is valid. The Pulumi
+program, the policy pack and cmkctl all call `parse_stack_config` on the same raw map, so
+they can never disagree on a value.
+
+The raw map is what the Pulumi engine hands a program: full keys (`atlassian-cmk:enabled`)
+to strings, with structured values (objects, lists) as JSON text. Scalars arrive as the
+text written in the YAML file, read as YAML 1.2: `no`, `off` and `yes` are strings, so
+`enabled: no` is an error here exactly as it is for `pulumi.Config.get_bool`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, cast
+
+from atlassian_cmk.realms import EXPLICIT_REALM_NAME, MAX_REGIONS, REALMS, is_region_name, realm_names
+
+NAMESPACE: Final = "atlassian-cmk"
+"""The Pulumi project name, and so the namespace of every config key of this product."""
+
+ReencryptionStatus = Literal["none", "in-progress", "complete"]
+REENCRYPTION_STATUSES: Final[tuple[ReencryptionStatus, ...]] = ("none", "in-progress", "complete")
+
+# Booleans as Pulumi's own `Config.get_bool` accepts them; anything else is an error.
+_TRUE_TEXTS: Final = ("true", "True")
+_FALSE_TEXTS: Final = ("false", "False")
+
+CONTEXT_TAG_RE: Final = re.compile(r"^[A-Za-z0-9]{1,12}$")
+"""Atlassian's context tag: 1-12 alphanumerics, immutable once enrolled."""
+
+IAM_PRINCIPAL_RE: Final = re.compile(
+    r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/-]{1,512})$"
+)
+"""An IAM account root, role or user ARN: what a KMS key policy `Principal.AWS` may name."""
+
+TAG_VALUE_MAX: Final = 256
+"""KMS tag values hold at most 256 characters; reason and ticket are written as tags."""
+
+KEYS: Final = (
+    "realm",
+    "regions",
+    "enabled",
+    "revocation",
+    "reencryption",
+    "multiRegion",
+    "atlassianPrincipals",
+    "contextTag",
+    "keyAdministrators",
+)
+"""Every key of the namespace; any other `atlassian-cmk:*` key is a typo and an error."""
+
+
+class ConfigError(ValueError):
+    """One invalid config value, said in one line: the key, the bad value, what is allowed."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        self.key = key if ":" in key else f"{NAMESPACE}:{key}"
+        self.value = value
+        self.allowed = allowed
+        shown = "missing" if value is _MISSING else f"{value!r} is not allowed"
+        super().__init__(f"{self.key}: {shown}; {allowed}")
+
+
+class StackConfigErrors(ValueError):
+    """Every problem found in one stack configuration, so a pull request is fixed in one round."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(error) for error in errors))
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """Why Atlassian's access is revoked: a reason a reviewer reads and the incident ticket."""
+
+    reason: str
+    ticket: str
+
+
+@dataclass(frozen=True)
+class Reencryption:
+    """Atlassian re-encryption as the stack declares it (the deployed state may say otherwise)."""
+
+    status: ReencryptionStatus = "none"
+    ticket: str | None = None
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status == "in-progress"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """A validated stack configuration: every field is known good."""
+
+    realm: str
+    regions: tuple[str, ...]
+    enabled: bool
+    atlassian_principals: tuple[str, ...]
+    context_tag: str
+    revocation: Revocation | None = None
+    reencryption: Reencryption = field(default_factory=Reencryption)
+    multi_region: bool = False
+    key_administrators: tuple[str, ...] = ()
+
+    @property
+    def is_dual_region(self) -> bool:
+        return len(self.regions) == 2
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "missing"
+
+
+_MISSING: Final[Any] = _Missing()
+
+
+def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate the raw config map and return the typed configuration.
+
+    `raw` maps full or bare keys to what Pulumi delivers (strings, structured values as JSON
+    text) or to already-decoded JSON values. Keys of other namespaces (`aws:region`) are
+    ignored. Raises `StackConfigErrors` listing every invalid value.
+    """
+    values = _own_namespace(raw)
+    errors: list[ConfigError] = []
+
+    def attempt(parse: Any, *args: Any) -> Any:
+        try:
+            return parse(*args)
+        except ConfigError as error:
+            errors.append(error)
+            return None
+
+    for key in values:
+        if key not in KEYS:
+            errors.append(ConfigError(key, values[key], f"allowed keys: {', '.join(KEYS)}"))
+
+    realm_and_regions = attempt(_parse_realm_and_regions, values)
+    enabled = attempt(_parse_bool, "enabled", values.get("enabled", _MISSING), None)
+    revocation = attempt(_parse_revocation, values.get("revocation", _MISSING), enabled)
+    reencryption = attempt(_parse_reencryption, values.get("reencryption", _MISSING))
+    multi_region = attempt(_parse_bool, "multiRegion", values.get("multiRegion", _MISSING), False)
+    principals = attempt(_parse_arn_list, "atlassianPrincipals", values.get("atlassianPrincipals", _MISSING), True)
+    admins = attempt(_parse_arn_list, "keyAdministrators", values.get("keyAdministrators", _MISSING), False)
+    context_tag = attempt(_parse_context_tag, values.get("contextTag", _MISSING))
+
+    if realm_and_regions is not None and multi_region and len(realm_and_regions[1]) == 1:
+        errors.append(ConfigError("multiRegion", True, "allowed only for a dual-region realm (us, eu or two regions)"))
+
+    if errors:
+        raise StackConfigErrors(errors)
+    realm, regions = realm_and_regions
+    return StackConfig(
+        realm=realm,
+        regions=regions,
+        enabled=enabled,
+        revocation=revocation if not enabled else None,
+        reencryption=reencryption,
+        multi_region=multi_region,
+        atlassian_principals=principals,
+        context_tag=context_tag,
+        key_administrators=admins,
+    )
+
+
+def _own_namespace(raw: Mapping[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for full_key, value in raw.items():
+        namespace, sep, key = full_key.partition(":")
+        if not sep:
+            values[full_key] = value
+        elif namespace == NAMESPACE:
+            values[key] = value
+    return values
+
+
+def _decode_structured(key: str, value: Any, allowed: str) -> Any:
+    """Structured config reaches a Pulumi program as JSON text; decode it like `Config.get_object`."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise ConfigError(key, value, allowed) from None
+    return value
+
+
+def _scalar_text(value: Any) -> str | None:
+    """A nested scalar as text: JSON gives the program typed values, YAML gives cmkctl text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    return None
+
+
+def _parse_bool(key: str, value: Any, default: bool | None) -> bool:
+    allowed = "allowed: true or false (YAML 1.2: yes/no/on/off are strings, not booleans)"
+    if value is _MISSING:
+        if default is None:
+            raise ConfigError(key, _MISSING, f"required; {allowed}")
+        return default
+    if isinstance(value, bool):
+        return value
+    if value in _TRUE_TEXTS:
+        return True
+    if value in _FALSE_TEXTS:
+        return False
+    raise ConfigError(key, value, allowed)
+
+
+def _parse_realm_and_regions(values: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+    realm = values.get("realm", _MISSING)
+    regions = values.get("regions", _MISSING)
+    exactly_one = f"set exactly one of atlassian-cmk:realm ({realm_names()}) or atlassian-cmk:regions"
+    if realm is not _MISSING and regions is not _MISSING:
+        raise ConfigError("regions", _decode_or_raw(regions), f"not allowed together with realm; {exactly_one}")
+    if realm is _MISSING and regions is _MISSING:
+        raise ConfigError("realm", _MISSING, exactly_one)
+    if realm is not _MISSING:
+        if not isinstance(realm, str) or realm not in REALMS:
+            raise ConfigError("realm", realm, f"allowed: {realm_names()}; or set atlassian-cmk:regions instead")
+        return realm, REALMS[realm].regions
+    allowed = "allowed: a list of one or two distinct AWS regions, e.g. [us-east-1, us-west-2]"
+    decoded = _decode_structured("regions", regions, allowed)
+    if not isinstance(decoded, list) or not 1 <= len(decoded) <= MAX_REGIONS:
+        raise ConfigError("regions", decoded, allowed)
+    for region in decoded:
+        if not isinstance(region, str) or not is_region_name(region):
+            raise ConfigError("regions", region, "allowed: an AWS region name such as eu-west-2")
+    if len(set(decoded)) != len(decoded):
+        raise ConfigError("regions", decoded, allowed)
+    return EXPLICIT_REALM_NAME, tuple(decoded)
+
+
+def _decode_or_raw(value: Any) -> Any:
+    try:
+        return json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError:
+        return value
+
+
+def _parse_object(key: str, value: Any, fields: tuple[str, ...], example: str) -> dict[str, str | None]:
+    allowed = f"allowed: an object with {', '.join(fields)}, e.g. {example}"
+    decoded = _decode_structured(key, value, allowed)
+    if not isinstance(decoded, dict):
+        raise ConfigError(key, decoded, allowed)
+    for name in decoded:
+        if name not in fields:
+            raise ConfigError(f"{key}.{name}", decoded[name], f"unknown field; {allowed}")
+    result: dict[str, str | None] = {}
+    for name in fields:
+        if name not in decoded or decoded[name] is None:
+            result[name] = None
+            continue
+        text = _scalar_text(decoded[name])
+        if text is None:
+            raise ConfigError(f"{key}.{name}", decoded[name], "allowed: text")
+        result[name] = text.strip()
+    return result
+
+
+def _parse_revocation(value: Any, enabled: bool | None) -> Revocation | None:
+    example = "{reason: 'Suspected breach of encrypted data', ticket: SEC-1234}"
+    if value is _MISSING:
+        if enabled is False:
+            raise ConfigError(
+                "revocation", _MISSING, f"required when enabled is false: the pull request's justification, {example}"
+            )
+        return None
+    parsed = _parse_object("revocation", value, ("reason", "ticket"), example)
+    for name in ("reason", "ticket"):
+        text = parsed[name]
+        if not text:
+            raise ConfigError(f"revocation.{name}", parsed[name] or _MISSING, "required: non-empty text")
+        if len(text) > TAG_VALUE_MAX:
+            raise ConfigError(f"revocation.{name}", text, f"allowed: at most {TAG_VALUE_MAX} characters (a KMS tag)")
+    return Revocation(reason=cast(str, parsed["reason"]), ticket=cast(str, parsed["ticket"]))
+
+
+def _parse_reencryption(value: Any) -> Reencryption:
+    if value is _MISSING:
+        return Reencryption()
+    parsed = _parse_object("reencryption", value, ("status", "ticket"), "{status: in-progress, ticket: PS-5678}")
+    status = parsed["status"] or "none"
+    if status not in REENCRYPTION_STATUSES:
+        raise ConfigError("reencryption.status", status, f"allowed: {', '.join(REENCRYPTION_STATUSES)}")
+    ticket = parsed["ticket"] or None
+    if ticket is not None and len(ticket) > TAG_VALUE_MAX:
+        raise ConfigError("reencryption.ticket", ticket, f"allowed: at most {TAG_VALUE_MAX} characters")
+    return Reencryption(status=status, ticket=ticket)
+
+
+def _parse_arn_list(key: str, value: Any, required: bool) -> tuple[str, ...]:
+    allowed = "allowed: a list of IAM ARNs, e.g. [arn:aws:iam::123456789012:role/Name]"
+    if value is _MISSING:
+        if required:
+            raise ConfigError(key, _MISSING, f"required; {allowed}")
+        return ()
+    decoded = _decode_structured(key, value, allowed)
+    if not isinstance(decoded, list) or (required and not decoded):
+        raise ConfigError(key, decoded, allowed)
+    for arn in decoded:
+        if not isinstance(arn, str) or not IAM_PRINCIPAL_RE.match(arn):
+            raise ConfigError(
+                key, arn, "allowed: an IAM root, role or user ARN, e.g. arn:aws:iam::123456789012:role/Name"
+            )
+    if len(set(decoded)) != len(decoded):
+        raise ConfigError(key, decoded, "allowed: each ARN once")
+    return tuple(decoded)
+
+
+def _parse_context_tag(value: Any) -> str:
+    allowed = "allowed: 1-12 letters or digits, e.g. AcmeCMK (Atlassian's context tag, immutable once enrolled)"
+    if value is _MISSING:
+        raise ConfigError("contextTag", _MISSING, f"required; {allowed}")
+    if not isinstance(value, str) or not CONTEXT_TAG_RE.match(value):
+        raise ConfigError("contextTag", value, allowed)
+    return value

@@ -1,0 +1,99 @@
+"""The guard rules: when disabling the keys is unsafe, and what a healthy set of keys looks like.
+
+The policy pack (before a deployment) and cmkctl (before a break-glass revoke, and in status)
+ask the same questions here. Every rule fails closed: when the live state cannot be read,
+the answer is "no", with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from atlassian_cmk.config import Reencryption
+from atlassian_cmk.live_state import DeployedState, LiveKey
+from atlassian_cmk.naming import TAG_REVOKED_AT
+from atlassian_cmk.timeline import RevocationClock, parse_iso
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A guard's answer: allowed or not, with every reason a human needs to act."""
+
+    allowed: bool
+    reasons: tuple[str, ...] = ()
+
+
+def reencryption_running(declared: Reencryption, deployed: DeployedState | None) -> Verdict:
+    """May the keys be disabled now, as far as re-encryption goes?
+
+    Declared status comes from the configuration being applied; the deployed status from the
+    live keys' tags. Both must say it is not running, so that clearing the status and disabling
+    the keys are two reviewed, applied changes. `deployed=None` means the live check was
+    turned off on purpose; the caller says so in its message.
+    """
+    reasons: list[str] = []
+    if declared.in_progress:
+        ticket = f" (ticket {declared.ticket})" if declared.ticket else ""
+        reasons.append(f"the configuration declares re-encryption in progress{ticket}")
+    if deployed is not None:
+        for error in deployed.errors():
+            reasons.append(f"the deployed keys could not be read, so re-encryption cannot be ruled out ({error})")
+        for key in deployed.live_keys():
+            if key.reencryption == "in-progress":
+                reasons.append(
+                    f"the deployed key in {key.region} ({key.arn}) is tagged re-encryption in-progress; apply "
+                    "a change that marks it complete first, then revoke in a second change"
+                )
+    return Verdict(allowed=not reasons, reasons=tuple(reasons))
+
+
+def split_regions(enabled_by_region: Mapping[str, bool]) -> bool:
+    """Whether the regions disagree: one key usable, another not. Atlassian needs all or none."""
+    return len(set(enabled_by_region.values())) > 1
+
+
+def deployed_integrity(deployed: DeployedState, *, expect_keys: bool = True) -> Verdict:
+    """Are the deployed keys all there and not scheduled for deletion?
+
+    A key pending deletion looks absent to pulumi-aws (bridged from Terraform), which would
+    then create a new key Atlassian has never been given; a missing key is the same risk.
+    Unreadable state is a "no" (fail closed). `expect_keys=False` admits a first deployment,
+    where no region has a key yet.
+    """
+    reasons: list[str] = []
+    for error in deployed.errors():
+        reasons.append(f"the deployed keys could not be read ({error})")
+    for key in deployed.live_keys():
+        if key.pending_deletion:
+            reasons.append(
+                f"the deployed key in {key.region} ({key.arn}) is {key.key_state}: run `aws kms "
+                f"cancel-key-deletion --region {key.region} --key-id {key.key_id}`, then enable it; deploying "
+                "now would create a new key Atlassian has never been given"
+            )
+    missing = [r.region for r in deployed.readings if r.missing]
+    present = [r.region for r in deployed.readings if r.key is not None]
+    if missing and (expect_keys or present):
+        reasons.append(
+            f"no key behind {deployed.alias} in {', '.join(missing)}: the stack's key there is gone or its alias "
+            "was removed; restore it (CancelKeyDeletion, then enable) before deploying, or a new key Atlassian "
+            "has never been given would be created"
+        )
+    return Verdict(allowed=not reasons, reasons=tuple(reasons))
+
+
+def revocation_clock(keys: list[LiveKey], cloudtrail_disabled_at: datetime | None = None) -> RevocationClock:
+    """The earliest evidenced revocation time across the disabled keys.
+
+    Evidence, best first: the `atlassian-cmk:revoked-at` tag that `cmkctl revoke` writes (exact,
+    and survives CloudTrail's 90-day history), then the CloudTrail DisableKey event time found
+    by the caller; otherwise unknown.
+    """
+    tagged = [parse_iso(k.tags[TAG_REVOKED_AT]) for k in keys if not k.enabled and TAG_REVOKED_AT in k.tags]
+    stamps = [t for t in tagged if t is not None]
+    if stamps:
+        return RevocationClock(revoked_at=min(stamps), source="revoked-at tag")
+    if cloudtrail_disabled_at is not None:
+        return RevocationClock(revoked_at=cloudtrail_disabled_at, source="cloudtrail")
+    return RevocationClock(revoked_at=None, source="unknown")

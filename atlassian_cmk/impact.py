@@ -1,0 +1,80 @@
+"""What a change to the keys means for the organization, in words a reviewer cannot miss.
+
+The Pulumi program logs these texts during `pulumi preview`; `cmkctl impact` puts the same
+texts in the pull request. One source, so the preview and the review never tell two stories.
+"""
+
+from __future__ import annotations
+
+from atlassian_cmk.config import StackConfig
+from atlassian_cmk.naming import alias_name
+from atlassian_cmk.timeline import (
+    DATA_AT_RISK_AFTER,
+    DATA_LOSS_WINDOW,
+    REINSTATEMENT_WINDOW,
+    RESTORATION_TURNAROUND,
+    SUSPENSION_AFTER,
+)
+
+
+def regions_phrase(regions: tuple[str, ...]) -> str:
+    return " and ".join(regions)
+
+
+def restore_steps(stack: str) -> list[str]:
+    """The two steps that restore access; the second is Atlassian's and stays manual."""
+    return [
+        f"set atlassian-cmk:enabled: true in Pulumi.{stack}.yaml (or run `cmkctl restore`) so the keys are "
+        "enabled in every region",
+        "reply on the same Atlassian support ticket that access is restored; Atlassian then reinstates the "
+        f"sites, generally within {RESTORATION_TURNAROUND}",
+    ]
+
+
+def revocation_impact(config: StackConfig, stack: str) -> str:
+    """The warning for a stack whose keys are (to be) disabled."""
+    keys = ", ".join(f"{alias_name(stack)} in {region}" for region in config.regions)
+    reason = config.revocation.reason if config.revocation else "(none given)"
+    ticket = config.revocation.ticket if config.revocation else "(none given)"
+    lines = [
+        f"REVOCATION: Atlassian's access to the CMK keys will be revoked: {len(config.regions)} key(s) "
+        f"disabled ({keys}).",
+        f"  Reason: {reason}. Ticket: {ticket}.",
+        f"  Atlassian suspends the CMK-enabled sites {SUSPENSION_AFTER} after the keys are disabled; "
+        f"{DATA_LOSS_WINDOW} of data written before the revocation may be lost.",
+        f"  Sites can be reinstated within {REINSTATEMENT_WINDOW.days} days of the revocation; after "
+        f"{DATA_AT_RISK_AFTER.days} days data may not be recoverable.",
+        "  To restore: " + "; then ".join(restore_steps(stack)) + ".",
+    ]
+    if config.reencryption.in_progress:
+        lines.append("  " + reencryption_notice(config))
+    return "\n".join(lines)
+
+
+def reencryption_notice(config: StackConfig) -> str:
+    """The notice for a stack that declares re-encryption in progress."""
+    ticket = f" (ticket {config.reencryption.ticket})" if config.reencryption.ticket else ""
+    return (
+        f"RE-ENCRYPTION IN PROGRESS{ticket}: Atlassian is moving data from the old keys to the new ones. "
+        "Do not disable keys until it is complete: a revocation now leaves data unevenly readable across "
+        "sites. The guardrail policy no-revocation-during-reencryption blocks it."
+    )
+
+
+def restoration_notice(config: StackConfig, stack: str) -> str:
+    """The notice for a stack whose keys are (to be) enabled again."""
+    return (
+        f"RESTORATION: Atlassian's access to the CMK keys in {regions_phrase(config.regions)} is enabled. "
+        f"Remaining step: {restore_steps(stack)[1]}. Reinstatement is possible within "
+        f"{REINSTATEMENT_WINDOW.days} days of the revocation; after {DATA_AT_RISK_AFTER.days} days data may "
+        "not be recoverable."
+    )
+
+
+def preview_warnings(config: StackConfig, stack: str) -> list[str]:
+    """Every warning the program logs for this configuration (empty for a healthy stack)."""
+    if not config.enabled:
+        return [revocation_impact(config, stack)]
+    if config.reencryption.in_progress:
+        return [reencryption_notice(config)]
+    return []

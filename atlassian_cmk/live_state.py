@@ -1,0 +1,178 @@
+"""Reading the deployed CMK keys from AWS: one bounded, concurrent round of reads.
+
+Used by the policy pack (the only way a CrossGuard policy can see the deployed state) and by
+cmkctl. Every failure becomes a reason string, never an exception, so callers can fail
+closed and say why.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from atlassian_cmk.naming import TAG_REENCRYPTION, alias_name
+
+CONNECT_TIMEOUT_S: Final = 3.0
+READ_TIMEOUT_S: Final = 5.0
+MAX_ATTEMPTS: Final = 3
+"""botocore standard retry mode: total attempts per call, with backoff on throttling and 5xx."""
+
+PENDING_DELETION_STATES: Final = frozenset({"PendingDeletion", "PendingReplicaDeletion"})
+
+
+def client_config() -> botocore.config.Config:
+    """Timeouts and retries for every AWS call this product makes: bounded, so guards can fail closed."""
+    return botocore.config.Config(
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+    )
+
+
+ClientFactory = Callable[[str, str], Any]
+"""(service, region) -> a boto3 client; tests and the CLI may wrap it."""
+
+
+def default_client_factory(service: str, region: str) -> Any:
+    """A client from the standard credential chain; AWS_ENDPOINT_URL (the emulator) is honoured by boto3."""
+    return boto3.session.Session().client(service, region_name=region, config=client_config())
+
+
+@dataclass(frozen=True)
+class LiveKey:
+    """One deployed key as AWS reports it."""
+
+    region: str
+    key_id: str
+    arn: str
+    key_state: str
+    multi_region: bool
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        return self.key_state == "Enabled"
+
+    @property
+    def pending_deletion(self) -> bool:
+        return self.key_state in PENDING_DELETION_STATES
+
+    @property
+    def reencryption(self) -> str | None:
+        return self.tags.get(TAG_REENCRYPTION)
+
+
+@dataclass(frozen=True)
+class RegionReading:
+    """What one region said: a key, no key behind the alias, or an error that stopped the read."""
+
+    region: str
+    key: LiveKey | None = None
+    error: str | None = None
+
+    @property
+    def missing(self) -> bool:
+        return self.key is None and self.error is None
+
+
+@dataclass(frozen=True)
+class DeployedState:
+    """The live keys of one stack, one reading per region of the realm."""
+
+    stack: str
+    alias: str
+    readings: tuple[RegionReading, ...]
+
+    def errors(self) -> list[str]:
+        return [f"{r.region}: {r.error}" for r in self.readings if r.error is not None]
+
+    def live_keys(self) -> list[LiveKey]:
+        return [r.key for r in self.readings if r.key is not None]
+
+    def reading(self, region: str) -> RegionReading | None:
+        return next((r for r in self.readings if r.region == region), None)
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-line reason for an AWS failure, naming what the operator can fix."""
+    if isinstance(error, botocore.exceptions.NoCredentialsError):
+        return "no AWS credentials found (standard credential chain: environment, profile, role)"
+    if isinstance(error, botocore.exceptions.ConnectTimeoutError | botocore.exceptions.ReadTimeoutError):
+        return f"timed out ({error})"
+    if isinstance(error, botocore.exceptions.EndpointConnectionError):
+        return f"cannot reach the AWS endpoint ({error})"
+    if isinstance(error, botocore.exceptions.ClientError):
+        err = error.response.get("Error", {})
+        attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+        retried = f" after {attempts + 1} attempts" if attempts else ""
+        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}{retried}".strip()
+    if isinstance(error, botocore.exceptions.BotoCoreError):
+        return f"{type(error).__name__}: {error}"
+    return f"{type(error).__name__}: {error}"
+
+
+def read_key(kms: Any, region: str, key_ref: str) -> RegionReading:
+    """Describe one key and read its tags: two requests."""
+    try:
+        metadata = kms.describe_key(KeyId=key_ref)["KeyMetadata"]
+    except botocore.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NotFoundException":
+            return RegionReading(region)
+        return RegionReading(region, error=describe_error(error))
+    except Exception as error:  # noqa: BLE001 - any failure is a reason to fail closed
+        return RegionReading(region, error=describe_error(error))
+    tags: dict[str, str] = {}
+    try:
+        paginator_args: dict[str, Any] = {"KeyId": metadata["KeyId"]}
+        while True:
+            page = kms.list_resource_tags(**paginator_args)
+            tags.update({t["TagKey"]: t["TagValue"] for t in page.get("Tags", [])})
+            if not page.get("Truncated"):
+                break
+            paginator_args["Marker"] = page["NextMarker"]
+    except Exception as error:  # noqa: BLE001
+        return RegionReading(region, error=f"tags unreadable: {describe_error(error)}")
+    key = LiveKey(
+        region=region,
+        key_id=metadata["KeyId"],
+        arn=metadata["Arn"],
+        key_state=metadata["KeyState"],
+        multi_region=bool(metadata.get("MultiRegion", False)),
+        tags=tags,
+    )
+    return RegionReading(region, key=key)
+
+
+def read_deployed_state(
+    stack: str,
+    regions: tuple[str, ...],
+    *,
+    key_pair_alias: str | None = None,
+    client_factory: ClientFactory = default_client_factory,
+) -> DeployedState:
+    """Read every region of the realm at once; the slowest region bounds the wall time."""
+    alias = key_pair_alias or alias_name(stack)
+
+    def read(region: str) -> RegionReading:
+        try:
+            kms = client_factory("kms", region)
+        except Exception as error:  # noqa: BLE001
+            return RegionReading(region, error=describe_error(error))
+        return read_key(kms, region, alias)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(regions))) as pool:
+        readings = tuple(pool.map(read, regions))
+    return DeployedState(stack=stack, alias=alias, readings=readings)
+
+
+def aws_endpoint_note() -> str:
+    """Where the reads went, for messages: the emulator in tests and the demo, AWS otherwise."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    return f"endpoint {endpoint}" if endpoint else "AWS"

@@ -1,0 +1,55 @@
+"""Names the product writes on AWS: aliases and tags.
+
+The program writes them, the policy pack reads them from inputs and from the live keys, and
+cmkctl finds the keys by them: one definition keeps the three in step.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from atlassian_cmk.config import StackConfig
+
+ALIAS_PREFIX: Final = "alias/atlassian-cmk"
+
+TAG_STACK: Final = "atlassian-cmk:stack"
+TAG_REGION: Final = "atlassian-cmk:region"
+TAG_KEY_PAIR: Final = "atlassian-cmk:key-pair"
+TAG_ENABLED: Final = "atlassian-cmk:enabled"
+TAG_REENCRYPTION: Final = "atlassian-cmk:reencryption"
+TAG_REVOCATION_REASON: Final = "atlassian-cmk:revocation-reason"
+TAG_REVOCATION_TICKET: Final = "atlassian-cmk:revocation-ticket"
+# Written only by `cmkctl revoke`/`restore` (the break-glass path): a deployment cannot know
+# the wall-clock time of its own apply without a perpetual diff.
+TAG_REVOKED_AT: Final = "atlassian-cmk:revoked-at"
+TAG_REVOKED_BY: Final = "atlassian-cmk:revoked-by"
+TAG_GUARD_OVERRIDE: Final = "atlassian-cmk:guard-override"
+TAG_RESTORED_AT: Final = "atlassian-cmk:restored-at"
+TAG_RESTORED_BY: Final = "atlassian-cmk:restored-by"
+TAG_RESTORE_TICKET: Final = "atlassian-cmk:restore-ticket"
+TAG_DRILL: Final = "atlassian-cmk:drill"
+
+CURRENT_KEY_PAIR: Final = "current"
+"""The key pair Atlassian uses today; a re-encryption adds another pair under a new name."""
+
+
+def alias_name(stack: str, key_pair: str = CURRENT_KEY_PAIR) -> str:
+    """`alias/atlassian-cmk/<stack>` for the current pair; a further pair gets its own suffix."""
+    if key_pair == CURRENT_KEY_PAIR:
+        return f"{ALIAS_PREFIX}/{stack}"
+    return f"{ALIAS_PREFIX}/{stack}/{key_pair}"
+
+
+def key_tags(config: StackConfig, stack: str, region: str, key_pair: str = CURRENT_KEY_PAIR) -> dict[str, str]:
+    """The tags every CMK key carries, so the live state explains itself to a reader of the console."""
+    tags = {
+        TAG_STACK: stack,
+        TAG_REGION: region,
+        TAG_KEY_PAIR: key_pair,
+        TAG_ENABLED: "true" if config.enabled else "false",
+        TAG_REENCRYPTION: config.reencryption.status,
+    }
+    if not config.enabled and config.revocation is not None:
+        tags[TAG_REVOCATION_REASON] = config.revocation.reason
+        tags[TAG_REVOCATION_TICKET] = config.revocation.ticket
+    return tags

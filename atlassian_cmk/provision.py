@@ -1,0 +1,99 @@
+"""Creating a CMK key pair with boto3, shaped exactly as the Pulumi component shapes it.
+
+Production keys are created by `pulumi up` only. This is for what must exist without Pulumi:
+the drill's throwaway keys (`cmkctl drill`) and the deployed state that tests and the demo
+hold in the AWS emulator. It uses the same key policy builder, tags and alias scheme as the
+component, so whatever reads the live keys sees what a deployment would leave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from atlassian_cmk.config import StackConfig
+from atlassian_cmk.key_policy import build_key_policy, serialize_key_policy
+from atlassian_cmk.live_state import ClientFactory, default_client_factory
+from atlassian_cmk.naming import CURRENT_KEY_PAIR, alias_name, key_tags
+
+KEY_DESCRIPTION = "Atlassian Cloud customer-managed key ({stack}, {region})"
+
+
+@dataclass(frozen=True)
+class ProvisionedKey:
+    region: str
+    key_id: str
+    arn: str
+    alias: str
+
+
+def create_key_pair(
+    config: StackConfig,
+    stack: str,
+    *,
+    key_pair: str = CURRENT_KEY_PAIR,
+    extra_tags: dict[str, str] | None = None,
+    client_factory: ClientFactory = default_client_factory,
+) -> list[ProvisionedKey]:
+    """Create one key per region (or a multi-region primary and replica), with aliases.
+
+    The keys start enabled; a disabled configuration is then applied with DisableKey, as the
+    provider does after creating a key with `is_enabled = false`.
+    """
+    first_region = config.regions[0]
+    sts = client_factory("sts", first_region)
+    identity = sts.get_caller_identity()
+    partition = identity["Arn"].split(":")[1]
+    policy = serialize_key_policy(
+        build_key_policy(
+            partition=partition,
+            account_id=identity["Account"],
+            atlassian_principals=config.atlassian_principals,
+            context_tag=config.context_tag,
+            key_administrators=config.key_administrators,
+        )
+    )
+    alias = alias_name(stack, key_pair)
+    created: list[ProvisionedKey] = []
+    primary_key_id: str | None = None
+    for region in config.regions:
+        kms = client_factory("kms", region)
+        tags = [
+            {"TagKey": k, "TagValue": v}
+            for k, v in {**key_tags(config, stack, region, key_pair), **(extra_tags or {})}.items()
+        ]
+        description = KEY_DESCRIPTION.format(stack=stack, region=region)
+        metadata: dict[str, Any]
+        if config.multi_region and primary_key_id is not None:
+            primary_kms = client_factory("kms", first_region)
+            metadata = primary_kms.replicate_key(
+                KeyId=primary_key_id, ReplicaRegion=region, Policy=policy, Tags=tags, Description=description
+            )["ReplicaKeyMetadata"]
+            # Tag again in the replica's region: idempotent on AWS, needed on moto (drops ReplicateKey's Tags).
+            kms.tag_resource(KeyId=metadata["KeyId"], Tags=tags)
+        else:
+            metadata = kms.create_key(
+                Policy=policy,
+                Description=description,
+                KeyUsage="ENCRYPT_DECRYPT",
+                KeySpec="SYMMETRIC_DEFAULT",
+                MultiRegion=config.multi_region,
+                Tags=tags,
+            )["KeyMetadata"]
+            kms.enable_key_rotation(KeyId=metadata["KeyId"])
+            primary_key_id = metadata["KeyId"]
+        _ensure_alias(kms, alias, metadata["KeyId"])
+        if not config.enabled:
+            kms.disable_key(KeyId=metadata["KeyId"])
+        created.append(ProvisionedKey(region=region, key_id=metadata["KeyId"], arn=metadata["Arn"], alias=alias))
+    return created
+
+
+def _ensure_alias(kms: Any, alias: str, key_id: str) -> None:
+    """Create the alias; an existing alias already on this key is fine (moto shares a multi-region
+    key's aliases between primary and replica, and a re-run must not fail)."""
+    try:
+        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    except kms.exceptions.AlreadyExistsException:
+        if kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] != key_id:
+            raise

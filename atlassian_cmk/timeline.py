@@ -1,0 +1,83 @@
+"""What happens after a revocation, and when: Atlassian's published timings as data.
+
+Source: Atlassian support, "Revoke Atlassian access to your KMS encryption keys" and "Restore
+access to your CMK encryption keys" (../shared/DOMAIN.md). The impact text, the policy pack's
+revocation clock and cmkctl's deadlines all come from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal
+
+SUSPENSION_AFTER: Final = "30 to 60 minutes"
+"""How long after revocation Atlassian suspends the CMK-enabled sites."""
+
+DATA_LOSS_WINDOW: Final = "up to 1 hour"
+"""How much data written before the revocation may be lost."""
+
+REINSTATEMENT_WINDOW: Final = timedelta(days=10)
+"""Atlassian can reinstate suspended sites within this time of the revocation."""
+
+DATA_AT_RISK_AFTER: Final = timedelta(days=20)
+"""Beyond this time after the revocation, data may not be fully recoverable."""
+
+RESTORATION_TURNAROUND: Final = "about two business days"
+"""How long Atlassian generally needs once the restoration ticket is addressed."""
+
+RevokedAtSource = Literal["revoked-at tag", "cloudtrail", "unknown"]
+
+
+@dataclass(frozen=True)
+class RevocationClock:
+    """The two deadlines that run from the moment of revocation."""
+
+    revoked_at: datetime | None
+    source: RevokedAtSource
+
+    @property
+    def reinstate_until(self) -> datetime | None:
+        return None if self.revoked_at is None else self.revoked_at + REINSTATEMENT_WINDOW
+
+    @property
+    def data_at_risk_after(self) -> datetime | None:
+        return None if self.revoked_at is None else self.revoked_at + DATA_AT_RISK_AFTER
+
+    def days_left_to_reinstate(self, now: datetime) -> float | None:
+        deadline = self.reinstate_until
+        return None if deadline is None else round((deadline - now).total_seconds() / 86400, 1)
+
+    def within_reinstatement_window(self, now: datetime) -> bool | None:
+        deadline = self.reinstate_until
+        return None if deadline is None else now <= deadline
+
+    def summary(self, now: datetime) -> str:
+        """One sentence with both dates, for warnings and terminal output."""
+        if self.revoked_at is None:
+            return (
+                "revocation time unknown (no atlassian-cmk:revoked-at tag and no CloudTrail DisableKey event): "
+                f"Atlassian can reinstate within {REINSTATEMENT_WINDOW.days} days of revocation; "
+                f"data is at risk after {DATA_AT_RISK_AFTER.days} days"
+            )
+        assert self.reinstate_until is not None and self.data_at_risk_after is not None
+        days_left = self.days_left_to_reinstate(now)
+        left = f"{days_left} days left" if days_left is not None and days_left >= 0 else "window has passed"
+        return (
+            f"revoked at {iso(self.revoked_at)} (from {self.source}); reinstatement possible until "
+            f"{iso(self.reinstate_until)} ({left}); data at risk after {iso(self.data_at_risk_after)}"
+        )
+
+
+def iso(moment: datetime) -> str:
+    """UTC, to the second, with a Z: what the tags hold and what operators read."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime | None:
+    """The inverse of `iso`, tolerant of offsets; None when the text is not a timestamp."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

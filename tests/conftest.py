@@ -1,0 +1,35 @@
+"""Fixtures shared by the whole suite: the AWS emulator (one per session, reset per test)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.aws import FAKE_CREDENTIALS, client_factory_for, moto_server, reset_moto
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint_session() -> Iterator[str]:
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def moto_endpoint(moto_endpoint_session: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The emulator's URL, emptied for this test, with boto3's environment pointed at it."""
+    reset_moto(moto_endpoint_session)
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    for key, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint_session)
+    yield moto_endpoint_session
+
+
+@pytest.fixture
+def aws(moto_endpoint: str) -> Any:
+    """A ClientFactory for the emulator: aws("kms", "us-east-1")."""
+    return client_factory_for(moto_endpoint)
