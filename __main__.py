@@ -1,0 +1,44 @@
+"""The atlassian-cmk Pulumi program: the CMK keys of the stack's realm, governed by `enabled`.
+
+Validates the whole stack configuration before registering anything, so a bad value stops
+`pulumi preview` with one line per problem and no resource touched.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from atlassian_cmk.config import StackConfigErrors, parse_stack_config
+from atlassian_cmk.impact import preview_warnings
+from atlassian_cmk.naming import alias_name
+from components.cmk_key_pair import CmkKeyPair, CmkKeyPairArgs
+from components.stack_config import raw_stack_config
+
+stack = pulumi.get_stack()
+try:
+    config = parse_stack_config(raw_stack_config())
+except StackConfigErrors as errors:
+    # RunError ends the program cleanly: the engine prints the message, not a traceback.
+    raise pulumi.RunError(f"invalid stack configuration in Pulumi.{stack}.yaml:\n{errors}") from None
+
+for warning in preview_warnings(config, stack):
+    pulumi.log.warn(warning)
+
+identity = aws.get_caller_identity_output()
+key_pair = CmkKeyPair(
+    "cmk",
+    CmkKeyPairArgs(
+        config=config,
+        stack=stack,
+        account_id=identity.account_id,
+        # The partition from the caller's own ARN (arn:aws:..., arn:aws-us-gov:...), one call fewer.
+        partition=identity.arn.apply(lambda arn: arn.split(":")[1]),
+    ),
+)
+
+pulumi.export("keyArns", key_pair.key_arns)
+pulumi.export("enabled", config.enabled)
+pulumi.export("realm", config.realm)
+pulumi.export("regions", list(config.regions))
+pulumi.export("alias", alias_name(stack))

@@ -1,0 +1,111 @@
+"""`CmkKeyPair`: the Atlassian CMK keys of one realm, one per region, behind one `enabled` flag.
+
+Revoking or restoring Atlassian's access is a change of `enabled`: it drives every key of the
+pair identically, so "one region on, one off" cannot be expressed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from atlassian_cmk.config import StackConfig
+from atlassian_cmk.key_policy import build_key_policy, serialize_key_policy
+from atlassian_cmk.naming import CURRENT_KEY_PAIR, alias_name, key_tags
+from atlassian_cmk.provision import KEY_DESCRIPTION
+
+TYPE_TOKEN = "atlassian-cmk:index:CmkKeyPair"
+
+DELETION_WINDOW_DAYS = 30
+"""The longest KMS allows: if anyone schedules deletion by hand, the most time to cancel it."""
+
+
+@dataclass
+class CmkKeyPairArgs:
+    """What a key pair needs: the validated configuration and the account that owns the keys."""
+
+    config: StackConfig
+    stack: str
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    key_pair: str = CURRENT_KEY_PAIR
+    """`current` for the keys Atlassian uses; another name for the next generation during re-encryption."""
+
+
+class CmkKeyPair(pulumi.ComponentResource):
+    """One KMS key per region of the realm, with alias, key policy and tags.
+
+    Every key and alias carries its region as the pulumi-aws v7 per-resource `region` input
+    rather than through one provider per region: the region then sits in the resource's own
+    inputs, where the policy pack reads it, and there are no provider resources whose
+    replacement could cascade into replacing the keys.
+    """
+
+    key_arns: pulumi.Output[dict[str, str]]
+    """Region to key ARN: what the customer hands Atlassian at enrollment."""
+
+    def __init__(self, name: str, args: CmkKeyPairArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        config = args.config
+        policy = pulumi.Output.all(args.partition, args.account_id).apply(
+            lambda values: serialize_key_policy(
+                build_key_policy(
+                    partition=values[0],
+                    account_id=values[1],
+                    atlassian_principals=config.atlassian_principals,
+                    context_tag=config.context_tag,
+                    key_administrators=config.key_administrators,
+                )
+            )
+        )
+        # Keys are never deleted by this code: `protect` makes `pulumi destroy` and a removed
+        # resource fail loudly, `retain_on_delete` keeps the key in AWS even if protection is lifted.
+        key_options = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
+        arns: dict[str, pulumi.Output[str]] = {}
+        primary: aws.kms.Key | None = None
+        for region in config.regions:
+            resource_name = f"{name}-{region}"
+            description = KEY_DESCRIPTION.format(stack=args.stack, region=region)
+            tags = key_tags(config, args.stack, region, args.key_pair)
+            key: aws.kms.Key | aws.kms.ReplicaKey
+            if config.multi_region and primary is not None:
+                # The replica shares key material and rotation with the primary, but has its
+                # own enabled state: `enabled` must be set on it as on the primary.
+                key = aws.kms.ReplicaKey(
+                    resource_name,
+                    region=region,
+                    primary_key_arn=primary.arn,
+                    enabled=config.enabled,
+                    description=description,
+                    policy=policy,
+                    deletion_window_in_days=DELETION_WINDOW_DAYS,
+                    tags=tags,
+                    opts=key_options,
+                )
+            else:
+                primary = key = aws.kms.Key(
+                    resource_name,
+                    region=region,
+                    is_enabled=config.enabled,
+                    multi_region=config.multi_region,
+                    key_usage="ENCRYPT_DECRYPT",
+                    customer_master_key_spec="SYMMETRIC_DEFAULT",
+                    enable_key_rotation=True,
+                    description=description,
+                    policy=policy,
+                    deletion_window_in_days=DELETION_WINDOW_DAYS,
+                    tags=tags,
+                    opts=key_options,
+                )
+            aws.kms.Alias(
+                f"{resource_name}-alias",
+                name=alias_name(args.stack, args.key_pair),
+                target_key_id=key.key_id,
+                region=region,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            arns[region] = key.arn
+        self.key_arns = pulumi.Output.all(**arns).apply(lambda resolved: dict(resolved))
+        self.register_outputs({"keyArns": self.key_arns, "enabled": config.enabled})
