@@ -1,0 +1,229 @@
+"""The stack configuration schema: what is accepted, what is refused, and how it is said."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atlassian_cmk.config import StackConfigErrors, parse_stack_config
+from atlassian_cmk.stack_file import StackFileError, load_stack_config, raw_config_from_text
+
+PRINCIPAL = "arn:aws:iam::111122223333:role/AtlassianCmkAccess"
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+def engine_config(**overrides: Any) -> dict[str, Any]:
+    """A valid config map as the engine passes it: strings, objects as JSON text."""
+    raw: dict[str, Any] = {
+        "atlassian-cmk:realm": "us",
+        "atlassian-cmk:enabled": "true",
+        "atlassian-cmk:contextTag": "AcmeCMK",
+        "atlassian-cmk:atlassianPrincipals": json.dumps([PRINCIPAL]),
+    }
+    for key, value in overrides.items():
+        full = f"atlassian-cmk:{key}"
+        if value is None:
+            raw.pop(full, None)
+        else:
+            raw[full] = value if isinstance(value, str) else json.dumps(value)
+    return raw
+
+
+def only_error(raw: dict[str, Any]) -> str:
+    with pytest.raises(StackConfigErrors) as caught:
+        parse_stack_config(raw)
+    assert len(caught.value.errors) == 1, str(caught.value)
+    return str(caught.value.errors[0])
+
+
+@pytest.mark.parametrize(
+    ("realm", "regions"),
+    [
+        ("us", ("us-east-1", "us-west-2")),
+        ("eu", ("eu-central-1", "eu-west-1")),
+        ("au", ("ap-southeast-2",)),
+        ("ca", ("ca-central-1",)),
+        ("de", ("eu-central-1",)),
+        ("in", ("ap-south-1",)),
+        ("jp", ("ap-northeast-1",)),
+        ("kr", ("ap-northeast-2",)),
+        ("sg", ("ap-southeast-1",)),
+    ],
+)
+def test_realm_selects_its_regions(realm: str, regions: tuple[str, ...]) -> None:
+    config = parse_stack_config(engine_config(realm=realm))
+    assert config.regions == regions
+    assert config.realm == realm
+
+
+def test_explicit_regions_stand_in_for_a_realm_not_in_the_table() -> None:
+    config = parse_stack_config(engine_config(realm=None, regions=["eu-west-2", "eu-west-3"]))
+    assert config.regions == ("eu-west-2", "eu-west-3")
+    assert config.realm == "explicit"
+
+
+def test_defaults_for_optional_keys() -> None:
+    config = parse_stack_config(engine_config())
+    assert config.enabled is True
+    assert config.reencryption.status == "none"
+    assert config.multi_region is False
+    assert config.key_administrators == ()
+    assert config.revocation is None
+
+
+def test_disabled_with_justification_is_accepted() -> None:
+    config = parse_stack_config(
+        engine_config(enabled="false", revocation={"reason": "Suspected breach", "ticket": "SEC-1"})
+    )
+    assert config.enabled is False
+    assert config.revocation is not None and config.revocation.ticket == "SEC-1"
+
+
+def test_pulumi_capitalised_booleans_are_accepted_like_config_get_bool() -> None:
+    assert parse_stack_config(engine_config(enabled="True")).enabled is True
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "fragment"),
+    [
+        ({"realm": "mars"}, "atlassian-cmk:realm", "'mars' is not allowed; allowed: us, eu, au, ca, de, in, jp"),
+        ({"regions": ["us-east-1"]}, "atlassian-cmk:regions", "not allowed together with realm"),
+        ({"realm": None}, "atlassian-cmk:realm", "missing; set exactly one of"),
+        (
+            {"realm": None, "regions": ["us-east-1", "us-west-2", "eu-west-1"]},
+            "atlassian-cmk:regions",
+            "one or two distinct AWS regions",
+        ),
+        ({"realm": None, "regions": ["us-east-1", "mars-1"]}, "atlassian-cmk:regions", "'mars-1' is not allowed"),
+        ({"realm": None, "regions": "us-east-1"}, "atlassian-cmk:regions", "a list of one or two"),
+        ({"enabled": None}, "atlassian-cmk:enabled", "missing; required; allowed: true or false"),
+        ({"enabled": "no"}, "atlassian-cmk:enabled", "'no' is not allowed; allowed: true or false"),
+        ({"enabled": "yes"}, "atlassian-cmk:enabled", "'yes' is not allowed"),
+        ({"enabled": "off"}, "atlassian-cmk:enabled", "'off' is not allowed"),
+        ({"enabled": "0"}, "atlassian-cmk:enabled", "'0' is not allowed"),
+        ({"enabled": "false"}, "atlassian-cmk:revocation", "missing; required when enabled is false"),
+        (
+            {"enabled": "false", "revocation": {"ticket": "SEC-1"}},
+            "atlassian-cmk:revocation.reason",
+            "required: non-empty text",
+        ),
+        (
+            {"enabled": "false", "revocation": {"reason": "breach", "ticket": "  "}},
+            "atlassian-cmk:revocation.ticket",
+            "required: non-empty text",
+        ),
+        (
+            {"enabled": "false", "revocation": {"reason": "breach", "ticket": "SEC-1", "by": "me"}},
+            "atlassian-cmk:revocation.by",
+            "unknown field",
+        ),
+        (
+            {"atlassianPrincipals": ["arn:aws:iam::1111:role/Short"]},
+            "atlassian-cmk:atlassianPrincipals",
+            "'arn:aws:iam::1111:role/Short' is not allowed; allowed: an IAM root, role or user ARN",
+        ),
+        ({"atlassianPrincipals": []}, "atlassian-cmk:atlassianPrincipals", "a list of IAM ARNs"),
+        ({"atlassianPrincipals": None}, "atlassian-cmk:atlassianPrincipals", "missing; required"),
+        (
+            {"keyAdministrators": ["someone@example.com"]},
+            "atlassian-cmk:keyAdministrators",
+            "'someone@example.com' is not allowed",
+        ),
+        ({"contextTag": "AcmeCMK123456"}, "atlassian-cmk:contextTag", "'AcmeCMK123456' is not allowed; allowed: 1-12"),
+        ({"contextTag": "Acme-CMK"}, "atlassian-cmk:contextTag", "'Acme-CMK' is not allowed"),
+        ({"contextTag": None}, "atlassian-cmk:contextTag", "missing; required"),
+        (
+            {"reencryption": {"status": "running"}},
+            "atlassian-cmk:reencryption.status",
+            "'running' is not allowed; allowed: none, in-progress, complete",
+        ),
+        ({"reencryption": "in-progress"}, "atlassian-cmk:reencryption", "an object with status, ticket"),
+        ({"multiRegion": "yes"}, "atlassian-cmk:multiRegion", "'yes' is not allowed"),
+        ({"realm": "sg", "multiRegion": "true"}, "atlassian-cmk:multiRegion", "only for a dual-region realm"),
+        ({"enable": "false"}, "atlassian-cmk:enable", "allowed keys: realm, regions, enabled"),
+    ],
+)
+def test_each_bad_value_is_one_line_naming_key_value_and_allowed(
+    overrides: dict[str, Any], key: str, fragment: str
+) -> None:
+    message = only_error(engine_config(**overrides))
+    assert message.startswith(f"{key}: ")
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(StackConfigErrors) as caught:
+        parse_stack_config(engine_config(realm="mars", enabled="no", contextTag="x-y"))
+    keys = [error.key for error in caught.value.errors]
+    assert keys == ["atlassian-cmk:realm", "atlassian-cmk:enabled", "atlassian-cmk:contextTag"]
+
+
+def test_other_namespaces_are_ignored() -> None:
+    config = parse_stack_config({**engine_config(), "aws:region": "us-east-1", "pulumi:tags": "{}"})
+    assert config.regions == ("us-east-1", "us-west-2")
+
+
+# --- the stack file, read as the engine reads it (YAML 1.2) ------------------------------------
+
+STACK_YAML = """
+config:
+  aws:region: us-east-1
+  atlassian-cmk:realm: us
+  atlassian-cmk:enabled: {enabled}
+  atlassian-cmk:contextTag: AcmeCMK
+  atlassian-cmk:atlassianPrincipals:
+    - {principal}
+"""
+
+
+@pytest.mark.parametrize("word", ["no", "off", "yes", "on", "n", "y", "NO"])
+def test_yaml_1_1_booleans_are_strings_and_refused(word: str) -> None:
+    raw = raw_config_from_text(STACK_YAML.format(enabled=word, principal=PRINCIPAL))
+    assert raw["atlassian-cmk:enabled"] == word
+    assert only_error(raw).startswith(f"atlassian-cmk:enabled: {word!r} is not allowed")
+
+
+def test_yaml_true_and_false_are_booleans() -> None:
+    raw = raw_config_from_text(STACK_YAML.format(enabled="true", principal=PRINCIPAL))
+    assert parse_stack_config(raw).enabled is True
+
+
+def test_quoted_and_nested_values_reach_the_schema_as_the_engine_passes_them() -> None:
+    text = STACK_YAML.format(enabled="false", principal=PRINCIPAL) + (
+        "  atlassian-cmk:revocation:\n    reason: 'yes'\n    ticket: 1234\n"
+    )
+    config = parse_stack_config(raw_config_from_text(text))
+    assert config.revocation is not None
+    assert (config.revocation.reason, config.revocation.ticket) == ("yes", "1234")
+
+
+def test_bare_keys_belong_to_the_project_namespace() -> None:
+    text = "config:\n  realm: sg\n  enabled: true\n  contextTag: Acme\n  atlassianPrincipals: [" + PRINCIPAL + "]\n"
+    assert parse_stack_config(raw_config_from_text(text)).regions == ("ap-southeast-1",)
+
+
+def test_secret_values_of_our_namespace_are_refused() -> None:
+    with pytest.raises(StackFileError, match="atlassian-cmk:contextTag is a secret"):
+        raw_config_from_text("config:\n  atlassian-cmk:contextTag:\n    secure: AAABAD==\n")
+
+
+def test_invalid_yaml_is_one_line() -> None:
+    with pytest.raises(StackFileError, match="not valid YAML") as caught:
+        raw_config_from_text("config:\n  a: [unclosed\n")
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_stack_file_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(StackFileError, match=r"Pulumi\.nope\.yaml: no such stack file"):
+        load_stack_config(tmp_path, "nope")
+
+
+def test_the_shipped_prod_stack_is_a_valid_us_realm() -> None:
+    config = load_stack_config(PROJECT_DIR, "prod")
+    assert config.realm == "us"
+    assert config.regions == ("us-east-1", "us-west-2")
+    assert config.enabled is True

@@ -1,0 +1,263 @@
+"""The real `__main__.py` under Pulumi's mock runtime: what it registers for each stack configuration."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pytest
+
+from atlassian_cmk.key_policy import (
+    ATLASSIAN_CRYPTO_ACTIONS,
+    SID_ADMINISTRATORS,
+    SID_ATLASSIAN_DESCRIBE,
+    SID_ATLASSIAN_USE,
+    SID_ROOT,
+    key_policy_problems,
+)
+from atlassian_cmk.stack_file import raw_config_from_text
+from tests.support.program import ACCOUNT_ID, PROJECT_DIR, ProgramRun, RegisteredResource, run_program
+from tests.test_config import PRINCIPAL, engine_config
+
+KEY = "aws:kms/key:Key"
+REPLICA = "aws:kms/replicaKey:ReplicaKey"
+ALIAS = "aws:kms/alias:Alias"
+COMPONENT = "atlassian-cmk:index:CmkKeyPair"
+ADMIN = "arn:aws:iam::444455556666:role/SecurityBreakGlass"
+
+
+def enabled_input(key: RegisteredResource) -> Any:
+    return key.inputs["isEnabled"] if key.type == KEY else key.inputs["enabled"]
+
+
+def run_ok(**overrides: Any) -> ProgramRun:
+    run = run_program(engine_config(**overrides))
+    assert run.error is None, run.error
+    return run
+
+
+@pytest.mark.parametrize(
+    ("overrides", "regions"),
+    [
+        ({"realm": "us"}, ["us-east-1", "us-west-2"]),
+        ({"realm": "eu"}, ["eu-central-1", "eu-west-1"]),
+        ({"realm": "jp"}, ["ap-northeast-1"]),
+        ({"realm": None, "regions": ["eu-west-2", "eu-west-3"]}, ["eu-west-2", "eu-west-3"]),
+        ({"realm": None, "regions": ["sa-east-1"]}, ["sa-east-1"]),
+    ],
+)
+def test_one_independent_key_and_alias_per_region_of_the_realm(overrides: dict[str, Any], regions: list[str]) -> None:
+    run = run_ok(**overrides)
+    keys = run.kms_keys
+    assert [k.type for k in keys] == [KEY] * len(regions)
+    # Registration order is not part of the contract (the engine orders by dependency).
+    assert sorted(k.inputs["region"] for k in keys) == sorted(regions)
+    assert sorted(k.name for k in keys) == sorted(f"cmk-{region}" for region in regions)
+    assert all(k.inputs["multiRegion"] is False for k in keys)
+    aliases = run.of_type(ALIAS)
+    assert sorted((a.inputs["region"], a.inputs["name"]) for a in aliases) == sorted(
+        (region, "alias/atlassian-cmk/prod") for region in regions
+    )
+    assert len(run.of_type(COMPONENT)) == 1
+    assert len(run.resources) == 1 + 2 * len(regions)
+
+
+def test_every_key_and_alias_is_a_child_of_the_component() -> None:
+    run = run_ok()
+    component = run.of_type(COMPONENT)[0]
+    assert {r.parent for r in run.resources if r is not component} == {component.urn}
+
+
+def test_multi_region_is_a_primary_in_the_first_region_and_a_replica_in_the_second() -> None:
+    run = run_ok(multiRegion="true")
+    (primary,) = run.of_type(KEY)
+    (replica,) = run.of_type(REPLICA)
+    assert (primary.type, primary.inputs["region"], primary.inputs["multiRegion"]) == (KEY, "us-east-1", True)
+    assert (replica.type, replica.inputs["region"]) == (REPLICA, "us-west-2")
+    assert replica.inputs["primaryKeyArn"].startswith("arn:aws:kms:us-east-1:")
+    assert primary.inputs["enableKeyRotation"] is True
+    assert "enableKeyRotation" not in replica.inputs  # rotation follows the primary
+
+
+@pytest.mark.parametrize("multi_region", ["false", "true"])
+@pytest.mark.parametrize("enabled", [True, False])
+def test_one_enabled_flag_drives_every_key(multi_region: str, enabled: bool) -> None:
+    overrides: dict[str, Any] = {"multiRegion": multi_region, "enabled": "true" if enabled else "false"}
+    if not enabled:
+        overrides["revocation"] = {"reason": "Suspected breach", "ticket": "SEC-1"}
+    run = run_ok(**overrides)
+    assert [enabled_input(k) for k in run.kms_keys] == [enabled, enabled]
+    assert run.outputs["enabled"] is enabled
+
+
+def test_keys_are_protected_retained_and_never_bypass_the_lockout_check() -> None:
+    run = run_ok(multiRegion="true")
+    for key in run.kms_keys:
+        assert key.protect and key.retain_on_delete, key.name
+        assert key.inputs["deletionWindowInDays"] == 30
+        assert "bypassPolicyLockoutSafetyCheck" not in key.inputs
+    (primary,) = run.of_type(KEY)
+    assert (primary.inputs["keyUsage"], primary.inputs["customerMasterKeySpec"]) == (
+        "ENCRYPT_DECRYPT",
+        "SYMMETRIC_DEFAULT",
+    )
+
+
+def test_key_policy_keeps_root_admin_grants_atlassian_under_the_context_tag() -> None:
+    run = run_ok(keyAdministrators=[ADMIN])
+    for key in run.kms_keys:
+        policy = json.loads(key.inputs["policy"])
+        statements = {s["Sid"]: s for s in policy["Statement"]}
+        assert set(statements) == {SID_ROOT, SID_ADMINISTRATORS, SID_ATLASSIAN_USE, SID_ATLASSIAN_DESCRIBE}
+        assert statements[SID_ROOT]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
+        assert statements[SID_ROOT]["Action"] == "kms:*"
+        use = statements[SID_ATLASSIAN_USE]
+        assert use["Principal"] == {"AWS": [PRINCIPAL]}
+        assert set(use["Action"]) == set(ATLASSIAN_CRYPTO_ACTIONS)
+        assert use["Condition"] == {"StringEquals": {"kms:EncryptionContext:atlassian-cmk-context-tag": "AcmeCMK"}}
+        admin = statements[SID_ADMINISTRATORS]
+        assert admin["Principal"] == {"AWS": [ADMIN]}
+        assert "kms:ScheduleKeyDeletion" not in admin["Action"] and "kms:PutKeyPolicy" not in admin["Action"]
+        assert (
+            key_policy_problems(
+                key.inputs["policy"], atlassian_principals=[PRINCIPAL], context_tag="AcmeCMK", account_id=ACCOUNT_ID
+            )
+            == []
+        )
+
+
+def test_tags_describe_a_healthy_key() -> None:
+    run = run_ok(reencryption={"status": "in-progress", "ticket": "PS-9"})
+    for key in run.kms_keys:
+        assert key.inputs["tags"] == {
+            "atlassian-cmk:stack": "prod",
+            "atlassian-cmk:region": key.inputs["region"],
+            "atlassian-cmk:key-pair": "current",
+            "atlassian-cmk:enabled": "true",
+            "atlassian-cmk:reencryption": "in-progress",
+        }
+
+
+def test_tags_of_a_revoked_key_carry_the_justification() -> None:
+    run = run_ok(enabled="false", revocation={"reason": "Suspected breach", "ticket": "SEC-7"})
+    for key in run.kms_keys:
+        tags = key.inputs["tags"]
+        assert tags["atlassian-cmk:enabled"] == "false"
+        assert tags["atlassian-cmk:revocation-reason"] == "Suspected breach"
+        assert tags["atlassian-cmk:revocation-ticket"] == "SEC-7"
+
+
+def test_exports_key_arns_by_region_enabled_and_realm() -> None:
+    run = run_ok(realm="eu")
+    arns = run.outputs["keyArns"]
+    assert set(arns) == {"eu-central-1", "eu-west-1"}
+    assert all(arns[region].startswith(f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/") for region in arns)
+    assert (run.outputs["enabled"], run.outputs["realm"]) == (True, "eu")
+    assert run.outputs["alias"] == "alias/atlassian-cmk/prod"
+
+
+def test_revocation_preview_warns_with_regions_timeline_and_restore_steps() -> None:
+    run = run_ok(enabled="false", revocation={"reason": "Suspected breach", "ticket": "SEC-7"})
+    assert len(run.warnings) == 1
+    warning = run.warnings[0]
+    for fact in (
+        "REVOCATION",
+        "us-east-1",
+        "us-west-2",
+        "30 to 60 minutes",
+        "up to 1 hour of data",
+        "within 10 days",
+        "after 20 days",
+        "reply on the same Atlassian support ticket",
+        "Suspected breach",
+        "SEC-7",
+    ):
+        assert fact in warning, fact
+
+
+def test_reencryption_in_progress_is_called_out_in_preview() -> None:
+    run = run_ok(reencryption={"status": "in-progress", "ticket": "PS-9"})
+    assert len(run.warnings) == 1
+    assert "RE-ENCRYPTION IN PROGRESS (ticket PS-9)" in run.warnings[0]
+
+
+def test_a_healthy_stack_previews_without_warnings() -> None:
+    assert run_ok().warnings == []
+
+
+def test_a_second_key_pair_in_the_same_stack_gets_distinct_names_and_alias() -> None:
+    """The re-encryption issue will add the next key generation beside the current one."""
+    from atlassian_cmk.config import parse_stack_config
+    from components.cmk_key_pair import CmkKeyPair, CmkKeyPairArgs
+
+    config = parse_stack_config(engine_config())
+    names: list[str] = []
+
+    class Recorder(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            names.append(f"{args.name}|{args.inputs.get('name', '')}|{args.inputs.get('tags', {})}")
+            return f"{args.name}-id", {**args.inputs, "arn": f"arn:aws:kms:us-east-1:1:key/{args.name}"}
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
+            return {}
+
+    pulumi.runtime.set_mocks(Recorder(), project="atlassian-cmk", stack="prod")
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def build() -> Any:
+        current = CmkKeyPair("cmk", CmkKeyPairArgs(config, "prod", ACCOUNT_ID, "aws"))
+        following = CmkKeyPair("cmk-next", CmkKeyPairArgs(config, "prod", ACCOUNT_ID, "aws", key_pair="next"))
+        return pulumi.Output.all(current.key_arns, following.key_arns)
+
+    build()
+    aliases = sorted(n.split("|")[1] for n in names if n.split("|")[1].startswith("alias/"))
+    assert aliases == ["alias/atlassian-cmk/prod"] * 2 + ["alias/atlassian-cmk/prod/next"] * 2
+    resource_names = [n.split("|")[0] for n in names]
+    assert len(resource_names) == len(set(resource_names))
+
+
+# --- bad configuration: a clear error and nothing registered ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"realm": "mars"}, "atlassian-cmk:realm: 'mars' is not allowed"),
+        ({"regions": ["us-east-1"]}, "atlassian-cmk:regions: ['us-east-1'] is not allowed; not allowed together"),
+        ({"realm": None}, "atlassian-cmk:realm: missing; set exactly one of"),
+        (
+            {"realm": None, "regions": ["us-east-1", "us-west-2", "eu-west-1"]},
+            "atlassian-cmk:regions: ['us-east-1', 'us-west-2', 'eu-west-1'] is not allowed",
+        ),
+        ({"enabled": None}, "atlassian-cmk:enabled: missing"),
+        ({"enabled": "no"}, "atlassian-cmk:enabled: 'no' is not allowed"),
+        ({"enabled": "yes"}, "atlassian-cmk:enabled: 'yes' is not allowed"),
+        ({"enabled": "0"}, "atlassian-cmk:enabled: '0' is not allowed"),
+        ({"enabled": "false"}, "atlassian-cmk:revocation: missing; required when enabled is false"),
+        (
+            {"enabled": "false", "revocation": {"reason": "breach"}},
+            "atlassian-cmk:revocation.ticket: missing; required",
+        ),
+        (
+            {"enabled": "false", "revocation": {"ticket": "SEC-1"}},
+            "atlassian-cmk:revocation.reason: missing; required",
+        ),
+        ({"atlassianPrincipals": ["arn:aws:iam::12:role/x"]}, "atlassian-cmk:atlassianPrincipals: 'arn:aws:iam::12"),
+        ({"contextTag": "ABCDEFGHIJKLM"}, "atlassian-cmk:contextTag: 'ABCDEFGHIJKLM' is not allowed"),
+        ({"contextTag": "Acme-CMK"}, "atlassian-cmk:contextTag: 'Acme-CMK' is not allowed"),
+        ({"reencryption": {"status": "paused"}}, "atlassian-cmk:reencryption.status: 'paused' is not allowed"),
+    ],
+)
+def test_bad_config_stops_the_program_before_any_resource(overrides: dict[str, Any], expected: str) -> None:
+    run = run_program(engine_config(**overrides))
+    assert isinstance(run.error, pulumi.RunError)
+    assert expected in str(run.error)
+    assert run.resources == []
+
+
+def test_the_shipped_prod_stack_file_runs_as_the_engine_would_pass_it() -> None:
+    raw = raw_config_from_text((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
+    run = run_program(raw)
+    assert run.error is None
+    assert sorted((k.type, k.inputs["region"]) for k in run.kms_keys) == [(KEY, "us-east-1"), (KEY, "us-west-2")]
