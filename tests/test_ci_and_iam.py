@@ -1,0 +1,160 @@
+"""The GitOps loop's files: workflows valid and wired as designed, IAM least privilege, CODEOWNERS."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from parliament import analyze_policy_string
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+IAM_DOCUMENTS = sorted((ROOT / "iam").glob("*.json"))
+FORBIDDEN = ("kms:ScheduleKeyDeletion", "kms:PutKeyPolicy")
+
+# Parliament findings we accept, each with its reason.
+ACCEPTED_FINDINGS = {
+    # CreateKey with Tags needs kms:TagResource on "*" (the key does not exist yet); the
+    # statement is bound to aws:RequestTag/atlassian-cmk:stack.
+    ("apply-role.json", "RESOURCE_STAR"),
+}
+
+
+def load_workflow(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = YAML(typ="safe").load((ROOT / ".github" / "workflows" / name).read_text())
+    return document
+
+
+def steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def uses(workflow: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [step for step in steps(workflow) if str(step.get("uses", "")).startswith(action)]
+
+
+def test_there_are_three_workflows() -> None:
+    assert [w.name for w in WORKFLOWS] == ["apply.yml", "drift.yml", "preview.yml"]
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_validates_against_the_github_actions_schema(workflow: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(workflow)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_workflows_use_oidc_never_long_lived_keys(workflow: Path) -> None:
+    document = load_workflow(workflow.name)
+    assert document["permissions"]["id-token"] == "write"
+    text = workflow.read_text()
+    assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text
+    (credentials,) = uses(document, "aws-actions/configure-aws-credentials@")
+    assert credentials["with"]["role-to-assume"].startswith("${{ vars.CMK_")
+
+
+def test_preview_runs_the_guardrails_and_posts_the_impact() -> None:
+    document = load_workflow("preview.yml")
+    assert "Pulumi.*.yaml" in document["on"]["pull_request"]["paths"]
+    assert {"components/**", "policies/**"} <= set(document["on"]["pull_request"]["paths"])
+    (pulumi,) = uses(document, "pulumi/actions@")
+    assert pulumi["with"]["command"] == "preview"
+    assert pulumi["with"]["policyPacks"] == "policies"
+    assert pulumi["with"]["policyPackConfigs"] == "policies/policy-config.json"
+    assert pulumi["with"]["comment-on-pr"] is True
+    assert any("cmkctl impact --base" in str(step.get("run", "")) for step in steps(document))
+    (credentials,) = uses(document, "aws-actions/configure-aws-credentials@")
+    assert credentials["with"]["role-to-assume"] == "${{ vars.CMK_PREVIEW_ROLE_ARN }}"
+
+
+def test_apply_is_serialized_guarded_and_verified() -> None:
+    document = load_workflow("apply.yml")
+    assert document["on"]["push"]["branches"] == ["main"]
+    assert document["concurrency"] == {"group": "cmk-apply-prod", "cancel-in-progress": False}
+    (pulumi,) = uses(document, "pulumi/actions@")
+    assert (pulumi["with"]["command"], pulumi["with"]["policyPacks"]) == ("up", "policies")
+    (credentials,) = uses(document, "aws-actions/configure-aws-credentials@")
+    assert credentials["with"]["role-to-assume"] == "${{ vars.CMK_APPLY_ROLE_ARN }}"
+    step_names = [step.get("name", "") for step in steps(document)]
+    verify = step_names.index("Verify the live keys now match the stack")
+    assert verify > step_names.index("pulumi up with the guardrails")
+
+
+def test_drift_job_is_scheduled_and_fails_on_any_non_zero_status() -> None:
+    document = load_workflow("drift.yml")
+    assert document["on"]["schedule"]
+    run = next(step["run"] for step in steps(document) if "cmkctl status" in str(step.get("run", "")))
+    assert 'exit "$code"' in run
+    (credentials,) = uses(document, "aws-actions/configure-aws-credentials@")
+    assert credentials["with"]["role-to-assume"] == "${{ vars.CMK_PREVIEW_ROLE_ARN }}"
+
+
+def test_codeowners_require_security_for_stack_policies_and_workflows() -> None:
+    rules = {
+        line.split()[0]: line.split()[1:]
+        for line in (ROOT / ".github" / "CODEOWNERS").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for path in ("/Pulumi.prod.yaml", "/policies/", "/.github/workflows/"):
+        assert "@your-org/security-owners" in rules[path], path
+
+
+# --- IAM ---------------------------------------------------------------------------------------
+
+
+def allowed_actions(document: dict[str, Any]) -> list[str]:
+    actions: list[str] = []
+    for statement in document["Statement"]:
+        if statement["Effect"] == "Allow":
+            value = statement["Action"]
+            actions.extend([value] if isinstance(value, str) else value)
+    return actions
+
+
+@pytest.mark.parametrize("path", IAM_DOCUMENTS, ids=lambda p: p.name)
+def test_iam_document_passes_parliament(path: Path) -> None:
+    policy = analyze_policy_string(path.read_text())
+    findings = [(path.name, f.issue) for f in policy.findings]
+    assert [f for f in findings if f not in ACCEPTED_FINDINGS] == []
+
+
+@pytest.mark.parametrize("path", IAM_DOCUMENTS, ids=lambda p: p.name)
+def test_iam_document_grants_no_deletion_no_policy_rewrite_no_wildcard(path: Path) -> None:
+    document = json.loads(path.read_text())
+    for pattern in allowed_actions(document):
+        assert pattern != "kms:*" and pattern != "*", pattern
+        for forbidden in FORBIDDEN:
+            assert not fnmatch.fnmatchcase(forbidden.lower(), pattern.lower()), (pattern, forbidden)
+    denied = [a for s in document["Statement"] if s["Effect"] == "Deny" for a in s["Action"]]
+    assert set(FORBIDDEN) <= set(denied)
+
+
+def test_break_glass_role_can_only_revoke_restore_tag_and_read() -> None:
+    document = json.loads((ROOT / "iam" / "break-glass-role.json").read_text())
+    assert set(allowed_actions(document)) == {
+        "kms:DescribeKey",
+        "kms:ListResourceTags",
+        "kms:DisableKey",
+        "kms:EnableKey",
+        "kms:TagResource",
+        "kms:UntagResource",
+        "kms:ListAliases",
+        "cloudtrail:LookupEvents",
+    }
+
+
+def test_preview_role_cannot_change_any_key() -> None:
+    document = json.loads((ROOT / "iam" / "preview-role.json").read_text())
+    mutating = ("kms:Create", "kms:Disable", "kms:Enable", "kms:Tag", "kms:Untag", "kms:Put", "kms:Update")
+    assert not [a for a in allowed_actions(document) if a.startswith(mutating)]
