@@ -1,0 +1,66 @@
+"""The guardrails by name, with what each stops: one list for the policy pack, the docs and reviews.
+
+The policy pack registers policies under these names; `cmkctl impact` tells reviewers which of
+them a change will meet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    name: str
+    enforcement: Literal["mandatory", "advisory"]
+    stops: str
+
+
+NO_REVOCATION_DURING_REENCRYPTION: Final = Guardrail(
+    "no-revocation-during-reencryption",
+    "mandatory",
+    "disabling keys while re-encryption is in progress, declared or deployed (data would be unevenly readable)",
+)
+DUAL_REGION_CONSISTENCY: Final = Guardrail(
+    "dual-region-consistency",
+    "mandatory",
+    "keys that disagree on enabled, or a key missing from or added outside the realm's regions",
+)
+REVOCATION_REQUIRES_JUSTIFICATION: Final = Guardrail(
+    "revocation-requires-justification",
+    "mandatory",
+    "a disabled key without a revocation reason and a well-formed ticket",
+)
+KEYS_ARE_NEVER_DELETED: Final = Guardrail(
+    "keys-are-never-deleted",
+    "mandatory",
+    "keys without protect, with a deletion window under 30 days, or with a deletion-related input",
+)
+KEY_POLICY_KEEPS_ACCESS: Final = Guardrail(
+    "key-policy-keeps-access",
+    "mandatory",
+    "a key policy without the root administrator, or that drops, narrows or denies Atlassian's grant",
+)
+DEPLOYED_KEYS_INTACT: Final = Guardrail(
+    "deployed-keys-intact",
+    "mandatory",
+    "deploying while a live key is pending deletion or missing (a new key Atlassian never had would be created)",
+)
+REVOCATION_CLOCK: Final = Guardrail(
+    "revocation-clock",
+    "advisory",
+    "nothing; warns with the reinstatement deadline (+10 days) and data-at-risk date (+20 days)",
+)
+
+GUARDRAILS: Final = (
+    NO_REVOCATION_DURING_REENCRYPTION,
+    DUAL_REGION_CONSISTENCY,
+    REVOCATION_REQUIRES_JUSTIFICATION,
+    KEYS_ARE_NEVER_DELETED,
+    KEY_POLICY_KEEPS_ACCESS,
+    DEPLOYED_KEYS_INTACT,
+    REVOCATION_CLOCK,
+)
+
+PACK_NAME: Final = "atlassian-cmk-guardrails"

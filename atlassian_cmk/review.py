@@ -1,0 +1,260 @@
+"""The reviewer's summary of a change to `Pulumi.<stack>.yaml`: what it does to Atlassian's access.
+
+`cmkctl impact` renders it in the pull request. The consequence texts come from
+`atlassian_cmk.impact`, the same words `pulumi preview` logs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from atlassian_cmk.config import StackConfig, StackConfigErrors, parse_stack_config
+from atlassian_cmk.git_source import stack_text_at_ref
+from atlassian_cmk.guardrail_catalog import GUARDRAILS, Guardrail
+from atlassian_cmk.impact import reencryption_notice, regions_phrase, restoration_notice, revocation_impact
+from atlassian_cmk.stack_file import StackFileError, load_stack_config, raw_config_from_text
+from atlassian_cmk.timeline import REINSTATEMENT_WINDOW
+
+SCHEMA_VERSION: Final = 1
+
+ChangeKind = Literal[
+    "revocation",
+    "restoration",
+    "revocation-justification",
+    "reencryption",
+    "principals",
+    "key-administrators",
+    "context-tag",
+    "realm",
+    "multi-region",
+    "new-stack",
+]
+Severity = Literal["critical", "warning", "info"]
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: ChangeKind
+    severity: Severity
+    regions: tuple[str, ...]
+    summary: str
+    details: str = ""
+
+
+@dataclass
+class Review:
+    """Everything the pull request comment says, as data (the JSON output) and as markdown."""
+
+    stack: str
+    base_ref: str
+    valid: bool
+    errors: list[str] = field(default_factory=list)
+    base_note: str = ""
+    changes: list[Change] = field(default_factory=list)
+    checklist: list[str] = field(default_factory=list)
+    guardrails: list[Guardrail] = field(default_factory=lambda: list(GUARDRAILS))
+
+    @property
+    def revokes(self) -> bool:
+        return any(c.kind == "revocation" for c in self.changes)
+
+    def to_json(self) -> str:
+        document: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "stack": self.stack,
+            "base_ref": self.base_ref,
+            "valid": self.valid,
+            "errors": self.errors,
+            "base_note": self.base_note or None,
+            "revokes_access": self.revokes,
+            "changes": [asdict(c) for c in self.changes],
+            "checklist": self.checklist,
+            "guardrails": [asdict(g) for g in self.guardrails],
+        }
+        return json.dumps(document, indent=2)
+
+    def to_markdown(self) -> str:
+        lines = [f"## Atlassian CMK impact: stack `{self.stack}` (against `{self.base_ref}`)", ""]
+        if not self.valid:
+            lines += [
+                f"**The stack configuration is invalid**: `pulumi preview` will stop before touching any key. "
+                f"Fix these in `Pulumi.{self.stack}.yaml`:",
+                "",
+                *[f"- `{error}`" for error in self.errors],
+                "",
+            ]
+            return "\n".join(lines)
+        if self.base_note:
+            lines += [f"> {self.base_note}", ""]
+        if not self.changes:
+            lines += ["**No change to Atlassian's access**: nothing is revoked or restored by this pull request.", ""]
+        icons = {"critical": "🛑", "warning": "⚠️", "info": "ℹ️"}
+        for change in self.changes:
+            where = f" ({regions_phrase(change.regions)})" if change.regions else ""
+            lines.append(f"### {icons[change.severity]} {change.summary}{where}")
+            if change.details:
+                lines += ["", "```text", change.details, "```"]
+            lines.append("")
+        if self.checklist:
+            lines += ["### Checklist before merging", "", *[f"- [ ] {item}" for item in self.checklist], ""]
+        lines += ["### Guardrails checked by `pulumi preview --policy-pack policies`", ""]
+        lines += [f"- `{g.name}` ({g.enforcement}): stops {g.stops}" for g in self.guardrails]
+        return "\n".join(lines) + "\n"
+
+
+def review_change(base: StackConfig | None, head: StackConfig, stack: str, base_ref: str) -> Review:
+    """Compare the configuration at the base ref with the one proposed."""
+    review = Review(stack=stack, base_ref=base_ref, valid=True)
+    if base is None:
+        review.changes.append(
+            Change("new-stack", "warning", head.regions, f"New stack: CMK keys will be created for realm {head.realm}")
+        )
+        base_enabled = True
+    else:
+        base_enabled = base.enabled
+        review.changes.extend(_config_changes(base, head))
+    if base_enabled and not head.enabled:
+        review.changes.insert(
+            0,
+            Change(
+                "revocation",
+                "critical",
+                head.regions,
+                "REVOCATION: Atlassian loses access to the CMK keys",
+                revocation_impact(head, stack),
+            ),
+        )
+        review.checklist = revocation_checklist(head, stack)
+    elif not base_enabled and head.enabled:
+        review.changes.insert(
+            0,
+            Change(
+                "restoration",
+                "warning",
+                head.regions,
+                "RESTORATION: Atlassian regains access to the CMK keys",
+                restoration_notice(head, stack),
+            ),
+        )
+        review.checklist = [
+            "reply on the Atlassian support ticket once `cmkctl status` shows every region Enabled",
+            f"check the revocation is within {REINSTATEMENT_WINDOW.days} days (`cmkctl status` shows the days left)",
+        ]
+    elif base is not None and not base.enabled and not head.enabled and base.revocation != head.revocation:
+        review.changes.append(
+            Change("revocation-justification", "info", (), "The revocation's reason or ticket changes")
+        )
+    return review
+
+
+def revocation_checklist(config: StackConfig, stack: str) -> list[str]:
+    ticket = config.revocation.ticket if config.revocation else "(missing)"
+    return [
+        f"incident ticket {ticket} records who decided to revoke, and why",
+        "Atlassian support: expect Atlassian's ticket to the organization admin; keep it for the restore",
+        "internal comms: CMK-enabled Atlassian sites go offline 30 to 60 minutes after the apply",
+        "re-encryption is not running (the guardrail also checks the deployed keys)",
+        f"after the merge: someone named confirms `cmkctl status --stack {stack}` shows every region Disabled",
+    ]
+
+
+def invalid_review(errors: list[str], stack: str, base_ref: str) -> Review:
+    return Review(stack=stack, base_ref=base_ref, valid=False, errors=errors)
+
+
+def _config_changes(base: StackConfig, head: StackConfig) -> list[Change]:
+    changes: list[Change] = []
+    if base.reencryption != head.reencryption:
+        details = reencryption_notice(head) if head.reencryption.in_progress else ""
+        changes.append(
+            Change(
+                "reencryption",
+                "warning",
+                head.regions,
+                f"Re-encryption status: {base.reencryption.status} -> {head.reencryption.status}",
+                details,
+            )
+        )
+    removed = sorted(set(base.atlassian_principals) - set(head.atlassian_principals))
+    added = sorted(set(head.atlassian_principals) - set(base.atlassian_principals))
+    if removed or added:
+        changes.append(
+            Change(
+                "principals",
+                "critical" if removed else "warning",
+                head.regions,
+                "Atlassian principals in the key policy change"
+                + (": removing one revokes its access outside the `enabled` switch" if removed else ""),
+                "\n".join([*(f"- {p}" for p in removed), *(f"+ {p}" for p in added)]),
+            )
+        )
+    if base.key_administrators != head.key_administrators:
+        changes.append(
+            Change(
+                "key-administrators",
+                "warning",
+                head.regions,
+                "Key administrators (who may revoke and restore outside Pulumi) change",
+                "\n".join(
+                    [
+                        *(f"- {a}" for a in sorted(set(base.key_administrators) - set(head.key_administrators))),
+                        *(f"+ {a}" for a in sorted(set(head.key_administrators) - set(base.key_administrators))),
+                    ]
+                ),
+            )
+        )
+    if base.context_tag != head.context_tag:
+        changes.append(
+            Change(
+                "context-tag",
+                "critical",
+                head.regions,
+                f"Context tag {base.context_tag} -> {head.context_tag}: it is immutable once enrolled with Atlassian; "
+                "a different tag denies Atlassian's requests",
+            )
+        )
+    if base.regions != head.regions:
+        changes.append(
+            Change(
+                "realm",
+                "critical",
+                head.regions,
+                f"Realm {base.realm} ({regions_phrase(base.regions)}) -> {head.realm}: data cannot leave its realm; "
+                "new keys Atlassian has never been given would be created",
+            )
+        )
+    if base.multi_region != head.multi_region:
+        changes.append(
+            Change(
+                "multi-region",
+                "critical",
+                head.regions,
+                f"multiRegion {base.multi_region} -> {head.multi_region}: the keys would be replaced by new keys "
+                "Atlassian has never been given",
+            )
+        )
+    return changes
+
+
+def review_stack_change(project_dir: Path, stack: str, base_ref: str) -> Review:
+    """Review the working tree's stack file against the one at `base_ref` (raises GitRefError)."""
+    try:
+        head = load_stack_config(project_dir, stack)
+    except StackFileError as error:
+        return invalid_review([str(error)], stack, base_ref)
+    except StackConfigErrors as errors:
+        return invalid_review([str(e) for e in errors.errors], stack, base_ref)
+    base_text = stack_text_at_ref(project_dir, stack, base_ref)
+    if base_text is None:
+        return review_change(None, head, stack, base_ref)
+    try:
+        base = parse_stack_config(raw_config_from_text(base_text, f"Pulumi.{stack}.yaml at {base_ref}"))
+    except (StackFileError, StackConfigErrors):
+        review = review_change(None, head, stack, base_ref)
+        review.changes = [c for c in review.changes if c.kind != "new-stack"]
+        review.base_note = f"The configuration at {base_ref} was invalid; changes are shown against no base."
+        return review
+    return review_change(base, head, stack, base_ref)

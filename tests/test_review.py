@@ -1,0 +1,119 @@
+"""The pull request's impact summary, computed from real Git history in a temporary repository."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from atlassian_cmk.git_source import GitRefError
+from atlassian_cmk.review import review_stack_change
+
+ROOT = Path(__file__).resolve().parents[1]
+PROD = (ROOT / "Pulumi.prod.yaml").read_text()
+REVOCATION_BLOCK = """  # atlassian-cmk:revocation:
+  #   reason: Suspected breach of encrypted data
+  #   ticket: SEC-1234
+"""
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository whose main branch holds the shipped Pulumi.prod.yaml."""
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "config", "user.email", "ci@example.com")
+    git(tmp_path, "config", "user.name", "ci")
+    (tmp_path / "Pulumi.prod.yaml").write_text(PROD)
+    git(tmp_path, "add", "Pulumi.prod.yaml")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    return tmp_path
+
+
+def revoke(text: str) -> str:
+    assert REVOCATION_BLOCK in text
+    return text.replace("atlassian-cmk:enabled: true", "atlassian-cmk:enabled: false").replace(
+        REVOCATION_BLOCK,
+        "  atlassian-cmk:revocation:\n    reason: Suspected breach of encrypted data\n    ticket: SEC-1234\n",
+    )
+
+
+def test_revocation_pull_request_shows_consequences_timeline_and_checklist(repo: Path) -> None:
+    (repo / "Pulumi.prod.yaml").write_text(revoke(PROD))
+    review = review_stack_change(repo, "prod", "main")
+    assert review.valid and review.revokes
+    markdown = review.to_markdown()
+    for fact in (
+        "REVOCATION",
+        "us-east-1 and us-west-2",
+        "30 to 60 minutes",
+        "up to 1 hour of data",
+        "within 10 days",
+        "after 20 days",
+        "Suspected breach of encrypted data",
+        "SEC-1234",
+        "- [ ] internal comms",
+        "`no-revocation-during-reencryption` (mandatory)",
+    ):
+        assert fact in markdown, fact
+
+
+def test_restoration_shows_the_window_and_the_atlassian_step(repo: Path) -> None:
+    (repo / "Pulumi.prod.yaml").write_text(revoke(PROD))
+    git(repo, "commit", "-q", "-am", "revoke")
+    (repo / "Pulumi.prod.yaml").write_text(PROD)
+    review = review_stack_change(repo, "prod", "HEAD")
+    assert [c.kind for c in review.changes] == ["restoration"]
+    markdown = review.to_markdown()
+    assert "RESTORATION" in markdown and "within 10 days" in markdown
+    assert "reply on the same Atlassian support ticket" in markdown
+
+
+def test_unrelated_change_says_nothing_is_revoked(repo: Path) -> None:
+    (repo / "Pulumi.prod.yaml").write_text(PROD.replace("# Production stack", "# The production stack"))
+    review = review_stack_change(repo, "prod", "main")
+    assert review.changes == []
+    assert "nothing is revoked or restored" in review.to_markdown()
+    assert json.loads(review.to_json())["revokes_access"] is False
+
+
+def test_reencryption_and_dropped_principal_are_called_out(repo: Path) -> None:
+    text = PROD.replace("status: none", "status: in-progress").replace(
+        "    - arn:aws:iam::111122223333:role/AtlassianCmkAccess\n",
+        "    - arn:aws:iam::111122223333:role/AtlassianCmkAccessV2\n",
+    )
+    (repo / "Pulumi.prod.yaml").write_text(text)
+    review = review_stack_change(repo, "prod", "main")
+    kinds = {c.kind: c for c in review.changes}
+    assert kinds["reencryption"].summary == "Re-encryption status: none -> in-progress"
+    assert kinds["principals"].severity == "critical"
+    assert "- arn:aws:iam::111122223333:role/AtlassianCmkAccess\n" in kinds["principals"].details + "\n"
+
+
+def test_invalid_head_config_yields_the_validation_errors(repo: Path) -> None:
+    (repo / "Pulumi.prod.yaml").write_text(PROD.replace("atlassian-cmk:enabled: true", "atlassian-cmk:enabled: no"))
+    review = review_stack_change(repo, "prod", "main")
+    assert not review.valid
+    assert review.errors == [
+        "atlassian-cmk:enabled: 'no' is not allowed; allowed: true or false (YAML 1.2: yes/no/on/off are strings, "
+        "not booleans)"
+    ]
+    document = json.loads(review.to_json())
+    assert document["valid"] is False and document["schema_version"] == 1
+    assert "is invalid" in review.to_markdown()
+
+
+def test_unknown_base_ref_is_a_clear_error(repo: Path) -> None:
+    with pytest.raises(GitRefError, match="'nope' is not a commit"):
+        review_stack_change(repo, "prod", "nope")
+
+
+def test_a_stack_file_new_in_the_pull_request_is_a_new_stack(repo: Path) -> None:
+    (repo / "Pulumi.staging.yaml").write_text(PROD)
+    review = review_stack_change(repo, "staging", "main")
+    assert [c.kind for c in review.changes] == ["new-stack"]
