@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -49,10 +50,21 @@ def aws_env(endpoint: str) -> dict[str, str]:
 def client_factory_for(endpoint: str) -> Any:
     """A ClientFactory bound to the emulator, for in-process calls in tests."""
 
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing"
+    )
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
     def factory(service: str, region: str) -> Any:
-        return boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing"
-        ).client(service, region_name=region, endpoint_url=endpoint, config=client_config())
+        # One client per (service, region), as the product's shared factory does: building a client
+        # costs about 100 ms of model loading, more than the emulator's round trip.
+        with lock:
+            if (service, region) not in clients:
+                clients[(service, region)] = session.client(
+                    service, region_name=region, endpoint_url=endpoint, config=client_config()
+                )
+            return clients[(service, region)]
 
     return factory
 
