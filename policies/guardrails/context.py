@@ -1,0 +1,90 @@
+"""What every policy needs besides the resource: the stack, its configuration, the deployed keys.
+
+The engine runs the pack with the stack's environment (PULUMI_PROJECT, PULUMI_STACK,
+PULUMI_DRY_RUN, PULUMI_CONFIG), and pulumi_policy configures the Pulumi runtime from it before
+each call. So the pack reads the stack's configuration exactly as the program does and validates
+it with the one schema (`parse_stack_config`): pack and program cannot disagree on a value.
+
+The deployed state is read from AWS at most once per pack process: the pack lives for one
+preview or update, and the engine may call it for hundreds of resources on four threads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+
+import pulumi
+
+from atlassian_cmk.config import StackConfig, StackConfigErrors, parse_stack_config
+from atlassian_cmk.live_state import DeployedState, aws_endpoint_note, read_deployed_state
+from components.stack_config import raw_stack_config
+
+
+def stack_name() -> str:
+    """The stack being previewed or updated."""
+    try:
+        return pulumi.get_stack()
+    except Exception:  # noqa: BLE001 - the runtime is not configured outside the engine
+        return os.environ.get("PULUMI_STACK", "")
+
+
+def stack_config() -> StackConfig | StackConfigErrors:
+    """The stack's validated configuration, or every error in it (the caller fails closed)."""
+    try:
+        return parse_stack_config(raw_stack_config())
+    except StackConfigErrors as errors:
+        return errors
+
+
+def invalid_config_message(errors: StackConfigErrors, policy: str) -> str:
+    """The fail-closed violation for a stack configuration the schema rejects."""
+    lines = "\n".join(f"  - {error}" for error in errors.errors)
+    return (
+        f"the stack configuration (Pulumi.{stack_name()}.yaml) is invalid, so {policy} cannot decide and "
+        f"fails closed; fix these values:\n{lines}"
+    )
+
+
+StateReader = Callable[[str, tuple[str, ...]], DeployedState]
+
+
+class DeployedStateCache:
+    """One read of the deployed keys per (stack, regions), shared by every policy and thread.
+
+    The first caller reads; concurrent callers for the same key wait for that read instead of
+    starting their own, so the pack makes at most one round of reads per region per process.
+    """
+
+    def __init__(self, reader: StateReader) -> None:
+        self._reader = reader
+        self._lock = threading.Lock()
+        self._reads: dict[tuple[str, tuple[str, ...]], Future[DeployedState]] = {}
+
+    def get(self, stack: str, regions: tuple[str, ...]) -> DeployedState:
+        key = (stack, regions)
+        with self._lock:
+            future = self._reads.get(key)
+            owner = future is None
+            if future is None:
+                future = self._reads[key] = Future()
+        if owner:
+            try:
+                future.set_result(self._reader(stack, regions))
+            except BaseException as error:  # noqa: BLE001 - never raises today; keep waiters from hanging
+                future.set_exception(error)
+        return future.result()
+
+
+DEPLOYED_STATE = DeployedStateCache(lambda stack, regions: read_deployed_state(stack, regions))
+"""The pack process's one cache: a new process (a new preview or update) reads afresh."""
+
+
+def unreadable_suffix() -> str:
+    """Where the reads went and how to make them work, for fail-closed messages."""
+    return (
+        f" (reads went to {aws_endpoint_note()}; give the pack AWS credentials that may call kms:DescribeKey "
+        "and kms:ListResourceTags in the stack's regions, then run again)"
+    )

@@ -1,0 +1,135 @@
+"""The policies that judge the deployed keys in AWS, read once per run.
+
+deployed-keys-intact: a live key pending deletion, or gone from behind the stack's alias, blocks
+the update. pulumi-aws (bridged from the Terraform provider) treats a key pending deletion as
+gone and would silently create a brand-new key that Atlassian has never been given; the sites
+still die with the old key. It runs per key, so it blocks before the key's step.
+
+revocation-clock: when the deployed keys are disabled, the deadlines Atlassian publishes run
+from the moment of revocation. Evidence for that moment: the `atlassian-cmk:revoked-at` tag that
+`cmkctl revoke` writes on each key (via `guards.revocation_clock`). The pack does not search
+CloudTrail (one more service, slow, and not emulated); without the tag the time is unknown and
+the warning says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy, StackValidationPolicy
+
+from atlassian_cmk.config import StackConfigErrors
+from atlassian_cmk.guards import deployed_integrity, revocation_clock
+from atlassian_cmk.impact import regions_phrase, restore_steps
+from atlassian_cmk.live_state import DeployedState
+from atlassian_cmk.naming import TAG_REVOKED_AT
+from atlassian_cmk.timeline import DATA_AT_RISK_AFTER, REINSTATEMENT_WINDOW
+
+from .context import DEPLOYED_STATE, invalid_config_message, stack_config, stack_name, unreadable_suffix
+from .framework import StackFinding, resource_policy, stack_policy
+from .resources import CmkKey, Unknown
+from .settings import CLOCK_POLICY, DEPLOYED_POLICY
+
+INTACT_DESCRIPTION = (
+    "Checks whether the stack's deployed CMK keys all exist in AWS behind the stack's alias and none is "
+    "pending deletion, before an update could replace a key Atlassian holds."
+)
+CLOCK_DESCRIPTION = (
+    "Checks whether the deployed CMK keys are disabled and, if so, warns with the dates until which Atlassian "
+    "can reinstate the sites and after which data is at risk."
+)
+
+_PROVIDER_RISK = (
+    " pulumi-aws, bridged from the Terraform provider, treats a key pending deletion (or missing) as gone and "
+    "would silently create a brand-new key that Atlassian has never been given; the sites would still die with "
+    "the old key."
+)
+
+
+def check_intact(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]) -> Iterator[str]:
+    config = stack_config()
+    if isinstance(config, StackConfigErrors):
+        yield invalid_config_message(config, DEPLOYED_POLICY)
+        return
+    region = key.region
+    if isinstance(region, Unknown):
+        yield f"the region of {key.label} is unknown until apply, so its deployed key cannot be checked"
+        return
+    if region not in config.regions:
+        return  # a key outside the realm is dual-region-consistency's finding
+    state = DEPLOYED_STATE.get(stack_name(), config.regions)
+    own = state.reading(region)
+    if own is None:  # pragma: no cover - every configured region is read
+        return
+    present_elsewhere = any(r.key is not None for r in state.readings if r.region != region)
+    expect = bool(settings["expectDeployedKeys"])
+    verdict = deployed_integrity(
+        DeployedState(stack=state.stack, alias=state.alias, readings=(own,)), expect_keys=expect or present_elsewhere
+    )
+    for reason in verdict.reasons:
+        message = f"the update is blocked for {key.label}: {reason}."
+        if own.error is not None:
+            message += " The deployed state cannot be read, so the policy fails closed" + unreadable_suffix() + "."
+        else:
+            message += _PROVIDER_RISK
+        if own.missing and not present_elsewhere:
+            message += (
+                f" If this is the stack's first deployment, set {DEPLOYED_POLICY}.expectDeployedKeys: false in the "
+                "policy config for that one `pulumi up`."
+            )
+        yield message
+
+
+def check_clock(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[StackFinding]:
+    config = stack_config()
+    if isinstance(config, StackConfigErrors):
+        regions = tuple(sorted({k.region for k in keys if isinstance(k.region, str)}))
+        enabled_next = None
+    else:
+        regions = config.regions
+        enabled_next = config.enabled
+    if not regions:
+        return
+    stack = stack_name()
+    state = DEPLOYED_STATE.get(stack, regions)
+    errors = state.errors()
+    if errors:
+        yield (
+            f"the deployed keys could not be read ({'; '.join(errors)}), so the revocation clock is unknown"
+            + unreadable_suffix(),
+            None,
+        )
+    disabled = [k for k in state.live_keys() if k.key_state == "Disabled"]
+    if not disabled:
+        return
+    clock = revocation_clock(state.live_keys())
+    now = datetime.now(UTC)
+    if clock.revoked_at is None:
+        when = (
+            f"revocation time unknown: the disabled keys carry no {TAG_REVOKED_AT} tag (written by `cmkctl revoke`; "
+            "the pack does not search CloudTrail, look for the DisableKey event there). Atlassian can reinstate the "
+            f"sites within {REINSTATEMENT_WINDOW.days} days of the revocation; data is at risk after "
+            f"{DATA_AT_RISK_AFTER.days} days"
+        )
+    else:
+        when = clock.summary(now)
+    keys_text = ", ".join(f"{k.region} ({k.arn})" for k in disabled)
+    if enabled_next:
+        next_step = f"This update enables the keys again; then {restore_steps(stack)[1]}."
+    else:
+        next_step = "To restore: " + "; then ".join(restore_steps(stack)) + "."
+    yield (
+        f"the deployed CMK keys are disabled in {regions_phrase(tuple(k.region for k in disabled))}: Atlassian's "
+        f"access is revoked. {when}. Keys: {keys_text}. {next_step}",
+        None,
+    )
+
+
+def intact_policy() -> ResourceValidationPolicy:
+    return resource_policy(DEPLOYED_POLICY, INTACT_DESCRIPTION, EnforcementLevel.MANDATORY, check_intact)
+
+
+def clock_policy() -> StackValidationPolicy:
+    return stack_policy(CLOCK_POLICY, CLOCK_DESCRIPTION, EnforcementLevel.ADVISORY, check_clock)

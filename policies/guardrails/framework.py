@@ -1,0 +1,136 @@
+"""Adapting plain check functions to CrossGuard, failing closed on everything unexpected.
+
+A check is a function of the CMK key (or the stack's CMK keys) and the policy's validated config
+that yields violation messages. The adapters here pick out the CMK keys, validate the policy
+config, and turn a bad config, an unknown value or a crash into a violation of the policy itself:
+a guardrail that cannot decide must block, and say why, not pass silently or print a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResourceOptions,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.policy import Policy
+from pulumi_policy.proxy import UnknownValueError
+
+from .resources import CmkKey, cmk_key
+from .settings import PolicyConfigError, config_schema, read_policy_config
+
+ResourceCheck = Callable[[CmkKey, PolicyResourceOptions, Mapping[str, Any]], Iterable[str]]
+"""(the key, its resource options, the policy's config) -> violation messages."""
+
+StackFinding = tuple[str, str | None]
+"""A stack-level violation message, with the URN of the resource at fault if there is one."""
+
+StackCheck = Callable[[list[CmkKey], Mapping[str, Any]], Iterable[StackFinding]]
+"""(every CMK key of the stack, the policy's config) -> findings."""
+
+
+def _guarded(
+    policy: str, raw_config: Mapping[str, Any], body: Callable[[Mapping[str, Any]], Iterable[Any]]
+) -> list[Any]:
+    try:
+        settings = read_policy_config(policy, raw_config)
+    except PolicyConfigError as error:
+        return [str(error)]
+    try:
+        return list(body(settings))
+    except UnknownValueError as error:
+        return [
+            f"cannot be checked during preview: the {error.message}, so {policy} fails closed; compute that "
+            "input from values known at preview (configuration, invokes) rather than from another resource's "
+            "outputs"
+        ]
+    except Exception as error:  # noqa: BLE001 - a guardrail that crashed must not pass
+        return [f"{policy} could not run ({type(error).__name__}: {error}) and fails closed; report this as a bug"]
+
+
+def _resource_validation(
+    policy: str, check: ResourceCheck
+) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        key = cmk_key(args.resource_type, args.props, args.urn, args.name)
+        if key is None:
+            return
+        for message in _guarded(policy, args.get_config(), lambda settings: check(key, args.opts, settings)):
+            report_violation(message, None)
+
+    return validate
+
+
+def _stack_validation(policy: str, check: StackCheck) -> Callable[[StackValidationArgs, ReportViolation], None]:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        keys = [k for r in args.resources if (k := cmk_key(r.resource_type, r.props, r.urn, r.name)) is not None]
+        for finding in _guarded(policy, args.get_config(), lambda settings: check(keys, settings)):
+            message, urn = finding if isinstance(finding, tuple) else (finding, None)
+            report_violation(message, urn)
+
+    return validate
+
+
+def resource_policy(
+    name: str, description: str, level: EnforcementLevel, check: ResourceCheck
+) -> ResourceValidationPolicy:
+    """A policy run on every resource; only CMK keys are checked."""
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        enforcement_level=level,
+        config_schema=config_schema(name),
+        validate=_resource_validation(name, check),
+    )
+
+
+def stack_policy(name: str, description: str, level: EnforcementLevel, check: StackCheck) -> StackValidationPolicy:
+    """A policy run once on the whole stack, given its CMK keys."""
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        enforcement_level=level,
+        config_schema=config_schema(name),
+        validate=_stack_validation(name, check),
+    )
+
+
+class ResourceAndStackPolicy(ResourceValidationPolicy, StackValidationPolicy):
+    """One policy name with a per-resource check and a whole-stack check.
+
+    pulumi_policy runs a policy in Analyze when it is a ResourceValidationPolicy and in
+    AnalyzeStack when it is a StackValidationPolicy; this is both, and routes by the kind of
+    arguments. Some rules (one key per region) can only be judged on the set, while the
+    per-resource half blocks a bad key before its step runs.
+    """
+
+    def __init__(
+        self, name: str, description: str, level: EnforcementLevel, resource: ResourceCheck, stack: StackCheck
+    ) -> None:
+        # Neither base constructor can be chained (their positional signatures differ); Policy's
+        # holds everything the servicer reads.
+        Policy.__init__(self, name, description, level, config_schema(name))
+        self._validate_resource = _resource_validation(name, resource)
+        self._validate_stack = _stack_validation(name, stack)
+
+    def validate(self, args: Any, report_violation: ReportViolation) -> None:
+        if isinstance(args, StackValidationArgs):
+            self._validate_stack(args, report_violation)
+        else:
+            self._validate_resource(args, report_violation)
+
+    def has_validation(self) -> bool:
+        return True
+
+    def has_remediation(self) -> bool:
+        return False
+
+    def remediate(self, args: ResourceValidationArgs) -> None:
+        return None

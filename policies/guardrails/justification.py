@@ -1,0 +1,54 @@
+"""revocation-requires-justification: a disabled key says why, and under which ticket.
+
+The reason and ticket travel as the key's tags (written from `atlassian-cmk:revocation`), so the
+live key explains itself to whoever finds it disabled, and the review sees them in the diff.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
+
+from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET
+
+from .framework import resource_policy
+from .resources import CmkKey, Unknown
+from .settings import JUSTIFICATION_POLICY
+
+DESCRIPTION = (
+    "Checks whether a disabled CMK key carries a non-empty revocation reason and an incident ticket that "
+    "matches the configured pattern."
+)
+
+_HOW = "set atlassian-cmk:revocation: {reason: <why>, ticket: <incident ticket>} in the stack's config"
+
+
+def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]) -> Iterator[str]:
+    enabled = key.enabled
+    if isinstance(enabled, Unknown):
+        yield f"cannot tell whether {key.label} would be disabled (enabled is unknown until apply); fails closed"
+        return
+    if enabled:
+        return
+    reason, ticket = key.tag(TAG_REVOCATION_REASON), key.tag(TAG_REVOCATION_TICKET)
+    if isinstance(reason, Unknown) or isinstance(ticket, Unknown):
+        yield f"the revocation tags of {key.label} are unknown until apply, so the justification cannot be checked"
+        return
+    if not isinstance(reason, str) or not reason.strip():
+        yield f"{key.label} would be disabled without a revocation reason (tag {TAG_REVOCATION_REASON}); {_HOW}"
+    if not isinstance(ticket, str) or not ticket.strip():
+        yield f"{key.label} would be disabled without a revocation ticket (tag {TAG_REVOCATION_TICKET}); {_HOW}"
+        return
+    pattern: re.Pattern[str] = settings["ticketPattern"]
+    if not pattern.fullmatch(ticket):
+        yield (
+            f"the revocation ticket {ticket!r} of {key.label} does not match the required pattern "
+            f"{pattern.pattern!r} (policy config ticketPattern); reference the incident ticket"
+        )
+
+
+def policy() -> ResourceValidationPolicy:
+    return resource_policy(JUSTIFICATION_POLICY, DESCRIPTION, EnforcementLevel.MANDATORY, check)

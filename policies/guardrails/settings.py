@@ -1,0 +1,128 @@
+"""The pack's policy configuration (`--policy-pack-config`): its schema, defaults and validation.
+
+The Pulumi CLI validates a policy's config against the JSON schema built from `config_schema`,
+but it builds that schema from `properties` and `required` only (no `additionalProperties:
+false`), and the engine's Configure call merely stores what it is given. So every policy also
+validates its own config here, at each call, and a bad value becomes one line (policy, key, bad
+value, what is allowed) reported as a violation: the policy fails closed rather than running
+with a setting nobody meant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pulumi_policy import PolicyConfigSchema
+
+from atlassian_cmk import guardrail_catalog as catalog
+
+# Names from the core's catalog: the docs and `cmkctl impact` list the same guardrails.
+REENCRYPTION_POLICY: Final = catalog.NO_REVOCATION_DURING_REENCRYPTION.name
+CONSISTENCY_POLICY: Final = catalog.DUAL_REGION_CONSISTENCY.name
+JUSTIFICATION_POLICY: Final = catalog.REVOCATION_REQUIRES_JUSTIFICATION.name
+DELETION_POLICY: Final = catalog.KEYS_ARE_NEVER_DELETED.name
+ACCESS_POLICY: Final = catalog.KEY_POLICY_KEEPS_ACCESS.name
+DEPLOYED_POLICY: Final = catalog.DEPLOYED_KEYS_INTACT.name
+CLOCK_POLICY: Final = catalog.REVOCATION_CLOCK.name
+
+DEFAULT_TICKET_PATTERN: Final = r"\S+"
+"""Any non-empty token without spaces; organizations set their tracker's shape (`SEC-[0-9]+`)."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One policy config key: its JSON type, default and what it means."""
+
+    name: str
+    json_type: str  # "boolean" or "string"
+    default: Any
+    description: str
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": self.json_type, "default": self.default, "description": self.description}
+
+
+OPTIONS: Final[Mapping[str, tuple[Option, ...]]] = {
+    REENCRYPTION_POLICY: (
+        Option(
+            "liveStateCheck",
+            "boolean",
+            True,
+            "Read the deployed keys' re-encryption tag from AWS before allowing a revocation. Turn off only "
+            "where AWS cannot be reached on purpose; the declared status is then the only evidence.",
+        ),
+    ),
+    DEPLOYED_POLICY: (
+        Option(
+            "expectDeployedKeys",
+            "boolean",
+            True,
+            "Whether the stack's keys must already exist in AWS. Set false for the first `pulumi up` only; a "
+            "region missing while another has its key is a violation regardless.",
+        ),
+    ),
+    JUSTIFICATION_POLICY: (
+        Option(
+            "ticketPattern",
+            "string",
+            DEFAULT_TICKET_PATTERN,
+            "Python regular expression the whole revocation ticket must match (default: any token without "
+            "spaces), e.g. `SEC-[0-9]+`.",
+        ),
+    ),
+}
+
+
+class PolicyConfigError(ValueError):
+    """A bad policy config value, said in one line a reviewer of the config file can act on."""
+
+    def __init__(self, policy: str, key: str, value: Any, allowed: str) -> None:
+        self.policy = policy
+        self.key = key
+        super().__init__(
+            f"invalid policy config (--policy-pack-config) {policy}.{key}: {value!r} is not allowed; {allowed}. "
+            "The policy fails closed until the config is fixed."
+        )
+
+
+def config_schema(policy: str) -> PolicyConfigSchema | None:
+    """The schema the CLI shows and validates against (types and defaults)."""
+    options = OPTIONS.get(policy, ())
+    if not options:
+        return None
+    return PolicyConfigSchema(properties={option.name: option.schema() for option in options})
+
+
+def read_policy_config(policy: str, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate one policy's config and return every option, defaults filled in.
+
+    Raises PolicyConfigError for the first unknown key, wrong type or invalid pattern.
+    """
+    options = {option.name: option for option in OPTIONS.get(policy, ())}
+    given = dict(raw or {})
+    for key in sorted(given):
+        if key not in options:
+            allowed = f"allowed keys: {', '.join(options)}" if options else "this policy takes no config keys"
+            raise PolicyConfigError(policy, key, given[key], allowed)
+    values: dict[str, Any] = {}
+    for name, option in options.items():
+        value = given.get(name, option.default)
+        if option.json_type == "boolean" and not isinstance(value, bool):
+            raise PolicyConfigError(policy, name, value, "allowed: true or false (a JSON boolean)")
+        if option.json_type == "string" and not isinstance(value, str):
+            raise PolicyConfigError(policy, name, value, "allowed: a JSON string")
+        values[name] = value
+    if "ticketPattern" in values:
+        pattern = values["ticketPattern"]
+        try:
+            values["ticketPattern"] = re.compile(pattern)
+        except re.error as error:
+            raise PolicyConfigError(
+                policy, "ticketPattern", pattern, f"allowed: a valid Python regular expression ({error})"
+            ) from None
+        if not pattern:
+            raise PolicyConfigError(policy, "ticketPattern", pattern, "allowed: a non-empty regular expression")
+    return values

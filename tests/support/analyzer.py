@@ -1,0 +1,288 @@
+"""Drive the real policy pack over its gRPC wire protocol, as the Pulumi engine does.
+
+`start_policy_pack` starts `policies/__main__.py` the way the CLI does (its own folder as working
+directory, the stack's environment), reads the port it prints and connects. The request builders
+turn what the real program registers under Pulumi mocks (tests.support.program) into
+AnalyzeRequest / AnalyzerResource messages, so any drift between the component and the pack shows
+up here. A later GitOps rehearsal suite reuses these helpers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import grpc
+from google.protobuf import empty_pb2, json_format, struct_pb2  # type: ignore[import-untyped]
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi.runtime.proto.analyzer_pb2_grpc import AnalyzerStub
+
+from tests.support.program import PROJECT_DIR, ProgramRun, RegisteredResource
+
+POLICY_PACK_DIR = PROJECT_DIR / "policies"
+PROJECT = "atlassian-cmk"
+
+_LEVELS = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.REMEDIATE: "remediate",
+    analyzer_pb2.DISABLED: "disabled",
+}
+_LEVEL_VALUES = {name: value for value, name in _LEVELS.items()}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One diagnostic the pack returned: which policy, how binding, what it said, about which resource."""
+
+    policy: str
+    level: str  # "mandatory" | "advisory" | ...
+    message: str
+    urn: str
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.policy} ({self.urn or 'stack'}): {self.message}"
+
+
+def describe(violations: Iterable[Violation]) -> str:
+    """Every violation, one per paragraph, for assertion messages."""
+    return "\n".join(str(v) for v in violations) or "(no violations)"
+
+
+class PolicyPackClient:
+    """A started pack: GetAnalyzerInfo, Configure, Analyze, AnalyzeStack.
+
+    The connection is made on first use (reading the port the pack prints), so a test can start
+    the pack, arrange AWS and run the program while the pack imports, as the engine overlaps them.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes], stderr: IO[bytes], channels: ExitStack) -> None:
+        self.process = process
+        self._stderr = stderr
+        self._channels = channels
+        self._stub: AnalyzerStub | None = None
+        self._info: analyzer_pb2.AnalyzerInfo | None = None
+
+    @property
+    def stub(self) -> AnalyzerStub:
+        if self._stub is None:
+            assert self.process.stdout is not None
+            first_line = self.process.stdout.readline().decode().strip()  # blocks until the pack serves
+            if not first_line.isdigit():
+                self.process.kill()
+                self.process.wait()
+                self._stderr.seek(0)
+                raise RuntimeError(
+                    f"policy pack did not print its port (got {first_line!r}):\n{self._stderr.read().decode()[-4000:]}"
+                )
+            channel = self._channels.enter_context(grpc.insecure_channel(f"127.0.0.1:{first_line}"))
+            self._stub = AnalyzerStub(channel)
+        return self._stub
+
+    @property
+    def info(self) -> analyzer_pb2.AnalyzerInfo:
+        if self._info is None:
+            self._info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
+        return self._info
+
+    def default_levels(self) -> dict[str, str]:
+        return {p.name: _LEVELS[p.enforcementLevel] for p in self.info.policies}
+
+    def configure(self, policy_config: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """What `--policy-pack-config FILE` becomes: every policy with its level and properties.
+
+        Like the CLI, start from each policy's default level and schema defaults, then overlay the
+        file's values; `enforcementLevel` in a policy's entry sets its level.
+        """
+        request = analyzer_pb2.ConfigureAnalyzerRequest()
+        given = dict(policy_config or {})
+        for policy in self.info.policies:
+            entry = dict(given.pop(policy.name, {}))
+            level = entry.pop("enforcementLevel", _LEVELS[policy.enforcementLevel])
+            properties: dict[str, Any] = {}
+            schema = json_format.MessageToDict(policy.configSchema.properties) if policy.configSchema else {}
+            for name, spec in schema.items():
+                if "default" in spec:
+                    properties[name] = spec["default"]
+            properties.update(entry)
+            config = analyzer_pb2.PolicyConfig(enforcementLevel=_LEVEL_VALUES[level])
+            config.properties.update(properties)
+            request.policyConfig[policy.name].CopyFrom(config)
+        if given:
+            raise ValueError(f"no such policies in the pack: {sorted(given)}")
+        self.stub.Configure(request)
+
+    def analyze(self, request: analyzer_pb2.AnalyzeRequest) -> list[Violation]:
+        """Violations of one resource; like the engine, attribute them to that resource's URN."""
+        return _violations(self.stub.Analyze(request), default_urn=request.urn)
+
+    def analyze_stack(self, resources: Iterable[analyzer_pb2.AnalyzerResource]) -> list[Violation]:
+        return _violations(self.stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=list(resources))))
+
+
+def _violations(response: analyzer_pb2.AnalyzeResponse, default_urn: str = "") -> list[Violation]:
+    return [
+        Violation(policy=d.policyName, level=_LEVELS[d.enforcementLevel], message=d.message, urn=d.urn or default_urn)
+        for d in response.diagnostics
+    ]
+
+
+def pack_env(
+    raw_config: Mapping[str, Any], base_env: Mapping[str, str], stack: str, *, dry_run: bool
+) -> dict[str, str]:
+    """The environment the engine gives a policy pack: the stack's identity and its config as JSON."""
+    env = dict(base_env)
+    env.update(
+        {
+            "PULUMI_PROJECT": PROJECT,
+            "PULUMI_STACK": stack,
+            "PULUMI_DRY_RUN": "true" if dry_run else "false",
+            "PULUMI_CONFIG": json.dumps({k: v if isinstance(v, str) else json.dumps(v) for k, v in raw_config.items()}),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@contextmanager
+def start_policy_pack(
+    raw_config: Mapping[str, Any],
+    env: Mapping[str, str],
+    stack: str = "prod",
+    *,
+    dry_run: bool = True,
+    pack_dir: Path = POLICY_PACK_DIR,
+) -> Iterator[PolicyPackClient]:
+    """Run the pack as the engine does; yield its client; kill the pack afterwards."""
+    with tempfile.TemporaryFile() as stderr, ExitStack() as channels:
+        process = subprocess.Popen(
+            [sys.executable, "__main__.py"],
+            cwd=pack_dir,
+            env=pack_env(raw_config, env, stack, dry_run=dry_run),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+        try:
+            yield PolicyPackClient(process, stderr, channels)
+        finally:
+            channels.close()
+            process.kill()
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+def resource_options(
+    resource: RegisteredResource, *, protect: bool | None = None, delete_before_replace: bool | None = None
+) -> analyzer_pb2.AnalyzerResourceOptions:
+    """The options the engine passes with a resource, from the recorded registration."""
+    request = resource.request
+    options = analyzer_pb2.AnalyzerResourceOptions(
+        protect=request.protect if protect is None else protect,
+        ignoreChanges=list(request.ignoreChanges),
+        additionalSecretOutputs=list(request.additionalSecretOutputs),
+        parent=resource.parent,
+    )
+    if delete_before_replace is not None:
+        options.deleteBeforeReplace = delete_before_replace
+        options.deleteBeforeReplaceDefined = True
+    elif request.deleteBeforeReplaceDefined:
+        options.deleteBeforeReplace = request.deleteBeforeReplace
+        options.deleteBeforeReplaceDefined = True
+    return options
+
+
+def properties_of(resource: RegisteredResource) -> struct_pb2.Struct:
+    """A mutable copy of the serialized inputs, for tests that simulate a hand-edited component."""
+    copy = struct_pb2.Struct()
+    copy.CopyFrom(resource.request.object)
+    return copy
+
+
+def analyze_request(
+    resource: RegisteredResource,
+    *,
+    properties: struct_pb2.Struct | None = None,
+    protect: bool | None = None,
+    delete_before_replace: bool | None = None,
+) -> analyzer_pb2.AnalyzeRequest:
+    """The per-resource request the engine sends before the resource's step."""
+    return analyzer_pb2.AnalyzeRequest(
+        type=resource.type,
+        properties=properties if properties is not None else resource.request.object,
+        urn=resource.urn,
+        name=resource.name,
+        options=resource_options(resource, protect=protect, delete_before_replace=delete_before_replace),
+    )
+
+
+def analyzer_resource(
+    resource: RegisteredResource, *, properties: struct_pb2.Struct | None = None, protect: bool | None = None
+) -> analyzer_pb2.AnalyzerResource:
+    """One resource of the AnalyzeStack request (its recorded inputs stand in for its outputs)."""
+    return analyzer_pb2.AnalyzerResource(
+        type=resource.type,
+        properties=properties if properties is not None else resource.request.object,
+        urn=resource.urn,
+        name=resource.name,
+        options=resource_options(resource, protect=protect),
+        parent=resource.parent,
+        dependencies=list(resource.request.dependencies),
+    )
+
+
+def analyze_program_run(client: PolicyPackClient, run: ProgramRun, *, stack: bool = True) -> list[Violation]:
+    """Analyze every resource the program registered, then (optionally) the whole stack."""
+    assert run.error is None, f"the program failed: {run.error}"
+    violations: list[Violation] = []
+    for resource in run.resources:
+        violations.extend(client.analyze(analyze_request(resource)))
+    if stack:
+        violations.extend(client.analyze_stack(analyzer_resource(r) for r in run.resources))
+    return violations
+
+
+def by_policy(violations: Iterable[Violation], policy: str) -> list[Violation]:
+    return [v for v in violations if v.policy == policy]
+
+
+def env_without_aws() -> dict[str, str]:
+    """The test process's environment minus any AWS settings (each test adds its own)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
+class PackPool:
+    """Pack processes shared across tests, one per (stack config, stack).
+
+    The engine gives a pack its stack configuration once, at start, so a different configuration
+    needs a different process. Tests that share a process call `configure` first (it replaces the
+    whole policy config), and must not rely on live reads: a process caches the deployed state.
+    AWS points at a closed port, so an accidental live read fails closed at once and visibly.
+    """
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        from tests.support.counting_proxy import closed_port_url
+
+        self._env = dict(env) if env is not None else {**env_without_aws(), "AWS_ENDPOINT_URL": closed_port_url()}
+        self._stack = ExitStack()
+        self._clients: dict[tuple[str, str], PolicyPackClient] = {}
+
+    def get(self, raw_config: Mapping[str, Any], stack: str = "prod") -> PolicyPackClient:
+        key = (json.dumps(raw_config, sort_keys=True), stack)
+        if key not in self._clients:
+            self._clients[key] = self._stack.enter_context(start_policy_pack(raw_config, self._env, stack))
+        return self._clients[key]
+
+    def __enter__(self) -> PackPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()

@@ -1,0 +1,112 @@
+"""An HTTP proxy in front of the AWS emulator that counts the AWS requests it forwards.
+
+The policy pack promises at most one round of reads per region per run; counting what reaches
+the emulator (region from the SigV4 credential scope, operation from X-Amz-Target) proves it
+from the outside, without instrumenting the pack.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Final
+from urllib.parse import urlsplit
+
+_SCOPE_RE: Final = re.compile(r"Credential=[^/]+/[0-9]{8}/([^/]+)/([^/]+)/aws4_request")
+_HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
+
+
+class CountingProxy:
+    """Requests seen, by (region, operation); `url` is what AWS_ENDPOINT_URL should point at."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._lock = threading.Lock()
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self.url = ""
+
+    def record(self, region: str, operation: str) -> None:
+        with self._lock:
+            self.requests[(region, operation)] += 1
+
+    def by_region(self) -> dict[str, int]:
+        with self._lock:
+            counts: Counter[str] = Counter()
+            for (region, _operation), n in self.requests.items():
+                counts[region] += n
+            return dict(counts)
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.requests.values())
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                scope = _SCOPE_RE.search(self.headers.get("Authorization", ""))
+                if scope:
+                    operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2] or self.command
+                    proxy.record(scope.group(1), operation)
+                connection = http.client.HTTPConnection(*proxy._upstream, timeout=30)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                    connection.request(self.command, self.path, body=body, headers=headers)
+                    response = connection.getresponse()
+                    payload = response.read()
+                finally:
+                    connection.close()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        return Handler
+
+
+@contextmanager
+def counting_proxy(upstream: str) -> Iterator[CountingProxy]:
+    """Start the proxy on a free loopback port; stop it afterwards."""
+    proxy = CountingProxy(upstream)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), proxy.handler())
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield proxy
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def closed_port_url() -> str:
+    """An endpoint nothing listens on: a free port, bound and released (connection refused at once)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

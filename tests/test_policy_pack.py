@@ -1,0 +1,444 @@
+"""The guardrails pack over its wire protocol, judging what the real program registers.
+
+These cases need no deployed state: the live-reading policies are switched off through the policy
+config (liveStateCheck false, the two live policies disabled), so one pack process per stack
+configuration serves every test here. tests/test_policy_live_state.py covers the live reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from google.protobuf import struct_pb2  # type: ignore[import-untyped]
+from pulumi.runtime.proto import analyzer_pb2
+
+from atlassian_cmk.key_policy import SID_ATLASSIAN_USE, SID_ROOT
+from tests.support.analyzer import (
+    PackPool,
+    PolicyPackClient,
+    Violation,
+    analyze_program_run,
+    analyze_request,
+    analyzer_resource,
+    by_policy,
+    describe,
+    properties_of,
+)
+from tests.support.program import ProgramRun, RegisteredResource, run_program
+from tests.test_config import PRINCIPAL, engine_config
+
+REENCRYPTION = "no-revocation-during-reencryption"
+CONSISTENCY = "dual-region-consistency"
+JUSTIFICATION = "revocation-requires-justification"
+DELETION = "keys-are-never-deleted"
+ACCESS = "key-policy-keeps-access"
+DEPLOYED = "deployed-keys-intact"
+CLOCK = "revocation-clock"
+
+OFFLINE: dict[str, dict[str, Any]] = {
+    REENCRYPTION: {"liveStateCheck": False},
+    DEPLOYED: {"enforcementLevel": "disabled"},
+    CLOCK: {"enforcementLevel": "disabled"},
+}
+"""Policy config for cases that must not depend on AWS: no live reads at all."""
+
+REVOKED = {"enabled": "false", "revocation": {"reason": "Suspected breach of encrypted data", "ticket": "SEC-1234"}}
+UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's sentinel for an unknown string
+
+
+@pytest.fixture(scope="module")
+def packs() -> Iterator[PackPool]:
+    with PackPool() as pool:
+        yield pool
+
+
+def offline(pool: PackPool, raw: dict[str, Any], **policy_config: dict[str, Any]) -> PolicyPackClient:
+    client = pool.get(raw)
+    client.configure({**OFFLINE, **policy_config})
+    return client
+
+
+def program(**overrides: Any) -> tuple[dict[str, Any], ProgramRun]:
+    raw = engine_config(**overrides)
+    run = run_program(raw)
+    assert run.error is None, run.error
+    return raw, run
+
+
+def key_in(run: ProgramRun, region: str) -> RegisteredResource:
+    return next(k for k in run.kms_keys if k.inputs["region"] == region)
+
+
+def analyze_key(client: PolicyPackClient, key: RegisteredResource, **changes: Any) -> list[Violation]:
+    return client.analyze(analyze_request(key, **changes))
+
+
+def edited(key: RegisteredResource, **inputs: Any) -> struct_pb2.Struct:
+    properties = properties_of(key)
+    for name, value in inputs.items():
+        properties[name] = value
+    return properties
+
+
+def edited_policy(key: RegisteredResource, edit: Any) -> struct_pb2.Struct:
+    document = json.loads(key.inputs["policy"])
+    edit(document)
+    return edited(key, policy=json.dumps(document))
+
+
+def only(violations: list[Violation], policy: str, level: str = "mandatory") -> list[Violation]:
+    """The violations, asserting they all come from `policy` at `level`."""
+    assert violations, f"expected a {policy} violation, got none"
+    assert all(v.policy == policy and v.level == level for v in violations), describe(violations)
+    return violations
+
+
+# ----------------------------------------------------------------------------- the pack itself
+
+
+def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(packs: PackPool) -> None:
+    info = packs.get(engine_config()).info
+
+    assert info.name == "atlassian-cmk-guardrails"
+    levels = {p.name: p.enforcementLevel for p in info.policies}
+    assert levels == {
+        REENCRYPTION: analyzer_pb2.MANDATORY,
+        CONSISTENCY: analyzer_pb2.MANDATORY,
+        JUSTIFICATION: analyzer_pb2.MANDATORY,
+        DELETION: analyzer_pb2.MANDATORY,
+        ACCESS: analyzer_pb2.MANDATORY,
+        DEPLOYED: analyzer_pb2.MANDATORY,
+        CLOCK: analyzer_pb2.ADVISORY,
+    }
+    schemas = {p.name: dict(p.configSchema.properties) for p in info.policies if p.configSchema.properties}
+    assert {name: set(props) for name, props in schemas.items()} == {
+        REENCRYPTION: {"liveStateCheck"},
+        DEPLOYED: {"expectDeployedKeys"},
+        JUSTIFICATION: {"ticketPattern"},
+    }
+    assert schemas[REENCRYPTION]["liveStateCheck"]["type"] == "boolean"
+    assert schemas[REENCRYPTION]["liveStateCheck"]["default"] is True
+    assert schemas[JUSTIFICATION]["ticketPattern"]["type"] == "string"
+    assert all(p.description.startswith("Checks whether") for p in info.policies)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"realm": "jp"}, {"multiRegion": "true"}, REVOKED])
+def test_what_the_program_registers_passes_every_offline_policy(packs: PackPool, overrides: dict[str, Any]) -> None:
+    raw, run = program(**overrides)
+    client = offline(packs, raw)
+
+    violations = analyze_program_run(client, run)
+
+    assert violations == [], describe(violations)
+
+
+def test_a_kms_key_that_is_not_a_cmk_key_is_not_judged(packs: PackPool) -> None:
+    client = offline(packs, engine_config())
+    stranger = analyzer_pb2.AnalyzeRequest(
+        type="aws:kms/key:Key",
+        name="logs",
+        urn="urn:pulumi:prod::atlassian-cmk::aws:kms/key:Key::logs",
+        properties=struct_pb2.Struct(fields={"isEnabled": struct_pb2.Value(bool_value=False)}),
+        options=analyzer_pb2.AnalyzerResourceOptions(protect=False),
+    )
+
+    assert client.analyze(stranger) == []
+
+
+# ----------------------------------------------------------------------------- no-revocation-during-reencryption
+
+
+def test_disabling_while_the_inputs_declare_reencryption_in_progress_is_denied(packs: PackPool) -> None:
+    raw, run = program(**REVOKED, reencryption={"status": "in-progress", "ticket": "PS-5678"})
+    client = offline(packs, raw)
+
+    violations = only(by_policy(analyze_program_run(client, run), REENCRYPTION), REENCRYPTION)
+
+    assert len(violations) == 2
+    message = next(v.message for v in violations if v.urn == key_in(run, "us-west-2").urn)
+    assert "cmk-us-west-2 (us-west-2) would be disabled" in message
+    assert "declares re-encryption in progress (ticket PS-5678)" in message
+    assert "The live check is off (policy config liveStateCheck: false)" in message
+
+
+def test_disabling_after_reencryption_is_declared_complete_passes_offline(packs: PackPool) -> None:
+    raw, run = program(**REVOKED, reencryption={"status": "complete"})
+    client = offline(packs, raw)
+
+    assert by_policy(analyze_program_run(client, run), REENCRYPTION) == []
+
+
+# ----------------------------------------------------------------------------- dual-region-consistency
+
+
+def test_one_region_disabled_while_the_other_is_enabled_is_denied_per_key_and_for_the_set(packs: PackPool) -> None:
+    raw, run = program()
+    client = offline(packs, raw)
+    west = key_in(run, "us-west-2")
+    split = edited(west, isEnabled=False)
+
+    on_key = only(by_policy(analyze_key(client, west, properties=split), CONSISTENCY), CONSISTENCY)
+    on_stack = by_policy(
+        client.analyze_stack(analyzer_resource(r, properties=split if r is west else None) for r in run.resources),
+        CONSISTENCY,
+    )
+
+    assert "cmk-us-west-2 (us-west-2) would be disabled while atlassian-cmk:enabled is true" in on_key[0].message
+    assert on_key[0].urn == west.urn
+    assert len(on_stack) == 1 and on_stack[0].level == "mandatory"
+    assert "disagree on enabled (enabled: cmk-us-east-1 (us-east-1); disabled: cmk-us-west-2 (us-west-2))" in (
+        on_stack[0].message
+    )
+
+
+def test_a_stray_key_in_a_third_region_is_denied(packs: PackPool) -> None:
+    raw, run = program()
+    client = offline(packs, raw)
+    west = key_in(run, "us-west-2")
+    stray_props = edited(west, region="eu-west-1")
+    stray = analyzer_pb2.AnalyzerResource(
+        type=west.type,
+        name="cmk-eu-west-1",
+        urn=west.urn.replace("cmk-us-west-2", "cmk-eu-west-1"),
+        properties=stray_props,
+        parent=west.parent,
+        options=analyzer_pb2.AnalyzerResourceOptions(protect=True, parent=west.parent),
+    )
+
+    on_key = only(
+        client.analyze(
+            analyzer_pb2.AnalyzeRequest(
+                type=stray.type, name=stray.name, urn=stray.urn, properties=stray.properties, options=stray.options
+            )
+        ),
+        CONSISTENCY,
+    )
+    on_stack = by_policy(client.analyze_stack([*(analyzer_resource(r) for r in run.resources), stray]), CONSISTENCY)
+
+    assert "cmk-eu-west-1 (eu-west-1) is outside the realm's regions (us-east-1, us-west-2)" in on_key[0].message
+    assert [v.message.splitlines()[-1] for v in on_stack] == [
+        "CMK key cmk-eu-west-1 is in eu-west-1, outside the realm's regions (us-east-1, us-west-2): data cannot "
+        "leave the realm and Atlassian never uses such a key; remove it from the program"
+    ]
+
+
+def test_a_dual_region_stack_missing_a_region_and_a_single_region_stack_with_two_keys_are_denied(
+    packs: PackPool,
+) -> None:
+    raw, run = program()
+    client = offline(packs, raw)
+    without_west = [analyzer_resource(r) for r in run.resources if r is not key_in(run, "us-west-2")]
+    missing = only(by_policy(client.analyze_stack(without_west), CONSISTENCY), CONSISTENCY)
+
+    raw_jp, run_jp = program(realm="jp")
+    client_jp = offline(packs, raw_jp)
+    key = run_jp.kms_keys[0]
+    twin = analyzer_resource(key)
+    twin.name, twin.urn = "cmk-twin", key.urn.replace("cmk-ap-northeast-1", "cmk-twin")
+    doubled = only(
+        by_policy(client_jp.analyze_stack([*(analyzer_resource(r) for r in run_jp.resources), twin]), CONSISTENCY),
+        CONSISTENCY,
+    )
+
+    assert "no CMK key in us-west-2: a dual-region realm needs exactly one key in each of us-east-1, us-west-2" in (
+        missing[0].message
+    )
+    assert "2 CMK keys in ap-northeast-1 (cmk-ap-northeast-1, cmk-twin): a single-region realm" in doubled[0].message
+
+
+# ----------------------------------------------------------------------------- revocation-requires-justification
+
+
+def test_a_ticket_matching_the_configured_pattern_passes(packs: PackPool) -> None:
+    raw, run = program(**REVOKED)
+    client = offline(packs, raw, **{JUSTIFICATION: {"ticketPattern": "SEC-[0-9]+"}})
+
+    assert by_policy(analyze_program_run(client, run), JUSTIFICATION) == []
+
+
+@pytest.mark.parametrize(
+    ("ticket", "policy_config", "pattern"),
+    [("see slack", {}, r"'\\S+'"), ("INC-42", {"ticketPattern": "SEC-[0-9]+"}, "'SEC-[0-9]+'")],
+)
+def test_a_ticket_not_matching_the_pattern_is_denied(
+    packs: PackPool, ticket: str, policy_config: dict[str, Any], pattern: str
+) -> None:
+    raw, run = program(enabled="false", revocation={"reason": "Suspected breach", "ticket": ticket})
+    client = offline(packs, raw, **{JUSTIFICATION: policy_config})
+
+    violations = only(by_policy(analyze_program_run(client, run), JUSTIFICATION), JUSTIFICATION)
+
+    assert sorted(v.urn for v in violations) == sorted(k.urn for k in run.kms_keys)
+    east = next(v.message for v in violations if v.urn == key_in(run, "us-east-1").urn)
+    assert f"the revocation ticket {ticket!r} of cmk-us-east-1 (us-east-1) does not match" in east
+    assert pattern in east
+
+
+def test_a_disabled_key_without_reason_and_ticket_tags_is_denied(packs: PackPool) -> None:
+    raw, run = program(**REVOKED)
+    client = offline(packs, raw)
+    east = key_in(run, "us-east-1")
+    properties = properties_of(east)
+    del properties["tags"]["atlassian-cmk:revocation-reason"]
+    del properties["tags"]["atlassian-cmk:revocation-ticket"]
+
+    violations = only(analyze_key(client, east, properties=properties), JUSTIFICATION)
+
+    assert [v.message.splitlines()[-1].split(";")[0] for v in violations] == [
+        "cmk-us-east-1 (us-east-1) would be disabled without a revocation reason (tag atlassian-cmk:revocation-reason)",
+        "cmk-us-east-1 (us-east-1) would be disabled without a revocation ticket (tag atlassian-cmk:revocation-ticket)",
+    ]
+
+
+# ----------------------------------------------------------------------------- keys-are-never-deleted
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"protect": False}, "cmk-us-east-1 (us-east-1) is not protected (protect is false)"),
+        ({"inputs": {"deletionWindowInDays": 7}}, "has deletionWindowInDays 7 days; it must be 30"),
+        (
+            {"inputs": {"forceDeleteWithoutRecovery": True}},
+            "sets the deletion-related input forceDeleteWithoutRecovery",
+        ),
+        ({"delete_before_replace": True}, "has deleteBeforeReplace set"),
+    ],
+)
+def test_a_key_that_could_be_deleted_is_denied_and_told_why(
+    packs: PackPool, change: dict[str, Any], expected: str
+) -> None:
+    raw, run = program()
+    client = offline(packs, raw)
+    east = key_in(run, "us-east-1")
+    inputs = change.pop("inputs", {})
+
+    violations = only(analyze_key(client, east, properties=edited(east, **inputs), **change), DELETION)
+
+    assert len(violations) == 1
+    assert expected in violations[0].message
+    assert "destroys the organization's Atlassian data" in violations[0].message
+
+
+# ----------------------------------------------------------------------------- key-policy-keeps-access
+
+
+def _drop_statement(sid: str) -> Any:
+    return lambda doc: doc.__setitem__("Statement", [s for s in doc["Statement"] if s["Sid"] != sid])
+
+
+def _narrow_atlassian(doc: dict[str, Any]) -> None:
+    statement = next(s for s in doc["Statement"] if s["Sid"] == SID_ATLASSIAN_USE)
+    statement["Action"] = ["kms:Decrypt"]
+
+
+def _deny_atlassian(doc: dict[str, Any]) -> None:
+    doc["Statement"].append(
+        {"Sid": "Quiet", "Effect": "Deny", "Principal": {"AWS": PRINCIPAL}, "Action": "kms:*", "Resource": "*"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (_drop_statement(SID_ATLASSIAN_USE), f"Atlassian principal {PRINCIPAL} is no longer granted kms:Encrypt"),
+        (_narrow_atlassian, f"Atlassian principal {PRINCIPAL} is no longer granted kms:GenerateDataKey"),
+        (_deny_atlassian, f"a Deny statement applies to Atlassian principal {PRINCIPAL} for kms:Encrypt"),
+        (_drop_statement(SID_ROOT), "the account root administrator statement"),
+    ],
+)
+def test_a_key_policy_that_drops_narrows_or_denies_access_is_denied(packs: PackPool, edit: Any, expected: str) -> None:
+    raw, run = program()
+    client = offline(packs, raw)
+    east = key_in(run, "us-east-1")
+
+    violations = only(analyze_key(client, east, properties=edited_policy(east, edit)), ACCESS)
+
+    assert any(expected in v.message for v in violations), describe(violations)
+    assert all(v.urn == east.urn for v in violations)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "expected"),
+    [
+        ({"bypassPolicyLockoutSafetyCheck": True}, "sets bypassPolicyLockoutSafetyCheck (True)"),
+        ({"policy": UNKNOWN_STRING}, "the key policy of cmk-us-east-1 (us-east-1) is unknown until apply"),
+        ({"policy": ""}, "has no key policy"),
+    ],
+)
+def test_a_lockout_bypass_or_an_uncheckable_policy_is_denied(
+    packs: PackPool, inputs: dict[str, Any], expected: str
+) -> None:
+    raw, run = program()
+    client = offline(packs, raw)
+    east = key_in(run, "us-east-1")
+
+    violations = only(analyze_key(client, east, properties=edited(east, **inputs)), ACCESS)
+
+    assert expected in violations[0].message
+
+
+# ----------------------------------------------------------------------------- bad configuration
+
+
+@pytest.mark.parametrize(
+    ("policy_config", "policy", "expected"),
+    [
+        (
+            {REENCRYPTION: {"liveStatCheck": False}},
+            REENCRYPTION,
+            "no-revocation-during-reencryption.liveStatCheck: False is not allowed; allowed keys: liveStateCheck",
+        ),
+        (
+            {DEPLOYED: {"enforcementLevel": "mandatory", "expectDeployedKeys": "no"}},
+            DEPLOYED,
+            "deployed-keys-intact.expectDeployedKeys: 'no' is not allowed; allowed: true or false",
+        ),
+        (
+            {JUSTIFICATION: {"ticketPattern": "SEC-[0-9"}},
+            JUSTIFICATION,
+            "revocation-requires-justification.ticketPattern: 'SEC-[0-9' is not allowed; allowed: a valid Python "
+            "regular expression",
+        ),
+    ],
+)
+def test_bad_policy_config_is_one_clear_mandatory_violation_per_key(
+    packs: PackPool, policy_config: dict[str, Any], policy: str, expected: str
+) -> None:
+    raw, run = program()
+    client = offline(packs, raw, **policy_config)
+
+    violations = only(by_policy(analyze_program_run(client, run), policy), policy)
+
+    assert len(violations) == 2  # one per CMK key, nothing else
+    assert expected in violations[0].message
+    assert "Traceback" not in violations[0].message
+
+
+def test_an_invalid_stack_config_reaching_the_pack_fails_closed_with_the_config_errors(packs: PackPool) -> None:
+    _, run = program()
+    broken = {**engine_config(), "atlassian-cmk:enabeld": "false", "atlassian-cmk:realm": "mars"}
+    client = offline(packs, broken)
+
+    violations = analyze_program_run(client, run)
+
+    failing = {v.policy for v in violations}
+    assert {CONSISTENCY, ACCESS} <= failing, describe(violations)
+    assert all(v.level == "mandatory" for v in violations)
+    message = by_policy(violations, ACCESS)[0].message
+    assert "the stack configuration (Pulumi.prod.yaml) is invalid" in message
+    assert "atlassian-cmk:enabeld: 'false' is not allowed" in message
+    assert "atlassian-cmk:realm: 'mars' is not allowed" in message
+
+
+def test_the_pack_and_the_component_agree_on_type_token_and_deletion_window() -> None:
+    from atlassian_cmk.key_set import DELETION_WINDOW_DAYS
+    from components.cmk_key_pair import DELETION_WINDOW_DAYS as COMPONENT_WINDOW
+    from components.cmk_key_pair import TYPE_TOKEN
+    from policies.guardrails.resources import COMPONENT_TYPE
+
+    assert COMPONENT_TYPE == TYPE_TOKEN
+    assert DELETION_WINDOW_DAYS == COMPONENT_WINDOW
