@@ -21,7 +21,7 @@ from pulumi.runtime.proto import analyzer_pb2
 from atlassian_cmk.config import parse_stack_config
 from atlassian_cmk.naming import TAG_REENCRYPTION, TAG_REVOKED_AT
 from atlassian_cmk.provision import ProvisionedKey, create_key_pair
-from tests.support.analyzer import (
+from rehearsal.policy_pack_client import (
     PolicyPackClient,
     Violation,
     analyze_program_run,
@@ -33,7 +33,7 @@ from tests.support.analyzer import (
 )
 from tests.support.aws import aws_env, client_factory_for
 from tests.support.counting_proxy import CountingProxy, closed_port_url, counting_proxy
-from tests.support.program import ProgramRun, run_program
+from rehearsal.program_run import ProgramRun, run_program
 from tests.test_config import engine_config
 
 REENCRYPTION = "no-revocation-during-reencryption"

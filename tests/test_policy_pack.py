@@ -16,8 +16,7 @@ from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime.proto import analyzer_pb2
 
 from atlassian_cmk.key_policy import SID_ATLASSIAN_USE, SID_ROOT
-from tests.support.analyzer import (
-    PackPool,
+from rehearsal.policy_pack_client import (
     PolicyPackClient,
     Violation,
     analyze_program_run,
@@ -27,7 +26,8 @@ from tests.support.analyzer import (
     describe,
     properties_of,
 )
-from tests.support.program import ProgramRun, RegisteredResource, run_program
+from rehearsal.program_run import ProgramRun, RegisteredResource, run_program
+from tests.support.pack_pool import PackPool
 from tests.test_config import PRINCIPAL, engine_config
 
 REENCRYPTION = "no-revocation-during-reencryption"

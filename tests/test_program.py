@@ -17,7 +17,7 @@ from atlassian_cmk.key_policy import (
     key_policy_problems,
 )
 from atlassian_cmk.stack_file import raw_config_from_text
-from tests.support.program import ACCOUNT_ID, PROJECT_DIR, ProgramRun, RegisteredResource, run_program
+from rehearsal.program_run import ACCOUNT_ID, PROJECT_DIR, ProgramRun, RegisteredResource, run_program
 from tests.test_config import PRINCIPAL, engine_config
 
 KEY = "aws:kms/key:Key"

@@ -25,7 +25,7 @@ from pulumi.runtime.settings import SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 PROGRAM = PROJECT_DIR / "__main__.py"
 ACCOUNT_ID = "123456789012"  # moto's default account, so rehearsals against moto agree
 CALLER_ARN = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/PulumiDeploy/ci"

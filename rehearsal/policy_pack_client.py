@@ -2,7 +2,7 @@
 
 `start_policy_pack` starts `policies/__main__.py` the way the CLI does (its own folder as working
 directory, the stack's environment), reads the port it prints and connects. The request builders
-turn what the real program registers under Pulumi mocks (tests.support.program) into
+turn what the real program registers under Pulumi mocks (rehearsal.program_run) into
 AnalyzeRequest / AnalyzerResource messages, so any drift between the component and the pack shows
 up here. A later GitOps rehearsal suite reuses these helpers.
 """
@@ -10,7 +10,6 @@ up here. A later GitOps rehearsal suite reuses these helpers.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2  # type: ignore[i
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi.runtime.proto.analyzer_pb2_grpc import AnalyzerStub
 
-from tests.support.program import PROJECT_DIR, ProgramRun, RegisteredResource
+from rehearsal.program_run import PROJECT_DIR, ProgramRun, RegisteredResource
 
 POLICY_PACK_DIR = PROJECT_DIR / "policies"
 PROJECT = "atlassian-cmk"
@@ -252,37 +251,3 @@ def analyze_program_run(client: PolicyPackClient, run: ProgramRun, *, stack: boo
 
 def by_policy(violations: Iterable[Violation], policy: str) -> list[Violation]:
     return [v for v in violations if v.policy == policy]
-
-
-def env_without_aws() -> dict[str, str]:
-    """The test process's environment minus any AWS settings (each test adds its own)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-
-
-class PackPool:
-    """Pack processes shared across tests, one per (stack config, stack).
-
-    The engine gives a pack its stack configuration once, at start, so a different configuration
-    needs a different process. Tests that share a process call `configure` first (it replaces the
-    whole policy config), and must not rely on live reads: a process caches the deployed state.
-    AWS points at a closed port, so an accidental live read fails closed at once and visibly.
-    """
-
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        from tests.support.counting_proxy import closed_port_url
-
-        self._env = dict(env) if env is not None else {**env_without_aws(), "AWS_ENDPOINT_URL": closed_port_url()}
-        self._stack = ExitStack()
-        self._clients: dict[tuple[str, str], PolicyPackClient] = {}
-
-    def get(self, raw_config: Mapping[str, Any], stack: str = "prod") -> PolicyPackClient:
-        key = (json.dumps(raw_config, sort_keys=True), stack)
-        if key not in self._clients:
-            self._clients[key] = self._stack.enter_context(start_policy_pack(raw_config, self._env, stack))
-        return self._clients[key]
-
-    def __enter__(self) -> PackPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
