@@ -41,6 +41,35 @@ IAM_PRINCIPAL_RE: Final = re.compile(
 TAG_VALUE_MAX: Final = 256
 """KMS tag values hold at most 256 characters; reason and ticket are written as tags."""
 
+# The tag characters every AWS service accepts (User-Defined Tag Restrictions): Unicode letters,
+# digits, whitespace and _ . : / = + - @. KMS documents no pattern of its own; staying inside the
+# common set means a revocation can never be half-done by a refused tag, whether it comes from
+# this file (the program) or from `cmkctl revoke` (which writes the same values back here).
+TAG_TEXT_RE: Final = re.compile(r"^[\w\s.:/=+\-@]*$")
+TICKET_RE: Final = re.compile(r"^[\w.:/=+\-@]+$")
+TAG_CHARS: Final = "letters, digits, spaces and _ . : / = + - @ (the AWS tag character set)"
+
+
+def tag_text_problem(text: str) -> str | None:
+    """Why free text cannot be a tag value (reason, justification), or None when it can."""
+    if not text:
+        return "required: non-empty text"
+    if len(text) > TAG_VALUE_MAX:
+        return f"at most {TAG_VALUE_MAX} characters (it becomes a KMS tag); got {len(text)}"
+    if not TAG_TEXT_RE.match(text) or text.lower().startswith("aws:"):
+        return f"use {TAG_CHARS}; not starting with aws:"
+    return None
+
+
+def ticket_problem(text: str) -> str | None:
+    """Why text cannot be a ticket id: one word, so it reads the same in tags, config and search."""
+    if not text:
+        return "required: a ticket id such as SEC-1234"
+    if len(text) > TAG_VALUE_MAX or not TICKET_RE.match(text):
+        return f"a ticket id such as SEC-1234: no spaces, at most {TAG_VALUE_MAX} of {TAG_CHARS}"
+    return None
+
+
 KEYS: Final = (
     "realm",
     "regions",
@@ -275,12 +304,13 @@ def _parse_revocation(value: Any, enabled: bool | None) -> Revocation | None:
             )
         return None
     parsed = _parse_object("revocation", value, ("reason", "ticket"), example)
-    for name in ("reason", "ticket"):
+    for name, problem_of in (("reason", tag_text_problem), ("ticket", ticket_problem)):
         text = parsed[name]
         if not text:
             raise ConfigError(f"revocation.{name}", parsed[name] or _MISSING, "required: non-empty text")
-        if len(text) > TAG_VALUE_MAX:
-            raise ConfigError(f"revocation.{name}", text, f"allowed: at most {TAG_VALUE_MAX} characters (a KMS tag)")
+        problem = problem_of(text)
+        if problem is not None:
+            raise ConfigError(f"revocation.{name}", text, f"allowed: {problem}")
     return Revocation(reason=cast(str, parsed["reason"]), ticket=cast(str, parsed["ticket"]))
 
 
@@ -292,8 +322,9 @@ def _parse_reencryption(value: Any) -> Reencryption:
     if status not in REENCRYPTION_STATUSES:
         raise ConfigError("reencryption.status", status, f"allowed: {', '.join(REENCRYPTION_STATUSES)}")
     ticket = parsed["ticket"] or None
-    if ticket is not None and len(ticket) > TAG_VALUE_MAX:
-        raise ConfigError("reencryption.ticket", ticket, f"allowed: at most {TAG_VALUE_MAX} characters")
+    problem = None if ticket is None else ticket_problem(ticket)
+    if problem is not None:
+        raise ConfigError("reencryption.ticket", ticket, f"allowed: {problem}")
     return Reencryption(status=status, ticket=ticket)
 
 

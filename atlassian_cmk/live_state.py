@@ -8,6 +8,7 @@ closed and say why.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ def client_config() -> botocore.config.Config:
     return botocore.config.Config(
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
     )
 
 
@@ -176,3 +177,27 @@ def aws_endpoint_note() -> str:
     """Where the reads went, for messages: the emulator in tests and the demo, AWS otherwise."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     return f"endpoint {endpoint}" if endpoint else "AWS"
+
+
+def shared_client_factory(config: botocore.config.Config | None = None) -> ClientFactory:
+    """One boto3 session and one client per (service, region) for a whole run.
+
+    Creating a client from a fresh session loads the service model again (about 100 ms, more
+    than a KMS round trip); a run that reads, changes and verifies every region would pay it
+    several times per region. Sessions are not thread-safe, so clients are created under a
+    lock; the clients themselves are safe to share between threads.
+    """
+    session = boto3.session.Session()
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+    chosen = config or client_config()
+
+    def factory(service: str, region: str) -> Any:
+        with lock:
+            client = clients.get((service, region))
+            if client is None:
+                client = session.client(service, region_name=region, config=chosen)
+                clients[(service, region)] = client
+            return client
+
+    return factory

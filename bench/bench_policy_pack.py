@@ -24,9 +24,9 @@ from pulumi.runtime.proto import analyzer_pb2
 from atlassian_cmk.config import parse_stack_config
 from atlassian_cmk.provision import create_key_pair
 from rehearsal.policy_pack_client import analyze_request, analyzer_resource, describe, start_policy_pack
+from rehearsal.program_run import run_program
 from tests.support.aws import FAKE_CREDENTIALS, aws_env, client_factory_for, moto_server
 from tests.support.counting_proxy import counting_proxy
-from rehearsal.program_run import run_program
 from tests.test_config import engine_config
 
 SIZES = (10, 100, 1000)

@@ -116,6 +116,16 @@ def test_pulumi_capitalised_booleans_are_accepted_like_config_get_bool() -> None
             "required: non-empty text",
         ),
         (
+            {"enabled": "false", "revocation": {"reason": "breach; see SEC-1", "ticket": "SEC-1"}},
+            "atlassian-cmk:revocation.reason",
+            "'breach; see SEC-1' is not allowed; allowed: use letters, digits, spaces and _ . : / = + - @",
+        ),
+        (
+            {"enabled": "false", "revocation": {"reason": "breach", "ticket": "SEC 1"}},
+            "atlassian-cmk:revocation.ticket",
+            "'SEC 1' is not allowed; allowed: a ticket id such as SEC-1234: no spaces",
+        ),
+        (
             {"enabled": "false", "revocation": {"reason": "breach", "ticket": "SEC-1", "by": "me"}},
             "atlassian-cmk:revocation.by",
             "unknown field",

@@ -31,9 +31,9 @@ from rehearsal.policy_pack_client import (
     describe,
     start_policy_pack,
 )
+from rehearsal.program_run import ProgramRun, run_program
 from tests.support.aws import aws_env, client_factory_for
 from tests.support.counting_proxy import CountingProxy, closed_port_url, counting_proxy
-from rehearsal.program_run import ProgramRun, run_program
 from tests.test_config import engine_config
 
 REENCRYPTION = "no-revocation-during-reencryption"

@@ -1,0 +1,155 @@
+"""The break-glass path's rules before anything changes: operator input, refusals, who is acting.
+
+`cmkctl revoke` and `cmkctl restore` act outside the reviewed pull request, so everything
+that can be checked is checked before the first request that changes AWS: the operator's
+text (it becomes KMS tags, and a tag refused after DisableKey would leave a disabled,
+unexplained key), the re-encryption guard, and the integrity of the keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Final
+
+from atlassian_cmk.config import StackConfig, tag_text_problem, ticket_problem
+from atlassian_cmk.exit_codes import ExitCode
+from atlassian_cmk.guards import deployed_integrity, reencryption_running
+from atlassian_cmk.live_state import ClientFactory, DeployedState, describe_error, read_deployed_state
+
+_log = logging.getLogger("atlassian_cmk")
+
+UNKNOWN_CALLER: Final = "unknown"
+"""The revoked-by/restored-by value when STS cannot say who is acting."""
+
+OVERRIDE_FLAG: Final = "--override-reencryption-guard"
+"""The flag that records a deliberate decision to revoke while re-encryption may be running."""
+
+
+class InputError(ValueError):
+    """One bad flag value, in one line: the flag, the value, what is allowed."""
+
+    def __init__(self, flag: str, value: str, allowed: str) -> None:
+        self.flag = flag
+        super().__init__(f"{flag}: {value!r} is not allowed; {allowed}")
+
+
+def tag_text(flag: str, value: str | None) -> str:
+    """Free text that becomes a tag value: non-empty, at most 256 characters, AWS tag characters."""
+    text = (value or "").strip()
+    problem = tag_text_problem(text)
+    if problem is not None:
+        raise InputError(flag, text if text else value or "", problem)
+    return text
+
+
+def ticket_id(flag: str, value: str | None) -> str:
+    """A ticket reference such as SEC-1234: one word, so it reads the same in tags, config and search."""
+    text = (value or "").strip()
+    problem = ticket_problem(text)
+    if problem is not None:
+        raise InputError(flag, text if text else value or "", problem)
+    return text
+
+
+@dataclass(frozen=True)
+class RevokeRequest:
+    """A validated `cmkctl revoke`: why, which ticket, and the override justification if any."""
+
+    reason: str
+    ticket: str
+    override_justification: str | None = None
+
+    @classmethod
+    def validated(cls, reason: str | None, ticket: str | None, override: str | None = None) -> RevokeRequest:
+        return cls(
+            reason=tag_text("--reason", reason),
+            ticket=ticket_id("--ticket", ticket),
+            override_justification=None if override is None else tag_text(OVERRIDE_FLAG, override),
+        )
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """A validated `cmkctl restore`: the ticket under which access comes back."""
+
+    ticket: str
+
+    @classmethod
+    def validated(cls, ticket: str | None) -> RestoreRequest:
+        return cls(ticket=ticket_id("--ticket", ticket))
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a command will not change anything, with the exit code that says which rule it was."""
+
+    code: ExitCode
+    reasons: tuple[str, ...]
+
+
+def revoke_refusal(config: StackConfig, deployed: DeployedState, request: RevokeRequest) -> Refusal | None:
+    """Whether `cmkctl revoke` must stop before changing anything.
+
+    Re-encryption in progress (declared or live) refuses: disabling mid-re-encryption leaves
+    data unevenly readable. An unreadable region refuses too, since re-encryption cannot be
+    ruled out there (fail closed). The override flag turns both into a recorded decision.
+    """
+    verdict = reencryption_running(config.reencryption, deployed)
+    if verdict.allowed or request.override_justification is not None:
+        return None
+    only_unreadable = all(reason.startswith("the deployed keys could not be read") for reason in verdict.reasons)
+    tail = (
+        f"if this incident needs the keys disabled anyway, rerun with {OVERRIDE_FLAG} 'JUSTIFICATION' "
+        "(recorded on the keys)"
+    )
+    code = ExitCode.UNREACHABLE if only_unreadable else ExitCode.REFUSED
+    return Refusal(code=code, reasons=(*verdict.reasons, tail))
+
+
+def restore_refusal(deployed: DeployedState) -> Refusal | None:
+    """Whether `cmkctl restore` must stop: a key pending deletion or missing cannot be enabled.
+
+    Enabling the other regions would restore nothing for Atlassian (it needs every region), so
+    restore refuses until the key is back. Unreadable regions do not refuse here: the action
+    retries them and names the split if they stay down.
+    """
+    readable = DeployedState(deployed.stack, deployed.alias, tuple(r for r in deployed.readings if r.error is None))
+    verdict = deployed_integrity(readable)
+    if verdict.allowed:
+        return None
+    return Refusal(code=ExitCode.KEY_LOST, reasons=(*verdict.reasons, "then run `cmkctl restore` again"))
+
+
+def read_state(
+    stack: str, regions: tuple[str, ...], client_factory: ClientFactory, *, max_workers: int | None = None
+) -> DeployedState:
+    """The deployed state; `max_workers=1` reads region after region (the benchmark's baseline only)."""
+    if max_workers != 1:
+        return read_deployed_state(stack, regions, client_factory=client_factory)
+    parts = [read_deployed_state(stack, (region,), client_factory=client_factory) for region in regions]
+    return DeployedState(stack, parts[0].alias, tuple(r for part in parts for r in part.readings))
+
+
+def caller_arn(client_factory: ClientFactory, region: str) -> str:
+    """Who is acting, for the revoked-by/restored-by tags; never blocks a break-glass change."""
+    try:
+        return str(client_factory("sts", region).get_caller_identity()["Arn"])
+    except Exception as error:  # noqa: BLE001 - the change matters more than the attribution
+        _log.warning(
+            "caller identity unknown, tagging revoked-by/restored-by as %r: %s", UNKNOWN_CALLER, describe_error(error)
+        )
+        return UNKNOWN_CALLER
+
+
+def read_state_and_caller(
+    stack: str, regions: tuple[str, ...], client_factory: ClientFactory, *, max_workers: int | None = None
+) -> tuple[DeployedState, str]:
+    """Both reads at once, so asking STS who we are costs no round trip of its own."""
+    if max_workers == 1:
+        return read_state(stack, regions, client_factory, max_workers=1), caller_arn(client_factory, regions[0])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        caller = pool.submit(caller_arn, client_factory, regions[0])
+        deployed = read_state(stack, regions, client_factory)
+        return deployed, caller.result()

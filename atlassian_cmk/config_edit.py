@@ -1,0 +1,187 @@
+"""Writing a break-glass change back into `Pulumi.<stack>.yaml`, comments and layout intact.
+
+After `cmkctl revoke` the world says "disabled" while the stack file still says
+`enabled: true`; the next deployment would quietly undo the revocation. The fix is a commit
+that sets `atlassian-cmk:enabled` and the revocation block. This module makes that edit with
+ruamel.yaml's round-trip mode (the comments in the stack file are its documentation), and
+checks the result with the program's own validation before anything is written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import CommentMark
+from ruamel.yaml.tokens import CommentToken
+
+from atlassian_cmk.config import NAMESPACE, StackConfig, parse_stack_config
+from atlassian_cmk.stack_file import StackFileError, raw_config_from_text
+
+ENABLED_KEY: Final = f"{NAMESPACE}:enabled"
+REVOCATION_KEY: Final = f"{NAMESPACE}:revocation"
+
+# (mapping, sequence, offset) indentations tried in turn; the first that reproduces the file
+# unchanged is the file's own layout. The first entry is the layout of the shipped stack files.
+_INDENTS: Final = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (2, 2, 2), (4, 4, 0))
+
+
+def _round_trip_yaml(text: str) -> tuple[YAML, Any]:
+    """A round-trip loader set to the file's own indentation, and the loaded document."""
+    fallback: tuple[YAML, Any] | None = None
+    for mapping, sequence, offset in _INDENTS:
+        yaml = YAML(typ="rt")
+        yaml.preserve_quotes = True
+        yaml.width = 4096  # never re-wrap a long reason
+        yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+        document = yaml.load(text)
+        if _dump(yaml, document) == text:
+            return yaml, document
+        fallback = fallback or (yaml, document)
+    assert fallback is not None
+    return fallback
+
+
+def _dump(yaml: YAML, document: Any) -> str:
+    stream = io.StringIO()
+    yaml.dump(document, stream)
+    return stream.getvalue()
+
+
+def _config_map(document: Any, source: str) -> CommentedMap:
+    if not isinstance(document, CommentedMap) or not isinstance(document.get("config"), CommentedMap):
+        raise StackFileError(f"{source}: expected a mapping with a 'config:' section")
+    config: CommentedMap = document["config"]
+    return config
+
+
+def _present(config: CommentedMap, full_key: str) -> str | None:
+    """The key as the file spells it: `atlassian-cmk:enabled`, or the bare `enabled` the engine also accepts."""
+    bare = full_key.partition(":")[2]
+    return next((key for key in (full_key, bare) if key in config), None)
+
+
+def _trailing_slot(container: Any, key: Any) -> tuple[Any, Any, int]:
+    """Where ruamel keeps the comment lines that follow `key`'s value (inside nested values)."""
+    value = container[key]
+    if isinstance(value, CommentedMap) and len(value):
+        return _trailing_slot(value, list(value)[-1])
+    if isinstance(value, CommentedSeq) and len(value):
+        return _trailing_slot(value, len(value) - 1)
+    return container, key, 2 if isinstance(container, CommentedMap) else 0
+
+
+def _get_comment(slot: tuple[Any, Any, int]) -> str | None:
+    container, key, position = slot
+    entry = container.ca.items.get(key)
+    token = entry[position] if entry and len(entry) > position else None
+    return str(token.value) if token is not None else None
+
+
+def _set_comment(slot: tuple[Any, Any, int], text: str | None) -> None:
+    container, key, position = slot
+    entry = container.ca.items.setdefault(key, [None, None, None, None])
+    entry[position] = CommentToken(text, CommentMark(0), None) if text and text != "\n" else None
+
+
+def _split_after_example(comment: str | None) -> tuple[str | None, str | None]:
+    """Split the comment after `enabled` into what stays with it and what follows a new revocation block.
+
+    The commented-out example of the block (a paragraph mentioning `revocation:`) stays above
+    the real block; the paragraphs after it describe the next key and move below the block.
+    """
+    if comment is None:
+        return None, None
+    lines = comment.split("\n")
+    example = next(
+        (i for i, line in enumerate(lines) if i > 0 and line.strip().startswith("#") and "revocation:" in line), None
+    )
+    if example is None:
+        end = 0
+    else:
+        end = example
+        while end + 1 < len(lines) and lines[end + 1].strip().startswith("#"):
+            end += 1
+    keep = "\n".join(lines[: end + 1]) + "\n"
+    rest = "\n".join(lines[end + 1 :])
+    move = "\n" + rest if rest.strip() else None
+    return keep, move
+
+
+def with_revocation(text: str, reason: str, ticket: str, source: str = "stack file") -> str:
+    """The stack file with `enabled: false` and the revocation block (added or updated)."""
+    yaml, document = _round_trip_yaml(text)
+    config = _config_map(document, source)
+    enabled_key = _present(config, ENABLED_KEY) or ENABLED_KEY
+    config[enabled_key] = False
+    revocation_key = _present(config, REVOCATION_KEY)
+    if revocation_key is not None and isinstance(config[revocation_key], CommentedMap):
+        config[revocation_key]["reason"] = reason
+        config[revocation_key]["ticket"] = ticket
+        return _dump(yaml, document)
+    block = CommentedMap([("reason", reason), ("ticket", ticket)])
+    if revocation_key is not None:
+        config[revocation_key] = block
+        return _dump(yaml, document)
+    slot = _trailing_slot(config, enabled_key)
+    keep, move = _split_after_example(_get_comment(slot))
+    _set_comment(slot, keep)
+    config.insert(list(config).index(enabled_key) + 1, REVOCATION_KEY, block)
+    if move:
+        _set_comment(_trailing_slot(config, REVOCATION_KEY), move)
+    return _dump(yaml, document)
+
+
+def with_restoration(text: str, source: str = "stack file") -> str:
+    """The stack file with `enabled: true` and no revocation block; its trailing comments kept."""
+    yaml, document = _round_trip_yaml(text)
+    config = _config_map(document, source)
+    enabled_key = _present(config, ENABLED_KEY) or ENABLED_KEY
+    revocation_key = _present(config, REVOCATION_KEY)
+    if revocation_key is not None:
+        keys = list(config)
+        following = _get_comment(_trailing_slot(config, revocation_key))
+        index = keys.index(revocation_key)
+        del config[revocation_key]
+        if following and index > 0:
+            eol, _, rest = following.partition("\n")
+            carried = (f"  {eol.strip()}\n" if eol.strip() else "") + rest
+            slot = _trailing_slot(config, keys[index - 1])
+            _set_comment(slot, (_get_comment(slot) or "\n") + carried)
+    config[enabled_key] = True
+    return _dump(yaml, document)
+
+
+def validate_text(text: str, source: str) -> StackConfig:
+    """The program's own validation of the edited text; raises StackFileError or StackConfigErrors."""
+    return parse_stack_config(raw_config_from_text(text, source))
+
+
+def unified_diff(path: Path, before: str, after: str) -> str:
+    """The edit as a reviewer sees it in the pull request."""
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path.name}", f"b/{path.name}"
+        )
+    )
+
+
+def write_stack_file(path: Path, text: str) -> None:
+    """Validate, then replace the file atomically (a crash leaves the old file, never half a file)."""
+    validate_text(text, str(path))
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,60 @@
+"""cmkctl's exit codes: a contract with the CI apply workflow, which branches on them.
+
+One table, so `cmkctl --help`, docs/cmkctl.md and the code cannot disagree. When several
+situations hold at once, the most severe code wins, in the order of `SEVERITY`.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Final
+
+
+class ExitCode(IntEnum):
+    """What a cmkctl run found or did; the numbers are stable."""
+
+    AS_DECLARED = 0
+    DRIFT = 1
+    SPLIT = 2
+    UNREACHABLE = 3
+    REFUSED = 4
+    KEY_LOST = 5
+    USAGE = 64
+    INTERNAL = 70
+
+
+EXIT_CODE_MEANINGS: Final = {
+    ExitCode.AS_DECLARED: "all regions as declared (or the revoke/restore converged in every region)",
+    ExitCode.DRIFT: "drift: the live keys differ from the stack file, and the regions agree",
+    ExitCode.SPLIT: "split: the regions differ, or a revoke/restore changed some regions but not all",
+    ExitCode.UNREACHABLE: "AWS unreachable or credentials missing; nothing could be read or changed",
+    ExitCode.REFUSED: "refused by a guard (re-encryption in progress, or the confirmation was not given)",
+    ExitCode.KEY_LOST: "a key is pending deletion or missing behind the alias (an incident)",
+    ExitCode.USAGE: "bad usage or bad configuration; nothing in AWS was changed",
+    ExitCode.INTERNAL: "internal error (a bug): one line, rerun with -v for the traceback",
+}
+
+SEVERITY: Final = (
+    ExitCode.INTERNAL,
+    ExitCode.USAGE,
+    ExitCode.KEY_LOST,
+    ExitCode.REFUSED,
+    ExitCode.UNREACHABLE,
+    ExitCode.SPLIT,
+    ExitCode.DRIFT,
+    ExitCode.AS_DECLARED,
+)
+"""Most severe first: a key pending deletion outranks an unreachable region, which outranks a split."""
+
+
+def most_severe(codes: list[ExitCode]) -> ExitCode:
+    """The code to exit with when a run found several things; AS_DECLARED when it found nothing."""
+    for code in SEVERITY:
+        if code in codes:
+            return code
+    return ExitCode.AS_DECLARED
+
+
+def exit_codes_help() -> str:
+    """The exit-code table as `--help` prints it."""
+    return "\n".join(f"  {int(code):>2}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())

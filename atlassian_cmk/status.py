@@ -1,0 +1,243 @@
+"""Assessing a stack: the declared configuration against the live keys, region by region.
+
+`cmkctl status` renders this; the CI apply workflow branches on its exit code. It lives in
+the core (no argparse, no printing) so any adapter asks the same questions and gets the same
+answers: which regions drifted from the stack file, whether the regions disagree (a split,
+which Atlassian cannot work with), and whether a key is lost (pending deletion or missing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from atlassian_cmk.config import StackConfig
+from atlassian_cmk.exit_codes import ExitCode, most_severe
+from atlassian_cmk.guards import deployed_integrity, revocation_clock, split_regions
+from atlassian_cmk.live_state import DeployedState, LiveKey, RegionReading
+from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
+from atlassian_cmk.revocation_evidence import CloudTrailEvidence
+from atlassian_cmk.timeline import RevocationClock, iso
+
+SCHEMA_VERSION: Final = 1
+"""Version of `cmkctl status --json`; bumped only when a field changes meaning or disappears."""
+
+PERMISSIONS: Final = ("kms:DescribeKey", "kms:ListResourceTags", "cloudtrail:LookupEvents")
+"""What `cmkctl status` calls; LookupEvents only for a disabled key without the revoked-at tag."""
+
+FindingKind = Literal["critical", "unreachable", "split", "drift"]
+
+_EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
+    "critical": ExitCode.KEY_LOST,
+    "unreachable": ExitCode.UNREACHABLE,
+    "split": ExitCode.SPLIT,
+    "drift": ExitCode.DRIFT,
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing an operator must know, in one line that says what to do."""
+
+    kind: FindingKind
+    message: str
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class RegionStatus:
+    """One region of the realm: what the stack declares beside what AWS reports."""
+
+    region: str
+    declared_enabled: bool
+    declared_reencryption: str
+    key: LiveKey | None
+    error: str | None
+    drift: tuple[str, ...]
+    clock: RevocationClock | None
+    clock_note: str | None = None
+
+    @property
+    def missing(self) -> bool:
+        return self.key is None and self.error is None
+
+    @property
+    def state_label(self) -> str:
+        """The key state, or why there is none."""
+        if self.error is not None:
+            return "unreadable"
+        return "missing" if self.key is None else self.key.key_state
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """The whole assessment: rows, call-outs and the exit code they add up to."""
+
+    stack: str
+    alias: str
+    config: StackConfig
+    checked_at: datetime
+    regions: tuple[RegionStatus, ...]
+    clock: RevocationClock | None
+    findings: tuple[Finding, ...]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return most_severe([_EXIT_BY_KIND[f.kind] for f in self.findings])
+
+
+def assess(
+    config: StackConfig,
+    deployed: DeployedState,
+    *,
+    now: datetime,
+    cloudtrail: Mapping[str, CloudTrailEvidence] | None = None,
+) -> StatusReport:
+    """Compare the declared stack with what every region reported, and name every problem."""
+    evidence = cloudtrail or {}
+    rows = tuple(
+        _region_status(config, deployed.stack, reading, evidence.get(reading.region)) for reading in deployed.readings
+    )
+    findings: list[Finding] = []
+
+    readable = DeployedState(deployed.stack, deployed.alias, tuple(r for r in deployed.readings if r.error is None))
+    for reason in deployed_integrity(readable).reasons:
+        findings.append(Finding("critical", f"CRITICAL: {reason}"))
+    for reading in deployed.readings:
+        if reading.error is not None:
+            findings.append(
+                Finding("unreachable", f"UNREACHABLE: {reading.region}: {reading.error}", region=reading.region)
+            )
+
+    keys = deployed.live_keys()
+    enabled_by_region = {key.region: key.enabled for key in keys}
+    if split_regions(enabled_by_region):
+        states = ", ".join(f"{key.region} {key.key_state}" for key in keys)
+        findings.append(
+            Finding(
+                "split",
+                f"SPLIT: the regions disagree ({states}); Atlassian needs every region enabled or every region "
+                "disabled: finish the change with `cmkctl revoke` or `cmkctl restore`",
+            )
+        )
+    for row in rows:
+        for difference in row.drift:
+            findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
+
+    disabled = [key for key in keys if not key.enabled and not key.pending_deletion]
+    overall: RevocationClock | None = None
+    if disabled:
+        trail_times = [e.disabled_at for e in evidence.values() if e.disabled_at is not None]
+        overall = revocation_clock(disabled, min(trail_times, default=None))
+    return StatusReport(
+        stack=deployed.stack,
+        alias=deployed.alias,
+        config=config,
+        checked_at=now,
+        regions=rows,
+        clock=overall,
+        findings=tuple(findings),
+    )
+
+
+def _region_status(
+    config: StackConfig, stack: str, reading: RegionReading, evidence: CloudTrailEvidence | None
+) -> RegionStatus:
+    key = reading.key
+    drift: list[str] = []
+    clock: RevocationClock | None = None
+    note: str | None = None
+    if key is not None and not key.pending_deletion:
+        if key.enabled != config.enabled:
+            drift.append(
+                f"key is {key.key_state}; Pulumi.{stack}.yaml declares enabled: "
+                f"{'true' if config.enabled else 'false'} (changed outside the stack, e.g. in the console?)"
+            )
+        live_reencryption = key.reencryption
+        if live_reencryption != config.reencryption.status:
+            drift.append(
+                f"re-encryption tag is {live_reencryption or '(none)'}; the stack declares "
+                f"{config.reencryption.status} (deploy the stack to record it on the keys)"
+            )
+        if not key.enabled:
+            clock = revocation_clock([key], evidence.disabled_at if evidence else None)
+            note = evidence.error if evidence else None
+    return RegionStatus(
+        region=reading.region,
+        declared_enabled=config.enabled,
+        declared_reencryption=config.reencryption.status,
+        key=key,
+        error=reading.error,
+        drift=tuple(drift),
+        clock=clock,
+        clock_note=note,
+    )
+
+
+def clock_json(clock: RevocationClock | None, now: datetime) -> dict[str, Any] | None:
+    if clock is None:
+        return None
+    return {
+        "revoked_at": iso(clock.revoked_at) if clock.revoked_at else None,
+        "source": clock.source,
+        "reinstate_until": iso(clock.reinstate_until) if clock.reinstate_until else None,
+        "data_at_risk_after": iso(clock.data_at_risk_after) if clock.data_at_risk_after else None,
+        "days_left_to_reinstate": clock.days_left_to_reinstate(now),
+        "within_reinstatement_window": clock.within_reinstatement_window(now),
+    }
+
+
+def status_json(report: StatusReport) -> dict[str, Any]:
+    """The `cmkctl status --json` document (schema in docs/cmkctl.md); keys are never renamed."""
+    config = report.config
+    now = report.checked_at
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "stack": report.stack,
+        "alias": report.alias,
+        "realm": config.realm,
+        "checked_at": iso(now),
+        "exit_code": int(report.exit_code),
+        "outcome": report.exit_code.name.lower().replace("_", "-"),
+        "declared": {
+            "enabled": config.enabled,
+            "reencryption": config.reencryption.status,
+            "revocation": (
+                {"reason": config.revocation.reason, "ticket": config.revocation.ticket} if config.revocation else None
+            ),
+        },
+        "regions": [_region_json(row, now) for row in report.regions],
+        "clock": clock_json(report.clock, now),
+        "findings": [{"kind": f.kind, "region": f.region, "message": f.message} for f in report.findings],
+    }
+
+
+def _region_json(row: RegionStatus, now: datetime) -> dict[str, Any]:
+    key = row.key
+    tags = key.tags if key is not None else {}
+    revoked = key is not None and not key.enabled
+    return {
+        "region": row.region,
+        "key_arn": key.arn if key else None,
+        "key_state": key.key_state if key else None,
+        "live_enabled": key.enabled if key else None,
+        "declared_enabled": row.declared_enabled,
+        "missing": row.missing,
+        "error": row.error,
+        "drift": list(row.drift),
+        "reencryption": {"declared": row.declared_reencryption, "live": key.reencryption if key else None},
+        "revocation": (
+            {
+                "reason": tags.get(TAG_REVOCATION_REASON),
+                "ticket": tags.get(TAG_REVOCATION_TICKET),
+                "revoked_by": tags.get(TAG_REVOKED_BY),
+                "guard_override": tags.get(TAG_GUARD_OVERRIDE),
+            }
+            if revoked
+            else None
+        ),
+        "clock": clock_json(row.clock, now),
+        "clock_note": row.clock_note,
+    }

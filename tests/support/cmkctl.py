@@ -1,0 +1,87 @@
+"""Arranging cmkctl scenarios: a copy of the real stack file, keys as the component creates them, fast runtimes."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from atlassian_cmk.cli.main import Runtime
+from atlassian_cmk.kms_actions import RetryPolicy
+from atlassian_cmk.live_state import ClientFactory, LiveKey, read_key
+from atlassian_cmk.naming import alias_name
+from atlassian_cmk.provision import ProvisionedKey, create_key_pair
+from atlassian_cmk.stack_file import load_stack_config
+from tests.support.faults import fast_client_factory
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+REAL_STACK_FILE = PROJECT_ROOT / "Pulumi.prod.yaml"
+CMKCTL = PROJECT_ROOT / ".venv" / "bin" / "cmkctl"
+STACK = "prod"
+REGIONS = ("us-east-1", "us-west-2")  # the realm of the real stack file (us)
+
+
+def stack_dir(tmp_path: Path, replacements: dict[str, str] | None = None) -> Path:
+    """A project folder holding a copy of the real Pulumi.prod.yaml, optionally edited."""
+    project = tmp_path / "project"
+    project.mkdir(exist_ok=True)
+    target = project / f"Pulumi.{STACK}.yaml"
+    shutil.copyfile(REAL_STACK_FILE, target)
+    if replacements:
+        text = target.read_text(encoding="utf-8")
+        for old, new in replacements.items():
+            assert old in text, f"{old!r} not in the stack file"
+            text = text.replace(old, new)
+        target.write_text(text, encoding="utf-8")
+    return project
+
+
+@functools.cache
+def emulator_clients(endpoint: str) -> ClientFactory:
+    """Clients for the emulator shared by the whole session: a fresh boto3 session per client
+    reloads the service models (~100 ms each), which would dominate the suite's time."""
+    return fast_client_factory(endpoint)
+
+
+def kms(endpoint: str, region: str) -> Any:
+    """A KMS client on the emulator, for arranging and asserting."""
+    return emulator_clients(endpoint)("kms", region)
+
+
+def provision(project: Path, endpoint: str) -> list[ProvisionedKey]:
+    """Keys exactly as the component would create them for the project's stack file."""
+    return create_key_pair(load_stack_config(project, STACK), STACK, client_factory=emulator_clients(endpoint))
+
+
+def live(endpoint: str, region: str) -> LiveKey:
+    """The key behind the stack's alias in `region`, read back from the emulator."""
+    reading = read_key(kms(endpoint, region), region, alias_name(STACK))
+    assert reading.key is not None, reading
+    return reading.key
+
+
+def fast_policy(attempts: int = 3) -> RetryPolicy:
+    """cmkctl's retry bounds with no waiting: tests never sleep."""
+    return RetryPolicy(attempts=attempts, backoff_s=0, verify_reads=3, verify_interval_s=0, sleep=lambda _: None)
+
+
+def runtime(
+    endpoint_for: Callable[[str], str] | str,
+    *,
+    now: Callable[[], datetime] | None = None,
+    answer: str | None = None,
+    attempts: int = 3,
+) -> Runtime:
+    """A Runtime with fast clients routed per region, and an operator who types `answer`."""
+
+    def ask(prompt: str) -> str:
+        if answer is None:
+            raise EOFError
+        return answer
+
+    factory = emulator_clients(endpoint_for) if isinstance(endpoint_for, str) else fast_client_factory(endpoint_for)
+    base = Runtime(client_factory=factory, policy=fast_policy(attempts), ask=ask)
+    return Runtime(base.client_factory, base.policy, now or base.now, base.ask)
