@@ -117,3 +117,30 @@ def test_a_stack_file_new_in_the_pull_request_is_a_new_stack(repo: Path) -> None
     (repo / "Pulumi.staging.yaml").write_text(PROD)
     review = review_stack_change(repo, "staging", "main")
     assert [c.kind for c in review.changes] == ["new-stack"]
+
+
+def test_cmkctl_impact_prints_markdown_and_exits_zero(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from atlassian_cmk.cli.main import main
+
+    (repo / "Pulumi.prod.yaml").write_text(revoke(PROD))
+    assert main(["--project-dir", str(repo), "impact", "--base", "main"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("## Atlassian CMK impact: stack `prod` (against `main`)")
+    assert "REVOCATION" in out
+
+
+def test_cmkctl_impact_json_for_invalid_config_exits_64(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from atlassian_cmk.cli.main import main
+
+    (repo / "Pulumi.prod.yaml").write_text(PROD.replace("contextTag: AcmeCMK", "contextTag: Acme-CMK"))
+    assert main(["--project-dir", str(repo), "impact", "--base", "main", "--format", "json"]) == 64
+    document = json.loads(capsys.readouterr().out)
+    assert document["valid"] is False
+    assert document["errors"][0].startswith("atlassian-cmk:contextTag: 'Acme-CMK' is not allowed")
+
+
+def test_cmkctl_impact_unknown_ref_is_usage_error(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from atlassian_cmk.cli.main import main
+
+    assert main(["--project-dir", str(repo), "impact", "--base", "no-such-branch"]) == 64
+    assert "--base: 'no-such-branch' is not a commit" in capsys.readouterr().err
