@@ -1,0 +1,100 @@
+"""Rehearse a pull request to `Pulumi.<stack>.yaml` as CI would judge it.
+
+What CI does with the real CLI (`pulumi preview --policy-pack policies` and `cmkctl impact`), done
+here with the real program under Pulumi's mock runtime, the real policy pack over its gRPC wire
+protocol, and the deployed state wherever AWS_ENDPOINT_URL points (moto in tests and the demo).
+The Pulumi engine is the one part not run: resources' inputs stand in for what it would send.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from atlassian_cmk.config import StackConfigErrors, parse_stack_config
+from atlassian_cmk.review import Review, invalid_review, review_change
+from atlassian_cmk.stack_file import StackFileError, raw_config_from_text
+from rehearsal.policy_pack_client import Violation, analyze_program_run, start_policy_pack
+from rehearsal.program_run import ProgramRun, run_program
+
+
+@dataclass
+class Rehearsal:
+    """The verdict on one pull request: the preview's warnings, the guardrails' violations, the review."""
+
+    review: Review
+    run: ProgramRun | None = None
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        return [v for v in self.violations if v.level == "mandatory"]
+
+    @property
+    def advisory(self) -> list[Violation]:
+        return [v for v in self.violations if v.level == "advisory"]
+
+    @property
+    def preview_failed(self) -> bool:
+        return self.run is None or self.run.error is not None
+
+    @property
+    def blocked(self) -> bool:
+        """What CI's preview job answers: an invalid stack or any mandatory violation fails it."""
+        return self.preview_failed or bool(self.mandatory)
+
+    def blocking_policies(self) -> list[str]:
+        return sorted({v.policy for v in self.mandatory})
+
+    def summary(self) -> str:
+        """A few lines a terminal or a pull request shows."""
+        if self.run is None or self.run.error is not None:
+            return "BLOCKED: the program stops on the stack configuration:\n" + "\n".join(
+                f"  {e}" for e in self.review.errors or [str(self.run.error if self.run else "")]
+            )
+        lines = [f"{'BLOCKED' if self.blocked else 'ALLOWED'}: {len(self.mandatory)} mandatory violation(s)"]
+        for violation in self.mandatory + self.advisory:
+            first = violation.message.splitlines()[0]
+            lines.append(f"  [{violation.level}] {violation.policy}: {first}")
+        return "\n".join(lines)
+
+
+def rehearse_pull_request(
+    base_text: str | None,
+    head_text: str,
+    *,
+    env: Mapping[str, str],
+    stack: str = "prod",
+    policy_config: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Rehearsal:
+    """Judge the change from `base_text` to `head_text` (stack-file texts) as CI would."""
+    try:
+        raw = raw_config_from_text(head_text, f"Pulumi.{stack}.yaml")
+        head = parse_stack_config(raw)
+    except StackFileError as error:
+        return Rehearsal(review=invalid_review([str(error)], stack, "base"))
+    except StackConfigErrors as errors:
+        review = invalid_review([str(e) for e in errors.errors], stack, "base")
+        return Rehearsal(review=review, run=run_program(raw, stack=stack))
+    base = None
+    if base_text is not None:
+        try:
+            base = parse_stack_config(raw_config_from_text(base_text))
+        except (StackFileError, StackConfigErrors):
+            base = None
+    review = review_change(base, head, stack, "base")
+    run = run_program(raw, stack=stack)
+    if run.error is not None:
+        return Rehearsal(review=review, run=run)
+    with start_policy_pack(raw, env, stack) as client:
+        client.configure(policy_config)
+        violations = analyze_program_run(client, run)
+    return Rehearsal(review=review, run=run, violations=violations)
+
+
+def load_policy_config(text: str) -> dict[str, dict[str, Any]]:
+    """A `--policy-pack-config` file: a policy name maps to a level string or an object."""
+    document = json.loads(text)
+    return {name: value if isinstance(value, dict) else {"enforcementLevel": value} for name, value in document.items()}

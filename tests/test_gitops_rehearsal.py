@@ -1,0 +1,158 @@
+"""The review loop, rehearsed: each pull request to Pulumi.prod.yaml judged as CI judges it.
+
+For every scenario: the deployed keys are held in moto's HTTP server (created exactly as the
+component creates them), the real program runs under Pulumi mocks with the pull request's stack
+file, every registered resource goes to the real policy pack over its wire protocol, and the
+reviewer's impact summary is computed from the same two files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atlassian_cmk.config import parse_stack_config
+from atlassian_cmk.naming import TAG_REENCRYPTION, TAG_REVOKED_AT
+from atlassian_cmk.provision import ProvisionedKey, create_key_pair
+from atlassian_cmk.stack_file import raw_config_from_text
+from atlassian_cmk.timeline import iso
+from rehearsal.policy_pack_client import describe
+from rehearsal.pull_request import Rehearsal, load_policy_config, rehearse_pull_request
+from tests.support.aws import aws_env
+
+ROOT = Path(__file__).resolve().parents[1]
+PROD = (ROOT / "Pulumi.prod.yaml").read_text()
+CI_POLICY_CONFIG = load_policy_config((ROOT / "policies" / "policy-config.json").read_text())
+REVOCATION = "  atlassian-cmk:revocation:\n    reason: Suspected breach of encrypted data\n    ticket: SEC-1234\n"
+
+
+def revoked(text: str, revocation: str = REVOCATION) -> str:
+    return text.replace("atlassian-cmk:enabled: true", "atlassian-cmk:enabled: false") + revocation
+
+
+def reencryption(text: str, status: str) -> str:
+    return text.replace("    status: none", f"    status: {status}\n    ticket: PS-77")
+
+
+@pytest.fixture
+def deploy(aws: Any) -> Iterator[Any]:
+    """Deploy a stack file's keys into the emulator, as `pulumi up` would have left them."""
+
+    def deployed(text: str) -> list[ProvisionedKey]:
+        config = parse_stack_config(raw_config_from_text(text))
+        return create_key_pair(config, "prod", client_factory=aws)
+
+    yield deployed
+
+
+def rehearse(base: str, head: str, endpoint: str) -> Rehearsal:
+    return rehearse_pull_request(base, head, env=aws_env(endpoint), policy_config=CI_POLICY_CONFIG)
+
+
+def test_revoke_while_reencryption_is_live_is_blocked(moto_endpoint: str, deploy: Any) -> None:
+    base = reencryption(PROD, "in-progress")
+    deploy(base)
+    result = rehearse(base, revoked(base), moto_endpoint)
+    assert result.blocked and result.blocking_policies() == ["no-revocation-during-reencryption"], describe(
+        result.violations
+    )
+    assert "tagged re-encryption in-progress" in result.mandatory[0].message
+    assert result.review.revokes
+
+
+def test_revoke_and_clear_reencryption_in_one_pull_request_is_blocked(moto_endpoint: str, deploy: Any) -> None:
+    base = reencryption(PROD, "in-progress")
+    deploy(base)
+    result = rehearse(base, revoked(reencryption(PROD, "complete")), moto_endpoint)
+    assert result.blocking_policies() == ["no-revocation-during-reencryption"], describe(result.violations)
+    assert {v.urn.rsplit("::", 1)[1] for v in result.mandatory} == {"cmk-us-east-1", "cmk-us-west-2"}
+    assert "apply a change that marks it complete first, then revoke in a second change" in result.mandatory[0].message
+    kinds = [c.kind for c in result.review.changes]
+    assert kinds[0] == "revocation" and "reencryption" in kinds
+
+
+def test_clear_reencryption_apply_then_revoke_is_allowed(moto_endpoint: str, deploy: Any, aws: Any) -> None:
+    base = reencryption(PROD, "in-progress")
+    keys = deploy(base)
+    complete = reencryption(PROD, "complete")
+
+    first = rehearse(base, complete, moto_endpoint)
+    assert not first.blocked, describe(first.violations)
+    for key in keys:  # what `pulumi up` of the first pull request does to the live tags
+        aws("kms", key.region).tag_resource(
+            KeyId=key.key_id, Tags=[{"TagKey": TAG_REENCRYPTION, "TagValue": "complete"}]
+        )
+
+    second = rehearse(complete, revoked(complete), moto_endpoint)
+    assert not second.blocked, describe(second.violations)
+    assert second.review.revokes
+    assert "REVOCATION" in second.review.to_markdown()
+
+
+def test_revocation_without_ticket_is_blocked_before_any_resource(moto_endpoint: str, deploy: Any) -> None:
+    deploy(PROD)
+    result = rehearse(PROD, revoked(PROD, "  atlassian-cmk:revocation:\n    reason: breach\n"), moto_endpoint)
+    assert result.blocked and result.preview_failed
+    assert result.run is not None and result.run.resources == []
+    assert result.review.errors == ["atlassian-cmk:revocation.ticket: missing; required: non-empty text"]
+    assert "is invalid" in result.review.to_markdown()
+
+
+def test_a_key_policy_that_drops_atlassian_is_blocked(
+    moto_endpoint: str, deploy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pull request edits the component so its key policy no longer grants Atlassian."""
+    import components.cmk_key_pair as component
+    from atlassian_cmk import key_policy
+
+    def without_atlassian(**kwargs: Any) -> dict[str, Any]:
+        document = key_policy.build_key_policy(**kwargs)
+        document["Statement"] = [s for s in document["Statement"] if s["Sid"] == key_policy.SID_ROOT]
+        return document
+
+    monkeypatch.setattr(component, "build_key_policy", without_atlassian)
+    deploy(PROD)
+    result = rehearse(PROD, PROD, moto_endpoint)
+    assert result.blocking_policies() == ["key-policy-keeps-access"], describe(result.violations)
+    assert "arn:aws:iam::111122223333:role/AtlassianCmkAccess is no longer granted kms:Decrypt" in "\n".join(
+        v.message for v in result.mandatory
+    )
+
+
+def test_a_key_pending_deletion_blocks_any_change(moto_endpoint: str, deploy: Any, aws: Any) -> None:
+    keys = deploy(PROD)
+    west = next(k for k in keys if k.region == "us-west-2")
+    aws("kms", "us-west-2").schedule_key_deletion(KeyId=west.key_id, PendingWindowInDays=30)  # someone, by hand
+    result = rehearse(PROD, PROD.replace("# Production stack", "# The production stack"), moto_endpoint)
+    assert result.blocking_policies() == ["deployed-keys-intact"], describe(result.violations)
+    message = next(v.message for v in result.mandatory if "us-west-2" in v.message)
+    assert "PendingDeletion" in message and "cancel-key-deletion" in message
+
+
+def test_restore_is_allowed_and_the_impact_shows_the_window(moto_endpoint: str, deploy: Any, aws: Any) -> None:
+    base = revoked(PROD)
+    keys = deploy(base)
+    for key in keys:  # revoked with `cmkctl revoke`, which records the time
+        aws("kms", key.region).tag_resource(
+            KeyId=key.key_id, Tags=[{"TagKey": TAG_REVOKED_AT, "TagValue": iso(datetime.now(UTC))}]
+        )
+    result = rehearse(base, PROD, moto_endpoint)
+    assert not result.blocked, describe(result.violations)
+    assert [c.kind for c in result.review.changes] == ["restoration"]
+    markdown = result.review.to_markdown()
+    assert "within 10 days" in markdown and "reply on the same Atlassian support ticket" in markdown
+    (clock,) = result.advisory
+    assert clock.policy == "revocation-clock" and "reinstatement possible until" in clock.message
+
+
+def test_an_unrelated_change_is_allowed_and_says_nothing_is_revoked(moto_endpoint: str, deploy: Any) -> None:
+    deploy(PROD)
+    result = rehearse(PROD, PROD.replace("# Production stack", "# The production stack"), moto_endpoint)
+    assert not result.blocked and result.violations == [], describe(result.violations)
+    assert result.review.changes == []
+    assert "nothing is revoked or restored" in result.review.to_markdown()
+    assert result.run is not None and result.run.warnings == []
