@@ -31,7 +31,7 @@ unit: $(STAMP)
 
 ## demo: a revocation drill on the embedded AWS emulator (no AWS account needed)
 demo: $(STAMP)
-	$(BIN)/python -m atlassian_cmk.demo
+	$(BIN)/python -m rehearsal.demo
 
 ## bench: the benchmark scripts (figures, not assertions)
 bench: $(STAMP)

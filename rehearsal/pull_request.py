@@ -56,8 +56,10 @@ class Rehearsal:
             )
         lines = [f"{'BLOCKED' if self.blocked else 'ALLOWED'}: {len(self.mandatory)} mandatory violation(s)"]
         for violation in self.mandatory + self.advisory:
-            first = violation.message.splitlines()[0]
-            lines.append(f"  [{violation.level}] {violation.policy}: {first}")
+            # pulumi_policy sends the policy's description, then the violation's own message.
+            body = " ".join(violation.message.splitlines()[1:]) or violation.message
+            resource = violation.urn.rsplit("::", 1)[-1] if violation.urn else "stack"
+            lines.append(f"  [{violation.level}] {violation.policy} ({resource}): {body}")
         return "\n".join(lines)
 
 

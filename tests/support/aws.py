@@ -6,45 +6,20 @@ retries, timeouts and error parsing under test are botocore's own.
 
 from __future__ import annotations
 
-import logging
-import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from atlassian_cmk.live_state import client_config
+from rehearsal.emulator import FAKE_CREDENTIALS, emulator_env, moto_server
 
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """Start the emulator on 127.0.0.1 with a free port; yield its URL; stop it."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+__all__ = ["FAKE_CREDENTIALS", "aws_env", "client_factory_for", "moto_server", "reset_moto"]
 
 
 def aws_env(endpoint: str) -> dict[str, str]:
     """The environment a child process (the policy pack, cmkctl) needs to reach the emulator."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(FAKE_CREDENTIALS)
-    env["AWS_ENDPOINT_URL"] = endpoint
-    return env
+    return emulator_env(endpoint)
 
 
 def client_factory_for(endpoint: str) -> Any:

@@ -1,0 +1,95 @@
+"""`make demo`: the main job, end to end, on an embedded AWS emulator. No account, no credentials.
+
+1. `cmkctl drill`: throwaway keys shaped like the component's; status, a revoke refused during
+   re-encryption, revoke, status with deadlines, restore, status; timed.
+2. The review loop: two pull requests to the shipped Pulumi.prod.yaml judged as CI judges them
+   (program under Pulumi mocks, the policy pack over its wire protocol, the deployed keys in the
+   emulator): a revocation while re-encryption is live (blocked), then after it completed (allowed).
+
+The emulator and the pack processes are stopped on the way out, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from atlassian_cmk.cli.drill import run_drill
+from atlassian_cmk.config import parse_stack_config
+from atlassian_cmk.live_state import shared_client_factory
+from atlassian_cmk.naming import TAG_REENCRYPTION
+from atlassian_cmk.provision import create_key_pair
+from atlassian_cmk.stack_file import raw_config_from_text
+from rehearsal.emulator import emulator_env, moto_server
+from rehearsal.pull_request import Rehearsal, load_policy_config, rehearse_pull_request
+
+ROOT = Path(__file__).resolve().parents[1]
+REVOCATION = "  atlassian-cmk:revocation:\n    reason: Suspected breach of encrypted data\n    ticket: SEC-1234\n"
+
+
+def heading(text: str) -> None:
+    print(f"\n{'=' * 78}\n{text}\n{'=' * 78}", flush=True)
+
+
+def show(title: str, result: Rehearsal) -> None:
+    print(f"\n--- {title}", flush=True)
+    print(result.summary())
+    if result.run is not None and result.run.warnings:
+        print("\npulumi preview would warn:")
+        print("\n".join(f"  | {line}" for line in result.run.warnings[0].splitlines()))
+
+
+def review_loop(endpoint: str) -> bool:
+    """Two revocation pull requests against keys deployed with re-encryption running."""
+    prod = (ROOT / "Pulumi.prod.yaml").read_text()
+    in_progress = prod.replace("    status: none", "    status: in-progress\n    ticket: PS-77")
+    complete = prod.replace("    status: none", "    status: complete\n    ticket: PS-77")
+    revoke_now = in_progress.replace("atlassian-cmk:enabled: true", "atlassian-cmk:enabled: false") + REVOCATION
+    policy_config = load_policy_config((ROOT / "policies" / "policy-config.json").read_text())
+    env = emulator_env(endpoint)
+
+    print("  ... deploying the stack's keys into the emulator with re-encryption in progress", flush=True)
+    factory = shared_client_factory()
+    keys = create_key_pair(parse_stack_config(raw_config_from_text(in_progress)), "prod", client_factory=factory)
+
+    print("  ... pull request 1: revoke now (program under mocks -> policy pack over gRPC)", flush=True)
+    blocked = rehearse_pull_request(in_progress, revoke_now, env=env, policy_config=policy_config)
+    show("Pull request 1: enabled: false while re-encryption is in progress", blocked)
+
+    print("\n  ... applying 'reencryption.status: complete' (its own reviewed change)", flush=True)
+    for key in keys:
+        factory("kms", key.region).tag_resource(
+            KeyId=key.key_id, Tags=[{"TagKey": TAG_REENCRYPTION, "TagValue": "complete"}]
+        )
+    revoke_later = complete.replace("atlassian-cmk:enabled: true", "atlassian-cmk:enabled: false") + REVOCATION
+    print("  ... pull request 2: revoke after re-encryption completed", flush=True)
+    allowed = rehearse_pull_request(complete, revoke_later, env=env, policy_config=policy_config)
+    show("Pull request 2: enabled: false after re-encryption completed", allowed)
+    print("\nThe reviewer's summary CI posts on pull request 2 (`cmkctl impact`), first lines:")
+    print("\n".join(f"  | {line}" for line in allowed.review.to_markdown().splitlines()[:14]))
+    return (
+        blocked.blocked and blocked.blocking_policies() == ["no-revocation-during-reencryption"] and not allowed.blocked
+    )
+
+
+def main() -> int:
+    started = time.perf_counter()
+    try:
+        with moto_server() as endpoint:
+            os.environ.update(emulator_env(endpoint))
+            heading(f"1. Revocation drill (cmkctl drill) against the AWS emulator at {endpoint}")
+            drill = run_drill(realm="us")
+            heading("2. The review loop: revocation pull requests judged by the guardrails")
+            loop_ok = review_loop(endpoint)
+    except KeyboardInterrupt:
+        print("\nInterrupted: the emulator and the policy pack are stopped; nothing was left running.")
+        return 130
+    verdict = "PASS" if drill.passed and loop_ok else "FAIL"
+    heading(f"Demo {verdict} in {time.perf_counter() - started:.1f} s (emulator stopped)")
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
