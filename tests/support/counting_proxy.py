@@ -13,9 +13,14 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Final
 from urllib.parse import urlsplit
+
+from tests.support.loopback import closed_port_url, serve_on_loopback
+
+__all__ = ["CountingProxy", "closed_port_url", "counting_proxy"]
+
 
 _SCOPE_RE: Final = re.compile(r"Credential=[^/]+/[0-9]{8}/([^/]+)/([^/]+)/aws4_request")
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection"})
@@ -89,24 +94,6 @@ class CountingProxy:
 def counting_proxy(upstream: str) -> Iterator[CountingProxy]:
     """Start the proxy on a free loopback port; stop it afterwards."""
     proxy = CountingProxy(upstream)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), proxy.handler())
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serve_on_loopback(proxy.handler()) as url:
+        proxy.url = url
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def closed_port_url() -> str:
-    """An endpoint nothing listens on: a free port, bound and released (connection refused at once)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"

@@ -11,18 +11,19 @@ import functools
 import http.client
 import json
 import re
-import socket
 import threading
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import boto3
 import botocore.config
+
+from tests.support.loopback import closed_port_url, serve_on_loopback
 
 _SCOPE_RE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
@@ -145,25 +146,13 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
     """A proxy on a free loopback port in front of `upstream`; yields it with `.url` set."""
     proxy = FaultProxy(upstream)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
-    server.daemon_threads = True
-    proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with serve_on_loopback(_handler(proxy)) as url:
+        proxy.url = url
         yield proxy
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
-def dead_endpoint() -> str:
-    """A loopback URL nobody listens on: a free port, bound then released (connections are refused at once)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+dead_endpoint = closed_port_url
+"""A loopback URL nobody listens on (connections are refused at once)."""
 
 
 def fast_client_config() -> botocore.config.Config:
