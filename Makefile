@@ -10,8 +10,7 @@ $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . || \
-		$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,7 +39,7 @@ bench: $(STAMP)
 ## lock: re-resolve requirements.txt into requirements.lock
 lock:
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv && .lockvenv/bin/pip install --quiet -r requirements.txt
-	.lockvenv/bin/pip freeze --exclude-editable > requirements.lock && rm -rf .lockvenv
+	.lockvenv/bin/pip freeze --all --exclude-editable | grep -v "^pip==" > requirements.lock && rm -rf .lockvenv
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
