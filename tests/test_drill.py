@@ -70,3 +70,18 @@ def test_cmkctl_drill_command_exits_zero_on_the_emulator(
     assert main(["drill", "--realm", "sg"]) == 0
     out = capsys.readouterr().out
     assert "realm sg (ap-southeast-1)" in out and "Verdict: PASS" in out
+
+
+def test_the_drill_sends_only_the_operations_it_declares_and_never_deletes(moto_endpoint: str) -> None:
+    from atlassian_cmk.cli.drill import DRILL_PERMISSIONS
+    from tests.support.aws import client_factory_for
+    from tests.support.faults import fault_proxy
+
+    with fault_proxy(moto_endpoint) as proxy:
+        result = run_drill(realm="us", out=io.StringIO(), client_factory=client_factory_for(proxy.url))
+        sent = proxy.operations()
+    assert result.passed
+    declared = {permission.split(":", 1)[1] for permission in DRILL_PERMISSIONS}
+    assert sent <= declared, sent - declared
+    assert {"CreateKey", "DisableKey", "EnableKey"} <= sent
+    assert not sent & {"ScheduleKeyDeletion", "CancelKeyDeletion", "PutKeyPolicy", "DeleteAlias"}
