@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check lint typecheck unit demo bench lock clean
+.PHONY: install test lint typecheck unit demo check-pack-venv bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ unit: $(STAMP)
 ## demo: a revocation drill on the embedded AWS emulator (no AWS account needed)
 demo: $(STAMP)
 	$(BIN)/python -m rehearsal.demo
+
+## check-pack-venv: the policy pack from its own virtualenv, as the Pulumi CLI runs it (slow: installs)
+check-pack-venv: $(STAMP)
+	$(BIN)/python -m rehearsal.pack_venv_check
 
 ## bench: the benchmark scripts (figures, not assertions)
 bench: $(STAMP)

@@ -13,13 +13,11 @@ import pulumi_aws as aws
 
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.key_policy import build_key_policy, serialize_key_policy
+from atlassian_cmk.key_set import DELETION_WINDOW_DAYS
 from atlassian_cmk.naming import CURRENT_KEY_PAIR, alias_name, key_tags
 from atlassian_cmk.provision import KEY_DESCRIPTION
 
 TYPE_TOKEN = "atlassian-cmk:index:CmkKeyPair"
-
-DELETION_WINDOW_DAYS = 30
-"""The longest KMS allows: if anyone schedules deletion by hand, the most time to cancel it."""
 
 
 @dataclass

@@ -159,11 +159,16 @@ def start_policy_pack(
     *,
     dry_run: bool = True,
     pack_dir: Path = POLICY_PACK_DIR,
+    python: str | None = None,
 ) -> Iterator[PolicyPackClient]:
-    """Run the pack as the engine does; yield its client; kill the pack afterwards."""
+    """Run the pack as the engine does; yield its client; kill the pack afterwards.
+
+    `python` is the pack's interpreter: this process's by default, the pack's own virtualenv's in
+    `make check-pack-venv`.
+    """
     with tempfile.TemporaryFile() as stderr, ExitStack() as channels:
         process = subprocess.Popen(
-            [sys.executable, "__main__.py"],
+            [python or sys.executable, "__main__.py"],
             cwd=pack_dir,
             env=pack_env(raw_config, env, stack, dry_run=dry_run),
             stdout=subprocess.PIPE,
