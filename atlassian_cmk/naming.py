@@ -12,6 +12,9 @@ from atlassian_cmk.config import StackConfig
 
 ALIAS_PREFIX: Final = "alias/atlassian-cmk"
 
+COMPONENT_TYPE: Final = "atlassian-cmk:index:CmkKeyPair"
+"""The component's type token: in every CMK key's URN, which is how the policy pack recognizes them."""
+
 TAG_STACK: Final = "atlassian-cmk:stack"
 TAG_REGION: Final = "atlassian-cmk:region"
 TAG_KEY_PAIR: Final = "atlassian-cmk:key-pair"

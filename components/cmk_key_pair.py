@@ -14,10 +14,8 @@ import pulumi_aws as aws
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.key_policy import build_key_policy, serialize_key_policy
 from atlassian_cmk.key_set import DELETION_WINDOW_DAYS
-from atlassian_cmk.naming import CURRENT_KEY_PAIR, alias_name, key_tags
+from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR, alias_name, key_tags
 from atlassian_cmk.provision import KEY_DESCRIPTION
-
-TYPE_TOKEN = "atlassian-cmk:index:CmkKeyPair"
 
 
 @dataclass
@@ -45,7 +43,7 @@ class CmkKeyPair(pulumi.ComponentResource):
     """Region to key ARN: what the customer hands Atlassian at enrollment."""
 
     def __init__(self, name: str, args: CmkKeyPairArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(TYPE_TOKEN, name, None, opts)
+        super().__init__(COMPONENT_TYPE, name, None, opts)
         config = args.config
         policy = pulumi.Output.all(args.partition, args.account_id).apply(
             lambda values: serialize_key_policy(

@@ -439,11 +439,10 @@ def test_an_invalid_stack_config_reaching_the_pack_fails_closed_with_the_config_
     assert "atlassian-cmk:realm: 'mars' is not allowed" in message
 
 
-def test_the_pack_and_the_component_agree_on_type_token_and_deletion_window() -> None:
+def test_the_pack_recognizes_the_program_keys_by_the_component_type_in_their_urn() -> None:
     from atlassian_cmk.key_set import DELETION_WINDOW_DAYS
-    from components.cmk_key_pair import DELETION_WINDOW_DAYS as COMPONENT_WINDOW
-    from components.cmk_key_pair import TYPE_TOKEN
-    from policies.guardrails.resources import COMPONENT_TYPE
+    from atlassian_cmk.naming import COMPONENT_TYPE
 
-    assert COMPONENT_TYPE == TYPE_TOKEN
-    assert DELETION_WINDOW_DAYS == COMPONENT_WINDOW
+    _, run = program()
+    assert all(f"{COMPONENT_TYPE}$" in key.urn for key in run.kms_keys)
+    assert {key.inputs["deletionWindowInDays"] for key in run.kms_keys} == {DELETION_WINDOW_DAYS}

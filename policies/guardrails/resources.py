@@ -14,13 +14,12 @@ from typing import Any, Final
 
 from pulumi_policy.proxy import UnknownValueError
 
-from atlassian_cmk.naming import CURRENT_KEY_PAIR, TAG_KEY_PAIR, TAG_STACK
+from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR, TAG_KEY_PAIR, TAG_STACK
 
 KMS_KEY_TYPE: Final = "aws:kms/key:Key"
 KMS_REPLICA_KEY_TYPE: Final = "aws:kms/replicaKey:ReplicaKey"
 KMS_KEY_TYPES: Final = frozenset({KMS_KEY_TYPE, KMS_REPLICA_KEY_TYPE})
 
-COMPONENT_TYPE: Final = "atlassian-cmk:index:CmkKeyPair"
 """The CmkKeyPair component's type token (components/cmk_key_pair.py); a test keeps the two equal."""
 
 ENABLED_INPUT: Final = {KMS_KEY_TYPE: "isEnabled", KMS_REPLICA_KEY_TYPE: "enabled"}
