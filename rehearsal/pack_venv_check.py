@@ -17,6 +17,7 @@ from pathlib import Path
 
 from atlassian_cmk.config import parse_stack_config
 from atlassian_cmk.live_state import shared_client_factory
+from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.provision import create_key_pair
 from rehearsal import policy_pack_client
 from rehearsal.emulator import emulator_env, moto_server
@@ -53,7 +54,7 @@ def main() -> int:
             factory = shared_client_factory()
             keys = create_key_pair(parse_stack_config(CONFIG), "prod", client_factory=factory)
             for key in keys:
-                tag = {"TagKey": "atlassian-cmk:reencryption", "TagValue": "in-progress"}
+                tag = {"TagKey": TAG_REENCRYPTION, "TagValue": "in-progress"}
                 factory("kms", key.region).tag_resource(KeyId=key.key_id, Tags=[tag])
             with policy_pack_client.start_policy_pack(revoke, env, python=python) as client:
                 client.configure({})
