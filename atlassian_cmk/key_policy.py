@@ -247,3 +247,31 @@ def key_policy_problems(
                         "a stealth revocation; revoke through atlassian-cmk:enabled instead"
                     )
     return problems
+
+
+def atlassian_grantees(policy_json: str) -> frozenset[str]:
+    """The principals a key policy lets use the key under the context tag: Atlassian's, by shape.
+
+    Read from a deployed policy, these are the principals a change must keep: dropping one from
+    `atlassian-cmk:atlassianPrincipals` revokes its access outside the `enabled` switch.
+    """
+    try:
+        document = json.loads(policy_json)
+    except (TypeError, json.JSONDecodeError):
+        return frozenset()
+    if not isinstance(document, Mapping):
+        return frozenset()
+    condition_key = f"kms:EncryptionContext:{CONTEXT_TAG_CONTEXT_KEY}"
+    grantees: set[str] = set()
+    for statement in _statements(document):
+        conditioned = isinstance(statement.condition, Mapping) and any(
+            isinstance(block, Mapping) and condition_key in block for block in statement.condition.values()
+        )
+        if (
+            statement.effect == "Allow"
+            and statement.principals is not None
+            and conditioned
+            and _action_matches(statement.actions, "kms:Decrypt")
+        ):
+            grantees |= {p for p in statement.principals if p != "*"}
+    return frozenset(grantees)

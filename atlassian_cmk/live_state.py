@@ -56,6 +56,8 @@ class LiveKey:
     key_state: str
     multi_region: bool
     tags: Mapping[str, str] = field(default_factory=dict)
+    policy: str | None = None
+    """The key policy JSON, when the reader asked for it (the policy pack does; cmkctl does not)."""
 
     @property
     def enabled(self) -> bool:
@@ -119,8 +121,8 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def read_key(kms: Any, region: str, key_ref: str) -> RegionReading:
-    """Describe one key and read its tags: two requests."""
+def read_key(kms: Any, region: str, key_ref: str, *, with_policy: bool = False) -> RegionReading:
+    """Describe one key and read its tags (two requests), and its key policy when asked (a third)."""
     try:
         metadata = kms.describe_key(KeyId=key_ref)["KeyMetadata"]
     except botocore.exceptions.ClientError as error:
@@ -140,6 +142,12 @@ def read_key(kms: Any, region: str, key_ref: str) -> RegionReading:
             paginator_args["Marker"] = page["NextMarker"]
     except Exception as error:  # noqa: BLE001
         return RegionReading(region, error=f"tags unreadable: {describe_error(error)}")
+    policy: str | None = None
+    if with_policy:
+        try:
+            policy = kms.get_key_policy(KeyId=metadata["KeyId"], PolicyName="default")["Policy"]
+        except Exception as error:  # noqa: BLE001
+            return RegionReading(region, error=f"key policy unreadable: {describe_error(error)}")
     key = LiveKey(
         region=region,
         key_id=metadata["KeyId"],
@@ -147,6 +155,7 @@ def read_key(kms: Any, region: str, key_ref: str) -> RegionReading:
         key_state=metadata["KeyState"],
         multi_region=bool(metadata.get("MultiRegion", False)),
         tags=tags,
+        policy=policy,
     )
     return RegionReading(region, key=key)
 
@@ -157,6 +166,7 @@ def read_deployed_state(
     *,
     key_pair_alias: str | None = None,
     client_factory: ClientFactory = default_client_factory,
+    with_policy: bool = False,
 ) -> DeployedState:
     """Read every region of the realm at once; the slowest region bounds the wall time."""
     alias = key_pair_alias or alias_name(stack)
@@ -166,7 +176,7 @@ def read_deployed_state(
             kms = client_factory("kms", region)
         except Exception as error:  # noqa: BLE001
             return RegionReading(region, error=describe_error(error))
-        return read_key(kms, region, alias)
+        return read_key(kms, region, alias, with_policy=with_policy)
 
     with ThreadPoolExecutor(max_workers=max(1, len(regions))) as pool:
         readings = tuple(pool.map(read, regions))

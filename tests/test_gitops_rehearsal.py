@@ -156,3 +156,23 @@ def test_an_unrelated_change_is_allowed_and_says_nothing_is_revoked(moto_endpoin
     assert result.review.changes == []
     assert "nothing is revoked or restored" in result.review.to_markdown()
     assert result.run is not None and result.run.warnings == []
+
+
+def test_dropping_a_deployed_atlassian_principal_from_the_config_is_blocked(moto_endpoint: str, deploy: Any) -> None:
+    """The new key policy matches the new config, so only the deployed key policy shows the loss."""
+    deploy(PROD)
+    replaced = PROD.replace("role/AtlassianCmkAccess\n", "role/SomethingElse\n")
+    result = rehearse(PROD, replaced, moto_endpoint)
+    assert result.blocking_policies() == ["key-policy-keeps-access"], describe(result.violations)
+    assert "grants Atlassian principal arn:aws:iam::111122223333:role/AtlassianCmkAccess, which this change drops" in (
+        result.mandatory[0].message
+    )
+    assert any(c.kind == "principals" and c.severity == "critical" for c in result.review.changes)
+
+
+def test_adding_an_atlassian_principal_is_allowed(moto_endpoint: str, deploy: Any) -> None:
+    deploy(PROD)
+    current = "    - arn:aws:iam::111122223333:role/AtlassianCmkAccess\n"
+    added = PROD.replace(current, current + "    - arn:aws:iam::111122223333:role/AtlassianCmkAccessV2\n")
+    result = rehearse(PROD, added, moto_endpoint)
+    assert not result.blocked, describe(result.violations)

@@ -117,3 +117,17 @@ def test_not_json_is_reported_not_raised() -> None:
     assert key_policy_problems("{", atlassian_principals=[ATLASSIAN], context_tag="AcmeCMK")[0].startswith(
         "the key policy is not valid JSON"
     )
+
+
+def test_atlassian_grantees_are_the_principals_using_the_key_under_the_context_tag() -> None:
+    from atlassian_cmk.key_policy import atlassian_grantees
+
+    document = build_key_policy(
+        partition="aws",
+        account_id=ACCOUNT,
+        atlassian_principals=[ATLASSIAN, "arn:aws:iam::111122223333:role/Second"],
+        context_tag="AcmeCMK",
+        key_administrators=["arn:aws:iam::444455556666:role/Admin"],
+    )
+    assert atlassian_grantees(json.dumps(document)) == {ATLASSIAN, "arn:aws:iam::111122223333:role/Second"}
+    assert atlassian_grantees("not json") == frozenset()

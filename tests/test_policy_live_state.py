@@ -199,8 +199,10 @@ def test_many_resources_cause_one_round_of_reads_per_region(moto_endpoint: str, 
     assert requests == {
         ("us-east-1", "DescribeKey"): 1,
         ("us-east-1", "ListResourceTags"): 1,
+        ("us-east-1", "GetKeyPolicy"): 1,
         ("us-west-2", "DescribeKey"): 1,
         ("us-west-2", "ListResourceTags"): 1,
+        ("us-west-2", "GetKeyPolicy"): 1,
     }
 
 

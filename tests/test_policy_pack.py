@@ -40,6 +40,7 @@ CLOCK = "revocation-clock"
 
 OFFLINE: dict[str, dict[str, Any]] = {
     REENCRYPTION: {"liveStateCheck": False},
+    ACCESS: {"liveStateCheck": False},
     DEPLOYED: {"enforcementLevel": "disabled"},
     CLOCK: {"enforcementLevel": "disabled"},
 }
@@ -116,6 +117,7 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
     schemas = {p.name: dict(p.configSchema.properties) for p in info.policies if p.configSchema.properties}
     assert {name: set(props) for name, props in schemas.items()} == {
         REENCRYPTION: {"liveStateCheck"},
+        ACCESS: {"liveStateCheck"},
         DEPLOYED: {"expectDeployedKeys"},
         JUSTIFICATION: {"ticketPattern"},
     }

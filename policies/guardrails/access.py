@@ -12,24 +12,26 @@ from typing import Any, Final
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
-from atlassian_cmk.config import StackConfigErrors
+from atlassian_cmk.config import StackConfig, StackConfigErrors
+from atlassian_cmk.guards import dropped_atlassian_principals
 from atlassian_cmk.key_policy import key_policy_problems
 
-from .context import invalid_config_message, stack_config
+from .context import DEPLOYED_STATE, invalid_config_message, stack_config, stack_name, unreadable_suffix
 from .framework import resource_policy
 from .resources import CmkKey, Unknown, known
 from .settings import ACCESS_POLICY
 
 DESCRIPTION = (
     "Checks whether every CMK key policy keeps the account root administrator statement and the Atlassian "
-    "principals' grant, with no Deny against Atlassian and no lockout-check bypass."
+    "principals' grant (every principal the deployed key grants, too), with no Deny against Atlassian and no "
+    "lockout-check bypass."
 )
 
 BYPASS_INPUT: Final = "bypassPolicyLockoutSafetyCheck"
 _REMEDY: Final = "revoke only through atlassian-cmk:enabled, and keep the key policy the component builds"
 
 
-def check(key: CmkKey, _opts: PolicyResourceOptions, _settings: Mapping[str, Any]) -> Iterator[str]:
+def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]) -> Iterator[str]:
     bypass = known(key.props, BYPASS_INPUT, False)
     if bypass is not False:
         yield (
@@ -58,6 +60,32 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, _settings: Mapping[str, Any
     )
     for problem in problems:
         yield f"{key.label}: {problem}; {_REMEDY}"
+    if settings["liveStateCheck"]:
+        yield from _deployed_grant_kept(key, config)
+
+
+def _deployed_grant_kept(key: CmkKey, config: StackConfig) -> Iterator[str]:
+    """A principal the deployed key grants Atlassian must stay granted: the new policy alone cannot tell."""
+    region = key.region
+    if not isinstance(region, str):
+        return
+    deployed = DEPLOYED_STATE.get(stack_name(), config.regions)
+    reading = deployed.reading(region)
+    if reading is None or reading.missing:
+        return  # nothing deployed there yet; deployed-keys-intact judges a key that should be
+    if reading.error is not None or reading.key is None:
+        yield (
+            f"the deployed key policy of {key.label} could not be read ({reading.error}), so a dropped Atlassian "
+            f"principal cannot be ruled out and the policy fails closed.{unreadable_suffix()}"
+        )
+        return
+    for principal in dropped_atlassian_principals(reading.key, config.atlassian_principals):
+        yield (
+            f"{key.label}: the deployed key ({reading.key.arn}) grants Atlassian principal {principal}, which this "
+            "change drops from atlassian-cmk:atlassianPrincipals: that revokes its access outside the reviewed "
+            "`enabled` switch (a stealth revocation). Keep it; if Atlassian has retired it, remove it in a change "
+            f"a security owner approves with {ACCESS_POLICY} set to advisory for that one update"
+        )
 
 
 def policy() -> ResourceValidationPolicy:

@@ -78,7 +78,7 @@ class DeployedStateCache:
         return future.result()
 
 
-DEPLOYED_STATE = DeployedStateCache(lambda stack, regions: read_deployed_state(stack, regions))
+DEPLOYED_STATE = DeployedStateCache(lambda stack, regions: read_deployed_state(stack, regions, with_policy=True))
 """The pack process's one cache: a new process (a new preview or update) reads afresh."""
 
 

@@ -55,6 +55,16 @@ OPTIONS: Final[Mapping[str, tuple[Option, ...]]] = {
             "where AWS cannot be reached on purpose; the declared status is then the only evidence.",
         ),
     ),
+    ACCESS_POLICY: (
+        Option(
+            "liveStateCheck",
+            "boolean",
+            True,
+            "Compare with the deployed key policy: a principal the deployed key grants Atlassian's use to must "
+            "stay granted. Off, only the new policy is checked against the new configuration, which cannot see "
+            "a principal removed from both at once.",
+        ),
+    ),
     DEPLOYED_POLICY: (
         Option(
             "expectDeployedKeys",
