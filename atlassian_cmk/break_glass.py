@@ -9,6 +9,7 @@ unexplained key), the re-encryption guard, and the integrity of the keys.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
@@ -35,22 +36,23 @@ class InputError(ValueError):
         super().__init__(f"{flag}: {value!r} is not allowed; {allowed}")
 
 
-def tag_text(flag: str, value: str | None) -> str:
-    """Free text that becomes a tag value: non-empty, at most 256 characters, AWS tag characters."""
+def _checked(flag: str, value: str | None, problem_of: Callable[[str], str | None]) -> str:
+    """The flag's text, stripped, by the same rule the stack schema applies to the same value."""
     text = (value or "").strip()
-    problem = tag_text_problem(text)
+    problem = problem_of(text)
     if problem is not None:
         raise InputError(flag, text if text else value or "", problem)
     return text
+
+
+def tag_text(flag: str, value: str | None) -> str:
+    """Free text that becomes a tag value: non-empty, at most 256 characters, AWS tag characters."""
+    return _checked(flag, value, tag_text_problem)
 
 
 def ticket_id(flag: str, value: str | None) -> str:
     """A ticket reference such as SEC-1234: one word, so it reads the same in tags, config and search."""
-    text = (value or "").strip()
-    problem = ticket_problem(text)
-    if problem is not None:
-        raise InputError(flag, text if text else value or "", problem)
-    return text
+    return _checked(flag, value, ticket_problem)
 
 
 @dataclass(frozen=True)
