@@ -189,7 +189,12 @@ def aws_endpoint_note() -> str:
     return f"endpoint {endpoint}" if endpoint else "AWS"
 
 
-def shared_client_factory(config: botocore.config.Config | None = None) -> ClientFactory:
+def shared_client_factory(
+    config: botocore.config.Config | None = None,
+    *,
+    session: boto3.session.Session | None = None,
+    endpoint_url: str | None = None,
+) -> ClientFactory:
     """One boto3 session and one client per (service, region) for a whole run.
 
     Creating a client from a fresh session loads the service model again (about 100 ms, more
@@ -197,7 +202,7 @@ def shared_client_factory(config: botocore.config.Config | None = None) -> Clien
     several times per region. Sessions are not thread-safe, so clients are created under a
     lock; the clients themselves are safe to share between threads.
     """
-    session = boto3.session.Session()
+    session = session or boto3.session.Session()
     clients: dict[tuple[str, str], Any] = {}
     lock = threading.Lock()
     chosen = config or client_config()
@@ -206,7 +211,7 @@ def shared_client_factory(config: botocore.config.Config | None = None) -> Clien
         with lock:
             client = clients.get((service, region))
             if client is None:
-                client = session.client(service, region_name=region, config=chosen)
+                client = session.client(service, region_name=region, config=chosen, endpoint_url=endpoint_url)
                 clients[(service, region)] = client
             return client
 

@@ -6,12 +6,11 @@ retries, timeouts and error parsing under test are botocore's own.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import boto3
 
-from atlassian_cmk.live_state import client_config
+from atlassian_cmk.live_state import shared_client_factory
 from rehearsal.emulator import FAKE_CREDENTIALS, emulator_env, moto_server
 
 __all__ = ["FAKE_CREDENTIALS", "aws_env", "client_factory_for", "moto_server", "reset_moto"]
@@ -23,25 +22,12 @@ def aws_env(endpoint: str) -> dict[str, str]:
 
 
 def client_factory_for(endpoint: str) -> Any:
-    """A ClientFactory bound to the emulator, for in-process calls in tests."""
-
+    """A ClientFactory bound to the emulator, for in-process calls in tests: the product's shared
+    factory (one client per service and region) with test credentials and the emulator's URL."""
     session = boto3.session.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing"
     )
-    clients: dict[tuple[str, str], Any] = {}
-    lock = threading.Lock()
-
-    def factory(service: str, region: str) -> Any:
-        # One client per (service, region), as the product's shared factory does: building a client
-        # costs about 100 ms of model loading, more than the emulator's round trip.
-        with lock:
-            if (service, region) not in clients:
-                clients[(service, region)] = session.client(
-                    service, region_name=region, endpoint_url=endpoint, config=client_config()
-                )
-            return clients[(service, region)]
-
-    return factory
+    return shared_client_factory(session=session, endpoint_url=endpoint)
 
 
 def reset_moto(endpoint: str) -> None:
