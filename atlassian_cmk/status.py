@@ -18,7 +18,7 @@ from atlassian_cmk.exit_codes import ExitCode, most_severe
 from atlassian_cmk.guards import deployed_integrity, revocation_clock, split_regions
 from atlassian_cmk.live_state import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
-from atlassian_cmk.revocation_evidence import CloudTrailEvidence
+from atlassian_cmk.revocation_evidence import CloudTrailEvidence, realm_revocation_clock
 from atlassian_cmk.timeline import RevocationClock, iso
 
 SCHEMA_VERSION: Final = 1
@@ -126,11 +126,7 @@ def assess(
         for difference in row.drift:
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
 
-    disabled = [key for key in keys if not key.enabled and not key.pending_deletion]
-    overall: RevocationClock | None = None
-    if disabled:
-        trail_times = [e.disabled_at for e in evidence.values() if e.disabled_at is not None]
-        overall = revocation_clock(disabled, min(trail_times, default=None))
+    overall = realm_revocation_clock(keys, evidence)
     return StatusReport(
         stack=deployed.stack,
         alias=deployed.alias,

@@ -51,7 +51,7 @@ from atlassian_cmk.live_state import ClientFactory, DeployedState, aws_endpoint_
 from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, alias_name
 from atlassian_cmk.realms import REALMS
 from atlassian_cmk.review import review_stack_change
-from atlassian_cmk.revocation_evidence import collect_cloudtrail_evidence
+from atlassian_cmk.revocation_evidence import collect_cloudtrail_evidence, realm_revocation_clock
 from atlassian_cmk.stack_file import StackFileError, load_stack_config, stack_file_path
 from atlassian_cmk.status import PERMISSIONS as STATUS_PERMISSIONS
 from atlassian_cmk.status import assess, status_json
@@ -389,9 +389,7 @@ def _restore(args: argparse.Namespace, rt: Runtime) -> ExitCode:
     # The window is judged on the evidence as it is before restore touches any tag.
     now = rt.now()
     evidence = collect_cloudtrail_evidence(deployed.live_keys(), rt.client_factory, now=now)
-    disabled = [key for key in deployed.live_keys() if not key.enabled]
-    trail = [e.disabled_at for e in evidence.values() if e.disabled_at is not None]
-    clock = revocation_clock(disabled, min(trail, default=None)) if disabled else None
+    clock = realm_revocation_clock(deployed.live_keys(), evidence)
     window = _window_sentence(clock, now)
     print(window)
 
