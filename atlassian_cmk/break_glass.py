@@ -14,10 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
+from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_deployed_state
 from atlassian_cmk.config import StackConfig, tag_text_problem, ticket_problem
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.guards import deployed_integrity, reencryption_running
-from atlassian_cmk.live_state import ClientFactory, DeployedState, describe_error, read_deployed_state
+from atlassian_cmk.live_keys import DeployedState
 
 _log = logging.getLogger("atlassian_cmk")
 

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from atlassian_cmk.config import Reencryption
 from atlassian_cmk.key_policy import atlassian_grantees
-from atlassian_cmk.live_state import DeployedState, LiveKey
+from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey
 from atlassian_cmk.naming import TAG_REVOKED_AT
 from atlassian_cmk.timeline import RevocationClock, parse_iso
 
@@ -109,3 +109,13 @@ def dropped_atlassian_principals(deployed_key: LiveKey, new_principals: tuple[st
     if deployed_key.policy is None:
         return []
     return sorted(atlassian_grantees(deployed_key.policy) - set(new_principals))
+
+
+def realm_revocation_clock(keys: list[LiveKey], evidence: Mapping[str, CloudTrailEvidence]) -> RevocationClock | None:
+    """The realm's one revocation clock: the earliest evidence across its disabled keys (a key pending
+    deletion is an incident of its own, not a revocation); None when no key is disabled."""
+    disabled = [key for key in keys if not key.enabled and not key.pending_deletion]
+    if not disabled:
+        return None
+    trail = [e.disabled_at for e in evidence.values() if e.disabled_at is not None]
+    return revocation_clock(disabled, min(trail, default=None))

@@ -32,6 +32,9 @@ TAG_RESTORED_BY: Final = "atlassian-cmk:restored-by"
 TAG_RESTORE_TICKET: Final = "atlassian-cmk:restore-ticket"
 TAG_DRILL: Final = "atlassian-cmk:drill"
 
+KEY_DESCRIPTION: Final = "Atlassian Cloud customer-managed key ({stack}, {region})"
+"""Every CMK key's description; `str.format` it with the stack and region."""
+
 CURRENT_KEY_PAIR: Final = "current"
 """The key pair Atlassian uses today; a re-encryption adds another pair under a new name."""
 

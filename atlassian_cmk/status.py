@@ -15,10 +15,9 @@ from typing import Any, Final, Literal
 
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.exit_codes import ExitCode, most_severe
-from atlassian_cmk.guards import deployed_integrity, revocation_clock, split_regions
-from atlassian_cmk.live_state import DeployedState, LiveKey, RegionReading
+from atlassian_cmk.guards import deployed_integrity, realm_revocation_clock, revocation_clock, split_regions
+from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
-from atlassian_cmk.revocation_evidence import CloudTrailEvidence, realm_revocation_clock
 from atlassian_cmk.timeline import RevocationClock, iso
 
 SCHEMA_VERSION: Final = 1

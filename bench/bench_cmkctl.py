@@ -31,10 +31,10 @@ from moto.server import ThreadedMotoServer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from atlassian_cmk.aws.kms_actions import RetryPolicy  # noqa: E402
+from atlassian_cmk.aws.kms_reads import ClientFactory, client_config  # noqa: E402
+from atlassian_cmk.aws.provision import create_key_pair  # noqa: E402
 from atlassian_cmk.cli.main import Runtime, main  # noqa: E402
-from atlassian_cmk.kms_actions import RetryPolicy  # noqa: E402
-from atlassian_cmk.live_state import ClientFactory, client_config  # noqa: E402
-from atlassian_cmk.provision import create_key_pair  # noqa: E402
 from atlassian_cmk.stack_file import load_stack_config  # noqa: E402
 
 LATENCY_S = 0.05

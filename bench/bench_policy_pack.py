@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.support
 from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime.proto import analyzer_pb2
 
+from atlassian_cmk.aws.provision import create_key_pair
 from atlassian_cmk.config import parse_stack_config
-from atlassian_cmk.provision import create_key_pair
 from rehearsal.policy_pack_client import analyze_request, analyzer_resource, describe, start_policy_pack
 from rehearsal.program_run import run_program
 from tests.support.aws import FAKE_CREDENTIALS, aws_env, client_factory_for, moto_server

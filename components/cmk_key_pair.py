@@ -14,8 +14,7 @@ import pulumi_aws as aws
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.key_policy import build_key_policy, serialize_key_policy
 from atlassian_cmk.key_set import DELETION_WINDOW_DAYS
-from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR, alias_name, key_tags
-from atlassian_cmk.provision import KEY_DESCRIPTION
+from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR, KEY_DESCRIPTION, alias_name, key_tags
 
 
 @dataclass

@@ -16,11 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+from atlassian_cmk.aws.kms_reads import shared_client_factory
+from atlassian_cmk.aws.provision import create_key_pair
 from atlassian_cmk.cli.drill import run_drill
 from atlassian_cmk.config import parse_stack_config
-from atlassian_cmk.live_state import shared_client_factory
 from atlassian_cmk.naming import TAG_REENCRYPTION
-from atlassian_cmk.provision import create_key_pair
 from atlassian_cmk.stack_file import raw_config_from_text
 from rehearsal.emulator import emulator_env, moto_server
 from rehearsal.pull_request import Rehearsal, load_policy_config, rehearse_pull_request

@@ -15,10 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from atlassian_cmk.aws.kms_reads import shared_client_factory
+from atlassian_cmk.aws.provision import create_key_pair
 from atlassian_cmk.config import parse_stack_config
-from atlassian_cmk.live_state import shared_client_factory
 from atlassian_cmk.naming import TAG_REENCRYPTION
-from atlassian_cmk.provision import create_key_pair
 from rehearsal import policy_pack_client
 from rehearsal.emulator import emulator_env, moto_server
 from rehearsal.program_run import run_program

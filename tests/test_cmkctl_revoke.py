@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from atlassian_cmk.aws.kms_actions import REVOCATION_RECORD
 from atlassian_cmk.cli.main import Runtime, main
 from atlassian_cmk.exit_codes import ExitCode
-from atlassian_cmk.kms_actions import REVOCATION_RECORD
 from atlassian_cmk.naming import (
     TAG_ENABLED,
     TAG_GUARD_OVERRIDE,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from atlassian_cmk.aws.kms_actions import FORBIDDEN_OPERATIONS, RESTORE_PERMISSIONS, REVOKE_PERMISSIONS
 from atlassian_cmk.cli.main import main
 from atlassian_cmk.exit_codes import ExitCode
-from atlassian_cmk.kms_actions import FORBIDDEN_OPERATIONS, RESTORE_PERMISSIONS, REVOKE_PERMISSIONS
 from atlassian_cmk.status import PERMISSIONS as STATUS_PERMISSIONS
 from tests.support.aws import aws_env
 from tests.support.cmkctl import CMKCTL, REGIONS, kms, live, provision, runtime, stack_dir

@@ -11,10 +11,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from atlassian_cmk.aws.cloudtrail import cloudtrail_disabled_at, collect_cloudtrail_evidence
 from atlassian_cmk.cli.main import Runtime, main
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_REVOKED_AT
-from atlassian_cmk.revocation_evidence import cloudtrail_disabled_at, collect_cloudtrail_evidence
 from atlassian_cmk.status import SCHEMA_VERSION
 from atlassian_cmk.timeline import iso
 from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair
 from atlassian_cmk.config import parse_stack_config
 from atlassian_cmk.naming import TAG_REENCRYPTION, TAG_REVOKED_AT
-from atlassian_cmk.provision import ProvisionedKey, create_key_pair
 from atlassian_cmk.stack_file import raw_config_from_text
 from atlassian_cmk.timeline import iso
 from rehearsal.policy_pack_client import describe

@@ -18,9 +18,9 @@ import pytest
 from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime.proto import analyzer_pb2
 
+from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair
 from atlassian_cmk.config import parse_stack_config
 from atlassian_cmk.naming import TAG_REENCRYPTION, TAG_REVOKED_AT
-from atlassian_cmk.provision import ProvisionedKey, create_key_pair
 from rehearsal.policy_pack_client import (
     PolicyPackClient,
     Violation,

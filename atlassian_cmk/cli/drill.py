@@ -26,11 +26,11 @@ from urllib.parse import urlparse
 
 from ruamel.yaml import YAML
 
+from atlassian_cmk.aws.kms_reads import ClientFactory, shared_client_factory
+from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair
 from atlassian_cmk.config import Reencryption, StackConfig, parse_stack_config
 from atlassian_cmk.exit_codes import ExitCode
-from atlassian_cmk.live_state import ClientFactory, shared_client_factory
 from atlassian_cmk.naming import TAG_DRILL, TAG_REENCRYPTION
-from atlassian_cmk.provision import ProvisionedKey, create_key_pair
 from atlassian_cmk.realms import REALMS
 
 DRILL_PREFIX = "drill-"

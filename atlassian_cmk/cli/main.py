@@ -20,6 +20,18 @@ from pathlib import Path
 from typing import NoReturn
 
 from atlassian_cmk import config_edit
+from atlassian_cmk.aws.cloudtrail import collect_cloudtrail_evidence
+from atlassian_cmk.aws.kms_actions import (
+    RESTORE_PERMISSIONS,
+    REVOKE_PERMISSIONS,
+    ChangeReport,
+    RetryPolicy,
+    converge_keys,
+    reconcile_revocation_records,
+    restoration_tags,
+    revocation_tags,
+)
+from atlassian_cmk.aws.kms_reads import ClientFactory, aws_endpoint_note, shared_client_factory
 from atlassian_cmk.break_glass import (
     OVERRIDE_FLAG,
     InputError,
@@ -35,23 +47,12 @@ from atlassian_cmk.cli.render import render_change, render_status
 from atlassian_cmk.config import Revocation, StackConfig, StackConfigErrors
 from atlassian_cmk.exit_codes import ExitCode, exit_codes_help
 from atlassian_cmk.git_source import GitRefError
-from atlassian_cmk.guards import reencryption_running, revocation_clock
+from atlassian_cmk.guards import realm_revocation_clock, reencryption_running, revocation_clock
 from atlassian_cmk.impact import restore_steps, revocation_impact
-from atlassian_cmk.kms_actions import (
-    RESTORE_PERMISSIONS,
-    REVOKE_PERMISSIONS,
-    ChangeReport,
-    RetryPolicy,
-    converge_keys,
-    reconcile_revocation_records,
-    restoration_tags,
-    revocation_tags,
-)
-from atlassian_cmk.live_state import ClientFactory, DeployedState, aws_endpoint_note, shared_client_factory
+from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, alias_name
 from atlassian_cmk.realms import REALMS
 from atlassian_cmk.review import review_stack_change
-from atlassian_cmk.revocation_evidence import collect_cloudtrail_evidence, realm_revocation_clock
 from atlassian_cmk.stack_file import StackFileError, load_stack_config, stack_file_path
 from atlassian_cmk.status import PERMISSIONS as STATUS_PERMISSIONS
 from atlassian_cmk.status import assess, status_json

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from atlassian_cmk.aws.kms_actions import ChangeReport, RegionChange
 from atlassian_cmk.exit_codes import EXIT_CODE_MEANINGS, ExitCode
-from atlassian_cmk.kms_actions import ChangeReport, RegionChange
 from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET
 from atlassian_cmk.status import RegionStatus, StatusReport
 from atlassian_cmk.timeline import RevocationClock, iso

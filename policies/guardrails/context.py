@@ -18,8 +18,9 @@ from concurrent.futures import Future
 
 import pulumi
 
+from atlassian_cmk.aws.kms_reads import aws_endpoint_note, read_deployed_state
 from atlassian_cmk.config import StackConfig, StackConfigErrors, parse_stack_config
-from atlassian_cmk.live_state import DeployedState, aws_endpoint_note, read_deployed_state
+from atlassian_cmk.live_keys import DeployedState
 from components.stack_config import raw_stack_config
 
 

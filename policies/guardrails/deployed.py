@@ -23,7 +23,7 @@ from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValid
 from atlassian_cmk.config import StackConfigErrors
 from atlassian_cmk.guards import deployed_integrity, revocation_clock
 from atlassian_cmk.impact import regions_phrase, restore_steps
-from atlassian_cmk.live_state import DeployedState
+from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import TAG_REVOKED_AT
 from atlassian_cmk.timeline import DATA_AT_RISK_AFTER, REINSTATEMENT_WINDOW
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 
-from atlassian_cmk.live_state import shared_client_factory
+from atlassian_cmk.aws.kms_reads import shared_client_factory
 from rehearsal.emulator import FAKE_CREDENTIALS, emulator_env, moto_server
 
 __all__ = ["FAKE_CREDENTIALS", "aws_env", "client_factory_for", "moto_server", "reset_moto"]

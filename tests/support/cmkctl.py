@@ -9,11 +9,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from atlassian_cmk.aws.kms_actions import RetryPolicy
+from atlassian_cmk.aws.kms_reads import ClientFactory, read_key
+from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair
 from atlassian_cmk.cli.main import Runtime
-from atlassian_cmk.kms_actions import RetryPolicy
-from atlassian_cmk.live_state import ClientFactory, LiveKey, read_key
+from atlassian_cmk.live_keys import LiveKey
 from atlassian_cmk.naming import alias_name
-from atlassian_cmk.provision import ProvisionedKey, create_key_pair
 from atlassian_cmk.stack_file import load_stack_config
 from tests.support.faults import fast_client_factory
 

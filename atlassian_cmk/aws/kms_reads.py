@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 import boto3
 import botocore.config
 import botocore.exceptions
 
-from atlassian_cmk.naming import TAG_REENCRYPTION, alias_name
+from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
+from atlassian_cmk.naming import alias_name
 
 CONNECT_TIMEOUT_S: Final = 3.0
 READ_TIMEOUT_S: Final = 5.0
 MAX_ATTEMPTS: Final = 3
 """botocore standard retry mode: total attempts per call, with backoff on throttling and 5xx."""
-
-PENDING_DELETION_STATES: Final = frozenset({"PendingDeletion", "PendingReplicaDeletion"})
-
 
 def client_config() -> botocore.config.Config:
     """Timeouts and retries for every AWS call this product makes: bounded, so guards can fail closed."""
@@ -44,63 +41,6 @@ ClientFactory = Callable[[str, str], Any]
 def default_client_factory(service: str, region: str) -> Any:
     """A client from the standard credential chain; AWS_ENDPOINT_URL (the emulator) is honoured by boto3."""
     return boto3.session.Session().client(service, region_name=region, config=client_config())
-
-
-@dataclass(frozen=True)
-class LiveKey:
-    """One deployed key as AWS reports it."""
-
-    region: str
-    key_id: str
-    arn: str
-    key_state: str
-    multi_region: bool
-    tags: Mapping[str, str] = field(default_factory=dict)
-    policy: str | None = None
-    """The key policy JSON, when the reader asked for it (the policy pack does; cmkctl does not)."""
-
-    @property
-    def enabled(self) -> bool:
-        return self.key_state == "Enabled"
-
-    @property
-    def pending_deletion(self) -> bool:
-        return self.key_state in PENDING_DELETION_STATES
-
-    @property
-    def reencryption(self) -> str | None:
-        return self.tags.get(TAG_REENCRYPTION)
-
-
-@dataclass(frozen=True)
-class RegionReading:
-    """What one region said: a key, no key behind the alias, or an error that stopped the read."""
-
-    region: str
-    key: LiveKey | None = None
-    error: str | None = None
-
-    @property
-    def missing(self) -> bool:
-        return self.key is None and self.error is None
-
-
-@dataclass(frozen=True)
-class DeployedState:
-    """The live keys of one stack, one reading per region of the realm."""
-
-    stack: str
-    alias: str
-    readings: tuple[RegionReading, ...]
-
-    def errors(self) -> list[str]:
-        return [f"{r.region}: {r.error}" for r in self.readings if r.error is not None]
-
-    def live_keys(self) -> list[LiveKey]:
-        return [r.key for r in self.readings if r.key is not None]
-
-    def reading(self, region: str) -> RegionReading | None:
-        return next((r for r in self.readings if r.region == region), None)
 
 
 def describe_error(error: BaseException) -> str:

@@ -11,12 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from atlassian_cmk.aws.kms_reads import ClientFactory, default_client_factory
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.key_policy import build_key_policy, serialize_key_policy
-from atlassian_cmk.live_state import ClientFactory, default_client_factory
-from atlassian_cmk.naming import CURRENT_KEY_PAIR, alias_name, key_tags
-
-KEY_DESCRIPTION = "Atlassian Cloud customer-managed key ({stack}, {region})"
+from atlassian_cmk.naming import CURRENT_KEY_PAIR, KEY_DESCRIPTION, alias_name, key_tags
 
 
 @dataclass(frozen=True)

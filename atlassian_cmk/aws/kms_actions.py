@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
+from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_key
 from atlassian_cmk.exit_codes import ExitCode
-from atlassian_cmk.live_state import ClientFactory, DeployedState, LiveKey, RegionReading, describe_error, read_key
+from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import (
     TAG_ENABLED,
     TAG_GUARD_OVERRIDE,

@@ -9,16 +9,14 @@ bounded, and say "unknown" rather than guess.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from atlassian_cmk.guards import revocation_clock
-from atlassian_cmk.live_state import ClientFactory, LiveKey, describe_error
+from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error
+from atlassian_cmk.live_keys import CloudTrailEvidence, LiveKey
 from atlassian_cmk.naming import TAG_REVOKED_AT
-from atlassian_cmk.timeline import RevocationClock
 
 CLOUDTRAIL_LOOKBACK: Final = timedelta(days=90)
 """CloudTrail keeps management events for 90 days; older revocations are unknowable here."""
@@ -27,14 +25,6 @@ MAX_PAGES: Final = 3
 """LookupEvents allows 2 requests per second per account: a few pages per event name, no more."""
 
 PERMISSIONS: Final = ("cloudtrail:LookupEvents",)
-
-
-@dataclass(frozen=True)
-class CloudTrailEvidence:
-    """What CloudTrail said about one key: the time it was disabled, or why we do not know."""
-
-    disabled_at: datetime | None = None
-    error: str | None = None
 
 
 def needs_cloudtrail(key: LiveKey) -> bool:
@@ -102,13 +92,3 @@ def collect_cloudtrail_evidence(
         return {}
     with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
         return dict(zip((key.region for key in wanted), pool.map(lookup, wanted), strict=True))
-
-
-def realm_revocation_clock(keys: list[LiveKey], evidence: Mapping[str, CloudTrailEvidence]) -> RevocationClock | None:
-    """The realm's one revocation clock: the earliest evidence across its disabled keys (a key pending
-    deletion is an incident of its own, not a revocation); None when no key is disabled."""
-    disabled = [key for key in keys if not key.enabled and not key.pending_deletion]
-    if not disabled:
-        return None
-    trail = [e.disabled_at for e in evidence.values() if e.disabled_at is not None]
-    return revocation_clock(disabled, min(trail, default=None))

@@ -1,0 +1,82 @@
+"""The deployed CMK keys as data: what AWS reported for each region, with no I/O.
+
+The readers in `atlassian_cmk.aws` fill these in; the guard rules, the status assessment and the
+policy pack judge them. Keeping the model apart from boto3 lets the pure rules import it without
+importing AWS I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from atlassian_cmk.naming import TAG_REENCRYPTION
+
+PENDING_DELETION_STATES: Final = frozenset({"PendingDeletion", "PendingReplicaDeletion"})
+
+
+@dataclass(frozen=True)
+class LiveKey:
+    """One deployed key as AWS reports it."""
+
+    region: str
+    key_id: str
+    arn: str
+    key_state: str
+    multi_region: bool
+    tags: Mapping[str, str] = field(default_factory=dict)
+    policy: str | None = None
+    """The key policy JSON, when the reader asked for it (the policy pack does; cmkctl does not)."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.key_state == "Enabled"
+
+    @property
+    def pending_deletion(self) -> bool:
+        return self.key_state in PENDING_DELETION_STATES
+
+    @property
+    def reencryption(self) -> str | None:
+        return self.tags.get(TAG_REENCRYPTION)
+
+
+@dataclass(frozen=True)
+class RegionReading:
+    """What one region said: a key, no key behind the alias, or an error that stopped the read."""
+
+    region: str
+    key: LiveKey | None = None
+    error: str | None = None
+
+    @property
+    def missing(self) -> bool:
+        return self.key is None and self.error is None
+
+
+@dataclass(frozen=True)
+class DeployedState:
+    """The live keys of one stack, one reading per region of the realm."""
+
+    stack: str
+    alias: str
+    readings: tuple[RegionReading, ...]
+
+    def errors(self) -> list[str]:
+        return [f"{r.region}: {r.error}" for r in self.readings if r.error is not None]
+
+    def live_keys(self) -> list[LiveKey]:
+        return [r.key for r in self.readings if r.key is not None]
+
+    def reading(self, region: str) -> RegionReading | None:
+        return next((r for r in self.readings if r.region == region), None)
+
+
+@dataclass(frozen=True)
+class CloudTrailEvidence:
+    """What CloudTrail said about one key: the time it was disabled, or why we do not know."""
+
+    disabled_at: datetime | None = None
+    error: str | None = None
