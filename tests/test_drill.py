@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from atlassian_cmk.cli.drill import DRILL_PREFIX, DrillRefused, run_drill
+from atlassian_cmk.cli.main import main
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_DRILL, TAG_REVOKED_AT, alias_name
 
 
 def test_drill_walks_the_lifecycle_and_leaves_disabled_drill_keys(aws: Any) -> None:
     out = io.StringIO()
-    result = run_drill(realm="us", out=out, client_factory=aws)
+    result = run_drill(cli=main, realm="us", out=out, client_factory=aws)
 
     assert result.stack.startswith(DRILL_PREFIX)
     assert [(s.name, s.outcome) for s in result.steps] == [
@@ -49,16 +51,19 @@ def test_drill_refuses_a_real_account_without_the_flag_before_any_aws_call(
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
     def no_aws(service: str, region: str) -> Any:
-        raise AssertionError(f"no AWS call expected, got {service} in {region}")
+        """A client that knows its endpoint (AWS's own) and fails any request."""
+        return SimpleNamespace(meta=SimpleNamespace(endpoint_url=f"https://{service}.{region}.amazonaws.com"))
 
     with pytest.raises(DrillRefused, match="--real-account"):
-        run_drill(client_factory=no_aws, out=io.StringIO())
+        run_drill(cli=main, client_factory=no_aws, out=io.StringIO())
 
 
 def test_drill_on_a_real_account_needs_the_account_id_typed(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # looks like a real account; clients still reach moto
-    with pytest.raises(DrillRefused, match="expected '123456789012'"):
-        run_drill(client_factory=aws, real_account=True, ask=lambda prompt: "yes", out=io.StringIO())
+    real = {("kms", "us-east-1"): "https://kms.us-east-1.amazonaws.com"}  # as resolved; clients still reach moto
+    with pytest.raises(DrillRefused, match="expected 123456789012"):
+        run_drill(
+            cli=main, client_factory=aws, real_account=True, ask=lambda prompt: "yes", out=io.StringIO(), endpoints=real
+        )
     assert aws("kms", "us-east-1").list_keys()["Keys"] == []
 
 
@@ -78,7 +83,7 @@ def test_the_drill_sends_only_the_operations_it_declares_and_never_deletes(moto_
     from tests.support.faults import fault_proxy
 
     with fault_proxy(moto_endpoint) as proxy:
-        result = run_drill(realm="us", out=io.StringIO(), client_factory=client_factory_for(proxy.url))
+        result = run_drill(cli=main, realm="us", out=io.StringIO(), client_factory=client_factory_for(proxy.url))
         sent = proxy.operations()
     assert result.passed
     declared = {permission.split(":", 1)[1] for permission in DRILL_PERMISSIONS}
