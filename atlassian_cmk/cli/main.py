@@ -14,7 +14,9 @@ import dataclasses
 import importlib.metadata
 import json
 import logging
+import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +47,14 @@ from atlassian_cmk.break_glass import (
     restore_refusal,
     revoke_refusal,
 )
-from atlassian_cmk.cli.drill import DRILL_PERMISSIONS, DRILL_SERVICES, DrillRefused, DrillUnreachable, run_drill
+from atlassian_cmk.cli.drill import (
+    DRILL_PERMISSIONS,
+    DRILL_SERVICES,
+    DrillInterrupted,
+    DrillRefused,
+    DrillUnreachable,
+    run_drill,
+)
 from atlassian_cmk.cli.output import emit, safe_streams, waiting
 from atlassian_cmk.cli.render import render_change, render_status
 from atlassian_cmk.cli.runtime import Runtime
@@ -274,11 +283,15 @@ def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
     rt = runtime or Runtime()
     run = _Run(args=args, rt=rt, json=_wants_json(args))
+    _CURRENT.append(run)
     command = {"status": _status, "revoke": _revoke, "restore": _restore, "impact": _impact, "drill": _drill}[
         args.command
     ]
     try:
         return int(command(run))
+    except DrillInterrupted as interrupted:
+        print(f"\ncmkctl: interrupted: {interrupted}", file=sys.stderr)
+        return ExitCode.INTERRUPTED
     except KeyboardInterrupt:
         print(f"\ncmkctl: interrupted: {run.interrupt_summary()}", file=sys.stderr)
         return ExitCode.INTERRUPTED
@@ -296,9 +309,34 @@ def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
         _log.debug("unexpected error", exc_info=True)
         print(f"cmkctl: internal error: {type(error).__name__}: {error} (run with -v for details)", file=sys.stderr)
         return ExitCode.INTERNAL
+    finally:
+        _CURRENT.remove(run)
+
+
+_CURRENT: list[_Run] = []
+"""The run in progress, for the Ctrl-C handler of the installed command."""
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    """Ctrl-C in the installed command: one line, exit 130, at once.
+
+    A KeyboardInterrupt would wait for the worker threads of a concurrent AWS round (bounded by
+    botocore's timeouts and retries, tens of seconds against a hung endpoint) before the process
+    could exit. The drill raises KeyboardInterrupt instead: it must disable its keys on the way out.
+    """
+    run = _CURRENT[-1] if _CURRENT else None
+    if run is None or run.args.command == "drill":
+        raise KeyboardInterrupt
+    summary = run.interrupt_summary()
+    with contextlib.suppress(Exception):
+        print(f"\ncmkctl: interrupted: {summary}", file=sys.stderr, flush=True)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os._exit(ExitCode.INTERRUPTED)
 
 
 def entry_point() -> None:
+    signal.signal(signal.SIGINT, _on_sigint)
     sys.exit(main())
 
 
@@ -369,22 +407,19 @@ def _planned_text(path: Path, edit: Callable[[str], str]) -> tuple[str, str]:
     return before, after
 
 
-def _context(run: _Run, regions: tuple[str, ...], identity: Identity, services: tuple[str, ...]) -> RunContext:
-    endpoints = resolved_endpoints(run.rt.client_factory, services, regions)
-    return RunContext(identity.account, identity.arn, regions, where_label(endpoints.values()), identity.error)
-
-
 def _read(run: _Run, stack: str, config: StackConfig) -> tuple[DeployedState, Identity, RunContext]:
     """Who/where and the deployed keys, in one concurrent round; a progress line if it takes long."""
-    # Building the clients first resolves the profile: AWS_PROFILE=nope is one line here, exit 3.
-    resolved_endpoints(run.rt.client_factory, ("kms", "sts"), config.regions)
-    with run.wait(f"AWS ({len(config.regions)} region(s), {aws_endpoint_note()})"):
+    # Building the clients first resolves the profile (AWS_PROFILE=nope is one line here, exit 3) and
+    # says where the requests go, as botocore resolved it.
+    endpoints = resolved_endpoints(run.rt.client_factory, ("kms", "sts"), config.regions)
+    where = where_label(endpoints.values())
+    with run.wait(f"AWS ({len(config.regions)} region(s), endpoint {where})"):
         deployed, identity = read_state_and_identity(
             stack, config.regions, run.rt.client_factory, max_workers=run.rt.policy.max_workers
         )
     run.remember(deployed)
     run.phase = "while reading; nothing was changed"
-    return deployed, identity, _context(run, config.regions, identity, ("kms", "sts"))
+    return deployed, identity, RunContext(identity.account, identity.arn, config.regions, where, identity.error)
 
 
 def _status(run: _Run) -> ExitCode:

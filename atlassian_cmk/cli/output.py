@@ -86,7 +86,7 @@ def waiting(what: str, after_s: float, every_s: float = 10.0) -> Iterator[None]:
     def report() -> None:
         delay = after_s
         while not done.wait(delay):
-            print(f"cmkctl: still waiting for {what} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+            print(f"cmkctl: still waiting for {what} ({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
             delay = every_s
 
     thread = threading.Thread(target=report, name="cmkctl-progress", daemon=True)
