@@ -232,7 +232,7 @@ def _config_changes(base: StackConfig, head: StackConfig) -> list[Change]:
                 "multi-region",
                 "critical",
                 head.regions,
-                f"multiRegion {base.multi_region} -> {head.multi_region}: the keys would be replaced by new keys "
+                f"multiRegion {str(base.multi_region).lower()} -> {str(head.multi_region).lower()}: the keys would be replaced by new keys "
                 "Atlassian has never been given",
             )
         )
