@@ -255,6 +255,14 @@ def go_float_text(value: float) -> str:
     return f"{sign}{digits[:point]}.{digits[point:]}"
 
 
+MAX_NODES: Final = 100_000
+"""This reader's own bound on decoded values, below yaml.v3's (which lets a 1 MB file expand to over
+a million): a stack file holds hundreds, and a bounded count keeps time and memory small."""
+
+
+_HUNDREDS: Final = "a stack file holds hundreds"
+
+
 class _AliasBudget:
     """decode.go `d.unmarshal`: count decoded nodes and those reached through an alias."""
 
@@ -265,6 +273,10 @@ class _AliasBudget:
 
     def count(self, line: int) -> None:
         self.decoded += 1
+        if self.decoded > MAX_NODES:
+            raise YamlError(
+                f"line {line}: more than {MAX_NODES} values once aliases are expanded; a stack file has hundreds"
+            )
         if self.depth > 0:
             self.aliased += 1
         if (
@@ -298,6 +310,9 @@ def _events(text: str) -> list[Any]:
         try:
             while parser.check_event():
                 events.append(parser.get_event())
+                if len(events) > MAX_NODES:
+                    line = _position(events[-1])[0]
+                    raise YamlError(f"line {line}: more than {MAX_NODES} values; {_HUNDREDS}")
         finally:
             parser.dispose()
         return events

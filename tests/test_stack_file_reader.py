@@ -288,3 +288,11 @@ def test_the_program_refuses_secrets_of_the_namespace_as_the_engine_marks_them()
     run = run_program(values, secret_keys=["atlassian-cmk:revocation"])
     assert run.error is not None and "atlassian-cmk:revocation: is a secret" in str(run.error)
     assert run.kms_keys == []
+
+
+def test_values_beyond_the_readers_bound_are_refused_in_one_line() -> None:
+    copies = ",".join(["*w"] * 5)
+    text = f"config:\n  other:wide: &w [{','.join(['x'] * 30_000)}]\n  other:copies: [{copies}]\n"
+    with pytest.raises(StackFileError, match="more than 100000 values once aliases are expanded") as caught:
+        raw_config_from_text(text)
+    assert "\n" not in str(caught.value)
