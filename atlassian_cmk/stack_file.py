@@ -32,6 +32,7 @@ Adding a key: register it in `config.KEYS` and, if it holds text anywhere, its p
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -274,6 +275,18 @@ def _project_config(text: str | None, source: str) -> list[_ProjectKey]:
             raise StackFileError(
                 f"{source}: project config '{raw_key}' cannot have both a 'default' and 'value' attribute"
             )
+        # project.go Project.Validate: only the project's own keys have a type and a default.
+        if not own and (type_name is not None or default is not None):
+            field_name = "type" if type_name is not None else "default value"
+            raise StackFileError(
+                f"{source}: Configuration key '{raw_key}' is not namespaced by the project and should not define a "
+                f"{field_name}"
+            )
+        if type_name is not None and default is not None and not _type_matches(type_name, _plain(default)):
+            raise StackFileError(
+                f"{source}: The default value specified for configuration key '{raw_key}' is not of the expected "
+                f"type '{type_name}'"
+            )
         keys.append(_ProjectKey(full_key, default, value, type_name, _first(node)))
     return keys
 
@@ -309,26 +322,42 @@ def _project_value_text(node: Node, full_key: str, source: str, out: EngineConfi
     return text
 
 
-def _type_matches(type_name: str, text: str | None) -> bool:
-    """workspace.ValidateConfigValue for the stack's value of an explicitly typed project key."""
-    if text is None:
-        return True  # a secret: its type is checked by the engine, which can decrypt it
+_GO_ATOI: Final = re.compile(r"^[+-]?[0-9]+$")  # strconv.Atoi: base 10, no underscores or spaces
+
+
+def _type_matches(type_name: str, value: Any) -> bool:
+    """project.go `ValidateConfigValue`: `value` as Go holds it (a stack value's text, or its JSON
+    decoded when it is an object; a default as yaml.v3 decoded it). Unknown type names pass here;
+    `Project.Validate` has refused them already in the engine."""
     if type_name == "string":
-        return True
-    if type_name == "boolean":
-        return text in ("true", "false")
+        return isinstance(value, str)
     if type_name == "integer":
-        try:
-            int(text, 10)
-        except ValueError:
+        if isinstance(value, bool):
             return False
-        return True
+        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+            return True
+        return isinstance(value, str) and bool(_GO_ATOI.match(value))
+    if type_name == "boolean":
+        return isinstance(value, bool) or value in ("true", "false")
     if type_name == "array":
-        try:
-            return isinstance(json.loads(text), list)
-        except json.JSONDecodeError:
-            return False
+        return isinstance(value, list)
+    if type_name == "object":
+        return isinstance(value, dict)
     return True
+
+
+def _stack_value_for_type(text: str, is_object: bool) -> Any:
+    # config.go validateStackConfigValue: the decrypted text, JSON-decoded when the value is an object.
+    return json.loads(text) if is_object else text
+
+
+def _plain(node: Node) -> Any:
+    """A default as yaml.v3 decodes it into `interface{}` (for the type check)."""
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node.value
 
 
 def engine_config(
@@ -347,6 +376,7 @@ def engine_config(
     if not isinstance(config, dict):
         raise StackFileError(f"{source}: 'config:' must be a mapping of keys to values")
     secret_keys: list[str] = []
+    objects: set[str] = set()
     for raw_key, node in config.items():
         parsed = parse_key(raw_key)
         if parsed is None:
@@ -362,6 +392,8 @@ def engine_config(
             secret_keys.append(full_key)
         else:
             out.values[full_key] = text
+        if not isinstance(node, Scalar) or node.tag == yaml_v3.NULL:
+            objects.add(full_key)  # object.go MarshalString: maps, lists and null are "object" values
     for key in _project_config(project_text, project_source):
         on_stack = key.full_key in out.values or key.full_key in secret_keys
         given = key.value if key.value is not None else key.default
@@ -371,7 +403,12 @@ def engine_config(
             raise StackFileError(
                 f"Stack '{stack}' is missing configuration value '{key.full_key}' ({project_source} requires it)"
             )
-        elif on_stack and key.type is not None and not _type_matches(key.type, out.values.get(key.full_key)):
+        elif (
+            on_stack
+            and key.type is not None
+            and key.full_key in out.values
+            and not _type_matches(key.type, _stack_value_for_type(out.values[key.full_key], key.full_key in objects))
+        ):
             raise StackFileError(
                 f"{source}: Stack '{stack}' with configuration key '{key.full_key}' must be of type '{key.type}' "
                 f"({project_source})"

@@ -296,3 +296,28 @@ def test_values_beyond_the_readers_bound_are_refused_in_one_line() -> None:
     with pytest.raises(StackFileError, match="more than 100000 values once aliases are expanded") as caught:
         raw_config_from_text(text)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("project", "stack_extra", "message"),
+    [
+        # project.go Project.Validate
+        ("  aws:region: {default: us-east-1}\n", "", "'aws:region' is not namespaced by the project"),
+        ("  multiRegion: {type: boolean, default: yes}\n", "", "default value .* 'multiRegion' is not of the expected"),
+        # config.go validateStackConfigValue: an object value is not a string
+        (
+            "  extra: {type: string}\n",
+            "  atlassian-cmk:extra: {a: 1}\n",
+            "'atlassian-cmk:extra' must be of type 'string'",
+        ),
+        ("  extra: {type: integer}\n", "  atlassian-cmk:extra: 1_000\n", None),  # yaml.v3 reads 1000
+        ("  extra: {type: integer}\n", "  atlassian-cmk:extra: '1_000'\n", "must be of type 'integer'"),
+    ],
+)
+def test_project_schema_rules_of_the_engine(project: str, stack_extra: str, message: str | None) -> None:
+    project_text = "name: atlassian-cmk\nconfig:\n" + project
+    if message is None:
+        assert raw_config_from_text(VALID + stack_extra, project_text=project_text)["atlassian-cmk:extra"] == "1000"
+        return
+    with pytest.raises(StackFileError, match=message):
+        raw_config_from_text(VALID + stack_extra, project_text=project_text)
