@@ -60,6 +60,9 @@ class Rehearsal:
                 f"  {e}" for e in self.review.errors or [str(self.run.error if self.run else "")]
             )
         lines = [f"{'BLOCKED' if self.blocked else 'ALLOWED'}: {len(self.mandatory)} mandatory violation(s)"]
+        if self.impact_failed:
+            lines.append("  the impact check refuses the stack file:")
+            lines.extend(f"    {error}" for error in self.review.errors)
         for violation in self.mandatory + self.advisory:
             # pulumi_policy sends the policy's description, then the violation's own message.
             body = " ".join(violation.message.splitlines()[1:]) or violation.message

@@ -188,6 +188,7 @@ def test_unquoting_the_context_tag_fails_the_impact_check_with_the_quote_advice(
     assert result.run is not None and result.run.error is None
     assert all("5349" in key.inputs["policy"] for key in result.run.kms_keys)
     assert result.impact_failed and result.blocked
+    assert result.summary().startswith("BLOCKED") and "quote it: '0012345'" in result.summary()
     assert any(
         "atlassian-cmk:contextTag: 0012345 is read by Pulumi as the number 5349; quote it: '0012345'" in error
         for error in result.review.errors
