@@ -5,9 +5,11 @@ program, the policy pack and cmkctl all call `parse_stack_config` on the same ra
 they can never disagree on a value.
 
 The raw map is what the Pulumi engine hands a program: full keys (`atlassian-cmk:enabled`)
-to strings, with structured values (objects, lists) as JSON text. Scalars arrive as the
-text written in the YAML file, read as YAML 1.2: `no`, `off` and `yes` are strings, so
-`enabled: no` is an error here exactly as it is for `pulumi.Config.get_bool`.
+to strings, with structured values (objects, lists) as JSON text. Scalars arrive as the engine
+turns yaml.v3's typed values into text (`FALSE` as `false`, `0042` as `34`; see
+`stack_file.py`, which computes this map for tools that read the files): `no`, `off` and `yes`
+stay strings, so `enabled: no` is an error here exactly as it is for `pulumi.Config.get_bool`.
+Which keys hold text is data here too (`TEXT_PATHS`), for the reader's quoting check.
 """
 
 from __future__ import annotations
