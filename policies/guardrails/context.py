@@ -15,13 +15,27 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import Any
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
 from atlassian_cmk.aws.kms_reads import aws_endpoint_note, read_deployed_state
 from atlassian_cmk.config import StackConfig, StackConfigErrors, parse_stack_config
 from atlassian_cmk.live_keys import DeployedState
-from components.stack_config import raw_stack_config
+
+
+def raw_stack_config() -> dict[str, Any]:
+    """Every config value the engine gave the pack, by full key (`atlassian-cmk:enabled` -> "false").
+
+    The engine passes the stack's config as PULUMI_CONFIG (pulumi/pulumi
+    pkg/resource/plugin/analyzer_plugin.go, constructEnv) and pulumi_policy loads it into the
+    runtime's config before each call. The pack reads it here rather than through the program's
+    `components/` (a published pack holds only this folder), handing it whole to the core's schema.
+    """
+    raw: dict[str, Any] = dict(runtime_config.get_config_env())
+    raw.update(runtime_config.CONFIG.get())
+    return raw
 
 
 def stack_name() -> str:
