@@ -282,3 +282,27 @@ def analyze_program_run(client: PolicyPackClient, run: ProgramRun, *, stack: boo
 
 def by_policy(violations: Iterable[Violation], policy: str) -> list[Violation]:
     return [v for v in violations if v.policy == policy]
+
+
+@dataclass(frozen=True)
+class StepVerdicts:
+    """What `pulumi up` does with each resource's step, judged by that resource's Analyze alone.
+
+    The engine refuses only a resource whose own Analyze returned a mandatory violation; the
+    steps of the other resources go on (pulumi/pulumi pkg/resource/deploy/step_generator.go,
+    analyzeAll). AnalyzeStack runs after the steps, so it refuses nothing already applied.
+    """
+
+    violations: Mapping[str, list[Violation]]  # urn -> that resource's violations
+
+    def refused(self) -> set[str]:
+        return {urn for urn, found in self.violations.items() if any(v.level == "mandatory" for v in found)}
+
+    def proceeding(self) -> set[str]:
+        return set(self.violations) - self.refused()
+
+
+def judge_each_step(client: PolicyPackClient, run: ProgramRun) -> StepVerdicts:
+    """Analyze every resource the program registered on its own, as `pulumi up` enforces."""
+    assert run.error is None, f"the program failed: {run.error}"
+    return StepVerdicts({r.urn: client.analyze(analyze_request(r)) for r in run.resources})
