@@ -298,3 +298,25 @@ def test_without_a_revoked_at_tag_the_revocation_time_is_unknown(moto_endpoint: 
     assert "revocation time unknown: the disabled keys carry no atlassian-cmk:revoked-at tag" in message
     assert "within 10 days" in message and "after 20 days" in message
     assert "This update enables the keys again; then reply on the same Atlassian support ticket" in message
+
+
+@pytest.mark.parametrize(("dry_run", "clock_shown"), [(False, True), (True, False)], ids=["up", "preview"])
+def test_in_an_update_the_clock_judges_the_keys_after_the_steps(
+    moto_endpoint: str, aws: Any, dry_run: bool, clock_shown: bool
+) -> None:
+    raw = engine_config(**REVOKED)
+    with start_policy_pack(raw, aws_env(moto_endpoint), dry_run=dry_run) as client:
+        deployed = deploy(aws)  # enabled, as the update finds them
+        run = preview(raw)
+        client.configure()
+        before_steps = [v for r in run.resources for v in client.analyze(analyze_request(r))]
+        for key in deployed.values():  # the update's steps disable both keys
+            aws("kms", key.region).disable_key(KeyId=key.key_id)
+        after_steps = by_policy(client.analyze_stack(analyzer_resource(r) for r in run.resources), CLOCK)
+
+    assert before_steps == [], describe(before_steps)
+    if clock_shown:
+        assert [v.level for v in after_steps] == ["advisory"], describe(after_steps)
+        assert "the deployed CMK keys are disabled in us-east-1 and us-west-2" in after_steps[0].message
+    else:  # a preview changes nothing: the one read made before is the state
+        assert after_steps == [], describe(after_steps)

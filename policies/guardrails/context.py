@@ -97,6 +97,27 @@ DEPLOYED_STATE = DeployedStateCache(lambda stack, regions: read_deployed_state(s
 """The pack process's one cache: a new process (a new preview or update) reads afresh."""
 
 
+def is_update() -> bool:
+    """Whether the engine runs `pulumi up` (PULUMI_DRY_RUN false), not a preview.
+
+    pulumi/pulumi pkg/resource/plugin/analyzer_plugin.go (constructEnv) sets PULUMI_DRY_RUN per run;
+    anything but "false" counts as a preview, which reads nothing twice.
+    """
+    return os.environ.get("PULUMI_DRY_RUN") == "false"
+
+
+def deployed_after_steps(stack: str, regions: tuple[str, ...]) -> DeployedState:
+    """The deployed keys as AnalyzeStack should judge them.
+
+    The engine calls AnalyzeStack once the steps are done (pkg/resource/deploy/step_generator.go,
+    AnalyzeResources). In `pulumi up` the cached read, made before the steps for the per-resource
+    checks, shows the keys as they were; read them again. In a preview nothing changed: the cache.
+    """
+    if is_update():
+        return read_deployed_state(stack, regions, with_policy=False)
+    return DEPLOYED_STATE.get(stack, regions)
+
+
 def unreadable_suffix() -> str:
     """Where the reads went and how to make them work, for fail-closed messages."""
     return (

@@ -9,7 +9,8 @@ revocation-clock: when the deployed keys are disabled, the deadlines Atlassian p
 from the moment of revocation. Evidence for that moment: the `atlassian-cmk:revoked-at` tag that
 `cmkctl revoke` writes on each key (via `guards.revocation_clock`). The pack does not search
 CloudTrail (one more service, slow, and not emulated); without the tag the time is unknown and
-the warning says so.
+the warning says so. In `pulumi up` the stack check runs after the steps, so it reads the keys
+afresh (context.deployed_after_steps): the clock shows the revocation the update just made.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from atlassian_cmk.naming import TAG_REVOKED_AT
 from atlassian_cmk.realm_findings import RealmFinding
 from atlassian_cmk.timeline import DATA_AT_RISK_AFTER, REINSTATEMENT_WINDOW
 
-from .context import DEPLOYED_STATE, stack_config, stack_name, unreadable_suffix
+from .context import deployed_after_steps, stack_config, stack_name, unreadable_suffix
 from .framework import Realm, StackFinding, realm_policy, stack_policy
 from .resources import CmkKey
 from .settings import CLOCK_POLICY, DEPLOYED_POLICY
@@ -72,7 +73,7 @@ def check_clock(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[St
     if not regions:
         return
     stack = stack_name()
-    state = DEPLOYED_STATE.get(stack, regions)
+    state = deployed_after_steps(stack, regions)
     errors = state.errors()
     if errors:
         yield (
