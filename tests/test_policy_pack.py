@@ -172,6 +172,18 @@ def test_disabling_while_the_inputs_declare_reencryption_in_progress_is_denied(p
     assert "the live check is off (policy config liveStateCheck: false)" in message
 
 
+def test_one_key_disabled_by_hand_during_declared_reencryption_is_denied(packs: PackPool) -> None:
+    raw, run = program(reencryption={"status": "in-progress", "ticket": "PS-5678"})  # enabled: true
+    client = offline(packs, raw)
+    west = key_in(run, "us-west-2")
+
+    violations = by_policy(analyze_key(client, west, properties=edited(west, isEnabled=False)), REENCRYPTION)
+
+    assert len(violations) == 1, describe(violations)
+    assert "cmk-us-west-2 (us-west-2) would be disabled while re-encryption may be in progress" in violations[0].message
+    assert "declares re-encryption in progress (ticket PS-5678)" in violations[0].message
+
+
 def test_disabling_after_reencryption_is_declared_complete_passes_offline(packs: PackPool) -> None:
     raw, run = program(**REVOKED, reencryption={"status": "complete"})
     client = offline(packs, raw)

@@ -19,7 +19,7 @@ from atlassian_cmk.guards import reencryption_running
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.realm_findings import RealmFinding
 
-from .context import stack_config, unreadable_suffix
+from .context import DEPLOYED_STATE, stack_config, stack_name, unreadable_suffix
 from .framework import Realm, realm_policy
 from .resources import CmkKey, Unknown
 from .settings import REENCRYPTION_POLICY
@@ -30,8 +30,8 @@ DESCRIPTION = (
 )
 
 
-def check_key(key: CmkKey, _opts: PolicyResourceOptions, _settings: Mapping[str, Any]) -> Iterator[str]:
-    """What only the key's own inputs show: an unknown switch, or an unreadable re-encryption tag."""
+def check_key(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]) -> Iterator[str]:
+    """What only the key's own inputs show: an unknown switch, its own tag, or a key disabled by hand."""
     enabled = key.enabled
     if isinstance(enabled, Unknown):
         yield (
@@ -51,6 +51,16 @@ def check_key(key: CmkKey, _opts: PolicyResourceOptions, _settings: Mapping[str,
             f"{key.label} would be disabled while its {TAG_REENCRYPTION} tag is {declared_tag!r}, not one of "
             f"{', '.join(REENCRYPTION_STATUSES)}"
         )
+    config = stack_config()
+    if isinstance(config, StackConfigErrors) or not config.enabled:
+        return  # a revocation: the realm finding judges it, on every key
+    # This key alone is disabled (its input differs from atlassian-cmk:enabled: dual-region-consistency
+    # refuses that too); re-encryption still must not be running.
+    live = bool(settings["liveStateCheck"])
+    deployed = DEPLOYED_STATE.get(stack_name(), config.regions) if live else None
+    reasons = reencryption_running(config.reencryption, deployed).reasons
+    if reasons:
+        yield f"{key.label} would be disabled while re-encryption may be in progress: {'; '.join(reasons)}"
 
 
 def _config_declares_reencryption() -> bool:
