@@ -131,6 +131,20 @@ def test_a_key_pending_deletion_blocks_any_change(moto_endpoint: str, deploy: An
     assert result.blocking_policies() == ["deployed-keys-intact"], describe(result.violations)
     message = next(v.message for v in result.mandatory if "us-west-2" in v.message)
     assert "PendingDeletion" in message and "cancel-key-deletion" in message
+    assert result.keys_updated_alone() == []
+
+
+def test_a_revocation_while_one_region_is_pending_deletion_updates_no_region_alone(
+    moto_endpoint: str, deploy: Any, aws: Any
+) -> None:
+    keys = deploy(PROD)
+    west = next(k for k in keys if k.region == "us-west-2")
+    aws("kms", "us-west-2").schedule_key_deletion(KeyId=west.key_id, PendingWindowInDays=30)
+    result = rehearse(PROD, revoked(PROD), moto_endpoint)
+    assert result.blocking_policies() == ["deployed-keys-intact"], describe(result.violations)
+    assert result.run is not None and result.steps is not None
+    assert {k.urn for k in result.run.kms_keys} <= result.steps.refused()  # us-east-1 is refused too
+    assert result.keys_updated_alone() == []
 
 
 def test_restore_is_allowed_and_the_impact_shows_the_window(moto_endpoint: str, deploy: Any, aws: Any) -> None:
