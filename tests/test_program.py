@@ -16,6 +16,7 @@ from atlassian_cmk.key_policy import (
     SID_ROOT,
     key_policy_problems,
 )
+from atlassian_cmk.naming import RECORD_TAGS
 from atlassian_cmk.stack_file import raw_config_from_text
 from rehearsal.program_run import ACCOUNT_ID, PROJECT_DIR, ProgramRun, RegisteredResource, run_program
 from tests.test_config import PRINCIPAL, engine_config
@@ -60,7 +61,8 @@ def test_one_independent_key_and_alias_per_region_of_the_realm(overrides: dict[s
         (region, "alias/atlassian-cmk/prod") for region in regions
     )
     assert len(run.of_type(COMPONENT)) == 1
-    assert len(run.resources) == 1 + 2 * len(regions)
+    assert len(run.of_type("pulumi:providers:aws")) == 1  # the keys' provider (record tags ignored)
+    assert len(run.resources) == 2 + 2 * len(regions)
 
 
 def test_every_key_and_alias_is_a_child_of_the_component() -> None:
@@ -261,3 +263,19 @@ def test_the_shipped_prod_stack_file_runs_as_the_engine_would_pass_it() -> None:
     run = run_program(raw)
     assert run.error is None
     assert sorted((k.type, k.inputs["region"]) for k in run.kms_keys) == [(KEY, "us-east-1"), (KEY, "us-west-2")]
+
+
+@pytest.mark.parametrize("multi_region", ["false", "true"])
+def test_the_keys_provider_leaves_the_break_glass_record_to_cmkctl(multi_region: str) -> None:
+    # CI's `pulumi up --refresh` would otherwise remove the tags cmkctl writes (the Terraform AWS
+    # provider manages a resource's tags wholly); see components/cmk_key_pair.record_keeping_provider.
+    run = run_program({**engine_config(multiRegion=multi_region), "aws:region": "us-east-1"})
+    assert run.error is None, run.error
+    (provider,) = run.of_type("pulumi:providers:aws")
+    assert provider.inputs["region"] == "us-east-1"
+    # Provider inputs reach the engine as strings, objects as JSON (as a provider's config does).
+    assert json.loads(provider.inputs["ignoreTags"]) == {"keys": list(RECORD_TAGS)}
+    assert set(RECORD_TAGS) >= {"atlassian-cmk:revoked-at", "atlassian-cmk:revoked-by", "atlassian-cmk:guard-override"}
+    for key in run.kms_keys:
+        assert key.request.provider.startswith(provider.urn + "::"), key.request.provider
+        assert not set(RECORD_TAGS) & set(key.inputs["tags"])  # the program never declares the record

@@ -2,7 +2,9 @@
 
 Removing, narrowing or denying Atlassian's grant revokes access as surely as disabling the key,
 but bypasses the reviewed `enabled` switch (and its guardrails): a stealth revocation. The policy
-document is parsed and judged by the same checker the tests use on the program's output.
+document is parsed and judged by the same checker the tests use on the program's output, per key;
+a principal any region's deployed key grants that the change drops holds every key back
+(framework.realm_policy).
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from typing import Any, Final
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
-from atlassian_cmk.config import StackConfig, StackConfigErrors
+from atlassian_cmk.config import StackConfigErrors
 from atlassian_cmk.guards import dropped_atlassian_principals
 from atlassian_cmk.key_policy import key_policy_problems
+from atlassian_cmk.realm_findings import RealmFinding
 
-from .context import DEPLOYED_STATE, invalid_config_message, stack_config, stack_name, unreadable_suffix
-from .framework import resource_policy
+from .context import stack_config, unreadable_suffix
+from .framework import Realm, realm_policy
 from .resources import CmkKey, Unknown, known
 from .settings import ACCESS_POLICY
 
@@ -31,7 +34,8 @@ BYPASS_INPUT: Final = "bypassPolicyLockoutSafetyCheck"
 _REMEDY: Final = "revoke only through atlassian-cmk:enabled, and keep the key policy the component builds"
 
 
-def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]) -> Iterator[str]:
+def check(key: CmkKey, _opts: PolicyResourceOptions, _settings: Mapping[str, Any]) -> Iterator[str]:
+    """What the key's own policy document shows (reported on this key)."""
     bypass = known(key.props, BYPASS_INPUT, False)
     if bypass is not False:
         yield (
@@ -40,8 +44,7 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]
         )
     config = stack_config()
     if isinstance(config, StackConfigErrors):
-        yield invalid_config_message(config, ACCESS_POLICY)
-        return
+        return  # realm_policy reports the invalid configuration once
     document = known(key.props, "policy")
     if isinstance(document, Unknown):
         yield (
@@ -60,33 +63,37 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]
     )
     for problem in problems:
         yield f"{key.label}: {problem}; {_REMEDY}"
-    if settings["liveStateCheck"]:
-        yield from _deployed_grant_kept(key, config)
 
 
-def _deployed_grant_kept(key: CmkKey, config: StackConfig) -> Iterator[str]:
-    """A principal the deployed key grants Atlassian must stay granted: the new policy alone cannot tell."""
-    region = key.region
-    if not isinstance(region, str):
+def deployed_grants_kept(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmFinding]:
+    """A principal any region's deployed key grants Atlassian must stay granted: the new policy alone cannot tell."""
+    if not settings["liveStateCheck"]:
         return
-    deployed = DEPLOYED_STATE.get(stack_name(), config.regions)
-    reading = deployed.reading(region)
-    if reading is None or reading.missing:
-        return  # nothing deployed there yet; deployed-keys-intact judges a key that should be
-    if reading.error is not None or reading.key is None:
-        yield (
-            f"the deployed key policy of {key.label} could not be read ({reading.error}), so a dropped Atlassian "
-            f"principal cannot be ruled out and the policy fails closed.{unreadable_suffix()}"
-        )
-        return
-    for principal in dropped_atlassian_principals(reading.key, config.atlassian_principals):
-        yield (
-            f"{key.label}: the deployed key ({reading.key.arn}) grants Atlassian principal {principal}, which this "
-            "change drops from atlassian-cmk:atlassianPrincipals: that revokes its access outside the reviewed "
-            "`enabled` switch (a stealth revocation). Keep it; if Atlassian has retired it, remove it in a change "
-            f"a security owner approves with {ACCESS_POLICY} set to advisory for that one update"
-        )
+    for reading in realm.deployed().readings:
+        if reading.missing:
+            continue  # nothing deployed there yet; deployed-keys-intact judges a key that should be
+        if reading.error is not None or reading.key is None:
+            yield RealmFinding(
+                f"the deployed key policy could not be read ({reading.error}), so a dropped Atlassian principal "
+                f"cannot be ruled out{unreadable_suffix()}",
+                reading.region,
+            )
+            continue
+        for principal in dropped_atlassian_principals(reading.key, realm.config.atlassian_principals):
+            yield RealmFinding(
+                f"the deployed key ({reading.key.arn}) grants Atlassian principal {principal}, which this change drops "
+                "from atlassian-cmk:atlassianPrincipals (a stealth revocation outside the `enabled` switch)",
+                reading.region,
+            )
+
+
+ADVICE = (
+    "Keep the principal; if Atlassian has retired it, remove it in a change a security owner approves with "
+    f"{ACCESS_POLICY} set to advisory (and named in guardrail-levels-intact.allowLowered) for that one update."
+)
 
 
 def policy() -> ResourceValidationPolicy:
-    return resource_policy(ACCESS_POLICY, DESCRIPTION, EnforcementLevel.MANDATORY, check)
+    return realm_policy(
+        ACCESS_POLICY, DESCRIPTION, EnforcementLevel.MANDATORY, deployed_grants_kept, key_check=check, advice=ADVICE
+    )
