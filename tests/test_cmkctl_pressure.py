@@ -379,3 +379,43 @@ def test_restore_outside_the_window_says_atlassian_may_no_longer_reinstate(
     assert "OUTSIDE the 10-day reinstatement window" in out and "Atlassian may no longer reinstate" in out
     assert "ask what can still be recovered" in out
     assert "Atlassian then reinstates" not in out
+
+
+class _Terminal:
+    """A stream that says it is a terminal, collecting what is written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    from atlassian_cmk.cli.output import emit
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    terminal = _Terminal()
+    emit("DRIFT: us-east-1 Disabled", file=terminal)
+    assert "\x1b[" in terminal.text and "DRIFT" in terminal.text
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = _Terminal()
+    emit("DRIFT: us-east-1 Disabled", file=plain)
+    assert plain.text == "DRIFT: us-east-1 Disabled\n"
+
+
+def test_redaction_covers_userinfo_and_credential_query_values() -> None:
+    from atlassian_cmk.endpoints import redact_text
+
+    text = 'Could not connect to the endpoint URL: "http://AKIA:secret@10.0.0.1:9/?X-Amz-Security-Token=tok&a=1"'
+    assert redact_text(text) == (
+        'Could not connect to the endpoint URL: "http://***@10.0.0.1:9/?X-Amz-Security-Token=***&a=1"'
+    )
