@@ -22,13 +22,14 @@ from atlassian_cmk.naming import TAG_REENCRYPTION
 from rehearsal import policy_pack_client
 from rehearsal.emulator import emulator_env, moto_server
 from rehearsal.program_run import run_program
+from rehearsal.sample_atlassian_policy import sample_config_value
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 CONFIG = {
     "atlassian-cmk:realm": "us",
     "atlassian-cmk:enabled": "true",
     "atlassian-cmk:contextTag": "AcmeCMK",
-    "atlassian-cmk:atlassianPrincipals": '["arn:aws:iam::111122223333:role/AtlassianCmkAccess"]',
+    "atlassian-cmk:atlassianKeyPolicy": sample_config_value(),
 }
 
 

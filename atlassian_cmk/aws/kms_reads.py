@@ -25,6 +25,7 @@ READ_TIMEOUT_S: Final = 5.0
 MAX_ATTEMPTS: Final = 3
 """botocore standard retry mode: total attempts per call, with backoff on throttling and 5xx."""
 
+
 def client_config() -> botocore.config.Config:
     """Timeouts and retries for every AWS call this product makes: bounded, so guards can fail closed."""
     return botocore.config.Config(

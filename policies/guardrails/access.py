@@ -13,8 +13,7 @@ from typing import Any, Final
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
 from atlassian_cmk.config import StackConfig, StackConfigErrors
-from atlassian_cmk.guards import dropped_atlassian_principals
-from atlassian_cmk.key_policy import key_policy_problems
+from atlassian_cmk.key_policy import Finding, key_policy_findings
 
 from .context import DEPLOYED_STATE, invalid_config_message, stack_config, stack_name, unreadable_suffix
 from .framework import resource_policy
@@ -22,13 +21,14 @@ from .resources import CmkKey, Unknown, known
 from .settings import ACCESS_POLICY
 
 DESCRIPTION = (
-    "Checks whether every CMK key policy keeps the account root administrator statement and the Atlassian "
-    "principals' grant (every principal the deployed key grants, too), with no Deny against Atlassian and no "
+    "Checks whether every CMK key policy keeps the own-account root administrator and Atlassian's statements "
+    "(from atlassian-cmk:atlassianKeyPolicy, verbatim, and every one the deployed key has, read with IAM's "
+    "semantics), with no Deny reaching Atlassian's account, no Allow to everyone or to another account, and no "
     "lockout-check bypass."
 )
 
 BYPASS_INPUT: Final = "bypassPolicyLockoutSafetyCheck"
-_REMEDY: Final = "revoke only through atlassian-cmk:enabled, and keep the key policy the component builds"
+_REMEDY: Final = "revoke only through atlassian-cmk:enabled, and keep the key policy the program composes"
 
 
 def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]) -> Iterator[str]:
@@ -55,37 +55,47 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]
             f"(a stealth revocation); {_REMEDY}"
         )
         return
-    problems = key_policy_problems(
-        document, atlassian_principals=config.atlassian_principals, context_tag=config.context_tag
-    )
-    for problem in problems:
-        yield f"{key.label}: {problem}; {_REMEDY}"
+    deployed: tuple[str | None, str | None] = (None, None)
     if settings["liveStateCheck"]:
-        yield from _deployed_grant_kept(key, config)
+        reading = _deployed_policy(key, config)
+        if isinstance(reading, str):
+            yield reading
+            return
+        deployed = reading
+    for finding in _findings(document, config, *deployed):
+        if finding.blocking:
+            yield f"{key.label}: {finding.message}"
 
 
-def _deployed_grant_kept(key: CmkKey, config: StackConfig) -> Iterator[str]:
-    """A principal the deployed key grants Atlassian must stay granted: the new policy alone cannot tell."""
+def _findings(
+    document: str, config: StackConfig, deployed_arn: str | None, deployed_policy: str | None
+) -> list[Finding]:
+    """The core's judgement; the own account is the deployed key's when there is one."""
+    return key_policy_findings(
+        document,
+        atlassian_statements=config.atlassian_key_policy,
+        context_tag=config.context_tag,
+        # arn:<partition>:kms:<region>:<account>:key/<id>
+        account_id=deployed_arn.split(":")[4] if deployed_arn else None,
+        deployed_policy_json=deployed_policy,
+        atlassian_revision=config.atlassian_key_policy_revision,
+    )
+
+
+def _deployed_policy(key: CmkKey, config: StackConfig) -> tuple[str | None, str | None] | str:
+    """(deployed key ARN, its policy), (None, None) when nothing is deployed, or a message when unreadable."""
     region = key.region
     if not isinstance(region, str):
-        return
-    deployed = DEPLOYED_STATE.get(stack_name(), config.regions)
-    reading = deployed.reading(region)
+        return None, None
+    reading = DEPLOYED_STATE.get(stack_name(), config.regions).reading(region)
     if reading is None or reading.missing:
-        return  # nothing deployed there yet; deployed-keys-intact judges a key that should be
-    if reading.error is not None or reading.key is None:
-        yield (
-            f"the deployed key policy of {key.label} could not be read ({reading.error}), so a dropped Atlassian "
-            f"principal cannot be ruled out and the policy fails closed.{unreadable_suffix()}"
+        return None, None  # nothing deployed there yet; deployed-keys-intact judges a key that should be
+    if reading.error is not None or reading.key is None or reading.key.policy is None:
+        return (
+            f"the deployed key policy of {key.label} could not be read ({reading.error}), so a dropped or altered "
+            f"Atlassian statement cannot be ruled out and the policy fails closed.{unreadable_suffix()}"
         )
-        return
-    for principal in dropped_atlassian_principals(reading.key, config.atlassian_principals):
-        yield (
-            f"{key.label}: the deployed key ({reading.key.arn}) grants Atlassian principal {principal}, which this "
-            "change drops from atlassian-cmk:atlassianPrincipals: that revokes its access outside the reviewed "
-            "`enabled` switch (a stealth revocation). Keep it; if Atlassian has retired it, remove it in a change "
-            f"a security owner approves with {ACCESS_POLICY} set to advisory for that one update"
-        )
+    return reading.key.arn, reading.key.policy
 
 
 def policy() -> ResourceValidationPolicy:
