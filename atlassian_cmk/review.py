@@ -26,7 +26,7 @@ ChangeKind = Literal[
     "restoration",
     "revocation-justification",
     "reencryption",
-    "principals",
+    "atlassian-key-policy",
     "key-administrators",
     "context-tag",
     "realm",

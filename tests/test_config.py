@@ -10,8 +10,9 @@ import pytest
 
 from atlassian_cmk.config import StackConfigErrors, parse_stack_config
 from atlassian_cmk.stack_file import StackFileError, load_stack_config, raw_config_from_text
+from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_ROLE, sample_config_value
 
-PRINCIPAL = "arn:aws:iam::111122223333:role/AtlassianCmkAccess"
+PRINCIPAL = SAMPLE_ATLASSIAN_ROLE
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -21,7 +22,7 @@ def engine_config(**overrides: Any) -> dict[str, Any]:
         "atlassian-cmk:realm": "us",
         "atlassian-cmk:enabled": "true",
         "atlassian-cmk:contextTag": "AcmeCMK",
-        "atlassian-cmk:atlassianPrincipals": json.dumps([PRINCIPAL]),
+        "atlassian-cmk:atlassianKeyPolicy": sample_config_value(),
     }
     for key, value in overrides.items():
         full = f"atlassian-cmk:{key}"
@@ -131,12 +132,68 @@ def test_pulumi_capitalised_booleans_are_accepted_like_config_get_bool() -> None
             "unknown field",
         ),
         (
-            {"atlassianPrincipals": ["arn:aws:iam::1111:role/Short"]},
-            "atlassian-cmk:atlassianPrincipals",
-            "'arn:aws:iam::1111:role/Short' is not allowed; allowed: an IAM root, role or user ARN",
+            {"atlassianKeyPolicy": None},
+            "atlassian-cmk:atlassianKeyPolicy",
+            "missing; required, no default; paste the statements from Atlassian's 'Set up your AWS account",
         ),
-        ({"atlassianPrincipals": []}, "atlassian-cmk:atlassianPrincipals", "a list of IAM ARNs"),
-        ({"atlassianPrincipals": None}, "atlassian-cmk:atlassianPrincipals", "missing; required"),
+        ({"atlassianKeyPolicy": []}, "atlassian-cmk:atlassianKeyPolicy", "[] is not allowed; allowed: paste"),
+        (
+            {"atlassianKeyPolicy": [{"Effect": "Permit", "Principal": {"AWS": PRINCIPAL}, "Action": "kms:Decrypt"}]},
+            "atlassian-cmk:atlassianKeyPolicy[0]",
+            "not an IAM statement (atlassianKeyPolicy[0].Effect: 'Permit' is not allowed; Allow or Deny)",
+        ),
+        (
+            {"atlassianKeyPolicy": [{"Effect": "Allow", "Principal": {"AWS": PRINCIPAL}, "Resource": "*"}]},
+            "atlassian-cmk:atlassianKeyPolicy[0]",
+            "atlassianKeyPolicy[0].Action: missing; required (or NotAction)",
+        ),
+        (
+            {"atlassianKeyPolicy": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt"}]},
+            "atlassian-cmk:atlassianKeyPolicy[0].Principal",
+            "no *, no NotPrincipal",
+        ),
+        (
+            {"atlassianKeyPolicy": [{"Effect": "Allow", "NotPrincipal": {"AWS": PRINCIPAL}, "Action": "kms:*"}]},
+            "atlassian-cmk:atlassianKeyPolicy[0].Principal",
+            "no *, no NotPrincipal",
+        ),
+        (
+            {
+                "atlassianKeyPolicy": [
+                    {"Effect": "Allow", "Principal": {"AWS": "AROAEXAMPLEEXAMPLE123"}, "Action": "kms:*"}
+                ]
+            },
+            "atlassian-cmk:atlassianKeyPolicy[0].Principal.AWS",
+            "a unique ID (a deleted principal); paste Atlassian's ARN",
+        ),
+        (
+            {
+                "atlassianKeyPolicy": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "arn:aws:iam::<ATLASSIAN_ACCOUNT>:root"},
+                        "Action": "kms:*",
+                    }
+                ]
+            },
+            "atlassian-cmk:atlassianKeyPolicy[0]",
+            "'<ATLASSIAN_ACCOUNT>' is not allowed; a placeholder: replace it with the value from your enrollment ticket",
+        ),
+        (
+            {
+                "atlassianKeyPolicy": [
+                    {
+                        "Sid": "EnableRootAccountAdministration",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": PRINCIPAL},
+                        "Action": "kms:*",
+                    }
+                ]
+            },
+            "atlassian-cmk:atlassianKeyPolicy[0].Sid",
+            "reserved for the product's own statements",
+        ),
+        ({"atlassianKeyPolicyRevision": "ATL 1"}, "atlassian-cmk:atlassianKeyPolicyRevision", "a ticket id such as"),
         (
             {"keyAdministrators": ["someone@example.com"]},
             "atlassian-cmk:keyAdministrators",
@@ -185,8 +242,11 @@ config:
   atlassian-cmk:realm: us
   atlassian-cmk:enabled: {enabled}
   atlassian-cmk:contextTag: AcmeCMK
-  atlassian-cmk:atlassianPrincipals:
-    - {principal}
+  atlassian-cmk:atlassianKeyPolicy:
+    - Effect: Allow
+      Principal: {{AWS: {principal}}}
+      Action: [kms:Decrypt, kms:Encrypt]
+      Resource: "*"
 """
 
 
@@ -212,7 +272,11 @@ def test_quoted_and_nested_values_reach_the_schema_as_the_engine_passes_them() -
 
 
 def test_bare_keys_belong_to_the_project_namespace() -> None:
-    text = "config:\n  realm: sg\n  enabled: true\n  contextTag: Acme\n  atlassianPrincipals: [" + PRINCIPAL + "]\n"
+    text = (
+        "config:\n  realm: sg\n  enabled: true\n  contextTag: Acme\n  atlassianKeyPolicy: "
+        + sample_config_value()
+        + "\n"
+    )
     assert parse_stack_config(raw_config_from_text(text)).regions == ("ap-southeast-1",)
 
 
