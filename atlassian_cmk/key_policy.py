@@ -366,9 +366,12 @@ def _own_statement_findings(
 
 def _same_but_regranted(deployed: Statement, new: Statement) -> bool:
     """`new` is `deployed` with its unique-ID principals re-granted by ARN (or dropped)."""
+    deleted = [p for p in deployed.named_principals() if is_unique_id(p)]
     kept = frozenset(p for p in deployed.named_principals() if not is_unique_id(p))
     return (
-        new.effect == deployed.effect
+        bool(deleted)
+        and len(new.named_principals() - kept) <= len(deleted)
+        and new.effect == deployed.effect
         and new.actions == deployed.actions
         and new.not_actions == deployed.not_actions
         and new.resources == deployed.resources

@@ -177,7 +177,8 @@ def test_pulumi_capitalised_booleans_are_accepted_like_config_get_bool() -> None
                 ]
             },
             "atlassian-cmk:atlassianKeyPolicy[0]",
-            "'<ATLASSIAN_ACCOUNT>' is not allowed; a placeholder: replace it with the value from your enrollment ticket",
+            "'<ATLASSIAN_ACCOUNT>' is not allowed; a placeholder: replace it with the value from your enrollment "
+            "ticket",
         ),
         (
             {

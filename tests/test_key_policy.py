@@ -209,8 +209,9 @@ def test_dropping_a_deployed_atlassian_statement_needs_a_declared_revision() -> 
     narrowed = [CONDITIONED[1]]
     problems = blocking(document(narrowed), narrowed, deployed=deployed)
     assert problems == [
-        f"this change alters or drops Atlassian's deployed statement 'AtlassianUse' (principal {SAMPLE_ATLASSIAN_ROLE}): "
-        "that changes Atlassian's access outside the reviewed `enabled` switch. If Atlassian revised its key policy, "
+        "this change alters or drops Atlassian's deployed statement 'AtlassianUse' (principal "
+        f"{SAMPLE_ATLASSIAN_ROLE}): that changes Atlassian's access outside the reviewed `enabled` switch. "
+        "If Atlassian revised its key policy, "
         "declare it with a new atlassian-cmk:atlassianKeyPolicyRevision (the ticket); otherwise keep the statement"
     ]
     assert blocking(document(narrowed, atlassian_revision="ATL-2"), narrowed, deployed=deployed, revision="ATL-2") == []
@@ -247,6 +248,7 @@ def test_a_deployed_unique_id_is_explained_and_the_regrant_allowed() -> None:
     )
     assert [f.blocking for f in findings] == [False]
     assert findings[0].message == (
-        f"the deployed Atlassian statement '{SAMPLE_SID}' names AROAEXAMPLEDELETED12345, a unique ID: the principal it "
-        "named was deleted, so Atlassian's access through this statement is already broken; this change re-grants it by ARN"
+        f"the deployed Atlassian statement '{SAMPLE_SID}' names AROAEXAMPLEDELETED12345, a unique ID: the principal "
+        "it named was deleted, so Atlassian's access through this statement is already broken; this change "
+        "re-grants it by ARN"
     )

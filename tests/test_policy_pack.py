@@ -16,7 +16,6 @@ from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime.proto import analyzer_pb2
 
 from atlassian_cmk.key_policy import SID_ROOT
-from rehearsal.sample_atlassian_policy import SAMPLE_SID
 from rehearsal.policy_pack_client import (
     PolicyPackClient,
     Violation,
@@ -28,6 +27,7 @@ from rehearsal.policy_pack_client import (
     properties_of,
 )
 from rehearsal.program_run import ProgramRun, RegisteredResource, run_program
+from rehearsal.sample_atlassian_policy import SAMPLE_SID
 from tests.support.pack_pool import PackPool
 from tests.test_config import PRINCIPAL, engine_config
 

@@ -125,7 +125,7 @@ def test_a_statement_with_its_own_keys_in_the_stack_file_reaches_the_policy_verb
     assert run.error is None, run.error
     statement = json.loads(run.kms_keys[0].inputs["policy"])["Statement"][-1]
     assert statement == SAMPLE_ATLASSIAN_KEY_POLICY[0]
-    assert PRINCIPAL == statement["Principal"]["AWS"]
+    assert statement["Principal"]["AWS"] == PRINCIPAL
 
 
 def test_a_key_administrator_of_another_account_stops_the_program_before_any_resource() -> None:
