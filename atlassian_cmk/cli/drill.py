@@ -45,6 +45,7 @@ DRILL_PERMISSIONS = (
     "kms:UntagResource",
     "kms:DescribeKey",
     "kms:ListResourceTags",
+    "kms:GetKeyPolicy",
     "kms:DisableKey",
     "kms:EnableKey",
     "cloudtrail:LookupEvents",
