@@ -282,8 +282,24 @@ def test_a_deployed_unique_id_does_not_block_a_revocation_and_the_arn_is_regrant
 
 
 def test_a_deployed_unique_id_is_not_defended_when_the_statement_goes(moto_endpoint: str, aws: Any) -> None:
-    """The statement names nobody any more: dropping it revokes nothing, so it is not 'keep it'."""
-    head = {"atlassianKeyPolicy": conditioned(), "atlassianKeyPolicyRevision": None}
-    violations = judge(aws, moto_endpoint, head=head, stored=as_unique_id)
-    text = "\n".join(v.message for v in violations)
-    assert "Keep" not in text and SAMPLE_SID not in text, text
+    """The statement names nobody any more: dropping it revokes nothing, so no "keep it"; the new
+    statements that replace it are Atlassian's revision and need declaring."""
+    violations = judge(aws, moto_endpoint, head={"atlassianKeyPolicy": conditioned()}, stored=as_unique_id)
+    text = messages(violations)
+    assert "keep the statement" not in text
+    assert f"alters or drops Atlassian's deployed statement '{SAMPLE_SID}'" not in text
+    assert "this change adds Atlassian statement 'SAMPLEAtlassianUse'" in text
+    assert f"note: the deployed Atlassian statement '{SAMPLE_SID}' names AROAEXAMPLEDELETED1234" in text
+    assert "re-grant it by ARN (Atlassian's statement as given) in atlassian-cmk:atlassianKeyPolicy" in text
+
+
+def test_beside_a_violation_the_pack_explains_a_deployed_unique_id(moto_endpoint: str, aws: Any) -> None:
+    deny: dict[str, Any] = {"Sid": "ProtectCmkEvidenceQuiet", "Effect": "Deny", "Action": "kms:Decrypt"}
+    deny["Principal"] = {"AWS": SAMPLE_ATLASSIAN_ACCOUNT}
+    text = messages(judge(aws, moto_endpoint, stored=as_unique_id, edit=add(deny)))
+    assert "denies account 279766244153 kms:decrypt" in text
+    assert (
+        f"note: the deployed Atlassian statement '{SAMPLE_SID}' names AROAEXAMPLEDELETED1234, a unique ID: the "
+        "principal it named was deleted, so Atlassian's access through this statement is already broken; this change "
+        "re-grants it by ARN" in text
+    )

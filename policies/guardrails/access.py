@@ -62,9 +62,16 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]
             yield reading
             return
         deployed = reading
-    for finding in _findings(document, config, *deployed):
-        if finding.blocking:
-            yield f"{key.label}: {finding.message}"
+    findings = _findings(document, config, *deployed)
+    blocking = [f for f in findings if f.blocking]
+    for finding in blocking:
+        yield f"{key.label}: {finding.message}"
+    if blocking:
+        # Explanations (a deployed statement naming a deleted principal, a declared revision) do
+        # not block on their own; beside a violation they tell the reviewer what is not defended.
+        for finding in findings:
+            if not finding.blocking:
+                yield f"{key.label}: note: {finding.message}"
 
 
 def _findings(
