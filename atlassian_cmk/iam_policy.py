@@ -1,10 +1,11 @@
 """One IAM-faithful reading of policy documents: normalised statements and request evaluation.
 
 No maintained Python library evaluates IAM policies (policyuniverse and parliament parse and
-lint; none answers "is this request allowed"), so this module follows AWS's documented logic
-(IAM User Guide: "Policy evaluation logic", "IAM JSON policy elements: Principal, NotPrincipal,
-Action, NotAction, Resource, Condition", "Condition operators", "Single-valued vs. multivalued
-context keys"):
+lint; none answers "is this request allowed"; the maintained simulators are JavaScript/Rust), so
+this module follows AWS's documented logic (IAM User Guide: "Policy evaluation logic", "IAM JSON
+policy elements: Principal, NotPrincipal, Action, NotAction, Resource, Condition",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+and .../reference_policies_multi-value-conditions.html):
 
 - action names and condition keys are case-insensitive; condition values are not, unless the
   operator says so (`StringEqualsIgnoreCase`); a scalar and a one-element list are the same;

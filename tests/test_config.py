@@ -302,3 +302,30 @@ def test_the_shipped_prod_stack_is_a_valid_us_realm() -> None:
     assert config.realm == "us"
     assert config.regions == ("us-east-1", "us-west-2")
     assert config.enabled is True
+
+
+def test_atlassians_principals_are_derived_from_its_statements() -> None:
+    second = "arn:aws:iam::279766244153:role/SAMPLE-Second"
+    statements = [
+        {"Effect": "Allow", "Principal": {"AWS": [PRINCIPAL, second]}, "Action": "kms:Decrypt", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": PRINCIPAL}, "Action": "kms:DescribeKey", "Resource": "*"},
+    ]
+    config = parse_stack_config(engine_config(atlassianKeyPolicy=statements))
+    assert config.atlassian_principals == (PRINCIPAL, second)
+    assert config.atlassian_key_policy == tuple(statements)
+
+
+def test_a_whole_pasted_policy_document_gives_its_statements() -> None:
+    statement = {"Effect": "Allow", "Principal": {"AWS": "279766244153"}, "Action": "kms:Decrypt", "Resource": "*"}
+    document = {"Version": "2012-10-17", "Statement": [statement]}
+    assert parse_stack_config(engine_config(atlassianKeyPolicy=document)).atlassian_key_policy == (statement,)
+
+
+def test_every_problem_is_listed_once_in_one_line_each() -> None:
+    with pytest.raises(StackConfigErrors) as caught:
+        parse_stack_config(engine_config(atlassianKeyPolicy=None, contextTag="Acme-CMK"))
+    lines = str(caught.value).splitlines()
+    assert [line.split(":")[0] + ":" + line.split(":")[1] for line in lines] == [
+        "atlassian-cmk:atlassianKeyPolicy",
+        "atlassian-cmk:contextTag",
+    ]
