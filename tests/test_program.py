@@ -301,3 +301,24 @@ def test_the_shipped_prod_stack_file_runs_as_the_engine_would_pass_it() -> None:
     run = run_program(raw)
     assert run.error is None
     assert sorted((k.type, k.inputs["region"]) for k in run.kms_keys) == [(KEY, "us-east-1"), (KEY, "us-west-2")]
+
+
+def test_a_context_condition_other_than_the_context_tag_stops_the_program() -> None:
+    statement = {
+        "Sid": "SAMPLEAtlassianUse",
+        "Effect": "Allow",
+        "Principal": {"AWS": PRINCIPAL},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"kms:EncryptionContext:SAMPLE-context": "Other"}},
+    }
+    run = run_program(engine_config(atlassianKeyPolicy=[statement]))
+    assert isinstance(run.error, pulumi.RunError)
+    assert str(run.error).splitlines()[1:] == [
+        "Atlassian's statement 'SAMPLEAtlassianUse' in atlassian-cmk:atlassianKeyPolicy conditions on "
+        "kms:encryptioncontext:sample-context = Other, but atlassian-cmk:contextTag is AcmeCMK: Atlassian would be "
+        "denied (a stealth revocation); the context tag is immutable once enrolled"
+    ]
+    assert run.resources == []
+    conditioned = {**statement, "Condition": {"StringEquals": {"kms:EncryptionContext:SAMPLE-context": "AcmeCMK"}}}
+    assert run_program(engine_config(atlassianKeyPolicy=[conditioned])).error is None
