@@ -260,7 +260,9 @@ def key_policy_findings(
             )
     findings += context_tag_findings(configured, context_tag, "atlassian-cmk:atlassianKeyPolicy")
     for statement in new.own:
-        findings += _own_statement_findings(statement, own_account, atlassian_accounts, atlassian_actions)
+        findings += _own_statement_findings(
+            statement, own_account, atlassian_accounts, atlassian_actions, atlassian_principals_of(reference)
+        )
     if deployed is not None:
         findings += _deployed_findings(deployed, configured, context_tag, atlassian_revision)
     return findings
@@ -314,19 +316,25 @@ def _root_findings(own: Sequence[Statement], account_id: str | None) -> list[Fin
 
 
 def _own_statement_findings(
-    statement: Statement, own_account: str | None, atlassian_accounts: frozenset[str], atlassian_actions: frozenset[str]
+    statement: Statement,
+    own_account: str | None,
+    atlassian_accounts: frozenset[str],
+    atlassian_actions: frozenset[str],
+    atlassian_principals: frozenset[str],
 ) -> list[Finding]:
     findings = []
     if statement.effect == "Deny":
-        reached = sorted(
-            p
-            for p in statement.named_principals()
-            if p == "*" or principal_account(p) in atlassian_accounts or statement.principals is None
-        )
-        if statement.principals is None and not any(
-            not statement_covers_principal(statement, f"account:{a}") for a in atlassian_accounts
-        ):
-            reached = ["everyone outside NotPrincipal, Atlassian's account included"]
+        if statement.principals is None:
+            # NotPrincipal: the Deny reaches everyone it does not exclude; Atlassian's principals and
+            # the roots of Atlassian's accounts are the callers that matter.
+            callers = [*(f"account:{a}" for a in sorted(atlassian_accounts)), *sorted(atlassian_principals)]
+            reached = [
+                "everyone outside NotPrincipal, Atlassian included"
+                for _ in callers[:1]
+                if any(statement_covers_principal(statement, c) for c in callers)
+            ]
+        else:
+            reached = sorted(p for p in statement.principals if p == "*" or principal_account(p) in atlassian_accounts)
         actions = statement_actions(statement) & atlassian_actions
         if reached and actions and atlassian_accounts:
             findings.append(

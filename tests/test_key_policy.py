@@ -252,3 +252,20 @@ def test_a_deployed_unique_id_is_explained_and_the_regrant_allowed() -> None:
         "it named was deleted, so Atlassian's access through this statement is already broken; this change "
         "re-grants it by ARN"
     )
+
+
+def test_a_not_principal_deny_that_excludes_atlassian_is_no_stealth_revocation() -> None:
+    deny = {
+        "Sid": "ProtectCmkEvidenceTags",
+        "Effect": "Deny",
+        "NotPrincipal": {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/CmkApply", ATLASSIAN_ACCOUNT]},
+        "Action": "kms:Decrypt",
+    }
+    assert blocking(with_statement(deny)) == []
+    # Excluding only Atlassian's role still denies every other principal of Atlassian's account.
+    deny["NotPrincipal"] = {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/CmkApply", SAMPLE_ATLASSIAN_ROLE]}
+    assert [p for p in blocking(with_statement(deny)) if "denies" in p] == [
+        "statement 'ProtectCmkEvidenceTags' denies everyone outside NotPrincipal, Atlassian included kms:decrypt, "
+        f"which reaches Atlassian's account {ATLASSIAN_ACCOUNT}: a stealth revocation; revoke through "
+        "atlassian-cmk:enabled"
+    ]
