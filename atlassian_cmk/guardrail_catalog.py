@@ -52,6 +52,11 @@ REVOCATION_CLOCK: Final = Guardrail(
     "advisory",
     "nothing; warns with the reinstatement deadline (+10 days) and data-at-risk date (+20 days)",
 )
+GUARDRAIL_LEVELS_INTACT: Final = Guardrail(
+    "guardrail-levels-intact",
+    "mandatory",
+    "a policy config that lowers a mandatory guardrail, uses `all`, or names a policy the pack does not have",
+)
 
 GUARDRAILS: Final = (
     NO_REVOCATION_DURING_REENCRYPTION,
@@ -61,6 +66,7 @@ GUARDRAILS: Final = (
     KEY_POLICY_KEEPS_ACCESS,
     DEPLOYED_KEYS_INTACT,
     REVOCATION_CLOCK,
+    GUARDRAIL_LEVELS_INTACT,
 )
 
 PACK_NAME: Final = "atlassian-cmk-guardrails"

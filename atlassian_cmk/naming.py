@@ -6,6 +6,7 @@ cmkctl finds the keys by them: one definition keeps the three in step.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from atlassian_cmk.config import StackConfig
@@ -31,12 +32,35 @@ TAG_RESTORED_AT: Final = "atlassian-cmk:restored-at"
 TAG_RESTORED_BY: Final = "atlassian-cmk:restored-by"
 TAG_RESTORE_TICKET: Final = "atlassian-cmk:restore-ticket"
 TAG_DRILL: Final = "atlassian-cmk:drill"
+RECORD_TAGS: Final = (
+    TAG_REVOKED_AT,
+    TAG_REVOKED_BY,
+    TAG_GUARD_OVERRIDE,
+    TAG_RESTORED_AT,
+    TAG_RESTORED_BY,
+    TAG_RESTORE_TICKET,
+    TAG_DRILL,
+)
+"""The break-glass record `cmkctl` writes on the keys; a deployment never declares, changes or removes them."""
 
 KEY_DESCRIPTION: Final = "Atlassian Cloud customer-managed key ({stack}, {region})"
 """Every CMK key's description; `str.format` it with the stack and region."""
 
 CURRENT_KEY_PAIR: Final = "current"
 """The key pair Atlassian uses today; a re-encryption adds another pair under a new name."""
+
+
+STACK_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+"""A stack name both Pulumi and KMS accept: Pulumi allows letters, digits, `_`, `.`, `-`, at most
+100 (`sdk/go/common/tokens/stack_name.go` ParseStackName); a KMS alias name (`alias/atlassian-cmk/<stack>`)
+allows letters, digits, `/`, `_`, `-` (`:` too). Never `/` or `.`, so never a path."""
+
+
+def stack_name_problem(stack: str) -> str | None:
+    """Why `stack` cannot name a stack of this product, or None."""
+    if STACK_NAME_RE.match(stack):
+        return None
+    return "allowed: 1-100 letters, digits, _ or - (a Pulumi stack name that a KMS alias can hold; never a path)"
 
 
 def alias_name(stack: str, key_pair: str = CURRENT_KEY_PAIR) -> str:

@@ -131,6 +131,20 @@ def test_a_key_pending_deletion_blocks_any_change(moto_endpoint: str, deploy: An
     assert result.blocking_policies() == ["deployed-keys-intact"], describe(result.violations)
     message = next(v.message for v in result.mandatory if "us-west-2" in v.message)
     assert "PendingDeletion" in message and "cancel-key-deletion" in message
+    assert result.keys_updated_alone() == []
+
+
+def test_a_revocation_while_one_region_is_pending_deletion_updates_no_region_alone(
+    moto_endpoint: str, deploy: Any, aws: Any
+) -> None:
+    keys = deploy(PROD)
+    west = next(k for k in keys if k.region == "us-west-2")
+    aws("kms", "us-west-2").schedule_key_deletion(KeyId=west.key_id, PendingWindowInDays=30)
+    result = rehearse(PROD, revoked(PROD), moto_endpoint)
+    assert result.blocking_policies() == ["deployed-keys-intact"], describe(result.violations)
+    assert result.run is not None and result.steps is not None
+    assert {k.urn for k in result.run.kms_keys} <= result.steps.refused()  # us-east-1 is refused too
+    assert result.keys_updated_alone() == []
 
 
 def test_restore_is_allowed_and_the_impact_shows_the_window(moto_endpoint: str, deploy: Any, aws: Any) -> None:
@@ -189,3 +203,30 @@ def test_changing_atlassians_statements_under_a_declared_revision_is_allowed_and
         == "Atlassian's key-policy statements change, declared as Atlassian's revision (none) -> ATL-1234"
     )
     assert '+ {"Action": ["kms:Encrypt"' in change.details and "role/SomethingElse" in change.details
+
+
+def test_unquoting_the_context_tag_fails_the_impact_check_with_the_quote_advice(
+    moto_endpoint: str, deploy: Any
+) -> None:
+    base = PROD.replace("atlassian-cmk:contextTag: AcmeCMK", "atlassian-cmk:contextTag: '0012345'")
+    deploy(base)
+    result = rehearse(base, base.replace("'0012345'", "0012345"), moto_endpoint)
+    # The engine hands the program 5349 (octal), a valid tag, and the sample statement has no
+    # encryption-context condition for the program to check it against: only the impact check stops it.
+    assert result.run is not None and result.run.error is None
+    assert result.impact_failed and result.blocked
+    assert result.summary().startswith("BLOCKED") and "quote it: '0012345'" in result.summary()
+    assert any(
+        "atlassian-cmk:contextTag: 0012345 is read by Pulumi as the number 5349; quote it: '0012345'" in error
+        for error in result.review.errors
+    ), result.review.errors
+
+
+def test_enabled_false_in_capitals_is_a_revocation_everywhere(moto_endpoint: str, deploy: Any) -> None:
+    deploy(PROD)
+    head = revoked(PROD).replace("atlassian-cmk:enabled: false", "atlassian-cmk:enabled: FALSE")
+    result = rehearse(PROD, head, moto_endpoint)
+    assert result.review.valid and result.review.revokes
+    assert result.run is not None and all(
+        key.inputs.get("isEnabled", key.inputs.get("enabled")) is False for key in result.run.kms_keys
+    )

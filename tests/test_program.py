@@ -9,6 +9,7 @@ import pulumi
 import pytest
 
 from atlassian_cmk.key_policy import SID_ADMINISTRATORS, SID_ROOT, key_policy_findings
+from atlassian_cmk.naming import RECORD_TAGS
 from atlassian_cmk.stack_file import raw_config_from_text
 from rehearsal.program_run import ACCOUNT_ID, PROJECT_DIR, ProgramRun, RegisteredResource, run_program
 from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_KEY_POLICY, SAMPLE_SID
@@ -54,7 +55,8 @@ def test_one_independent_key_and_alias_per_region_of_the_realm(overrides: dict[s
         (region, "alias/atlassian-cmk/prod") for region in regions
     )
     assert len(run.of_type(COMPONENT)) == 1
-    assert len(run.resources) == 1 + 2 * len(regions)
+    assert len(run.of_type("pulumi:providers:aws")) == 1  # the keys' provider (record tags ignored)
+    assert len(run.resources) == 2 + 2 * len(regions)
 
 
 def test_every_key_and_alias_is_a_child_of_the_component() -> None:
@@ -148,8 +150,9 @@ def test_every_problem_of_atlassian_key_policy_is_one_line_and_nothing_is_regist
     run = run_program(raw)
     assert isinstance(run.error, pulumi.RunError)
     assert str(run.error).splitlines()[1:] == [
+        # The value is echoed shortened (config.shorten): a pasted policy cannot flood a CI log.
         "atlassian-cmk:atlassianKeyPolicy[0]: {'Effect': 'Allow', 'Principal': {'AWS': "
-        "'arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccess'}} is not allowed; not an IAM statement "
+        "'arn:aws:iam::279766244153:role/SAMPLE… (101 characters) is not allowed; not an IAM statement "
         "(atlassianKeyPolicy[0].Action: missing; required (or NotAction))",
         "atlassian-cmk:atlassianKeyPolicyRevision: 'ATL 1' is not allowed; allowed: a ticket id such as SEC-1234: "
         "no spaces, at most 256 of letters, digits, spaces and _ . : / = + - @ (the AWS tag character set)",
@@ -322,3 +325,19 @@ def test_a_context_condition_other_than_the_context_tag_stops_the_program() -> N
     assert run.resources == []
     conditioned = {**statement, "Condition": {"StringEquals": {"kms:EncryptionContext:SAMPLE-context": "AcmeCMK"}}}
     assert run_program(engine_config(atlassianKeyPolicy=[conditioned])).error is None
+
+
+@pytest.mark.parametrize("multi_region", ["false", "true"])
+def test_the_keys_provider_leaves_the_break_glass_record_to_cmkctl(multi_region: str) -> None:
+    # CI's `pulumi up --refresh` would otherwise remove the tags cmkctl writes (the Terraform AWS
+    # provider manages a resource's tags wholly); see components/cmk_key_pair.record_keeping_provider.
+    run = run_program({**engine_config(multiRegion=multi_region), "aws:region": "us-east-1"})
+    assert run.error is None, run.error
+    (provider,) = run.of_type("pulumi:providers:aws")
+    assert provider.inputs["region"] == "us-east-1"
+    # Provider inputs reach the engine as strings, objects as JSON (as a provider's config does).
+    assert json.loads(provider.inputs["ignoreTags"]) == {"keys": list(RECORD_TAGS)}
+    assert set(RECORD_TAGS) >= {"atlassian-cmk:revoked-at", "atlassian-cmk:revoked-by", "atlassian-cmk:guard-override"}
+    for key in run.kms_keys:
+        assert key.request.provider.startswith(provider.urn + "::"), key.request.provider
+        assert not set(RECORD_TAGS) & set(key.inputs["tags"])  # the program never declares the record

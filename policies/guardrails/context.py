@@ -15,13 +15,27 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import Any
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
 from atlassian_cmk.aws.kms_reads import aws_endpoint_note, read_deployed_state
 from atlassian_cmk.config import StackConfig, StackConfigErrors, parse_stack_config
 from atlassian_cmk.live_keys import DeployedState
-from components.stack_config import raw_stack_config
+
+
+def raw_stack_config() -> dict[str, Any]:
+    """Every config value the engine gave the pack, by full key (`atlassian-cmk:enabled` -> "false").
+
+    The engine passes the stack's config as PULUMI_CONFIG (pulumi/pulumi
+    pkg/resource/plugin/analyzer_plugin.go, constructEnv) and pulumi_policy loads it into the
+    runtime's config before each call. The pack reads it here rather than through the program's
+    `components/` (a published pack holds only this folder), handing it whole to the core's schema.
+    """
+    raw: dict[str, Any] = dict(runtime_config.get_config_env())
+    raw.update(runtime_config.CONFIG.get())
+    return raw
 
 
 def stack_name() -> str:
@@ -81,6 +95,27 @@ class DeployedStateCache:
 
 DEPLOYED_STATE = DeployedStateCache(lambda stack, regions: read_deployed_state(stack, regions, with_policy=True))
 """The pack process's one cache: a new process (a new preview or update) reads afresh."""
+
+
+def is_update() -> bool:
+    """Whether the engine runs `pulumi up` (PULUMI_DRY_RUN false), not a preview.
+
+    pulumi/pulumi pkg/resource/plugin/analyzer_plugin.go (constructEnv) sets PULUMI_DRY_RUN per run;
+    anything but "false" counts as a preview, which reads nothing twice.
+    """
+    return os.environ.get("PULUMI_DRY_RUN") == "false"
+
+
+def deployed_after_steps(stack: str, regions: tuple[str, ...]) -> DeployedState:
+    """The deployed keys as AnalyzeStack should judge them.
+
+    The engine calls AnalyzeStack once the steps are done (pkg/resource/deploy/step_generator.go,
+    AnalyzeResources). In `pulumi up` the cached read, made before the steps for the per-resource
+    checks, shows the keys as they were; read them again. In a preview nothing changed: the cache.
+    """
+    if is_update():
+        return read_deployed_state(stack, regions, with_policy=False)
+    return DEPLOYED_STATE.get(stack, regions)
 
 
 def unreadable_suffix() -> str:

@@ -12,7 +12,7 @@ from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
 from atlassian_cmk import guardrail_catalog as catalog
 
-from . import access, consistency, deletion, deployed, justification, reencryption
+from . import access, consistency, deletion, deployed, justification, levels, reencryption
 
 PACK_NAME: Final = catalog.PACK_NAME
 
@@ -26,11 +26,13 @@ def policies() -> list[Policy]:
         access.policy(),
         deployed.intact_policy(),
         deployed.clock_policy(),
+        levels.policy(),
     ]
 
 
 def serve() -> None:
     """Start the analyzer: PolicyPack prints its port on stdout and serves until the engine ends it."""
+    levels.install_level_recording()
     PolicyPack(
         name=PACK_NAME,
         policies=policies(),
