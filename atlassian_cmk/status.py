@@ -17,6 +17,8 @@ from atlassian_cmk.config import StackConfig
 from atlassian_cmk.deadlines import deadline_findings
 from atlassian_cmk.exit_codes import ExitCode, most_severe
 from atlassian_cmk.guards import deployed_integrity, realm_revocation_clock, revocation_clock, split_regions
+from atlassian_cmk.iam_policy import PolicyError
+from atlassian_cmk.key_policy import deleted_principals, split_key_policy
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
 from atlassian_cmk.timeline import RevocationClock, iso
@@ -24,16 +26,23 @@ from atlassian_cmk.timeline import RevocationClock, iso
 SCHEMA_VERSION: Final = 1
 """Version of `cmkctl status --json`; bumped only when a field changes meaning or disappears."""
 
-PERMISSIONS: Final = ("kms:DescribeKey", "kms:ListResourceTags", "cloudtrail:LookupEvents", "sts:GetCallerIdentity")
+PERMISSIONS: Final = (
+    "kms:DescribeKey",
+    "kms:ListResourceTags",
+    "kms:GetKeyPolicy",
+    "cloudtrail:LookupEvents",
+    "sts:GetCallerIdentity",
+)
 """What `cmkctl status` calls; LookupEvents only for a disabled key without the revoked-at tag;
 GetCallerIdentity (allowed to every principal, no IAM statement needed) names the account and caller."""
 
-FindingKind = Literal["critical", "unreachable", "split", "drift", "deadline"]
+FindingKind = Literal["critical", "unreachable", "split", "access", "drift", "deadline"]
 
 _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "critical": ExitCode.KEY_LOST,
     "unreachable": ExitCode.UNREACHABLE,
     "split": ExitCode.SPLIT,
+    "access": ExitCode.DRIFT,
     "drift": ExitCode.DRIFT,
     "deadline": ExitCode.DEADLINE,
 }
@@ -107,10 +116,13 @@ def assess(
     *,
     now: datetime,
     cloudtrail: Mapping[str, CloudTrailEvidence] | None = None,
+    key_policies: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
     fail_on: frozenset[str] = frozenset(),
 ) -> StatusReport:
     """Compare the declared stack with what every region reported, and name every problem.
 
+    `key_policies`: (region -> deployed key policy JSON, region -> why unreadable), from
+    `read_key_policies`; a deployed Atlassian statement naming a deleted principal is a finding.
     `fail_on` (subset of FAIL_ON_CHOICES) makes those findings count in the exit code.
     """
     evidence = cloudtrail or {}
@@ -139,6 +151,8 @@ def assess(
                 "disabled: finish the change with `cmkctl revoke` or `cmkctl restore`",
             )
         )
+    if key_policies is not None:
+        findings.extend(key_policy_access_findings(*key_policies))
     for row in rows:
         for difference in row.drift:
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
@@ -155,6 +169,38 @@ def assess(
         findings=tuple(findings),
         fail_on=fail_on,
     )
+
+
+def key_policy_access_findings(policies: Mapping[str, str], errors: Mapping[str, str]) -> list[Finding]:
+    """Atlassian statements of the deployed key policies whose principal was deleted (KMS shows its
+    unique ID): Atlassian's access through them is already broken. Unreadable = unknown, said so."""
+    findings = []
+    for region, error in sorted(errors.items()):
+        findings.append(
+            Finding(
+                "access",
+                f"ACCESS UNKNOWN: {region}: the key policy could not be read ({error}); a deleted Atlassian "
+                "principal cannot be ruled out (needs kms:GetKeyPolicy)",
+                region=region,
+            )
+        )
+    for region, policy in sorted(policies.items()):
+        try:
+            parts = split_key_policy(policy)
+        except PolicyError as error:
+            findings.append(Finding("access", f"ACCESS UNKNOWN: {region}: {error}", region=region))
+            continue
+        for statement, principal in deleted_principals(parts.atlassian):
+            findings.append(
+                Finding(
+                    "access",
+                    f"ACCESS BROKEN: {region}: Atlassian's {statement.label} names {principal}, a deleted principal: "
+                    "Atlassian's access through it is already broken; re-grant by ARN (Atlassian's statement in "
+                    "atlassian-cmk:atlassianKeyPolicy, then pulumi up)",
+                    region=region,
+                )
+            )
+    return findings
 
 
 def _region_status(

@@ -12,19 +12,18 @@ import pulumi
 import pulumi_aws as aws
 
 from atlassian_cmk.config import StackConfig
-from atlassian_cmk.key_policy import build_key_policy, serialize_key_policy
 from atlassian_cmk.key_set import DELETION_WINDOW_DAYS
 from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR, KEY_DESCRIPTION, RECORD_TAGS, alias_name, key_tags
 
 
 @dataclass
 class CmkKeyPairArgs:
-    """What a key pair needs: the validated configuration and the account that owns the keys."""
+    """What a key pair needs: the validated configuration and the key policy composed from it."""
 
     config: StackConfig
     stack: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
+    policy: str
+    """The key policy JSON, composed and checked before any resource (`composed_key_policy`)."""
     key_pair: str = CURRENT_KEY_PAIR
     """`current` for the keys Atlassian uses; another name for the next generation during re-encryption."""
 
@@ -65,17 +64,7 @@ class CmkKeyPair(pulumi.ComponentResource):
     def __init__(self, name: str, args: CmkKeyPairArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         config = args.config
-        policy = pulumi.Output.all(args.partition, args.account_id).apply(
-            lambda values: serialize_key_policy(
-                build_key_policy(
-                    partition=values[0],
-                    account_id=values[1],
-                    atlassian_principals=config.atlassian_principals,
-                    context_tag=config.context_tag,
-                    key_administrators=config.key_administrators,
-                )
-            )
-        )
+        policy = args.policy
         # Keys are never deleted by this code: `protect` makes `pulumi destroy` and a removed
         # resource fail loudly, `retain_on_delete` keeps the key in AWS even if protection is lifted.
         key_options = pulumi.ResourceOptions(

@@ -51,6 +51,11 @@ def review_loop(endpoint: str) -> bool:
     policy_config = load_policy_config((ROOT / "policies" / "policy-config.json").read_text())
     env = emulator_env(endpoint)
 
+    print(
+        "  ... Atlassian's key-policy statement in Pulumi.prod.yaml is a labelled SAMPLE (principal in 279766244153);"
+        " a real stack pastes Atlassian's own",
+        flush=True,
+    )
     print("  ... deploying the stack's keys into the emulator with re-encryption in progress", flush=True)
     factory = shared_client_factory()
     keys = create_key_pair(parse_stack_config(raw_config_from_text(in_progress)), "prod", client_factory=factory)

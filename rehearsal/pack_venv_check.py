@@ -26,12 +26,13 @@ from rehearsal import policy_pack_client
 from rehearsal.emulator import emulator_env, moto_server
 from rehearsal.program_run import run_program
 from rehearsal.published_pack import PACK_DIR, build_pack_venv
+from rehearsal.sample_atlassian_policy import sample_config_value
 
 CONFIG = {
     "atlassian-cmk:realm": "us",
     "atlassian-cmk:enabled": "true",
     "atlassian-cmk:contextTag": "AcmeCMK",
-    "atlassian-cmk:atlassianPrincipals": '["arn:aws:iam::111122223333:role/AtlassianCmkAccess"]',
+    "atlassian-cmk:atlassianKeyPolicy": sample_config_value(),
 }
 
 

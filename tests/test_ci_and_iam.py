@@ -226,6 +226,7 @@ def test_break_glass_role_can_only_revoke_restore_tag_and_read() -> None:
     assert set(allowed_actions(document)) == {
         "kms:DescribeKey",
         "kms:ListResourceTags",
+        "kms:GetKeyPolicy",
         "kms:DisableKey",
         "kms:EnableKey",
         "kms:TagResource",

@@ -83,9 +83,9 @@ def test_adding_a_region_costs_requests_in_that_region_only(
     with fault_proxy(moto_endpoint) as proxy:
         main(["status", "--project-dir", str(project)], runtime=runtime(proxy.url))
 
-    # Two requests per region (DescribeKey, ListResourceTags), each region on its own, plus who is asking
-    # (sts:GetCallerIdentity, once, in the realm's first region).
-    assert proxy.per_region() == {"us-east-1": 3, "us-west-2": 2}
+    # Three requests per region (DescribeKey, ListResourceTags, GetKeyPolicy), each region on its own, plus
+    # who is asking (sts:GetCallerIdentity, once, in the realm's first region).
+    assert proxy.per_region() == {"us-east-1": 4, "us-west-2": 3}
     assert [c.operation for c in proxy.calls].count("GetCallerIdentity") == 1
 
 

@@ -15,7 +15,7 @@ import pytest
 from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime.proto import analyzer_pb2
 
-from atlassian_cmk.key_policy import SID_ATLASSIAN_USE, SID_ROOT
+from atlassian_cmk.key_policy import SID_ROOT
 from rehearsal.policy_config import PolicyConfigRejected
 from rehearsal.policy_pack_client import (
     PolicyPackClient,
@@ -28,6 +28,7 @@ from rehearsal.policy_pack_client import (
     properties_of,
 )
 from rehearsal.program_run import ProgramRun, RegisteredResource, run_program
+from rehearsal.sample_atlassian_policy import SAMPLE_SID
 from tests.support.pack_pool import PackPool
 from tests.test_config import PRINCIPAL, engine_config
 
@@ -356,7 +357,7 @@ def _drop_statement(sid: str) -> Any:
 
 
 def _narrow_atlassian(doc: dict[str, Any]) -> None:
-    statement = next(s for s in doc["Statement"] if s["Sid"] == SID_ATLASSIAN_USE)
+    statement = next(s for s in doc["Statement"] if s["Sid"] == SAMPLE_SID)
     statement["Action"] = ["kms:Decrypt"]
 
 
@@ -369,9 +370,13 @@ def _deny_atlassian(doc: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (_drop_statement(SID_ATLASSIAN_USE), f"Atlassian principal {PRINCIPAL} is no longer granted kms:Encrypt"),
-        (_narrow_atlassian, f"Atlassian principal {PRINCIPAL} is no longer granted kms:GenerateDataKey"),
-        (_deny_atlassian, f"a Deny statement applies to Atlassian principal {PRINCIPAL} for kms:Encrypt"),
+        (
+            _drop_statement(SAMPLE_SID),
+            f"Atlassian's statement '{SAMPLE_SID}' (principal {PRINCIPAL}) from atlassian-cmk:atlassianKeyPolicy is "
+            "missing or altered in the key policy",
+        ),
+        (_narrow_atlassian, f"Atlassian's statement '{SAMPLE_SID}' (principal {PRINCIPAL})"),
+        (_deny_atlassian, f"statement 'Quiet' (principal {PRINCIPAL}) is neither ours nor one of Atlassian's"),
         (_drop_statement(SID_ROOT), "the account root administrator statement"),
     ],
 )

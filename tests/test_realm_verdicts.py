@@ -12,13 +12,15 @@ from typing import Any
 
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from rehearsal.policy_pack_client import StepVerdicts, describe, judge_each_step
-from rehearsal.program_run import ProgramRun
-from tests.test_config import PRINCIPAL, engine_config
+from rehearsal.program_run import ProgramRun, run_program
+from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_KEY_POLICY
+from tests.test_config import engine_config
 from tests.test_policy_live_state import REVOKED, aws, aws_clients, deploy, pack_for, preview, tag
 
 __all__ = ["aws", "aws_clients"]  # fixtures used by name below
 
-RETIRED = "arn:aws:iam::111122223333:role/AtlassianCmkAccessOld"
+RETIRED = "arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccessOld"
+RETIRED_STATEMENT = {**SAMPLE_ATLASSIAN_KEY_POLICY[0], "Sid": "SAMPLERetired", "Principal": {"AWS": RETIRED}}
 
 
 def key_verdicts(verdicts: StepVerdicts, run: ProgramRun) -> tuple[set[str], set[str]]:
@@ -85,10 +87,10 @@ def test_a_revocation_while_one_region_re_encrypts_refuses_both_keys(moto_endpoi
     assert all(f"the deployed key in us-east-1 ({east.arn}) is tagged re-encryption in-progress" in m for m in found)
 
 
-def test_dropping_a_principal_one_region_grants_refuses_both_keys(moto_endpoint: str, aws: Any) -> None:
-    raw = engine_config()  # atlassianPrincipals: [PRINCIPAL]
+def test_dropping_a_deployed_atlassian_statement_refuses_both_keys(moto_endpoint: str, aws: Any) -> None:
+    raw = engine_config()  # atlassianKeyPolicy: the sample statement only
     with pack_for(raw, moto_endpoint) as (client, _):
-        deploy(aws, atlassianPrincipals=[PRINCIPAL, RETIRED])
+        deploy(aws, atlassianKeyPolicy=[*SAMPLE_ATLASSIAN_KEY_POLICY, RETIRED_STATEMENT])
         run = preview(raw)
         client.configure()
         verdicts = judge_each_step(client, run)
@@ -98,9 +100,41 @@ def test_dropping_a_principal_one_region_grants_refuses_both_keys(moto_endpoint:
     found = messages(verdicts, run, "key-policy-keeps-access")
     assert len(found) == 2
     for message in found:
-        assert "us-east-1: the deployed key" in message and "us-west-2: the deployed key" in message
+        for region in ("us-east-1", "us-west-2"):
+            assert f"{region}: this change alters or drops Atlassian's deployed statement 'SAMPLERetired'" in message
         assert message.count(RETIRED) == 2  # once per region at cause
-        assert message.count("Keep the principal") == 1  # the advice, once
+        assert message.count("Keep Atlassian's statements as deployed") == 1  # the advice, once
+
+
+def test_a_context_tag_that_disagrees_with_the_configured_condition_refuses_both_keys_once(
+    moto_endpoint: str, aws: Any
+) -> None:
+    conditioned = {
+        **SAMPLE_ATLASSIAN_KEY_POLICY[0],
+        "Condition": {"StringEquals": {"kms:EncryptionContext:SAMPLE-context": "Other"}},
+    }
+    deployed_config = engine_config(atlassianKeyPolicy=[conditioned], contextTag="Other")
+    raw = {**deployed_config, "atlassian-cmk:contextTag": "AcmeCMK"}
+    with pack_for(raw, moto_endpoint) as (client, _):
+        deploy(aws, atlassianKeyPolicy=[conditioned], contextTag="Other")
+        run = run_program(raw)  # the program refuses it too; judge what a changed program would send
+        assert run.error is not None
+        run = preview(deployed_config)
+        client.configure()
+        verdicts = judge_each_step(client, run)
+
+    refused, _ = key_verdicts(verdicts, run)
+    assert refused == {"cmk-us-east-1", "cmk-us-west-2"}, every_violation(verdicts)
+    found = messages(verdicts, run, "key-policy-keeps-access")
+    assert len(found) == 2
+    cause = "conditions on kms:encryptioncontext:sample-context = Other, but atlassian-cmk:contextTag is AcmeCMK"
+    configured = f"Atlassian's statement 'SAMPLEAtlassianUseOfTheKey' in atlassian-cmk:atlassianKeyPolicy {cause}"
+    for message in found:
+        assert message.count(configured) == 1  # the configuration's cause, once, with no region
+        assert f"so no region changes alone: {configured}" in message  # said first, with no region
+        deployed = f"Atlassian's statement 'SAMPLEAtlassianUseOfTheKey' in the deployed key policy {cause}"
+        for region in ("us-east-1", "us-west-2"):  # the deployed key's, per region at cause
+            assert f"{region}: {deployed}" in message
 
 
 def test_a_policy_config_that_lowers_a_guardrail_refuses_both_keys(moto_endpoint: str, aws: Any) -> None:
@@ -120,4 +154,3 @@ def test_a_policy_config_that_lowers_a_guardrail_refuses_both_keys(moto_endpoint
     # Lowered by "all", deployed-keys-intact still reports, as a warning.
     intact = [v for k in run.kms_keys for v in verdicts.violations[k.urn] if v.policy == "deployed-keys-intact"]
     assert {v.level for v in intact} == {"advisory"}
-

@@ -29,13 +29,13 @@ from atlassian_cmk.stack_file import (
 )
 from atlassian_cmk.yaml_v3 import BOOL, FLOAT, INT, NULL, STR, TIMESTAMP
 from rehearsal.program_run import run_program
+from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_ACCOUNT, sample_config_value
 
-PRINCIPAL = "arn:aws:iam::111122223333:role/AtlassianCmkAccess"
 VALID = (
     "config:\n"
     "  atlassian-cmk:realm: us\n"
     "  atlassian-cmk:enabled: true\n"
-    f"  atlassian-cmk:atlassianPrincipals: [{PRINCIPAL}]\n"
+    f"  atlassian-cmk:atlassianKeyPolicy: {sample_config_value()}\n"
     "  atlassian-cmk:contextTag: AcmeCMK\n"
 )
 REVOKED = VALID.replace("enabled: true", "enabled: false") + (
@@ -136,6 +136,78 @@ def test_text_keys_typed_by_yaml_are_refused_with_the_quote_advice(key: str, wri
     )
     with pytest.raises(StackConfigErrors) as caught:
         check_text(text, "Pulumi.prod.yaml")
+    assert any(str(error).startswith(message) for error in caught.value.errors), caught.value
+
+
+BLOCK_STATEMENT = (
+    "  atlassian-cmk:atlassianKeyPolicy:\n"
+    "    - Sid: SAMPLEAtlassianUse\n"
+    "      Effect: Allow\n"
+    "      Principal:\n"
+    "        AWS: {principal}\n"
+    "      Action: kms:Decrypt\n"
+    '      Resource: "*"\n'
+    "      Condition:\n"
+    "        Bool:\n"
+    "          aws:SecureTransport: {secure}\n"
+)
+
+
+def block_policy(principal: str, secure: str = "'true'", revision: str = "") -> str:
+    text = VALID.replace(
+        f"  atlassian-cmk:atlassianKeyPolicy: {sample_config_value()}\n",
+        BLOCK_STATEMENT.format(principal=principal, secure=secure),
+    )
+    return text + (f"  atlassian-cmk:atlassianKeyPolicyRevision: {revision}\n" if revision else "")
+
+
+def test_atlassians_statements_written_as_yaml_reach_the_program_as_text() -> None:
+    config = check_text(block_policy(f"'{SAMPLE_ATLASSIAN_ACCOUNT}'", revision="ATL-1234"), "s")
+    (statement,) = config.atlassian_key_policy
+    assert statement["Principal"] == {"AWS": SAMPLE_ATLASSIAN_ACCOUNT}
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "true"}}
+    assert config.atlassian_key_policy_revision == "ATL-1234"
+
+
+@pytest.mark.parametrize(
+    ("principal", "secure", "revision", "message"),
+    [
+        # yaml.v3 types an unquoted account ID as an int: the engine's JSON holds a number, and
+        # an account ID with a leading 0 becomes another number (legacy octal), so refuse both.
+        (
+            SAMPLE_ATLASSIAN_ACCOUNT,
+            "'true'",
+            "",
+            f"atlassian-cmk:atlassianKeyPolicy[0].Principal.AWS: {SAMPLE_ATLASSIAN_ACCOUNT} is read by Pulumi as "
+            f"the number {SAMPLE_ATLASSIAN_ACCOUNT}; quote it: '{SAMPLE_ATLASSIAN_ACCOUNT}'",
+        ),
+        (
+            "012345670123",
+            "'true'",
+            "",
+            "atlassian-cmk:atlassianKeyPolicy[0].Principal.AWS: 012345670123 is read by Pulumi as the number "
+            f"{int('12345670123', 8)}; quote it: '012345670123'",
+        ),
+        (
+            f"'{SAMPLE_ATLASSIAN_ACCOUNT}'",
+            "true",
+            "",
+            "atlassian-cmk:atlassianKeyPolicy[0].Condition.Bool.aws:SecureTransport: true is read by Pulumi as the "
+            "boolean true; quote it: 'true'",
+        ),
+        (
+            f"'{SAMPLE_ATLASSIAN_ACCOUNT}'",
+            "'true'",
+            "1234",
+            "atlassian-cmk:atlassianKeyPolicyRevision: 1234 is read by Pulumi as the number 1234; quote it: '1234'",
+        ),
+    ],
+)
+def test_atlassians_statements_typed_by_yaml_are_refused_with_the_quote_advice(
+    principal: str, secure: str, revision: str, message: str
+) -> None:
+    with pytest.raises(StackConfigErrors) as caught:
+        check_text(block_policy(principal, secure, revision), "s")
     assert any(str(error).startswith(message) for error in caught.value.errors), caught.value
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import shutil
 import sys
 import tempfile
@@ -53,6 +54,7 @@ DRILL_PERMISSIONS = (
     "kms:UntagResource",
     "kms:DescribeKey",
     "kms:ListResourceTags",
+    "kms:GetKeyPolicy",
     "kms:DisableKey",
     "kms:EnableKey",
     "cloudtrail:LookupEvents",
@@ -128,7 +130,7 @@ def drill_stack_text(config: StackConfig) -> str:
     values["atlassian-cmk:enabled"] = config.enabled
     values["atlassian-cmk:reencryption"] = {"status": config.reencryption.status}
     values["atlassian-cmk:multiRegion"] = config.multi_region
-    values["atlassian-cmk:atlassianPrincipals"] = list(config.atlassian_principals)
+    values["atlassian-cmk:atlassianKeyPolicy"] = [dict(s) for s in config.atlassian_key_policy]
     values["atlassian-cmk:contextTag"] = config.context_tag
     buffer = io.StringIO()
     buffer.write("# Throwaway stack written by `cmkctl drill`; never a real stack.\n")
@@ -183,14 +185,23 @@ def run_drill(
             raise DrillRefused(f"confirmation not given (typed {typed.strip()[:40] or 'nothing'}, expected {account})")
 
     stack = drill_stack_name(now())
-    # The drill grants its own account root as "Atlassian": a principal that exists, so real KMS
-    # accepts the policy, and that gives no third party any access.
+    # The drill's stand-in for Atlassian's statement grants its own account root: a principal that
+    # exists, so real KMS accepts the policy, and that gives no third party any access.
+    stand_in = [
+        {
+            "Sid": "DrillStandInForAtlassian",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"],
+            "Resource": "*",
+        }
+    ]
     config = parse_stack_config(
         {
             "atlassian-cmk:realm": realm,
             "atlassian-cmk:enabled": "true",
             "atlassian-cmk:contextTag": "CmkDrill",
-            "atlassian-cmk:atlassianPrincipals": f'["arn:{partition}:iam::{account}:root"]',
+            "atlassian-cmk:atlassianKeyPolicy": json.dumps(stand_in),
         }
     )
     result = DrillResult(stack=stack, regions=config.regions, context=context)

@@ -36,7 +36,7 @@ from atlassian_cmk.aws.kms_actions import (
     restoration_tags,
     revocation_tags,
 )
-from atlassian_cmk.aws.kms_reads import aws_endpoint_note
+from atlassian_cmk.aws.kms_reads import aws_endpoint_note, read_key_policies
 from atlassian_cmk.break_glass import (
     OVERRIDE_FLAG,
     InputError,
@@ -434,9 +434,12 @@ def _status(run: _Run) -> ExitCode:
     deployed, _, context = _read(run, stack, config)
     run.say(context.line())
     now = run.rt.now()
-    with run.wait("CloudTrail (revocation time)"):
+    with run.wait("CloudTrail and key policies"):
         evidence = collect_cloudtrail_evidence(deployed.live_keys(), run.rt.client_factory, now=now)
-    report = assess(config, deployed, now=now, cloudtrail=evidence, fail_on=frozenset(args.fail_on))
+        key_policies = read_key_policies(deployed.live_keys(), run.rt.client_factory)
+    report = assess(
+        config, deployed, now=now, cloudtrail=evidence, key_policies=key_policies, fail_on=frozenset(args.fail_on)
+    )
     if run.json:
         print(json.dumps({**status_json(report), "context": context.to_json()}, indent=2))
     else:
