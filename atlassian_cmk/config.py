@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
 
+from atlassian_cmk.key_identity import KeyGeneration, KeyGenerationError, parse_key_generation
 from atlassian_cmk.realms import EXPLICIT_REALM_NAME, MAX_REGIONS, REALMS, is_region_name, realm_names
 
 NAMESPACE: Final = "atlassian-cmk"
@@ -80,6 +81,7 @@ KEYS: Final = (
     "atlassianPrincipals",
     "contextTag",
     "keyAdministrators",
+    "enrolledKeys",
 )
 """Every key of the namespace; any other `atlassian-cmk:*` key is a typo and an error."""
 
@@ -136,6 +138,12 @@ class StackConfig:
     reencryption: Reencryption = field(default_factory=Reencryption)
     multi_region: bool = False
     key_administrators: tuple[str, ...] = ()
+    enrolled_keys: KeyGeneration | None = None
+    """The key ARNs handed to Atlassian (region -> ARN); None before the first deployment's enrollment."""
+
+    @property
+    def enrolled(self) -> bool:
+        return self.enrolled_keys is not None
 
     @property
     def is_dual_region(self) -> bool:
@@ -183,6 +191,12 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     if realm_and_regions is not None and multi_region and len(realm_and_regions[1]) == 1:
         errors.append(ConfigError("multiRegion", True, "allowed only for a dual-region realm (us, eu or two regions)"))
 
+    enrolled = None
+    if realm_and_regions is not None:
+        enrolled = attempt(
+            _parse_key_generation, "enrolledKeys", values.get("enrolledKeys", _MISSING), realm_and_regions[1]
+        )
+
     if errors:
         raise StackConfigErrors(errors)
     realm, regions = realm_and_regions
@@ -196,6 +210,7 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         atlassian_principals=principals,
         context_tag=context_tag,
         key_administrators=admins,
+        enrolled_keys=enrolled,
     )
 
 
@@ -345,6 +360,23 @@ def _parse_arn_list(key: str, value: Any, required: bool) -> tuple[str, ...]:
     if len(set(decoded)) != len(decoded):
         raise ConfigError(key, decoded, "allowed: each ARN once")
     return tuple(decoded)
+
+
+def _parse_key_generation(key: str, value: Any, regions: tuple[str, ...]) -> KeyGeneration | None:
+    """A region -> key ARN map (enrolledKeys; later generations use the same shape), or None when absent."""
+    if value is _MISSING:
+        return None
+    allowed = "allowed: a map of region to KMS key ARN (run `cmkctl enroll` to write it)"
+    decoded = _decode_structured(key, value, allowed)
+    try:
+        return parse_key_generation(decoded, regions, name=key)
+    except KeyGenerationError as error:
+        raise ConfigError(error.field, _shortened(error.value), error.allowed) from None
+
+
+def _shortened(value: Any, limit: int = 200) -> Any:
+    text = repr(value)
+    return value if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _parse_context_tag(value: Any) -> str:

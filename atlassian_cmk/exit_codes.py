@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     UNREACHABLE = 3
     REFUSED = 4
     KEY_LOST = 5
+    ALIAS_MOVED = 6
     USAGE = 64
     INTERNAL = 70
 
@@ -30,6 +31,7 @@ EXIT_CODE_MEANINGS: Final = {
     ExitCode.UNREACHABLE: "AWS unreachable or credentials missing; nothing could be read or changed",
     ExitCode.REFUSED: "refused by a guard (re-encryption in progress, or the confirmation was not given)",
     ExitCode.KEY_LOST: "a key is pending deletion or missing behind the alias (an incident)",
+    ExitCode.ALIAS_MOVED: "the stack's alias no longer names the enrolled key in some region (see ALIAS MOVED)",
     ExitCode.USAGE: "bad usage or bad configuration; nothing in AWS was changed",
     ExitCode.INTERNAL: "internal error (a bug): one line, rerun with -v for the traceback",
 }
@@ -38,6 +40,7 @@ SEVERITY: Final = (
     ExitCode.INTERNAL,
     ExitCode.USAGE,
     ExitCode.KEY_LOST,
+    ExitCode.ALIAS_MOVED,
     ExitCode.REFUSED,
     ExitCode.UNREACHABLE,
     ExitCode.SPLIT,

@@ -8,6 +8,7 @@ which Atlassian cannot work with), and whether a key is lost (pending deletion o
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,14 @@ from typing import Any, Final, Literal
 
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.exit_codes import ExitCode, most_severe
-from atlassian_cmk.guards import deployed_integrity, realm_revocation_clock, revocation_clock, split_regions
+from atlassian_cmk.guards import (
+    deployed_integrity,
+    not_deployed_regions,
+    realm_revocation_clock,
+    revocation_clock,
+    split_regions,
+)
+from atlassian_cmk.identity_rules import alias_findings, dropped_keys
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
 from atlassian_cmk.timeline import RevocationClock, iso
@@ -26,10 +34,12 @@ SCHEMA_VERSION: Final = 1
 PERMISSIONS: Final = ("kms:DescribeKey", "kms:ListResourceTags", "cloudtrail:LookupEvents")
 """What `cmkctl status` calls; LookupEvents only for a disabled key without the revoked-at tag."""
 
-FindingKind = Literal["critical", "unreachable", "split", "drift"]
+FindingKind = Literal["critical", "alias-moved", "unreachable", "split", "drift", "not-deployed"]
 
 _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "critical": ExitCode.KEY_LOST,
+    "alias-moved": ExitCode.ALIAS_MOVED,
+    "not-deployed": ExitCode.DRIFT,
     "unreachable": ExitCode.UNREACHABLE,
     "split": ExitCode.SPLIT,
     "drift": ExitCode.DRIFT,
@@ -57,6 +67,8 @@ class RegionStatus:
     drift: tuple[str, ...]
     clock: RevocationClock | None
     clock_note: str | None = None
+    enrolled_arn: str | None = None
+    alias_target: str | None = None
 
     @property
     def missing(self) -> bool:
@@ -81,6 +93,10 @@ class StatusReport:
     regions: tuple[RegionStatus, ...]
     clock: RevocationClock | None
     findings: tuple[Finding, ...]
+    enrolled: bool = False
+    """Whether the keys were read by their enrolled ARNs (False: through the alias, before enrollment)."""
+    notes: tuple[str, ...] = ()
+    """What the operator should know that is no problem today (not enrolled yet); no effect on the exit code."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -101,9 +117,29 @@ def assess(
     )
     findings: list[Finding] = []
 
-    readable = DeployedState(deployed.stack, deployed.alias, tuple(r for r in deployed.readings if r.error is None))
+    readable = dataclasses.replace(deployed, readings=tuple(r for r in deployed.readings if r.error is None))
     for reason in deployed_integrity(readable).reasons:
         findings.append(Finding("critical", f"CRITICAL: {reason}"))
+    for identity in alias_findings(deployed):
+        findings.append(Finding("alias-moved", identity.message, region=identity.region))
+    for identity in dropped_keys(config):
+        findings.append(Finding("drift", f"DROPPED: {identity.message}", region=identity.region))
+    missing = not_deployed_regions(readable)
+    if missing:
+        findings.append(
+            Finding(
+                "not-deployed",
+                f"NOT DEPLOYED: no key yet behind {deployed.alias} in {', '.join(missing)} (a state, not an incident): "
+                "run `pulumi up`, then `cmkctl enroll`",
+            )
+        )
+    notes: list[str] = []
+    if not deployed.enrolled and not missing:
+        notes.append(
+            "NOT ENROLLED: the keys were found through the alias; the stack records no enrolled key ARNs yet. Run "
+            f"`cmkctl enroll --write-config` and commit Pulumi.{deployed.stack}.yaml so every tool addresses the keys "
+            "Atlassian holds, not whatever the alias names"
+        )
     for reading in deployed.readings:
         if reading.error is not None:
             findings.append(
@@ -134,6 +170,8 @@ def assess(
         regions=rows,
         clock=overall,
         findings=tuple(findings),
+        enrolled=deployed.enrolled,
+        notes=tuple(notes),
     )
 
 
@@ -168,6 +206,8 @@ def _region_status(
         drift=tuple(drift),
         clock=clock,
         clock_note=note,
+        enrolled_arn=reading.enrolled_arn,
+        alias_target=reading.alias_target,
     )
 
 
@@ -192,6 +232,7 @@ def status_json(report: StatusReport) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "stack": report.stack,
         "alias": report.alias,
+        "enrolled": report.enrolled,
         "realm": config.realm,
         "checked_at": iso(now),
         "exit_code": int(report.exit_code),
@@ -205,6 +246,7 @@ def status_json(report: StatusReport) -> dict[str, Any]:
         },
         "regions": [_region_json(row, now) for row in report.regions],
         "clock": clock_json(report.clock, now),
+        "notes": list(report.notes),
         "findings": [{"kind": f.kind, "region": f.region, "message": f.message} for f in report.findings],
     }
 
@@ -216,6 +258,8 @@ def _region_json(row: RegionStatus, now: datetime) -> dict[str, Any]:
     return {
         "region": row.region,
         "key_arn": key.arn if key else None,
+        "enrolled_arn": row.enrolled_arn,
+        "alias_target": row.alias_target,
         "key_state": key.key_state if key else None,
         "live_enabled": key.enabled if key else None,
         "declared_enabled": row.declared_enabled,

@@ -31,7 +31,7 @@ from atlassian_cmk.aws.kms_actions import (
     restoration_tags,
     revocation_tags,
 )
-from atlassian_cmk.aws.kms_reads import ClientFactory, aws_endpoint_note, shared_client_factory
+from atlassian_cmk.aws.kms_reads import ClientFactory, aws_endpoint_note, read_deployed_state, shared_client_factory
 from atlassian_cmk.break_glass import (
     OVERRIDE_FLAG,
     InputError,
@@ -45,9 +45,13 @@ from atlassian_cmk.break_glass import (
 from atlassian_cmk.cli.drill import DRILL_PERMISSIONS, DrillRefused, run_drill
 from atlassian_cmk.cli.render import render_change, render_status
 from atlassian_cmk.config import Revocation, StackConfig, StackConfigErrors
-from atlassian_cmk.exit_codes import ExitCode, exit_codes_help
+from atlassian_cmk.config_edit import ENROLLED_KEYS_KEY
+from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
+from atlassian_cmk.enrollment import check_enrollment
+from atlassian_cmk.exit_codes import ExitCode, exit_codes_help, most_severe
 from atlassian_cmk.git_source import GitRefError
 from atlassian_cmk.guards import realm_revocation_clock, reencryption_running, revocation_clock
+from atlassian_cmk.identity_rules import alias_findings
 from atlassian_cmk.impact import restore_steps, revocation_impact
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, alias_name
@@ -59,6 +63,12 @@ from atlassian_cmk.status import assess, status_json
 from atlassian_cmk.timeline import REINSTATEMENT_WINDOW, RevocationClock
 
 _log = logging.getLogger("atlassian_cmk")
+
+NOT_ENROLLED_NOTE = (
+    "NOT ENROLLED: the keys were found through alias/atlassian-cmk/{stack}, which anyone with kms:UpdateAlias can "
+    "repoint; run `cmkctl enroll --write-config` and commit Pulumi.{stack}.yaml so cmkctl acts on the enrolled key "
+    "ARNs."
+)
 
 
 def _utc_now() -> datetime:
@@ -166,6 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
             help="write the change into Pulumi.<stack>.yaml (comments kept) instead of only printing it",
         )
 
+    enroll = commands.add_parser(
+        "enroll",
+        parents=[common],
+        formatter_class=formatter,
+        help="after the first `pulumi up`: record the key ARNs Atlassian holds (atlassian-cmk:enrolledKeys)",
+        description=(
+            "Read the stack's key in every region through its alias, check that each looks like the stack's own "
+            "(tags, key policy, one account, not pending deletion), and print the atlassian-cmk:enrolledKeys block, "
+            "or write it into Pulumi.<stack>.yaml (comments kept) for a reviewed commit. Refuses, changing "
+            "nothing, when a region's key does not look like the stack's. Changes nothing in AWS."
+        ),
+        epilog=_permissions(ENROLL_PERMISSIONS),
+    )
+    enroll.add_argument(
+        "--write-config", action="store_true", help="write the block into Pulumi.<stack>.yaml instead of printing it"
+    )
+
     impact = commands.add_parser(
         "impact",
         parents=[common],
@@ -217,9 +244,14 @@ def main(argv: list[str] | None = None, *, runtime: Runtime | None = None) -> in
     for noisy in ("botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
     rt = runtime or Runtime()
-    command = {"status": _status, "revoke": _revoke, "restore": _restore, "impact": _impact, "drill": _drill}[
-        args.command
-    ]
+    command = {
+        "status": _status,
+        "enroll": _enroll,
+        "revoke": _revoke,
+        "restore": _restore,
+        "impact": _impact,
+        "drill": _drill,
+    }[args.command]
     try:
         return int(command(args, rt))
     except (UsageError, InputError) as error:
@@ -264,7 +296,7 @@ def _planned_text(path: Path, edit: Callable[[str], str]) -> tuple[str, str]:
 
 def _status(args: argparse.Namespace, rt: Runtime) -> ExitCode:
     stack, _, config = _load(args)
-    deployed = read_state(stack, config.regions, rt.client_factory, max_workers=rt.policy.max_workers)
+    deployed = read_state(stack, config, rt.client_factory, max_workers=rt.policy.max_workers)
     now = rt.now()
     evidence = collect_cloudtrail_evidence(deployed.live_keys(), rt.client_factory, now=now)
     report = assess(config, deployed, now=now, cloudtrail=evidence)
@@ -273,6 +305,21 @@ def _status(args: argparse.Namespace, rt: Runtime) -> ExitCode:
     else:
         print(render_status(report))
     return report.exit_code
+
+
+def _identity_outcome(deployed: DeployedState, code: ExitCode) -> ExitCode:
+    """After a revoke/restore: say which keys were addressed and where the alias points elsewhere.
+
+    The change itself went to the enrolled keys (by key ID), whatever the alias names; a moved
+    alias is still an incident of its own, so the run exits non-zero.
+    """
+    if not deployed.enrolled:
+        print(NOT_ENROLLED_NOTE.format(stack=deployed.stack))
+        return code
+    moved = alias_findings(deployed)
+    for finding in moved:
+        print(finding.message)
+    return most_severe([code, ExitCode.ALIAS_MOVED]) if moved else code
 
 
 def _all_unreadable(deployed: DeployedState) -> bool:
@@ -313,9 +360,7 @@ def _revoke(args: argparse.Namespace, rt: Runtime) -> ExitCode:
     stack, path, config = _load(args)
     before, _ = _planned_text(path, lambda text: config_edit.with_revocation(text, request.reason, request.ticket))
 
-    deployed, caller = read_state_and_caller(
-        stack, config.regions, rt.client_factory, max_workers=rt.policy.max_workers
-    )
+    deployed, caller = read_state_and_caller(stack, config, rt.client_factory, max_workers=rt.policy.max_workers)
     refusal = revoke_refusal(config, deployed, request)
     if refusal is not None:
         print(f"REFUSED: revoking stack {stack} now is unsafe; nothing was changed:", file=sys.stderr)
@@ -342,6 +387,7 @@ def _revoke(args: argparse.Namespace, rt: Runtime) -> ExitCode:
     changes, reconciled = reconcile_revocation_records(changes, client_factory=rt.client_factory, policy=rt.policy)
     report = ChangeReport("revoke", caller, now, changes, reconciled)
     print(render_change(report))
+    code = _identity_outcome(deployed, report.exit_code)
     keys = [change.key for change in changes if change.key is not None]
     if any(not key.enabled for key in keys):
         print(f"Revocation clock: {revocation_clock(keys).summary(now)}")
@@ -351,7 +397,7 @@ def _revoke(args: argparse.Namespace, rt: Runtime) -> ExitCode:
     ticket = record.get(TAG_REVOCATION_TICKET, request.ticket)
     _, after = _planned_text(path, lambda text: config_edit.with_revocation(text, reason, ticket))
     _finish_config(args, path, before, after, report, "enabled: false plus the revocation block")
-    return report.exit_code
+    return code
 
 
 def _window_sentence(clock: RevocationClock | None, now: datetime) -> str:
@@ -372,9 +418,7 @@ def _restore(args: argparse.Namespace, rt: Runtime) -> ExitCode:
     stack, path, config = _load(args)
     before, after = _planned_text(path, config_edit.with_restoration)
 
-    deployed, caller = read_state_and_caller(
-        stack, config.regions, rt.client_factory, max_workers=rt.policy.max_workers
-    )
+    deployed, caller = read_state_and_caller(stack, config, rt.client_factory, max_workers=rt.policy.max_workers)
     if _all_unreadable(deployed):
         print(f"Cannot reach any region ({aws_endpoint_note()}); nothing was changed:", file=sys.stderr)
         for error in deployed.errors():
@@ -407,10 +451,47 @@ def _restore(args: argparse.Namespace, rt: Runtime) -> ExitCode:
     )
     report = ChangeReport("restore", caller, now, changes)
     print(render_change(report))
+    code = _identity_outcome(deployed, report.exit_code)
     if report.converged:
         print(f"Remaining step (Atlassian's side, manual): {restore_steps(stack)[1]}.")
     _finish_config(args, path, before, after, report, "enabled: true, revocation block removed")
-    return report.exit_code
+    return code
+
+
+def _enroll(args: argparse.Namespace, rt: Runtime) -> ExitCode:
+    stack, path, config = _load(args)
+    deployed = read_deployed_state(stack, config.regions, client_factory=rt.client_factory, with_policy=True)
+    if _all_unreadable(deployed):
+        print(f"Cannot reach any region ({aws_endpoint_note()}); nothing was enrolled:", file=sys.stderr)
+        for error in deployed.errors():
+            print(f"  - {error}", file=sys.stderr)
+        return ExitCode.UNREACHABLE
+    check = check_enrollment(config, deployed)
+    if not check.ok:
+        print(f"REFUSED: the keys behind {deployed.alias} cannot be enrolled; nothing was written:", file=sys.stderr)
+        for problem in check.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return ExitCode.REFUSED
+    if config.enrolled_keys is not None and config.enrolled_keys.as_config() != check.keys:
+        print(
+            f"REFUSED: {path.name} already enrolls {config.enrolled_keys.as_config()}, but the alias names "
+            f"{check.keys}; see `cmkctl status` (ALIAS MOVED). A new key for Atlassian is a re-encryption, not "
+            "an enrollment.",
+            file=sys.stderr,
+        )
+        return ExitCode.REFUSED
+    before, after = _planned_text(path, lambda text: config_edit.with_enrolled_keys(text, check.keys))
+    for region, arn in check.keys.items():
+        print(f"  {region:<15} {arn}  (tags, key policy and account checked)")
+    if before == after:
+        print(f"{path.name} already enrolls these keys; nothing to commit.")
+    elif args.write_config:
+        config_edit.write_stack_file(path, after)
+        print(f"Wrote {path}; commit it:\n{config_edit.unified_diff(path, before, after)}", end="")
+    else:
+        block = "\n".join(f"    {region}: {arn}" for region, arn in check.keys.items())
+        print(f"Add to {path.name} under config: (or rerun with --write-config):\n  {ENROLLED_KEYS_KEY}:\n{block}")
+    return ExitCode.AS_DECLARED
 
 
 def _impact(args: argparse.Namespace, rt: Runtime) -> ExitCode:

@@ -83,22 +83,25 @@ def render_status(report: StatusReport) -> str:
                 *_clock_cells(row.clock, now),
             ]
         )
+    identity = "enrolled key ARNs" if report.enrolled else f"{report.alias}, not enrolled yet"
     lines = [
-        f"Stack {report.stack} (realm {config.realm}, {report.alias}), checked {iso(now)}",
+        f"Stack {report.stack} (realm {config.realm}, keys: {identity}), checked {iso(now)}",
         "",
         table(header, rows),
         "",
     ]
     for row in report.regions:
-        detail = row.key.arn if row.key else (row.error or f"no key behind {report.alias}")
+        absent = f"enrolled key {row.enrolled_arn} not found" if row.enrolled_arn else f"no key behind {report.alias}"
+        detail = row.key.arn if row.key else (row.error or absent)
         lines.append(f"  {row.region}: {detail}")
         if row.clock_note:
             lines.append(f"  {row.region}: revoked-at unknown; {row.clock_note}")
     if report.clock is not None:
         lines.append(f"Revocation clock: {report.clock.summary(now)}")
-    if report.findings:
+    if report.findings or report.notes:
         lines.append("")
         lines.extend(finding.message for finding in report.findings)
+        lines.extend(report.notes)
     code = report.exit_code
     lines.append("")
     lines.append(f"Result: exit {int(code)}: {EXIT_CODE_MEANINGS[code]}")

@@ -16,7 +16,7 @@ from atlassian_cmk.config import StackConfig, StackConfigErrors
 from atlassian_cmk.guards import dropped_atlassian_principals
 from atlassian_cmk.key_policy import key_policy_problems
 
-from .context import DEPLOYED_STATE, invalid_config_message, stack_config, stack_name, unreadable_suffix
+from .context import deployed_state, invalid_config_message, stack_config, unreadable_suffix
 from .framework import resource_policy
 from .resources import CmkKey, Unknown, known
 from .settings import ACCESS_POLICY
@@ -69,7 +69,7 @@ def _deployed_grant_kept(key: CmkKey, config: StackConfig) -> Iterator[str]:
     region = key.region
     if not isinstance(region, str):
         return
-    deployed = DEPLOYED_STATE.get(stack_name(), config.regions)
+    deployed = deployed_state(config)
     reading = deployed.reading(region)
     if reading is None or reading.missing:
         return  # nothing deployed there yet; deployed-keys-intact judges a key that should be

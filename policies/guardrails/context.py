@@ -20,6 +20,7 @@ import pulumi
 
 from atlassian_cmk.aws.kms_reads import aws_endpoint_note, read_deployed_state
 from atlassian_cmk.config import StackConfig, StackConfigErrors, parse_stack_config
+from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState
 from components.stack_config import raw_stack_config
 
@@ -49,7 +50,8 @@ def invalid_config_message(errors: StackConfigErrors, policy: str) -> str:
     )
 
 
-StateReader = Callable[[str, tuple[str, ...]], DeployedState]
+StateReader = Callable[[str, tuple[str, ...], KeyGeneration | None], DeployedState]
+"""(stack, regions, enrolled keys or None) -> the deployed state: by enrolled ARN once enrolled, else by alias."""
 
 
 class DeployedStateCache:
@@ -62,10 +64,10 @@ class DeployedStateCache:
     def __init__(self, reader: StateReader) -> None:
         self._reader = reader
         self._lock = threading.Lock()
-        self._reads: dict[tuple[str, tuple[str, ...]], Future[DeployedState]] = {}
+        self._reads: dict[tuple[str, tuple[str, ...], KeyGeneration | None], Future[DeployedState]] = {}
 
-    def get(self, stack: str, regions: tuple[str, ...]) -> DeployedState:
-        key = (stack, regions)
+    def get(self, stack: str, regions: tuple[str, ...], enrolled: KeyGeneration | None = None) -> DeployedState:
+        key = (stack, regions, enrolled)
         with self._lock:
             future = self._reads.get(key)
             owner = future is None
@@ -73,14 +75,21 @@ class DeployedStateCache:
                 future = self._reads[key] = Future()
         if owner:
             try:
-                future.set_result(self._reader(stack, regions))
+                future.set_result(self._reader(stack, regions, enrolled))
             except BaseException as error:  # noqa: BLE001 - never raises today; keep waiters from hanging
                 future.set_exception(error)
         return future.result()
 
 
-DEPLOYED_STATE = DeployedStateCache(lambda stack, regions: read_deployed_state(stack, regions, with_policy=True))
+DEPLOYED_STATE = DeployedStateCache(
+    lambda stack, regions, enrolled: read_deployed_state(stack, regions, with_policy=True, enrolled=enrolled)
+)
 """The pack process's one cache: a new process (a new preview or update) reads afresh."""
+
+
+def deployed_state(config: StackConfig) -> DeployedState:
+    """The stack's deployed keys: the enrolled ones by ARN once enrolled, else through the alias."""
+    return DEPLOYED_STATE.get(stack_name(), config.regions, config.enrolled_keys)
 
 
 def unreadable_suffix() -> str:

@@ -14,6 +14,7 @@ the warning says so.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -23,11 +24,10 @@ from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValid
 from atlassian_cmk.config import StackConfigErrors
 from atlassian_cmk.guards import deployed_integrity, revocation_clock
 from atlassian_cmk.impact import regions_phrase, restore_steps
-from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import TAG_REVOKED_AT
 from atlassian_cmk.timeline import DATA_AT_RISK_AFTER, REINSTATEMENT_WINDOW
 
-from .context import DEPLOYED_STATE, invalid_config_message, stack_config, stack_name, unreadable_suffix
+from .context import DEPLOYED_STATE, deployed_state, invalid_config_message, stack_config, stack_name, unreadable_suffix
 from .framework import StackFinding, resource_policy, stack_policy
 from .resources import CmkKey, Unknown
 from .settings import CLOCK_POLICY, DEPLOYED_POLICY
@@ -59,26 +59,17 @@ def check_intact(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[st
         return
     if region not in config.regions:
         return  # a key outside the realm is dual-region-consistency's finding
-    state = DEPLOYED_STATE.get(stack_name(), config.regions)
+    state = deployed_state(config)
     own = state.reading(region)
     if own is None:  # pragma: no cover - every configured region is read
         return
-    present_elsewhere = any(r.key is not None for r in state.readings if r.region != region)
-    expect = bool(settings["expectDeployedKeys"])
-    verdict = deployed_integrity(
-        DeployedState(stack=state.stack, alias=state.alias, readings=(own,)), expect_keys=expect or present_elsewhere
-    )
+    verdict = deployed_integrity(dataclasses.replace(state, readings=(own,)))
     for reason in verdict.reasons:
         message = f"the update is blocked for {key.label}: {reason}."
         if own.error is not None:
             message += " The deployed state cannot be read, so the policy fails closed" + unreadable_suffix() + "."
         else:
             message += _PROVIDER_RISK
-        if own.missing and not present_elsewhere:
-            message += (
-                f" If this is the stack's first deployment, set {DEPLOYED_POLICY}.expectDeployedKeys: false in the "
-                "policy config for that one `pulumi up`."
-            )
         yield message
 
 
@@ -87,13 +78,15 @@ def check_clock(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[St
     if isinstance(config, StackConfigErrors):
         regions = tuple(sorted({k.region for k in keys if isinstance(k.region, str)}))
         enabled_next = None
+        enrolled = None
     else:
         regions = config.regions
         enabled_next = config.enabled
+        enrolled = config.enrolled_keys
     if not regions:
         return
     stack = stack_name()
-    state = DEPLOYED_STATE.get(stack, regions)
+    state = DEPLOYED_STATE.get(stack, regions, enrolled)
     errors = state.errors()
     if errors:
         yield (

@@ -15,6 +15,7 @@ from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValid
 
 from atlassian_cmk.config import REENCRYPTION_STATUSES, Reencryption, StackConfigErrors
 from atlassian_cmk.guards import reencryption_running
+from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.naming import TAG_REENCRYPTION
 
 from .context import DEPLOYED_STATE, invalid_config_message, stack_config, stack_name, unreadable_suffix
@@ -54,14 +55,16 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]
         yield invalid_config_message(config, REENCRYPTION_POLICY)
         region = key.region
         regions: tuple[str, ...] = (region,) if isinstance(region, str) else ()
+        enrolled: KeyGeneration | None = None
     else:
         regions = config.regions
+        enrolled = config.enrolled_keys
         ticket = config.reencryption.ticket
         in_progress = in_progress or config.reencryption.in_progress
     declared = Reencryption(status="in-progress" if in_progress else "none", ticket=ticket)
 
     live = bool(settings["liveStateCheck"])
-    deployed = DEPLOYED_STATE.get(stack_name(), regions) if live and regions else None
+    deployed = DEPLOYED_STATE.get(stack_name(), regions, enrolled) if live and regions else None
     verdict = reencryption_running(declared, deployed)
     reasons.extend(verdict.reasons)
     if not reasons:
