@@ -24,10 +24,12 @@ from typing import Final
 
 KEY_ARN_RE: Final = re.compile(
     r"^arn:(?P<partition>aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):kms:(?P<region>[a-z0-9-]+):"
-    r"(?P<account>[0-9]{12}):key/(?P<key_id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-    r"|mrk-[0-9a-f]{32})$"
+    r"(?P<account>[0-9]{12}):key/(?P<key_id>(mrk-)?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12})$"
 )
-"""A KMS key ARN (`key/`, never `alias/`): single-region UUID or multi-region `mrk-` key ID."""
+"""A KMS key ARN (`key/`, never `alias/`): a UUID key ID, or a multi-region `mrk-` key ID.
+
+AWS writes multi-region IDs as `mrk-` + 32 hex digits; moto (the emulator) as `mrk-` + a dashed
+UUID (moto/kms/utils.py generate_key_id). Both are accepted: either way the ID is 128 bits of hex."""
 
 KEY_ARN_EXAMPLE: Final = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -145,6 +147,15 @@ def parse_key_generation(value: object, regions: tuple[str, ...], *, name: str) 
     if len(accounts) > 1:
         raise KeyGenerationError(name, accounts, "allowed: every key in one AWS account (the key account)")
     missing = [region for region in regions if region not in keys]
+    outside = [region for region in keys if region not in regions]
+    if missing and outside:
+        raise KeyGenerationError(
+            name,
+            dict(value),
+            f"the stack's regions changed from {', '.join(keys)} to {', '.join(regions)}: Atlassian holds the "
+            f"enrolled keys in {', '.join(outside)} and would lose them, and has no key in {', '.join(missing)}; "
+            "data cannot leave its realm: keep the regions (a new realm is a new enrollment with Atlassian)",
+        )
     if missing:
         raise KeyGenerationError(
             name, dict(value), f"missing an ARN for {', '.join(missing)}; {allowed.removeprefix('allowed: ')}"

@@ -261,3 +261,25 @@ def test_the_shipped_prod_stack_file_runs_as_the_engine_would_pass_it() -> None:
     run = run_program(raw)
     assert run.error is None
     assert sorted((k.type, k.inputs["region"]) for k in run.kms_keys) == [(KEY, "us-east-1"), (KEY, "us-west-2")]
+
+
+@pytest.mark.parametrize("multi_region", ["false", "true"])
+def test_the_program_registers_the_same_keys_with_and_without_enrolled_keys(multi_region: str) -> None:
+    plain = run_ok(multiRegion=multi_region)
+    arns = {r: a for r, a in plain.outputs["keyArns"].items()}
+    enrolled = run_ok(multiRegion=multi_region, enrolledKeys=arns)
+
+    def shape(run: ProgramRun) -> list[tuple[str, str, str, bool, bool]]:
+        return [(r.type, r.name, r.urn, r.protect, r.retain_on_delete) for r in run.resources]
+
+    assert shape(enrolled) == shape(plain)
+    assert [r.inputs for r in enrolled.resources] == [r.inputs for r in plain.resources]
+    assert enrolled.outputs == plain.outputs
+
+
+def test_the_shipped_stack_file_shows_the_enrolled_keys_block_commented_with_how_to_fill_it() -> None:
+    text = (PROJECT_DIR / "Pulumi.prod.yaml").read_text()
+
+    assert "  # atlassian-cmk:enrolledKeys:\n" in text
+    assert "cmkctl enroll --write-config" in text
+    assert "atlassian-cmk:enrolledKeys" not in raw_config_from_text(text)
