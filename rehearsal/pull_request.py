@@ -70,8 +70,13 @@ def rehearse_pull_request(
     env: Mapping[str, str],
     stack: str = "prod",
     policy_config: Mapping[str, Mapping[str, Any]] | None = None,
+    deployed_arns: Mapping[str, str] | None = None,
 ) -> Rehearsal:
-    """Judge the change from `base_text` to `head_text` (stack-file texts) as CI would."""
+    """Judge the change from `base_text` to `head_text` (stack-file texts) as CI would.
+
+    `deployed_arns` (region -> ARN) is the engine's state of the deployed keys: AnalyzeStack then
+    sees each key resource's real `arn` output, as it would for a key the update keeps.
+    """
     try:
         raw = raw_config_from_text(head_text, f"Pulumi.{stack}.yaml")
         head = parse_stack_config(raw)
@@ -92,7 +97,8 @@ def rehearse_pull_request(
         return Rehearsal(review=review, run=run)
     with start_policy_pack(raw, env, stack) as client:
         client.configure(policy_config)
-        violations = analyze_program_run(client, run)
+        outputs = {f"cmk-{region}": {"arn": arn} for region, arn in (deployed_arns or {}).items()}
+        violations = analyze_program_run(client, run, outputs=outputs)
     return Rehearsal(review=review, run=run, violations=violations)
 
 

@@ -51,8 +51,9 @@ def test_a_multi_region_flip_is_refused_on_each_key_naming_region_and_arn(moto_e
     for region, key in keys.items():
         mine = [v.message for v in violations if v.urn.endswith(f"::cmk-{region}")]
         assert mine, describe(violations)
-        assert f"{region} ({key.arn}): atlassian-cmk:multiRegion is true but the enrolled key is a single-region" in (
-            mine[0]
+        assert (
+            f"{region} ({key.arn}): atlassian-cmk:multiRegion is true but the enrolled key is a single-region"
+            in (mine[0])
         )
         assert "Atlassian would lose the key it holds there" in mine[0]
 
@@ -165,9 +166,7 @@ def test_the_reencryption_guard_reads_the_enrolled_keys_not_the_decoys_behind_th
 
     reencryption = mandatory(violations, REENCRYPTION)
     assert len(reencryption) == 2, describe(violations)
-    assert f"({keys['us-west-2'].arn}) is tagged re-encryption in-progress" in " ".join(
-        v.message for v in reencryption
-    )
+    assert f"({keys['us-west-2'].arn}) is tagged re-encryption in-progress" in " ".join(v.message for v in reencryption)
     assert len(by_policy(violations, IDENTITY)) == 2  # the moved aliases, one stack finding per region
 
 

@@ -32,6 +32,7 @@ from atlassian_cmk.config import Reencryption, StackConfig, parse_stack_config
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_DRILL, TAG_REENCRYPTION
 from atlassian_cmk.realms import REALMS
+from atlassian_cmk.stack_file import load_stack_config
 
 DRILL_PREFIX = "drill-"
 
@@ -44,6 +45,7 @@ DRILL_PERMISSIONS = (
     "kms:UntagResource",
     "kms:DescribeKey",
     "kms:ListResourceTags",
+    "kms:GetKeyPolicy",
     "kms:DisableKey",
     "kms:EnableKey",
     "cloudtrail:LookupEvents",
@@ -104,6 +106,8 @@ def drill_stack_text(config: StackConfig) -> str:
     values["atlassian-cmk:multiRegion"] = config.multi_region
     values["atlassian-cmk:atlassianPrincipals"] = list(config.atlassian_principals)
     values["atlassian-cmk:contextTag"] = config.context_tag
+    if config.enrolled_keys is not None:
+        values["atlassian-cmk:enrolledKeys"] = config.enrolled_keys.as_config()
     buffer = io.StringIO()
     buffer.write("# Throwaway stack written by `cmkctl drill`; never a real stack.\n")
     YAML().dump({"config": values}, buffer)
@@ -154,12 +158,14 @@ def run_drill(
     stack_file = project / f"Pulumi.{stack}.yaml"
     runtime = Runtime(client_factory=factory, ask=ask)
 
+    enrolled: list[StackConfig] = [config]  # the config as `cmkctl enroll --write-config` left it
+
     def write_config(current: StackConfig) -> None:
         stack_file.write_text(drill_stack_text(current), encoding="utf-8")
 
     def mark_reencryption(status: str) -> None:
         """What applying `reencryption.status` does: the config says it, the live keys' tags say it."""
-        write_config(replace(config, reencryption=Reencryption(status=status)))  # type: ignore[arg-type]
+        write_config(replace(enrolled[-1], reencryption=Reencryption(status=status)))  # type: ignore[arg-type]
         for key in result.keys:
             factory("kms", key.region).tag_resource(
                 KeyId=key.key_id, Tags=[{"TagKey": TAG_REENCRYPTION, "TagValue": status}]
@@ -183,7 +189,9 @@ def run_drill(
         print(f"Drill stack {stack}: realm {realm} ({', '.join(config.regions)})", file=out)
         result.keys = create_key_pair(config, stack, extra_tags={TAG_DRILL: "true"}, client_factory=factory)
         write_config(config)
-        step("status: healthy", ExitCode.AS_DECLARED, "status")
+        step("enroll: the keys' ARNs recorded as enrolledKeys", ExitCode.AS_DECLARED, "enroll", "--write-config")
+        enrolled.append(load_stack_config(project, stack))
+        step("status: healthy, enrolled keys read by ARN", ExitCode.AS_DECLARED, "status")
         mark_reencryption("in-progress")
         step(
             "revoke during re-encryption: refused by the guard",
