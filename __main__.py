@@ -9,15 +9,23 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from atlassian_cmk.config import StackConfigErrors, parse_stack_config
+from atlassian_cmk.config import NAMESPACE, SECRET_REFUSAL, StackConfigErrors, parse_stack_config
 from atlassian_cmk.impact import preview_warnings
 from atlassian_cmk.naming import alias_name
 from components.cmk_key_pair import CmkKeyPair, CmkKeyPairArgs
-from components.stack_config import raw_stack_config
+from components.stack_config import raw_stack_config, secret_keys_of
 
 stack = pulumi.get_stack()
+raw_config = raw_stack_config()
+secrets = secret_keys_of(raw_config, NAMESPACE)
+if secrets:
+    # The pack is not told which keys are secret; this refusal is what stops `pulumi up`.
+    raise pulumi.RunError(
+        f"invalid stack configuration in Pulumi.{stack}.yaml:\n"
+        + "\n".join(f"{key}: is a secret; {SECRET_REFUSAL}" for key in secrets)
+    )
 try:
-    config = parse_stack_config(raw_stack_config())
+    config = parse_stack_config(raw_config)
 except StackConfigErrors as errors:
     # RunError ends the program cleanly: the engine prints the message, not a traceback.
     raise pulumi.RunError(f"invalid stack configuration in Pulumi.{stack}.yaml:\n{errors}") from None

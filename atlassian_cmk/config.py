@@ -5,13 +5,16 @@ program, the policy pack and cmkctl all call `parse_stack_config` on the same ra
 they can never disagree on a value.
 
 The raw map is what the Pulumi engine hands a program: full keys (`atlassian-cmk:enabled`)
-to strings, with structured values (objects, lists) as JSON text. Scalars arrive as the
-text written in the YAML file, read as YAML 1.2: `no`, `off` and `yes` are strings, so
-`enabled: no` is an error here exactly as it is for `pulumi.Config.get_bool`.
+to strings, with structured values (objects, lists) as JSON text. Scalars arrive as the engine
+turns yaml.v3's typed values into text (`FALSE` as `false`, `0042` as `34`; see
+`stack_file.py`, which computes this map for tools that read the files): `no`, `off` and `yes`
+stay strings, so `enabled: no` is an error here exactly as it is for `pulumi.Config.get_bool`.
+Which keys hold text is data here too (`TEXT_PATHS`), for the reader's quoting check.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -86,15 +89,75 @@ KEYS: Final = (
 """Every key of the namespace; any other `atlassian-cmk:*` key is a typo and an error."""
 
 
-class ConfigError(ValueError):
-    """One invalid config value, said in one line: the key, the bad value, what is allowed."""
+TEXT_PATHS: Final = (
+    "realm",
+    "contextTag",
+    "regions[]",
+    "atlassianPrincipals[]",
+    "keyAdministrators[]",
+    "revocation.*",
+    "reencryption.*",
+)
+"""Where the namespace holds text, as paths under a key: `.name` a field, `*` any field name,
+`[]` any list item, `**` anything below. A plain YAML scalar there that the engine would read
+as a number, boolean, null or timestamp is refused where people still see the text
+(`stack_file.typing_problems`). A new key that holds text adds its paths here, e.g.
+`enrolledKeys.*` (region to key ARN) or `atlassianKeyPolicy[].**`."""
 
-    def __init__(self, key: str, value: object, allowed: str) -> None:
+
+def is_text_path(path: str) -> bool:
+    """Whether `path` (`revocation.ticket`, `regions[1]`, no namespace) is registered as text."""
+    return any(_text_path_re(pattern).match(path) for pattern in TEXT_PATHS)
+
+
+@functools.cache
+def _text_path_re(pattern: str) -> re.Pattern[str]:
+    parts = re.split(r"(\*\*|\*|\[\])", pattern)
+    wildcard = {"**": r".*", "*": r"[^.\[\]]+", "[]": r"\[\d+\]"}
+    return re.compile("^" + "".join(wildcard.get(part) or re.escape(part) for part in parts) + "$")
+
+
+SECRET_REFUSAL: Final = (
+    "not allowed: this product's values become plaintext KMS tags and key-policy conditions, "
+    "so none may be a secret; set it without --secret"
+)
+"""Why no value of the namespace may be a secret: said by cmkctl (stack file) and the program (engine)."""
+
+SHORTEN_AT: Final = 80
+
+
+def shorten(value: object, limit: int = SHORTEN_AT) -> str:
+    """A value for a one-line message: its text, cut to `limit` characters with the length said.
+
+    Every message that echoes a user's value goes through here, so a 100,000-character value
+    cannot flood a terminal or a CI log.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(text)} characters)"
+
+
+def shorten_repr(value: object) -> str:
+    """`repr(value)` for a message, shortened like `shorten` (a long text keeps its quotes and says its length)."""
+    if isinstance(value, str) and len(value) > SHORTEN_AT:
+        return f"{value[: SHORTEN_AT - 1]!r}… ({len(value)} characters)"
+    return shorten(repr(value))
+
+
+class ConfigError(ValueError):
+    """One invalid config value, said in one line: the key, the bad value, what is allowed.
+
+    `message` replaces the standard sentence where the problem is not "value not allowed"
+    (a value the engine reads differently, a secret).
+    """
+
+    def __init__(self, key: str, value: object, allowed: str, *, message: str | None = None) -> None:
         self.key = key if ":" in key else f"{NAMESPACE}:{key}"
         self.value = value
         self.allowed = allowed
-        shown = "missing" if value is _MISSING else f"{value!r} is not allowed"
-        super().__init__(f"{self.key}: {shown}; {allowed}")
+        shown = "missing" if value is _MISSING else f"{shorten_repr(value)} is not allowed"
+        super().__init__(message or f"{self.key}: {shown}; {allowed}")
 
 
 class StackConfigErrors(ValueError):
@@ -371,12 +434,7 @@ def _parse_key_generation(key: str, value: Any, regions: tuple[str, ...]) -> Key
     try:
         return parse_key_generation(decoded, regions, name=key)
     except KeyGenerationError as error:
-        raise ConfigError(error.field, _shortened(error.value), error.allowed) from None
-
-
-def _shortened(value: Any, limit: int = 200) -> Any:
-    text = repr(value)
-    return value if len(text) <= limit else text[: limit - 3] + "..."
+        raise ConfigError(error.field, error.value, error.allowed) from None
 
 
 def _parse_context_tag(value: Any) -> str:

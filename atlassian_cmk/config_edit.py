@@ -20,10 +20,12 @@ from typing import Any, Final
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
+from ruamel.yaml.scalarstring import ScalarString, SingleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
-from atlassian_cmk.config import NAMESPACE, StackConfig, parse_stack_config
-from atlassian_cmk.stack_file import StackFileError, raw_config_from_text
+from atlassian_cmk.config import NAMESPACE, StackConfig
+from atlassian_cmk.stack_file import PROJECT_FILE, StackFileError, check_text, read_text
+from atlassian_cmk.yaml_v3 import STR, resolve_plain
 
 ENABLED_KEY: Final = f"{NAMESPACE}:enabled"
 REVOCATION_KEY: Final = f"{NAMESPACE}:revocation"
@@ -116,18 +118,32 @@ def _split_after_example(comment: str | None) -> tuple[str | None, str | None]:
     return keep, move
 
 
+def _boolean(old: Any, value: bool) -> Any:
+    """The new boolean in the old value's style: `pulumi config set` writes `"false"` (a quoted
+    string, which the engine passes as the same `false`); keeping the quotes keeps the bytes, so
+    revoke then restore gives the file back unchanged."""
+    if isinstance(old, ScalarString):
+        return type(old)("true" if value else "false")
+    return value
+
+
+def _text(value: str) -> Any:
+    """Text that the engine must read as text: quoted when yaml.v3 would type it plain (`0042`, `2024-01-01`)."""
+    return SingleQuotedScalarString(value) if resolve_plain(value)[0] != STR else value
+
+
 def with_revocation(text: str, reason: str, ticket: str, source: str = "stack file") -> str:
     """The stack file with `enabled: false` and the revocation block (added or updated)."""
     yaml, document = _round_trip_yaml(text)
     config = _config_map(document, source)
     enabled_key = _present(config, ENABLED_KEY) or ENABLED_KEY
-    config[enabled_key] = False
+    config[enabled_key] = _boolean(config.get(enabled_key), False)
     revocation_key = _present(config, REVOCATION_KEY)
     if revocation_key is not None and isinstance(config[revocation_key], CommentedMap):
-        config[revocation_key]["reason"] = reason
-        config[revocation_key]["ticket"] = ticket
+        config[revocation_key]["reason"] = _text(reason)
+        config[revocation_key]["ticket"] = _text(ticket)
         return _dump(yaml, document)
-    block = CommentedMap([("reason", reason), ("ticket", ticket)])
+    block = CommentedMap([("reason", _text(reason)), ("ticket", _text(ticket))])
     if revocation_key is not None:
         config[revocation_key] = block
         return _dump(yaml, document)
@@ -156,7 +172,7 @@ def with_restoration(text: str, source: str = "stack file") -> str:
             carried = (f"  {eol.strip()}\n" if eol.strip() else "") + rest
             slot = _trailing_slot(config, keys[index - 1])
             _set_comment(slot, (_get_comment(slot) or "\n") + carried)
-    config[enabled_key] = True
+    config[enabled_key] = _boolean(config.get(enabled_key), True)
     return _dump(yaml, document)
 
 
@@ -185,9 +201,13 @@ def with_enrolled_keys(text: str, keys: Mapping[str, str], source: str = "stack 
     return with_key_generation(text, ENROLLED_KEYS_KEY, keys, source)
 
 
-def validate_text(text: str, source: str) -> StackConfig:
-    """The program's own validation of the edited text; raises StackFileError or StackConfigErrors."""
-    return parse_stack_config(raw_config_from_text(text, source))
+def validate_text(text: str, source: str, project_dir: Path | None = None) -> StackConfig:
+    """The edited text judged as cmkctl judges a stack file (with `project_dir`'s Pulumi.yaml).
+
+    Raises StackFileError or StackConfigErrors.
+    """
+    project_text = read_text(project_dir / PROJECT_FILE) if project_dir is not None else None
+    return check_text(text, source, project_text)
 
 
 def unified_diff(path: Path, before: str, after: str) -> str:
@@ -201,7 +221,7 @@ def unified_diff(path: Path, before: str, after: str) -> str:
 
 def write_stack_file(path: Path, text: str) -> None:
     """Validate, then replace the file atomically (a crash leaves the old file, never half a file)."""
-    validate_text(text, str(path))
+    validate_text(text, str(path), path.parent)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

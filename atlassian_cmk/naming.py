@@ -6,6 +6,7 @@ cmkctl finds the keys by them: one definition keeps the three in step.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from atlassian_cmk.config import StackConfig
@@ -37,6 +38,19 @@ KEY_DESCRIPTION: Final = "Atlassian Cloud customer-managed key ({stack}, {region
 
 CURRENT_KEY_PAIR: Final = "current"
 """The key pair Atlassian uses today; a re-encryption adds another pair under a new name."""
+
+
+STACK_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+"""A stack name both Pulumi and KMS accept: Pulumi allows letters, digits, `_`, `.`, `-`, at most
+100 (`sdk/go/common/tokens/stack_name.go` ParseStackName); a KMS alias name (`alias/atlassian-cmk/<stack>`)
+allows letters, digits, `/`, `_`, `-` (`:` too). Never `/` or `.`, so never a path."""
+
+
+def stack_name_problem(stack: str) -> str | None:
+    """Why `stack` cannot name a stack of this product, or None."""
+    if STACK_NAME_RE.match(stack):
+        return None
+    return "allowed: 1-100 letters, digits, _ or - (a Pulumi stack name that a KMS alias can hold; never a path)"
 
 
 def alias_name(stack: str, key_pair: str = CURRENT_KEY_PAIR) -> str:

@@ -7,10 +7,13 @@ keys exist and where, so every component must agree on it. Source: Atlassian sup
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
+
+from botocore.loaders import Loader
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,27 @@ EXPLICIT_REALM_NAME: Final = "explicit"
 MAX_REGIONS: Final = 2
 """Atlassian realms hold one or two regions; a third key would never be used."""
 
-# Commercial, GovCloud and China region names: two letters, optional "-gov",
-# a direction word, a digit (us-east-1, us-gov-west-1, cn-north-1, ap-southeast-4).
-_REGION_RE: Final = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every AWS region in the partition data botocore ships (botocore/data/partitions.json).
+
+    botocore is updated with each new region, so this is AWS's own list rather than a guess at
+    the shape of a name; the `*-global` pseudo-regions are left out by each partition's own
+    `regionRegex`.
+    """
+    data = Loader().load_data("partitions")
+    return frozenset(
+        region
+        for partition in data["partitions"]
+        for region in partition["regions"]
+        if re.match(partition["regionRegex"], region)
+    )
 
 
 def is_region_name(value: str) -> bool:
-    """Whether `value` is shaped like an AWS region name (we cannot list future regions)."""
-    return bool(_REGION_RE.match(value))
+    """Whether `value` is a region AWS has, per botocore's partition data."""
+    return value in known_regions()
 
 
 def realm_names() -> str:

@@ -11,11 +11,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from atlassian_cmk.config import StackConfig, StackConfigErrors, parse_stack_config
-from atlassian_cmk.git_source import stack_text_at_ref
+from atlassian_cmk.config import StackConfig, StackConfigErrors
+from atlassian_cmk.git_source import project_text_at_ref, stack_text_at_ref
 from atlassian_cmk.guardrail_catalog import GUARDRAILS, Guardrail
 from atlassian_cmk.impact import reencryption_notice, regions_phrase, restoration_notice, revocation_impact
-from atlassian_cmk.stack_file import StackFileError, load_stack_config, raw_config_from_text
+from atlassian_cmk.stack_file import StackFileError, check_text, load_stack_config
 from atlassian_cmk.timeline import REINSTATEMENT_WINDOW
 
 SCHEMA_VERSION: Final = 1
@@ -339,11 +339,13 @@ def review_stack_change(project_dir: Path, stack: str, base_ref: str) -> Review:
         return invalid_review([str(error)], stack, base_ref)
     except StackConfigErrors as errors:
         return invalid_review([str(e) for e in errors.errors], stack, base_ref)
-    base_text = stack_text_at_ref(project_dir, stack, base_ref)
-    if base_text is None:
-        return review_change(None, head, stack, base_ref)
     try:
-        base = parse_stack_config(raw_config_from_text(base_text, f"Pulumi.{stack}.yaml at {base_ref}"))
+        base_text = stack_text_at_ref(project_dir, stack, base_ref)
+        if base_text is None:
+            return review_change(None, head, stack, base_ref)
+        base = check_text(
+            base_text, f"Pulumi.{stack}.yaml at {base_ref}", project_text_at_ref(project_dir, base_ref), stack
+        )
     except (StackFileError, StackConfigErrors):
         review = review_change(None, head, stack, base_ref)
         review.changes = [c for c in review.changes if c.kind != "new-stack"]

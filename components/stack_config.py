@@ -18,3 +18,13 @@ def raw_stack_config() -> dict[str, Any]:
     raw: dict[str, Any] = dict(runtime_config.get_config_env())
     raw.update(runtime_config.CONFIG.get())
     return raw
+
+
+def secret_keys_of(raw: dict[str, Any], namespace: str) -> list[str]:
+    """The keys of `namespace` the engine marked secret.
+
+    The engine names secret keys in PULUMI_CONFIG_SECRET_KEYS; pulumi-language-python-exec hands
+    them to `pulumi.runtime.set_all_config` (pulumi/pulumi sdk/python/cmd/pulumi-language-python-exec),
+    which is what `is_config_secret` answers from. The values themselves arrive decrypted.
+    """
+    return sorted(key for key in raw if key.startswith(f"{namespace}:") and runtime_config.is_config_secret(key))

@@ -12,7 +12,7 @@ import contextvars
 import logging
 import runpy
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,17 +122,22 @@ class _WarningCollector(logging.Handler):
             self._run.warnings.append(record.getMessage())
 
 
-def run_program(raw_config: Mapping[str, Any], *, stack: str = "prod", preview: bool = True) -> ProgramRun:
-    """Run `__main__.py` with the config map the engine would pass (full keys to strings)."""
-    return contextvars.Context().run(_run, dict(raw_config), stack, preview)
+def run_program(
+    raw_config: Mapping[str, Any], *, stack: str = "prod", preview: bool = True, secret_keys: Sequence[str] = ()
+) -> ProgramRun:
+    """Run `__main__.py` with the config map the engine would pass (full keys to strings) and the
+    keys it names as secret (what pulumi-language-python-exec hands `set_all_config` from
+    PULUMI_CONFIG_SECRET_KEYS). A secret's value, which the engine would decrypt, is given here
+    in `raw_config` as plain text."""
+    return contextvars.Context().run(_run, dict(raw_config), stack, preview, list(secret_keys))
 
 
-def _run(raw_config: dict[str, Any], stack: str, preview: bool) -> ProgramRun:
+def _run(raw_config: dict[str, Any], stack: str, preview: bool, secret_keys: list[str]) -> ProgramRun:
     run = ProgramRun()
     logger = logging.getLogger(f"pulumi-program-{uuid.uuid4()}")
     logger.propagate = False
     logger.addHandler(_WarningCollector(run))
-    runtime_config.set_all_config(raw_config)
+    runtime_config.set_all_config(raw_config, secret_keys)
     runtime_mocks.set_mocks(
         _Mocks(),
         project="atlassian-cmk",

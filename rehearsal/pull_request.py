@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from atlassian_cmk.config import StackConfigErrors, parse_stack_config
+from atlassian_cmk.config import StackConfigErrors
 from atlassian_cmk.review import Review, invalid_review, review_change
-from atlassian_cmk.stack_file import StackFileError, raw_config_from_text
+from atlassian_cmk.stack_file import StackFileError, check_text, checked_stack_config, engine_config
 from rehearsal.policy_pack_client import Violation, analyze_program_run, start_policy_pack
 from rehearsal.program_run import ProgramRun, run_program
 
@@ -41,9 +41,14 @@ class Rehearsal:
         return self.run is None or self.run.error is not None
 
     @property
+    def impact_failed(self) -> bool:
+        """CI's `cmkctl impact` check: it fails on a stack file people would misread (a text the engine types)."""
+        return not self.review.valid
+
+    @property
     def blocked(self) -> bool:
-        """What CI's preview job answers: an invalid stack or any mandatory violation fails it."""
-        return self.preview_failed or bool(self.mandatory)
+        """What CI answers: an invalid stack, a failed impact check or any mandatory violation fails it."""
+        return self.preview_failed or self.impact_failed or bool(self.mandatory)
 
     def blocking_policies(self) -> list[str]:
         return sorted({v.policy for v in self.mandatory})
@@ -55,6 +60,9 @@ class Rehearsal:
                 f"  {e}" for e in self.review.errors or [str(self.run.error if self.run else "")]
             )
         lines = [f"{'BLOCKED' if self.blocked else 'ALLOWED'}: {len(self.mandatory)} mandatory violation(s)"]
+        if self.impact_failed:
+            lines.append("  the impact check refuses the stack file:")
+            lines.extend(f"    {error}" for error in self.review.errors)
         for violation in self.mandatory + self.advisory:
             # pulumi_policy sends the policy's description, then the violation's own message.
             body = " ".join(violation.message.splitlines()[1:]) or violation.message
@@ -70,29 +78,45 @@ def rehearse_pull_request(
     env: Mapping[str, str],
     stack: str = "prod",
     policy_config: Mapping[str, Mapping[str, Any]] | None = None,
+    base_project: str | None = None,
+    head_project: str | None = None,
     deployed_arns: Mapping[str, str] | None = None,
 ) -> Rehearsal:
-    """Judge the change from `base_text` to `head_text` (stack-file texts) as CI would.
+    """Judge the change from `base_text` to `head_text` (stack-file texts, with the `Pulumi.yaml`
+    texts of each side) as CI would: `cmkctl impact` on the files, the program and the pack on
+    what the engine reads from them (`stack_file.engine_config`).
 
     `deployed_arns` (region -> ARN) is the engine's state of the deployed keys: AnalyzeStack then
     sees each key resource's real `arn` output, as it would for a key the update keeps.
     """
+    source = f"Pulumi.{stack}.yaml"
     try:
-        raw = raw_config_from_text(head_text, f"Pulumi.{stack}.yaml")
-        head = parse_stack_config(raw)
+        engine = engine_config(head_text, head_project, stack=stack, source=source)
     except StackFileError as error:
         return Rehearsal(review=invalid_review([str(error)], stack, "base"))
+    raw = engine.values
+    try:
+        head = checked_stack_config(engine, source)
+    except StackFileError as error:
+        review = invalid_review([str(error)], stack, "base")
+        return Rehearsal(review=review, run=run_program(raw, stack=stack, secret_keys=engine.secret_keys))
     except StackConfigErrors as errors:
         review = invalid_review([str(e) for e in errors.errors], stack, "base")
-        return Rehearsal(review=review, run=run_program(raw, stack=stack))
+        run = run_program(raw, stack=stack, secret_keys=engine.secret_keys)
+        if run.error is not None:
+            return Rehearsal(review=review, run=run)
+        with start_policy_pack(raw, env, stack) as client:
+            client.configure(policy_config)
+            violations = analyze_program_run(client, run)
+        return Rehearsal(review=review, run=run, violations=violations)
     base = None
     if base_text is not None:
         try:
-            base = parse_stack_config(raw_config_from_text(base_text))
+            base = check_text(base_text, f"{source} at base", base_project, stack)
         except (StackFileError, StackConfigErrors):
             base = None
     review = review_change(base, head, stack, "base")
-    run = run_program(raw, stack=stack)
+    run = run_program(raw, stack=stack, secret_keys=engine.secret_keys)
     if run.error is not None:
         return Rehearsal(review=review, run=run)
     with start_policy_pack(raw, env, stack) as client:

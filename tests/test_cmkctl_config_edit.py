@@ -70,19 +70,22 @@ def test_a_second_revocation_updates_the_block_in_place(stack_copy: Path) -> Non
     assert comment_lines(twice) == comment_lines(once)
 
 
-def test_bare_keys_and_flow_style_are_edited_where_they_are(tmp_path: Path) -> None:
+def test_flow_style_and_comments_are_edited_where_they_are(tmp_path: Path) -> None:
     text = (
         "config:\n"
         "  # Realm.\n"
         "  atlassian-cmk:realm: eu  # two regions\n"
-        "  enabled: true\n"
+        "  atlassian-cmk:enabled: true\n"
         "  atlassian-cmk:atlassianPrincipals: [arn:aws:iam::111122223333:role/A]\n"
         "  atlassian-cmk:contextTag: Acme\n"
     )
 
     revoked = with_revocation(text, "breach", "SEC-1")
 
-    assert "  enabled: false\n  atlassian-cmk:revocation:\n    reason: breach\n    ticket: SEC-1\n" in revoked
+    assert (
+        "  atlassian-cmk:enabled: false\n  atlassian-cmk:revocation:\n    reason: breach\n    ticket: SEC-1\n"
+        in revoked
+    )
     assert "# two regions" in revoked and "# Realm." in revoked
     assert validate_text(revoked, "test").enabled is False
     assert with_restoration(revoked) == text

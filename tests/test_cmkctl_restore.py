@@ -120,6 +120,22 @@ def test_restore_round_trips_the_stack_file_written_by_revoke(
     assert "-  atlassian-cmk:revocation:" in capsys.readouterr().out
 
 
+def test_revoke_then_restore_keep_the_quotes_pulumi_config_set_wrote(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `pulumi config set atlassian-cmk:enabled true` stores the string "true", which yaml.v3 writes quoted.
+    project = stack_dir(tmp_path, {"atlassian-cmk:enabled: true": 'atlassian-cmk:enabled: "true"'})
+    original = (project / "Pulumi.prod.yaml").read_text()
+    provision(project, moto_endpoint)
+    revoke(project, moto_endpoint, "--write-config")
+    assert 'atlassian-cmk:enabled: "false"' in (project / "Pulumi.prod.yaml").read_text()
+
+    code = restore(project, runtime(moto_endpoint), "--yes", "--write-config")
+
+    assert code == ExitCode.AS_DECLARED
+    assert (project / "Pulumi.prod.yaml").read_bytes() == original.encode()
+
+
 def test_restore_refuses_while_a_key_is_pending_deletion(
     revoked_project: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from atlassian_cmk.config import StackConfigErrors, parse_stack_config
-from atlassian_cmk.stack_file import StackFileError, load_stack_config, raw_config_from_text
+from atlassian_cmk.stack_file import StackFileError, check_text, load_stack_config, raw_config_from_text
 
 PRINCIPAL = "arn:aws:iam::111122223333:role/AtlassianCmkAccess"
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -211,14 +211,18 @@ def test_quoted_and_nested_values_reach_the_schema_as_the_engine_passes_them() -
     assert (config.revocation.reason, config.revocation.ticket) == ("yes", "1234")
 
 
-def test_bare_keys_belong_to_the_project_namespace() -> None:
+def test_bare_keys_in_a_stack_file_are_refused_as_the_engine_refuses_them() -> None:
+    # pulumi/pulumi sdk/go/common/resource/config/key.go ParseKey: `<namespace>:<name>` only.
     text = "config:\n  realm: sg\n  enabled: true\n  contextTag: Acme\n  atlassianPrincipals: [" + PRINCIPAL + "]\n"
-    assert parse_stack_config(raw_config_from_text(text)).regions == ("ap-southeast-1",)
+    with pytest.raises(StackFileError, match=r"stack file:2: could not parse realm as a configuration key"):
+        raw_config_from_text(text)
 
 
 def test_secret_values_of_our_namespace_are_refused() -> None:
-    with pytest.raises(StackFileError, match="atlassian-cmk:contextTag is a secret"):
-        raw_config_from_text("config:\n  atlassian-cmk:contextTag:\n    secure: AAABAD==\n")
+    with pytest.raises(
+        StackConfigErrors, match=r"atlassian-cmk:contextTag: is a secret \(secure: AAABAD==; .*line 3\)"
+    ):
+        check_text("config:\n  atlassian-cmk:contextTag:\n    secure: AAABAD==\n", "stack file")
 
 
 def test_invalid_yaml_is_one_line() -> None:

@@ -176,3 +176,30 @@ def test_adding_an_atlassian_principal_is_allowed(moto_endpoint: str, deploy: An
     added = PROD.replace(current, current + "    - arn:aws:iam::111122223333:role/AtlassianCmkAccessV2\n")
     result = rehearse(PROD, added, moto_endpoint)
     assert not result.blocked, describe(result.violations)
+
+
+def test_unquoting_the_context_tag_fails_the_impact_check_with_the_quote_advice(
+    moto_endpoint: str, deploy: Any
+) -> None:
+    base = PROD.replace("atlassian-cmk:contextTag: AcmeCMK", "atlassian-cmk:contextTag: '0012345'")
+    deploy(base)
+    result = rehearse(base, base.replace("'0012345'", "0012345"), moto_endpoint)
+    # The engine hands the program 5349 (octal), a valid tag: only the impact check stops it.
+    assert result.run is not None and result.run.error is None
+    assert all("5349" in key.inputs["policy"] for key in result.run.kms_keys)
+    assert result.impact_failed and result.blocked
+    assert result.summary().startswith("BLOCKED") and "quote it: '0012345'" in result.summary()
+    assert any(
+        "atlassian-cmk:contextTag: 0012345 is read by Pulumi as the number 5349; quote it: '0012345'" in error
+        for error in result.review.errors
+    ), result.review.errors
+
+
+def test_enabled_false_in_capitals_is_a_revocation_everywhere(moto_endpoint: str, deploy: Any) -> None:
+    deploy(PROD)
+    head = revoked(PROD).replace("atlassian-cmk:enabled: false", "atlassian-cmk:enabled: FALSE")
+    result = rehearse(PROD, head, moto_endpoint)
+    assert result.review.valid and result.review.revokes
+    assert result.run is not None and all(
+        key.inputs.get("isEnabled", key.inputs.get("enabled")) is False for key in result.run.kms_keys
+    )

@@ -44,7 +44,7 @@ from atlassian_cmk.break_glass import (
 )
 from atlassian_cmk.cli.drill import DRILL_PERMISSIONS, DrillRefused, run_drill
 from atlassian_cmk.cli.render import render_change, render_status
-from atlassian_cmk.config import Revocation, StackConfig, StackConfigErrors
+from atlassian_cmk.config import Revocation, StackConfig, StackConfigErrors, shorten
 from atlassian_cmk.config_edit import ENROLLED_KEYS_KEY
 from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
 from atlassian_cmk.enrollment import check_enrollment
@@ -54,10 +54,10 @@ from atlassian_cmk.guards import realm_revocation_clock, reencryption_running, r
 from atlassian_cmk.identity_rules import alias_findings
 from atlassian_cmk.impact import restore_steps, revocation_impact
 from atlassian_cmk.live_keys import DeployedState
-from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, alias_name
+from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, alias_name, stack_name_problem
 from atlassian_cmk.realms import REALMS
 from atlassian_cmk.review import review_stack_change
-from atlassian_cmk.stack_file import StackFileError, load_stack_config, stack_file_path
+from atlassian_cmk.stack_file import StackFileError, load_stack_config, read_text, stack_file_path
 from atlassian_cmk.status import PERMISSIONS as STATUS_PERMISSIONS
 from atlassian_cmk.status import assess, status_json
 from atlassian_cmk.timeline import REINSTATEMENT_WINDOW, RevocationClock
@@ -268,7 +268,12 @@ def entry_point() -> None:
 
 
 def _stack(args: argparse.Namespace) -> tuple[str, Path]:
-    return getattr(args, "stack", "prod"), getattr(args, "project_dir", Path("."))
+    """The stack name and project folder; UsageError for a name Pulumi or KMS would refuse (or a path)."""
+    stack: str = getattr(args, "stack", "prod")
+    problem = stack_name_problem(stack)
+    if problem is not None:
+        raise UsageError(f"--stack: {shorten(stack)!r} is not allowed; {problem}")
+    return stack, getattr(args, "project_dir", Path("."))
 
 
 def _load(args: argparse.Namespace) -> tuple[str, Path, StackConfig]:
@@ -279,16 +284,16 @@ def _load(args: argparse.Namespace) -> tuple[str, Path, StackConfig]:
     except StackFileError as error:
         raise UsageError(str(error)) from None
     except StackConfigErrors as errors:
-        path = stack_file_path(project_dir, stack)
+        path = project_dir / f"Pulumi.{stack}.yaml"
         raise UsageError(f"{path}: invalid configuration:\n" + "\n".join(f"  {e}" for e in errors.errors)) from None
 
 
 def _planned_text(path: Path, edit: Callable[[str], str]) -> tuple[str, str]:
     """The stack file now and after the edit, checked by the program's validation before any AWS change."""
-    before = path.read_text(encoding="utf-8")
     try:
+        before = read_text(path, missing="no such stack file") or ""
         after = edit(before)
-        config_edit.validate_text(after, str(path))
+        config_edit.validate_text(after, str(path), path.parent)
     except (StackFileError, StackConfigErrors) as error:
         raise UsageError(f"{path}: the config change would not be valid: {error}") from None
     return before, after
