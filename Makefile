@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit demo check-pack-venv bench lock clean
+.PHONY: install test lint typecheck unit demo check-pack-venv check-published-pack bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,9 +32,13 @@ unit: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m rehearsal.demo
 
-## check-pack-venv: the policy pack from its own virtualenv, as the Pulumi CLI runs it (slow: installs)
+## check-pack-venv: build policies/venv from policies/requirements.txt alone, start the pack with the CLI's command
 check-pack-venv: $(STAMP)
 	$(BIN)/python -m rehearsal.pack_venv_check
+
+## check-published-pack: what `pulumi policy publish` archives, copied outside the repo, built and started
+check-published-pack: $(STAMP)
+	$(BIN)/python -m rehearsal.published_pack
 
 ## bench: the benchmark scripts (figures, not assertions)
 bench: $(STAMP)

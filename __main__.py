@@ -9,6 +9,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from atlassian_cmk.composed_policy import KeyPolicyRefused, composed_key_policy
 from atlassian_cmk.config import NAMESPACE, SECRET_REFUSAL, StackConfigErrors, parse_stack_config
 from atlassian_cmk.impact import preview_warnings
 from atlassian_cmk.naming import alias_name
@@ -33,17 +34,16 @@ except StackConfigErrors as errors:
 for warning in preview_warnings(config, stack):
     pulumi.log.warn(warning)
 
-identity = aws.get_caller_identity_output()
-key_pair = CmkKeyPair(
-    "cmk",
-    CmkKeyPairArgs(
-        config=config,
-        stack=stack,
-        account_id=identity.account_id,
-        # The partition from the caller's own ARN (arn:aws:..., arn:aws-us-gov:...), one call fewer.
-        partition=identity.arn.apply(lambda arn: arn.split(":")[1]),
-    ),
-)
+# A plain (synchronous) invoke: the account is known before any resource is registered, so the
+# composed key policy is checked first and a broken one stops the program with no resource.
+identity = aws.get_caller_identity()
+try:
+    # The partition from the caller's own ARN (arn:aws:..., arn:aws-us-gov:...), one call fewer.
+    policy = composed_key_policy(config, account_id=identity.account_id, partition=identity.arn.split(":")[1])
+except KeyPolicyRefused as refused:
+    raise pulumi.RunError(f"the key policy composed from Pulumi.{stack}.yaml is refused:\n{refused}") from None
+
+key_pair = CmkKeyPair("cmk", CmkKeyPairArgs(config=config, stack=stack, policy=policy))
 
 pulumi.export("keyArns", key_pair.key_arns)
 pulumi.export("enabled", config.enabled)

@@ -21,7 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
 
+from atlassian_cmk.iam_policy import ACCOUNT_ID_RE, UNIQUE_ID_RE, PolicyError, parse_statement
 from atlassian_cmk.key_identity import KeyGeneration, KeyGenerationError, parse_key_generation
+from atlassian_cmk.key_policy import is_own_sid
 from atlassian_cmk.realms import EXPLICIT_REALM_NAME, MAX_REGIONS, REALMS, is_region_name, realm_names
 
 NAMESPACE: Final = "atlassian-cmk"
@@ -81,7 +83,8 @@ KEYS: Final = (
     "revocation",
     "reencryption",
     "multiRegion",
-    "atlassianPrincipals",
+    "atlassianKeyPolicy",
+    "atlassianKeyPolicyRevision",
     "contextTag",
     "keyAdministrators",
     "enrolledKeys",
@@ -93,16 +96,23 @@ TEXT_PATHS: Final = (
     "realm",
     "contextTag",
     "regions[]",
-    "atlassianPrincipals[]",
     "keyAdministrators[]",
+    # Atlassian's statements (or the whole policy document pasted): every Sid, ARN, action,
+    # resource and condition value is IAM text. An unquoted account ID in a Principal would reach
+    # the program as a JSON number (and one with a leading 0 as another number), which the
+    # statement checker refuses only after the engine changed it: say so where the text is seen.
+    "atlassianKeyPolicy[].**",
+    "atlassianKeyPolicy.**",
+    "atlassianKeyPolicyRevision",
     "revocation.*",
     "reencryption.*",
+    # The enrolled key ARNs (region -> ARN): text Atlassian holds, compared byte for byte.
+    "enrolledKeys.*",
 )
 """Where the namespace holds text, as paths under a key: `.name` a field, `*` any field name,
 `[]` any list item, `**` anything below. A plain YAML scalar there that the engine would read
 as a number, boolean, null or timestamp is refused where people still see the text
-(`stack_file.typing_problems`). A new key that holds text adds its paths here, e.g.
-`enrolledKeys.*` (region to key ARN) or `atlassianKeyPolicy[].**`."""
+(`stack_file.typing_problems`). A new key that holds text adds its paths here."""
 
 
 def is_text_path(path: str) -> bool:
@@ -195,18 +205,34 @@ class StackConfig:
     realm: str
     regions: tuple[str, ...]
     enabled: bool
-    atlassian_principals: tuple[str, ...]
+    atlassian_key_policy: tuple[dict[str, Any], ...]
+    """Atlassian's key-policy statements as given at enrollment, verbatim (validated)."""
     context_tag: str
     revocation: Revocation | None = None
     reencryption: Reencryption = field(default_factory=Reencryption)
     multi_region: bool = False
     key_administrators: tuple[str, ...] = ()
+    atlassian_key_policy_revision: str | None = None
+    """The declared revision of Atlassian's statements (a ticket id); a change of the statements
+    against the deployed key policy needs a new value."""
     enrolled_keys: KeyGeneration | None = None
     """The key ARNs handed to Atlassian (region -> ARN); None before the first deployment's enrollment."""
 
     @property
     def enrolled(self) -> bool:
         return self.enrolled_keys is not None
+
+    @property
+    def atlassian_principals(self) -> tuple[str, ...]:
+        """The AWS principals Atlassian's statements name, as written, in order, each once."""
+        seen: dict[str, None] = {}
+        for statement in self.atlassian_key_policy:
+            for element in ("Principal", "NotPrincipal"):
+                value = statement.get(element)
+                entries = value.get("AWS", []) if isinstance(value, dict) else []
+                for entry in entries if isinstance(entries, list) else [entries]:
+                    seen.setdefault(str(entry), None)
+        return tuple(seen)
 
     @property
     def is_dual_region(self) -> bool:
@@ -247,7 +273,11 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     revocation = attempt(_parse_revocation, values.get("revocation", _MISSING), enabled)
     reencryption = attempt(_parse_reencryption, values.get("reencryption", _MISSING))
     multi_region = attempt(_parse_bool, "multiRegion", values.get("multiRegion", _MISSING), False)
-    principals = attempt(_parse_arn_list, "atlassianPrincipals", values.get("atlassianPrincipals", _MISSING), True)
+    atlassian_policy = attempt(parse_atlassian_key_policy, values.get("atlassianKeyPolicy", _MISSING))
+    revision_value = values.get("atlassianKeyPolicyRevision", _MISSING)
+    revision = (
+        None if revision_value is _MISSING else attempt(_parse_ticket, "atlassianKeyPolicyRevision", revision_value)
+    )
     admins = attempt(_parse_arn_list, "keyAdministrators", values.get("keyAdministrators", _MISSING), False)
     context_tag = attempt(_parse_context_tag, values.get("contextTag", _MISSING))
 
@@ -270,7 +300,8 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         revocation=revocation if not enabled else None,
         reencryption=reencryption,
         multi_region=multi_region,
-        atlassian_principals=principals,
+        atlassian_key_policy=atlassian_policy,
+        atlassian_key_policy_revision=revision,
         context_tag=context_tag,
         key_administrators=admins,
         enrolled_keys=enrolled,
@@ -435,6 +466,75 @@ def _parse_key_generation(key: str, value: Any, regions: tuple[str, ...]) -> Key
         return parse_key_generation(decoded, regions, name=key)
     except KeyGenerationError as error:
         raise ConfigError(error.field, error.value, error.allowed) from None
+
+
+def _parse_ticket(key: str, value: Any) -> str:
+    text = _scalar_text(value)
+    problem = ticket_problem(text or "")
+    if text is None or problem is not None:
+        raise ConfigError(key, value, f"allowed: {problem or 'a ticket id such as ATL-1234'}")
+    return text
+
+
+ATLASSIAN_POLICY_SOURCE: Final = (
+    "paste the statements from Atlassian's 'Set up your AWS account and create a KMS key policy' page "
+    "or your CMK enrollment ticket, as a YAML list of IAM statements"
+)
+PLACEHOLDER_RE: Final = re.compile(
+    r"<[^<>]*>|\{\{[^{}]*\}\}|\bYOUR[_-]|REPLACE[_-]?ME|EXAMPLE[_-]?ACCOUNT", re.IGNORECASE
+)
+"""Placeholder rule: text Atlassian marks for the customer to fill in (`<account-id>`,
+`{{...}}`, YOUR_..., REPLACE_ME) is never resolved by the product; it is refused, and the
+customer pastes the value from the enrollment ticket. (`${...}` are IAM policy variables.)"""
+
+
+def parse_atlassian_key_policy(value: Any) -> tuple[dict[str, Any], ...]:
+    """`atlassian-cmk:atlassianKeyPolicy`: a non-empty list of IAM statements, each with a
+    Principal naming AWS principals (ARNs or 12-digit account IDs), no `*`, no NotPrincipal,
+    no unique ID, no placeholder, no Sid of ours."""
+    key = "atlassianKeyPolicy"
+    if value is _MISSING:
+        raise ConfigError(key, _MISSING, f"required, no default; {ATLASSIAN_POLICY_SOURCE}")
+    decoded = _decode_structured(key, value, f"allowed: {ATLASSIAN_POLICY_SOURCE}")
+    if isinstance(decoded, dict) and "Statement" in decoded:
+        decoded = decoded["Statement"]  # the whole policy document pasted: take its statements
+    if isinstance(decoded, dict):
+        decoded = [decoded]
+    if not isinstance(decoded, list) or not decoded:
+        raise ConfigError(key, decoded, f"allowed: {ATLASSIAN_POLICY_SOURCE}")
+    for index, statement in enumerate(decoded):
+        where = f"{key}[{index}]"
+        try:
+            parse_statement(statement, where)
+        except PolicyError as error:
+            raise ConfigError(where, statement, f"not an IAM statement ({error})") from None
+        placeholder = PLACEHOLDER_RE.search(json.dumps(statement))
+        if placeholder:
+            raise ConfigError(
+                where, placeholder.group(0), "a placeholder: replace it with the value from your enrollment ticket"
+            )
+        if is_own_sid(statement.get("Sid")):
+            raise ConfigError(f"{where}.Sid", statement.get("Sid"), "reserved for the product's own statements")
+        principal = statement.get("Principal")
+        aws = principal.get("AWS") if isinstance(principal, dict) and set(principal) == {"AWS"} else None
+        entries = aws if isinstance(aws, list) else [aws]
+        if aws is None or "*" in entries:
+            raise ConfigError(
+                f"{where}.Principal",
+                principal if "Principal" in statement else statement.get("NotPrincipal", _MISSING),
+                "allowed: {AWS: <Atlassian's role ARN or account ID, or a list>}; no *, no NotPrincipal",
+            )
+        for entry in entries:
+            text = str(entry)
+            if UNIQUE_ID_RE.match(text):
+                raise ConfigError(
+                    f"{where}.Principal.AWS", text, "a unique ID (a deleted principal); paste Atlassian's ARN"
+                )
+            if not (ACCOUNT_ID_RE.match(text) or IAM_PRINCIPAL_RE.match(text)):
+                raise ConfigError(
+                    f"{where}.Principal.AWS", text, "allowed: an IAM root, role or user ARN, or a 12-digit account ID"
+                )
+    return tuple(cast(dict[str, Any], s) for s in decoded)
 
 
 def _parse_context_tag(value: Any) -> str:

@@ -14,7 +14,7 @@ from typing import Final
 
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.key_identity import parse_key_arn
-from atlassian_cmk.key_policy import key_policy_problems
+from atlassian_cmk.key_policy import key_policy_findings
 from atlassian_cmk.live_keys import DeployedState, LiveKey
 from atlassian_cmk.naming import CURRENT_KEY_PAIR, TAG_KEY_PAIR, TAG_REGION, TAG_STACK
 
@@ -35,15 +35,21 @@ class EnrollmentCheck:
 
 
 def policy_problems(config: StackConfig, key: LiveKey, account: str) -> list[str]:
-    """What the key policy lacks for this stack. One function: the key policy model is being reworked."""
+    """What the key's deployed policy lacks for this stack, as `key-policy-keeps-access` judges a
+    new policy (`key_policy.key_policy_findings`, IAM's semantics): the own account's root
+    administrator, every statement of `atlassian-cmk:atlassianKeyPolicy` present and semantically
+    unchanged, no Deny reaching Atlassian, no grant outside the account, the context tag's
+    conditions. Only blocking findings count (a note explains, it does not refuse)."""
     if key.policy is None:
         return ["its key policy was not read"]
-    return key_policy_problems(
+    findings = key_policy_findings(
         key.policy,
-        atlassian_principals=config.atlassian_principals,
+        atlassian_statements=config.atlassian_key_policy,
         context_tag=config.context_tag,
         account_id=account,
+        atlassian_revision=config.atlassian_key_policy_revision,
     )
+    return [finding.message for finding in findings if finding.blocking]
 
 
 def _key_problems(config: StackConfig, stack: str, region: str, key: LiveKey) -> list[str]:

@@ -64,6 +64,11 @@ REVOCATION_CLOCK: Final = Guardrail(
     "advisory",
     "nothing; warns with the reinstatement deadline (+10 days) and data-at-risk date (+20 days)",
 )
+GUARDRAIL_LEVELS_INTACT: Final = Guardrail(
+    "guardrail-levels-intact",
+    "mandatory",
+    "a policy config that lowers a mandatory guardrail, uses `all`, or names a policy the pack does not have",
+)
 
 GUARDRAILS: Final = (
     NO_REVOCATION_DURING_REENCRYPTION,
@@ -75,6 +80,7 @@ GUARDRAILS: Final = (
     ENROLLED_KEYS_KEPT,
     ONLY_COMPONENT_KEYS,
     REVOCATION_CLOCK,
+    GUARDRAIL_LEVELS_INTACT,
 )
 
 PACK_NAME: Final = "atlassian-cmk-guardrails"

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from atlassian_cmk.config import Reencryption
-from atlassian_cmk.key_policy import atlassian_grantees
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey
 from atlassian_cmk.naming import TAG_REVOKED_AT
 from atlassian_cmk.timeline import RevocationClock, parse_iso
@@ -102,17 +101,6 @@ def revocation_clock(keys: list[LiveKey], cloudtrail_disabled_at: datetime | Non
     if cloudtrail_disabled_at is not None:
         return RevocationClock(revoked_at=cloudtrail_disabled_at, source="cloudtrail")
     return RevocationClock(revoked_at=None, source="unknown")
-
-
-def dropped_atlassian_principals(deployed_key: LiveKey, new_principals: tuple[str, ...]) -> list[str]:
-    """Principals the deployed key grants Atlassian's use to that the new configuration leaves out.
-
-    Checking a new key policy against the new configuration alone cannot see a principal removed
-    from both at once; the deployed key policy is the evidence of what Atlassian has today.
-    """
-    if deployed_key.policy is None:
-        return []
-    return sorted(atlassian_grantees(deployed_key.policy) - set(new_principals))
 
 
 def realm_revocation_clock(keys: list[LiveKey], evidence: Mapping[str, CloudTrailEvidence]) -> RevocationClock | None:

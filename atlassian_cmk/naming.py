@@ -32,6 +32,16 @@ TAG_RESTORED_AT: Final = "atlassian-cmk:restored-at"
 TAG_RESTORED_BY: Final = "atlassian-cmk:restored-by"
 TAG_RESTORE_TICKET: Final = "atlassian-cmk:restore-ticket"
 TAG_DRILL: Final = "atlassian-cmk:drill"
+RECORD_TAGS: Final = (
+    TAG_REVOKED_AT,
+    TAG_REVOKED_BY,
+    TAG_GUARD_OVERRIDE,
+    TAG_RESTORED_AT,
+    TAG_RESTORED_BY,
+    TAG_RESTORE_TICKET,
+    TAG_DRILL,
+)
+"""The break-glass record `cmkctl` writes on the keys; a deployment never declares, changes or removes them."""
 
 KEY_DESCRIPTION: Final = "Atlassian Cloud customer-managed key ({stack}, {region})"
 """Every CMK key's description; `str.format` it with the stack and region."""

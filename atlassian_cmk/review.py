@@ -15,6 +15,7 @@ from atlassian_cmk.config import StackConfig, StackConfigErrors
 from atlassian_cmk.git_source import project_text_at_ref, stack_text_at_ref
 from atlassian_cmk.guardrail_catalog import GUARDRAILS, Guardrail
 from atlassian_cmk.impact import reencryption_notice, regions_phrase, restoration_notice, revocation_impact
+from atlassian_cmk.key_policy import parse_atlassian_statements
 from atlassian_cmk.stack_file import StackFileError, check_text, load_stack_config
 from atlassian_cmk.timeline import REINSTATEMENT_WINDOW
 
@@ -25,7 +26,7 @@ ChangeKind = Literal[
     "restoration",
     "revocation-justification",
     "reencryption",
-    "principals",
+    "atlassian-key-policy",
     "key-administrators",
     "context-tag",
     "realm",
@@ -169,6 +170,31 @@ def invalid_review(errors: list[str], stack: str, base_ref: str) -> Review:
     return Review(stack=stack, base_ref=base_ref, valid=False, errors=errors)
 
 
+def _atlassian_statement_changes(base: StackConfig, head: StackConfig) -> list[Change]:
+    """Atlassian's statements compared with IAM's semantics: a respelling is no change."""
+    before = parse_atlassian_statements(base.atlassian_key_policy)
+    after = parse_atlassian_statements(head.atlassian_key_policy)
+    removed = [raw for raw, s in zip(base.atlassian_key_policy, before, strict=True) if s not in after]
+    added = [raw for raw, s in zip(head.atlassian_key_policy, after, strict=True) if s not in before]
+    if not removed and not added:
+        return []
+    old, new = base.atlassian_key_policy_revision, head.atlassian_key_policy_revision
+    declared = new is not None and new != old
+    title = (
+        f"Atlassian's key-policy statements change, declared as Atlassian's revision {old or '(none)'} -> {new}"
+        if declared
+        else "Atlassian's key-policy statements change WITHOUT a new atlassian-cmk:atlassianKeyPolicyRevision: "
+        "the policy pack refuses it against the deployed keys (a stealth revocation unless Atlassian revised them)"
+    )
+    lines = [
+        *(f"- {json.dumps(r, sort_keys=True)}" for r in removed),
+        *(f"+ {json.dumps(r, sort_keys=True)}" for r in added),
+    ]
+    return [
+        Change("atlassian-key-policy", "warning" if declared else "critical", head.regions, title, "\n".join(lines))
+    ]
+
+
 def _config_changes(base: StackConfig, head: StackConfig) -> list[Change]:
     changes: list[Change] = []
     if base.reencryption != head.reencryption:
@@ -182,19 +208,7 @@ def _config_changes(base: StackConfig, head: StackConfig) -> list[Change]:
                 details,
             )
         )
-    removed = sorted(set(base.atlassian_principals) - set(head.atlassian_principals))
-    added = sorted(set(head.atlassian_principals) - set(base.atlassian_principals))
-    if removed or added:
-        changes.append(
-            Change(
-                "principals",
-                "critical" if removed else "warning",
-                head.regions,
-                "Atlassian principals in the key policy change"
-                + (": removing one revokes its access outside the `enabled` switch" if removed else ""),
-                "\n".join([*(f"- {p}" for p in removed), *(f"+ {p}" for p in added)]),
-            )
-        )
+    changes.extend(_atlassian_statement_changes(base, head))
     if base.key_administrators != head.key_administrators:
         changes.append(
             Change(

@@ -23,7 +23,9 @@ from atlassian_cmk.guards import (
     revocation_clock,
     split_regions,
 )
+from atlassian_cmk.iam_policy import PolicyError
 from atlassian_cmk.identity_rules import alias_findings, dropped_keys
+from atlassian_cmk.key_policy import deleted_principals, split_key_policy
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
 from atlassian_cmk.timeline import RevocationClock, iso
@@ -31,10 +33,10 @@ from atlassian_cmk.timeline import RevocationClock, iso
 SCHEMA_VERSION: Final = 1
 """Version of `cmkctl status --json`; bumped only when a field changes meaning or disappears."""
 
-PERMISSIONS: Final = ("kms:DescribeKey", "kms:ListResourceTags", "cloudtrail:LookupEvents")
+PERMISSIONS: Final = ("kms:DescribeKey", "kms:ListResourceTags", "kms:GetKeyPolicy", "cloudtrail:LookupEvents")
 """What `cmkctl status` calls; LookupEvents only for a disabled key without the revoked-at tag."""
 
-FindingKind = Literal["critical", "alias-moved", "unreachable", "split", "drift", "not-deployed"]
+FindingKind = Literal["critical", "alias-moved", "unreachable", "split", "access", "drift", "not-deployed"]
 
 _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "critical": ExitCode.KEY_LOST,
@@ -42,6 +44,7 @@ _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "not-deployed": ExitCode.DRIFT,
     "unreachable": ExitCode.UNREACHABLE,
     "split": ExitCode.SPLIT,
+    "access": ExitCode.DRIFT,
     "drift": ExitCode.DRIFT,
 }
 
@@ -109,8 +112,12 @@ def assess(
     *,
     now: datetime,
     cloudtrail: Mapping[str, CloudTrailEvidence] | None = None,
+    key_policies: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
 ) -> StatusReport:
-    """Compare the declared stack with what every region reported, and name every problem."""
+    """Compare the declared stack with what every region reported, and name every problem.
+
+    `key_policies`: (region -> deployed key policy JSON, region -> why unreadable), from
+    `read_key_policies`; a deployed Atlassian statement naming a deleted principal is a finding."""
     evidence = cloudtrail or {}
     rows = tuple(
         _region_status(config, deployed.stack, reading, evidence.get(reading.region)) for reading in deployed.readings
@@ -157,6 +164,8 @@ def assess(
                 "disabled: finish the change with `cmkctl revoke` or `cmkctl restore`",
             )
         )
+    if key_policies is not None:
+        findings.extend(key_policy_access_findings(*key_policies))
     for row in rows:
         for difference in row.drift:
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
@@ -173,6 +182,38 @@ def assess(
         enrolled=deployed.enrolled,
         notes=tuple(notes),
     )
+
+
+def key_policy_access_findings(policies: Mapping[str, str], errors: Mapping[str, str]) -> list[Finding]:
+    """Atlassian statements of the deployed key policies whose principal was deleted (KMS shows its
+    unique ID): Atlassian's access through them is already broken. Unreadable = unknown, said so."""
+    findings = []
+    for region, error in sorted(errors.items()):
+        findings.append(
+            Finding(
+                "access",
+                f"ACCESS UNKNOWN: {region}: the key policy could not be read ({error}); a deleted Atlassian "
+                "principal cannot be ruled out (needs kms:GetKeyPolicy)",
+                region=region,
+            )
+        )
+    for region, policy in sorted(policies.items()):
+        try:
+            parts = split_key_policy(policy)
+        except PolicyError as error:
+            findings.append(Finding("access", f"ACCESS UNKNOWN: {region}: {error}", region=region))
+            continue
+        for statement, principal in deleted_principals(parts.atlassian):
+            findings.append(
+                Finding(
+                    "access",
+                    f"ACCESS BROKEN: {region}: Atlassian's {statement.label} names {principal}, a deleted principal: "
+                    "Atlassian's access through it is already broken; re-grant by ARN (Atlassian's statement in "
+                    "atlassian-cmk:atlassianKeyPolicy, then pulumi up)",
+                    region=region,
+                )
+            )
+    return findings
 
 
 def _region_status(

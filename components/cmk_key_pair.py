@@ -12,21 +12,41 @@ import pulumi
 import pulumi_aws as aws
 
 from atlassian_cmk.config import StackConfig
-from atlassian_cmk.key_policy import build_key_policy, serialize_key_policy
 from atlassian_cmk.key_set import DELETION_WINDOW_DAYS
-from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR, KEY_DESCRIPTION, alias_name, key_tags
+from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR, KEY_DESCRIPTION, RECORD_TAGS, alias_name, key_tags
 
 
 @dataclass
 class CmkKeyPairArgs:
-    """What a key pair needs: the validated configuration and the account that owns the keys."""
+    """What a key pair needs: the validated configuration and the key policy composed from it."""
 
     config: StackConfig
     stack: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
+    policy: str
+    """The key policy JSON, composed and checked before any resource (`composed_key_policy`)."""
     key_pair: str = CURRENT_KEY_PAIR
     """`current` for the keys Atlassian uses; another name for the next generation during re-encryption."""
+
+
+def record_keeping_provider(name: str, parent: pulumi.Resource) -> aws.Provider:
+    """The AWS provider of the keys: the default one's region, and the break-glass record left alone.
+
+    `cmkctl revoke`/`restore` write the record (RECORD_TAGS) on the live keys; the component does not
+    declare it. The Terraform AWS provider, which pulumi-aws bridges, manages a resource's tags
+    wholly: "Any non-AWS tags added ... outside of Terraform will be proposed for removal on the next
+    Terraform execution" (hashicorp/terraform-provider-aws website/docs/guides/resource-tagging.html.md),
+    which CI's `pulumi up --refresh` is. The provider-level `ignore_tags` ("Ignoring Changes in All
+    Resources", same guide) makes the provider neither read nor remove those keys. An explicit
+    provider with the default provider's region: moving the keys to it is a provider change whose
+    config diff (ignoreTags only) is no replacement (pulumi/pulumi pkg/resource/deploy/step_generator.go,
+    providerChanged), and `protect` refuses a replacement anyway.
+    """
+    return aws.Provider(
+        f"{name}-aws",
+        region=pulumi.Config("aws").get("region"),
+        ignore_tags=aws.ProviderIgnoreTagsArgs(keys=list(RECORD_TAGS)),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 class CmkKeyPair(pulumi.ComponentResource):
@@ -44,20 +64,12 @@ class CmkKeyPair(pulumi.ComponentResource):
     def __init__(self, name: str, args: CmkKeyPairArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         config = args.config
-        policy = pulumi.Output.all(args.partition, args.account_id).apply(
-            lambda values: serialize_key_policy(
-                build_key_policy(
-                    partition=values[0],
-                    account_id=values[1],
-                    atlassian_principals=config.atlassian_principals,
-                    context_tag=config.context_tag,
-                    key_administrators=config.key_administrators,
-                )
-            )
-        )
+        policy = args.policy
         # Keys are never deleted by this code: `protect` makes `pulumi destroy` and a removed
         # resource fail loudly, `retain_on_delete` keeps the key in AWS even if protection is lifted.
-        key_options = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
+        key_options = pulumi.ResourceOptions(
+            parent=self, protect=True, retain_on_delete=True, provider=record_keeping_provider(name, self)
+        )
         arns: dict[str, pulumi.Output[str]] = {}
         primary: aws.kms.Key | None = None
         for region in config.regions:

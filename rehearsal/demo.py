@@ -68,6 +68,11 @@ def review_loop(endpoint: str, enrolled: str, arns: dict[str, str]) -> bool:
     revoke_now = in_progress.replace("atlassian-cmk:enabled: true", "atlassian-cmk:enabled: false") + REVOCATION
     policy_config = load_policy_config((ROOT / "policies" / "policy-config.json").read_text())
     env = emulator_env(endpoint)
+    print(
+        "  ... Atlassian's key-policy statement in Pulumi.prod.yaml is a labelled SAMPLE (principal in 279766244153);"
+        " a real stack pastes Atlassian's own",
+        flush=True,
+    )
     factory = shared_client_factory()
 
     print("  ... pull request 1: revoke now (program under mocks -> policy pack over gRPC)", flush=True)

@@ -1,7 +1,7 @@
 """Drive the real policy pack over its gRPC wire protocol, as the Pulumi engine does.
 
-`start_policy_pack` starts `policies/__main__.py` the way the CLI does (its own folder as working
-directory, the stack's environment), reads the port it prints and connects. The request builders
+`start_policy_pack` starts the pack with the CLI's command (`pack_command`: its own folder as
+working directory, the stack's environment), reads the port it prints and connects. The request builders
 turn what the real program registers under Pulumi mocks (rehearsal.program_run) into
 AnalyzeRequest / AnalyzerResource messages, so any drift between the component and the pack shows
 up here. A later GitOps rehearsal suite reuses these helpers.
@@ -24,10 +24,12 @@ from google.protobuf import empty_pb2, json_format, struct_pb2  # type: ignore[i
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi.runtime.proto.analyzer_pb2_grpc import AnalyzerStub
 
+from rehearsal.policy_config import PolicyConfig, PolicyInfo, reconcile_policy_config
 from rehearsal.program_run import PROJECT_DIR, ProgramRun, RegisteredResource
 
 POLICY_PACK_DIR = PROJECT_DIR / "policies"
 PROJECT = "atlassian-cmk"
+ORGANIZATION = "acme"
 
 _LEVELS = {
     analyzer_pb2.ADVISORY: "advisory",
@@ -95,29 +97,31 @@ class PolicyPackClient:
     def default_levels(self) -> dict[str, str]:
         return {p.name: _LEVELS[p.enforcementLevel] for p in self.info.policies}
 
-    def configure(self, policy_config: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-        """What `--policy-pack-config FILE` becomes: every policy with its level and properties.
+    def policy_infos(self) -> list[PolicyInfo]:
+        """Each policy's level and config schema, as GetAnalyzerInfo reports them to the CLI."""
+        return [
+            PolicyInfo(
+                name=p.name,
+                level=_LEVELS[p.enforcementLevel],
+                properties=json_format.MessageToDict(p.configSchema.properties) if p.HasField("configSchema") else {},
+            )
+            for p in self.info.policies
+        ]
 
-        Like the CLI, start from each policy's default level and schema defaults, then overlay the
-        file's values; `enforcementLevel` in a policy's entry sets its level.
+    def configure(self, policy_config: Mapping[str, Any] | None = None) -> dict[str, PolicyConfig]:
+        """Send what `--policy-pack-config FILE` becomes, reconciled as the CLI does.
+
+        `policy_config` is the file's document (policy name -> level string or object). Raises
+        PolicyConfigRejected where the CLI would stop the run; returns what was sent.
         """
+        reconciled = reconcile_policy_config(self.policy_infos(), policy_config)
         request = analyzer_pb2.ConfigureAnalyzerRequest()
-        given = dict(policy_config or {})
-        for policy in self.info.policies:
-            entry = dict(given.pop(policy.name, {}))
-            level = entry.pop("enforcementLevel", _LEVELS[policy.enforcementLevel])
-            properties: dict[str, Any] = {}
-            schema = json_format.MessageToDict(policy.configSchema.properties) if policy.configSchema else {}
-            for name, spec in schema.items():
-                if "default" in spec:
-                    properties[name] = spec["default"]
-            properties.update(entry)
-            config = analyzer_pb2.PolicyConfig(enforcementLevel=_LEVEL_VALUES[level])
-            config.properties.update(properties)
-            request.policyConfig[policy.name].CopyFrom(config)
-        if given:
-            raise ValueError(f"no such policies in the pack: {sorted(given)}")
+        for name, entry in reconciled.items():
+            config = analyzer_pb2.PolicyConfig(enforcementLevel=_LEVEL_VALUES[entry.level])
+            config.properties.update(entry.properties or {})
+            request.policyConfig[name].CopyFrom(config)
         self.stub.Configure(request)
+        return reconciled
 
     def analyze(self, request: analyzer_pb2.AnalyzeRequest) -> list[Violation]:
         """Violations of one resource; like the engine, attribute them to that resource's URN."""
@@ -137,18 +141,40 @@ def _violations(response: analyzer_pb2.AnalyzeResponse, default_urn: str = "") -
 def pack_env(
     raw_config: Mapping[str, Any], base_env: Mapping[str, str], stack: str, *, dry_run: bool
 ) -> dict[str, str]:
-    """The environment the engine gives a policy pack: the stack's identity and its config as JSON."""
+    """The environment the engine gives a policy pack: the stack's identity and its config as JSON.
+
+    pulumi/pulumi pkg/resource/plugin/analyzer_plugin.go (constructEnv): PULUMI_CONFIG,
+    PULUMI_ORGANIZATION, PULUMI_PROJECT, PULUMI_STACK, PULUMI_DRY_RUN, over the CLI's own environment.
+    """
     env = dict(base_env)
     env.update(
         {
             "PULUMI_PROJECT": PROJECT,
             "PULUMI_STACK": stack,
             "PULUMI_DRY_RUN": "true" if dry_run else "false",
+            "PULUMI_ORGANIZATION": ORGANIZATION,
             "PULUMI_CONFIG": json.dumps({k: v if isinstance(v, str) else json.dumps(v) for k, v in raw_config.items()}),
-            "PYTHONUNBUFFERED": "1",
         }
     )
     return env
+
+
+ENGINE_ADDRESS = "127.0.0.1:1"
+"""Stands in for the engine's gRPC address on the pack's command line.
+
+`pulumi.policy` parses it but neither it nor pulumi_policy connects to it (the engine talks to the
+pack, on the port the pack prints), so no engine needs to listen there.
+"""
+
+
+def pack_command(python: str, pack_dir: Path) -> list[str]:
+    """The command the Pulumi CLI runs a Python policy pack with, in the pack's folder.
+
+    pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go (RunPlugin, kind analyzer):
+    `<venv python> -u -m pulumi.policy <engine address> <absolute pack dir>`, working directory the
+    pack folder; `pulumi.policy` then runs the folder's `__main__.py` with the folder first on sys.path.
+    """
+    return [python, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, str(pack_dir.resolve())]
 
 
 @contextmanager
@@ -161,14 +187,14 @@ def start_policy_pack(
     pack_dir: Path = POLICY_PACK_DIR,
     python: str | None = None,
 ) -> Iterator[PolicyPackClient]:
-    """Run the pack as the engine does; yield its client; kill the pack afterwards.
+    """Run the pack as the engine does (`pack_command`); yield its client; kill the pack afterwards.
 
-    `python` is the pack's interpreter: this process's by default, the pack's own virtualenv's in
-    `make check-pack-venv`.
+    `python` is the pack's interpreter: its own virtualenv's in `make check-pack-venv` and the
+    published-copy check; this process's (which has the pack's requirements) in the suite.
     """
     with tempfile.TemporaryFile() as stderr, ExitStack() as channels:
         process = subprocess.Popen(
-            [python or sys.executable, "__main__.py"],
+            pack_command(python or sys.executable, pack_dir),
             cwd=pack_dir,
             env=pack_env(raw_config, env, stack, dry_run=dry_run),
             stdout=subprocess.PIPE,
@@ -291,3 +317,27 @@ def analyze_program_run(
 
 def by_policy(violations: Iterable[Violation], policy: str) -> list[Violation]:
     return [v for v in violations if v.policy == policy]
+
+
+@dataclass(frozen=True)
+class StepVerdicts:
+    """What `pulumi up` does with each resource's step, judged by that resource's Analyze alone.
+
+    The engine refuses only a resource whose own Analyze returned a mandatory violation; the
+    steps of the other resources go on (pulumi/pulumi pkg/resource/deploy/step_generator.go,
+    analyzeAll). AnalyzeStack runs after the steps, so it refuses nothing already applied.
+    """
+
+    violations: Mapping[str, list[Violation]]  # urn -> that resource's violations
+
+    def refused(self) -> set[str]:
+        return {urn for urn, found in self.violations.items() if any(v.level == "mandatory" for v in found)}
+
+    def proceeding(self) -> set[str]:
+        return set(self.violations) - self.refused()
+
+
+def judge_each_step(client: PolicyPackClient, run: ProgramRun) -> StepVerdicts:
+    """Analyze every resource the program registered on its own, as `pulumi up` enforces."""
+    assert run.error is None, f"the program failed: {run.error}"
+    return StepVerdicts({r.urn: client.analyze(analyze_request(r)) for r in run.resources})

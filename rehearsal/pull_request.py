@@ -16,7 +16,15 @@ from typing import Any
 from atlassian_cmk.config import StackConfigErrors
 from atlassian_cmk.review import Review, invalid_review, review_change
 from atlassian_cmk.stack_file import StackFileError, check_text, checked_stack_config, engine_config
-from rehearsal.policy_pack_client import Violation, analyze_program_run, start_policy_pack
+from rehearsal.policy_pack_client import (
+    StepVerdicts,
+    Violation,
+    analyze_program_run,
+    analyzer_resource,
+    judge_each_step,
+    start_policy_pack,
+    with_outputs,
+)
 from rehearsal.program_run import ProgramRun, run_program
 
 
@@ -27,6 +35,8 @@ class Rehearsal:
     review: Review
     run: ProgramRun | None = None
     violations: list[Violation] = field(default_factory=list)
+    steps: StepVerdicts | None = None
+    """Each resource's Analyze on its own: what `pulumi up` would refuse and let proceed."""
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -49,6 +59,14 @@ class Rehearsal:
     def blocked(self) -> bool:
         """What CI answers: an invalid stack, a failed impact check or any mandatory violation fails it."""
         return self.preview_failed or self.impact_failed or bool(self.mandatory)
+
+    def keys_updated_alone(self) -> list[str]:
+        """CMK keys `pulumi up` would update while another key of the stack is refused: a split. [] is safe."""
+        if self.run is None or self.steps is None:
+            return []
+        keys = {k.urn: k.name for k in self.run.kms_keys}
+        refused = self.steps.refused() & set(keys)
+        return sorted(keys[u] for u in set(keys) - refused) if refused else []
 
     def blocking_policies(self) -> list[str]:
         return sorted({v.policy for v in self.mandatory})
@@ -121,9 +139,14 @@ def rehearse_pull_request(
         return Rehearsal(review=review, run=run)
     with start_policy_pack(raw, env, stack) as client:
         client.configure(policy_config)
+        steps = judge_each_step(client, run)
         outputs = {f"cmk-{region}": {"arn": arn} for region, arn in (deployed_arns or {}).items()}
-        violations = analyze_program_run(client, run, outputs=outputs)
-    return Rehearsal(review=review, run=run, violations=violations)
+        after = client.analyze_stack(
+            analyzer_resource(r, properties=with_outputs(r.outputs, outputs[r.name]) if r.name in outputs else None)
+            for r in run.resources
+        )
+    violations = [v for found in steps.violations.values() for v in found] + after
+    return Rehearsal(review=review, run=run, violations=violations, steps=steps)
 
 
 def load_policy_config(text: str) -> dict[str, dict[str, Any]]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pathspec
 import pytest
 from parliament import analyze_policy_string
 from ruamel.yaml import YAML
@@ -64,11 +65,60 @@ def test_workflows_use_oidc_never_long_lived_keys(workflow: Path) -> None:
     assert credentials["with"]["role-to-assume"].startswith("${{ vars.CMK_")
 
 
+def pulumi_command(workflow: dict[str, Any]) -> dict[str, Any]:
+    """The one pulumi/actions step that runs a command (the other only installs the CLI)."""
+    (step,) = [s for s in uses(workflow, "pulumi/actions@") if "command" in s.get("with", {})]
+    return step
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "apply.yml"])
+def test_the_packs_virtualenv_is_created_before_pulumi_runs(name: str) -> None:
+    # pulumi/pulumi pkg/cmd/pulumi/install/install.go: `pulumi install` in the pack's folder (below the
+    # project's) installs the pack's requirements into its venv; preview and up create nothing.
+    workflow = load_workflow(name)
+    order = steps(workflow)
+    install_cli = next(i for i, s in enumerate(order) if str(s.get("uses", "")).startswith("pulumi/actions@"))
+    assert "command" not in order[install_cli].get("with", {})
+    pack_venv = next(i for i, s in enumerate(order) if s.get("run") == "pulumi install")
+    assert order[pack_venv]["working-directory"] == "policies"
+    assert install_cli < pack_venv < order.index(pulumi_command(workflow))
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "apply.yml"])
+def test_pulumi_cloud_access_is_oidc_never_a_stored_token(name: str) -> None:
+    workflow = load_workflow(name)
+    text = (ROOT / ".github" / "workflows" / name).read_text()
+    assert "PULUMI_ACCESS_TOKEN" not in text
+    (auth,) = uses(workflow, "pulumi/auth-actions@")
+    assert auth["with"]["requested-token-type"] == "urn:pulumi:token-type:access_token:team"
+    order = steps(workflow)
+    assert order.index(auth) < order.index(pulumi_command(workflow))
+
+
+def test_no_secret_reaches_the_pull_requests_own_code() -> None:
+    workflow = load_workflow("preview.yml")
+    assert "env" not in workflow["jobs"]["preview"]
+    assert all("secrets." not in json.dumps(value) for value in workflow.get("env", {}).values())
+    order = steps(workflow)
+    (auth,) = uses(workflow, "pulumi/auth-actions@")
+    for index, step in enumerate(order):
+        if "secrets." in json.dumps(step):
+            raise AssertionError(f"step {step.get('name')} uses a secret")
+        if "make install" in str(step.get("run", "")) or ".venv/bin/cmkctl" in str(step.get("run", "")):
+            assert index < order.index(auth), f"{step.get('name')} runs after Pulumi credentials exist"
+
+
+def test_apply_waits_for_the_prod_environments_reviewers() -> None:
+    job = load_workflow("apply.yml")["jobs"]["apply"]
+    assert job["environment"] == "prod"
+    assert "required reviewers" in (ROOT / ".github" / "workflows" / "apply.yml").read_text()
+
+
 def test_preview_runs_the_guardrails_and_posts_the_impact() -> None:
     document = load_workflow("preview.yml")
     assert "Pulumi.*.yaml" in document["on"]["pull_request"]["paths"]
     assert {"components/**", "policies/**"} <= set(document["on"]["pull_request"]["paths"])
-    (pulumi,) = uses(document, "pulumi/actions@")
+    pulumi = pulumi_command(document)
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["policyPacks"] == "policies"
     assert pulumi["with"]["policyPackConfigs"] == "policies/policy-config.json"
@@ -82,7 +132,7 @@ def test_apply_is_serialized_guarded_and_verified() -> None:
     document = load_workflow("apply.yml")
     assert document["on"]["push"]["branches"] == ["main"]
     assert document["concurrency"] == {"group": "cmk-apply-prod", "cancel-in-progress": False}
-    (pulumi,) = uses(document, "pulumi/actions@")
+    pulumi = pulumi_command(document)
     assert (pulumi["with"]["command"], pulumi["with"]["policyPacks"]) == ("up", "policies")
     (credentials,) = uses(document, "aws-actions/configure-aws-credentials@")
     assert credentials["with"]["role-to-assume"] == "${{ vars.CMK_APPLY_ROLE_ARN }}"
@@ -100,14 +150,45 @@ def test_drift_job_is_scheduled_and_fails_on_any_non_zero_status() -> None:
     assert credentials["with"]["role-to-assume"] == "${{ vars.CMK_PREVIEW_ROLE_ARN }}"
 
 
-def test_codeowners_require_security_for_stack_policies_and_workflows() -> None:
-    rules = {
-        line.split()[0]: line.split()[1:]
-        for line in (ROOT / ".github" / "CODEOWNERS").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    }
-    for path in ("/Pulumi.prod.yaml", "/policies/", "/.github/workflows/"):
-        assert "@your-org/security-owners" in rules[path], path
+SECURITY = ["@your-org/security-owners"]
+
+
+def codeowners_for(path: str) -> list[str]:
+    """The owners GitHub requests for `path`: the last matching CODEOWNERS line (gitignore patterns)."""
+    owners: list[str] = []
+    for line in (ROOT / ".github" / "CODEOWNERS").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            pattern, *names = line.split()
+            if pathspec.GitIgnoreSpec.from_lines([pattern]).match_file(path):
+                owners = names
+    return owners
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "Pulumi.yaml",
+        "Pulumi.prod.yaml",
+        "Pulumi.staging.yaml",
+        "__main__.py",
+        "atlassian_cmk/config.py",
+        "atlassian_cmk/cli/main.py",
+        "components/cmk_key_pair.py",
+        "policies/guardrails/framework.py",
+        "policies/policy-config.json",
+        ".github/workflows/apply.yml",
+        ".github/CODEOWNERS",
+        "iam/apply-role.json",
+        "Makefile",
+        "pyproject.toml",
+        "requirements.txt",
+        "requirements.lock",
+        "a-file-added-later.py",
+    ],
+)
+def test_the_security_owners_alone_approve_everything_that_runs_with_the_roles(path: str) -> None:
+    # Owners on one line are alternatives: any other team listed would approve without security.
+    assert codeowners_for(path) == SECURITY
 
 
 # --- IAM ---------------------------------------------------------------------------------------
@@ -145,6 +226,7 @@ def test_break_glass_role_can_only_revoke_restore_tag_and_read() -> None:
     assert set(allowed_actions(document)) == {
         "kms:DescribeKey",
         "kms:ListResourceTags",
+        "kms:GetKeyPolicy",
         "kms:DisableKey",
         "kms:EnableKey",
         "kms:TagResource",

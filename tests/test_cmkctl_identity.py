@@ -209,7 +209,9 @@ def test_enroll_refuses_a_key_that_does_not_look_like_the_stacks(
     assert code == ExitCode.REFUSED
     assert path.read_text() == before
     assert f"us-west-2: {other['Arn']} does not look like the stack's key" in err
-    assert "no longer granted kms:Decrypt" in err  # copied tags do not copy the key policy
+    # Copied tags do not copy the key policy (judged as key-policy-keeps-access judges one).
+    assert "Atlassian's statement 'SAMPLEAtlassianUseOfTheKey'" in err
+    assert "is missing or altered in the key policy" in err
     assert "us-east-1" not in err
 
 

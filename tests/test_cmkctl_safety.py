@@ -88,8 +88,8 @@ def test_adding_a_region_costs_requests_in_that_region_only(
     with fault_proxy(moto_endpoint) as proxy:
         main(["status", "--project-dir", str(project)], runtime=runtime(proxy.url))
 
-    # Two requests per region (DescribeKey, ListResourceTags), each region on its own.
-    assert proxy.per_region() == {region: 2 for region in REGIONS}
+    # Three requests per region (DescribeKey, ListResourceTags, GetKeyPolicy), each region on its own.
+    assert proxy.per_region() == {region: 3 for region in REGIONS}
 
 
 def test_the_installed_cmkctl_revokes_and_reports_with_exit_codes(tmp_path: Path, moto_endpoint: str) -> None:

@@ -69,6 +69,31 @@ def test_status_key_disabled_in_console_everywhere_is_drift_exit_1(
         assert "CloudTrail lookup failed" in region["clock_note"]
 
 
+def test_status_reports_a_deleted_atlassian_principal_as_broken_access_exit_1(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """KMS shows a deleted (or deleted and recreated) role as its unique ID: access is already broken."""
+    project = stack_dir(tmp_path)
+    east = next(k for k in provision(project, moto_endpoint) if k.region == "us-east-1")
+    client = kms(moto_endpoint, "us-east-1")
+    policy = json.loads(client.get_key_policy(KeyId=east.key_id, PolicyName="default")["Policy"])
+    policy["Statement"][-1]["Principal"] = {"AWS": "AROAEXAMPLEDELETED1234"}
+    client.put_key_policy(KeyId=east.key_id, PolicyName="default", Policy=json.dumps(policy))
+
+    code, document = status_json(project, runtime(moto_endpoint), capsys)
+
+    assert code == ExitCode.DRIFT
+    assert document["findings"] == [
+        {
+            "kind": "access",
+            "region": "us-east-1",
+            "message": "ACCESS BROKEN: us-east-1: Atlassian's statement 'SAMPLEAtlassianUseOfTheKey' names "
+            "AROAEXAMPLEDELETED1234, a deleted principal: Atlassian's access through it is already broken; re-grant "
+            "by ARN (Atlassian's statement in atlassian-cmk:atlassianKeyPolicy, then pulumi up)",
+        }
+    ]
+
+
 def test_status_reencryption_declared_but_not_deployed_is_drift_exit_1(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

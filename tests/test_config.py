@@ -10,8 +10,9 @@ import pytest
 
 from atlassian_cmk.config import StackConfigErrors, parse_stack_config
 from atlassian_cmk.stack_file import StackFileError, check_text, load_stack_config, raw_config_from_text
+from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_ROLE, sample_config_value
 
-PRINCIPAL = "arn:aws:iam::111122223333:role/AtlassianCmkAccess"
+PRINCIPAL = SAMPLE_ATLASSIAN_ROLE
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -21,7 +22,7 @@ def engine_config(**overrides: Any) -> dict[str, Any]:
         "atlassian-cmk:realm": "us",
         "atlassian-cmk:enabled": "true",
         "atlassian-cmk:contextTag": "AcmeCMK",
-        "atlassian-cmk:atlassianPrincipals": json.dumps([PRINCIPAL]),
+        "atlassian-cmk:atlassianKeyPolicy": sample_config_value(),
     }
     for key, value in overrides.items():
         full = f"atlassian-cmk:{key}"
@@ -131,12 +132,69 @@ def test_pulumi_capitalised_booleans_are_accepted_like_config_get_bool() -> None
             "unknown field",
         ),
         (
-            {"atlassianPrincipals": ["arn:aws:iam::1111:role/Short"]},
-            "atlassian-cmk:atlassianPrincipals",
-            "'arn:aws:iam::1111:role/Short' is not allowed; allowed: an IAM root, role or user ARN",
+            {"atlassianKeyPolicy": None},
+            "atlassian-cmk:atlassianKeyPolicy",
+            "missing; required, no default; paste the statements from Atlassian's 'Set up your AWS account",
         ),
-        ({"atlassianPrincipals": []}, "atlassian-cmk:atlassianPrincipals", "a list of IAM ARNs"),
-        ({"atlassianPrincipals": None}, "atlassian-cmk:atlassianPrincipals", "missing; required"),
+        ({"atlassianKeyPolicy": []}, "atlassian-cmk:atlassianKeyPolicy", "[] is not allowed; allowed: paste"),
+        (
+            {"atlassianKeyPolicy": [{"Effect": "Permit", "Principal": {"AWS": PRINCIPAL}, "Action": "kms:Decrypt"}]},
+            "atlassian-cmk:atlassianKeyPolicy[0]",
+            "not an IAM statement (atlassianKeyPolicy[0].Effect: 'Permit' is not allowed; Allow or Deny)",
+        ),
+        (
+            {"atlassianKeyPolicy": [{"Effect": "Allow", "Principal": {"AWS": PRINCIPAL}, "Resource": "*"}]},
+            "atlassian-cmk:atlassianKeyPolicy[0]",
+            "atlassianKeyPolicy[0].Action: missing; required (or NotAction)",
+        ),
+        (
+            {"atlassianKeyPolicy": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt"}]},
+            "atlassian-cmk:atlassianKeyPolicy[0].Principal",
+            "no *, no NotPrincipal",
+        ),
+        (
+            {"atlassianKeyPolicy": [{"Effect": "Allow", "NotPrincipal": {"AWS": PRINCIPAL}, "Action": "kms:*"}]},
+            "atlassian-cmk:atlassianKeyPolicy[0].Principal",
+            "no *, no NotPrincipal",
+        ),
+        (
+            {
+                "atlassianKeyPolicy": [
+                    {"Effect": "Allow", "Principal": {"AWS": "AROAEXAMPLEEXAMPLE123"}, "Action": "kms:*"}
+                ]
+            },
+            "atlassian-cmk:atlassianKeyPolicy[0].Principal.AWS",
+            "a unique ID (a deleted principal); paste Atlassian's ARN",
+        ),
+        (
+            {
+                "atlassianKeyPolicy": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "arn:aws:iam::<ATLASSIAN_ACCOUNT>:root"},
+                        "Action": "kms:*",
+                    }
+                ]
+            },
+            "atlassian-cmk:atlassianKeyPolicy[0]",
+            "'<ATLASSIAN_ACCOUNT>' is not allowed; a placeholder: replace it with the value from your enrollment "
+            "ticket",
+        ),
+        (
+            {
+                "atlassianKeyPolicy": [
+                    {
+                        "Sid": "EnableRootAccountAdministration",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": PRINCIPAL},
+                        "Action": "kms:*",
+                    }
+                ]
+            },
+            "atlassian-cmk:atlassianKeyPolicy[0].Sid",
+            "reserved for the product's own statements",
+        ),
+        ({"atlassianKeyPolicyRevision": "ATL 1"}, "atlassian-cmk:atlassianKeyPolicyRevision", "a ticket id such as"),
         (
             {"keyAdministrators": ["someone@example.com"]},
             "atlassian-cmk:keyAdministrators",
@@ -185,8 +243,11 @@ config:
   atlassian-cmk:realm: us
   atlassian-cmk:enabled: {enabled}
   atlassian-cmk:contextTag: AcmeCMK
-  atlassian-cmk:atlassianPrincipals:
-    - {principal}
+  atlassian-cmk:atlassianKeyPolicy:
+    - Effect: Allow
+      Principal: {{AWS: {principal}}}
+      Action: [kms:Decrypt, kms:Encrypt]
+      Resource: "*"
 """
 
 
@@ -213,7 +274,11 @@ def test_quoted_and_nested_values_reach_the_schema_as_the_engine_passes_them() -
 
 def test_bare_keys_in_a_stack_file_are_refused_as_the_engine_refuses_them() -> None:
     # pulumi/pulumi sdk/go/common/resource/config/key.go ParseKey: `<namespace>:<name>` only.
-    text = "config:\n  realm: sg\n  enabled: true\n  contextTag: Acme\n  atlassianPrincipals: [" + PRINCIPAL + "]\n"
+    text = (
+        "config:\n  realm: sg\n  enabled: true\n  contextTag: Acme\n  atlassianKeyPolicy: "
+        + sample_config_value()
+        + "\n"
+    )
     with pytest.raises(StackFileError, match=r"stack file:2: could not parse realm as a configuration key"):
         raw_config_from_text(text)
 
@@ -302,3 +367,30 @@ def test_an_enrolled_region_the_stack_no_longer_has_is_left_to_the_identity_guar
     from atlassian_cmk.identity_rules import dropped_keys
 
     assert [(f.region, f.arn) for f in dropped_keys(config)] == [("us-west-2", WEST)]
+
+
+def test_atlassians_principals_are_derived_from_its_statements() -> None:
+    second = "arn:aws:iam::279766244153:role/SAMPLE-Second"
+    statements = [
+        {"Effect": "Allow", "Principal": {"AWS": [PRINCIPAL, second]}, "Action": "kms:Decrypt", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": PRINCIPAL}, "Action": "kms:DescribeKey", "Resource": "*"},
+    ]
+    config = parse_stack_config(engine_config(atlassianKeyPolicy=statements))
+    assert config.atlassian_principals == (PRINCIPAL, second)
+    assert config.atlassian_key_policy == tuple(statements)
+
+
+def test_a_whole_pasted_policy_document_gives_its_statements() -> None:
+    statement = {"Effect": "Allow", "Principal": {"AWS": "279766244153"}, "Action": "kms:Decrypt", "Resource": "*"}
+    document = {"Version": "2012-10-17", "Statement": [statement]}
+    assert parse_stack_config(engine_config(atlassianKeyPolicy=document)).atlassian_key_policy == (statement,)
+
+
+def test_every_problem_is_listed_once_in_one_line_each() -> None:
+    with pytest.raises(StackConfigErrors) as caught:
+        parse_stack_config(engine_config(atlassianKeyPolicy=None, contextTag="Acme-CMK"))
+    lines = str(caught.value).splitlines()
+    assert [line.split(":")[0] + ":" + line.split(":")[1] for line in lines] == [
+        "atlassian-cmk:atlassianKeyPolicy",
+        "atlassian-cmk:contextTag",
+    ]

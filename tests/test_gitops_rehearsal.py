@@ -105,22 +105,22 @@ def test_revocation_without_ticket_is_blocked_before_any_resource(moto_endpoint:
 def test_a_key_policy_that_drops_atlassian_is_blocked(
     moto_endpoint: str, deploy: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The pull request edits the component so its key policy no longer grants Atlassian."""
-    import components.cmk_key_pair as component
-    from atlassian_cmk import key_policy
+    """The pull request edits the program so its key policy no longer grants Atlassian and skips the
+    program's own check: the pack still sees the loss, against the deployed key."""
+    from atlassian_cmk import composed_policy, key_policy
 
     def without_atlassian(**kwargs: Any) -> dict[str, Any]:
         document = key_policy.build_key_policy(**kwargs)
         document["Statement"] = [s for s in document["Statement"] if s["Sid"] == key_policy.SID_ROOT]
         return document
 
-    monkeypatch.setattr(component, "build_key_policy", without_atlassian)
     deploy(PROD)
+    monkeypatch.setattr(composed_policy, "build_key_policy", without_atlassian)
+    monkeypatch.setattr(composed_policy, "key_policy_findings", lambda *args, **kwargs: [])
     result = rehearse(PROD, PROD, moto_endpoint)
     assert result.blocking_policies() == ["key-policy-keeps-access"], describe(result.violations)
-    assert "arn:aws:iam::111122223333:role/AtlassianCmkAccess is no longer granted kms:Decrypt" in "\n".join(
-        v.message for v in result.mandatory
-    )
+    messages = "\n".join(v.message for v in result.mandatory)
+    assert "Atlassian's statement 'SAMPLEAtlassianUseOfTheKey' (principal " in messages
 
 
 def test_a_key_pending_deletion_blocks_any_change(moto_endpoint: str, deploy: Any, aws: Any) -> None:
@@ -131,6 +131,20 @@ def test_a_key_pending_deletion_blocks_any_change(moto_endpoint: str, deploy: An
     assert result.blocking_policies() == ["deployed-keys-intact"], describe(result.violations)
     message = next(v.message for v in result.mandatory if "us-west-2" in v.message)
     assert "PendingDeletion" in message and "cancel-key-deletion" in message
+    assert result.keys_updated_alone() == []
+
+
+def test_a_revocation_while_one_region_is_pending_deletion_updates_no_region_alone(
+    moto_endpoint: str, deploy: Any, aws: Any
+) -> None:
+    keys = deploy(PROD)
+    west = next(k for k in keys if k.region == "us-west-2")
+    aws("kms", "us-west-2").schedule_key_deletion(KeyId=west.key_id, PendingWindowInDays=30)
+    result = rehearse(PROD, revoked(PROD), moto_endpoint)
+    assert result.blocking_policies() == ["deployed-keys-intact"], describe(result.violations)
+    assert result.run is not None and result.steps is not None
+    assert {k.urn for k in result.run.kms_keys} <= result.steps.refused()  # us-east-1 is refused too
+    assert result.keys_updated_alone() == []
 
 
 def test_restore_is_allowed_and_the_impact_shows_the_window(moto_endpoint: str, deploy: Any, aws: Any) -> None:
@@ -158,24 +172,37 @@ def test_an_unrelated_change_is_allowed_and_says_nothing_is_revoked(moto_endpoin
     assert result.run is not None and result.run.warnings == []
 
 
-def test_dropping_a_deployed_atlassian_principal_from_the_config_is_blocked(moto_endpoint: str, deploy: Any) -> None:
-    """The new key policy matches the new config, so only the deployed key policy shows the loss."""
+def test_changing_atlassians_statements_without_a_declared_revision_is_blocked(moto_endpoint: str, deploy: Any) -> None:
+    """The new key policy matches the new config, so only the deployed key policy shows the change."""
     deploy(PROD)
-    replaced = PROD.replace("role/AtlassianCmkAccess\n", "role/SomethingElse\n")
+    replaced = PROD.replace("role/SAMPLE-AtlassianCmkAccess\n", "role/SomethingElse\n")
     result = rehearse(PROD, replaced, moto_endpoint)
     assert result.blocking_policies() == ["key-policy-keeps-access"], describe(result.violations)
-    assert "grants Atlassian principal arn:aws:iam::111122223333:role/AtlassianCmkAccess, which this change drops" in (
-        result.mandatory[0].message
+    assert (
+        "this change alters or drops Atlassian's deployed statement 'SAMPLEAtlassianUseOfTheKey' (principal "
+        "arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccess)" in result.mandatory[0].message
     )
-    assert any(c.kind == "principals" and c.severity == "critical" for c in result.review.changes)
+    change = next(c for c in result.review.changes if c.kind == "atlassian-key-policy")
+    assert change.severity == "critical"
+    assert "WITHOUT a new atlassian-cmk:atlassianKeyPolicyRevision" in change.summary
 
 
-def test_adding_an_atlassian_principal_is_allowed(moto_endpoint: str, deploy: Any) -> None:
+def test_changing_atlassians_statements_under_a_declared_revision_is_allowed_and_shown(
+    moto_endpoint: str, deploy: Any
+) -> None:
     deploy(PROD)
-    current = "    - arn:aws:iam::111122223333:role/AtlassianCmkAccess\n"
-    added = PROD.replace(current, current + "    - arn:aws:iam::111122223333:role/AtlassianCmkAccessV2\n")
-    result = rehearse(PROD, added, moto_endpoint)
+    replaced = PROD.replace("role/SAMPLE-AtlassianCmkAccess\n", "role/SomethingElse\n").replace(
+        "  # atlassian-cmk:atlassianKeyPolicyRevision: ATL-1234", "  atlassian-cmk:atlassianKeyPolicyRevision: ATL-1234"
+    )
+    result = rehearse(PROD, replaced, moto_endpoint)
     assert not result.blocked, describe(result.violations)
+    change = next(c for c in result.review.changes if c.kind == "atlassian-key-policy")
+    assert change.severity == "warning"
+    assert (
+        change.summary
+        == "Atlassian's key-policy statements change, declared as Atlassian's revision (none) -> ATL-1234"
+    )
+    assert '+ {"Action": ["kms:Encrypt"' in change.details and "role/SomethingElse" in change.details
 
 
 def test_unquoting_the_context_tag_fails_the_impact_check_with_the_quote_advice(
@@ -184,9 +211,9 @@ def test_unquoting_the_context_tag_fails_the_impact_check_with_the_quote_advice(
     base = PROD.replace("atlassian-cmk:contextTag: AcmeCMK", "atlassian-cmk:contextTag: '0012345'")
     deploy(base)
     result = rehearse(base, base.replace("'0012345'", "0012345"), moto_endpoint)
-    # The engine hands the program 5349 (octal), a valid tag: only the impact check stops it.
+    # The engine hands the program 5349 (octal), a valid tag, and the sample statement has no
+    # encryption-context condition for the program to check it against: only the impact check stops it.
     assert result.run is not None and result.run.error is None
-    assert all("5349" in key.inputs["policy"] for key in result.run.kms_keys)
     assert result.impact_failed and result.blocked
     assert result.summary().startswith("BLOCKED") and "quote it: '0012345'" in result.summary()
     assert any(

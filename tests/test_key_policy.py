@@ -1,133 +1,271 @@
-"""The key policy checker: every way to take Atlassian's access away without `enabled` is found."""
+"""The composed key policy and its invariants, judged by the core (no Pulumi, no gRPC)."""
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 import pytest
 
 from atlassian_cmk.key_policy import (
-    SID_ATLASSIAN_DESCRIBE,
-    SID_ATLASSIAN_USE,
+    SID_ADMINISTRATORS,
     SID_ROOT,
     build_key_policy,
-    key_policy_problems,
+    key_policy_findings,
+    revision_of,
     serialize_key_policy,
 )
+from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_KEY_POLICY, SAMPLE_ATLASSIAN_ROLE, SAMPLE_SID
 
-ATLASSIAN = "arn:aws:iam::111122223333:role/AtlassianCmkAccess"
-ACCOUNT = "123456789012"
+ACCOUNT = "111122223333"
+FOREIGN = "444455556666"
+ATLASSIAN_ACCOUNT = "279766244153"
+CONDITIONED = [
+    {
+        "Sid": "AtlassianUse",
+        "Effect": "Allow",
+        "Principal": {"AWS": SAMPLE_ATLASSIAN_ROLE},
+        "Action": ["kms:Encrypt", "kms:Decrypt"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"kms:EncryptionContext:atlassian-context-tag": "AcmeCMK"}},
+    },
+    {
+        "Sid": "AtlassianDescribe",
+        "Effect": "Allow",
+        "Principal": {"AWS": SAMPLE_ATLASSIAN_ROLE},
+        "Action": "kms:DescribeKey",
+        "Resource": "*",
+    },
+]
 
 
-def policy() -> dict[str, Any]:
+def document(statements: list[dict[str, Any]] = SAMPLE_ATLASSIAN_KEY_POLICY, **kwargs: Any) -> dict[str, Any]:
     return build_key_policy(
-        partition="aws", account_id=ACCOUNT, atlassian_principals=[ATLASSIAN], context_tag="AcmeCMK"
+        partition="aws",
+        account_id=ACCOUNT,
+        atlassian_statements=statements,
+        key_administrators=[f"arn:aws:iam::{ACCOUNT}:role/SecurityBreakGlass"],
+        **kwargs,
     )
 
 
-def problems(document: dict[str, Any]) -> list[str]:
-    return key_policy_problems(
-        json.dumps(document), atlassian_principals=[ATLASSIAN], context_tag="AcmeCMK", account_id=ACCOUNT
+def blocking(
+    policy: dict[str, Any],
+    statements: list[dict[str, Any]] = SAMPLE_ATLASSIAN_KEY_POLICY,
+    *,
+    account: str | None = ACCOUNT,
+    deployed: dict[str, Any] | None = None,
+    revision: str | None = None,
+    context_tag: str = "AcmeCMK",
+) -> list[str]:
+    findings = key_policy_findings(
+        serialize_key_policy(policy),
+        atlassian_statements=statements,
+        context_tag=context_tag,
+        account_id=account,
+        deployed_policy_json=None if deployed is None else json.dumps(deployed),
+        atlassian_revision=revision,
     )
+    return [f.message for f in findings if f.blocking]
 
 
-def statement(document: dict[str, Any], sid: str) -> dict[str, Any]:
-    return next(s for s in document["Statement"] if s["Sid"] == sid)
+def test_the_composed_policy_is_sound_and_holds_atlassians_statements_verbatim() -> None:
+    policy = document()
+    assert blocking(policy) == []
+    assert blocking(policy, account=None) == []
+    assert policy["Statement"][0]["Sid"] == SID_ROOT
+    assert policy["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    assert policy["Statement"][-1] == SAMPLE_ATLASSIAN_KEY_POLICY[0]
+    assert policy["Statement"][-1] is not SAMPLE_ATLASSIAN_KEY_POLICY[0]
 
 
-def test_the_built_policy_is_sound_and_serializes_stably() -> None:
-    assert problems(policy()) == []
-    assert serialize_key_policy(policy()) == serialize_key_policy(policy())
+def test_the_declared_revision_is_carried_in_the_policy_id() -> None:
+    assert revision_of(document(atlassian_revision="ATL-9")) == "ATL-9"
+    assert revision_of(document()) is None
 
 
-def test_missing_root_statement_is_a_lockout_risk() -> None:
-    document = policy()
-    document["Statement"] = [s for s in document["Statement"] if s["Sid"] != SID_ROOT]
-    (problem,) = problems(document)
-    assert "root administrator statement" in problem and "lockout" in problem
+def test_a_context_condition_must_carry_the_context_tag() -> None:
+    assert blocking(document(CONDITIONED), CONDITIONED) == []
+    problems = blocking(document(CONDITIONED), CONDITIONED, context_tag="Other")
+    assert problems == [
+        "Atlassian's statement 'AtlassianUse' in atlassian-cmk:atlassianKeyPolicy conditions on "
+        "kms:encryptioncontext:atlassian-context-tag = AcmeCMK, but atlassian-cmk:contextTag is Other: Atlassian would "
+        "be denied (a stealth revocation); the context tag is immutable once enrolled"
+    ]
 
 
-def test_root_of_another_account_does_not_count() -> None:
-    document = policy()
-    statement(document, SID_ROOT)["Principal"] = {"AWS": "arn:aws:iam::999999999999:root"}
-    assert any("root administrator" in p for p in problems(document))
-
-
-def test_dropping_atlassian_is_a_stealth_revocation() -> None:
-    document = policy()
-    document["Statement"] = [s for s in document["Statement"] if s["Sid"] != SID_ATLASSIAN_USE]
-    found = problems(document)
-    assert len(found) == 6
-    assert all(ATLASSIAN in p and "without the reviewed `enabled` switch" in p for p in found)
-    assert any("kms:Decrypt" in p for p in found)
-
-
-def test_narrowing_atlassian_with_an_extra_condition_is_found() -> None:
-    document = policy()
-    statement(document, SID_ATLASSIAN_USE)["Condition"]["IpAddress"] = {"aws:SourceIp": "10.0.0.0/8"}
-    assert len(problems(document)) == 6
-
-
-def test_narrowing_atlassian_by_dropping_one_action_is_found() -> None:
-    document = policy()
-    statement(document, SID_ATLASSIAN_USE)["Action"].remove("kms:Decrypt")
-    (problem,) = problems(document)
-    assert "kms:Decrypt" in problem
-
-
-def test_wildcard_actions_still_grant() -> None:
-    document = policy()
-    statement(document, SID_ATLASSIAN_USE)["Action"] = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:Generate*"]
-    assert problems(document) == []
+def with_statement(extra: dict[str, Any]) -> dict[str, Any]:
+    policy = document()
+    policy["Statement"].insert(1, {"Resource": "*", **extra})
+    return policy
 
 
 @pytest.mark.parametrize(
-    "deny",
+    ("policy", "expected"),
     [
-        {"Effect": "Deny", "Principal": {"AWS": ATLASSIAN}, "Action": "kms:Decrypt", "Resource": "*"},
-        {"Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Deny", "NotPrincipal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Deny", "Principal": {"AWS": [ATLASSIAN]}, "NotAction": "kms:Encrypt", "Resource": "*"},
+        (
+            with_statement(
+                {
+                    "Sid": SID_ADMINISTRATORS + "X",
+                    "Effect": "Deny",
+                    "Principal": {"AWS": f"arn:aws:iam::{ATLASSIAN_ACCOUNT}:root"},
+                    "Action": "kms:*",
+                }
+            ),
+            None,  # not ours by Sid: an unknown statement
+        ),
     ],
 )
-def test_a_deny_against_atlassian_is_a_stealth_revocation(deny: dict[str, Any]) -> None:
-    document = policy()
-    document["Statement"].append(deny)
-    found = problems(document)
-    assert any("Deny statement applies to Atlassian principal" in p for p in found), found
+def test_a_statement_that_is_neither_ours_nor_atlassians_is_refused(policy: dict[str, Any], expected: None) -> None:
+    assert any("is neither ours nor one of Atlassian's statements" in p for p in blocking(policy))
 
 
-def test_a_deny_that_spares_atlassian_is_fine() -> None:
-    document = policy()
-    document["Statement"].append(
-        {"Effect": "Deny", "NotPrincipal": {"AWS": ATLASSIAN}, "Action": "kms:ScheduleKeyDeletion", "Resource": "*"}
+def own(sid: str, effect: str, principal: Any, action: Any) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": effect, "Principal": principal, "Action": action}
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            own("ProtectCmkEvidenceX", "Deny", {"AWS": f"arn:aws:iam::{ATLASSIAN_ACCOUNT}:root"}, "kms:*"),
+            f"statement 'ProtectCmkEvidenceX' denies account {ATLASSIAN_ACCOUNT} kms:decrypt",
+        ),
+        (
+            own("ProtectCmkEvidenceX", "Deny", {"AWS": ATLASSIAN_ACCOUNT}, ["kms:Decrypt", "kms:GenerateDataKey*"]),
+            f"denies account {ATLASSIAN_ACCOUNT} kms:decrypt, kms:generatedatakey",
+        ),
+        (
+            own("ProtectCmkEvidenceX", "Deny", "*", "kms:Decrypt"),
+            "statement 'ProtectCmkEvidenceX' denies * kms:decrypt",
+        ),
+        (
+            {
+                **own("ProtectCmkEvidenceX", "Deny", None, "kms:Decrypt"),
+                "Principal": None,
+                "NotPrincipal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            },
+            "denies everyone outside NotPrincipal",
+        ),
+        (
+            own(SID_ADMINISTRATORS, "Allow", {"AWS": "*"}, ["kms:Decrypt", "kms:CreateGrant"]),
+            f"statement '{SID_ADMINISTRATORS}' allows *",
+        ),
+        (
+            own(
+                SID_ADMINISTRATORS,
+                "Allow",
+                {"AWS": f"arn:aws:iam::{FOREIGN}:root"},
+                ["kms:ScheduleKeyDeletion", "kms:PutKeyPolicy", "kms:DisableKey"],
+            ),
+            f"statement '{SID_ADMINISTRATORS}' grants account {FOREIGN}, outside the key's own account {ACCOUNT}",
+        ),
+        (
+            own(
+                SID_ADMINISTRATORS,
+                "Allow",
+                {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/Admin", f"arn:aws:iam::{FOREIGN}:root"]},
+                "kms:DisableKey",
+            ),
+            f"grants account {FOREIGN}, outside the key's own account",
+        ),
+    ],
+)
+def test_a_deny_reaching_atlassian_or_a_grant_beyond_the_account_is_refused(
+    extra: dict[str, Any], expected: str
+) -> None:
+    extra = {k: v for k, v in extra.items() if v is not None}
+    policy = with_statement(extra)
+    problems = blocking(policy)
+    assert any(expected in p for p in problems), problems
+
+
+def test_the_root_administrator_must_be_the_keys_own_account() -> None:
+    policy = document()
+    policy["Statement"][0]["Principal"] = {"AWS": f"arn:aws:iam::{FOREIGN}:root"}
+    problems = blocking(policy)
+    assert any(
+        p.startswith("the account root administrator statement (Allow kms:* to arn:...:iam::111122223333:root")
+        for p in problems
+    ), problems
+    assert any(f"grants account {FOREIGN}" in p for p in problems), problems
+
+
+# ----------------------------------------------------------------------------- against the deployed policy
+
+
+def test_a_respelled_deployed_policy_is_the_same_policy() -> None:
+    deployed = document(CONDITIONED)
+    use = deployed["Statement"][-2]
+    use["Action"] = ["KMS:decrypt", "kms:encrypt"]
+    use["Condition"] = {"StringEquals": {"kms:encryptioncontext:atlassian-context-tag": ["AcmeCMK"]}}
+    use["Principal"] = {"AWS": [SAMPLE_ATLASSIAN_ROLE]}
+    assert blocking(document(CONDITIONED), CONDITIONED, deployed=deployed) == []
+
+
+def test_dropping_a_deployed_atlassian_statement_needs_a_declared_revision() -> None:
+    deployed = document(CONDITIONED)
+    narrowed = [CONDITIONED[1]]
+    problems = blocking(document(narrowed), narrowed, deployed=deployed)
+    assert problems == [
+        "this change alters or drops Atlassian's deployed statement 'AtlassianUse' (principal "
+        f"{SAMPLE_ATLASSIAN_ROLE}): that changes Atlassian's access outside the reviewed `enabled` switch. "
+        "If Atlassian revised its key policy, "
+        "declare it with a new atlassian-cmk:atlassianKeyPolicyRevision (the ticket); otherwise keep the statement"
+    ]
+    assert blocking(document(narrowed, atlassian_revision="ATL-2"), narrowed, deployed=deployed, revision="ATL-2") == []
+    redeclared = document(CONDITIONED, atlassian_revision="ATL-2")
+    assert blocking(document(narrowed), narrowed, deployed=redeclared, revision="ATL-2") != []
+
+
+def test_changing_the_context_tag_against_the_deployed_condition_is_refused() -> None:
+    deployed = document(CONDITIONED)
+    retagged = copy.deepcopy(CONDITIONED)
+    retagged[0]["Condition"] = {"StringEquals": {"kms:EncryptionContext:atlassian-context-tag": "Other"}}
+    problems = blocking(document(retagged), retagged, deployed=deployed, context_tag="Other")
+    assert any(
+        "in the deployed key policy conditions on kms:encryptioncontext:atlassian-context-tag = AcmeCMK" in p
+        for p in problems
     )
-    assert problems(document) == []
+    assert any("this change alters or drops Atlassian's deployed statement 'AtlassianUse'" in p for p in problems)
 
 
-def test_describe_key_must_stay_unconditioned() -> None:
-    document = policy()
-    statement(document, SID_ATLASSIAN_DESCRIBE)["Condition"] = {"Bool": {"aws:SecureTransport": "true"}}
-    (problem,) = problems(document)
-    assert "kms:DescribeKey" in problem
+def deleted(policy: dict[str, Any]) -> dict[str, Any]:
+    stored = copy.deepcopy(policy)
+    stored["Statement"][-1]["Principal"] = {"AWS": "AROAEXAMPLEDELETED12345"}
+    return stored
 
 
-def test_not_json_is_reported_not_raised() -> None:
-    assert key_policy_problems("{", atlassian_principals=[ATLASSIAN], context_tag="AcmeCMK")[0].startswith(
-        "the key policy is not valid JSON"
-    )
-
-
-def test_atlassian_grantees_are_the_principals_using_the_key_under_the_context_tag() -> None:
-    from atlassian_cmk.key_policy import atlassian_grantees
-
-    document = build_key_policy(
-        partition="aws",
-        account_id=ACCOUNT,
-        atlassian_principals=[ATLASSIAN, "arn:aws:iam::111122223333:role/Second"],
+def test_a_deployed_unique_id_is_explained_and_the_regrant_allowed() -> None:
+    policy = document()
+    findings = key_policy_findings(
+        serialize_key_policy(policy),
+        atlassian_statements=SAMPLE_ATLASSIAN_KEY_POLICY,
         context_tag="AcmeCMK",
-        key_administrators=["arn:aws:iam::444455556666:role/Admin"],
+        account_id=ACCOUNT,
+        deployed_policy_json=json.dumps(deleted(policy)),
     )
-    assert atlassian_grantees(json.dumps(document)) == {ATLASSIAN, "arn:aws:iam::111122223333:role/Second"}
-    assert atlassian_grantees("not json") == frozenset()
+    assert [f.blocking for f in findings] == [False]
+    assert findings[0].message == (
+        f"the deployed Atlassian statement '{SAMPLE_SID}' names AROAEXAMPLEDELETED12345, a unique ID: the principal "
+        "it named was deleted, so Atlassian's access through this statement is already broken; this change "
+        "re-grants it by ARN"
+    )
+
+
+def test_a_not_principal_deny_that_excludes_atlassian_is_no_stealth_revocation() -> None:
+    deny = {
+        "Sid": "ProtectCmkEvidenceTags",
+        "Effect": "Deny",
+        "NotPrincipal": {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/CmkApply", ATLASSIAN_ACCOUNT]},
+        "Action": "kms:Decrypt",
+    }
+    assert blocking(with_statement(deny)) == []
+    # Excluding only Atlassian's role still denies every other principal of Atlassian's account.
+    deny["NotPrincipal"] = {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/CmkApply", SAMPLE_ATLASSIAN_ROLE]}
+    assert [p for p in blocking(with_statement(deny)) if "denies" in p] == [
+        "statement 'ProtectCmkEvidenceTags' denies everyone outside NotPrincipal, Atlassian included kms:decrypt, "
+        f"which reaches Atlassian's account {ATLASSIAN_ACCOUNT}: a stealth revocation; revoke through "
+        "atlassian-cmk:enabled"
+    ]

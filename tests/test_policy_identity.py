@@ -58,7 +58,7 @@ def test_a_multi_region_flip_is_refused_on_each_key_naming_region_and_arn(moto_e
         assert "Atlassian would lose the key it holds there" in mine[0]
 
 
-def test_a_dropped_region_fails_every_remaining_key_and_the_stack(moto_endpoint: str, aws: Any) -> None:
+def test_a_dropped_region_fails_every_remaining_key(moto_endpoint: str, aws: Any) -> None:
     keys = deploy(aws)
     raw = engine_config(realm=None, regions=["us-east-1"], enrolledKeys=arns_of(keys))
     with pack_for(raw, moto_endpoint) as (client, _):
@@ -69,12 +69,13 @@ def test_a_dropped_region_fails_every_remaining_key_and_the_stack(moto_endpoint:
         )
 
     west = keys["us-west-2"].arn
-    resource = [v for v in violations if v.urn.endswith("::cmk-us-east-1")]
-    stack = [v for v in violations if not v.urn.endswith("::cmk-us-east-1")]
-    assert len(resource) == 1 and len(stack) == 1, describe(violations)
-    expected = f"the enrolled key {west} in us-west-2 would be dropped: us-west-2 is no longer in the stack's regions"
-    assert expected in resource[0].message and expected in stack[0].message
-    assert "Atlassian would lose the key it holds there" in stack[0].message
+    assert [v.urn.rsplit("::", 1)[1] for v in violations] == ["cmk-us-east-1"], describe(violations)
+    message = violations[0].message
+    assert "is held back with every key of the realm (us-east-1)" in message
+    assert f"the enrolled key {west} in us-west-2 would be dropped: us-west-2 is no longer in the stack's regions" in (
+        message
+    )
+    assert "Atlassian would lose the key it holds there" in message
 
 
 def test_a_realm_change_is_refused_naming_the_regions_atlassian_would_lose(moto_endpoint: str, aws: Any) -> None:
@@ -99,12 +100,13 @@ def test_a_key_being_created_or_replaced_in_analyze_stack_is_refused(moto_endpoi
         client.configure()
         violations = mandatory(analyze_program_run(client, preview(raw), outputs=outputs), IDENTITY)
 
-    assert len(violations) == 1, describe(violations)
-    assert violations[0].urn.endswith("::cmk-us-west-2")
-    assert (
-        f"us-west-2: the key's ARN is unknown until apply, so this update creates or replaces it instead of keeping "
-        f"the enrolled key {keys['us-west-2'].arn}" in violations[0].message
-    )
+    # Realm-wide: every key carries the finding, naming the region at cause.
+    assert sorted(v.urn.rsplit("::", 1)[1] for v in violations) == ["cmk-us-east-1", "cmk-us-west-2"]
+    for violation in violations:
+        assert (
+            f"us-west-2: the key's ARN is unknown until apply, so this update creates or replaces it instead of "
+            f"keeping the enrolled key {keys['us-west-2'].arn}" in violation.message
+        )
 
 
 def test_a_stack_key_that_is_not_the_enrolled_key_is_refused(moto_endpoint: str, aws: Any) -> None:
@@ -128,8 +130,9 @@ def test_an_alias_that_names_another_key_than_the_enrolled_one_is_refused(moto_e
         client.configure()
         violations = mandatory(analyze_program_run(client, preview(raw), outputs=deployed_outputs(keys)), IDENTITY)
 
-    assert len(violations) == 1, describe(violations)
+    assert sorted(v.urn.rsplit("::", 1)[1] for v in violations) == ["cmk-us-east-1", "cmk-us-west-2"]
     message = violations[0].message
+    assert violations[1].message.endswith(message.split("so no region changes alone: ", 1)[1])
     assert f"ALIAS MOVED: us-west-2: {ALIAS} names {other['Arn']}, not the enrolled key {keys['us-west-2'].arn}" in (
         message
     )
@@ -167,7 +170,7 @@ def test_the_reencryption_guard_reads_the_enrolled_keys_not_the_decoys_behind_th
     reencryption = mandatory(violations, REENCRYPTION)
     assert len(reencryption) == 2, describe(violations)
     assert f"({keys['us-west-2'].arn}) is tagged re-encryption in-progress" in " ".join(v.message for v in reencryption)
-    assert len(by_policy(violations, IDENTITY)) == 2  # the moved aliases, one stack finding per region
+    assert len(by_policy(violations, IDENTITY)) == 2  # the moved aliases, both regions on each key
 
 
 def test_the_emulator_reports_a_multi_region_primary_and_replica_as_aws_does(moto_endpoint: str, aws: Any) -> None:

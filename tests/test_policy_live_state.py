@@ -103,7 +103,7 @@ def test_live_reencryption_in_progress_denies_disabling_even_when_the_inputs_say
 
     assert len(violations) == 2, describe(violations)
     west = next(v.message for v in violations if "cmk-us-west-2" in v.urn)
-    assert "cmk-us-west-2 (us-west-2) would be disabled" in west
+    assert "cmk-us-west-2 (us-west-2) is held back with every key of the realm" in west
     assert f"the deployed key in us-west-2 ({deployed['us-west-2'].arn}) is tagged re-encryption in-progress" in west
     assert "then revoke in a second change" in west
 
@@ -168,7 +168,8 @@ def test_the_live_check_can_be_turned_off_and_the_violation_says_so() -> None:
 
         violations = mandatory(analyze_program_run(client, run), REENCRYPTION)
 
-    assert all("The live check is off (policy config liveStateCheck: false)" in v.message for v in violations)
+    assert len(violations) == 2, describe(violations)
+    assert all("the live check is off (policy config liveStateCheck: false)" in v.message for v in violations)
     assert not any("could not be read" in v.message for v in violations)
 
 
@@ -219,13 +220,15 @@ def test_a_deployed_key_pending_deletion_blocks_the_update_with_the_remedy(moto_
 
         violations = mandatory(analyze_program_run(client, run), DEPLOYED)
 
-    assert len(violations) == 1, describe(violations)
-    message = violations[0].message
-    assert "cmk-us-west-2" in violations[0].urn
-    assert f"the deployed key in us-west-2 ({west.arn}) is PendingDeletion" in message
-    assert f"aws kms cancel-key-deletion --region us-west-2 --key-id {west.key_id}" in message
-    assert "then enable it" in message
-    assert "would silently create a brand-new key that Atlassian has never been given" in message
+    # Every key of the realm, not only us-west-2's: refusing one region alone would let the other change.
+    assert sorted(v.urn.rsplit("::", 1)[1] for v in violations) == ["cmk-us-east-1", "cmk-us-west-2"]
+    for violation in violations:
+        message = violation.message
+        assert f"the deployed key in us-west-2 ({west.arn}) is PendingDeletion" in message
+        assert f"aws kms cancel-key-deletion --region us-west-2 --key-id {west.key_id}" in message
+        assert "then enable it" in message
+        assert "would create a new key Atlassian has never been given" in message
+        assert message.count("PendingDeletion") == 1  # said once
 
 
 def test_an_enrolled_key_that_is_gone_blocks_the_update(moto_endpoint: str, aws: Any) -> None:
@@ -239,8 +242,9 @@ def test_an_enrolled_key_that_is_gone_blocks_the_update(moto_endpoint: str, aws:
 
         violations = mandatory(analyze_program_run(client, run, stack=False), DEPLOYED)
 
-    assert [v.urn.rsplit("::", 1)[1] for v in violations] == ["cmk-us-east-1"]
-    assert f"the enrolled key {gone} in us-east-1 is not found" in violations[0].message
+    # Every key of the realm, not only us-east-1's: refusing one region alone would let the other change.
+    assert sorted(v.urn.rsplit("::", 1)[1] for v in violations) == ["cmk-us-east-1", "cmk-us-west-2"]
+    assert all(f"the enrolled key {gone} in us-east-1 is not found" in v.message for v in violations)
 
 
 def test_a_first_deployment_passes_with_nothing_enrolled(moto_endpoint: str) -> None:
@@ -293,3 +297,25 @@ def test_without_a_revoked_at_tag_the_revocation_time_is_unknown(moto_endpoint: 
     assert "revocation time unknown: the disabled keys carry no atlassian-cmk:revoked-at tag" in message
     assert "within 10 days" in message and "after 20 days" in message
     assert "This update enables the keys again; then reply on the same Atlassian support ticket" in message
+
+
+@pytest.mark.parametrize(("dry_run", "clock_shown"), [(False, True), (True, False)], ids=["up", "preview"])
+def test_in_an_update_the_clock_judges_the_keys_after_the_steps(
+    moto_endpoint: str, aws: Any, dry_run: bool, clock_shown: bool
+) -> None:
+    raw = engine_config(**REVOKED)
+    with start_policy_pack(raw, aws_env(moto_endpoint), dry_run=dry_run) as client:
+        deployed = deploy(aws)  # enabled, as the update finds them
+        run = preview(raw)
+        client.configure()
+        before_steps = [v for r in run.resources for v in client.analyze(analyze_request(r))]
+        for key in deployed.values():  # the update's steps disable both keys
+            aws("kms", key.region).disable_key(KeyId=key.key_id)
+        after_steps = by_policy(client.analyze_stack(analyzer_resource(r) for r in run.resources), CLOCK)
+
+    assert before_steps == [], describe(before_steps)
+    if clock_shown:
+        assert [v.level for v in after_steps] == ["advisory"], describe(after_steps)
+        assert "the deployed CMK keys are disabled in us-east-1 and us-west-2" in after_steps[0].message
+    else:  # a preview changes nothing: the one read made before is the state
+        assert after_steps == [], describe(after_steps)

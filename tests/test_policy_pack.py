@@ -15,7 +15,8 @@ import pytest
 from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime.proto import analyzer_pb2
 
-from atlassian_cmk.key_policy import SID_ATLASSIAN_USE, SID_ROOT
+from atlassian_cmk.key_policy import SID_ROOT
+from rehearsal.policy_config import PolicyConfigRejected
 from rehearsal.policy_pack_client import (
     PolicyPackClient,
     Violation,
@@ -27,6 +28,7 @@ from rehearsal.policy_pack_client import (
     properties_of,
 )
 from rehearsal.program_run import ProgramRun, RegisteredResource, run_program
+from rehearsal.sample_atlassian_policy import SAMPLE_SID
 from tests.support.pack_pool import PackPool
 from tests.test_config import PRINCIPAL, engine_config
 
@@ -37,14 +39,17 @@ DELETION = "keys-are-never-deleted"
 ACCESS = "key-policy-keeps-access"
 DEPLOYED = "deployed-keys-intact"
 CLOCK = "revocation-clock"
+LEVELS = "guardrail-levels-intact"
 
 OFFLINE: dict[str, dict[str, Any]] = {
     REENCRYPTION: {"liveStateCheck": False},
     ACCESS: {"liveStateCheck": False},
     DEPLOYED: {"enforcementLevel": "disabled"},
     CLOCK: {"enforcementLevel": "disabled"},
+    LEVELS: {"allowLowered": [DEPLOYED]},
 }
-"""Policy config for cases that must not depend on AWS: no live reads at all."""
+"""Policy config for cases that must not depend on AWS: no live reads at all (deployed-keys-intact
+always reads, so it is disabled, which guardrail-levels-intact allows only when named)."""
 
 REVOKED = {"enabled": "false", "revocation": {"reason": "Suspected breach of encrypted data", "ticket": "SEC-1234"}}
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's sentinel for an unknown string
@@ -115,12 +120,14 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
         "enrolled-keys-kept": analyzer_pb2.MANDATORY,
         "only-component-keys": analyzer_pb2.MANDATORY,
         CLOCK: analyzer_pb2.ADVISORY,
+        LEVELS: analyzer_pb2.MANDATORY,
     }
     schemas = {p.name: dict(p.configSchema.properties) for p in info.policies if p.configSchema.properties}
     assert {name: set(props) for name, props in schemas.items()} == {
         REENCRYPTION: {"liveStateCheck"},
         ACCESS: {"liveStateCheck"},
         JUSTIFICATION: {"ticketPattern"},
+        LEVELS: {"allowLowered"},
     }
     assert schemas[REENCRYPTION]["liveStateCheck"]["type"] == "boolean"
     assert schemas[REENCRYPTION]["liveStateCheck"]["default"] is True
@@ -165,9 +172,21 @@ def test_disabling_while_the_inputs_declare_reencryption_in_progress_is_denied(p
 
     assert len(violations) == 2
     message = next(v.message for v in violations if v.urn == key_in(run, "us-west-2").urn)
-    assert "cmk-us-west-2 (us-west-2) would be disabled" in message
+    assert "cmk-us-west-2 (us-west-2) is held back with every key of the realm (us-east-1, us-west-2)" in message
     assert "declares re-encryption in progress (ticket PS-5678)" in message
-    assert "The live check is off (policy config liveStateCheck: false)" in message
+    assert "the live check is off (policy config liveStateCheck: false)" in message
+
+
+def test_one_key_disabled_by_hand_during_declared_reencryption_is_denied(packs: PackPool) -> None:
+    raw, run = program(reencryption={"status": "in-progress", "ticket": "PS-5678"})  # enabled: true
+    client = offline(packs, raw)
+    west = key_in(run, "us-west-2")
+
+    violations = by_policy(analyze_key(client, west, properties=edited(west, isEnabled=False)), REENCRYPTION)
+
+    assert len(violations) == 1, describe(violations)
+    assert "cmk-us-west-2 (us-west-2) would be disabled while re-encryption may be in progress" in violations[0].message
+    assert "declares re-encryption in progress (ticket PS-5678)" in violations[0].message
 
 
 def test_disabling_after_reencryption_is_declared_complete_passes_offline(packs: PackPool) -> None:
@@ -342,7 +361,7 @@ def _drop_statement(sid: str) -> Any:
 
 
 def _narrow_atlassian(doc: dict[str, Any]) -> None:
-    statement = next(s for s in doc["Statement"] if s["Sid"] == SID_ATLASSIAN_USE)
+    statement = next(s for s in doc["Statement"] if s["Sid"] == SAMPLE_SID)
     statement["Action"] = ["kms:Decrypt"]
 
 
@@ -355,9 +374,13 @@ def _deny_atlassian(doc: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (_drop_statement(SID_ATLASSIAN_USE), f"Atlassian principal {PRINCIPAL} is no longer granted kms:Encrypt"),
-        (_narrow_atlassian, f"Atlassian principal {PRINCIPAL} is no longer granted kms:GenerateDataKey"),
-        (_deny_atlassian, f"a Deny statement applies to Atlassian principal {PRINCIPAL} for kms:Encrypt"),
+        (
+            _drop_statement(SAMPLE_SID),
+            f"Atlassian's statement '{SAMPLE_SID}' (principal {PRINCIPAL}) from atlassian-cmk:atlassianKeyPolicy is "
+            "missing or altered in the key policy",
+        ),
+        (_narrow_atlassian, f"Atlassian's statement '{SAMPLE_SID}' (principal {PRINCIPAL})"),
+        (_deny_atlassian, f"statement 'Quiet' (principal {PRINCIPAL}) is neither ours nor one of Atlassian's"),
         (_drop_statement(SID_ROOT), "the account root administrator statement"),
     ],
 )
@@ -411,8 +434,8 @@ def test_a_lockout_bypass_or_an_uncheckable_policy_is_denied(
         (
             {JUSTIFICATION: {"ticketPattern": "SEC-[0-9"}},
             JUSTIFICATION,
-            "revocation-requires-justification.ticketPattern: 'SEC-[0-9' is not allowed; allowed: a valid Python "
-            "regular expression",
+            "revocation-requires-justification.ticketPattern: 'SEC-[0-9' is not allowed; allowed: an RE2 regular "
+            "expression (no backreferences or lookaround); RE2 says: missing ]: [0-9",
         ),
     ],
 )
@@ -427,6 +450,14 @@ def test_bad_policy_config_is_one_clear_mandatory_violation_per_key(
     assert len(violations) == 2  # one per CMK key, nothing else
     assert expected in violations[0].message
     assert "Traceback" not in violations[0].message
+
+
+def test_a_wrong_json_type_is_refused_by_the_cli_before_the_pack_runs(packs: PackPool) -> None:
+    # pkg/resource/analyzer/config.go validates each policy's properties against its schema's types.
+    raw, _ = program()
+
+    with pytest.raises(PolicyConfigRejected, match=r"no-revocation-during-reencryption: liveStateCheck: Invalid type"):
+        offline(packs, raw, **{REENCRYPTION: {"enforcementLevel": "mandatory", "liveStateCheck": "no"}})
 
 
 def test_an_invalid_stack_config_reaching_the_pack_fails_closed_with_the_config_errors(packs: PackPool) -> None:

@@ -8,23 +8,18 @@ from typing import Any
 import pulumi
 import pytest
 
-from atlassian_cmk.key_policy import (
-    ATLASSIAN_CRYPTO_ACTIONS,
-    SID_ADMINISTRATORS,
-    SID_ATLASSIAN_DESCRIBE,
-    SID_ATLASSIAN_USE,
-    SID_ROOT,
-    key_policy_problems,
-)
+from atlassian_cmk.key_policy import SID_ADMINISTRATORS, SID_ROOT, key_policy_findings
+from atlassian_cmk.naming import RECORD_TAGS
 from atlassian_cmk.stack_file import raw_config_from_text
 from rehearsal.program_run import ACCOUNT_ID, PROJECT_DIR, ProgramRun, RegisteredResource, run_program
+from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_KEY_POLICY, SAMPLE_SID
 from tests.test_config import PRINCIPAL, engine_config
 
 KEY = "aws:kms/key:Key"
 REPLICA = "aws:kms/replicaKey:ReplicaKey"
 ALIAS = "aws:kms/alias:Alias"
 COMPONENT = "atlassian-cmk:index:CmkKeyPair"
-ADMIN = "arn:aws:iam::444455556666:role/SecurityBreakGlass"
+ADMIN = f"arn:aws:iam::{ACCOUNT_ID}:role/SecurityBreakGlass"
 
 
 def enabled_input(key: RegisteredResource) -> Any:
@@ -60,7 +55,8 @@ def test_one_independent_key_and_alias_per_region_of_the_realm(overrides: dict[s
         (region, "alias/atlassian-cmk/prod") for region in regions
     )
     assert len(run.of_type(COMPONENT)) == 1
-    assert len(run.resources) == 1 + 2 * len(regions)
+    assert len(run.of_type("pulumi:providers:aws")) == 1  # the keys' provider (record tags ignored)
+    assert len(run.resources) == 2 + 2 * len(regions)
 
 
 def test_every_key_and_alias_is_a_child_of_the_component() -> None:
@@ -104,27 +100,64 @@ def test_keys_are_protected_retained_and_never_bypass_the_lockout_check() -> Non
     )
 
 
-def test_key_policy_keeps_root_admin_grants_atlassian_under_the_context_tag() -> None:
+def test_key_policy_is_the_own_root_our_administrators_and_atlassians_statements_verbatim() -> None:
     run = run_ok(keyAdministrators=[ADMIN])
     for key in run.kms_keys:
         policy = json.loads(key.inputs["policy"])
         statements = {s["Sid"]: s for s in policy["Statement"]}
-        assert set(statements) == {SID_ROOT, SID_ADMINISTRATORS, SID_ATLASSIAN_USE, SID_ATLASSIAN_DESCRIBE}
+        assert list(statements) == [SID_ROOT, SID_ADMINISTRATORS, SAMPLE_SID]
         assert statements[SID_ROOT]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
         assert statements[SID_ROOT]["Action"] == "kms:*"
-        use = statements[SID_ATLASSIAN_USE]
-        assert use["Principal"] == {"AWS": [PRINCIPAL]}
-        assert set(use["Action"]) == set(ATLASSIAN_CRYPTO_ACTIONS)
-        assert use["Condition"] == {"StringEquals": {"kms:EncryptionContext:atlassian-cmk-context-tag": "AcmeCMK"}}
+        assert statements[SAMPLE_SID] == SAMPLE_ATLASSIAN_KEY_POLICY[0]
         admin = statements[SID_ADMINISTRATORS]
         assert admin["Principal"] == {"AWS": [ADMIN]}
         assert "kms:ScheduleKeyDeletion" not in admin["Action"] and "kms:PutKeyPolicy" not in admin["Action"]
-        assert (
-            key_policy_problems(
-                key.inputs["policy"], atlassian_principals=[PRINCIPAL], context_tag="AcmeCMK", account_id=ACCOUNT_ID
-            )
-            == []
+        findings = key_policy_findings(
+            key.inputs["policy"],
+            atlassian_statements=SAMPLE_ATLASSIAN_KEY_POLICY,
+            context_tag="AcmeCMK",
+            account_id=ACCOUNT_ID,
         )
+        assert findings == []
+
+
+def test_a_statement_with_its_own_keys_in_the_stack_file_reaches_the_policy_verbatim() -> None:
+    text = (PROJECT_DIR / "Pulumi.prod.yaml").read_text()
+    run = run_program(raw_config_from_text(text))
+    assert run.error is None, run.error
+    statement = json.loads(run.kms_keys[0].inputs["policy"])["Statement"][-1]
+    assert statement == SAMPLE_ATLASSIAN_KEY_POLICY[0]
+    assert statement["Principal"]["AWS"] == PRINCIPAL
+
+
+def test_a_key_administrator_of_another_account_stops_the_program_before_any_resource() -> None:
+    foreign = "arn:aws:iam::444455556666:role/SecurityBreakGlass"
+    run = run_program(engine_config(keyAdministrators=[foreign]))
+    assert isinstance(run.error, pulumi.RunError)
+    assert str(run.error).splitlines()[1:] == [
+        f"statement '{SID_ADMINISTRATORS}' grants {foreign}, outside the key's own account {ACCOUNT_ID}: key "
+        "administrators and the root are the own account's; Atlassian's access comes only from its statements in "
+        "atlassian-cmk:atlassianKeyPolicy"
+    ]
+    assert run.resources == []
+
+
+def test_every_problem_of_atlassian_key_policy_is_one_line_and_nothing_is_registered() -> None:
+    raw = engine_config(
+        atlassianKeyPolicy=[{"Effect": "Allow", "Principal": {"AWS": PRINCIPAL}}],
+        atlassianKeyPolicyRevision="ATL 1",
+    )
+    run = run_program(raw)
+    assert isinstance(run.error, pulumi.RunError)
+    assert str(run.error).splitlines()[1:] == [
+        # The value is echoed shortened (config.shorten): a pasted policy cannot flood a CI log.
+        "atlassian-cmk:atlassianKeyPolicy[0]: {'Effect': 'Allow', 'Principal': {'AWS': "
+        "'arn:aws:iam::279766244153:role/SAMPLE… (101 characters) is not allowed; not an IAM statement "
+        "(atlassianKeyPolicy[0].Action: missing; required (or NotAction))",
+        "atlassian-cmk:atlassianKeyPolicyRevision: 'ATL 1' is not allowed; allowed: a ticket id such as SEC-1234: "
+        "no spaces, at most 256 of letters, digits, spaces and _ . : / = + - @ (the AWS tag character set)",
+    ]
+    assert run.resources == []
 
 
 def test_tags_describe_a_healthy_key() -> None:
@@ -188,10 +221,12 @@ def test_a_healthy_stack_previews_without_warnings() -> None:
 
 def test_a_second_key_pair_in_the_same_stack_gets_distinct_names_and_alias() -> None:
     """The re-encryption issue will add the next key generation beside the current one."""
+    from atlassian_cmk.composed_policy import composed_key_policy
     from atlassian_cmk.config import parse_stack_config
     from components.cmk_key_pair import CmkKeyPair, CmkKeyPairArgs
 
     config = parse_stack_config(engine_config())
+    policy = composed_key_policy(config, account_id=ACCOUNT_ID, partition="aws")
     names: list[str] = []
 
     class Recorder(pulumi.runtime.Mocks):
@@ -206,8 +241,8 @@ def test_a_second_key_pair_in_the_same_stack_gets_distinct_names_and_alias() -> 
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def build() -> Any:
-        current = CmkKeyPair("cmk", CmkKeyPairArgs(config, "prod", ACCOUNT_ID, "aws"))
-        following = CmkKeyPair("cmk-next", CmkKeyPairArgs(config, "prod", ACCOUNT_ID, "aws", key_pair="next"))
+        current = CmkKeyPair("cmk", CmkKeyPairArgs(config, "prod", policy))
+        following = CmkKeyPair("cmk-next", CmkKeyPairArgs(config, "prod", policy, key_pair="next"))
         return pulumi.Output.all(current.key_arns, following.key_arns)
 
     build()
@@ -243,7 +278,15 @@ def test_a_second_key_pair_in_the_same_stack_gets_distinct_names_and_alias() -> 
             {"enabled": "false", "revocation": {"ticket": "SEC-1"}},
             "atlassian-cmk:revocation.reason: missing; required",
         ),
-        ({"atlassianPrincipals": ["arn:aws:iam::12:role/x"]}, "atlassian-cmk:atlassianPrincipals: 'arn:aws:iam::12"),
+        ({"atlassianKeyPolicy": None}, "atlassian-cmk:atlassianKeyPolicy: missing; required, no default; paste"),
+        (
+            {
+                "atlassianKeyPolicy": [
+                    {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::12:role/x"}, "Action": "kms:*"}
+                ]
+            },
+            "atlassian-cmk:atlassianKeyPolicy[0].Principal.AWS: 'arn:aws:iam::12:role/x' is not allowed",
+        ),
         ({"contextTag": "ABCDEFGHIJKLM"}, "atlassian-cmk:contextTag: 'ABCDEFGHIJKLM' is not allowed"),
         ({"contextTag": "Acme-CMK"}, "atlassian-cmk:contextTag: 'Acme-CMK' is not allowed"),
         ({"reencryption": {"status": "paused"}}, "atlassian-cmk:reencryption.status: 'paused' is not allowed"),
@@ -286,3 +329,40 @@ def test_the_shipped_stack_file_shows_the_enrolled_keys_block_commented_with_how
     assert "  # atlassian-cmk:enrolledKeys:\n" in text
     assert "cmkctl enroll --write-config" in text
     assert "atlassian-cmk:enrolledKeys" not in raw_config_from_text(text)
+
+
+def test_a_context_condition_other_than_the_context_tag_stops_the_program() -> None:
+    statement = {
+        "Sid": "SAMPLEAtlassianUse",
+        "Effect": "Allow",
+        "Principal": {"AWS": PRINCIPAL},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"kms:EncryptionContext:SAMPLE-context": "Other"}},
+    }
+    run = run_program(engine_config(atlassianKeyPolicy=[statement]))
+    assert isinstance(run.error, pulumi.RunError)
+    assert str(run.error).splitlines()[1:] == [
+        "Atlassian's statement 'SAMPLEAtlassianUse' in atlassian-cmk:atlassianKeyPolicy conditions on "
+        "kms:encryptioncontext:sample-context = Other, but atlassian-cmk:contextTag is AcmeCMK: Atlassian would be "
+        "denied (a stealth revocation); the context tag is immutable once enrolled"
+    ]
+    assert run.resources == []
+    conditioned = {**statement, "Condition": {"StringEquals": {"kms:EncryptionContext:SAMPLE-context": "AcmeCMK"}}}
+    assert run_program(engine_config(atlassianKeyPolicy=[conditioned])).error is None
+
+
+@pytest.mark.parametrize("multi_region", ["false", "true"])
+def test_the_keys_provider_leaves_the_break_glass_record_to_cmkctl(multi_region: str) -> None:
+    # CI's `pulumi up --refresh` would otherwise remove the tags cmkctl writes (the Terraform AWS
+    # provider manages a resource's tags wholly); see components/cmk_key_pair.record_keeping_provider.
+    run = run_program({**engine_config(multiRegion=multi_region), "aws:region": "us-east-1"})
+    assert run.error is None, run.error
+    (provider,) = run.of_type("pulumi:providers:aws")
+    assert provider.inputs["region"] == "us-east-1"
+    # Provider inputs reach the engine as strings, objects as JSON (as a provider's config does).
+    assert json.loads(provider.inputs["ignoreTags"]) == {"keys": list(RECORD_TAGS)}
+    assert set(RECORD_TAGS) >= {"atlassian-cmk:revoked-at", "atlassian-cmk:revoked-by", "atlassian-cmk:guard-override"}
+    for key in run.kms_keys:
+        assert key.request.provider.startswith(provider.urn + "::"), key.request.provider
+        assert not set(RECORD_TAGS) & set(key.inputs["tags"])  # the program never declares the record

@@ -82,17 +82,29 @@ def test_unrelated_change_says_nothing_is_revoked(repo: Path) -> None:
     assert json.loads(review.to_json())["revokes_access"] is False
 
 
-def test_reencryption_and_dropped_principal_are_called_out(repo: Path) -> None:
+def test_reencryption_and_a_changed_atlassian_statement_are_called_out(repo: Path) -> None:
     text = PROD.replace("status: none", "status: in-progress").replace(
-        "    - arn:aws:iam::111122223333:role/AtlassianCmkAccess\n",
-        "    - arn:aws:iam::111122223333:role/AtlassianCmkAccessV2\n",
+        "role/SAMPLE-AtlassianCmkAccess\n", "role/SAMPLE-AtlassianCmkAccessV2\n"
     )
     (repo / "Pulumi.prod.yaml").write_text(text)
     review = review_stack_change(repo, "prod", "main")
     kinds = {c.kind: c for c in review.changes}
     assert kinds["reencryption"].summary == "Re-encryption status: none -> in-progress"
-    assert kinds["principals"].severity == "critical"
-    assert "- arn:aws:iam::111122223333:role/AtlassianCmkAccess\n" in kinds["principals"].details + "\n"
+    assert kinds["atlassian-key-policy"].severity == "critical"
+    removed, added = kinds["atlassian-key-policy"].details.splitlines()
+    assert removed.startswith("- ") and '"AWS": "arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccess"}' in removed
+    assert added.startswith("+ ") and "SAMPLE-AtlassianCmkAccessV2" in added
+
+
+def test_a_respelled_atlassian_statement_is_no_change(repo: Path) -> None:
+    text = PROD.replace("        - kms:Encrypt\n", "        - KMS:encrypt\n").replace(
+        "        AWS: arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccess\n",
+        "        AWS: [arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccess]\n",
+    )
+    assert text != PROD
+    (repo / "Pulumi.prod.yaml").write_text(text)
+    review = review_stack_change(repo, "prod", "main")
+    assert review.changes == []
 
 
 def test_invalid_head_config_yields_the_validation_errors(repo: Path) -> None:

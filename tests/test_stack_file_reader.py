@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from atlassian_cmk.cli.main import main
-from atlassian_cmk.config import StackConfigErrors
-from atlassian_cmk.config_edit import with_restoration, with_revocation
+from atlassian_cmk.config import StackConfigErrors, is_text_path
+from atlassian_cmk.config_edit import with_enrolled_keys, with_restoration, with_revocation
 from atlassian_cmk.realms import is_region_name
 from atlassian_cmk.stack_file import (
     MAX_FILE_BYTES,
@@ -29,13 +29,13 @@ from atlassian_cmk.stack_file import (
 )
 from atlassian_cmk.yaml_v3 import BOOL, FLOAT, INT, NULL, STR, TIMESTAMP
 from rehearsal.program_run import run_program
+from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_ACCOUNT, sample_config_value
 
-PRINCIPAL = "arn:aws:iam::111122223333:role/AtlassianCmkAccess"
 VALID = (
     "config:\n"
     "  atlassian-cmk:realm: us\n"
     "  atlassian-cmk:enabled: true\n"
-    f"  atlassian-cmk:atlassianPrincipals: [{PRINCIPAL}]\n"
+    f"  atlassian-cmk:atlassianKeyPolicy: {sample_config_value()}\n"
     "  atlassian-cmk:contextTag: AcmeCMK\n"
 )
 REVOKED = VALID.replace("enabled: true", "enabled: false") + (
@@ -136,6 +136,78 @@ def test_text_keys_typed_by_yaml_are_refused_with_the_quote_advice(key: str, wri
     )
     with pytest.raises(StackConfigErrors) as caught:
         check_text(text, "Pulumi.prod.yaml")
+    assert any(str(error).startswith(message) for error in caught.value.errors), caught.value
+
+
+BLOCK_STATEMENT = (
+    "  atlassian-cmk:atlassianKeyPolicy:\n"
+    "    - Sid: SAMPLEAtlassianUse\n"
+    "      Effect: Allow\n"
+    "      Principal:\n"
+    "        AWS: {principal}\n"
+    "      Action: kms:Decrypt\n"
+    '      Resource: "*"\n'
+    "      Condition:\n"
+    "        Bool:\n"
+    "          aws:SecureTransport: {secure}\n"
+)
+
+
+def block_policy(principal: str, secure: str = "'true'", revision: str = "") -> str:
+    text = VALID.replace(
+        f"  atlassian-cmk:atlassianKeyPolicy: {sample_config_value()}\n",
+        BLOCK_STATEMENT.format(principal=principal, secure=secure),
+    )
+    return text + (f"  atlassian-cmk:atlassianKeyPolicyRevision: {revision}\n" if revision else "")
+
+
+def test_atlassians_statements_written_as_yaml_reach_the_program_as_text() -> None:
+    config = check_text(block_policy(f"'{SAMPLE_ATLASSIAN_ACCOUNT}'", revision="ATL-1234"), "s")
+    (statement,) = config.atlassian_key_policy
+    assert statement["Principal"] == {"AWS": SAMPLE_ATLASSIAN_ACCOUNT}
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "true"}}
+    assert config.atlassian_key_policy_revision == "ATL-1234"
+
+
+@pytest.mark.parametrize(
+    ("principal", "secure", "revision", "message"),
+    [
+        # yaml.v3 types an unquoted account ID as an int: the engine's JSON holds a number, and
+        # an account ID with a leading 0 becomes another number (legacy octal), so refuse both.
+        (
+            SAMPLE_ATLASSIAN_ACCOUNT,
+            "'true'",
+            "",
+            f"atlassian-cmk:atlassianKeyPolicy[0].Principal.AWS: {SAMPLE_ATLASSIAN_ACCOUNT} is read by Pulumi as "
+            f"the number {SAMPLE_ATLASSIAN_ACCOUNT}; quote it: '{SAMPLE_ATLASSIAN_ACCOUNT}'",
+        ),
+        (
+            "012345670123",
+            "'true'",
+            "",
+            "atlassian-cmk:atlassianKeyPolicy[0].Principal.AWS: 012345670123 is read by Pulumi as the number "
+            f"{int('12345670123', 8)}; quote it: '012345670123'",
+        ),
+        (
+            f"'{SAMPLE_ATLASSIAN_ACCOUNT}'",
+            "true",
+            "",
+            "atlassian-cmk:atlassianKeyPolicy[0].Condition.Bool.aws:SecureTransport: true is read by Pulumi as the "
+            "boolean true; quote it: 'true'",
+        ),
+        (
+            f"'{SAMPLE_ATLASSIAN_ACCOUNT}'",
+            "'true'",
+            "1234",
+            "atlassian-cmk:atlassianKeyPolicyRevision: 1234 is read by Pulumi as the number 1234; quote it: '1234'",
+        ),
+    ],
+)
+def test_atlassians_statements_typed_by_yaml_are_refused_with_the_quote_advice(
+    principal: str, secure: str, revision: str, message: str
+) -> None:
+    with pytest.raises(StackConfigErrors) as caught:
+        check_text(block_policy(principal, secure, revision), "s")
     assert any(str(error).startswith(message) for error in caught.value.errors), caught.value
 
 
@@ -321,3 +393,35 @@ def test_project_schema_rules_of_the_engine(project: str, stack_extra: str, mess
         return
     with pytest.raises(StackFileError, match=message):
         raw_config_from_text(VALID + stack_extra, project_text=project_text)
+
+
+ENROLLED_EAST = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ENROLLED_WEST = "arn:aws:kms:us-west-2:111122223333:key/2234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_enrolled_key_arns_are_registered_as_text() -> None:
+    assert is_text_path("enrolledKeys.us-east-1")
+    text = VALID + f"  atlassian-cmk:enrolledKeys:\n    us-east-1: {ENROLLED_EAST}\n    us-west-2: {ENROLLED_WEST}\n"
+    config = check_text(text, "s")
+    assert config.enrolled_keys is not None
+    assert [k.arn for k in config.enrolled_keys] == [ENROLLED_EAST, ENROLLED_WEST]
+
+
+def test_an_enrolled_key_typed_by_yaml_is_refused_with_the_quote_advice() -> None:
+    # A pasted value yaml.v3 types (here a number) is refused where the text is still seen, naming the path.
+    text = VALID + f"  atlassian-cmk:enrolledKeys:\n    us-east-1: {ENROLLED_EAST}\n    us-west-2: 0012345\n"
+    message = re.escape("atlassian-cmk:enrolledKeys.us-west-2: 0012345 is read by Pulumi as the number 5349; quote it")
+    with pytest.raises(StackConfigErrors, match=message):
+        check_text(text, "s")
+
+
+def test_the_enroll_writer_keeps_every_byte_it_does_not_add() -> None:
+    # `cmkctl enroll --write-config` edits the file as revoke/restore do (config_edit): the quotes,
+    # comments and order people wrote stay, the block is added as text the reader accepts.
+    before = VALID.replace("atlassian-cmk:contextTag: AcmeCMK", "atlassian-cmk:contextTag: 'AcmeCMK'  # Atlassian's")
+    assert "'AcmeCMK'  # Atlassian's" in before
+    after = with_enrolled_keys(before, {"us-east-1": ENROLLED_EAST, "us-west-2": ENROLLED_WEST})
+    assert after.startswith(before)
+    config = check_text(after, "s")
+    assert config.enrolled_keys is not None and config.context_tag == "AcmeCMK"
+    assert [k.arn for k in config.enrolled_keys] == [ENROLLED_EAST, ENROLLED_WEST]

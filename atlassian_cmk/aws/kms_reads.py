@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
@@ -168,6 +168,31 @@ def read_deployed_state(
     with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
         readings = tuple(pool.map(read, targets))
     return DeployedState(stack=stack, alias=alias, readings=readings, enrolled=enrolled is not None)
+
+
+def read_key_policies(
+    keys: Sequence[LiveKey], client_factory: ClientFactory = default_client_factory
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(region -> key policy JSON, region -> why it could not be read), one GetKeyPolicy per key,
+    all regions at once. Read apart from the key itself, so a role without kms:GetKeyPolicy still
+    sees the key's state."""
+
+    def read(key: LiveKey) -> tuple[str, str | None, str | None]:
+        try:
+            kms = client_factory("kms", key.region)
+            return key.region, kms.get_key_policy(KeyId=key.key_id, PolicyName="default")["Policy"], None
+        except Exception as error:  # noqa: BLE001 - reported, and judged as unknown
+            return key.region, None, describe_error(error)
+
+    policies: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(keys))) as pool:
+        for region, policy, error in pool.map(read, keys):
+            if policy is not None:
+                policies[region] = policy
+            else:
+                errors[region] = error or "no policy"
+    return policies, errors
 
 
 def aws_endpoint_note() -> str:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from atlassian_cmk.aws.kms_reads import ClientFactory, default_client_factory
+from atlassian_cmk.composed_policy import composed_key_policy
 from atlassian_cmk.config import StackConfig
-from atlassian_cmk.key_policy import build_key_policy, serialize_key_policy
 from atlassian_cmk.naming import CURRENT_KEY_PAIR, KEY_DESCRIPTION, alias_name, key_tags
 
 
@@ -42,15 +42,7 @@ def create_key_pair(
     sts = client_factory("sts", first_region)
     identity = sts.get_caller_identity()
     partition = identity["Arn"].split(":")[1]
-    policy = serialize_key_policy(
-        build_key_policy(
-            partition=partition,
-            account_id=identity["Account"],
-            atlassian_principals=config.atlassian_principals,
-            context_tag=config.context_tag,
-            key_administrators=config.key_administrators,
-        )
-    )
+    policy = composed_key_policy(config, account_id=identity["Account"], partition=partition)
     alias = alias_name(stack, key_pair)
     created: list[ProvisionedKey] = []
     primary_key_id: str | None = None

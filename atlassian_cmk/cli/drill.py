@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import sys
@@ -104,7 +105,7 @@ def drill_stack_text(config: StackConfig) -> str:
     values["atlassian-cmk:enabled"] = config.enabled
     values["atlassian-cmk:reencryption"] = {"status": config.reencryption.status}
     values["atlassian-cmk:multiRegion"] = config.multi_region
-    values["atlassian-cmk:atlassianPrincipals"] = list(config.atlassian_principals)
+    values["atlassian-cmk:atlassianKeyPolicy"] = [dict(s) for s in config.atlassian_key_policy]
     values["atlassian-cmk:contextTag"] = config.context_tag
     if config.enrolled_keys is not None:
         values["atlassian-cmk:enrolledKeys"] = config.enrolled_keys.as_config()
@@ -143,14 +144,23 @@ def run_drill(
             raise DrillRefused(f"confirmation not given (typed {typed.strip()!r}, expected {account!r})")
 
     stack = DRILL_PREFIX + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    # The drill grants its own account root as "Atlassian": a principal that exists, so real KMS
-    # accepts the policy, and that gives no third party any access.
+    # The drill's stand-in for Atlassian's statement grants its own account root: a principal that
+    # exists, so real KMS accepts the policy, and that gives no third party any access.
+    stand_in = [
+        {
+            "Sid": "DrillStandInForAtlassian",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"],
+            "Resource": "*",
+        }
+    ]
     config = parse_stack_config(
         {
             "atlassian-cmk:realm": realm,
             "atlassian-cmk:enabled": "true",
             "atlassian-cmk:contextTag": "CmkDrill",
-            "atlassian-cmk:atlassianPrincipals": f'["arn:{partition}:iam::{account}:root"]',
+            "atlassian-cmk:atlassianKeyPolicy": json.dumps(stand_in),
         }
     )
     result = DrillResult(stack=stack, regions=config.regions)

@@ -31,7 +31,13 @@ from atlassian_cmk.aws.kms_actions import (
     restoration_tags,
     revocation_tags,
 )
-from atlassian_cmk.aws.kms_reads import ClientFactory, aws_endpoint_note, read_deployed_state, shared_client_factory
+from atlassian_cmk.aws.kms_reads import (
+    ClientFactory,
+    aws_endpoint_note,
+    read_deployed_state,
+    read_key_policies,
+    shared_client_factory,
+)
 from atlassian_cmk.break_glass import (
     OVERRIDE_FLAG,
     InputError,
@@ -304,7 +310,8 @@ def _status(args: argparse.Namespace, rt: Runtime) -> ExitCode:
     deployed = read_state(stack, config, rt.client_factory, max_workers=rt.policy.max_workers)
     now = rt.now()
     evidence = collect_cloudtrail_evidence(deployed.live_keys(), rt.client_factory, now=now)
-    report = assess(config, deployed, now=now, cloudtrail=evidence)
+    key_policies = read_key_policies(deployed.live_keys(), rt.client_factory)
+    report = assess(config, deployed, now=now, cloudtrail=evidence, key_policies=key_policies)
     if args.json:
         print(json.dumps(status_json(report), indent=2))
     else:

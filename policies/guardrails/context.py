@@ -15,14 +15,28 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import Any
 
 import pulumi
+from pulumi.runtime import config as runtime_config
 
 from atlassian_cmk.aws.kms_reads import aws_endpoint_note, read_deployed_state
 from atlassian_cmk.config import StackConfig, StackConfigErrors, parse_stack_config
 from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState
-from components.stack_config import raw_stack_config
+
+
+def raw_stack_config() -> dict[str, Any]:
+    """Every config value the engine gave the pack, by full key (`atlassian-cmk:enabled` -> "false").
+
+    The engine passes the stack's config as PULUMI_CONFIG (pulumi/pulumi
+    pkg/resource/plugin/analyzer_plugin.go, constructEnv) and pulumi_policy loads it into the
+    runtime's config before each call. The pack reads it here rather than through the program's
+    `components/` (a published pack holds only this folder), handing it whole to the core's schema.
+    """
+    raw: dict[str, Any] = dict(runtime_config.get_config_env())
+    raw.update(runtime_config.CONFIG.get())
+    return raw
 
 
 def stack_name() -> str:
@@ -90,6 +104,27 @@ DEPLOYED_STATE = DeployedStateCache(
 def deployed_state(config: StackConfig) -> DeployedState:
     """The stack's deployed keys: the enrolled ones by ARN once enrolled, else through the alias."""
     return DEPLOYED_STATE.get(stack_name(), config.regions, config.enrolled_keys)
+
+
+def is_update() -> bool:
+    """Whether the engine runs `pulumi up` (PULUMI_DRY_RUN false), not a preview.
+
+    pulumi/pulumi pkg/resource/plugin/analyzer_plugin.go (constructEnv) sets PULUMI_DRY_RUN per run;
+    anything but "false" counts as a preview, which reads nothing twice.
+    """
+    return os.environ.get("PULUMI_DRY_RUN") == "false"
+
+
+def deployed_after_steps(stack: str, regions: tuple[str, ...], enrolled: KeyGeneration | None = None) -> DeployedState:
+    """The deployed keys as AnalyzeStack should judge them (the enrolled ones by ARN once enrolled).
+
+    The engine calls AnalyzeStack once the steps are done (pkg/resource/deploy/step_generator.go,
+    AnalyzeResources). In `pulumi up` the cached read, made before the steps for the per-resource
+    checks, shows the keys as they were; read them again. In a preview nothing changed: the cache.
+    """
+    if is_update():
+        return read_deployed_state(stack, regions, with_policy=False, enrolled=enrolled)
+    return DEPLOYED_STATE.get(stack, regions, enrolled)
 
 
 def unreadable_suffix() -> str:

@@ -1,35 +1,36 @@
 """The policies that judge the deployed keys in AWS, read once per run.
 
-deployed-keys-intact: a live key pending deletion, or gone from behind the stack's alias, blocks
-the update. pulumi-aws (bridged from the Terraform provider) treats a key pending deletion as
-gone and would silently create a brand-new key that Atlassian has never been given; the sites
-still die with the old key. It runs per key, so it blocks before the key's step.
+deployed-keys-intact: a live key pending deletion, or gone from behind the stack's alias, in ANY
+region blocks every key of the realm (framework.realm_policy): pulumi-aws (bridged from the
+Terraform provider) treats a key pending deletion as gone and would create a brand-new key that
+Atlassian has never been given, and refusing that region alone would let the others change.
 
 revocation-clock: when the deployed keys are disabled, the deadlines Atlassian publishes run
 from the moment of revocation. Evidence for that moment: the `atlassian-cmk:revoked-at` tag that
 `cmkctl revoke` writes on each key (via `guards.revocation_clock`). The pack does not search
 CloudTrail (one more service, slow, and not emulated); without the tag the time is unknown and
-the warning says so.
+the warning says so. In `pulumi up` the stack check runs after the steps, so it reads the keys
+afresh (context.deployed_after_steps): the clock shows the revocation the update just made.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
 from atlassian_cmk.config import StackConfigErrors
 from atlassian_cmk.guards import deployed_integrity, revocation_clock
 from atlassian_cmk.impact import regions_phrase, restore_steps
 from atlassian_cmk.naming import TAG_REVOKED_AT
+from atlassian_cmk.realm_findings import RealmFinding
 from atlassian_cmk.timeline import DATA_AT_RISK_AFTER, REINSTATEMENT_WINDOW
 
-from .context import DEPLOYED_STATE, deployed_state, invalid_config_message, stack_config, stack_name, unreadable_suffix
-from .framework import StackFinding, resource_policy, stack_policy
-from .resources import CmkKey, Unknown
+from .context import deployed_after_steps, stack_config, stack_name, unreadable_suffix
+from .framework import Realm, StackFinding, realm_policy, stack_policy
+from .resources import CmkKey
 from .settings import CLOCK_POLICY, DEPLOYED_POLICY
 
 INTACT_DESCRIPTION = (
@@ -41,36 +42,18 @@ CLOCK_DESCRIPTION = (
     "can reinstate the sites and after which data is at risk."
 )
 
-_PROVIDER_RISK = (
-    " pulumi-aws, bridged from the Terraform provider, treats a key pending deletion (or missing) as gone and "
-    "would silently create a brand-new key that Atlassian has never been given; the sites would still die with "
-    "the old key."
-)
 
+def intact_findings(realm: Realm, _settings: Mapping[str, Any]) -> Iterator[RealmFinding]:
+    """Any region's deployed key pending deletion, unreadable, or (once enrolled) gone holds every key back.
 
-def check_intact(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]) -> Iterator[str]:
-    config = stack_config()
-    if isinstance(config, StackConfigErrors):
-        yield invalid_config_message(config, DEPLOYED_POLICY)
-        return
-    region = key.region
-    if isinstance(region, Unknown):
-        yield f"the region of {key.label} is unknown until apply, so its deployed key cannot be checked"
-        return
-    if region not in config.regions:
-        return  # a key outside the realm is dual-region-consistency's finding
-    state = deployed_state(config)
-    own = state.reading(region)
-    if own is None:  # pragma: no cover - every configured region is read
-        return
-    verdict = deployed_integrity(dataclasses.replace(state, readings=(own,)))
-    for reason in verdict.reasons:
-        message = f"the update is blocked for {key.label}: {reason}."
-        if own.error is not None:
-            message += " The deployed state cannot be read, so the policy fails closed" + unreadable_suffix() + "."
-        else:
-            message += _PROVIDER_RISK
-        yield message
+    Before enrollment a region without a key is the first deployment or a realm edit, not a finding
+    (`guards.not_deployed_regions`): the presence of atlassian-cmk:enrolledKeys says the keys exist.
+    """
+    state = realm.deployed()
+    # The core's reasons name their region ("the deployed key in us-west-2 ..."), so they are realm-wide here.
+    yield from (RealmFinding(reason) for reason in deployed_integrity(state).reasons)
+    if state.errors():
+        yield RealmFinding("the deployed state cannot be read, so the policy fails closed" + unreadable_suffix())
 
 
 def check_clock(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[StackFinding]:
@@ -86,7 +69,7 @@ def check_clock(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[St
     if not regions:
         return
     stack = stack_name()
-    state = DEPLOYED_STATE.get(stack, regions, enrolled)
+    state = deployed_after_steps(stack, regions, enrolled)
     errors = state.errors()
     if errors:
         yield (
@@ -121,7 +104,8 @@ def check_clock(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[St
 
 
 def intact_policy() -> ResourceValidationPolicy:
-    return resource_policy(DEPLOYED_POLICY, INTACT_DESCRIPTION, EnforcementLevel.MANDATORY, check_intact)
+    # The core's reasons say the risk and the remedy (guards.deployed_integrity): no advice to add.
+    return realm_policy(DEPLOYED_POLICY, INTACT_DESCRIPTION, EnforcementLevel.MANDATORY, intact_findings)
 
 
 def clock_policy() -> StackValidationPolicy:

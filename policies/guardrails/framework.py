@@ -4,11 +4,29 @@ A check is a function of the CMK key (or the stack's CMK keys) and the policy's 
 that yields violation messages. The adapters here pick out the CMK keys, validate the policy
 config, and turn a bad config, an unknown value or a crash into a violation of the policy itself:
 a guardrail that cannot decide must block, and say why, not pass silently or print a traceback.
+
+Realm-wide rules (`realm_policy`). `pulumi up` enforces per resource: a mandatory violation in a
+resource's Analyze refuses that resource's step only, and the other resources' steps go on
+(pulumi/pulumi pkg/resource/deploy/step_generator.go, analyzeAll). A rule that protects the realm
+as a whole must therefore fail EVERY key of the realm when any region is unsafe, or refusing the
+unsafe region's key would itself split the realm. Each key's Analyze sees only its own inputs, so
+a realm check judges what every key's call sees alike: the stack's configuration and the deployed
+state (read once per pack process). To add one (enrolled identity, key-policy invariants, ...):
+
+1. write the rule in the core as a pure function returning `atlassian_cmk.realm_findings.RealmFinding`s
+   (one sentence per cause, `region` set to the region at cause, None for a realm-wide cause);
+2. in its policy module, adapt it to `RealmCheck`, e.g.
+   `lambda realm, settings: enrolled_identity_findings(realm.config, realm.deployed())`;
+3. `realm_policy(NAME, DESCRIPTION, EnforcementLevel.MANDATORY, check, advice="What to do.")`,
+   with `key_check=` for what only the key's own inputs show (reported on that key alone);
+4. test it through the harness's per-resource mode (`rehearsal.policy_pack_client.judge_each_step`):
+   every key of the realm refused together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import (
@@ -23,6 +41,11 @@ from pulumi_policy import (
 from pulumi_policy.policy import Policy
 from pulumi_policy.proxy import UnknownValueError
 
+from atlassian_cmk.config import StackConfig, StackConfigErrors
+from atlassian_cmk.live_keys import DeployedState
+from atlassian_cmk.realm_findings import RealmFinding, realm_message
+
+from .context import DEPLOYED_STATE, invalid_config_message, stack_config, stack_name
 from .resources import CmkKey, cmk_key
 from .settings import PolicyConfigError, config_schema, read_policy_config
 
@@ -34,6 +57,23 @@ StackFinding = tuple[str, str | None]
 
 StackCheck = Callable[[list[CmkKey], Mapping[str, Any]], Iterable[StackFinding]]
 """(every CMK key of the stack, the policy's config) -> findings."""
+
+
+@dataclass(frozen=True)
+class Realm:
+    """What every key's Analyze sees alike: the stack, its validated configuration, the deployed keys."""
+
+    stack: str
+    config: StackConfig
+
+    def deployed(self) -> DeployedState:
+        """The deployed keys of every region of the realm (one read per pack process): the enrolled
+        keys by ARN once enrolled (every enrolled region, also one the stack drops), else through the alias."""
+        return DEPLOYED_STATE.get(self.stack, self.config.regions, self.config.enrolled_keys)
+
+
+RealmCheck = Callable[[Realm, Mapping[str, Any]], Iterable[RealmFinding]]
+"""(the realm, the policy's config) -> findings against the realm as a whole."""
 
 
 def _guarded(
@@ -100,6 +140,43 @@ def stack_policy(name: str, description: str, level: EnforcementLevel, check: St
         config_schema=config_schema(name),
         validate=_stack_validation(name, check),
     )
+
+
+def realm_policy(
+    name: str,
+    description: str,
+    level: EnforcementLevel,
+    realm_check: RealmCheck,
+    *,
+    key_check: ResourceCheck | None = None,
+    advice: str = "",
+) -> ResourceValidationPolicy:
+    """A policy whose realm findings fail every CMK key of the stack, each naming the region at cause.
+
+    `key_check` (optional) judges what only the key's own inputs show; its messages go on that key
+    alone. An invalid stack configuration fails every key (the realm cannot be judged).
+    """
+    return resource_policy(name, description, level, realm_check_of_key(name, realm_check, key_check, advice))
+
+
+def realm_check_of_key(
+    name: str, realm_check: RealmCheck, key_check: ResourceCheck | None = None, advice: str = ""
+) -> ResourceCheck:
+    """The per-key check `realm_policy` runs (for a policy that also has a whole-stack half,
+    `ResourceAndStackPolicy`): the key's own findings, then the realm's, said on every key."""
+
+    def check(key: CmkKey, opts: PolicyResourceOptions, settings: Mapping[str, Any]) -> Iterator[str]:
+        if key_check is not None:
+            yield from key_check(key, opts, settings)
+        config = stack_config()
+        if isinstance(config, StackConfigErrors):
+            yield invalid_config_message(config, name)
+            return
+        findings = list(realm_check(Realm(stack=stack_name(), config=config), settings))
+        if findings:
+            yield realm_message(key.label, config.regions, findings, advice)
+
+    return check
 
 
 class ResourceAndStackPolicy(ResourceValidationPolicy, StackValidationPolicy):

@@ -1,16 +1,24 @@
 """enrolled-keys-kept and only-component-keys: the keys Atlassian holds are the enrolled ARNs.
 
-Thin adapters over `atlassian_cmk.identity_rules`. Per resource (before the key's step), a key
-the program now declares in a shape that Pulumi would replace (multiRegion flipped, Key <->
-ReplicaKey), or any key of a stack that drops an enrolled region, is refused: the findings are
-realm-wide, so every key of the realm carries them (`pulumi up` enforces per resource). On the
-whole stack (AnalyzeStack, after the plan): every key's `arn` output must be its enrolled ARN (an
-unknown ARN in preview means the key is being created or replaced) and the live alias must still
-name the enrolled key. Before enrollment (no `atlassian-cmk:enrolledKeys`) there is nothing to
-keep yet: the first deployment creates the keys.
+Thin adapters over `atlassian_cmk.identity_rules`. enrolled-keys-kept protects the realm as a
+whole, so it is a realm rule (framework.realm_policy): `pulumi up` enforces per resource, and a
+finding in one region that refused only that region's key would let the other regions' steps run.
+Per resource (before the steps), what every key's Analyze sees alike (the stack's configuration
+and the enrolled keys read by ARN) fails EVERY key of the realm, naming the region at cause: an
+enrolled region the stack drops, a multiRegion flip against the enrolled key's kind, a Key <->
+ReplicaKey swap against the live key's PRIMARY/REPLICA type, an enrolled key or alias that cannot
+be read (fail closed), and the alias naming another key than the enrolled one. What only the key's
+own inputs show (the program declaring another key type than the configuration makes it) stays on
+that key. On the whole stack (AnalyzeStack, after the plan): a key whose `arn` output is not its
+enrolled ARN (unknown in preview: created or replaced) fails every key the same way. Before
+enrollment (no `atlassian-cmk:enrolledKeys`) there is nothing to keep yet: the first deployment
+creates the keys.
 
 only-component-keys: a KMS key outside the CmkKeyPair component (for instance the real key
 adopted with `import` and `ignoreChanges`) would be judged by no other guardrail, so it is refused.
+It stays per resource: the realm rules judge the realm from the configuration and the enrolled
+keys, which a foreign resource does not change, and refusing the foreign resource's own step is
+what keeps it from acting on a key; the component's keys need not be held back for it.
 """
 
 from __future__ import annotations
@@ -29,82 +37,113 @@ from pulumi_policy import (
 from atlassian_cmk.config import StackConfigErrors
 from atlassian_cmk.identity_rules import (
     KEY_TYPE,
+    LOSS,
     REPLICA_KEY_TYPE,
     alias_findings,
+    declared_key_kind,
     declared_shape_findings,
     dropped_keys,
     output_arn_findings,
 )
 from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR
+from atlassian_cmk.realm_findings import RealmFinding, realm_message
 
-from .context import deployed_state, invalid_config_message, stack_config, unreadable_suffix
-from .framework import ResourceAndStackPolicy, StackFinding
+from .context import invalid_config_message, stack_config, unreadable_suffix
+from .framework import Realm, ResourceAndStackPolicy, StackFinding, realm_check_of_key
 from .resources import KMS_KEY_TYPES, KMS_REPLICA_KEY_TYPE, CmkKey, known, parent_types
 from .settings import COMPONENT_KEYS_POLICY, IDENTITY_POLICY
 
 DESCRIPTION = (
     "Checks whether the change keeps every key Atlassian holds (atlassian-cmk:enrolledKeys): no enrolled region "
     "dropped, no key replaced (multiRegion flip, Key <-> ReplicaKey), each key's ARN its enrolled ARN, and the "
-    "alias still naming the enrolled key."
+    "alias still naming the enrolled key; any of these holds back every key of the realm."
 )
 COMPONENT_DESCRIPTION = (
     "Checks whether every aws:kms/key:Key and aws:kms/replicaKey:ReplicaKey in the stack belongs to the CmkKeyPair "
     "component, the only keys the guardrails judge."
 )
+ADVICE = ""
+"""None beyond the causes: each core message already says what to do (keep the region or shape, or
+re-encrypt with Atlassian first; the `aws kms update-alias` command for a moved alias)."""
 
 
-def check_key(key: CmkKey, _opts: PolicyResourceOptions, _settings: Mapping[str, Any]) -> Iterator[str]:
+def identity_findings(realm: Realm, _settings: Mapping[str, Any]) -> Iterator[RealmFinding]:
+    """What the configuration and the enrolled keys (read by ARN) show against the realm's identity.
+
+    The core's messages name their region and ARN, so the findings are realm-wide sentences.
+    """
+    config = realm.config
+    if config.enrolled_keys is None:
+        return
+    yield from (RealmFinding(finding.message) for finding in dropped_keys(config))
+    state = realm.deployed()
+    for region in config.regions:
+        reading = state.reading(region)
+        live = reading.key if reading is not None else None
+        for finding in declared_shape_findings(config, region, declared_key_kind(config, region), live):
+            yield RealmFinding(finding.message)
+    for reading in state.readings:
+        if reading.error is not None:
+            yield RealmFinding(
+                f"the enrolled key and the alias could not be read ({reading.error}), so whether the key is kept and "
+                f"the alias still names it is unknown; fails closed{unreadable_suffix()}",
+                reading.region,
+            )
+    yield from (RealmFinding(finding.message) for finding in alias_findings(state))
+
+
+def check_own_key(key: CmkKey, _opts: PolicyResourceOptions, _settings: Mapping[str, Any]) -> Iterator[str]:
+    """What only this key's inputs show: its region unknown, or a key type the configuration does not make."""
     config = stack_config()
-    if isinstance(config, StackConfigErrors):
-        yield invalid_config_message(config, IDENTITY_POLICY)
-        return
-    if config.enrolled_keys is None or key.key_pair != CURRENT_KEY_PAIR:
-        return
-    for finding in dropped_keys(config):
-        yield f"{key.label} is refused with the whole realm: {finding.message}"
+    if isinstance(config, StackConfigErrors) or config.enrolled_keys is None or key.key_pair != CURRENT_KEY_PAIR:
+        return  # an invalid configuration: the realm check says it on every key
     region = key.region
     if not isinstance(region, str):
         yield f"the region of {key.label} is {region!r}, so it cannot be matched to an enrolled key; fails closed"
         return
     if region not in config.regions:
         return  # outside the realm: dual-region-consistency's finding
-    reading = deployed_state(config).reading(region)
-    live = reading.key if reading is not None else None
     kind = REPLICA_KEY_TYPE if key.resource_type == KMS_REPLICA_KEY_TYPE else KEY_TYPE
-    for finding in declared_shape_findings(config, region, kind, live):
-        yield f"{key.label} would replace the enrolled key: {finding.message}"
+    wanted = declared_key_kind(config, region)
+    enrolled = config.enrolled_keys.arn(region)
+    if kind != wanted and enrolled is not None:
+        yield (
+            f"{key.label} would replace the enrolled key: {region} ({enrolled.arn}): the program declares a {kind} key "
+            f"here but the stack's configuration makes it a {wanted} key; {LOSS}"
+        )
 
 
 def check_stack(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[StackFinding]:
+    """AnalyzeStack: every key's `arn` output must be its enrolled ARN; a finding holds back every key."""
     config = stack_config()
     if isinstance(config, StackConfigErrors):
         yield invalid_config_message(config, IDENTITY_POLICY), None
         return
     if config.enrolled_keys is None:
         return
-    for dropped in dropped_keys(config):
-        yield dropped.message, None
+    findings: list[RealmFinding] = []
     for key in keys:
         region = key.region
         if key.key_pair != CURRENT_KEY_PAIR or not isinstance(region, str):
             continue
         arn = known(key.props, "arn")
-        for finding in output_arn_findings(config, region, arn if isinstance(arn, str) else None):
-            yield finding.message, key.urn
-    state = deployed_state(config)
-    for reading in state.readings:
-        if reading.error is not None:
-            yield (
-                f"{reading.region}: the enrolled key and the alias could not be read ({reading.error}), so whether "
-                f"the alias still names the enrolled key is unknown; fails closed{unreadable_suffix()}",
-                None,
-            )
-    for finding in alias_findings(state):
-        yield finding.message, None
+        findings.extend(
+            RealmFinding(f.message) for f in output_arn_findings(config, region, arn if isinstance(arn, str) else None)
+        )
+    if not findings:
+        return
+    for key in keys:
+        yield realm_message(key.label, config.regions, findings, ADVICE), key.urn
 
 
 def policy() -> ResourceAndStackPolicy:
-    return ResourceAndStackPolicy(IDENTITY_POLICY, DESCRIPTION, EnforcementLevel.MANDATORY, check_key, check_stack)
+    return ResourceAndStackPolicy(
+        IDENTITY_POLICY,
+        DESCRIPTION,
+        EnforcementLevel.MANDATORY,
+        realm_check_of_key(IDENTITY_POLICY, identity_findings, check_own_key, ADVICE),
+        check_stack,
+    )
 
 
 def foreign_key_message(resource_type: str, name: str, urn: str) -> str | None:

@@ -3,7 +3,8 @@
 A resource policy sees only the key's new inputs, so it cannot tell whether re-encryption is
 running *now*: a single pull request could mark it complete and disable the keys at once. The
 deployed keys' re-encryption tag is the evidence of what is running, so the policy reads it from
-AWS (once per run) and fails closed when it cannot.
+AWS (once per run) and fails closed when it cannot. A revocation while re-encryption may run
+holds every key of the realm back (framework.realm_policy), not only the key whose region shows it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
-from atlassian_cmk.config import REENCRYPTION_STATUSES, Reencryption, StackConfigErrors
+from atlassian_cmk.config import REENCRYPTION_STATUSES, StackConfigErrors
 from atlassian_cmk.guards import reencryption_running
-from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.naming import TAG_REENCRYPTION
+from atlassian_cmk.realm_findings import RealmFinding
 
-from .context import DEPLOYED_STATE, invalid_config_message, stack_config, stack_name, unreadable_suffix
-from .framework import resource_policy
+from .context import DEPLOYED_STATE, stack_config, stack_name, unreadable_suffix
+from .framework import Realm, realm_policy
 from .resources import CmkKey, Unknown
 from .settings import REENCRYPTION_POLICY
 
@@ -29,7 +30,8 @@ DESCRIPTION = (
 )
 
 
-def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]) -> Iterator[str]:
+def check_key(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]) -> Iterator[str]:
+    """What only the key's own inputs show: an unknown switch, its own tag, or a key disabled by hand."""
     enabled = key.enabled
     if isinstance(enabled, Unknown):
         yield (
@@ -37,54 +39,61 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]
             "revocation during re-encryption cannot be ruled out; set enabled from atlassian-cmk:enabled"
         )
         return
+    declared_tag = key.tag(TAG_REENCRYPTION)
     if enabled:
         return
-
-    config = stack_config()
-    reasons: list[str] = []
-    declared_tag = key.tag(TAG_REENCRYPTION)
     if isinstance(declared_tag, Unknown):
-        reasons.append(f"the key's {TAG_REENCRYPTION} tag is unknown until apply")
+        yield f"{key.label} would be disabled while its {TAG_REENCRYPTION} tag is unknown until apply"
+    elif declared_tag == "in-progress" and not _config_declares_reencryption():
+        yield f"{key.label} would be disabled while its own {TAG_REENCRYPTION} tag says in-progress"
     elif declared_tag is not None and declared_tag not in REENCRYPTION_STATUSES:
-        reasons.append(
-            f"the key's {TAG_REENCRYPTION} tag is {declared_tag!r}, not one of {', '.join(REENCRYPTION_STATUSES)}"
+        yield (
+            f"{key.label} would be disabled while its {TAG_REENCRYPTION} tag is {declared_tag!r}, not one of "
+            f"{', '.join(REENCRYPTION_STATUSES)}"
         )
-    ticket = None
-    in_progress = declared_tag == "in-progress"
-    if isinstance(config, StackConfigErrors):
-        yield invalid_config_message(config, REENCRYPTION_POLICY)
-        region = key.region
-        regions: tuple[str, ...] = (region,) if isinstance(region, str) else ()
-        enrolled: KeyGeneration | None = None
-    else:
-        regions = config.regions
-        enrolled = config.enrolled_keys
-        ticket = config.reencryption.ticket
-        in_progress = in_progress or config.reencryption.in_progress
-    declared = Reencryption(status="in-progress" if in_progress else "none", ticket=ticket)
-
+    config = stack_config()
+    if isinstance(config, StackConfigErrors) or not config.enabled:
+        return  # a revocation: the realm finding judges it, on every key
+    # This key alone is disabled (its input differs from atlassian-cmk:enabled: dual-region-consistency
+    # refuses that too); re-encryption still must not be running.
     live = bool(settings["liveStateCheck"])
-    deployed = DEPLOYED_STATE.get(stack_name(), regions, enrolled) if live and regions else None
-    verdict = reencryption_running(declared, deployed)
-    reasons.extend(verdict.reasons)
-    if not reasons:
+    deployed = DEPLOYED_STATE.get(stack_name(), config.regions, config.enrolled_keys) if live else None
+    reasons = reencryption_running(config.reencryption, deployed).reasons
+    if reasons:
+        yield f"{key.label} would be disabled while re-encryption may be in progress: {'; '.join(reasons)}"
+
+
+def _config_declares_reencryption() -> bool:
+    """Whether the realm finding already says it (the program tags each key from the configuration)."""
+    config = stack_config()
+    return not isinstance(config, StackConfigErrors) and config.reencryption.in_progress
+
+
+def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmFinding]:
+    """A revocation (atlassian-cmk:enabled false) while re-encryption may run holds every key back."""
+    if realm.config.enabled:
         return
-    message = (
-        f"{key.label} would be disabled, revoking Atlassian's access, while re-encryption may be in progress: "
-        + "; ".join(reasons)
-        + ". Disabling keys during re-encryption leaves data unevenly readable across sites. Wait until Atlassian "
-        "confirms re-encryption is complete, apply atlassian-cmk:reencryption.status: complete as its own reviewed "
-        "change, then revoke in a second change."
-    )
-    if not live:
-        message += (
-            " The live check is off (policy config liveStateCheck: false): only the declared status was checked, "
-            "not the deployed keys."
+    live = bool(settings["liveStateCheck"])
+    deployed = realm.deployed() if live else None
+    verdict = reencryption_running(realm.config.reencryption, deployed)
+    # The core's reasons name their region where there is one.
+    yield from (RealmFinding(reason) for reason in verdict.reasons)
+    if verdict.reasons and not live:
+        yield RealmFinding(
+            "the live check is off (policy config liveStateCheck: false): only the declared status was checked"
         )
     elif deployed is not None and deployed.errors():
-        message += unreadable_suffix()
-    yield message
+        yield RealmFinding("the pack fails closed" + unreadable_suffix())
+
+
+ADVICE = (
+    "Disabling keys during re-encryption leaves data unevenly readable across sites: wait until Atlassian confirms "
+    "re-encryption is complete, apply atlassian-cmk:reencryption.status: complete as its own reviewed change, then "
+    "revoke in a second change."
+)
 
 
 def policy() -> ResourceValidationPolicy:
-    return resource_policy(REENCRYPTION_POLICY, DESCRIPTION, EnforcementLevel.MANDATORY, check)
+    return realm_policy(
+        REENCRYPTION_POLICY, DESCRIPTION, EnforcementLevel.MANDATORY, realm_findings, key_check=check_key, advice=ADVICE
+    )

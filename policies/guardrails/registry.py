@@ -12,7 +12,7 @@ from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
 from atlassian_cmk import guardrail_catalog as catalog
 
-from . import access, consistency, deletion, deployed, identity, justification, reencryption
+from . import access, consistency, deletion, deployed, identity, justification, levels, reencryption
 
 PACK_NAME: Final = catalog.PACK_NAME
 
@@ -28,11 +28,13 @@ def policies() -> list[Policy]:
         identity.policy(),
         identity.component_keys_policy(),
         deployed.clock_policy(),
+        levels.policy(),
     ]
 
 
 def serve() -> None:
     """Start the analyzer: PolicyPack prints its port on stdout and serves until the engine ends it."""
+    levels.install_level_recording()
     PolicyPack(
         name=PACK_NAME,
         policies=policies(),

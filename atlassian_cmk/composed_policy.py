@@ -1,0 +1,43 @@
+"""The key policy a stack's keys get, composed from the configuration and checked before use.
+
+The program, `cmkctl drill` and the test provisioning all call `composed_key_policy`, so the
+policy the pack judges is the policy the program would create.
+"""
+
+from __future__ import annotations
+
+from atlassian_cmk.config import StackConfig
+from atlassian_cmk.key_policy import build_key_policy, key_policy_findings, serialize_key_policy
+
+
+class KeyPolicyRefused(ValueError):
+    """The composed policy breaks an invariant; one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def composed_key_policy(config: StackConfig, *, account_id: str, partition: str) -> str:
+    """The key policy JSON for every key of the stack (account root, key administrators, the
+    evidence slot, Atlassian's statements verbatim). Raises KeyPolicyRefused when it breaks an
+    invariant of `key_policy_findings` (e.g. a key administrator of another account)."""
+    policy = serialize_key_policy(
+        build_key_policy(
+            partition=partition,
+            account_id=account_id,
+            atlassian_statements=config.atlassian_key_policy,
+            key_administrators=config.key_administrators,
+            atlassian_revision=config.atlassian_key_policy_revision,
+        )
+    )
+    findings = key_policy_findings(
+        policy,
+        atlassian_statements=config.atlassian_key_policy,
+        context_tag=config.context_tag,
+        account_id=account_id,
+    )
+    problems = [f.message for f in findings if f.blocking]
+    if problems:
+        raise KeyPolicyRefused(problems)
+    return policy
