@@ -25,8 +25,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from atlassian_cmk.config import NAMESPACE
+from atlassian_cmk.naming import COMPONENT_TYPE
 
-from .resources import COMPONENT_TYPE, parent_types
+from .resources import parent_types
 
 PROJECT = NAMESPACE
 """This product's Pulumi project name (Pulumi.yaml `name`); its config keys live under the same name."""
