@@ -44,6 +44,7 @@ LEVELS = "guardrail-levels-intact"
 OFFLINE: dict[str, dict[str, Any]] = {
     REENCRYPTION: {"liveStateCheck": False},
     ACCESS: {"liveStateCheck": False},
+    "context-tag-unchanged": {"liveStateCheck": False},
     DEPLOYED: {"enforcementLevel": "disabled"},
     CLOCK: {"enforcementLevel": "disabled"},
     LEVELS: {"allowLowered": [DEPLOYED]},
@@ -117,6 +118,7 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
         DELETION: analyzer_pb2.MANDATORY,
         ACCESS: analyzer_pb2.MANDATORY,
         DEPLOYED: analyzer_pb2.MANDATORY,
+        "context-tag-unchanged": analyzer_pb2.MANDATORY,
         CLOCK: analyzer_pb2.ADVISORY,
         LEVELS: analyzer_pb2.MANDATORY,
     }
@@ -125,6 +127,7 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
         REENCRYPTION: {"liveStateCheck"},
         ACCESS: {"liveStateCheck"},
         DEPLOYED: {"expectDeployedKeys"},
+        "context-tag-unchanged": {"liveStateCheck"},
         JUSTIFICATION: {"ticketPattern"},
         LEVELS: {"allowLowered"},
     }
