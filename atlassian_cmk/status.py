@@ -8,15 +8,24 @@ which Atlassian cannot work with), and whether a key is lost (pending deletion o
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
 from atlassian_cmk.config import StackConfig
+from atlassian_cmk.deadlines import deadline_findings
 from atlassian_cmk.exit_codes import ExitCode, most_severe
-from atlassian_cmk.guards import deployed_integrity, realm_revocation_clock, revocation_clock, split_regions
+from atlassian_cmk.guards import (
+    deployed_integrity,
+    not_deployed_regions,
+    realm_revocation_clock,
+    revocation_clock,
+    split_regions,
+)
 from atlassian_cmk.iam_policy import PolicyError
+from atlassian_cmk.identity_rules import alias_findings, dropped_keys
 from atlassian_cmk.key_policy import deleted_principals, split_key_policy
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
@@ -25,18 +34,31 @@ from atlassian_cmk.timeline import RevocationClock, iso
 SCHEMA_VERSION: Final = 1
 """Version of `cmkctl status --json`; bumped only when a field changes meaning or disappears."""
 
-PERMISSIONS: Final = ("kms:DescribeKey", "kms:ListResourceTags", "kms:GetKeyPolicy", "cloudtrail:LookupEvents")
-"""What `cmkctl status` calls; LookupEvents only for a disabled key without the revoked-at tag."""
+PERMISSIONS: Final = (
+    "kms:DescribeKey",
+    "kms:ListResourceTags",
+    "kms:GetKeyPolicy",
+    "cloudtrail:LookupEvents",
+    "sts:GetCallerIdentity",
+)
+"""What `cmkctl status` calls; LookupEvents only for a disabled key without the revoked-at tag;
+GetCallerIdentity (allowed to every principal, no IAM statement needed) names the account and caller."""
 
-FindingKind = Literal["critical", "unreachable", "split", "access", "drift"]
+FindingKind = Literal["critical", "alias-moved", "unreachable", "split", "access", "drift", "not-deployed", "deadline"]
 
 _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "critical": ExitCode.KEY_LOST,
+    "alias-moved": ExitCode.ALIAS_MOVED,
+    "not-deployed": ExitCode.DRIFT,
     "unreachable": ExitCode.UNREACHABLE,
     "split": ExitCode.SPLIT,
     "access": ExitCode.DRIFT,
     "drift": ExitCode.DRIFT,
+    "deadline": ExitCode.DEADLINE,
 }
+
+FAIL_ON_CHOICES: Final = ("deadline",)
+"""Finding kinds that only change the exit code when asked (`cmkctl status --fail-on deadline`)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +82,8 @@ class RegionStatus:
     drift: tuple[str, ...]
     clock: RevocationClock | None
     clock_note: str | None = None
+    enrolled_arn: str | None = None
+    alias_target: str | None = None
 
     @property
     def missing(self) -> bool:
@@ -84,10 +108,22 @@ class StatusReport:
     regions: tuple[RegionStatus, ...]
     clock: RevocationClock | None
     findings: tuple[Finding, ...]
+    enrolled: bool = False
+    """Whether the keys were read by their enrolled ARNs (False: through the alias, before enrollment)."""
+    notes: tuple[str, ...] = ()
+    """What the operator should know that is no problem today (not enrolled yet); no effect on the exit code."""
+
+    fail_on: frozenset[str] = frozenset()
 
     @property
     def exit_code(self) -> ExitCode:
-        return most_severe([_EXIT_BY_KIND[f.kind] for f in self.findings])
+        """The most severe finding's code; deadline findings count only when in `fail_on`."""
+        kinds = [f.kind for f in self.findings if f.kind not in FAIL_ON_CHOICES or f.kind in self.fail_on]
+        return most_severe([_EXIT_BY_KIND[kind] for kind in kinds])
+
+    @property
+    def regions_read(self) -> int:
+        return sum(1 for row in self.regions if row.error is None)
 
 
 def assess(
@@ -97,20 +133,43 @@ def assess(
     now: datetime,
     cloudtrail: Mapping[str, CloudTrailEvidence] | None = None,
     key_policies: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
+    fail_on: frozenset[str] = frozenset(),
 ) -> StatusReport:
     """Compare the declared stack with what every region reported, and name every problem.
 
     `key_policies`: (region -> deployed key policy JSON, region -> why unreadable), from
-    `read_key_policies`; a deployed Atlassian statement naming a deleted principal is a finding."""
+    `read_key_policies`; a deployed Atlassian statement naming a deleted principal is a finding.
+    `fail_on` (subset of FAIL_ON_CHOICES) makes those findings count in the exit code.
+    """
     evidence = cloudtrail or {}
     rows = tuple(
         _region_status(config, deployed.stack, reading, evidence.get(reading.region)) for reading in deployed.readings
     )
     findings: list[Finding] = []
 
-    readable = DeployedState(deployed.stack, deployed.alias, tuple(r for r in deployed.readings if r.error is None))
+    readable = dataclasses.replace(deployed, readings=tuple(r for r in deployed.readings if r.error is None))
     for reason in deployed_integrity(readable).reasons:
         findings.append(Finding("critical", f"CRITICAL: {reason}"))
+    for identity in alias_findings(deployed):
+        findings.append(Finding("alias-moved", identity.message, region=identity.region))
+    for identity in dropped_keys(config):
+        findings.append(Finding("drift", f"DROPPED: {identity.message}", region=identity.region))
+    missing = not_deployed_regions(readable)
+    if missing:
+        findings.append(
+            Finding(
+                "not-deployed",
+                f"NOT DEPLOYED: no key yet behind {deployed.alias} in {', '.join(missing)} (a state, not an incident): "
+                "run `pulumi up`, then `cmkctl enroll`",
+            )
+        )
+    notes: list[str] = []
+    if not deployed.enrolled and not missing:
+        notes.append(
+            "NOT ENROLLED: the keys were found through the alias; the stack records no enrolled key ARNs yet. Run "
+            f"`cmkctl enroll --write-config` and commit Pulumi.{deployed.stack}.yaml so every tool addresses the keys "
+            "Atlassian holds, not whatever the alias names"
+        )
     for reading in deployed.readings:
         if reading.error is not None:
             findings.append(
@@ -135,6 +194,7 @@ def assess(
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
 
     overall = realm_revocation_clock(keys, evidence)
+    findings.extend(Finding("deadline", d.message) for d in deadline_findings(overall, now))
     return StatusReport(
         stack=deployed.stack,
         alias=deployed.alias,
@@ -143,6 +203,9 @@ def assess(
         regions=rows,
         clock=overall,
         findings=tuple(findings),
+        enrolled=deployed.enrolled,
+        notes=tuple(notes),
+        fail_on=fail_on,
     )
 
 
@@ -209,6 +272,8 @@ def _region_status(
         drift=tuple(drift),
         clock=clock,
         clock_note=note,
+        enrolled_arn=reading.enrolled_arn,
+        alias_target=reading.alias_target,
     )
 
 
@@ -233,6 +298,7 @@ def status_json(report: StatusReport) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "stack": report.stack,
         "alias": report.alias,
+        "enrolled": report.enrolled,
         "realm": config.realm,
         "checked_at": iso(now),
         "exit_code": int(report.exit_code),
@@ -246,6 +312,8 @@ def status_json(report: StatusReport) -> dict[str, Any]:
         },
         "regions": [_region_json(row, now) for row in report.regions],
         "clock": clock_json(report.clock, now),
+        "regions_read": report.regions_read,
+        "notes": list(report.notes),
         "findings": [{"kind": f.kind, "region": f.region, "message": f.message} for f in report.findings],
     }
 
@@ -257,6 +325,8 @@ def _region_json(row: RegionStatus, now: datetime) -> dict[str, Any]:
     return {
         "region": row.region,
         "key_arn": key.arn if key else None,
+        "enrolled_arn": row.enrolled_arn,
+        "alias_target": row.alias_target,
         "key_state": key.key_state if key else None,
         "live_enabled": key.enabled if key else None,
         "declared_enabled": row.declared_enabled,

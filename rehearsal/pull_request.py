@@ -9,6 +9,7 @@ The Pulumi engine is the one part not run: resources' inputs stand in for what i
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +24,12 @@ from rehearsal.policy_pack_client import (
     analyzer_resource,
     judge_each_step,
     start_policy_pack,
+    with_outputs,
 )
 from rehearsal.program_run import ProgramRun, run_program
+
+SUMMARY_WIDTH = 100
+"""Longest line of a summary: the demo prints it to a terminal."""
 
 
 @dataclass
@@ -71,7 +76,8 @@ class Rehearsal:
         return sorted({v.policy for v in self.mandatory})
 
     def summary(self) -> str:
-        """A few lines a terminal or a pull request shows."""
+        """A few lines a terminal or a pull request shows, each at most SUMMARY_WIDTH characters (ARNs and
+        URLs are never broken)."""
         if self.run is None or self.run.error is not None:
             return "BLOCKED: the program stops on the stack configuration:\n" + "\n".join(
                 f"  {e}" for e in self.review.errors or [str(self.run.error if self.run else "")]
@@ -84,7 +90,17 @@ class Rehearsal:
             # pulumi_policy sends the policy's description, then the violation's own message.
             body = " ".join(violation.message.splitlines()[1:]) or violation.message
             resource = violation.urn.rsplit("::", 1)[-1] if violation.urn else "stack"
-            lines.append(f"  [{violation.level}] {violation.policy} ({resource}): {body}")
+            text = f"[{violation.level}] {violation.policy} ({resource}): {body}"
+            lines.extend(
+                textwrap.wrap(
+                    text,
+                    SUMMARY_WIDTH,
+                    initial_indent="  ",
+                    subsequent_indent="    ",
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
         return "\n".join(lines)
 
 
@@ -97,10 +113,15 @@ def rehearse_pull_request(
     policy_config: Mapping[str, Mapping[str, Any]] | None = None,
     base_project: str | None = None,
     head_project: str | None = None,
+    deployed_arns: Mapping[str, str] | None = None,
 ) -> Rehearsal:
     """Judge the change from `base_text` to `head_text` (stack-file texts, with the `Pulumi.yaml`
     texts of each side) as CI would: `cmkctl impact` on the files, the program and the pack on
-    what the engine reads from them (`stack_file.engine_config`)."""
+    what the engine reads from them (`stack_file.engine_config`).
+
+    `deployed_arns` (region -> ARN) is the engine's state of the deployed keys: AnalyzeStack then
+    sees each key resource's real `arn` output, as it would for a key the update keeps.
+    """
     source = f"Pulumi.{stack}.yaml"
     try:
         engine = engine_config(head_text, head_project, stack=stack, source=source)
@@ -134,7 +155,11 @@ def rehearse_pull_request(
     with start_policy_pack(raw, env, stack) as client:
         client.configure(policy_config)
         steps = judge_each_step(client, run)
-        after = client.analyze_stack(analyzer_resource(r) for r in run.resources)
+        outputs = {f"cmk-{region}": {"arn": arn} for region, arn in (deployed_arns or {}).items()}
+        after = client.analyze_stack(
+            analyzer_resource(r, properties=with_outputs(r.outputs, outputs[r.name]) if r.name in outputs else None)
+            for r in run.resources
+        )
     violations = [v for found in steps.violations.values() for v in found] + after
     return Rehearsal(review=review, run=run, violations=violations, steps=steps)
 

@@ -10,6 +10,7 @@ import pytest
 
 from atlassian_cmk.aws.kms_actions import FORBIDDEN_OPERATIONS, RESTORE_PERMISSIONS, REVOKE_PERMISSIONS
 from atlassian_cmk.cli.main import main
+from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.status import PERMISSIONS as STATUS_PERMISSIONS
 from tests.support.aws import aws_env
@@ -37,9 +38,12 @@ def test_every_command_sends_only_the_operations_it_declares(
     at = ["--project-dir", str(project)]
     revoke = ["revoke", *at, "--reason", "Suspected breach", "--ticket", "SEC-1", "--yes"]
     restore = ["restore", *at, "--ticket", "SEC-1", "--yes"]
-    seen: dict[str, set[str]] = {"status": set(), "revoke": set(), "restore": set()}
+    seen: dict[str, set[str]] = {"enroll": set(), "status": set(), "revoke": set(), "restore": set()}
 
     with fault_proxy(moto_endpoint) as proxy:
+        code, ops = run(proxy, ["enroll", *at, "--write-config"])  # from here on, the enrolled keys by ID
+        assert code == ExitCode.AS_DECLARED
+        seen["enroll"] |= ops
         # A key disabled in the console (no revoked-at tag): status falls back to CloudTrail.
         kms(moto_endpoint, "us-west-2").disable_key(KeyId=keys[1].key_id)
         code, ops = run(proxy, ["status", *at])
@@ -67,6 +71,7 @@ def test_every_command_sends_only_the_operations_it_declares(
     assert "LookupEvents" in seen["status"]
     assert {"DisableKey", "TagResource", "GetCallerIdentity"} <= seen["revoke"]
     assert {"EnableKey", "TagResource"} <= seen["restore"]
+    assert seen["enroll"] == operations_of(ENROLL_PERMISSIONS)
     assert seen["status"] <= operations_of(STATUS_PERMISSIONS)
     assert seen["revoke"] <= operations_of(REVOKE_PERMISSIONS)
     assert seen["restore"] <= operations_of(RESTORE_PERMISSIONS)
@@ -83,8 +88,10 @@ def test_adding_a_region_costs_requests_in_that_region_only(
     with fault_proxy(moto_endpoint) as proxy:
         main(["status", "--project-dir", str(project)], runtime=runtime(proxy.url))
 
-    # Three requests per region (DescribeKey, ListResourceTags, GetKeyPolicy), each region on its own.
-    assert proxy.per_region() == {region: 3 for region in REGIONS}
+    # Three requests per region (DescribeKey, ListResourceTags, GetKeyPolicy), each region on its own, plus
+    # who is asking (sts:GetCallerIdentity, once, in the realm's first region).
+    assert proxy.per_region() == {"us-east-1": 4, "us-west-2": 3}
+    assert [c.operation for c in proxy.calls].count("GetCallerIdentity") == 1
 
 
 def test_the_installed_cmkctl_revokes_and_reports_with_exit_codes(tmp_path: Path, moto_endpoint: str) -> None:
@@ -115,5 +122,5 @@ def test_the_installed_cmkctl_revokes_and_reports_with_exit_codes(tmp_path: Path
 
     helped = cmkctl("--help")
     assert helped.returncode == 0
-    for code in ("0", "1", "2", "3", "4", "5", "64"):
-        assert f"\n  {code:>2}  " in helped.stdout
+    for code in ("0", "1", "2", "3", "4", "5", "6", "64", "130"):
+        assert f"\n  {code:>3}  " in helped.stdout

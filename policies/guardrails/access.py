@@ -200,7 +200,7 @@ def _own_account(key: CmkKey, config: StackConfig, settings: Mapping[str, Any]) 
     region = key.region
     if not settings["liveStateCheck"] or not isinstance(region, str):
         return None
-    reading = DEPLOYED_STATE.get(stack_name(), config.regions).reading(region)
+    reading = DEPLOYED_STATE.get(stack_name(), config.regions, config.enrolled_keys).reading(region)
     parts = _arn_parts(reading.key.arn) if reading is not None and reading.key is not None else None
     return parts[1] if parts else None
 
