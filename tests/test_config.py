@@ -23,6 +23,8 @@ def engine_config(**overrides: Any) -> dict[str, Any]:
         "atlassian-cmk:enabled": "true",
         "atlassian-cmk:contextTag": "AcmeCMK",
         "atlassian-cmk:atlassianKeyPolicy": sample_config_value(),
+        # The keys' own account, known before any key exists (the pack's root-administrator check).
+        "aws:allowedAccountIds": '["123456789012"]',
     }
     for key, value in overrides.items():
         full = f"atlassian-cmk:{key}"
@@ -148,12 +150,16 @@ def test_pulumi_capitalised_booleans_are_accepted_like_config_get_bool() -> None
             "atlassianKeyPolicy[0].Action: missing; required (or NotAction)",
         ),
         (
-            {"atlassianKeyPolicy": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt"}]},
+            {"atlassianKeyPolicy": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}]},
             "atlassian-cmk:atlassianKeyPolicy[0].Principal",
             "no *, no NotPrincipal",
         ),
         (
-            {"atlassianKeyPolicy": [{"Effect": "Allow", "NotPrincipal": {"AWS": PRINCIPAL}, "Action": "kms:*"}]},
+            {
+                "atlassianKeyPolicy": [
+                    {"Effect": "Allow", "NotPrincipal": {"AWS": PRINCIPAL}, "Action": "kms:*", "Resource": "*"}
+                ]
+            },
             "atlassian-cmk:atlassianKeyPolicy[0].Principal",
             "no *, no NotPrincipal",
         ),

@@ -73,7 +73,8 @@ def blocking(
 def test_the_composed_policy_is_sound_and_holds_atlassians_statements_verbatim() -> None:
     policy = document()
     assert blocking(policy) == []
-    assert blocking(policy, account=None) == []
+    # The key's own account unknown (no deployed key, no aws:allowedAccountIds): fail closed.
+    assert any(p.startswith("the key's own account is unknown") for p in blocking(policy, account=None))
     assert policy["Statement"][0]["Sid"] == SID_ROOT
     assert policy["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
     assert policy["Statement"][-1] == SAMPLE_ATLASSIAN_KEY_POLICY[0]
@@ -208,13 +209,16 @@ def test_dropping_a_deployed_atlassian_statement_needs_a_declared_revision() -> 
     deployed = document(CONDITIONED)
     narrowed = [CONDITIONED[1]]
     problems = blocking(document(narrowed), narrowed, deployed=deployed)
-    assert problems == [
+    assert problems[0] == (
         "this change alters or drops Atlassian's deployed statement 'AtlassianUse' (principal "
         f"{SAMPLE_ATLASSIAN_ROLE}): that changes Atlassian's access outside the reviewed `enabled` switch. "
         "If Atlassian revised its key policy, "
         "declare it with a new atlassian-cmk:atlassianKeyPolicyRevision (the ticket); otherwise keep the statement"
-    ]
-    assert blocking(document(narrowed, atlassian_revision="ATL-2"), narrowed, deployed=deployed, revision="ATL-2") == []
+    )
+    # Dropping the use statement takes every data action: a revocation, even under a revision.
+    assert problems[1].startswith(f"Atlassian's {SAMPLE_ATLASSIAN_ROLE} loses kms:decrypt, kms:encrypt: that takes")
+    revised = blocking(document(narrowed, atlassian_revision="ATL-2"), narrowed, deployed=deployed, revision="ATL-2")
+    assert revised == [problems[1] + " (the declared revision ATL-2 does not allow it)"]
     redeclared = document(CONDITIONED, atlassian_revision="ATL-2")
     assert blocking(document(narrowed), narrowed, deployed=redeclared, revision="ATL-2") != []
 
@@ -254,18 +258,22 @@ def test_a_deployed_unique_id_is_explained_and_the_regrant_allowed() -> None:
     )
 
 
-def test_a_not_principal_deny_that_excludes_atlassian_is_no_stealth_revocation() -> None:
+def test_an_account_in_not_principal_does_not_exempt_its_roles_so_the_deny_reaches_atlassian() -> None:
+    # IAM User Guide, "AWS JSON policy elements: NotPrincipal" (awsdocs/iam-user-guide
+    # doc_source/reference_policies_elements_notprincipal.md): a session is exempt only when its
+    # session ARN, its role AND its account are all listed; the account alone exempts the root only.
     deny = {
         "Sid": "ProtectCmkEvidenceTags",
         "Effect": "Deny",
         "NotPrincipal": {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/CmkApply", ATLASSIAN_ACCOUNT]},
         "Action": "kms:Decrypt",
     }
-    assert blocking(with_statement(deny)) == []
-    # Excluding only Atlassian's role still denies every other principal of Atlassian's account.
-    deny["NotPrincipal"] = {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/CmkApply", SAMPLE_ATLASSIAN_ROLE]}
-    assert [p for p in blocking(with_statement(deny)) if "denies" in p] == [
-        "statement 'ProtectCmkEvidenceTags' denies everyone outside NotPrincipal, Atlassian included kms:decrypt, "
-        f"which reaches Atlassian's account {ATLASSIAN_ACCOUNT}: a stealth revocation; revoke through "
-        "atlassian-cmk:enabled"
+    denies = [p for p in blocking(with_statement(deny)) if "denies" in p]
+    assert denies == [
+        "statement 'ProtectCmkEvidenceTags' denies everyone outside NotPrincipal, Atlassian's "
+        f"arn:aws:iam::{ATLASSIAN_ACCOUNT}:role/AnyRoleOfAtlassian included, kms:decrypt, which reaches "
+        f"Atlassian's account {ATLASSIAN_ACCOUNT}: a stealth revocation; revoke through atlassian-cmk:enabled"
     ]
+    # Excluding only Atlassian's role still denies its sessions and every other principal of its account.
+    deny["NotPrincipal"] = {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/CmkApply", SAMPLE_ATLASSIAN_ROLE]}
+    assert [p for p in blocking(with_statement(deny)) if "denies" in p] != []

@@ -166,4 +166,3 @@ def test_a_pattern_re2_cannot_run_in_linear_time_is_a_config_error(packs: PackPo
 
     assert len(violations) == 2
     assert "allowed: an RE2 regular expression (no backreferences or lookaround)" in violations[0].message
-

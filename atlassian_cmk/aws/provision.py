@@ -32,6 +32,7 @@ def create_key_pair(
     key_pair: str = CURRENT_KEY_PAIR,
     extra_tags: dict[str, str] | None = None,
     client_factory: ClientFactory = default_client_factory,
+    drill_stand_in: bool = False,
 ) -> list[ProvisionedKey]:
     """Create one key per region (or a multi-region primary and replica), with aliases.
 
@@ -42,7 +43,9 @@ def create_key_pair(
     sts = client_factory("sts", first_region)
     identity = sts.get_caller_identity()
     partition = identity["Arn"].split(":")[1]
-    policy = composed_key_policy(config, account_id=identity["Account"], partition=partition)
+    policy = composed_key_policy(
+        config, account_id=identity["Account"], partition=partition, drill_stand_in=drill_stand_in
+    )
     alias = alias_name(stack, key_pair)
     created: list[ProvisionedKey] = []
     primary_key_id: str | None = None

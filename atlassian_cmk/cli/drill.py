@@ -192,7 +192,9 @@ def run_drill(
 
     try:
         print(f"Drill stack {stack}: realm {realm} ({', '.join(config.regions)})", file=out)
-        result.keys = create_key_pair(config, stack, extra_tags={TAG_DRILL: "true"}, client_factory=factory)
+        result.keys = create_key_pair(
+            config, stack, extra_tags={TAG_DRILL: "true"}, client_factory=factory, drill_stand_in=True
+        )
         write_config(config)
         step("status: healthy", ExitCode.AS_DECLARED, "status")
         mark_reencryption("in-progress")

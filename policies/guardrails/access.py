@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
-from atlassian_cmk.config import StackConfig, StackConfigErrors
+from atlassian_cmk.config import StackConfig, StackConfigErrors, allowed_account_id
 from atlassian_cmk.iam_policy import PolicyError
 from atlassian_cmk.key_policy import (
     Finding,
@@ -40,7 +40,7 @@ from atlassian_cmk.key_policy import (
 )
 from atlassian_cmk.realm_findings import RealmFinding
 
-from .context import DEPLOYED_STATE, stack_config, stack_name, unreadable_suffix
+from .context import DEPLOYED_STATE, raw_stack_config, stack_config, stack_name, unreadable_suffix
 from .framework import Realm, realm_policy
 from .resources import CmkKey, Unknown, known
 from .settings import ACCESS_POLICY
@@ -196,13 +196,15 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]
 
 
 def _own_account(key: CmkKey, config: StackConfig, settings: Mapping[str, Any]) -> str | None:
-    """The key's own account: its deployed key's, when the live check reads one."""
+    """The key's own account: its deployed key's when the live check reads one, else the single
+    account of aws:allowedAccountIds; None (unknown: the core fails closed) otherwise."""
     region = key.region
-    if not settings["liveStateCheck"] or not isinstance(region, str):
-        return None
-    reading = DEPLOYED_STATE.get(stack_name(), config.regions).reading(region)
-    parts = _arn_parts(reading.key.arn) if reading is not None and reading.key is not None else None
-    return parts[1] if parts else None
+    if settings["liveStateCheck"] and isinstance(region, str):
+        reading = DEPLOYED_STATE.get(stack_name(), config.regions).reading(region)
+        parts = _arn_parts(reading.key.arn) if reading is not None and reading.key is not None else None
+        if parts:
+            return parts[1]
+    return allowed_account_id(raw_stack_config())
 
 
 def policy() -> ResourceValidationPolicy:

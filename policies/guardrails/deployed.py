@@ -43,7 +43,6 @@ CLOCK_DESCRIPTION = (
 )
 
 
-
 def intact_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmFinding]:
     """Any region's deployed key pending deletion, missing or unreadable holds every key back."""
     state = realm.deployed()
