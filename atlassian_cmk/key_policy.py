@@ -358,17 +358,23 @@ class AccessChange:
 
 
 def access_changes(
-    before: Sequence[Statement], after: Sequence[Statement], grants: Sequence[Statement]
+    before: Sequence[Statement],
+    after: Sequence[Statement],
+    before_grants: Sequence[Statement],
+    after_grants: Sequence[Statement],
 ) -> list[AccessChange]:
-    """Per Atlassian principal (of `grants`: the deployed and the new Atlassian statements), what
-    it loses and gains going from policy `before` to policy `after`; unchanged principals omitted."""
-    old = atlassian_access(before, grants)
-    new = atlassian_access(after, grants)
+    """Per Atlassian principal, what it loses (asked as Atlassian asks today: the deployed grants'
+    actions and contexts) and gains (asked as the new grants say) going from `before` to `after`;
+    unchanged principals omitted."""
+    had, keeps = atlassian_access(before, before_grants), atlassian_access(after, before_grants)
+    offered, has = atlassian_access(before, after_grants), atlassian_access(after, after_grants)
     changes = []
-    for principal in sorted(set(old) | set(new)):
-        had, has = old.get(principal, frozenset()), new.get(principal, frozenset())
-        if had != has:
-            changes.append(AccessChange(principal, had - has, has - had, kept_data=has & DATA_ACTIONS))
+    for principal in sorted(set(had) | set(has)):
+        lost = had.get(principal, frozenset()) - keeps.get(principal, frozenset())
+        gained = has.get(principal, frozenset()) - offered.get(principal, frozenset())
+        if lost or gained:
+            kept = keeps.get(principal, frozenset()) & DATA_ACTIONS
+            changes.append(AccessChange(principal, lost, gained, kept_data=kept))
     return changes
 
 
@@ -591,9 +597,9 @@ def _atlassian_statement_findings(
 
 def _access_findings(deployed: KeyPolicyParts, new: KeyPolicyParts, revision: str | None) -> list[Finding]:
     declared = revision is not None and revision != deployed.revision
-    grants = [*deployed.atlassian, *new.atlassian]
-    findings = []
-    for change in access_changes([*deployed.own, *deployed.atlassian], [*new.own, *new.atlassian], grants):
+    findings: list[Finding] = []
+    before, after = [*deployed.own, *deployed.atlassian], [*new.own, *new.atlassian]
+    for change in access_changes(before, after, deployed.atlassian, new.atlassian):
         if not change.lost and declared:
             findings.append(Finding("atlassian-revision", f"{change.describe()} (revision {revision})", blocking=False))
             continue
