@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
+from atlassian_cmk.aws.identity import Identity, read_identity
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_deployed_state
 from atlassian_cmk.config import StackConfig, tag_text_problem, ticket_problem
 from atlassian_cmk.exit_codes import ExitCode
@@ -156,3 +157,26 @@ def read_state_and_caller(
         caller = pool.submit(caller_arn, client_factory, regions[0])
         deployed = read_state(stack, regions, client_factory)
         return deployed, caller.result()
+
+
+def read_state_and_identity(
+    stack: str, regions: tuple[str, ...], client_factory: ClientFactory, *, max_workers: int | None = None
+) -> tuple[DeployedState, Identity]:
+    """The deployed state and who is acting, in one concurrent round.
+
+    Raises CredentialsProblem (one line, exit 3) when the profile or credentials are unusable, instead
+    of reporting the same cause once per region.
+    """
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        identity = pool.submit(read_identity, client_factory, regions[0])
+        deployed = read_state(stack, regions, client_factory, max_workers=max_workers)
+        return deployed, identity.result()
+
+
+def nothing_revoked(deployed: DeployedState) -> bool:
+    """Whether restore has nothing to do: every region was read and its key is Enabled.
+
+    An unreadable or missing region is not "nothing to do" (fail closed: restore then proceeds and
+    reports that region)."""
+    readings = deployed.readings
+    return bool(readings) and all(r.error is None and r.key is not None and r.key.enabled for r in readings)

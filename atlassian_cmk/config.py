@@ -24,6 +24,7 @@ from typing import Any, Final, Literal, cast
 from atlassian_cmk.iam_policy import ACCOUNT_ID_RE, UNIQUE_ID_RE, PolicyError, parse_statement
 from atlassian_cmk.key_policy import is_own_sid
 from atlassian_cmk.realms import EXPLICIT_REALM_NAME, MAX_REGIONS, REALMS, is_region_name, realm_names
+from atlassian_cmk.suggest import did_you_mean
 
 NAMESPACE: Final = "atlassian-cmk"
 """The Pulumi project name, and so the namespace of every config key of this product."""
@@ -260,7 +261,8 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
 
     for key in values:
         if key not in KEYS:
-            errors.append(ConfigError(key, values[key], f"allowed keys: {', '.join(KEYS)}"))
+            hint = did_you_mean(key, KEYS)
+            errors.append(ConfigError(key, values[key], f"unknown key; {hint}allowed keys: {', '.join(KEYS)}"))
 
     realm_and_regions = attempt(_parse_realm_and_regions, values)
     enabled = attempt(_parse_bool, "enabled", values.get("enabled", _MISSING), None)
@@ -378,7 +380,8 @@ def _parse_object(key: str, value: Any, fields: tuple[str, ...], example: str) -
         raise ConfigError(key, decoded, allowed)
     for name in decoded:
         if name not in fields:
-            raise ConfigError(f"{key}.{name}", decoded[name], f"unknown field; {allowed}")
+            hint = did_you_mean(str(name), fields)
+            raise ConfigError(f"{key}.{name}", decoded[name], f"unknown field; {hint}{allowed}")
     result: dict[str, str | None] = {}
     for name in fields:
         if name not in decoded or decoded[name] is None:

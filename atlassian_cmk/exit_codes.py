@@ -19,6 +19,8 @@ class ExitCode(IntEnum):
     UNREACHABLE = 3
     REFUSED = 4
     KEY_LOST = 5
+    DEADLINE = 6
+    INTERRUPTED = 130
     USAGE = 64
     INTERNAL = 70
 
@@ -27,20 +29,24 @@ EXIT_CODE_MEANINGS: Final = {
     ExitCode.AS_DECLARED: "all regions as declared (or the revoke/restore converged in every region)",
     ExitCode.DRIFT: "drift: the live keys differ from the stack file, and the regions agree",
     ExitCode.SPLIT: "split: the regions differ, or a revoke/restore changed some regions but not all",
-    ExitCode.UNREACHABLE: "AWS unreachable or credentials missing; nothing could be read or changed",
+    ExitCode.UNREACHABLE: "AWS unreachable in at least one region, or the profile/credentials unusable",
     ExitCode.REFUSED: "refused by a guard (re-encryption in progress, or the confirmation was not given)",
     ExitCode.KEY_LOST: "a key is pending deletion or missing behind the alias (an incident)",
+    ExitCode.DEADLINE: "status --fail-on deadline: the reinstatement window closes within 48 h or has passed",
     ExitCode.USAGE: "bad usage or bad configuration; nothing in AWS was changed",
     ExitCode.INTERNAL: "internal error (a bug): one line, rerun with -v for the traceback",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C): one line says each region's last known state",
 }
 
 SEVERITY: Final = (
+    ExitCode.INTERRUPTED,
     ExitCode.INTERNAL,
     ExitCode.USAGE,
     ExitCode.KEY_LOST,
     ExitCode.REFUSED,
     ExitCode.UNREACHABLE,
     ExitCode.SPLIT,
+    ExitCode.DEADLINE,
     ExitCode.DRIFT,
     ExitCode.AS_DECLARED,
 )
@@ -57,4 +63,4 @@ def most_severe(codes: list[ExitCode]) -> ExitCode:
 
 def exit_codes_help() -> str:
     """The exit-code table as `--help` prints it."""
-    return "\n".join(f"  {int(code):>2}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
+    return "\n".join(f"  {int(code):>3}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())

@@ -40,12 +40,12 @@ def reencryption_running(declared: Reencryption, deployed: DeployedState | None)
     if deployed is not None:
         for error in deployed.errors():
             reasons.append(f"the deployed keys could not be read, so re-encryption cannot be ruled out ({error})")
-        for key in deployed.live_keys():
-            if key.reencryption == "in-progress":
-                reasons.append(
-                    f"the deployed key in {key.region} ({key.arn}) is tagged re-encryption in-progress; apply "
-                    "a change that marks it complete first, then revoke in a second change"
-                )
+        tagged = [key for key in deployed.live_keys() if key.reencryption == "in-progress"]
+        reasons.extend(
+            f"the deployed key in {key.region} ({key.arn}) is tagged re-encryption in-progress" for key in tagged
+        )
+        if tagged:  # the remedy once, however many regions say it
+            reasons.append("apply a change that marks it complete first, then revoke in a second change")
     return Verdict(allowed=not reasons, reasons=tuple(reasons))
 
 

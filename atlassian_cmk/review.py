@@ -246,7 +246,8 @@ def _config_changes(base: StackConfig, head: StackConfig) -> list[Change]:
                 "multi-region",
                 "critical",
                 head.regions,
-                f"multiRegion {base.multi_region} -> {head.multi_region}: the keys would be replaced by new keys "
+                f"multiRegion {_yaml_bool(base.multi_region)} -> {_yaml_bool(head.multi_region)}: "
+                "the keys would be replaced by new keys "
                 "Atlassian has never been given",
             )
         )
@@ -274,3 +275,8 @@ def review_stack_change(project_dir: Path, stack: str, base_ref: str) -> Review:
         review.base_note = f"The configuration at {base_ref} was invalid; changes are shown against no base."
         return review
     return review_change(base, head, stack, base_ref)
+
+
+def _yaml_bool(value: bool) -> str:
+    """`true`/`false` as the stack file spells them (never Python's True/False)."""
+    return "true" if value else "false"

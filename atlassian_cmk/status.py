@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from atlassian_cmk.config import StackConfig
+from atlassian_cmk.deadlines import deadline_findings
 from atlassian_cmk.exit_codes import ExitCode, most_severe
 from atlassian_cmk.guards import deployed_integrity, realm_revocation_clock, revocation_clock, split_regions
 from atlassian_cmk.iam_policy import PolicyError
@@ -25,10 +26,17 @@ from atlassian_cmk.timeline import RevocationClock, iso
 SCHEMA_VERSION: Final = 1
 """Version of `cmkctl status --json`; bumped only when a field changes meaning or disappears."""
 
-PERMISSIONS: Final = ("kms:DescribeKey", "kms:ListResourceTags", "kms:GetKeyPolicy", "cloudtrail:LookupEvents")
-"""What `cmkctl status` calls; LookupEvents only for a disabled key without the revoked-at tag."""
+PERMISSIONS: Final = (
+    "kms:DescribeKey",
+    "kms:ListResourceTags",
+    "kms:GetKeyPolicy",
+    "cloudtrail:LookupEvents",
+    "sts:GetCallerIdentity",
+)
+"""What `cmkctl status` calls; LookupEvents only for a disabled key without the revoked-at tag;
+GetCallerIdentity (allowed to every principal, no IAM statement needed) names the account and caller."""
 
-FindingKind = Literal["critical", "unreachable", "split", "access", "drift"]
+FindingKind = Literal["critical", "unreachable", "split", "access", "drift", "deadline"]
 
 _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "critical": ExitCode.KEY_LOST,
@@ -36,7 +44,11 @@ _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "split": ExitCode.SPLIT,
     "access": ExitCode.DRIFT,
     "drift": ExitCode.DRIFT,
+    "deadline": ExitCode.DEADLINE,
 }
+
+FAIL_ON_CHOICES: Final = ("deadline",)
+"""Finding kinds that only change the exit code when asked (`cmkctl status --fail-on deadline`)."""
 
 
 @dataclass(frozen=True)
@@ -85,9 +97,17 @@ class StatusReport:
     clock: RevocationClock | None
     findings: tuple[Finding, ...]
 
+    fail_on: frozenset[str] = frozenset()
+
     @property
     def exit_code(self) -> ExitCode:
-        return most_severe([_EXIT_BY_KIND[f.kind] for f in self.findings])
+        """The most severe finding's code; deadline findings count only when in `fail_on`."""
+        kinds = [f.kind for f in self.findings if f.kind not in FAIL_ON_CHOICES or f.kind in self.fail_on]
+        return most_severe([_EXIT_BY_KIND[kind] for kind in kinds])
+
+    @property
+    def regions_read(self) -> int:
+        return sum(1 for row in self.regions if row.error is None)
 
 
 def assess(
@@ -97,11 +117,14 @@ def assess(
     now: datetime,
     cloudtrail: Mapping[str, CloudTrailEvidence] | None = None,
     key_policies: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
+    fail_on: frozenset[str] = frozenset(),
 ) -> StatusReport:
     """Compare the declared stack with what every region reported, and name every problem.
 
     `key_policies`: (region -> deployed key policy JSON, region -> why unreadable), from
-    `read_key_policies`; a deployed Atlassian statement naming a deleted principal is a finding."""
+    `read_key_policies`; a deployed Atlassian statement naming a deleted principal is a finding.
+    `fail_on` (subset of FAIL_ON_CHOICES) makes those findings count in the exit code.
+    """
     evidence = cloudtrail or {}
     rows = tuple(
         _region_status(config, deployed.stack, reading, evidence.get(reading.region)) for reading in deployed.readings
@@ -135,6 +158,7 @@ def assess(
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
 
     overall = realm_revocation_clock(keys, evidence)
+    findings.extend(Finding("deadline", d.message) for d in deadline_findings(overall, now))
     return StatusReport(
         stack=deployed.stack,
         alias=deployed.alias,
@@ -143,6 +167,7 @@ def assess(
         regions=rows,
         clock=overall,
         findings=tuple(findings),
+        fail_on=fail_on,
     )
 
 
@@ -246,6 +271,7 @@ def status_json(report: StatusReport) -> dict[str, Any]:
         },
         "regions": [_region_json(row, now) for row in report.regions],
         "clock": clock_json(report.clock, now),
+        "regions_read": report.regions_read,
         "findings": [{"kind": f.kind, "region": f.region, "message": f.message} for f in report.findings],
     }
 

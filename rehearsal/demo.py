@@ -19,6 +19,7 @@ from pathlib import Path
 from atlassian_cmk.aws.kms_reads import shared_client_factory
 from atlassian_cmk.aws.provision import create_key_pair
 from atlassian_cmk.cli.drill import run_drill
+from atlassian_cmk.cli.main import main as cmkctl
 from atlassian_cmk.config import parse_stack_config
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.stack_file import raw_config_from_text
@@ -85,7 +86,7 @@ def main() -> int:
         with moto_server() as endpoint:
             os.environ.update(emulator_env(endpoint))
             heading(f"1. Revocation drill (cmkctl drill) against the AWS emulator at {endpoint}")
-            drill = run_drill(realm="us")
+            drill = run_drill(cli=cmkctl, realm="us")
             heading("2. The review loop: revocation pull requests judged by the guardrails")
             loop_ok = review_loop(endpoint)
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ The Pulumi engine is the one part not run: resources' inputs stand in for what i
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,9 @@ from rehearsal.policy_pack_client import (
     start_policy_pack,
 )
 from rehearsal.program_run import ProgramRun, run_program
+
+SUMMARY_WIDTH = 100
+"""Longest line of a summary: the demo prints it to a terminal."""
 
 
 @dataclass
@@ -71,7 +75,8 @@ class Rehearsal:
         return sorted({v.policy for v in self.mandatory})
 
     def summary(self) -> str:
-        """A few lines a terminal or a pull request shows."""
+        """A few lines a terminal or a pull request shows, each at most SUMMARY_WIDTH characters (ARNs and
+        URLs are never broken)."""
         if self.run is None or self.run.error is not None:
             return "BLOCKED: the program stops on the stack configuration:\n" + "\n".join(
                 f"  {e}" for e in self.review.errors or [str(self.run.error if self.run else "")]
@@ -84,7 +89,17 @@ class Rehearsal:
             # pulumi_policy sends the policy's description, then the violation's own message.
             body = " ".join(violation.message.splitlines()[1:]) or violation.message
             resource = violation.urn.rsplit("::", 1)[-1] if violation.urn else "stack"
-            lines.append(f"  [{violation.level}] {violation.policy} ({resource}): {body}")
+            text = f"[{violation.level}] {violation.policy} ({resource}): {body}"
+            lines.extend(
+                textwrap.wrap(
+                    text,
+                    SUMMARY_WIDTH,
+                    initial_indent="  ",
+                    subsequent_indent="    ",
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
         return "\n".join(lines)
 
 

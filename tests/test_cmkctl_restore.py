@@ -100,8 +100,8 @@ def test_restore_twice_changes_nothing_the_second_time(
     assert code == ExitCode.AS_DECLARED
     assert {region: dict(live(moto_endpoint, region).tags) for region in REGIONS} == first
     assert proxy.operations() <= {"DescribeKey", "ListResourceTags", "GetCallerIdentity"}
-    assert "No region is disabled" in out
-    assert out.count("UNCHANGED") == 2
+    assert "Nothing to restore: the key is Enabled in every region (us-east-1, us-west-2)." in out
+    assert "Type the stack name" not in out
 
 
 def test_restore_round_trips_the_stack_file_written_by_revoke(

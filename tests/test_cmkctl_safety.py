@@ -83,8 +83,10 @@ def test_adding_a_region_costs_requests_in_that_region_only(
     with fault_proxy(moto_endpoint) as proxy:
         main(["status", "--project-dir", str(project)], runtime=runtime(proxy.url))
 
-    # Three requests per region (DescribeKey, ListResourceTags, GetKeyPolicy), each region on its own.
-    assert proxy.per_region() == {region: 3 for region in REGIONS}
+    # Three requests per region (DescribeKey, ListResourceTags, GetKeyPolicy), each region on its own, plus
+    # who is asking (sts:GetCallerIdentity, once, in the realm's first region).
+    assert proxy.per_region() == {"us-east-1": 4, "us-west-2": 3}
+    assert [c.operation for c in proxy.calls].count("GetCallerIdentity") == 1
 
 
 def test_the_installed_cmkctl_revokes_and_reports_with_exit_codes(tmp_path: Path, moto_endpoint: str) -> None:
@@ -115,5 +117,5 @@ def test_the_installed_cmkctl_revokes_and_reports_with_exit_codes(tmp_path: Path
 
     helped = cmkctl("--help")
     assert helped.returncode == 0
-    for code in ("0", "1", "2", "3", "4", "5", "64"):
-        assert f"\n  {code:>2}  " in helped.stdout
+    for code in ("0", "1", "2", "3", "4", "5", "6", "64", "130"):
+        assert f"\n  {code:>3}  " in helped.stdout

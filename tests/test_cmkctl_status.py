@@ -58,7 +58,7 @@ def test_status_key_disabled_in_console_everywhere_is_drift_exit_1(
 
     assert code == ExitCode.DRIFT
     assert document["outcome"] == "drift"
-    assert [f["kind"] for f in document["findings"]] == ["drift", "drift"]
+    assert [f["kind"] for f in document["findings"]] == ["drift", "drift", "deadline"]  # revoked-at unknown
     for region in document["regions"]:
         assert region["key_state"] == "Disabled"
         assert region["declared_enabled"] is True
@@ -105,7 +105,7 @@ def test_status_reencryption_declared_but_not_deployed_is_drift_exit_1(
     out = capsys.readouterr().out
     assert code == ExitCode.DRIFT
     assert "DRIFT: us-east-1: re-encryption tag is none; the stack declares in-progress" in out
-    assert "in-progress/none" in out
+    assert "Declared: enabled, re-encryption in-progress." in out
 
 
 def test_status_one_region_disabled_is_split_exit_2(
@@ -166,9 +166,10 @@ def test_status_without_credentials_exits_3(
 
     code = status(project, Runtime())  # the real client factory and credential chain
 
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
     assert code == ExitCode.UNREACHABLE
-    assert "no AWS credentials found" in out
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and "no AWS credentials found" in captured.err  # once, not per region
 
 
 def test_status_key_pending_deletion_is_critical_exit_5_with_remedy(
@@ -253,7 +254,7 @@ def test_status_json_after_revoke_has_the_documented_schema_and_deadlines(
     assert document["schema_version"] == SCHEMA_VERSION == 1
     assert set(document) == {
         "schema_version", "stack", "alias", "realm", "checked_at", "exit_code", "outcome", "declared", "regions",
-        "clock", "findings",
+        "clock", "findings", "context", "regions_read",
     }  # fmt: skip
     assert document["clock"] == {
         "revoked_at": iso(revoked_at),

@@ -209,6 +209,26 @@ def test_changing_atlassians_statements_under_a_declared_revision_is_allowed_and
     assert '+ {"Action": ["kms:Encrypt"' in change.details and "role/SomethingElse" in change.details
 
 
+def test_the_demo_pull_request_messages_fit_the_line_length_and_say_each_sentence_once(
+    moto_endpoint: str, deploy: Any
+) -> None:
+    """The demo's first pull request (revoke during re-encryption): what a person reads in the terminal."""
+    import re
+
+    from rehearsal.pull_request import SUMMARY_WIDTH
+
+    base = reencryption(PROD, "in-progress")
+    deploy(base)
+    result = rehearse(base, revoked(base), moto_endpoint)
+
+    assert result.blocked and result.violations
+    assert max(len(line) for line in result.summary().splitlines()) <= SUMMARY_WIDTH == 100
+    for violation in result.violations:
+        sentences = [s.strip() for s in re.split(r"(?<=[.;])\s+", violation.message) if s.strip()]
+        repeated = {s for s in sentences if sentences.count(s) > 1}
+        assert not repeated, repeated
+
+
 def test_unquoting_the_context_tag_fails_the_impact_check_with_the_quote_advice(
     moto_endpoint: str, deploy: Any
 ) -> None:

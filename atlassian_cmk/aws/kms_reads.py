@@ -7,7 +7,9 @@ closed and say why.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +19,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
+from atlassian_cmk.endpoints import redact_text
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import alias_name
 
@@ -44,8 +47,27 @@ def default_client_factory(service: str, region: str) -> Any:
     return boto3.session.Session().client(service, region_name=region, config=client_config())
 
 
+MAX_MESSAGE_CHARS: Final = 160
+"""An AWS error message is cut to this many characters: a reason, not a page."""
+
+_TAG_RE: Final = re.compile(r"<[^>]*>")
+_SPACE_RE: Final = re.compile(r"\s+")
+
+
+def summarize_message(text: str) -> str:
+    """One line from an AWS error body: HTML tags dropped (an emulator's or proxy's 500 page), whitespace
+    collapsed, credentials in URLs redacted, cut to MAX_MESSAGE_CHARS."""
+    plain = _SPACE_RE.sub(" ", html.unescape(_TAG_RE.sub(" ", text))).strip()
+    plain = redact_text(plain)
+    return plain if len(plain) <= MAX_MESSAGE_CHARS else plain[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
 def describe_error(error: BaseException) -> str:
-    """A one-line reason for an AWS failure, naming what the operator can fix."""
+    """A one-line reason for an AWS failure, naming what the operator can fix: `Code: message`, summarised."""
+    return summarize_message(_describe_error(error))
+
+
+def _describe_error(error: BaseException) -> str:
     if isinstance(error, botocore.exceptions.NoCredentialsError):
         return "no AWS credentials found (standard credential chain: environment, profile, role)"
     if isinstance(error, botocore.exceptions.ConnectTimeoutError | botocore.exceptions.ReadTimeoutError):
@@ -56,7 +78,11 @@ def describe_error(error: BaseException) -> str:
         err = error.response.get("Error", {})
         attempts = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
         retried = f" after {attempts + 1} attempts" if attempts else ""
-        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}{retried}".strip()
+        code = err.get("Code", "Error")
+        message = summarize_message(str(err.get("Message", "")))
+        if code.isdigit():  # no AWS error shape in the body (an HTML page): the HTTP status is the code
+            code = f"HTTP {code}"
+        return f"{code}: {message}{retried}".strip()
     if isinstance(error, botocore.exceptions.BotoCoreError):
         return f"{type(error).__name__}: {error}"
     return f"{type(error).__name__}: {error}"
@@ -152,7 +178,7 @@ def read_key_policies(
 def aws_endpoint_note() -> str:
     """Where the reads went, for messages: the emulator in tests and the demo, AWS otherwise."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    return f"endpoint {endpoint}" if endpoint else "AWS"
+    return f"endpoint {redact_text(endpoint)}" if endpoint else "AWS"
 
 
 def shared_client_factory(

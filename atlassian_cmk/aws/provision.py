@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from atlassian_cmk.aws.kms_reads import ClientFactory, default_client_factory
+from atlassian_cmk.aws.kms_reads import ClientFactory, default_client_factory, describe_error
 from atlassian_cmk.composed_policy import composed_key_policy
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.naming import CURRENT_KEY_PAIR, KEY_DESCRIPTION, alias_name, key_tags
@@ -32,9 +32,13 @@ def create_key_pair(
     key_pair: str = CURRENT_KEY_PAIR,
     extra_tags: dict[str, str] | None = None,
     client_factory: ClientFactory = default_client_factory,
+    created_keys: list[ProvisionedKey] | None = None,
     drill_stand_in: bool = False,
 ) -> list[ProvisionedKey]:
     """Create one key per region (or a multi-region primary and replica), with aliases.
+
+    `created_keys`, when given, receives each key the moment CreateKey/ReplicateKey returned, before
+    its alias exists: a caller that is interrupted or fails half way can still find (and disable) it.
 
     The keys start enabled; a disabled configuration is then applied with DisableKey, as the
     provider does after creating a key with `is_enabled = false`.
@@ -75,6 +79,10 @@ def create_key_pair(
             )["KeyMetadata"]
             kms.enable_key_rotation(KeyId=metadata["KeyId"])
             primary_key_id = metadata["KeyId"]
+        if created_keys is not None:
+            created_keys.append(
+                ProvisionedKey(region=region, key_id=metadata["KeyId"], arn=metadata["Arn"], alias=alias)
+            )
         _ensure_alias(kms, alias, metadata["KeyId"])
         if not config.enabled:
             kms.disable_key(KeyId=metadata["KeyId"])
@@ -90,3 +98,18 @@ def _ensure_alias(kms: Any, alias: str, key_id: str) -> None:
     except kms.exceptions.AlreadyExistsException:
         if kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] != key_id:
             raise
+
+
+def retire_keys(keys: list[ProvisionedKey], tags: dict[str, str], *, client_factory: ClientFactory) -> list[str]:
+    """Disable each key and tag it (never delete, never schedule deletion); returns one line per failure.
+
+    Used by the drill to leave nothing usable behind when it is interrupted or fails."""
+    problems: list[str] = []
+    for key in keys:
+        try:
+            kms = client_factory("kms", key.region)
+            kms.tag_resource(KeyId=key.key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])
+            kms.disable_key(KeyId=key.key_id)
+        except Exception as error:  # noqa: BLE001 - every key gets its attempt; the failures are reported
+            problems.append(f"{key.arn}: {describe_error(error)}")
+    return problems

@@ -5,7 +5,10 @@ pair shaped exactly like the component's (same key policy builder, tags, alias s
 generated `drill-<time>` stack that no real stack can be named, writes that stack's
 `Pulumi.<stack>.yaml` into a scratch folder, and then runs the real `cmkctl status`, `revoke` and
 `restore` against it, timing each step. It never deletes a key: it leaves the drill keys disabled
-and tagged `atlassian-cmk:drill=true`.
+and tagged `atlassian-cmk:drill=true`. Interrupted or failed half way, it disables the keys it
+created and tags them `atlassian-cmk:drill-cleanup` (never deletes them).
+
+The commands it runs are injected (`cli`, `runtime`): this module does not import `cli.main`.
 """
 
 from __future__ import annotations
@@ -13,28 +16,34 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
-from urllib.parse import urlparse
+from typing import Any, Final, TextIO
 
 from ruamel.yaml import YAML
 
-from atlassian_cmk.aws.kms_reads import ClientFactory, shared_client_factory
-from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair
+from atlassian_cmk.aws.identity import read_identity, resolved_endpoints
+from atlassian_cmk.aws.kms_reads import ClientFactory
+from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair, retire_keys
+from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.config import Reencryption, StackConfig, parse_stack_config
+from atlassian_cmk.documents import ChangeDocument, RegionResult, RunContext
+from atlassian_cmk.drill_rules import DRILL_PREFIX, cleanup_tags, drill_stack_name, emulator_problem
+from atlassian_cmk.endpoints import where_label
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_DRILL, TAG_REENCRYPTION
 from atlassian_cmk.realms import REALMS
 
-DRILL_PREFIX = "drill-"
+__all__ = ["DRILL_PERMISSIONS", "DRILL_PREFIX", "DRILL_SERVICES", "DrillRefused", "DrillUnreachable", "run_drill"]
+
+DRILL_SERVICES: Final = ("sts", "kms", "cloudtrail")
+"""Every AWS service the drill's clients call: the emulator check resolves each one's endpoint."""
 
 DRILL_PERMISSIONS = (
     "sts:GetCallerIdentity",
@@ -51,11 +60,18 @@ DRILL_PERMISSIONS = (
     "cloudtrail:LookupEvents",
 )
 """The drill creates keys, so it needs more than the break-glass role: run it with a sandbox role."""
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class DrillRefused(Exception):
     """The drill would run against a real account without the flag and the confirmation."""
+
+
+class DrillUnreachable(Exception):
+    """AWS (or the emulator) did not answer who we are: nothing was created. Exit 3."""
+
+
+class DrillInterrupted(KeyboardInterrupt):
+    """Ctrl-C during the drill, after its keys were disabled and tagged; the message says so in one line."""
 
 
 @dataclass
@@ -79,6 +95,22 @@ class DrillResult:
     regions: tuple[str, ...]
     keys: list[ProvisionedKey] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    context: RunContext | None = None
+
+    def document(self, code: ExitCode, now: datetime) -> ChangeDocument:
+        """The drill's JSON document: the change document's shape, plus the drill stack and its steps."""
+        regions = [RegionResult(key.region, key.arn, None, "Disabled", "created") for key in self.keys]
+        steps = [
+            {
+                "name": s.name,
+                "expected": int(s.expected),
+                "exit_code": s.outcome,
+                "seconds": round(s.seconds, 3),
+                "ok": s.ok,
+            }
+            for s in self.steps
+        ]
+        return ChangeDocument("drill", self.context, code, now, regions, extra={"stack": self.stack, "steps": steps})
 
     @property
     def passed(self) -> bool:
@@ -86,12 +118,6 @@ class DrillResult:
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
-
-
-def targets_emulator() -> bool:
-    """Whether AWS_ENDPOINT_URL points at this machine (moto in `make demo` and the tests)."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
-    return bool(endpoint) and urlparse(endpoint).hostname in LOOPBACK_HOSTS
 
 
 def drill_stack_text(config: StackConfig) -> str:
@@ -114,33 +140,51 @@ def drill_stack_text(config: StackConfig) -> str:
 
 def run_drill(
     *,
+    cli: Callable[..., int],
     realm: str = "us",
     out: TextIO | None = None,
     client_factory: ClientFactory | None = None,
+    runtime: Runtime | None = None,
     real_account: bool = False,
     ask: Callable[[str], str] = input,
-    cli: Callable[..., int] | None = None,
+    endpoints: Mapping[tuple[str, str], str] | None = None,
+    on_context: Callable[[RunContext], None] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> DrillResult:
-    """Walk the lifecycle on fresh drill keys; raises DrillRefused before creating anything unsafe."""
-    from atlassian_cmk.cli.main import Runtime, main  # the real commands, imported late: main imports us
+    """Walk the lifecycle on fresh drill keys with `cli` (cmkctl's `main`).
 
+    Raises DrillRefused before any request when an endpoint of sts, kms or cloudtrail leaves this
+    machine without `real_account`, DrillUnreachable (exit 3) when STS does not answer, and
+    DrillInterrupted after disabling and tagging its keys on Ctrl-C.
+    """
     out = out or sys.stdout
-    emulator = targets_emulator()
-    if not emulator and not real_account:
+    rt = runtime or Runtime()
+    factory = client_factory or rt.client_factory
+    rt = replace(rt, client_factory=factory, ask=ask)
+    regions = REALMS[realm].regions
+    resolved = endpoints if endpoints is not None else resolved_endpoints(factory, DRILL_SERVICES, regions)
+    problem = emulator_problem(resolved)
+    if problem is not None and not real_account:
         raise DrillRefused(
-            "AWS_ENDPOINT_URL does not point at a local emulator: this drill would create, disable and leave KMS "
-            "keys in a real AWS account; rerun with --real-account to do that on purpose"
+            f"{problem}: this drill would create, disable and leave KMS keys in a real AWS account; rerun with "
+            "--real-account to do that on purpose"
         )
-    factory = client_factory or shared_client_factory()
-    run_cli = cli or main
-    identity = factory("sts", REALMS[realm].regions[0]).get_caller_identity()
-    account, partition = identity["Account"], identity["Arn"].split(":")[1]
-    if not emulator:
-        typed = ask(f"The drill creates 1-2 KMS keys in account {account} and leaves them disabled. Type {account}: ")
+    identity = read_identity(factory, regions[0])
+    if identity.account is None or identity.arn is None:
+        raise DrillUnreachable(f"cannot reach AWS ({identity.error})")
+    account, partition = identity.account, identity.arn.split(":")[1]
+    context = RunContext(account, identity.arn, regions, where_label(resolved.values()))
+    if on_context is not None:
+        on_context(context)
+    if problem is not None:
+        typed = ask(
+            f"{context.line()}\nThe drill creates 1-2 KMS keys in account {account} and leaves them disabled. "
+            f"Type {account}: "
+        )
         if typed.strip() != account:
-            raise DrillRefused(f"confirmation not given (typed {typed.strip()!r}, expected {account!r})")
+            raise DrillRefused(f"confirmation not given (typed {typed.strip()[:40] or 'nothing'}, expected {account})")
 
-    stack = DRILL_PREFIX + datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    stack = drill_stack_name(now())
     # The drill's stand-in for Atlassian's statement grants its own account root: a principal that
     # exists, so real KMS accepts the policy, and that gives no third party any access.
     stand_in = [
@@ -160,10 +204,9 @@ def run_drill(
             "atlassian-cmk:atlassianKeyPolicy": json.dumps(stand_in),
         }
     )
-    result = DrillResult(stack=stack, regions=config.regions)
+    result = DrillResult(stack=stack, regions=config.regions, context=context)
     project = Path(tempfile.mkdtemp(prefix="cmk-drill-"))
     stack_file = project / f"Pulumi.{stack}.yaml"
-    runtime = Runtime(client_factory=factory, ask=ask)
 
     def write_config(current: StackConfig) -> None:
         stack_file.write_text(drill_stack_text(current), encoding="utf-8")
@@ -181,7 +224,9 @@ def run_drill(
         captured = io.StringIO()
         started = time.perf_counter()
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
-            outcome = run_cli(["--stack", stack, "--project-dir", str(project), *args], runtime=runtime)
+            outcome = cli(["--stack", stack, "--project-dir", str(project), *args], runtime=rt)
+        if outcome == ExitCode.INTERRUPTED:  # the command caught Ctrl-C itself: the drill stops too
+            raise KeyboardInterrupt
         record = Step(name, expected, outcome, time.perf_counter() - started, captured.getvalue())
         result.steps.append(record)
         mark = "ok  " if record.ok else "FAIL"
@@ -190,63 +235,96 @@ def run_drill(
             print("\n".join(f"       | {line}" for line in record.output.splitlines()), file=out)
         return record
 
+    created: list[ProvisionedKey] = []
     try:
         print(f"Drill stack {stack}: realm {realm} ({', '.join(config.regions)})", file=out)
         result.keys = create_key_pair(
-            config, stack, extra_tags={TAG_DRILL: "true"}, client_factory=factory, drill_stand_in=True
+            config,
+            stack,
+            extra_tags={TAG_DRILL: "true"},
+            client_factory=factory,
+            created_keys=created,
+            drill_stand_in=True,
         )
-        write_config(config)
-        step("status: healthy", ExitCode.AS_DECLARED, "status")
-        mark_reencryption("in-progress")
-        step(
-            "revoke during re-encryption: refused by the guard",
-            ExitCode.REFUSED,
-            "revoke",
-            "--reason",
-            "drill",
-            "--ticket",
-            "DRILL-1",
-            "--yes",
-        )
-        mark_reencryption("complete")
-        step(
-            "revoke: every region disabled and verified",
-            ExitCode.AS_DECLARED,
-            "revoke",
-            "--reason",
-            "Revocation drill",
-            "--ticket",
-            "DRILL-1",
-            "--yes",
-            "--write-config",
-        )
-        step("status: revoked, deadlines shown", ExitCode.AS_DECLARED, "status", show=True)
-        step(
-            "restore: every region enabled and verified",
-            ExitCode.AS_DECLARED,
-            "restore",
-            "--ticket",
-            "DRILL-1",
-            "--yes",
-            "--write-config",
-        )
-        step("status: healthy again", ExitCode.AS_DECLARED, "status")
-        # Leave nothing usable behind: the drill keys end disabled (never deleted).
-        step(
-            "leave the drill keys disabled",
-            ExitCode.AS_DECLARED,
-            "revoke",
-            "--reason",
-            "Drill finished",
-            "--ticket",
-            "DRILL-1",
-            "--yes",
-            "--write-config",
-        )
+        _walk(result, step, mark_reencryption, write_config, config)
+    except KeyboardInterrupt:
+        problems = retire_keys(created, cleanup_tags(now(), "interrupted"), client_factory=factory)
+        raise DrillInterrupted(_cleanup_line(created, problems, "drill interrupted")) from None
+    except Exception:
+        retire_keys(created, cleanup_tags(now(), "failed"), client_factory=factory)
+        raise
     finally:
         shutil.rmtree(project, ignore_errors=True)
     print_timeline(result, out)
+    if not result.passed:
+        retire_keys(result.keys, cleanup_tags(now(), "failed"), client_factory=factory)
     return result
+
+
+def _cleanup_line(keys: list[ProvisionedKey], problems: list[str], what: str) -> str:
+    if not keys:
+        return f"{what} before any key was created; nothing to clean up"
+    if problems:
+        return f"{what}; could not disable: {'; '.join(problems)}; disable these drill keys by hand"
+    return f"{what}; its {len(keys)} key(s) are disabled and tagged atlassian-cmk:drill-cleanup (never deleted)"
+
+
+def _walk(
+    result: DrillResult,
+    step: Callable[..., Step],
+    mark_reencryption: Callable[[str], None],
+    write_config: Callable[[StackConfig], None],
+    config: StackConfig,
+) -> None:
+    """The drill's steps, in order."""
+    write_config(config)
+    step("status: healthy", ExitCode.AS_DECLARED, "status")
+    mark_reencryption("in-progress")
+    step(
+        "revoke during re-encryption: refused by the guard",
+        ExitCode.REFUSED,
+        "revoke",
+        "--reason",
+        "drill",
+        "--ticket",
+        "DRILL-1",
+        "--yes",
+    )
+    mark_reencryption("complete")
+    step(
+        "revoke: every region disabled and verified",
+        ExitCode.AS_DECLARED,
+        "revoke",
+        "--reason",
+        "Revocation drill",
+        "--ticket",
+        "DRILL-1",
+        "--yes",
+        "--write-config",
+    )
+    step("status: revoked, deadlines shown", ExitCode.AS_DECLARED, "status", show=True)
+    step(
+        "restore: every region enabled and verified",
+        ExitCode.AS_DECLARED,
+        "restore",
+        "--ticket",
+        "DRILL-1",
+        "--yes",
+        "--write-config",
+    )
+    step("status: healthy again", ExitCode.AS_DECLARED, "status")
+    # Leave nothing usable behind: the drill keys end disabled (never deleted).
+    step(
+        "leave the drill keys disabled",
+        ExitCode.AS_DECLARED,
+        "revoke",
+        "--reason",
+        "Drill finished",
+        "--ticket",
+        "DRILL-1",
+        "--yes",
+        "--write-config",
+    )
 
 
 def print_timeline(result: DrillResult, out: TextIO) -> None:

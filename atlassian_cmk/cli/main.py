@@ -9,79 +9,121 @@ exit 70 ("run with -v for details").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import importlib.metadata
 import json
 import logging
+import os
+import re
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from atlassian_cmk import config_edit
 from atlassian_cmk.aws.cloudtrail import collect_cloudtrail_evidence
+from atlassian_cmk.aws.identity import CredentialsProblem, Identity, credentials_problem, resolved_endpoints
 from atlassian_cmk.aws.kms_actions import (
     RESTORE_PERMISSIONS,
     REVOKE_PERMISSIONS,
     ChangeReport,
-    RetryPolicy,
+    RegionChange,
     converge_keys,
     reconcile_revocation_records,
     restoration_tags,
     revocation_tags,
 )
-from atlassian_cmk.aws.kms_reads import ClientFactory, aws_endpoint_note, read_key_policies, shared_client_factory
+from atlassian_cmk.aws.kms_reads import aws_endpoint_note, read_key_policies
 from atlassian_cmk.break_glass import (
     OVERRIDE_FLAG,
     InputError,
     RestoreRequest,
     RevokeRequest,
-    read_state,
-    read_state_and_caller,
+    nothing_revoked,
+    read_state_and_identity,
     restore_refusal,
     revoke_refusal,
 )
-from atlassian_cmk.cli.drill import DRILL_PERMISSIONS, DrillRefused, run_drill
+from atlassian_cmk.cli.drill import (
+    DRILL_PERMISSIONS,
+    DRILL_SERVICES,
+    DrillInterrupted,
+    DrillRefused,
+    DrillUnreachable,
+    run_drill,
+)
+from atlassian_cmk.cli.output import emit, safe_streams, waiting
 from atlassian_cmk.cli.render import render_change, render_status
+from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.config import Revocation, StackConfig, StackConfigErrors, shorten
+from atlassian_cmk.deadlines import reinstatement_verdict, remaining_restore_step
+from atlassian_cmk.documents import ChangeDocument, RegionAction, RegionResult, RunContext
+from atlassian_cmk.endpoints import where_label
 from atlassian_cmk.exit_codes import ExitCode, exit_codes_help
 from atlassian_cmk.git_source import GitRefError
 from atlassian_cmk.guards import realm_revocation_clock, reencryption_running, revocation_clock
-from atlassian_cmk.impact import restore_steps, revocation_impact
+from atlassian_cmk.impact import revocation_impact
 from atlassian_cmk.live_keys import DeployedState
-from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, alias_name, stack_name_problem
+from atlassian_cmk.naming import (
+    TAG_RESTORED_AT,
+    TAG_REVOCATION_REASON,
+    TAG_REVOCATION_TICKET,
+    TAG_REVOKED_AT,
+    alias_name,
+    stack_name_problem,
+)
 from atlassian_cmk.realms import REALMS
 from atlassian_cmk.review import review_stack_change
 from atlassian_cmk.stack_file import StackFileError, load_stack_config, read_text, stack_file_path
+from atlassian_cmk.status import FAIL_ON_CHOICES, assess, status_json
 from atlassian_cmk.status import PERMISSIONS as STATUS_PERMISSIONS
-from atlassian_cmk.status import assess, status_json
-from atlassian_cmk.timeline import REINSTATEMENT_WINDOW, RevocationClock
+from atlassian_cmk.suggest import did_you_mean
+
+__all__ = ["Runtime", "build_parser", "entry_point", "main"]
 
 _log = logging.getLogger("atlassian_cmk")
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """What a run talks to: AWS clients, retry bounds, the clock and the operator. Tests inject their own."""
-
-    client_factory: ClientFactory = field(default_factory=shared_client_factory)
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    now: Callable[[], datetime] = _utc_now
-    ask: Callable[[str], str] = input
+FORMATS = ("text", "json", "markdown")
+"""`--format`: text (for `impact`, markdown is its text) or the versioned JSON document."""
 
 
 class UsageError(Exception):
     """Bad flags or bad configuration: printed as is, exit 64, nothing changed."""
 
 
+_INVALID_CHOICE_RE = re.compile(r"invalid choice: '(?P<word>[^']*)' \(choose from (?P<choices>.*)\)")
+_UNRECOGNIZED_RE = re.compile(r"unrecognized arguments: (?P<words>.*)")
+_ALL_OPTIONS: set[str] = set()
+
+
+def _with_suggestion(message: str) -> str:
+    """argparse's message plus "did you mean X?" for a misspelled command, choice or flag (difflib)."""
+    choice = _INVALID_CHOICE_RE.search(message)
+    if choice:
+        known = re.findall(r"'([^']*)'", choice["choices"])
+        hint = did_you_mean(choice["word"], known).strip()
+        return f"{message}; {hint}" if hint else message
+    unknown = _UNRECOGNIZED_RE.search(message)
+    if unknown:
+        hints = [did_you_mean(word.split("=")[0], _ALL_OPTIONS).strip() for word in unknown["words"].split()]
+        hints = [hint for hint in hints if hint]
+        return f"{message}; {' '.join(hints)}" if hints else message
+    return message
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise UsageError(f"{self.prog}: {_with_suggestion(message)} (see {self.prog} --help)")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("atlassian-cmk")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _permissions(names: tuple[str, ...]) -> str:
@@ -106,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--project-dir", type=Path, default=argparse.SUPPRESS, help="folder holding Pulumi.<stack>.yaml (default: .)"
     )
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log details")
+    common.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=argparse.SUPPRESS,
+        help="text (default; for impact: markdown) or json, the versioned document of docs/cmkctl.md",
+    )
     parser = _Parser(
         prog="cmkctl",
         description=_DESCRIPTION,
@@ -113,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
         epilog=f"exit codes:\n{exit_codes_help()}\n\nDetails: docs/cmkctl.md",
     )
+    parser.add_argument("--version", action="version", version=f"cmkctl {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     status = commands.add_parser(
@@ -123,7 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Per region: key state, declared state, drift, re-encryption, revocation and its deadlines.",
         epilog=_permissions(STATUS_PERMISSIONS),
     )
-    status.add_argument("--json", action="store_true", help="print the stable JSON document (schema_version 1)")
+    status.add_argument("--json", action="store_true", help="same as --format json (kept for existing scripts)")
+    status.add_argument(
+        "--fail-on",
+        action="append",
+        choices=FAIL_ON_CHOICES,
+        default=[],
+        help="also exit non-zero (6) on these findings: deadline = reinstatement window closes within 48 h or passed",
+    )
 
     revoke = commands.add_parser(
         "revoke",
@@ -179,7 +235,6 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     impact.add_argument("--base", required=True, help="the Git ref the pull request merges into, e.g. origin/main")
-    impact.add_argument("--format", choices=("markdown", "json"), default="markdown", help="default: markdown")
 
     drill = commands.add_parser(
         "drill",
@@ -199,40 +254,131 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument(
         "--real-account", action="store_true", help="allow creating drill keys in a real AWS account (asks first)"
     )
+    for sub in (parser, status, revoke, restore, impact, drill):
+        _ALL_OPTIONS.update(option for action in sub._actions for option in action.option_strings)
     return parser
 
 
 def main(argv: list[str] | None = None, *, runtime: Runtime | None = None) -> int:
-    """Run one cmkctl command; returns the exit code (see `cmkctl --help`)."""
+    """Run one cmkctl command; returns the exit code (see `cmkctl --help`). Never raises.
+
+    Output is redacted and survives a closed pipe (`cli/output.py`); Ctrl-C is exit 130 with one line
+    naming each region's last known state; profile/credential problems are exit 3 in one line.
+    """
+    with safe_streams():
+        return _main(argv, runtime)
+
+
+def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except UsageError as error:
         print(error, file=sys.stderr)
         return ExitCode.USAGE
-    except SystemExit as done:  # --help
+    except SystemExit as done:  # --help, --version
         return int(done.code or 0)
     verbose = getattr(args, "verbose", False)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="cmkctl: %(message)s")
     for noisy in ("botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
     rt = runtime or Runtime()
+    run = _Run(args=args, rt=rt, json=_wants_json(args))
+    _CURRENT.append(run)
     command = {"status": _status, "revoke": _revoke, "restore": _restore, "impact": _impact, "drill": _drill}[
         args.command
     ]
     try:
-        return int(command(args, rt))
+        return int(command(run))
+    except DrillInterrupted as interrupted:
+        print(f"\ncmkctl: interrupted: {interrupted}", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except KeyboardInterrupt:
+        print(f"\ncmkctl: interrupted: {run.interrupt_summary()}", file=sys.stderr)
+        return ExitCode.INTERRUPTED
     except (UsageError, InputError) as error:
         print(f"cmkctl: {error}", file=sys.stderr)
         return ExitCode.USAGE
+    except CredentialsProblem as unusable:
+        print(f"cmkctl: {unusable}; nothing was read or changed", file=sys.stderr)
+        return ExitCode.UNREACHABLE
     except Exception as error:  # noqa: BLE001 - one line for the operator, the traceback with -v
+        credentials = credentials_problem(error)
+        if credentials is not None:
+            print(f"cmkctl: {credentials}; nothing was read or changed", file=sys.stderr)
+            return ExitCode.UNREACHABLE
         _log.debug("unexpected error", exc_info=True)
         print(f"cmkctl: internal error: {type(error).__name__}: {error} (run with -v for details)", file=sys.stderr)
         return ExitCode.INTERNAL
+    finally:
+        _CURRENT.remove(run)
+
+
+_CURRENT: list[_Run] = []
+"""The run in progress, for the Ctrl-C handler of the installed command."""
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    """Ctrl-C in the installed command: one line, exit 130, at once.
+
+    A KeyboardInterrupt would wait for the worker threads of a concurrent AWS round (bounded by
+    botocore's timeouts and retries, tens of seconds against a hung endpoint) before the process
+    could exit. The drill raises KeyboardInterrupt instead: it must disable its keys on the way out.
+    """
+    run = _CURRENT[-1] if _CURRENT else None
+    if run is None or run.args.command == "drill":
+        raise KeyboardInterrupt
+    summary = run.interrupt_summary()
+    with contextlib.suppress(Exception):
+        print(f"\ncmkctl: interrupted: {summary}", file=sys.stderr, flush=True)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os._exit(ExitCode.INTERRUPTED)
 
 
 def entry_point() -> None:
+    signal.signal(signal.SIGINT, _on_sigint)
     sys.exit(main())
+
+
+def _wants_json(args: argparse.Namespace) -> bool:
+    return getattr(args, "format", "text") == "json" or bool(getattr(args, "json", False))
+
+
+@dataclass
+class _Run:
+    """One run: its arguments and runtime, and what the run knows so far (for the Ctrl-C line)."""
+
+    args: argparse.Namespace
+    rt: Runtime
+    json: bool
+    states: dict[str, str] = field(default_factory=dict)
+    phase: str = "before reading AWS; nothing was changed"
+
+    def remember(self, deployed: DeployedState) -> None:
+        self.states = {
+            r.region: (r.key.key_state if r.key else ("unreadable" if r.error else "missing"))
+            for r in deployed.readings
+        }
+
+    def interrupt_summary(self) -> str:
+        """One line: the phase, and each region's last known state."""
+        if not self.states:
+            return self.phase
+        regions = ", ".join(f"{region} {state}" for region, state in self.states.items())
+        return f"{self.phase}; last known state: {regions}"
+
+    @contextlib.contextmanager
+    def wait(self, what: str) -> Iterator[None]:
+        with waiting(what, self.rt.progress_after_s):
+            yield
+
+    def say(self, text: str = "", *, err: bool = False) -> None:
+        """A line of the text output; in JSON mode, stdout is kept for the document (stderr still gets it)."""
+        if err:
+            print(text, file=sys.stderr)
+        elif not self.json:
+            emit(text)
 
 
 def _stack(args: argparse.Namespace) -> tuple[str, Path]:
@@ -267,17 +413,37 @@ def _planned_text(path: Path, edit: Callable[[str], str]) -> tuple[str, str]:
     return before, after
 
 
-def _status(args: argparse.Namespace, rt: Runtime) -> ExitCode:
+def _read(run: _Run, stack: str, config: StackConfig) -> tuple[DeployedState, Identity, RunContext]:
+    """Who/where and the deployed keys, in one concurrent round; a progress line if it takes long."""
+    # Building the clients first resolves the profile (AWS_PROFILE=nope is one line here, exit 3) and
+    # says where the requests go, as botocore resolved it.
+    endpoints = resolved_endpoints(run.rt.client_factory, ("kms", "sts"), config.regions)
+    where = where_label(endpoints.values())
+    with run.wait(f"AWS ({len(config.regions)} region(s), endpoint {where})"):
+        deployed, identity = read_state_and_identity(
+            stack, config.regions, run.rt.client_factory, max_workers=run.rt.policy.max_workers
+        )
+    run.remember(deployed)
+    run.phase = "while reading; nothing was changed"
+    return deployed, identity, RunContext(identity.account, identity.arn, config.regions, where, identity.error)
+
+
+def _status(run: _Run) -> ExitCode:
+    args = run.args
     stack, _, config = _load(args)
-    deployed = read_state(stack, config.regions, rt.client_factory, max_workers=rt.policy.max_workers)
-    now = rt.now()
-    evidence = collect_cloudtrail_evidence(deployed.live_keys(), rt.client_factory, now=now)
-    key_policies = read_key_policies(deployed.live_keys(), rt.client_factory)
-    report = assess(config, deployed, now=now, cloudtrail=evidence, key_policies=key_policies)
-    if args.json:
-        print(json.dumps(status_json(report), indent=2))
+    deployed, _, context = _read(run, stack, config)
+    run.say(context.line())
+    now = run.rt.now()
+    with run.wait("CloudTrail and key policies"):
+        evidence = collect_cloudtrail_evidence(deployed.live_keys(), run.rt.client_factory, now=now)
+        key_policies = read_key_policies(deployed.live_keys(), run.rt.client_factory)
+    report = assess(
+        config, deployed, now=now, cloudtrail=evidence, key_policies=key_policies, fail_on=frozenset(args.fail_on)
+    )
+    if run.json:
+        print(json.dumps({**status_json(report), "context": context.to_json()}, indent=2))
     else:
-        print(render_status(report))
+        emit(render_status(report))
     return report.exit_code
 
 
@@ -285,159 +451,305 @@ def _all_unreadable(deployed: DeployedState) -> bool:
     return all(reading.error is not None for reading in deployed.readings)
 
 
-def _confirm(rt: Runtime, stack: str, what: str) -> bool:
+def _confirm(run: _Run, stack: str, context: RunContext, what: str) -> bool:
+    """Ask to type the stack name, with who/where repeated right above the question."""
     try:
-        typed = rt.ask(f"{what}\nType the stack name ({stack}) to go ahead: ")
+        typed = run.rt.ask(f"{what}\n{context.line()}\nType the stack name ({stack}) to go ahead: ")
     except EOFError:
         typed = ""
     if typed.strip() == stack:
         return True
-    print(f"Not confirmed: typed {typed.strip()!r}, expected {stack!r}. Nothing was changed.", file=sys.stderr)
+    shown = typed.strip()[:40] or "nothing"
+    print(f"Not confirmed: typed {shown}, expected {stack}. Nothing was changed.", file=sys.stderr)
     return False
 
 
 def _finish_config(
-    args: argparse.Namespace, path: Path, before: str, after: str, report: ChangeReport, summary: str
+    run: _Run, path: Path, before: str, after: str, converged: bool, summary: str, messages: list[str]
 ) -> None:
     """Print (or write) the stack-file change that makes the stack and the world agree again."""
     if before == after:
-        print(f"\n{path.name} already declares this; nothing to commit.")
+        messages.append(f"{path.name} already declares this; nothing to commit.")
+        run.say(f"\n{messages[-1]}")
         return
-    if args.write_config and report.converged:
+    diff = config_edit.unified_diff(path, before, after)
+    if run.args.write_config and converged:
         config_edit.write_stack_file(path, after)
-        print(f"\nWrote {path} ({summary}); commit it:\n{config_edit.unified_diff(path, before, after)}", end="")
-        return
-    if args.write_config:
-        print(f"\nNot writing {path}: not every region converged. Once they have, commit:")
+        messages.append(f"Wrote {path} ({summary}); commit it.")
+    elif run.args.write_config:
+        messages.append(f"Not writing {path}: not every region converged; once they have, commit the change below.")
     else:
-        print(f"\nCommit this change to {path} ({summary}), or rerun with --write-config:")
-    print(config_edit.unified_diff(path, before, after), end="")
+        messages.append(f"Commit this change to {path} ({summary}), or rerun with --write-config.")
+    run.say(f"\n{messages[-1]}\n{diff}".rstrip("\n"))
 
 
-def _revoke(args: argparse.Namespace, rt: Runtime) -> ExitCode:
+def _refused(run: _Run, headline: str, reasons: Sequence[str]) -> None:
+    print(headline, file=sys.stderr)
+    for reason in reasons:
+        print(f"  - {reason}", file=sys.stderr)
+
+
+def _region_results(
+    deployed: DeployedState, changes: tuple[RegionChange, ...], action: RegionAction, record_tag: str
+) -> list[RegionResult]:
+    before = {r.region: r.key.key_state if r.key else None for r in deployed.readings}
+    results = []
+    for change in changes:
+        key = change.key
+        did: RegionAction = {"changed": action, "unchanged": "none"}.get(change.outcome, "failed")
+        record = {k: v for k, v in key.tags.items() if k.startswith("atlassian-cmk:")} if key else None
+        results.append(
+            RegionResult(
+                region=change.region,
+                key_arn=key.arn if key else None,
+                before=before.get(change.region),
+                after=key.key_state if key else None,
+                action=did,
+                record=record if key is not None and record_tag in key.tags else None,
+                error=None if change.converged else change.detail,
+            )
+        )
+    return results
+
+
+def _unchanged_results(deployed: DeployedState, action: RegionAction) -> list[RegionResult]:
+    return [
+        RegionResult(
+            r.region,
+            r.key.arn if r.key else None,
+            r.key.key_state if r.key else None,
+            r.key.key_state if r.key else None,
+            action,
+            None,
+            r.error,
+        )
+        for r in deployed.readings
+    ]
+
+
+def _document(run: _Run, document: ChangeDocument) -> None:
+    if run.json:
+        print(json.dumps(document.to_json(), indent=2))
+
+
+def _revoke(run: _Run) -> ExitCode:
+    args = run.args
     request = RevokeRequest.validated(args.reason, args.ticket, args.override)
     stack, path, config = _load(args)
     before, _ = _planned_text(path, lambda text: config_edit.with_revocation(text, request.reason, request.ticket))
 
-    deployed, caller = read_state_and_caller(
-        stack, config.regions, rt.client_factory, max_workers=rt.policy.max_workers
-    )
+    deployed, identity, context = _read(run, stack, config)
+    caller = identity.caller
+    run.say(context.line())
     refusal = revoke_refusal(config, deployed, request)
     if refusal is not None:
-        print(f"REFUSED: revoking stack {stack} now is unsafe; nothing was changed:", file=sys.stderr)
-        for reason in refusal.reasons:
-            print(f"  - {reason}", file=sys.stderr)
+        _refused(run, f"REFUSED: revoking stack {stack} now is unsafe; nothing was changed:", refusal.reasons)
+        _document(
+            run,
+            ChangeDocument(
+                "revoke", context, refusal.code, run.rt.now(), _unchanged_results(deployed, "refused"), refusal.reasons
+            ),
+        )
         return refusal.code
     overridden = not reencryption_running(config.reencryption, deployed).allowed
     override = request.override_justification if overridden else None
+    messages: list[str] = []
     if override is not None:
-        print(f"GUARD OVERRIDDEN (recorded on the keys): {override}")
+        messages.append(f"GUARD OVERRIDDEN (recorded on the keys): {override}")
+        run.say(messages[-1])
 
     planned = dataclasses.replace(config, enabled=False, revocation=Revocation(request.reason, request.ticket))
-    if not args.yes and not _confirm(rt, stack, revocation_impact(planned, stack)):
+    if not args.yes and not _confirm(run, stack, context, revocation_impact(planned, stack)):
+        _document(
+            run,
+            ChangeDocument(
+                "revoke",
+                context,
+                ExitCode.REFUSED,
+                run.rt.now(),
+                _unchanged_results(deployed, "not-started"),
+                ("not confirmed",),
+            ),
+        )
         return ExitCode.REFUSED
 
-    now = rt.now()
-    changes = converge_keys(
-        deployed,
-        enable=False,
-        plan_tags=revocation_tags(request.reason, request.ticket, caller, now, override),
-        client_factory=rt.client_factory,
-        policy=rt.policy,
-    )
-    changes, reconciled = reconcile_revocation_records(changes, client_factory=rt.client_factory, policy=rt.policy)
+    now = run.rt.now()
+    run.phase = "during the revoke (DisableKey may have been sent in some regions; run `cmkctl status`)"
+    with run.wait("AWS (DisableKey, tags, verification)"):
+        changes = converge_keys(
+            deployed,
+            enable=False,
+            plan_tags=revocation_tags(request.reason, request.ticket, caller, now, override),
+            client_factory=run.rt.client_factory,
+            policy=run.rt.policy,
+        )
+        changes, reconciled = reconcile_revocation_records(
+            changes, client_factory=run.rt.client_factory, policy=run.rt.policy
+        )
     report = ChangeReport("revoke", caller, now, changes, reconciled)
-    print(render_change(report))
+    run.states = {c.region: c.key.key_state if c.key else c.outcome for c in changes}
+    run.phase = "after the revoke, while printing the config change"
+    run.say(render_change(report))
     keys = [change.key for change in changes if change.key is not None]
     if any(not key.enabled for key in keys):
-        print(f"Revocation clock: {revocation_clock(keys).summary(now)}")
+        messages.append(f"Revocation clock: {revocation_clock(keys).summary(now)}")
+        run.say(messages[-1])
 
     record = report.record() or {}
     reason = record.get(TAG_REVOCATION_REASON, request.reason)
     ticket = record.get(TAG_REVOCATION_TICKET, request.ticket)
     _, after = _planned_text(path, lambda text: config_edit.with_revocation(text, reason, ticket))
-    _finish_config(args, path, before, after, report, "enabled: false plus the revocation block")
+    _finish_config(run, path, before, after, report.converged, "enabled: false plus the revocation block", messages)
+    _document(
+        run,
+        ChangeDocument(
+            "revoke",
+            context,
+            report.exit_code,
+            now,
+            _region_results(deployed, changes, "disabled", TAG_REVOKED_AT),
+            messages,
+        ),
+    )
     return report.exit_code
 
 
-def _window_sentence(clock: RevocationClock | None, now: datetime) -> str:
-    if clock is None:
-        return "No region is disabled: there is no revocation to come back from."
-    inside = clock.within_reinstatement_window(now)
-    if inside is None:
-        return (
-            f"Revocation time unknown (no revoked-at tag, no CloudTrail DisableKey event): Atlassian reinstates "
-            f"within {REINSTATEMENT_WINDOW.days} days of revocation; tell them when it happened."
-        )
-    verdict = "INSIDE" if inside else "OUTSIDE"
-    return f"{verdict} the {REINSTATEMENT_WINDOW.days}-day reinstatement window: {clock.summary(now)}."
-
-
-def _restore(args: argparse.Namespace, rt: Runtime) -> ExitCode:
+def _restore(run: _Run) -> ExitCode:
+    args = run.args
     request = RestoreRequest.validated(args.ticket)
     stack, path, config = _load(args)
     before, after = _planned_text(path, config_edit.with_restoration)
 
-    deployed, caller = read_state_and_caller(
-        stack, config.regions, rt.client_factory, max_workers=rt.policy.max_workers
-    )
+    deployed, identity, context = _read(run, stack, config)
+    caller = identity.caller
+    run.say(context.line())
+    now = run.rt.now()
     if _all_unreadable(deployed):
-        print(f"Cannot reach any region ({aws_endpoint_note()}); nothing was changed:", file=sys.stderr)
-        for error in deployed.errors():
-            print(f"  - {error}", file=sys.stderr)
+        _refused(run, f"Cannot reach any region ({aws_endpoint_note()}); nothing was changed:", deployed.errors())
+        _document(
+            run,
+            ChangeDocument(
+                "restore",
+                context,
+                ExitCode.UNREACHABLE,
+                now,
+                _unchanged_results(deployed, "not-started"),
+                deployed.errors(),
+            ),
+        )
         return ExitCode.UNREACHABLE
+    messages: list[str] = []
+    if nothing_revoked(deployed):
+        messages.append(f"Nothing to restore: the key is Enabled in every region ({', '.join(config.regions)}).")
+        run.say(messages[-1])
+        _finish_config(run, path, before, after, True, "enabled: true, revocation block removed", messages)
+        _document(
+            run,
+            ChangeDocument(
+                "restore", context, ExitCode.AS_DECLARED, now, _unchanged_results(deployed, "none"), messages
+            ),
+        )
+        return ExitCode.AS_DECLARED
     refusal = restore_refusal(deployed)
     if refusal is not None:
-        print(f"REFUSED: cannot restore stack {stack}; nothing was changed:", file=sys.stderr)
-        for reason in refusal.reasons:
-            print(f"  - {reason}", file=sys.stderr)
+        _refused(run, f"REFUSED: cannot restore stack {stack}; nothing was changed:", refusal.reasons)
+        _document(
+            run,
+            ChangeDocument(
+                "restore", context, refusal.code, now, _unchanged_results(deployed, "refused"), refusal.reasons
+            ),
+        )
         return refusal.code
 
     # The window is judged on the evidence as it is before restore touches any tag.
-    now = rt.now()
-    evidence = collect_cloudtrail_evidence(deployed.live_keys(), rt.client_factory, now=now)
+    with run.wait("CloudTrail (revocation time)"):
+        evidence = collect_cloudtrail_evidence(deployed.live_keys(), run.rt.client_factory, now=now)
     clock = realm_revocation_clock(deployed.live_keys(), evidence)
-    window = _window_sentence(clock, now)
-    print(window)
+    messages.append(reinstatement_verdict(clock, now))
+    run.say(messages[-1])
 
     what = f"About to ENABLE the CMK keys ({alias_name(stack)}) in {', '.join(config.regions)}."
-    if not args.yes and not _confirm(rt, stack, what):
+    if not args.yes and not _confirm(run, stack, context, what):
+        _document(
+            run,
+            ChangeDocument(
+                "restore",
+                context,
+                ExitCode.REFUSED,
+                now,
+                _unchanged_results(deployed, "not-started"),
+                (*messages, "not confirmed"),
+            ),
+        )
         return ExitCode.REFUSED
 
-    changes = converge_keys(
-        deployed,
-        enable=True,
-        plan_tags=restoration_tags(request.ticket, caller, now),
-        client_factory=rt.client_factory,
-        policy=rt.policy,
-    )
+    run.phase = "during the restore (EnableKey may have been sent in some regions; run `cmkctl status`)"
+    with run.wait("AWS (EnableKey, tags, verification)"):
+        changes = converge_keys(
+            deployed,
+            enable=True,
+            plan_tags=restoration_tags(request.ticket, caller, now),
+            client_factory=run.rt.client_factory,
+            policy=run.rt.policy,
+        )
     report = ChangeReport("restore", caller, now, changes)
-    print(render_change(report))
+    run.states = {c.region: c.key.key_state if c.key else c.outcome for c in changes}
+    run.phase = "after the restore, while printing the config change"
+    run.say(render_change(report))
     if report.converged:
-        print(f"Remaining step (Atlassian's side, manual): {restore_steps(stack)[1]}.")
-    _finish_config(args, path, before, after, report, "enabled: true, revocation block removed")
+        messages.append(remaining_restore_step(clock, now, stack))
+        run.say(messages[-1])
+    _finish_config(run, path, before, after, report.converged, "enabled: true, revocation block removed", messages)
+    _document(
+        run,
+        ChangeDocument(
+            "restore",
+            context,
+            report.exit_code,
+            now,
+            _region_results(deployed, changes, "enabled", TAG_RESTORED_AT),
+            messages,
+        ),
+    )
     return report.exit_code
 
 
-def _impact(args: argparse.Namespace, rt: Runtime) -> ExitCode:
-    stack, project_dir = _stack(args)
+def _impact(run: _Run) -> ExitCode:
+    stack, project_dir = _stack(run.args)
     try:
-        review = review_stack_change(project_dir, stack, args.base)
+        review = review_stack_change(project_dir, stack, run.args.base)
     except GitRefError as error:
         raise UsageError(str(error)) from None
-    print(review.to_json() if args.format == "json" else review.to_markdown(), end="")
+    print(review.to_json() if run.json else review.to_markdown(), end="")
     return ExitCode.AS_DECLARED if review.valid else ExitCode.USAGE
 
 
-def _drill(args: argparse.Namespace, rt: Runtime) -> ExitCode:
+def _drill(run: _Run) -> ExitCode:
+    args = run.args
+    regions = REALMS[args.realm].regions
+    endpoints = resolved_endpoints(run.rt.client_factory, DRILL_SERVICES, regions)
+    out: Any = sys.stderr if run.json else sys.stdout
     try:
         result = run_drill(
-            realm=args.realm, real_account=args.real_account, ask=rt.ask, client_factory=rt.client_factory
+            realm=args.realm,
+            real_account=args.real_account,
+            ask=run.rt.ask,
+            runtime=run.rt,
+            cli=main,
+            out=out,
+            endpoints=endpoints,
+            on_context=lambda context: run.say(context.line()),
         )
     except DrillRefused as refused:
         print(f"cmkctl drill: refused: {refused}; nothing was created", file=sys.stderr)
         return ExitCode.REFUSED
-    if result.passed:
-        return ExitCode.AS_DECLARED
-    first = next(step for step in result.steps if not step.ok)
-    return ExitCode(first.outcome) if first.outcome else ExitCode.DRIFT
+    except DrillUnreachable as unreachable:
+        print(f"cmkctl drill: {unreachable}; nothing was created", file=sys.stderr)
+        return ExitCode.UNREACHABLE
+    code = ExitCode.AS_DECLARED
+    if not result.passed:
+        first = next((step for step in result.steps if not step.ok), None)
+        code = ExitCode(first.outcome) if first and first.outcome else ExitCode.DRIFT
+    if run.json:
+        print(json.dumps(result.document(code, run.rt.now()).to_json(), indent=2))
+    return code

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from atlassian_cmk.aws.kms_actions import ChangeReport, RegionChange
 from atlassian_cmk.exit_codes import EXIT_CODE_MEANINGS, ExitCode
 from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET
-from atlassian_cmk.status import RegionStatus, StatusReport
+from atlassian_cmk.status import StatusReport
 from atlassian_cmk.timeline import RevocationClock, iso
 
-_REVOCATION_WIDTH = 36
+TABLE_WIDTH = 100
+"""The status table fits this many columns; the full detail (ARNs, tags, sources) is in --format json."""
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -28,47 +29,45 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _revocation_cell(row: RegionStatus) -> str:
-    key = row.key
-    if key is None or key.enabled:
-        return "-"
-    ticket = key.tags.get(TAG_REVOCATION_TICKET)
-    reason = key.tags.get(TAG_REVOCATION_REASON)
-    if not ticket and not reason:
-        return "(no reason recorded)"
-    return _short(f"{ticket or '?'}: {reason or '?'}", _REVOCATION_WIDTH)
+def _minute(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
 
 
 def _clock_cells(clock: RevocationClock | None, now: datetime) -> list[str]:
     if clock is None:
-        return ["-", "-", "-", "-"]
-    if clock.revoked_at is None or clock.reinstate_until is None or clock.data_at_risk_after is None:
-        return ["unknown", "-", "-", "-"]
+        return ["-", "-", "-"]
+    if clock.revoked_at is None or clock.reinstate_until is None:
+        return ["unknown", "-", "-"]
     days = clock.days_left_to_reinstate(now)
     return [
-        f"{iso(clock.revoked_at)} ({'tag' if clock.source == 'revoked-at tag' else clock.source})",
-        iso(clock.reinstate_until),
-        iso(clock.data_at_risk_after),
+        _minute(clock.revoked_at),
+        _minute(clock.reinstate_until),
         "passed" if days is None or days < 0 else f"{days}",
     ]
 
 
+def _revocation_line(report: StatusReport) -> str | None:
+    """Reason and ticket once for the realm (they are the same in every region once a revoke converged)."""
+    records = {
+        (row.key.tags.get(TAG_REVOCATION_TICKET), row.key.tags.get(TAG_REVOCATION_REASON))
+        for row in report.regions
+        if row.key is not None and not row.key.enabled
+    }
+    if not records:
+        return None
+    parts = [
+        f"{ticket or '(no ticket)'}: {reason or '(no reason recorded)'}"
+        for ticket, reason in sorted(records, key=lambda r: (r[0] or "", r[1] or ""))
+    ]
+    return _short(f"Revocation: {'; '.join(parts)}", TABLE_WIDTH)
+
+
 def render_status(report: StatusReport) -> str:
-    """The status table, the key ARNs, then CRITICAL / UNREACHABLE / SPLIT / DRIFT lines and the verdict."""
+    """Header, a table that fits TABLE_WIDTH, the key ARNs, then each finding once and the verdict."""
     now = report.checked_at
     config = report.config
-    header = (
-        "REGION",
-        "KEY STATE",
-        "DECLARED",
-        "DRIFT",
-        "RE-ENC DECL/LIVE",
-        "REVOCATION",
-        "REVOKED AT",
-        "REINSTATE UNTIL",
-        "AT RISK AFTER",
-        "DAYS LEFT",
-    )
+    declared = "enabled" if config.enabled else "disabled"
+    header = ("REGION", "KEY STATE", "DRIFT", "RE-ENCRYPTION", "REVOKED AT", "REINSTATE UNTIL", "DAYS LEFT")
     rows = []
     for row in report.regions:
         live_reencryption = row.key.reencryption if row.key and row.key.reencryption else "-"
@@ -76,24 +75,30 @@ def render_status(report: StatusReport) -> str:
             [
                 row.region,
                 row.state_label,
-                "enabled" if row.declared_enabled else "disabled",
                 "DRIFT" if row.drift else "-",
-                f"{row.declared_reencryption}/{live_reencryption}",
-                _revocation_cell(row),
+                _short(live_reencryption, 13),
                 *_clock_cells(row.clock, now),
             ]
         )
+    total = len(report.regions)
+    read = report.regions_read
     lines = [
         f"Stack {report.stack} (realm {config.realm}, {report.alias}), checked {iso(now)}",
+        f"Declared: {declared}, re-encryption {config.reencryption.status}. Read {read} of {total} regions.",
         "",
         table(header, rows),
         "",
     ]
     for row in report.regions:
-        detail = row.key.arn if row.key else (row.error or f"no key behind {report.alias}")
-        lines.append(f"  {row.region}: {detail}")
+        if row.key is not None:
+            lines.append(f"  {row.region}: {row.key.arn}")
+        elif row.error is None:
+            lines.append(f"  {row.region}: no key behind {report.alias}")
         if row.clock_note:
             lines.append(f"  {row.region}: revoked-at unknown; {row.clock_note}")
+    revocation = _revocation_line(report)
+    if revocation:
+        lines.append(revocation)
     if report.clock is not None:
         lines.append(f"Revocation clock: {report.clock.summary(now)}")
     if report.findings:

@@ -57,6 +57,15 @@ class FaultProxy:
     failed: list[Call] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    held_operations: frozenset[str] = frozenset()
+    """Requests for these operations are held (never answered) until `release` is set: a hung endpoint."""
+    holding: threading.Event = field(default_factory=threading.Event)
+    """Set once a held request has arrived: what a test waits on before it interrupts the client."""
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def hold(self, *operations: str) -> None:
+        with self.lock:
+            self.held_operations = frozenset(operations)
 
     def fail(self, region: str, times: int, operations: set[str] | None = None) -> None:
         with self.lock:
@@ -109,6 +118,10 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             scope = _SCOPE_RE.search(self.headers.get("Authorization", ""))
             region, service = (scope.group(1), scope.group(2)) if scope else ("?", "?")
             call = Call(region, service, _operation(self.headers, body))
+            if call.operation in proxy.held_operations:
+                proxy.holding.set()
+                proxy.release.wait()
+                return
             if proxy._should_fail(call):
                 payload = json.dumps({"__type": "ServiceUnavailableException", "message": "injected fault"}).encode()
                 self.send_response(503)
@@ -148,7 +161,10 @@ def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
     proxy = FaultProxy(upstream)
     with serve_on_loopback(_handler(proxy)) as url:
         proxy.url = url
-        yield proxy
+        try:
+            yield proxy
+        finally:
+            proxy.release.set()  # held requests end before the server shuts down
 
 
 dead_endpoint = closed_port_url

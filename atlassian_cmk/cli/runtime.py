@@ -1,0 +1,39 @@
+"""What a cmkctl run talks to: AWS clients, retry bounds, the clock, the operator, the progress delay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from atlassian_cmk.aws.kms_actions import RetryPolicy
+from atlassian_cmk.aws.kms_reads import ClientFactory, shared_client_factory
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _lazy_factory() -> ClientFactory:
+    """The shared factory, created on first use: a bad AWS_PROFILE then fails inside the run (exit 3, one
+    line), not while the Runtime is built."""
+    made: list[ClientFactory] = []
+
+    def factory(service: str, region: str) -> object:
+        if not made:
+            made.append(shared_client_factory())
+        return made[0](service, region)
+
+    return factory
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a run talks to. Tests inject their own clients, clock, operator and progress delay."""
+
+    client_factory: ClientFactory = field(default_factory=_lazy_factory)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    now: Callable[[], datetime] = _utc_now
+    ask: Callable[[str], str] = input
+    progress_after_s: float = 1.0
+    """A wait on AWS longer than this prints a progress line on stderr."""

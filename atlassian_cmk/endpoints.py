@@ -1,0 +1,59 @@
+"""Endpoints as operators see them: credentials redacted, and whether a URL stays on this machine.
+
+An endpoint URL may carry credentials (`http://user:secret@host`); the drift workflow copies
+cmkctl's output into a job summary, so every URL cmkctl prints goes through `redact_text`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+from urllib.parse import urlsplit
+
+LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+"""Hosts that are this machine: the emulator of the tests and `make demo`."""
+
+AWS_HOST_SUFFIXES: Final = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+"""Hosts of AWS's own endpoints; anything else is a configured endpoint worth naming."""
+
+_USERINFO_RE: Final = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s\"']+)@")
+_SECRET_QUERY_RE: Final = re.compile(
+    r"(?i)(?P<key>[?&](?:x-amz-security-token|x-amz-signature|x-amz-credential|token|password|secret)=)[^&\s\"']+"
+)
+REDACTED: Final = "***"
+
+
+def redact_text(text: str) -> str:
+    """`text` with the user:password of every URL and credential-like query values replaced by ***."""
+    text = _USERINFO_RE.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
+    return _SECRET_QUERY_RE.sub(lambda m: f"{m['key']}{REDACTED}", text)
+
+
+def is_loopback(url: str) -> bool:
+    """Whether `url` points at this machine (the host, not a name that merely contains 'localhost')."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return host in LOOPBACK_HOSTS
+
+
+def is_aws_endpoint(url: str) -> bool:
+    """Whether `url` is one of AWS's own endpoints (no custom endpoint configured)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    return host.endswith(AWS_HOST_SUFFIXES)
+
+
+def not_loopback(endpoints: Iterable[str]) -> list[str]:
+    """The endpoints (redacted, sorted, distinct) that leave this machine."""
+    return sorted({redact_text(url) for url in endpoints if not is_loopback(url)})
+
+
+def where_label(endpoints: Iterable[str]) -> str:
+    """`AWS` when every endpoint is AWS's own, else the distinct configured endpoints, redacted."""
+    custom = sorted({redact_text(url) for url in endpoints if not is_aws_endpoint(url)})
+    return "AWS" if not custom else ", ".join(custom)
