@@ -72,7 +72,9 @@ def ticket_problem(text: str) -> str | None:
     if not text:
         return "required: a ticket id such as SEC-1234"
     if len(text) > TAG_VALUE_MAX or not TICKET_RE.match(text):
-        return f"a ticket id such as SEC-1234: no spaces, at most {TAG_VALUE_MAX} of {TAG_CHARS}"
+        return (
+            f"a ticket id such as SEC-1234: at most {TAG_VALUE_MAX} of letters, digits and _ . : / = + - @ (no spaces)"
+        )
     return None
 
 

@@ -277,3 +277,104 @@ def test_an_account_in_not_principal_does_not_exempt_its_roles_so_the_deny_reach
     # Excluding only Atlassian's role still denies its sessions and every other principal of its account.
     deny["NotPrincipal"] = {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/CmkApply", SAMPLE_ATLASSIAN_ROLE]}
     assert [p for p in blocking(with_statement(deny)) if "denies" in p] != []
+
+
+# ----------------------------------------------------------------------------- review findings (issue 11, round 2)
+
+
+def test_reencrypt_star_equals_reencrypt_from_and_to_against_the_deployed_policy() -> None:
+    respelled = copy.deepcopy(SAMPLE_ATLASSIAN_KEY_POLICY)
+    respelled[0]["Action"] = [
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "kms:GenerateDataKey*",
+        "kms:DescribeKey",
+    ]
+    assert blocking(document(respelled), respelled, deployed=document()) == []
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringEqualsIgnoreCase": {"kms:EncryptionContext:t": "acmecmk"}},
+        {"StringLike": {"kms:EncryptionContext:t": "*"}},
+        {"StringLike": {"kms:EncryptionContext:t": "Acme*"}},
+    ],
+)
+def test_a_context_condition_atlassians_tag_meets_is_not_a_revocation(condition: dict[str, Any]) -> None:
+    statements = copy.deepcopy(SAMPLE_ATLASSIAN_KEY_POLICY)
+    statements[0]["Condition"] = condition
+    assert blocking(document(statements), statements) == []
+
+
+def test_the_root_must_be_the_keys_own_account_and_unknown_fails_closed() -> None:
+    policy = document()
+    policy["Statement"][0]["Principal"] = {"AWS": f"arn:aws:iam::{FOREIGN}:root"}
+    assert any(p.startswith("the account root administrator statement") for p in blocking(policy))
+    assert any(p.startswith("the key's own account is unknown") for p in blocking(document(), account=None))
+
+
+@pytest.mark.parametrize(
+    ("actions", "refused"),
+    [
+        (["kms:Decrypt", "kms:CreateGrant", "kms:ListGrants", "kms:RetireGrant", "kms:RevokeGrant"], False),
+        (["kms:Decrypt", "kms:DisableKey"], True),
+        (["kms:*"], True),
+        (["kms:PutKeyPolicy"], True),
+    ],
+)
+def test_atlassians_statements_allow_only_key_use(actions: list[str], refused: bool) -> None:
+    statements = copy.deepcopy(SAMPLE_ATLASSIAN_KEY_POLICY)
+    statements[0]["Action"] = actions
+    problems = blocking(document(statements), statements)
+    assert any("never key management" in p for p in problems) is refused, problems
+
+
+def test_a_pasted_own_account_root_statement_is_not_taken_as_atlassians() -> None:
+    pasted = [
+        {
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        *SAMPLE_ATLASSIAN_KEY_POLICY,
+    ]
+    problems = blocking(document(pasted), pasted)
+    assert any(
+        f"names account {ACCOUNT} of the key's own account: remove the account root (own-account) statement" in p
+        for p in problems
+    ), problems
+
+
+def test_what_kms_refuses_is_refused_one_line_each() -> None:
+    policy = document()
+    policy["Statement"].append({**SAMPLE_ATLASSIAN_KEY_POLICY[0]})  # duplicate Sid
+    no_resource = {k: v for k, v in SAMPLE_ATLASSIAN_KEY_POLICY[0].items() if k != "Resource"}
+    policy["Statement"].append({**no_resource, "Sid": "Other"})
+    problems = blocking(policy)
+    assert f"Sid {SAMPLE_SID!r} appears twice: each statement needs its own Sid" in problems
+    assert any(p.startswith("statement 'Other' has no Resource") for p in problems)
+    big = document()
+    big["Statement"][1]["Principal"]["AWS"] = [f"arn:aws:iam::{ACCOUNT}:role/R{i:04d}" for i in range(800)]
+    assert any("KMS allows at most 32768 (32 KiB)" in p for p in blocking(big))
+
+
+def test_a_revision_narrowing_short_of_revocation_is_explained_not_refused() -> None:
+    narrowed = copy.deepcopy(SAMPLE_ATLASSIAN_KEY_POLICY)
+    narrowed[0]["Action"] = ["kms:Decrypt", "kms:DescribeKey"]
+    findings = key_policy_findings(
+        serialize_key_policy(document(narrowed, atlassian_revision="ATL-2")),
+        atlassian_statements=narrowed,
+        context_tag="AcmeCMK",
+        account_id=ACCOUNT,
+        deployed_policy_json=serialize_key_policy(document()),
+        atlassian_revision="ATL-2",
+    )
+    assert [f.blocking for f in findings if f.rule == "atlassian-revision"] and not [f for f in findings if f.blocking]
+    assert any("loses kms:encrypt" in f.message and "ATL-2" in f.message for f in findings)
+    # Without the marker the same narrowing is refused.
+    assert any("loses kms:encrypt" in p for p in blocking(document(narrowed), narrowed, deployed=document()))
