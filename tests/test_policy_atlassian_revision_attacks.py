@@ -4,6 +4,7 @@ pack over gRPC with keys deployed in moto (or nothing deployed, or the live chec
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -12,8 +13,9 @@ from rehearsal.policy_pack_client import analyze_program_run, by_policy
 from rehearsal.program_run import run_program
 from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_ACCOUNT as ATL
 from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_KEY_POLICY as SAMPLE
+from rehearsal.sample_atlassian_policy import SAMPLE_SID
 from tests.test_config import engine_config
-from tests.test_policy_key_access_live import conditioned, judge
+from tests.test_policy_key_access_live import as_unique_id, conditioned, judge
 from tests.test_policy_live_state import deploy, pack_for, preview
 
 POLICY = "key-policy-keeps-access"
@@ -144,3 +146,38 @@ def test_reencrypt_star_and_its_two_actions_are_the_same_grant(moto_endpoint: st
     )
     assert SAMPLE[0]["Action"] != respelled[0]["Action"]
     assert judge(aws, moto_endpoint, head={"atlassianKeyPolicy": respelled}) == []
+
+
+NOTES = "key-policy-access-notes"
+
+
+def _all_violations(aws: Any, endpoint: str, head: dict[str, Any], stored: Any = None) -> list[Any]:
+    raw = engine_config(**head)
+    with pack_for(raw, endpoint) as (client, _):
+        for key in deploy(aws).values():
+            if stored is not None:
+                kms = aws("kms", key.region)
+                document = json.loads(kms.get_key_policy(KeyId=key.key_id, PolicyName="default")["Policy"])
+                stored(document)
+                kms.put_key_policy(KeyId=key.key_id, PolicyName="default", Policy=json.dumps(document))
+        client.configure()
+        return analyze_program_run(client, preview(raw))
+
+
+def test_a_deployed_unique_id_is_an_advisory_violation_on_every_run(moto_endpoint: str, aws: Any) -> None:
+    violations = _all_violations(aws, moto_endpoint, {}, stored=as_unique_id)
+    assert by_policy(violations, POLICY) == []  # nothing blocks: this apply re-grants the ARN
+    notes = by_policy(violations, NOTES)
+    assert notes and all(v.level == "advisory" for v in notes)
+    text = texts(notes)
+    for region in ("us-east-1", "us-west-2"):
+        assert f"{region}: the deployed Atlassian statement '{SAMPLE_SID}' names AROAEXAMPLEDELETED1234" in text
+    assert "this change re-grants it by ARN" in text
+
+
+def test_a_declared_narrowing_is_allowed_and_said_per_principal(moto_endpoint: str, aws: Any) -> None:
+    head = {"atlassianKeyPolicy": swapped(Action=["kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"]), **MARKER}
+    violations = _all_violations(aws, moto_endpoint, head)
+    assert by_policy(violations, POLICY) == []
+    text = texts(by_policy(violations, NOTES))
+    assert "loses kms:encrypt, kms:reencryptfrom, kms:reencryptto under the declared revision ATL-9999" in text

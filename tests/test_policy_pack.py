@@ -118,12 +118,14 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
         ACCESS: analyzer_pb2.MANDATORY,
         DEPLOYED: analyzer_pb2.MANDATORY,
         CLOCK: analyzer_pb2.ADVISORY,
+        "key-policy-access-notes": analyzer_pb2.ADVISORY,
         LEVELS: analyzer_pb2.MANDATORY,
     }
     schemas = {p.name: dict(p.configSchema.properties) for p in info.policies if p.configSchema.properties}
     assert {name: set(props) for name, props in schemas.items()} == {
         REENCRYPTION: {"liveStateCheck"},
         ACCESS: {"liveStateCheck"},
+        "key-policy-access-notes": {"liveStateCheck"},
         DEPLOYED: {"expectDeployedKeys"},
         JUSTIFICATION: {"ticketPattern"},
         LEVELS: {"allowLowered"},

@@ -28,6 +28,7 @@ ACCESS_POLICY: Final = catalog.KEY_POLICY_KEEPS_ACCESS.name
 DEPLOYED_POLICY: Final = catalog.DEPLOYED_KEYS_INTACT.name
 CLOCK_POLICY: Final = catalog.REVOCATION_CLOCK.name
 LEVELS_POLICY: Final = catalog.GUARDRAIL_LEVELS_INTACT.name
+ACCESS_NOTES_POLICY: Final = catalog.KEY_POLICY_ACCESS_NOTES.name
 
 DEFAULT_TICKET_PATTERN: Final = r"\S+"
 """Any non-empty token without spaces; organizations set their tracker's shape (`SEC-[0-9]+`)."""
@@ -67,6 +68,15 @@ OPTIONS: Final[Mapping[str, tuple[Option, ...]]] = {
             "Compare with the deployed key policy: a principal the deployed key grants Atlassian's use to must "
             "stay granted. Off, only the new policy is checked against the new configuration, which cannot see "
             "a principal removed from both at once.",
+        ),
+    ),
+    ACCESS_NOTES_POLICY: (
+        Option(
+            "liveStateCheck",
+            "boolean",
+            True,
+            "Read the deployed key policies to explain what is already broken (deleted principals) and what a "
+            "declared Atlassian revision changes. Off, nothing is said.",
         ),
     ),
     DEPLOYED_POLICY: (
