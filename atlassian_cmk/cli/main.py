@@ -721,7 +721,10 @@ def _impact(run: _Run) -> ExitCode:
     except GitRefError as error:
         raise UsageError(str(error)) from None
     print(review.to_json() if run.json else review.to_markdown(), end="")
-    return ExitCode.AS_DECLARED if review.valid else ExitCode.USAGE
+    if not review.valid:
+        return ExitCode.USAGE
+    # Atlassian would lose access through its statements (marker or not): fail CI's impact check.
+    return ExitCode.REFUSED if review.atlassian_loses_access else ExitCode.AS_DECLARED
 
 
 def _drill(run: _Run) -> ExitCode:
