@@ -8,6 +8,7 @@ unexplained key), the re-encryption guard, and the integrity of the keys.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_depl
 from atlassian_cmk.config import StackConfig, tag_text_problem, ticket_problem
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.guards import deployed_integrity, reencryption_running
+from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState
 
 _log = logging.getLogger("atlassian_cmk")
@@ -119,7 +121,7 @@ def restore_refusal(deployed: DeployedState) -> Refusal | None:
     restore refuses until the key is back. Unreadable regions do not refuse here: the action
     retries them and names the split if they stay down.
     """
-    readable = DeployedState(deployed.stack, deployed.alias, tuple(r for r in deployed.readings if r.error is None))
+    readable = dataclasses.replace(deployed, readings=tuple(r for r in deployed.readings if r.error is None))
     verdict = deployed_integrity(readable)
     if verdict.allowed:
         return None
@@ -127,13 +129,26 @@ def restore_refusal(deployed: DeployedState) -> Refusal | None:
 
 
 def read_state(
-    stack: str, regions: tuple[str, ...], client_factory: ClientFactory, *, max_workers: int | None = None
+    stack: str, config: StackConfig, client_factory: ClientFactory, *, max_workers: int | None = None
 ) -> DeployedState:
-    """The deployed state; `max_workers=1` reads region after region (the benchmark's baseline only)."""
+    """The deployed state: the enrolled keys by ARN once enrolled, else through the alias.
+
+    `max_workers=1` reads region after region (the benchmark's baseline only).
+    """
+    enrolled = config.enrolled_keys
     if max_workers != 1:
-        return read_deployed_state(stack, regions, client_factory=client_factory)
-    parts = [read_deployed_state(stack, (region,), client_factory=client_factory) for region in regions]
-    return DeployedState(stack, parts[0].alias, tuple(r for part in parts for r in part.readings))
+        return read_deployed_state(stack, config.regions, client_factory=client_factory, enrolled=enrolled)
+    regions = enrolled.regions if enrolled is not None else config.regions
+    parts = [
+        read_deployed_state(
+            stack,
+            (region,),
+            client_factory=client_factory,
+            enrolled=None if enrolled is None else KeyGeneration({region: enrolled.keys[region]}),
+        )
+        for region in regions
+    ]
+    return DeployedState(stack, parts[0].alias, tuple(r for part in parts for r in part.readings), enrolled is not None)
 
 
 def caller_arn(client_factory: ClientFactory, region: str) -> str:
@@ -148,28 +163,38 @@ def caller_arn(client_factory: ClientFactory, region: str) -> str:
 
 
 def read_state_and_caller(
-    stack: str, regions: tuple[str, ...], client_factory: ClientFactory, *, max_workers: int | None = None
+    stack: str, config: StackConfig, client_factory: ClientFactory, *, max_workers: int | None = None
 ) -> tuple[DeployedState, str]:
     """Both reads at once, so asking STS who we are costs no round trip of its own."""
+    region = config.regions[0]
     if max_workers == 1:
-        return read_state(stack, regions, client_factory, max_workers=1), caller_arn(client_factory, regions[0])
+        return read_state(stack, config, client_factory, max_workers=1), caller_arn(client_factory, region)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        caller = pool.submit(caller_arn, client_factory, regions[0])
-        deployed = read_state(stack, regions, client_factory)
+        caller = pool.submit(caller_arn, client_factory, region)
+        deployed = read_state(stack, config, client_factory)
         return deployed, caller.result()
 
 
 def read_state_and_identity(
-    stack: str, regions: tuple[str, ...], client_factory: ClientFactory, *, max_workers: int | None = None
+    stack: str,
+    config: StackConfig,
+    client_factory: ClientFactory,
+    *,
+    max_workers: int | None = None,
+    through_alias: bool = False,
 ) -> tuple[DeployedState, Identity]:
-    """The deployed state and who is acting, in one concurrent round.
+    """The deployed state (`read_state`) and who is acting, in one concurrent round.
 
-    Raises CredentialsProblem (one line, exit 3) when the profile or credentials are unusable, instead
-    of reporting the same cause once per region.
+    `through_alias`: the keys the alias names, with their key policies, whatever is enrolled (what
+    `cmkctl enroll` checks before it records them). Raises CredentialsProblem (one line, exit 3)
+    when the profile or credentials are unusable, instead of reporting the same cause once per region.
     """
     with ThreadPoolExecutor(max_workers=2) as pool:
-        identity = pool.submit(read_identity, client_factory, regions[0])
-        deployed = read_state(stack, regions, client_factory, max_workers=max_workers)
+        identity = pool.submit(read_identity, client_factory, config.regions[0])
+        if through_alias:
+            deployed = read_deployed_state(stack, config.regions, client_factory=client_factory, with_policy=True)
+        else:
+            deployed = read_state(stack, config, client_factory, max_workers=max_workers)
         return deployed, identity.result()
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
 
 from atlassian_cmk.iam_policy import ACCOUNT_ID_RE, UNIQUE_ID_RE, PolicyError, parse_statement
+from atlassian_cmk.key_identity import KeyGeneration, KeyGenerationError, parse_key_generation
 from atlassian_cmk.key_policy import is_own_sid
 from atlassian_cmk.realms import EXPLICIT_REALM_NAME, MAX_REGIONS, REALMS, is_region_name, realm_names
 from atlassian_cmk.suggest import did_you_mean
@@ -89,6 +90,7 @@ KEYS: Final = (
     "atlassianKeyPolicyRevision",
     "contextTag",
     "keyAdministrators",
+    "enrolledKeys",
 )
 """Every key of the namespace; any other `atlassian-cmk:*` key is a typo and an error."""
 
@@ -107,12 +109,13 @@ TEXT_PATHS: Final = (
     "atlassianKeyPolicyRevision",
     "revocation.*",
     "reencryption.*",
+    # The enrolled key ARNs (region -> ARN): text Atlassian holds, compared byte for byte.
+    "enrolledKeys.*",
 )
 """Where the namespace holds text, as paths under a key: `.name` a field, `*` any field name,
 `[]` any list item, `**` anything below. A plain YAML scalar there that the engine would read
 as a number, boolean, null or timestamp is refused where people still see the text
-(`stack_file.typing_problems`). A new key that holds text adds its paths here, e.g.
-`enrolledKeys.*` (region to key ARN)."""
+(`stack_file.typing_problems`). A new key that holds text adds its paths here."""
 
 
 def is_text_path(path: str) -> bool:
@@ -215,6 +218,12 @@ class StackConfig:
     atlassian_key_policy_revision: str | None = None
     """The declared revision of Atlassian's statements (a ticket id); a change of the statements
     against the deployed key policy needs a new value."""
+    enrolled_keys: KeyGeneration | None = None
+    """The key ARNs handed to Atlassian (region -> ARN); None before the first deployment's enrollment."""
+
+    @property
+    def enrolled(self) -> bool:
+        return self.enrolled_keys is not None
 
     @property
     def atlassian_principals(self) -> tuple[str, ...]:
@@ -282,6 +291,12 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     if realm_and_regions is not None and multi_region and len(realm_and_regions[1]) == 1:
         errors.append(ConfigError("multiRegion", True, "allowed only for a dual-region realm (us, eu or two regions)"))
 
+    enrolled = None
+    if realm_and_regions is not None:
+        enrolled = attempt(
+            _parse_key_generation, "enrolledKeys", values.get("enrolledKeys", _MISSING), realm_and_regions[1]
+        )
+
     if errors:
         raise StackConfigErrors(errors)
     realm, regions = realm_and_regions
@@ -296,6 +311,7 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         atlassian_key_policy_revision=revision,
         context_tag=context_tag,
         key_administrators=admins,
+        enrolled_keys=enrolled,
     )
 
 
@@ -446,6 +462,18 @@ def _parse_arn_list(key: str, value: Any, required: bool) -> tuple[str, ...]:
     if len(set(decoded)) != len(decoded):
         raise ConfigError(key, decoded, "allowed: each ARN once")
     return tuple(decoded)
+
+
+def _parse_key_generation(key: str, value: Any, regions: tuple[str, ...]) -> KeyGeneration | None:
+    """A region -> key ARN map (enrolledKeys; later generations use the same shape), or None when absent."""
+    if value is _MISSING:
+        return None
+    allowed = "allowed: a map of region to KMS key ARN (run `cmkctl enroll` to write it)"
+    decoded = _decode_structured(key, value, allowed)
+    try:
+        return parse_key_generation(decoded, regions, name=key)
+    except KeyGenerationError as error:
+        raise ConfigError(error.field, error.value, error.allowed) from None
 
 
 def _parse_ticket(key: str, value: Any) -> str:

@@ -13,6 +13,7 @@ import difflib
 import io
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,6 +29,7 @@ from atlassian_cmk.yaml_v3 import STR, resolve_plain
 
 ENABLED_KEY: Final = f"{NAMESPACE}:enabled"
 REVOCATION_KEY: Final = f"{NAMESPACE}:revocation"
+ENROLLED_KEYS_KEY: Final = f"{NAMESPACE}:enrolledKeys"
 
 # (mapping, sequence, offset) indentations tried in turn; the first that reproduces the file
 # unchanged is the file's own layout. The first entry is the layout of the shipped stack files.
@@ -172,6 +174,31 @@ def with_restoration(text: str, source: str = "stack file") -> str:
             _set_comment(slot, (_get_comment(slot) or "\n") + carried)
     config[enabled_key] = _boolean(config.get(enabled_key), True)
     return _dump(yaml, document)
+
+
+def with_key_generation(text: str, full_key: str, keys: Mapping[str, str], source: str = "stack file") -> str:
+    """The stack file with `full_key` (enrolledKeys; later generations alike) set to region -> ARN.
+
+    An existing block is updated in place; a new one goes at the end of `config:`, after the
+    commented example the shipped stack file keeps there.
+    """
+    yaml, document = _round_trip_yaml(text)
+    config = _config_map(document, source)
+    present = _present(config, full_key)
+    if present is not None and isinstance(config[present], CommentedMap):
+        block: CommentedMap = config[present]
+        for region in [r for r in block if r not in keys]:
+            del block[region]
+        for region, arn in keys.items():
+            block[region] = arn
+        return _dump(yaml, document)
+    config[present or full_key] = CommentedMap(keys.items())
+    return _dump(yaml, document)
+
+
+def with_enrolled_keys(text: str, keys: Mapping[str, str], source: str = "stack file") -> str:
+    """The stack file with `atlassian-cmk:enrolledKeys` set to the given region -> key ARN map."""
+    return with_key_generation(text, ENROLLED_KEYS_KEY, keys, source)
 
 
 def validate_text(text: str, source: str, project_dir: Path | None = None) -> StackConfig:

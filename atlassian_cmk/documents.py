@@ -1,7 +1,7 @@
 """cmkctl's machine output: who/where a run acted, and the versioned JSON document of a change.
 
-One shape for every command that changes keys (`revoke`, `restore`, `drill`, and `enroll` when it
-lands): `schema_version`, `command`, `context` (who and where), `outcome`/`exit_code`, `regions`
+One shape for every command that changes keys or records them (`revoke`, `restore`, `drill`,
+`enroll`): `schema_version`, `command`, `context` (who and where), `outcome`/`exit_code`, `regions`
 (one row per region: key ARN, state before and after, action, record written, error) and
 `messages` (the sentences the text output says). Documented in docs/cmkctl.md.
 """
@@ -33,13 +33,33 @@ class RunContext:
     endpoint: str
     """`AWS`, or the configured endpoint(s), credentials redacted."""
     identity_error: str | None = None
+    alias: str | None = None
+    """The stack's alias; None where no stack's keys are addressed yet (the drill before it creates them)."""
+    enrolled_keys: Mapping[str, str] | None = None
+    """region -> enrolled key ARN (`atlassian-cmk:enrolledKeys`) the run addresses; None: not enrolled."""
+
+    def keys_text(self) -> str | None:
+        """Which keys the run addresses: the enrolled ARNs' account, or the alias (not enrolled yet)."""
+        if self.alias is None:
+            return None
+        if not self.enrolled_keys:
+            return f"keys via {self.alias} (not enrolled)"
+        accounts = sorted({arn.split(":")[4] for arn in self.enrolled_keys.values() if arn.count(":") >= 5})
+        text = f"keys enrolled in account {', '.join(accounts)}"
+        # A key ID is looked up in the caller's account: enrolled keys elsewhere are not these keys.
+        if self.account and accounts and accounts != [self.account]:
+            text += " (NOT the caller's account)"
+        return text
 
     def line(self) -> str:
-        """One line: `Account 123456789012 as arn:...; regions us-east-1, us-west-2; endpoint AWS`."""
+        """One line: `Account 123456789012 as arn:...; regions us-east-1, us-west-2; keys ...; endpoint AWS`."""
         who = f"Account {self.account} as {self.caller_arn}" if self.account else "Account unknown"
         if self.identity_error and not self.account:
             who += f" (sts:GetCallerIdentity: {self.identity_error})"
-        return redact_text(f"{who}; regions {', '.join(self.regions)}; endpoint {self.endpoint}")
+        keys = self.keys_text()
+        return redact_text(
+            f"{who}; regions {', '.join(self.regions)}; {keys + '; ' if keys else ''}endpoint {self.endpoint}"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +68,9 @@ class RunContext:
             "regions": list(self.regions),
             "endpoint": redact_text(self.endpoint),
             "identity_error": self.identity_error,
+            "alias": self.alias,
+            "enrolled": None if self.alias is None else bool(self.enrolled_keys),
+            "enrolled_keys": dict(self.enrolled_keys) if self.enrolled_keys else None,
         }
 
 

@@ -19,7 +19,8 @@ class ExitCode(IntEnum):
     UNREACHABLE = 3
     REFUSED = 4
     KEY_LOST = 5
-    DEADLINE = 6
+    ALIAS_MOVED = 6
+    DEADLINE = 7
     INTERRUPTED = 130
     USAGE = 64
     INTERNAL = 70
@@ -31,7 +32,8 @@ EXIT_CODE_MEANINGS: Final = {
     ExitCode.SPLIT: "split: the regions differ, or a revoke/restore changed some regions but not all",
     ExitCode.UNREACHABLE: "AWS unreachable in at least one region, or the profile/credentials unusable",
     ExitCode.REFUSED: "refused by a guard (re-encryption in progress, or the confirmation was not given)",
-    ExitCode.KEY_LOST: "a key is pending deletion or missing behind the alias (an incident)",
+    ExitCode.KEY_LOST: "a key is pending deletion, or an enrolled key is not found (an incident)",
+    ExitCode.ALIAS_MOVED: "the stack's alias no longer names the enrolled key in some region (see ALIAS MOVED)",
     ExitCode.DEADLINE: "status --fail-on deadline: the reinstatement window closes within 48 h or has passed",
     ExitCode.USAGE: "bad usage or bad configuration; nothing in AWS was changed",
     ExitCode.INTERNAL: "internal error (a bug): one line, rerun with -v for the traceback",
@@ -43,6 +45,7 @@ SEVERITY: Final = (
     ExitCode.INTERNAL,
     ExitCode.USAGE,
     ExitCode.KEY_LOST,
+    ExitCode.ALIAS_MOVED,
     ExitCode.REFUSED,
     ExitCode.UNREACHABLE,
     ExitCode.SPLIT,
@@ -50,7 +53,12 @@ SEVERITY: Final = (
     ExitCode.DRIFT,
     ExitCode.AS_DECLARED,
 )
-"""Most severe first: a key pending deletion outranks an unreachable region, which outranks a split."""
+"""Most severe first: a key pending deletion outranks an unreachable region, which outranks a split.
+
+DEADLINE (only with `--fail-on deadline`) ranks below SPLIT and above DRIFT: a realm whose
+reinstatement window closes or has closed must page the drift job as a deadline even when a
+region has also drifted, while a split or an unreadable region (the reading itself is in doubt)
+still says so first; every finding is in the JSON whichever code wins."""
 
 
 def most_severe(codes: list[ExitCode]) -> ExitCode:

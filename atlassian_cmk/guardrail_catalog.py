@@ -45,7 +45,19 @@ KEY_POLICY_KEEPS_ACCESS: Final = Guardrail(
 DEPLOYED_KEYS_INTACT: Final = Guardrail(
     "deployed-keys-intact",
     "mandatory",
-    "deploying while a live key is pending deletion or missing (a new key Atlassian never had would be created)",
+    "deploying while a live key is pending deletion, or an enrolled key is gone (a new key Atlassian never had "
+    "would be created)",
+)
+ENROLLED_KEYS_KEPT: Final = Guardrail(
+    "enrolled-keys-kept",
+    "mandatory",
+    "a change that would replace or drop a key Atlassian holds (region leaving, multiRegion flip, Key <-> ReplicaKey), "
+    "a stack key whose ARN is not its enrolled ARN, or the alias naming another key",
+)
+ONLY_COMPONENT_KEYS: Final = Guardrail(
+    "only-component-keys",
+    "mandatory",
+    "a KMS key or replica key in the stack outside the CmkKeyPair component (no guardrail would judge it)",
 )
 REVOCATION_CLOCK: Final = Guardrail(
     "revocation-clock",
@@ -71,6 +83,8 @@ GUARDRAILS: Final = (
     KEYS_ARE_NEVER_DELETED,
     KEY_POLICY_KEEPS_ACCESS,
     DEPLOYED_KEYS_INTACT,
+    ENROLLED_KEYS_KEPT,
+    ONLY_COMPONENT_KEYS,
     REVOCATION_CLOCK,
     KEY_POLICY_ACCESS_NOTES,
     GUARDRAIL_LEVELS_INTACT,

@@ -54,13 +54,13 @@ def split_regions(enabled_by_region: Mapping[str, bool]) -> bool:
     return len(set(enabled_by_region.values())) > 1
 
 
-def deployed_integrity(deployed: DeployedState, *, expect_keys: bool = True) -> Verdict:
-    """Are the deployed keys all there and not scheduled for deletion?
+def deployed_integrity(deployed: DeployedState) -> Verdict:
+    """Are the enrolled keys all there and not scheduled for deletion?
 
     A key pending deletion looks absent to pulumi-aws (bridged from Terraform), which would
-    then create a new key Atlassian has never been given; a missing key is the same risk.
-    Unreadable state is a "no" (fail closed). `expect_keys=False` admits a first deployment,
-    where no region has a key yet.
+    then create a new key Atlassian has never been given; an enrolled key gone is the same
+    risk. Unreadable state is a "no" (fail closed). Before enrollment (keys found through the
+    alias) a region without a key is not deployed yet: a state, not an incident.
     """
     reasons: list[str] = []
     for error in deployed.errors():
@@ -72,15 +72,19 @@ def deployed_integrity(deployed: DeployedState, *, expect_keys: bool = True) -> 
                 f"cancel-key-deletion --region {key.region} --key-id {key.key_id}`, then enable it; deploying "
                 "now would create a new key Atlassian has never been given"
             )
-    missing = [r.region for r in deployed.readings if r.missing]
-    present = [r.region for r in deployed.readings if r.key is not None]
-    if missing and (expect_keys or present):
-        reasons.append(
-            f"no key behind {deployed.alias} in {', '.join(missing)}: the stack's key there is gone or its alias "
-            "was removed; restore it (CancelKeyDeletion, then enable) before deploying, or a new key Atlassian "
-            "has never been given would be created"
-        )
+    for reading in deployed.readings:
+        if reading.missing and reading.enrolled_arn is not None:
+            reasons.append(
+                f"the enrolled key {reading.enrolled_arn} in {reading.region} is not found: the key Atlassian holds "
+                "there is gone; check the ARN in atlassian-cmk:enrolledKeys against `pulumi stack output keyArns` "
+                "and restore the key before deploying, or a new key Atlassian has never been given would be created"
+            )
     return Verdict(allowed=not reasons, reasons=tuple(reasons))
+
+
+def not_deployed_regions(deployed: DeployedState) -> list[str]:
+    """Regions with no key yet behind the alias, before enrollment (first deployment or a realm edit)."""
+    return [r.region for r in deployed.readings if r.missing and r.enrolled_arn is None]
 
 
 def revocation_clock(keys: list[LiveKey], cloudtrail_disabled_at: datetime | None = None) -> RevocationClock:

@@ -33,7 +33,10 @@ def restore_steps(stack: str) -> list[str]:
 
 def revocation_impact(config: StackConfig, stack: str) -> str:
     """The warning for a stack whose keys are (to be) disabled."""
-    keys = ", ".join(f"{alias_name(stack)} in {region}" for region in config.regions)
+    if config.enrolled_keys is not None:
+        keys = ", ".join(key.arn for key in config.enrolled_keys if key.region in config.regions)
+    else:
+        keys = ", ".join(f"{alias_name(stack)} in {region}" for region in config.regions)
     reason = config.revocation.reason if config.revocation else "(none given)"
     ticket = config.revocation.ticket if config.revocation else "(none given)"
     lines = [

@@ -29,6 +29,8 @@ class LiveKey:
     tags: Mapping[str, str] = field(default_factory=dict)
     policy: str | None = None
     """The key policy JSON, when the reader asked for it (the policy pack does; cmkctl does not)."""
+    multi_region_type: str | None = None
+    """`PRIMARY` or `REPLICA` for a multi-region key (DescribeKey MultiRegionConfiguration), else None."""
 
     @property
     def enabled(self) -> bool:
@@ -45,15 +47,28 @@ class LiveKey:
 
 @dataclass(frozen=True)
 class RegionReading:
-    """What one region said: a key, no key behind the alias, or an error that stopped the read."""
+    """What one region said: a key, no key (behind the alias, or at the enrolled ARN), or an error.
+
+    Once the stack is enrolled, `key` is the enrolled key read by its own ID, and `enrolled_arn`
+    says which; the alias is read separately (`alias_target`: the ARN of the key it names, None
+    when the alias is gone) so a repointed alias is a finding of its own, never the key acted on.
+    """
 
     region: str
     key: LiveKey | None = None
     error: str | None = None
+    enrolled_arn: str | None = None
+    alias_target: str | None = None
+    alias_error: str | None = None
 
     @property
     def missing(self) -> bool:
         return self.key is None and self.error is None
+
+    @property
+    def alias_moved(self) -> bool:
+        """Enrolled, the alias read, and it names another key (or none)."""
+        return self.enrolled_arn is not None and self.alias_error is None and self.alias_target != self.enrolled_arn
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,8 @@ class DeployedState:
     stack: str
     alias: str
     readings: tuple[RegionReading, ...]
+    enrolled: bool = False
+    """True when the keys were read by their enrolled ARNs; False: found through the alias (not enrolled yet)."""
 
     def errors(self) -> list[str]:
         return [f"{r.region}: {r.error}" for r in self.readings if r.error is not None]

@@ -37,6 +37,10 @@ ChangeKind = Literal[
     "key-administrators",
     "context-tag",
     "realm",
+    "region-leaving",
+    "region-joining",
+    "primary-region",
+    "enrolled-keys",
     "multi-region",
     "new-stack",
 ]
@@ -298,16 +302,10 @@ def _config_changes(base: StackConfig, head: StackConfig) -> list[Change]:
                 "a different tag denies Atlassian's requests",
             )
         )
-    if base.regions != head.regions:
-        changes.append(
-            Change(
-                "realm",
-                "critical",
-                head.regions,
-                f"Realm {base.realm} ({regions_phrase(base.regions)}) -> {head.realm}: data cannot leave its realm; "
-                "new keys Atlassian has never been given would be created",
-            )
-        )
+    changes.extend(_region_changes(base, head))
+    enrolled = _enrolled_keys_change(base, head)
+    if enrolled is not None:
+        changes.append(enrolled)
     if base.multi_region != head.multi_region:
         changes.append(
             Change(
@@ -320,6 +318,100 @@ def _config_changes(base: StackConfig, head: StackConfig) -> list[Change]:
             )
         )
     return changes
+
+
+def _region_changes(base: StackConfig, head: StackConfig) -> list[Change]:
+    """Regions leaving or joining, by name; a reordering alone changes no key (resources are named by region)."""
+    changes: list[Change] = []
+    if base.realm != head.realm and set(base.regions) != set(head.regions):
+        changes.append(
+            Change(
+                "realm",
+                "critical",
+                head.regions,
+                f"Realm {base.realm} ({regions_phrase(base.regions)}) -> {head.realm} ({regions_phrase(head.regions)}):"
+                " data cannot leave its realm",
+            )
+        )
+    held = base.enrolled_keys
+    for region in base.regions + tuple(r for r in (held.regions if held else ()) if r not in base.regions):
+        if region in head.regions:
+            continue
+        arn = held.arn(region) if held is not None else None
+        changes.append(
+            Change(
+                "region-leaving",
+                "critical",
+                (region,),
+                f"{region} leaves the stack: Atlassian would lose the key it holds there"
+                + (f" ({arn})" if arn else "")
+                + "; its sites stop working there (the guardrail enrolled-keys-kept refuses this once enrolled)",
+            )
+        )
+    for region in head.regions:
+        if region not in base.regions:
+            changes.append(
+                Change(
+                    "region-joining",
+                    "critical",
+                    (region,),
+                    f"{region} joins the stack: a new key would be created there that Atlassian would never have "
+                    "until it is enrolled with Atlassian",
+                )
+            )
+    if (
+        base.multi_region
+        and head.multi_region
+        and base.regions != head.regions
+        and set(base.regions) == set(head.regions)
+    ):
+        changes.append(
+            Change(
+                "primary-region",
+                "critical",
+                head.regions,
+                f"The multi-region primary moves from {base.regions[0]} to {head.regions[0]}: both keys would be "
+                "replaced (Key <-> ReplicaKey) by keys Atlassian has never been given",
+            )
+        )
+    return changes
+
+
+def _enrolled_keys_change(base: StackConfig, head: StackConfig) -> Change | None:
+    """What Atlassian holds, before and after: the enrolled key ARNs."""
+    before = base.enrolled_keys.as_config() if base.enrolled_keys else {}
+    after = head.enrolled_keys.as_config() if head.enrolled_keys else {}
+    if before == after:
+        return None
+    lines = [f"- {region}: {arn}" for region, arn in before.items() if after.get(region) != arn]
+    lines += [f"+ {region}: {arn}" for region, arn in after.items() if before.get(region) != arn]
+    regions = tuple(dict.fromkeys([*before, *after]))
+    if not before:
+        return Change(
+            "enrolled-keys",
+            "info",
+            regions,
+            "Enrollment: records the keys Atlassian holds; every tool addresses these ARNs from now on "
+            "(check they are the ARNs handed to Atlassian)",
+            "\n".join(lines),
+        )
+    if not after:
+        return Change(
+            "enrolled-keys",
+            "critical",
+            regions,
+            "Enrollment removed: the tools would find the keys through the alias again, which anyone with "
+            "kms:UpdateAlias can repoint",
+            "\n".join(lines),
+        )
+    return Change(
+        "enrolled-keys",
+        "critical",
+        regions,
+        "The keys Atlassian holds change: only a re-encryption agreed with Atlassian gives it new keys; an ARN "
+        "changed by hand makes every tool act on a key Atlassian does not use",
+        "\n".join(lines),
+    )
 
 
 def review_stack_change(project_dir: Path, stack: str, base_ref: str) -> Review:

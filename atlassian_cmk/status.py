@@ -8,6 +8,7 @@ which Atlassian cannot work with), and whether a key is lost (pending deletion o
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +17,15 @@ from typing import Any, Final, Literal
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.deadlines import deadline_findings
 from atlassian_cmk.exit_codes import ExitCode, most_severe
-from atlassian_cmk.guards import deployed_integrity, realm_revocation_clock, revocation_clock, split_regions
+from atlassian_cmk.guards import (
+    deployed_integrity,
+    not_deployed_regions,
+    realm_revocation_clock,
+    revocation_clock,
+    split_regions,
+)
 from atlassian_cmk.iam_policy import PolicyError, Request, Statement, evaluate, statement_actions
+from atlassian_cmk.identity_rules import alias_findings, dropped_keys
 from atlassian_cmk.key_policy import (
     atlassian_access,
     atlassian_callers,
@@ -42,10 +50,12 @@ PERMISSIONS: Final = (
 """What `cmkctl status` calls; LookupEvents only for a disabled key without the revoked-at tag;
 GetCallerIdentity (allowed to every principal, no IAM statement needed) names the account and caller."""
 
-FindingKind = Literal["critical", "unreachable", "split", "access", "drift", "deadline"]
+FindingKind = Literal["critical", "alias-moved", "unreachable", "split", "access", "drift", "not-deployed", "deadline"]
 
 _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "critical": ExitCode.KEY_LOST,
+    "alias-moved": ExitCode.ALIAS_MOVED,
+    "not-deployed": ExitCode.DRIFT,
     "unreachable": ExitCode.UNREACHABLE,
     "split": ExitCode.SPLIT,
     "access": ExitCode.DRIFT,
@@ -78,6 +88,8 @@ class RegionStatus:
     drift: tuple[str, ...]
     clock: RevocationClock | None
     clock_note: str | None = None
+    enrolled_arn: str | None = None
+    alias_target: str | None = None
 
     @property
     def missing(self) -> bool:
@@ -102,6 +114,10 @@ class StatusReport:
     regions: tuple[RegionStatus, ...]
     clock: RevocationClock | None
     findings: tuple[Finding, ...]
+    enrolled: bool = False
+    """Whether the keys were read by their enrolled ARNs (False: through the alias, before enrollment)."""
+    notes: tuple[str, ...] = ()
+    """What the operator should know that is no problem today (not enrolled yet); no effect on the exit code."""
 
     fail_on: frozenset[str] = frozenset()
 
@@ -137,9 +153,29 @@ def assess(
     )
     findings: list[Finding] = []
 
-    readable = DeployedState(deployed.stack, deployed.alias, tuple(r for r in deployed.readings if r.error is None))
+    readable = dataclasses.replace(deployed, readings=tuple(r for r in deployed.readings if r.error is None))
     for reason in deployed_integrity(readable).reasons:
         findings.append(Finding("critical", f"CRITICAL: {reason}"))
+    for identity in alias_findings(deployed):
+        findings.append(Finding("alias-moved", identity.message, region=identity.region))
+    for identity in dropped_keys(config):
+        findings.append(Finding("drift", f"DROPPED: {identity.message}", region=identity.region))
+    missing = not_deployed_regions(readable)
+    if missing:
+        findings.append(
+            Finding(
+                "not-deployed",
+                f"NOT DEPLOYED: no key yet behind {deployed.alias} in {', '.join(missing)} (a state, not an incident): "
+                "run `pulumi up`, then `cmkctl enroll`",
+            )
+        )
+    notes: list[str] = []
+    if not deployed.enrolled and not missing:
+        notes.append(
+            "NOT ENROLLED: the keys were found through the alias; the stack records no enrolled key ARNs yet. Run "
+            f"`cmkctl enroll --write-config` and commit Pulumi.{deployed.stack}.yaml so every tool addresses the keys "
+            "Atlassian holds, not whatever the alias names"
+        )
     for reading in deployed.readings:
         if reading.error is not None:
             findings.append(
@@ -173,6 +209,8 @@ def assess(
         regions=rows,
         clock=overall,
         findings=tuple(findings),
+        enrolled=deployed.enrolled,
+        notes=tuple(notes),
         fail_on=fail_on,
     )
 
@@ -290,6 +328,8 @@ def _region_status(
         drift=tuple(drift),
         clock=clock,
         clock_note=note,
+        enrolled_arn=reading.enrolled_arn,
+        alias_target=reading.alias_target,
     )
 
 
@@ -314,6 +354,7 @@ def status_json(report: StatusReport) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "stack": report.stack,
         "alias": report.alias,
+        "enrolled": report.enrolled,
         "realm": config.realm,
         "checked_at": iso(now),
         "exit_code": int(report.exit_code),
@@ -328,6 +369,7 @@ def status_json(report: StatusReport) -> dict[str, Any]:
         "regions": [_region_json(row, now) for row in report.regions],
         "clock": clock_json(report.clock, now),
         "regions_read": report.regions_read,
+        "notes": list(report.notes),
         "findings": [{"kind": f.kind, "region": f.region, "message": f.message} for f in report.findings],
     }
 
@@ -339,6 +381,8 @@ def _region_json(row: RegionStatus, now: datetime) -> dict[str, Any]:
     return {
         "region": row.region,
         "key_arn": key.arn if key else None,
+        "enrolled_arn": row.enrolled_arn,
+        "alias_target": row.alias_target,
         "key_state": key.key_state if key else None,
         "live_enabled": key.enabled if key else None,
         "declared_enabled": row.declared_enabled,

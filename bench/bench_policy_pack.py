@@ -23,7 +23,13 @@ from pulumi.runtime.proto import analyzer_pb2
 
 from atlassian_cmk.aws.provision import create_key_pair
 from atlassian_cmk.config import parse_stack_config
-from rehearsal.policy_pack_client import analyze_request, analyzer_resource, describe, start_policy_pack
+from rehearsal.policy_pack_client import (
+    analyze_request,
+    analyzer_resource,
+    describe,
+    start_policy_pack,
+    with_outputs,
+)
 from rehearsal.program_run import run_program
 from tests.support.aws import FAKE_CREDENTIALS, aws_env, client_factory_for, moto_server
 from tests.support.counting_proxy import counting_proxy
@@ -50,13 +56,20 @@ def unrelated(n: int) -> list[analyzer_pb2.AnalyzerResource]:
 
 
 def main(sizes: tuple[int, ...]) -> int:
-    raw = engine_config()
-    run = run_program(raw)
-    assert run.error is None, run.error
     print(f"{'N':>6} {'resources':>10} {'start s':>8} {'analyze s':>10} {'per resource ms':>16} {'AWS requests':>13}")
     with moto_server() as endpoint:
         os.environ.update(FAKE_CREDENTIALS)
-        create_key_pair(parse_stack_config(raw), "prod", client_factory=client_factory_for(endpoint))
+        # The steady state: keys deployed and enrolled, so the pack reads them by ARN and checks the alias.
+        keys = create_key_pair(parse_stack_config(engine_config()), "prod", client_factory=client_factory_for(endpoint))
+        arns = {key.region: key.arn for key in keys}
+        raw = engine_config(enrolledKeys=arns)
+        run = run_program(raw)
+        assert run.error is None, run.error
+        outputs = {f"cmk-{region}": {"arn": arn} for region, arn in arns.items()}
+        stack = [
+            analyzer_resource(r, properties=with_outputs(r.outputs, outputs[r.name]) if r.name in outputs else None)
+            for r in run.resources
+        ]
         for n in sizes:
             extra = unrelated(n)
             with counting_proxy(endpoint) as proxy, start_policy_pack(raw, aws_env(proxy.url)) as client:
@@ -72,7 +85,7 @@ def main(sizes: tuple[int, ...]) -> int:
                             type=other.type, name=other.name, urn=other.urn, properties=other.properties
                         )
                     )
-                violations += client.analyze_stack([*(analyzer_resource(r) for r in run.resources), *extra])
+                violations += client.analyze_stack([*stack, *extra])
                 done = time.perf_counter()
                 by_region = proxy.by_region()
             if violations:

@@ -1,8 +1,10 @@
 """`make demo`: the main job, end to end, on an embedded AWS emulator. No account, no credentials.
 
-1. `cmkctl drill`: throwaway keys shaped like the component's; status, a revoke refused during
+1. Enrollment: the stack's keys created as the first `pulumi up` creates them, then
+   `cmkctl enroll --write-config` checks them and records their ARNs as `enrolledKeys`.
+2. `cmkctl drill`: throwaway keys shaped like the component's; enroll, status, a revoke refused during
    re-encryption, revoke, status with deadlines, restore, status; timed.
-2. The review loop: two pull requests to the shipped Pulumi.prod.yaml judged as CI judges them
+3. The review loop: two pull requests to the shipped Pulumi.prod.yaml judged as CI judges them
    (program under Pulumi mocks, the policy pack over its wire protocol, the deployed keys in the
    emulator): a revocation while re-encryption is live (blocked), then after it completed (allowed).
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,36 +45,48 @@ def show(title: str, result: Rehearsal) -> None:
         print("\n".join(f"  | {line}" for line in result.run.warnings[0].splitlines()))
 
 
-def review_loop(endpoint: str) -> bool:
-    """Two revocation pull requests against keys deployed with re-encryption running."""
+def enrollment(project: Path) -> tuple[str, dict[str, str]]:
+    """Create the stack's keys (re-encryption in progress, as the review loop needs), then enroll them."""
     prod = (ROOT / "Pulumi.prod.yaml").read_text()
     in_progress = prod.replace("    status: none", "    status: in-progress\n    ticket: PS-77")
-    complete = prod.replace("    status: none", "    status: complete\n    ticket: PS-77")
+    (project / "Pulumi.prod.yaml").write_text(in_progress)
+    print("  ... the first `pulumi up` creates the keys (here: the same shapes, straight into the emulator)")
+    keys = create_key_pair(parse_stack_config(raw_config_from_text(in_progress)), "prod")
+    for key in keys:
+        print(f"      {key.region}: {key.arn}")
+    print("  ... cmkctl enroll --write-config", flush=True)
+    code = cmkctl(["enroll", "--write-config", "--project-dir", str(project)])
+    if code != 0:
+        raise SystemExit(f"cmkctl enroll failed with exit {code}")
+    return (project / "Pulumi.prod.yaml").read_text(), {key.region: key.arn for key in keys}
+
+
+def review_loop(endpoint: str, enrolled: str, arns: dict[str, str]) -> bool:
+    """Two revocation pull requests against enrolled keys deployed with re-encryption running."""
+    in_progress = enrolled
+    complete = enrolled.replace("    status: in-progress", "    status: complete")
     revoke_now = in_progress.replace("atlassian-cmk:enabled: true", "atlassian-cmk:enabled: false") + REVOCATION
     policy_config = load_policy_config((ROOT / "policies" / "policy-config.json").read_text())
     env = emulator_env(endpoint)
-
     print(
         "  ... Atlassian's key-policy statement in Pulumi.prod.yaml is a labelled SAMPLE (principal in 279766244153);"
         " a real stack pastes Atlassian's own",
         flush=True,
     )
-    print("  ... deploying the stack's keys into the emulator with re-encryption in progress", flush=True)
     factory = shared_client_factory()
-    keys = create_key_pair(parse_stack_config(raw_config_from_text(in_progress)), "prod", client_factory=factory)
 
     print("  ... pull request 1: revoke now (program under mocks -> policy pack over gRPC)", flush=True)
-    blocked = rehearse_pull_request(in_progress, revoke_now, env=env, policy_config=policy_config)
+    blocked = rehearse_pull_request(in_progress, revoke_now, env=env, policy_config=policy_config, deployed_arns=arns)
     show("Pull request 1: enabled: false while re-encryption is in progress", blocked)
 
     print("\n  ... applying 'reencryption.status: complete' (its own reviewed change)", flush=True)
-    for key in keys:
-        factory("kms", key.region).tag_resource(
-            KeyId=key.key_id, Tags=[{"TagKey": TAG_REENCRYPTION, "TagValue": "complete"}]
+    for region, arn in arns.items():
+        factory("kms", region).tag_resource(
+            KeyId=arn.rsplit("/", 1)[1], Tags=[{"TagKey": TAG_REENCRYPTION, "TagValue": "complete"}]
         )
     revoke_later = complete.replace("atlassian-cmk:enabled: true", "atlassian-cmk:enabled: false") + REVOCATION
     print("  ... pull request 2: revoke after re-encryption completed", flush=True)
-    allowed = rehearse_pull_request(complete, revoke_later, env=env, policy_config=policy_config)
+    allowed = rehearse_pull_request(complete, revoke_later, env=env, policy_config=policy_config, deployed_arns=arns)
     show("Pull request 2: enabled: false after re-encryption completed", allowed)
     print("\nThe reviewer's summary CI posts on pull request 2 (`cmkctl impact`), first lines:")
     print("\n".join(f"  | {line}" for line in allowed.review.to_markdown().splitlines()[:14]))
@@ -85,10 +100,13 @@ def main() -> int:
     try:
         with moto_server() as endpoint:
             os.environ.update(emulator_env(endpoint))
-            heading(f"1. Revocation drill (cmkctl drill) against the AWS emulator at {endpoint}")
+            heading(f"1. Enrollment against the AWS emulator at {endpoint}: keys created, cmkctl enroll")
+            with tempfile.TemporaryDirectory(prefix="cmk-demo-") as folder:
+                enrolled, arns = enrollment(Path(folder))
+            heading("2. Revocation drill (cmkctl drill)")
             drill = run_drill(cli=cmkctl, realm="us")
-            heading("2. The review loop: revocation pull requests judged by the guardrails")
-            loop_ok = review_loop(endpoint)
+            heading("3. The review loop: revocation pull requests judged by the guardrails")
+            loop_ok = review_loop(endpoint, enrolled, arns)
     except KeyboardInterrupt:
         print("\nInterrupted: the emulator and the policy pack are stopped; nothing was left running.")
         return 130

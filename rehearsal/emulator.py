@@ -6,11 +6,14 @@ parsing are botocore's own. No credentials are needed: the emulator accepts any.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from moto.kms.models import KmsBackend
 from moto.server import ThreadedMotoServer
 
 FAKE_CREDENTIALS = {
@@ -21,10 +24,35 @@ FAKE_CREDENTIALS = {
 }
 
 
+def _own_multi_region_configuration() -> None:
+    """Make moto report a multi-region primary and its replica as AWS does (idempotent).
+
+    moto's ReplicateKey shallow-copies the primary, so primary and replica share one
+    MultiRegionConfiguration dict, and DescribeKey on the replica rewrites it to REPLICA for
+    both (moto/kms/models.py replicate_key, describe_key). AWS reports PRIMARY for the primary and
+    REPLICA for each replica (KMS API reference, MultiRegionConfiguration). Each key gets its own.
+    """
+    original = KmsBackend.replicate_key
+    if getattr(original, "_own_configuration", False):
+        return
+
+    def replicate_key(self: KmsBackend, key_id: str, replica_region: str) -> Any:
+        replica = original(self, key_id, replica_region)
+        primary = self.keys[self.get_key_id(key_id)]
+        shared = primary.multi_region_configuration
+        primary.multi_region_configuration = {**copy.deepcopy(shared), "MultiRegionKeyType": "PRIMARY"}
+        replica.multi_region_configuration = {**copy.deepcopy(shared), "MultiRegionKeyType": "REPLICA"}
+        return replica
+
+    replicate_key._own_configuration = True  # type: ignore[attr-defined]
+    KmsBackend.replicate_key = replicate_key  # type: ignore[method-assign]
+
+
 @contextmanager
 def moto_server() -> Iterator[str]:
     """Start the emulator on 127.0.0.1 with a free port; yield its URL; stop it, even on Ctrl-C."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    _own_multi_region_configuration()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -105,9 +105,7 @@ def _type_errors(policy: PolicyInfo, properties: Mapping[str, Any]) -> list[str]
     return errors
 
 
-def reconcile_policy_config(
-    policies: list[PolicyInfo], document: Mapping[str, Any] | None
-) -> dict[str, PolicyConfig]:
+def reconcile_policy_config(policies: list[PolicyInfo], document: Mapping[str, Any] | None) -> dict[str, PolicyConfig]:
     """config.go ReconcilePolicyPackConfig plus analyzer_plugin.go Configure's level check.
 
     Returns what Configure sends: policy name -> level and properties, unknown names and `all`
@@ -115,9 +113,7 @@ def reconcile_policy_config(
     """
     given = parse_policy_config(document or {})
     result = {
-        p.name: PolicyConfig(
-            p.level, {k: v["default"] for k, v in p.properties.items() if "default" in v} or None
-        )
+        p.name: PolicyConfig(p.level, {k: v["default"] for k, v in p.properties.items() if "default" in v} or None)
         for p in policies
     }
     everything = given.get("all")

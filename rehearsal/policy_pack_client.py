@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2  # type: ignore[import-untyped]
@@ -254,13 +254,28 @@ def analyze_request(
     )
 
 
+UNKNOWN_STRING: Final = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+"""The engine's wire sentinel for a string output not known until apply (pulumi_policy/proxy.py
+UNKNOWN_STRING_VALUE): in preview, the outputs of a resource being created or replaced."""
+
+
+def with_outputs(properties: struct_pb2.Struct, overrides: Mapping[str, str]) -> struct_pb2.Struct:
+    """A copy of a resource's outputs with some string outputs set (e.g. `arn` of the deployed key, or unknown)."""
+    copy = struct_pb2.Struct()
+    copy.CopyFrom(properties)
+    for name, value in overrides.items():
+        copy.fields[name].string_value = value
+    return copy
+
+
 def analyzer_resource(
     resource: RegisteredResource, *, properties: struct_pb2.Struct | None = None, protect: bool | None = None
 ) -> analyzer_pb2.AnalyzerResource:
-    """One resource of the AnalyzeStack request (its recorded inputs stand in for its outputs)."""
+    """One resource of the AnalyzeStack request: its outputs, as the engine sends them (not its inputs)."""
+    outputs = resource.outputs if resource.outputs is not None else resource.request.object
     return analyzer_pb2.AnalyzerResource(
         type=resource.type,
-        properties=properties if properties is not None else resource.request.object,
+        properties=properties if properties is not None else outputs,
         urn=resource.urn,
         name=resource.name,
         options=resource_options(resource, protect=protect),
@@ -269,14 +284,34 @@ def analyzer_resource(
     )
 
 
-def analyze_program_run(client: PolicyPackClient, run: ProgramRun, *, stack: bool = True) -> list[Violation]:
-    """Analyze every resource the program registered, then (optionally) the whole stack."""
+def analyze_program_run(
+    client: PolicyPackClient,
+    run: ProgramRun,
+    *,
+    stack: bool = True,
+    outputs: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[Violation]:
+    """Analyze every resource the program registered, then (optionally) the whole stack.
+
+    `outputs` (resource name -> string outputs) stands in for the engine's state in AnalyzeStack:
+    the ARN of the key already deployed, or `UNKNOWN_STRING` for one the plan creates or replaces.
+    Without it, the mocks' outputs are used (a key the mocks made up).
+    """
     assert run.error is None, f"the program failed: {run.error}"
     violations: list[Violation] = []
     for resource in run.resources:
         violations.extend(client.analyze(analyze_request(resource)))
     if stack:
-        violations.extend(client.analyze_stack(analyzer_resource(r) for r in run.resources))
+        overrides = outputs or {}
+        violations.extend(
+            client.analyze_stack(
+                analyzer_resource(
+                    r,
+                    properties=with_outputs(r.outputs, overrides[r.name]) if r.name in overrides else None,
+                )
+                for r in run.resources
+            )
+        )
     return violations
 
 

@@ -41,6 +41,7 @@ class RegisteredResource:
     parent: str
     inputs: dict[str, Any]
     request: Any  # the RegisterResourceRequest protobuf, as the engine would receive it
+    outputs: Any = None  # the response's outputs Struct: what AnalyzeStack sees (outputs, not inputs)
 
     @property
     def protect(self) -> bool:
@@ -105,6 +106,7 @@ class _RecordingMonitor(runtime_mocks.MockMonitor):
                     parent=request.parent,
                     inputs=rpc.deserialize_properties(request.object),
                     request=request,
+                    outputs=response.object,
                 )
             )
         return response

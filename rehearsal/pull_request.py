@@ -24,6 +24,7 @@ from rehearsal.policy_pack_client import (
     analyzer_resource,
     judge_each_step,
     start_policy_pack,
+    with_outputs,
 )
 from rehearsal.program_run import ProgramRun, run_program
 
@@ -112,10 +113,15 @@ def rehearse_pull_request(
     policy_config: Mapping[str, Mapping[str, Any]] | None = None,
     base_project: str | None = None,
     head_project: str | None = None,
+    deployed_arns: Mapping[str, str] | None = None,
 ) -> Rehearsal:
     """Judge the change from `base_text` to `head_text` (stack-file texts, with the `Pulumi.yaml`
     texts of each side) as CI would: `cmkctl impact` on the files, the program and the pack on
-    what the engine reads from them (`stack_file.engine_config`)."""
+    what the engine reads from them (`stack_file.engine_config`).
+
+    `deployed_arns` (region -> ARN) is the engine's state of the deployed keys: AnalyzeStack then
+    sees each key resource's real `arn` output, as it would for a key the update keeps.
+    """
     source = f"Pulumi.{stack}.yaml"
     try:
         engine = engine_config(head_text, head_project, stack=stack, source=source)
@@ -149,7 +155,11 @@ def rehearse_pull_request(
     with start_policy_pack(raw, env, stack) as client:
         client.configure(policy_config)
         steps = judge_each_step(client, run)
-        after = client.analyze_stack(analyzer_resource(r) for r in run.resources)
+        outputs = {f"cmk-{region}": {"arn": arn} for region, arn in (deployed_arns or {}).items()}
+        after = client.analyze_stack(
+            analyzer_resource(r, properties=with_outputs(r.outputs, outputs[r.name]) if r.name in outputs else None)
+            for r in run.resources
+        )
     violations = [v for found in steps.violations.values() for v in found] + after
     return Rehearsal(review=review, run=run, violations=violations, steps=steps)
 

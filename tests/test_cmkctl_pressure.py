@@ -58,7 +58,10 @@ def test_status_says_account_caller_regions_and_endpoint_before_anything_else(
 
     first = capsys.readouterr().out.splitlines()[0]
     assert code == ExitCode.AS_DECLARED
-    assert first == f"Account {ACCOUNT} as {CALLER}; regions us-east-1, us-west-2; endpoint {moto_endpoint}"
+    assert first == (
+        f"Account {ACCOUNT} as {CALLER}; regions us-east-1, us-west-2; "
+        f"keys via alias/atlassian-cmk/prod (not enrolled); endpoint {moto_endpoint}"
+    )
 
 
 def test_the_confirmation_prompt_repeats_who_and_where(
@@ -96,6 +99,9 @@ def test_revoke_and_restore_print_the_versioned_change_document(
         "regions": list(REGIONS),
         "endpoint": moto_endpoint,
         "identity_error": None,
+        "alias": "alias/atlassian-cmk/prod",
+        "enrolled": False,
+        "enrolled_keys": None,
     }
     rows = {row["region"]: row for row in document["regions"]}
     assert set(rows) == set(REGIONS)
@@ -333,7 +339,17 @@ def test_deadline_findings_with_an_injected_clock(
         return
     assert words is not None
     assert len(deadline_lines) == 1 and deadline_lines[0].startswith(kind) and words in deadline_lines[0]
-    assert paging == 6 and int(ExitCode.DEADLINE) == 6
+    assert paging == 7 and int(ExitCode.DEADLINE) == 7
+
+
+def test_a_deadline_outranks_drift_but_not_a_split_an_unreachable_region_or_a_moved_alias() -> None:
+    from atlassian_cmk.exit_codes import most_severe
+
+    assert most_severe([ExitCode.DRIFT, ExitCode.DEADLINE]) == ExitCode.DEADLINE  # the page says the deadline
+    assert most_severe([ExitCode.DEADLINE, ExitCode.SPLIT]) == ExitCode.SPLIT
+    assert most_severe([ExitCode.DEADLINE, ExitCode.UNREACHABLE]) == ExitCode.UNREACHABLE
+    assert most_severe([ExitCode.DEADLINE, ExitCode.ALIAS_MOVED]) == ExitCode.ALIAS_MOVED
+    assert int(ExitCode.ALIAS_MOVED) == 6 and int(ExitCode.DEADLINE) == 7
 
 
 def test_the_drift_workflow_fails_on_deadlines() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from atlassian_cmk.aws.kms_actions import FORBIDDEN_OPERATIONS, RESTORE_PERMISSIONS, REVOKE_PERMISSIONS
 from atlassian_cmk.cli.main import main
+from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.status import PERMISSIONS as STATUS_PERMISSIONS
 from tests.support.aws import aws_env
@@ -37,9 +38,12 @@ def test_every_command_sends_only_the_operations_it_declares(
     at = ["--project-dir", str(project)]
     revoke = ["revoke", *at, "--reason", "Suspected breach", "--ticket", "SEC-1", "--yes"]
     restore = ["restore", *at, "--ticket", "SEC-1", "--yes"]
-    seen: dict[str, set[str]] = {"status": set(), "revoke": set(), "restore": set()}
+    seen: dict[str, set[str]] = {"enroll": set(), "status": set(), "revoke": set(), "restore": set()}
 
     with fault_proxy(moto_endpoint) as proxy:
+        code, ops = run(proxy, ["enroll", *at, "--write-config"])  # from here on, the enrolled keys by ID
+        assert code == ExitCode.AS_DECLARED
+        seen["enroll"] |= ops
         # A key disabled in the console (no revoked-at tag): status falls back to CloudTrail.
         kms(moto_endpoint, "us-west-2").disable_key(KeyId=keys[1].key_id)
         code, ops = run(proxy, ["status", *at])
@@ -67,6 +71,7 @@ def test_every_command_sends_only_the_operations_it_declares(
     assert "LookupEvents" in seen["status"]
     assert {"DisableKey", "TagResource", "GetCallerIdentity"} <= seen["revoke"]
     assert {"EnableKey", "TagResource"} <= seen["restore"]
+    assert seen["enroll"] == operations_of(ENROLL_PERMISSIONS)
     assert seen["status"] <= operations_of(STATUS_PERMISSIONS)
     assert seen["revoke"] <= operations_of(REVOKE_PERMISSIONS)
     assert seen["restore"] <= operations_of(RESTORE_PERMISSIONS)

@@ -217,7 +217,7 @@ def test_status_key_pending_deletion_is_critical_exit_5_with_remedy(
     assert len(critical) == 1 and "PendingDeletion" in critical[0] and "then enable it" in critical[0]
 
 
-def test_status_alias_gone_in_one_region_is_critical_exit_5(
+def test_status_before_enrollment_with_no_key_in_one_region_is_not_deployed_not_an_incident(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = stack_dir(tmp_path)
@@ -226,9 +226,27 @@ def test_status_alias_gone_in_one_region_is_critical_exit_5(
 
     code, document = status_json(project, runtime(moto_endpoint), capsys)
 
-    assert code == ExitCode.KEY_LOST
+    assert code == ExitCode.DRIFT
+    assert document["enrolled"] is False
     assert document["regions"][1]["missing"] is True
-    assert any("no key behind alias/atlassian-cmk/prod in us-west-2" in f["message"] for f in document["findings"])
+    assert [f["kind"] for f in document["findings"]] == ["not-deployed"]
+    message = document["findings"][0]["message"]
+    assert "NOT DEPLOYED: no key yet behind alias/atlassian-cmk/prod in us-west-2" in message
+    assert "cmkctl enroll" in message
+    assert "CRITICAL" not in message and "cancel-key-deletion" not in message.lower()
+
+
+def test_status_before_the_first_deployment_is_not_deployed_exit_1(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+
+    code = status(project, runtime(moto_endpoint))
+
+    out = capsys.readouterr().out
+    assert code == ExitCode.DRIFT
+    assert "NOT DEPLOYED: no key yet behind alias/atlassian-cmk/prod in us-east-1, us-west-2" in out
+    assert "CRITICAL" not in out and "CancelKeyDeletion" not in out
 
 
 @pytest.mark.parametrize(
@@ -281,8 +299,8 @@ def test_status_json_after_revoke_has_the_documented_schema_and_deadlines(
     assert code == ExitCode.DRIFT  # the keys are revoked, the stack file not yet committed
     assert document["schema_version"] == SCHEMA_VERSION == 1
     assert set(document) == {
-        "schema_version", "stack", "alias", "realm", "checked_at", "exit_code", "outcome", "declared", "regions",
-        "clock", "findings", "context", "regions_read",
+        "schema_version", "stack", "alias", "enrolled", "realm", "checked_at", "exit_code", "outcome", "declared",
+        "regions", "clock", "notes", "findings", "context", "regions_read",
     }  # fmt: skip
     assert document["clock"] == {
         "revoked_at": iso(revoked_at),
@@ -295,8 +313,8 @@ def test_status_json_after_revoke_has_the_documented_schema_and_deadlines(
     assert [r["region"] for r in document["regions"]] == list(REGIONS)
     for region in document["regions"]:
         assert set(region) == {
-            "region", "key_arn", "key_state", "live_enabled", "declared_enabled", "missing", "error", "drift",
-            "reencryption", "revocation", "clock", "clock_note",
+            "region", "key_arn", "enrolled_arn", "alias_target", "key_state", "live_enabled", "declared_enabled",
+            "missing", "error", "drift", "reencryption", "revocation", "clock", "clock_note",
         }  # fmt: skip
         assert region["revocation"]["ticket"] == "SEC-9"
         assert region["revocation"]["reason"] == "Suspected breach"

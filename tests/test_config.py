@@ -314,6 +314,67 @@ def test_the_shipped_prod_stack_is_a_valid_us_realm() -> None:
     assert config.enabled is True
 
 
+EAST = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+WEST = "arn:aws:kms:us-west-2:111122223333:key/2234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_enrolled_keys_are_the_identity_of_each_region_in_realm_order() -> None:
+    config = parse_stack_config(engine_config(enrolledKeys={"us-west-2": WEST, "us-east-1": EAST}))
+
+    assert config.enrolled_keys is not None
+    assert config.enrolled_keys.regions == ("us-east-1", "us-west-2")
+    west = config.enrolled_keys.arn("us-west-2")
+    assert west is not None and (west.region, west.account, west.key_id) == (
+        "us-west-2",
+        "111122223333",
+        "2234abcd-12ab-34cd-56ef-1234567890ab",
+    )
+    assert parse_stack_config(engine_config()).enrolled_keys is None
+
+
+@pytest.mark.parametrize(
+    ("enrolled", "key", "fragment"),
+    [
+        ({"us-east-1": EAST}, "atlassian-cmk:enrolledKeys", "missing an ARN for us-west-2"),
+        (
+            {"us-east-1": EAST, "us-west-2": "arn:aws:kms:us-west-2:111122223333:alias/atlassian-cmk/prod"},
+            "atlassian-cmk:enrolledKeys.us-west-2",
+            "a KMS key ARN (key/, not alias/)",
+        ),
+        ({"us-east-1": EAST, "us-west-2": EAST}, "atlassian-cmk:enrolledKeys.us-west-2", "a key in us-west-2"),
+        (
+            {"us-east-1": EAST, "us-west-2": WEST.replace("111122223333", "999999999999")},
+            "atlassian-cmk:enrolledKeys",
+            "every key in one AWS account",
+        ),
+        (
+            {"us-east-1": EAST.replace("arn:aws:", "arn:aws-cn:"), "us-west-2": WEST},
+            "atlassian-cmk:enrolledKeys.us-east-1",
+            "partition aws for region us-east-1",
+        ),
+        ([EAST, WEST], "atlassian-cmk:enrolledKeys", "a map of region to KMS key ARN"),
+    ],
+)
+def test_bad_enrolled_keys_are_one_line_naming_the_key_and_what_is_allowed(
+    enrolled: object, key: str, fragment: str
+) -> None:
+    message = only_error(engine_config(enrolledKeys=enrolled))
+
+    assert message.startswith(f"{key}: ")
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_an_enrolled_region_the_stack_no_longer_has_is_left_to_the_identity_guard() -> None:
+    config = parse_stack_config(
+        engine_config(realm=None, regions=["us-east-1"], enrolledKeys={"us-east-1": EAST, "us-west-2": WEST})
+    )
+
+    from atlassian_cmk.identity_rules import dropped_keys
+
+    assert [(f.region, f.arn) for f in dropped_keys(config)] == [("us-west-2", WEST)]
+
+
 def test_atlassians_principals_are_derived_from_its_statements() -> None:
     second = "arn:aws:iam::279766244153:role/SAMPLE-Second"
     statements = [

@@ -21,7 +21,8 @@ def test_drill_walks_the_lifecycle_and_leaves_disabled_drill_keys(aws: Any) -> N
 
     assert result.stack.startswith(DRILL_PREFIX)
     assert [(s.name, s.outcome) for s in result.steps] == [
-        ("status: healthy", ExitCode.AS_DECLARED),
+        ("enroll: the keys' ARNs recorded as enrolledKeys", ExitCode.AS_DECLARED),
+        ("status: healthy, enrolled keys read by ARN", ExitCode.AS_DECLARED),
         ("revoke during re-encryption: refused by the guard", ExitCode.REFUSED),
         ("revoke: every region disabled and verified", ExitCode.AS_DECLARED),
         ("status: revoked, deadlines shown", ExitCode.AS_DECLARED),
@@ -30,6 +31,7 @@ def test_drill_walks_the_lifecycle_and_leaves_disabled_drill_keys(aws: Any) -> N
         ("leave the drill keys disabled", ExitCode.AS_DECLARED),
     ]
     assert result.passed
+    assert "; keys enrolled in account " in result.step("status: healthy again").output.splitlines()[0]
     assert "re-encryption" in result.step("revoke during re-encryption: refused by the guard").output
     revoked_status = result.step("status: revoked, deadlines shown").output
     assert "Disabled" in revoked_status and "reinstatement possible until" in revoked_status

@@ -231,32 +231,31 @@ def test_a_deployed_key_pending_deletion_blocks_the_update_with_the_remedy(moto_
         assert message.count("PendingDeletion") == 1  # said once
 
 
-def test_a_region_whose_key_is_gone_blocks_the_update_even_on_a_first_deployment(moto_endpoint: str, aws: Any) -> None:
-    raw = engine_config()
+def test_an_enrolled_key_that_is_gone_blocks_the_update(moto_endpoint: str, aws: Any) -> None:
+    keys = deploy(aws)
+    arns = {region: key.arn for region, key in keys.items()}
+    gone = arns["us-east-1"].replace(keys["us-east-1"].key_id, "00000000-0000-4000-8000-000000000000")
+    raw = engine_config(enrolledKeys={**arns, "us-east-1": gone})
     with pack_for(raw, moto_endpoint) as (client, _):
-        deploy(aws)
-        aws("kms", "us-east-1").delete_alias(AliasName="alias/atlassian-cmk/prod")
         run = preview(raw)
-        client.configure({DEPLOYED: {"expectDeployedKeys": False}})
+        client.configure()
 
-        violations = mandatory(analyze_program_run(client, run), DEPLOYED)
+        violations = mandatory(analyze_program_run(client, run, stack=False), DEPLOYED)
 
+    # Every key of the realm, not only us-east-1's: refusing one region alone would let the other change.
     assert sorted(v.urn.rsplit("::", 1)[1] for v in violations) == ["cmk-us-east-1", "cmk-us-west-2"]
-    assert all("no key behind alias/atlassian-cmk/prod in us-east-1" in v.message for v in violations)
+    assert all(f"the enrolled key {gone} in us-east-1 is not found" in v.message for v in violations)
 
 
-def test_a_first_deployment_needs_expect_deployed_keys_false(moto_endpoint: str) -> None:
+def test_a_first_deployment_passes_with_nothing_enrolled(moto_endpoint: str) -> None:
     raw = engine_config()
     with pack_for(raw, moto_endpoint) as (client, _):
         run = preview(raw)
         client.configure()
-        expected = mandatory(analyze_program_run(client, run), DEPLOYED)
-        client.configure({DEPLOYED: {"expectDeployedKeys": False}})
-        first = analyze_program_run(client, run)
 
-    assert len(expected) == 2
-    assert "set deployed-keys-intact.expectDeployedKeys: false" in expected[0].message
-    assert first == [], describe(first)
+        violations = analyze_program_run(client, run)
+
+    assert violations == [], describe(violations)
 
 
 # ----------------------------------------------------------------------------- revocation-clock

@@ -117,6 +117,8 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
         DELETION: analyzer_pb2.MANDATORY,
         ACCESS: analyzer_pb2.MANDATORY,
         DEPLOYED: analyzer_pb2.MANDATORY,
+        "enrolled-keys-kept": analyzer_pb2.MANDATORY,
+        "only-component-keys": analyzer_pb2.MANDATORY,
         CLOCK: analyzer_pb2.ADVISORY,
         "key-policy-access-notes": analyzer_pb2.ADVISORY,
         LEVELS: analyzer_pb2.MANDATORY,
@@ -126,7 +128,6 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
         REENCRYPTION: {"liveStateCheck"},
         ACCESS: {"liveStateCheck"},
         "key-policy-access-notes": {"liveStateCheck"},
-        DEPLOYED: {"expectDeployedKeys"},
         JUSTIFICATION: {"ticketPattern"},
         LEVELS: {"allowLowered"},
     }
@@ -146,7 +147,7 @@ def test_what_the_program_registers_passes_every_offline_policy(packs: PackPool,
     assert violations == [], describe(violations)
 
 
-def test_a_kms_key_that_is_not_a_cmk_key_is_not_judged(packs: PackPool) -> None:
+def test_a_kms_key_outside_the_component_is_refused_by_only_component_keys_alone(packs: PackPool) -> None:
     client = offline(packs, engine_config())
     stranger = analyzer_pb2.AnalyzeRequest(
         type="aws:kms/key:Key",
@@ -156,7 +157,10 @@ def test_a_kms_key_that_is_not_a_cmk_key_is_not_judged(packs: PackPool) -> None:
         options=analyzer_pb2.AnalyzerResourceOptions(protect=False),
     )
 
-    assert client.analyze(stranger) == []
+    violations = client.analyze(stranger)
+
+    assert [(v.policy, v.level) for v in violations] == [("only-component-keys", "mandatory")], describe(violations)
+    assert "aws:kms/key:Key logs is outside the atlassian-cmk:index:CmkKeyPair component" in violations[0].message
 
 
 # ----------------------------------------------------------------------------- no-revocation-during-reencryption
@@ -425,6 +429,11 @@ def test_a_lockout_bypass_or_an_uncheckable_policy_is_denied(
             "no-revocation-during-reencryption.liveStatCheck: False is not allowed; allowed keys: liveStateCheck",
         ),
         (
+            {DEPLOYED: {"enforcementLevel": "mandatory", "expectDeployedKeys": False}},
+            DEPLOYED,
+            "deployed-keys-intact.expectDeployedKeys: False is not allowed; this policy takes no config keys",
+        ),
+        (
             {JUSTIFICATION: {"ticketPattern": "SEC-[0-9"}},
             JUSTIFICATION,
             "revocation-requires-justification.ticketPattern: 'SEC-[0-9' is not allowed; allowed: an RE2 regular "
@@ -449,8 +458,8 @@ def test_a_wrong_json_type_is_refused_by_the_cli_before_the_pack_runs(packs: Pac
     # pkg/resource/analyzer/config.go validates each policy's properties against its schema's types.
     raw, _ = program()
 
-    with pytest.raises(PolicyConfigRejected, match=r"deployed-keys-intact: expectDeployedKeys: Invalid type"):
-        offline(packs, raw, **{DEPLOYED: {"enforcementLevel": "mandatory", "expectDeployedKeys": "no"}})
+    with pytest.raises(PolicyConfigRejected, match=r"no-revocation-during-reencryption: liveStateCheck: Invalid type"):
+        offline(packs, raw, **{REENCRYPTION: {"enforcementLevel": "mandatory", "liveStateCheck": "no"}})
 
 
 def test_an_invalid_stack_config_reaching_the_pack_fails_closed_with_the_config_errors(packs: PackPool) -> None:

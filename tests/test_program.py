@@ -306,6 +306,31 @@ def test_the_shipped_prod_stack_file_runs_as_the_engine_would_pass_it() -> None:
     assert sorted((k.type, k.inputs["region"]) for k in run.kms_keys) == [(KEY, "us-east-1"), (KEY, "us-west-2")]
 
 
+@pytest.mark.parametrize("multi_region", ["false", "true"])
+def test_the_program_registers_the_same_keys_with_and_without_enrolled_keys(multi_region: str) -> None:
+    plain = run_ok(multiRegion=multi_region)
+    arns = {r: a for r, a in plain.outputs["keyArns"].items()}
+    enrolled = run_ok(multiRegion=multi_region, enrolledKeys=arns)
+
+    def shape(run: ProgramRun) -> list[tuple[str, str, bool, bool, str]]:
+        # Sorted by URN: the runtime registers concurrently, so the order of registration varies.
+        return sorted(
+            (r.urn, r.type, r.protect, r.retain_on_delete, json.dumps(r.inputs, sort_keys=True, default=str))
+            for r in run.resources
+        )
+
+    assert shape(enrolled) == shape(plain)
+    assert enrolled.outputs == plain.outputs
+
+
+def test_the_shipped_stack_file_shows_the_enrolled_keys_block_commented_with_how_to_fill_it() -> None:
+    text = (PROJECT_DIR / "Pulumi.prod.yaml").read_text()
+
+    assert "  # atlassian-cmk:enrolledKeys:\n" in text
+    assert "cmkctl enroll --write-config" in text
+    assert "atlassian-cmk:enrolledKeys" not in raw_config_from_text(text)
+
+
 def test_a_context_condition_other_than_the_context_tag_stops_the_program() -> None:
     statement = {
         "Sid": "SAMPLEAtlassianUse",

@@ -155,3 +155,92 @@ def test_a_policy_config_that_lowers_a_guardrail_refuses_both_keys(moto_endpoint
     # Lowered by "all", deployed-keys-intact still reports, as a warning.
     intact = [v for k in run.kms_keys for v in verdicts.violations[k.urn] if v.policy == "deployed-keys-intact"]
     assert {v.level for v in intact} == {"advisory"}
+
+
+# ----------------------------------------------------------------------------- enrolled identity
+
+ALIAS = "alias/atlassian-cmk/prod"
+
+
+def enrolled_config(keys: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    return engine_config(enrolledKeys={region: key.arn for region, key in keys.items()}, **overrides)
+
+
+def test_an_unchanged_enrolled_realm_refuses_no_key(moto_endpoint: str, aws: Any) -> None:
+    keys = deploy(aws)
+    raw = enrolled_config(keys, **REVOKED)
+    with pack_for(raw, moto_endpoint) as (client, _):
+        run = preview(raw)
+        client.configure()
+        verdicts = judge_each_step(client, run)
+
+    refused, proceeding = key_verdicts(verdicts, run)
+    assert refused == set(), every_violation(verdicts)
+    assert proceeding == {"cmk-us-east-1", "cmk-us-west-2"}
+
+
+def test_a_multi_region_flip_refuses_both_keys_naming_each_region_once(moto_endpoint: str, aws: Any) -> None:
+    keys = deploy(aws)
+    raw = enrolled_config(keys, multiRegion="true")
+    with pack_for(raw, moto_endpoint) as (client, _):
+        run = preview(raw)
+        client.configure()
+        verdicts = judge_each_step(client, run)
+
+    refused, _ = key_verdicts(verdicts, run)
+    assert refused == {"cmk-us-east-1", "cmk-us-west-2"}, every_violation(verdicts)
+    found = messages(verdicts, run, "enrolled-keys-kept")
+    assert len(found) == 2
+    for message in found:
+        for region, key in keys.items():
+            cause = f"{region} ({key.arn}): atlassian-cmk:multiRegion is true but the enrolled key is a single-region"
+            assert message.count(cause) == 1
+
+
+def test_a_moved_alias_in_one_region_refuses_both_keys(moto_endpoint: str, aws: Any) -> None:
+    keys = deploy(aws)
+    other = aws("kms", "us-west-2").create_key(Description="another team's key")["KeyMetadata"]
+    aws("kms", "us-west-2").update_alias(AliasName=ALIAS, TargetKeyId=other["KeyId"])
+    raw = enrolled_config(keys, **REVOKED)
+    with pack_for(raw, moto_endpoint) as (client, _):
+        run = preview(raw)
+        client.configure()
+        verdicts = judge_each_step(client, run)
+
+    refused, _ = key_verdicts(verdicts, run)
+    assert refused == {"cmk-us-east-1", "cmk-us-west-2"}, every_violation(verdicts)
+    found = messages(verdicts, run, "enrolled-keys-kept")
+    assert len(found) == 2
+    assert all(f"ALIAS MOVED: us-west-2: {ALIAS} names {other['Arn']}" in m for m in found)
+
+
+def test_a_key_replica_swap_refuses_both_keys(moto_endpoint: str, aws: Any) -> None:
+    keys = deploy(aws, realm=None, regions=["us-east-1", "us-west-2"], multiRegion="true")
+    raw = enrolled_config(keys, realm=None, regions=["us-west-2", "us-east-1"], multiRegion="true")
+    with pack_for(raw, moto_endpoint) as (client, _):
+        run = preview(raw)
+        client.configure()
+        verdicts = judge_each_step(client, run)
+
+    refused, _ = key_verdicts(verdicts, run)
+    assert refused == {"cmk-us-east-1", "cmk-us-west-2"}, every_violation(verdicts)
+    for message in messages(verdicts, run, "enrolled-keys-kept"):
+        assert "the enrolled key is a multi-region replica and the program declares a key key" in message
+        assert "the enrolled key is a multi-region primary and the program declares a replica key" in message
+
+
+def test_an_enrolled_arn_that_names_no_key_refuses_both_keys(moto_endpoint: str, aws: Any) -> None:
+    keys = deploy(aws)
+    east = keys["us-east-1"]
+    gone = east.arn.replace(east.key_id, "00000000-0000-4000-8000-000000000000")
+    raw = engine_config(enrolledKeys={"us-east-1": gone, "us-west-2": keys["us-west-2"].arn})
+    with pack_for(raw, moto_endpoint) as (client, _):
+        run = preview(raw)
+        client.configure()
+        verdicts = judge_each_step(client, run)
+
+    refused, _ = key_verdicts(verdicts, run)
+    assert refused == {"cmk-us-east-1", "cmk-us-west-2"}, every_violation(verdicts)
+    found = messages(verdicts, run, "deployed-keys-intact")
+    assert len(found) == 2
+    assert all(f"the enrolled key {gone} in us-east-1 is not found" in m for m in found)

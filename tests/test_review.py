@@ -188,3 +188,68 @@ def test_an_allow_flipped_to_deny_under_a_marker_is_critical_names_the_loss_and_
     capsys.readouterr()
     assert main(["--project-dir", str(repo), "impact", "--base", "main"]) == ExitCode.REFUSED
     assert "Atlassian would LOSE access" in capsys.readouterr().out
+
+
+EAST_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+WEST_ARN = "arn:aws:kms:us-west-2:111122223333:key/2234abcd-12ab-34cd-56ef-1234567890ab"
+ENROLLED = f"  atlassian-cmk:enrolledKeys:\n    us-east-1: {EAST_ARN}\n    us-west-2: {WEST_ARN}\n"
+
+
+def commit_base(repo: Path, text: str) -> None:
+    (repo / "Pulumi.prod.yaml").write_text(text)
+    git(repo, "commit", "-q", "-am", "base")
+
+
+def test_reordering_regions_is_no_change(repo: Path) -> None:
+    commit_base(repo, PROD.replace("atlassian-cmk:realm: us", "atlassian-cmk:regions: [us-east-1, us-west-2]"))
+    (repo / "Pulumi.prod.yaml").write_text(
+        PROD.replace("atlassian-cmk:realm: us", "atlassian-cmk:regions: [us-west-2, us-east-1]")
+    )
+
+    review = review_stack_change(repo, "prod", "main")
+
+    assert review.valid and review.changes == [], review.changes
+    assert "No change to Atlassian's access" in review.to_markdown()
+
+
+def test_a_region_leaving_is_named_with_the_key_atlassian_would_lose(repo: Path) -> None:
+    commit_base(repo, PROD + ENROLLED)
+    (repo / "Pulumi.prod.yaml").write_text(
+        PROD.replace("atlassian-cmk:realm: us", "atlassian-cmk:regions: [us-east-1]") + ENROLLED
+    )
+
+    review = review_stack_change(repo, "prod", "main")
+
+    leaving = [c for c in review.changes if c.kind == "region-leaving"]
+    assert [(c.regions, c.severity) for c in leaving] == [(("us-west-2",), "critical")]
+    assert f"us-west-2 leaves the stack: Atlassian would lose the key it holds there ({WEST_ARN})" in leaving[0].summary
+    assert not [c for c in review.changes if c.kind == "region-joining"]
+    assert "new keys" not in review.to_markdown()
+
+
+def test_a_realm_change_names_each_region_leaving_and_joining(repo: Path) -> None:
+    (repo / "Pulumi.prod.yaml").write_text(PROD.replace("atlassian-cmk:realm: us", "atlassian-cmk:realm: eu"))
+
+    review = review_stack_change(repo, "prod", "main")
+
+    by_kind = {(c.kind, c.regions) for c in review.changes}
+    assert ("realm", ("eu-central-1", "eu-west-1")) in by_kind
+    assert {("region-leaving", ("us-east-1",)), ("region-leaving", ("us-west-2",))} <= by_kind
+    assert {("region-joining", ("eu-central-1",)), ("region-joining", ("eu-west-1",))} <= by_kind
+    joining = next(c for c in review.changes if c.kind == "region-joining")
+    assert "Atlassian would never have" in joining.summary
+
+
+def test_enrollment_and_a_changed_enrolled_arn_are_shown_as_what_atlassian_holds(repo: Path) -> None:
+    (repo / "Pulumi.prod.yaml").write_text(PROD + ENROLLED)
+    enrollment = review_stack_change(repo, "prod", "main")
+    commit_base(repo, PROD + ENROLLED)
+    other = WEST_ARN.replace("2234abcd", "9934abcd")
+    (repo / "Pulumi.prod.yaml").write_text(PROD + ENROLLED.replace(WEST_ARN, other))
+    changed = review_stack_change(repo, "prod", "main")
+
+    assert [(c.kind, c.severity) for c in enrollment.changes] == [("enrolled-keys", "info")]
+    assert f"+ us-east-1: {EAST_ARN}" in enrollment.changes[0].details
+    assert [(c.kind, c.severity) for c in changed.changes] == [("enrolled-keys", "critical")]
+    assert changed.changes[0].details == f"- us-west-2: {WEST_ARN}\n+ us-west-2: {other}"
+    assert "only a re-encryption agreed with Atlassian" in changed.changes[0].summary

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from atlassian_cmk.cli.main import main
-from atlassian_cmk.config import StackConfigErrors
-from atlassian_cmk.config_edit import with_restoration, with_revocation
+from atlassian_cmk.config import StackConfigErrors, is_text_path
+from atlassian_cmk.config_edit import with_enrolled_keys, with_restoration, with_revocation
 from atlassian_cmk.realms import is_region_name
 from atlassian_cmk.stack_file import (
     MAX_FILE_BYTES,
@@ -393,3 +393,35 @@ def test_project_schema_rules_of_the_engine(project: str, stack_extra: str, mess
         return
     with pytest.raises(StackFileError, match=message):
         raw_config_from_text(VALID + stack_extra, project_text=project_text)
+
+
+ENROLLED_EAST = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ENROLLED_WEST = "arn:aws:kms:us-west-2:111122223333:key/2234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_enrolled_key_arns_are_registered_as_text() -> None:
+    assert is_text_path("enrolledKeys.us-east-1")
+    text = VALID + f"  atlassian-cmk:enrolledKeys:\n    us-east-1: {ENROLLED_EAST}\n    us-west-2: {ENROLLED_WEST}\n"
+    config = check_text(text, "s")
+    assert config.enrolled_keys is not None
+    assert [k.arn for k in config.enrolled_keys] == [ENROLLED_EAST, ENROLLED_WEST]
+
+
+def test_an_enrolled_key_typed_by_yaml_is_refused_with_the_quote_advice() -> None:
+    # A pasted value yaml.v3 types (here a number) is refused where the text is still seen, naming the path.
+    text = VALID + f"  atlassian-cmk:enrolledKeys:\n    us-east-1: {ENROLLED_EAST}\n    us-west-2: 0012345\n"
+    message = re.escape("atlassian-cmk:enrolledKeys.us-west-2: 0012345 is read by Pulumi as the number 5349; quote it")
+    with pytest.raises(StackConfigErrors, match=message):
+        check_text(text, "s")
+
+
+def test_the_enroll_writer_keeps_every_byte_it_does_not_add() -> None:
+    # `cmkctl enroll --write-config` edits the file as revoke/restore do (config_edit): the quotes,
+    # comments and order people wrote stay, the block is added as text the reader accepts.
+    before = VALID.replace("atlassian-cmk:contextTag: AcmeCMK", "atlassian-cmk:contextTag: 'AcmeCMK'  # Atlassian's")
+    assert "'AcmeCMK'  # Atlassian's" in before
+    after = with_enrolled_keys(before, {"us-east-1": ENROLLED_EAST, "us-west-2": ENROLLED_WEST})
+    assert after.startswith(before)
+    config = check_text(after, "s")
+    assert config.enrolled_keys is not None and config.context_tag == "AcmeCMK"
+    assert [k.arn for k in config.enrolled_keys] == [ENROLLED_EAST, ENROLLED_WEST]

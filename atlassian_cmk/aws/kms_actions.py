@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_key
 from atlassian_cmk.exit_codes import ExitCode
+from atlassian_cmk.key_identity import parse_key_arn
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import (
     TAG_ENABLED,
@@ -207,7 +208,10 @@ def converge_keys(
     """Bring every region's key to the wanted state, all regions at once; never undo a region."""
 
     def run(reading: RegionReading) -> RegionChange:
-        return _converge_region(reading, deployed.alias, enable, plan_tags, client_factory, policy)
+        # Once enrolled, the key is addressed by the enrolled key ID only: never re-found through the alias.
+        enrolled = parse_key_arn(reading.enrolled_arn) if reading.enrolled_arn else None
+        key_ref = enrolled.key_id if enrolled is not None else deployed.alias
+        return _converge_region(reading, key_ref, enable, plan_tags, client_factory, policy)
 
     workers = policy.max_workers or max(1, len(deployed.readings))
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -220,7 +224,7 @@ class _RegionFailure(Exception):
 
 def _converge_region(
     reading: RegionReading,
-    alias: str,
+    key_ref: str,
     enable: bool,
     plan_tags: TagPlanner,
     client_factory: ClientFactory,
@@ -234,11 +238,12 @@ def _converge_region(
         try:
             kms = client_factory("kms", region)
             if before is None:
-                fresh = read_key(kms, region, alias)
+                fresh = read_key(kms, region, key_ref)
                 if fresh.error is not None:
                     raise _RegionFailure(fresh.error)
                 if fresh.key is None:
-                    return RegionChange(region, "key-lost", f"no key behind {alias}", attempt)
+                    where = key_ref if key_ref.startswith("alias/") else f"the enrolled key ID {key_ref}"
+                    return RegionChange(region, "key-lost", f"no key at {where}", attempt)
                 before = fresh.key
             if before.pending_deletion:
                 return RegionChange(

@@ -20,6 +20,7 @@ import botocore.config
 import botocore.exceptions
 
 from atlassian_cmk.endpoints import redact_text
+from atlassian_cmk.key_identity import KeyArn, KeyGeneration
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import alias_name
 
@@ -123,8 +124,43 @@ def read_key(kms: Any, region: str, key_ref: str, *, with_policy: bool = False) 
         multi_region=bool(metadata.get("MultiRegion", False)),
         tags=tags,
         policy=policy,
+        multi_region_type=metadata.get("MultiRegionConfiguration", {}).get("MultiRegionKeyType"),
     )
     return RegionReading(region, key=key)
+
+
+def alias_target(kms: Any, alias: str) -> tuple[str | None, str | None]:
+    """(ARN of the key the alias names, None) or (None, None) when the alias does not exist, or (None, reason)."""
+    try:
+        return str(kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"]), None
+    except botocore.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NotFoundException":
+            return None, None
+        return None, describe_error(error)
+    except Exception as error:  # noqa: BLE001 - any failure is a reason
+        return None, describe_error(error)
+
+
+def read_enrolled_key(kms: Any, enrolled: KeyArn, alias: str, *, with_policy: bool = False) -> RegionReading:
+    """The enrolled key, addressed by the key ID from its ARN in the ARN's region, and what the alias names.
+
+    The key ID, not the ARN: AWS accepts either, moto's DisableKey/EnableKey only the ID (see
+    /work/shared/DOMAIN.md); one form for reads and writes keeps them on the same key.
+    """
+    reading = read_key(kms, enrolled.region, enrolled.key_id, with_policy=with_policy)
+    if reading.key is not None and reading.key.arn != enrolled.arn:
+        reading = RegionReading(
+            enrolled.region, error=f"key ID {enrolled.key_id} names {reading.key.arn}, not the enrolled {enrolled.arn}"
+        )
+    target, alias_error = alias_target(kms, alias)
+    return RegionReading(
+        enrolled.region,
+        key=reading.key,
+        error=reading.error,
+        enrolled_arn=enrolled.arn,
+        alias_target=target,
+        alias_error=alias_error,
+    )
 
 
 def read_deployed_state(
@@ -134,20 +170,30 @@ def read_deployed_state(
     key_pair_alias: str | None = None,
     client_factory: ClientFactory = default_client_factory,
     with_policy: bool = False,
+    enrolled: KeyGeneration | None = None,
 ) -> DeployedState:
-    """Read every region of the realm at once; the slowest region bounds the wall time."""
+    """Read every region at once; the slowest region bounds the wall time.
+
+    With `enrolled`, each region's key is read by its enrolled ARN (every enrolled region, also
+    one the stack no longer lists: Atlassian still holds that key) and the alias separately;
+    without, the key is whatever the alias names (before enrollment).
+    """
     alias = key_pair_alias or alias_name(stack)
+    targets = enrolled.regions if enrolled is not None else regions
 
     def read(region: str) -> RegionReading:
         try:
             kms = client_factory("kms", region)
         except Exception as error:  # noqa: BLE001
             return RegionReading(region, error=describe_error(error))
+        identity = enrolled.arn(region) if enrolled is not None else None
+        if identity is not None:
+            return read_enrolled_key(kms, identity, alias, with_policy=with_policy)
         return read_key(kms, region, alias, with_policy=with_policy)
 
-    with ThreadPoolExecutor(max_workers=max(1, len(regions))) as pool:
-        readings = tuple(pool.map(read, regions))
-    return DeployedState(stack=stack, alias=alias, readings=readings)
+    with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+        readings = tuple(pool.map(read, targets))
+    return DeployedState(stack=stack, alias=alias, readings=readings, enrolled=enrolled is not None)
 
 
 def read_key_policies(

@@ -39,6 +39,7 @@ from atlassian_cmk.endpoints import where_label
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_DRILL, TAG_REENCRYPTION
 from atlassian_cmk.realms import REALMS
+from atlassian_cmk.stack_file import load_stack_config
 
 __all__ = ["DRILL_PERMISSIONS", "DRILL_PREFIX", "DRILL_SERVICES", "DrillRefused", "DrillUnreachable", "run_drill"]
 
@@ -132,6 +133,8 @@ def drill_stack_text(config: StackConfig) -> str:
     values["atlassian-cmk:multiRegion"] = config.multi_region
     values["atlassian-cmk:atlassianKeyPolicy"] = [dict(s) for s in config.atlassian_key_policy]
     values["atlassian-cmk:contextTag"] = config.context_tag
+    if config.enrolled_keys is not None:
+        values["atlassian-cmk:enrolledKeys"] = config.enrolled_keys.as_config()
     buffer = io.StringIO()
     buffer.write("# Throwaway stack written by `cmkctl drill`; never a real stack.\n")
     YAML().dump({"config": values}, buffer)
@@ -208,12 +211,14 @@ def run_drill(
     project = Path(tempfile.mkdtemp(prefix="cmk-drill-"))
     stack_file = project / f"Pulumi.{stack}.yaml"
 
+    enrolled: list[StackConfig] = [config]  # the config as `cmkctl enroll --write-config` left it
+
     def write_config(current: StackConfig) -> None:
         stack_file.write_text(drill_stack_text(current), encoding="utf-8")
 
     def mark_reencryption(status: str) -> None:
         """What applying `reencryption.status` does: the config says it, the live keys' tags say it."""
-        write_config(replace(config, reencryption=Reencryption(status=status)))  # type: ignore[arg-type]
+        write_config(replace(enrolled[-1], reencryption=Reencryption(status=status)))  # type: ignore[arg-type]
         for key in result.keys:
             factory("kms", key.region).tag_resource(
                 KeyId=key.key_id, Tags=[{"TagKey": TAG_REENCRYPTION, "TagValue": status}]
@@ -246,7 +251,7 @@ def run_drill(
             created_keys=created,
             drill_stand_in=True,
         )
-        _walk(result, step, mark_reencryption, write_config, config)
+        _walk(step, mark_reencryption, write_config, config, lambda: enrolled.append(load_stack_config(project, stack)))
     except KeyboardInterrupt:
         problems = retire_keys(created, cleanup_tags(now(), "interrupted"), client_factory=factory)
         raise DrillInterrupted(_cleanup_line(created, problems, "drill interrupted")) from None
@@ -270,15 +275,17 @@ def _cleanup_line(keys: list[ProvisionedKey], problems: list[str], what: str) ->
 
 
 def _walk(
-    result: DrillResult,
     step: Callable[..., Step],
     mark_reencryption: Callable[[str], None],
     write_config: Callable[[StackConfig], None],
     config: StackConfig,
+    reload_config: Callable[[], None],
 ) -> None:
-    """The drill's steps, in order."""
+    """The drill's steps, in order; `reload_config` rereads the stack file `enroll --write-config` wrote."""
     write_config(config)
-    step("status: healthy", ExitCode.AS_DECLARED, "status")
+    step("enroll: the keys' ARNs recorded as enrolledKeys", ExitCode.AS_DECLARED, "enroll", "--write-config")
+    reload_config()
+    step("status: healthy, enrolled keys read by ARN", ExitCode.AS_DECLARED, "status")
     mark_reencryption("in-progress")
     step(
         "revoke during re-encryption: refused by the guard",

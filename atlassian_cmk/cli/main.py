@@ -59,12 +59,16 @@ from atlassian_cmk.cli.output import emit, safe_streams, waiting
 from atlassian_cmk.cli.render import render_change, render_status
 from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.config import Revocation, StackConfig, StackConfigErrors, shorten
+from atlassian_cmk.config_edit import ENROLLED_KEYS_KEY
 from atlassian_cmk.deadlines import reinstatement_verdict, remaining_restore_step
 from atlassian_cmk.documents import ChangeDocument, RegionAction, RegionResult, RunContext
 from atlassian_cmk.endpoints import where_label
-from atlassian_cmk.exit_codes import ExitCode, exit_codes_help
+from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
+from atlassian_cmk.enrollment import check_enrollment
+from atlassian_cmk.exit_codes import ExitCode, exit_codes_help, most_severe
 from atlassian_cmk.git_source import GitRefError
 from atlassian_cmk.guards import realm_revocation_clock, reencryption_running, revocation_clock
+from atlassian_cmk.identity_rules import alias_findings
 from atlassian_cmk.impact import revocation_impact
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import (
@@ -88,6 +92,12 @@ _log = logging.getLogger("atlassian_cmk")
 
 FORMATS = ("text", "json", "markdown")
 """`--format`: text (for `impact`, markdown is its text) or the versioned JSON document."""
+
+NOT_ENROLLED_NOTE = (
+    "NOT ENROLLED: the keys were found through alias/atlassian-cmk/{stack}, which anyone with kms:UpdateAlias can "
+    "repoint; run `cmkctl enroll --write-config` and commit Pulumi.{stack}.yaml so cmkctl acts on the enrolled key "
+    "ARNs."
+)
 
 
 class UsageError(Exception):
@@ -132,9 +142,10 @@ def _permissions(names: tuple[str, ...]) -> str:
 
 _DESCRIPTION = (
     "Status, break-glass revoke and restore of the Atlassian Cloud CMK keys of one stack, the reviewer's impact "
-    "summary of a stack-file change, and a revocation drill. The keys are found "
-    "through the alias alias/atlassian-cmk/<stack> in every region of the stack's realm, with the standard AWS "
-    "credential chain (AWS_ENDPOINT_URL is honoured). Never deletes a key or changes a key policy."
+    "summary of a stack-file change, and a revocation drill. The keys are addressed by the ARNs the stack "
+    "enrolled (atlassian-cmk:enrolledKeys, see `cmkctl enroll`), before enrollment through the alias "
+    "alias/atlassian-cmk/<stack>, in every region of the stack's realm, with the standard AWS credential chain "
+    "(AWS_ENDPOINT_URL is honoured). Never deletes a key or changes a key policy."
 )
 
 
@@ -178,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=FAIL_ON_CHOICES,
         default=[],
-        help="also exit non-zero (6) on these findings: deadline = reinstatement window closes within 48 h or passed",
+        help="also exit non-zero (7) on these findings: deadline = reinstatement window closes within 48 h or passed",
     )
 
     revoke = commands.add_parser(
@@ -222,6 +233,23 @@ def build_parser() -> argparse.ArgumentParser:
             help="write the change into Pulumi.<stack>.yaml (comments kept) instead of only printing it",
         )
 
+    enroll = commands.add_parser(
+        "enroll",
+        parents=[common],
+        formatter_class=formatter,
+        help="after the first `pulumi up`: record the key ARNs Atlassian holds (atlassian-cmk:enrolledKeys)",
+        description=(
+            "Read the stack's key in every region through its alias, check that each looks like the stack's own "
+            "(tags, key policy, one account, not pending deletion), and print the atlassian-cmk:enrolledKeys block, "
+            "or write it into Pulumi.<stack>.yaml (comments kept) for a reviewed commit. Refuses, changing "
+            "nothing, when a region's key does not look like the stack's. Changes nothing in AWS."
+        ),
+        epilog=_permissions(ENROLL_PERMISSIONS),
+    )
+    enroll.add_argument(
+        "--write-config", action="store_true", help="write the block into Pulumi.<stack>.yaml instead of printing it"
+    )
+
     impact = commands.add_parser(
         "impact",
         parents=[common],
@@ -242,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
         help="rehearse a revocation end to end on throwaway drill keys",
         description=(
-            "Create a throwaway key pair shaped like the component's (stack drill-<time>), then run status, a "
+            "Create a throwaway key pair shaped like the component's (stack drill-<time>), then run enroll, status, a "
             "revoke refused during re-encryption, revoke, status, restore and status with this tool's own "
             "commands, timing each step. Leaves the drill keys disabled and tagged atlassian-cmk:drill=true; "
             "never deletes them. Needs --real-account unless AWS_ENDPOINT_URL points at a local emulator. "
@@ -254,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument(
         "--real-account", action="store_true", help="allow creating drill keys in a real AWS account (asks first)"
     )
-    for sub in (parser, status, revoke, restore, impact, drill):
+    for sub in (parser, status, enroll, revoke, restore, impact, drill):
         _ALL_OPTIONS.update(option for action in sub._actions for option in action.option_strings)
     return parser
 
@@ -285,9 +313,14 @@ def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
     rt = runtime or Runtime()
     run = _Run(args=args, rt=rt, json=_wants_json(args))
     _CURRENT.append(run)
-    command = {"status": _status, "revoke": _revoke, "restore": _restore, "impact": _impact, "drill": _drill}[
-        args.command
-    ]
+    command = {
+        "status": _status,
+        "enroll": _enroll,
+        "revoke": _revoke,
+        "restore": _restore,
+        "impact": _impact,
+        "drill": _drill,
+    }[args.command]
     try:
         return int(command(run))
     except DrillInterrupted as interrupted:
@@ -413,19 +446,40 @@ def _planned_text(path: Path, edit: Callable[[str], str]) -> tuple[str, str]:
     return before, after
 
 
-def _read(run: _Run, stack: str, config: StackConfig) -> tuple[DeployedState, Identity, RunContext]:
-    """Who/where and the deployed keys, in one concurrent round; a progress line if it takes long."""
+def _read(
+    run: _Run, stack: str, config: StackConfig, *, through_alias: bool = False
+) -> tuple[DeployedState, Identity, RunContext]:
+    """Who/where and the deployed keys, in one concurrent round; a progress line if it takes long.
+
+    The enrolled keys by ARN once the stack records them (every enrolled region), else, and with
+    `through_alias` (enroll), the keys the alias names in the stack's regions.
+    """
+    enrolled = None if through_alias else config.enrolled_keys
+    regions = enrolled.regions if enrolled is not None else config.regions
     # Building the clients first resolves the profile (AWS_PROFILE=nope is one line here, exit 3) and
     # says where the requests go, as botocore resolved it.
-    endpoints = resolved_endpoints(run.rt.client_factory, ("kms", "sts"), config.regions)
+    endpoints = resolved_endpoints(run.rt.client_factory, ("kms", "sts"), regions)
     where = where_label(endpoints.values())
-    with run.wait(f"AWS ({len(config.regions)} region(s), endpoint {where})"):
+    with run.wait(f"AWS ({len(regions)} region(s), endpoint {where})"):
         deployed, identity = read_state_and_identity(
-            stack, config.regions, run.rt.client_factory, max_workers=run.rt.policy.max_workers
+            stack,
+            config,
+            run.rt.client_factory,
+            max_workers=run.rt.policy.max_workers,
+            through_alias=through_alias,
         )
     run.remember(deployed)
     run.phase = "while reading; nothing was changed"
-    return deployed, identity, RunContext(identity.account, identity.arn, config.regions, where, identity.error)
+    context = RunContext(
+        identity.account,
+        identity.arn,
+        regions,
+        where,
+        identity.error,
+        alias=deployed.alias,
+        enrolled_keys=config.enrolled_keys.as_config() if config.enrolled_keys is not None else None,
+    )
+    return deployed, identity, context
 
 
 def _status(run: _Run) -> ExitCode:
@@ -445,6 +499,23 @@ def _status(run: _Run) -> ExitCode:
     else:
         emit(render_status(report))
     return report.exit_code
+
+
+def _identity_outcome(run: _Run, deployed: DeployedState, code: ExitCode, messages: list[str]) -> ExitCode:
+    """After a revoke/restore: say which keys were addressed and where the alias points elsewhere.
+
+    The change itself went to the enrolled keys (by key ID), whatever the alias names; a moved
+    alias is still an incident of its own, so the run exits non-zero.
+    """
+    if not deployed.enrolled:
+        messages.append(NOT_ENROLLED_NOTE.format(stack=deployed.stack))
+        run.say(messages[-1])
+        return code
+    moved = alias_findings(deployed)
+    for finding in moved:
+        messages.append(finding.message)
+        run.say(messages[-1])
+    return most_severe([code, ExitCode.ALIAS_MOVED]) if moved else code
 
 
 def _all_unreadable(deployed: DeployedState) -> bool:
@@ -590,6 +661,7 @@ def _revoke(run: _Run) -> ExitCode:
     run.states = {c.region: c.key.key_state if c.key else c.outcome for c in changes}
     run.phase = "after the revoke, while printing the config change"
     run.say(render_change(report))
+    code = _identity_outcome(run, deployed, report.exit_code, messages)
     keys = [change.key for change in changes if change.key is not None]
     if any(not key.enabled for key in keys):
         messages.append(f"Revocation clock: {revocation_clock(keys).summary(now)}")
@@ -605,13 +677,13 @@ def _revoke(run: _Run) -> ExitCode:
         ChangeDocument(
             "revoke",
             context,
-            report.exit_code,
+            code,
             now,
             _region_results(deployed, changes, "disabled", TAG_REVOKED_AT),
             messages,
         ),
     )
-    return report.exit_code
+    return code
 
 
 def _restore(run: _Run) -> ExitCode:
@@ -696,6 +768,7 @@ def _restore(run: _Run) -> ExitCode:
     run.states = {c.region: c.key.key_state if c.key else c.outcome for c in changes}
     run.phase = "after the restore, while printing the config change"
     run.say(render_change(report))
+    code = _identity_outcome(run, deployed, report.exit_code, messages)
     if report.converged:
         messages.append(remaining_restore_step(clock, now, stack))
         run.say(messages[-1])
@@ -705,13 +778,73 @@ def _restore(run: _Run) -> ExitCode:
         ChangeDocument(
             "restore",
             context,
-            report.exit_code,
+            code,
             now,
             _region_results(deployed, changes, "enabled", TAG_RESTORED_AT),
             messages,
         ),
     )
-    return report.exit_code
+    return code
+
+
+def _enroll(run: _Run) -> ExitCode:
+    """Record the keys the alias names as `enrolledKeys`, after checking they are the stack's own.
+
+    Changes nothing in AWS; writes the stack file only with --write-config. The JSON document is the
+    change document (command "enroll"); each region's action is "none" (nothing changed in AWS) or
+    "refused", and `enrolled_keys`/`config_written` say what was (or would be) recorded.
+    """
+    args = run.args
+    stack, path, config = _load(args)
+    deployed, _, context = _read(run, stack, config, through_alias=True)
+    run.say(context.line())
+    now = run.rt.now()
+
+    def document(
+        code: ExitCode, action: RegionAction, messages: Sequence[str], keys: dict[str, str], written: bool = False
+    ) -> None:
+        extra = {"enrolled_keys": keys or None, "config_written": written}
+        results = _unchanged_results(deployed, action)
+        _document(run, ChangeDocument("enroll", context, code, now, results, messages, extra))
+
+    if _all_unreadable(deployed):
+        _refused(run, f"Cannot reach any region ({aws_endpoint_note()}); nothing was enrolled:", deployed.errors())
+        document(ExitCode.UNREACHABLE, "not-started", deployed.errors(), {})
+        return ExitCode.UNREACHABLE
+    check = check_enrollment(config, deployed)
+    if not check.ok:
+        headline = f"REFUSED: the keys behind {deployed.alias} cannot be enrolled; nothing was written:"
+        _refused(run, headline, check.problems)
+        document(ExitCode.REFUSED, "refused", check.problems, {})
+        return ExitCode.REFUSED
+    if config.enrolled_keys is not None and config.enrolled_keys.as_config() != check.keys:
+        moved = (
+            f"REFUSED: {path.name} already enrolls {config.enrolled_keys.as_config()}, but the alias names "
+            f"{check.keys}; see `cmkctl status` (ALIAS MOVED). A new key for Atlassian is a re-encryption, not "
+            "an enrollment."
+        )
+        print(moved, file=sys.stderr)
+        document(ExitCode.REFUSED, "refused", (moved,), {})
+        return ExitCode.REFUSED
+    before, after = _planned_text(path, lambda text: config_edit.with_enrolled_keys(text, check.keys))
+    for region, arn in check.keys.items():
+        run.say(f"  {region:<15} {arn}  (tags, key policy and account checked)")
+    messages: list[str] = []
+    written = False
+    if before == after:
+        messages.append(f"{path.name} already enrolls these keys; nothing to commit.")
+        run.say(messages[-1])
+    elif args.write_config:
+        config_edit.write_stack_file(path, after)
+        written = True
+        messages.append(f"Wrote {path}; commit it.")
+        run.say(f"{messages[-1]}\n{config_edit.unified_diff(path, before, after)}".rstrip("\n"))
+    else:
+        block = "\n".join(f"    {region}: {arn}" for region, arn in check.keys.items())
+        messages.append(f"Add {ENROLLED_KEYS_KEY} to {path.name} under config: (or rerun with --write-config).")
+        run.say(f"Add to {path.name} under config: (or rerun with --write-config):\n  {ENROLLED_KEYS_KEY}:\n{block}")
+    document(ExitCode.AS_DECLARED, "none", messages, check.keys, written)
+    return ExitCode.AS_DECLARED
 
 
 def _impact(run: _Run) -> ExitCode:

@@ -82,6 +82,7 @@ def render_status(report: StatusReport) -> str:
         )
     total = len(report.regions)
     read = report.regions_read
+    # Which keys were read (enrolled ARNs or the alias) is on the who/where line said before this.
     lines = [
         f"Stack {report.stack} (realm {config.realm}, {report.alias}), checked {iso(now)}",
         f"Declared: {declared}, re-encryption {config.reencryption.status}. Read {read} of {total} regions.",
@@ -92,8 +93,11 @@ def render_status(report: StatusReport) -> str:
     for row in report.regions:
         if row.key is not None:
             lines.append(f"  {row.region}: {row.key.arn}")
-        elif row.error is None:
-            lines.append(f"  {row.region}: no key behind {report.alias}")
+        elif row.error is None:  # an unreadable region's reason is its UNREACHABLE finding, said once
+            absent = (
+                f"enrolled key {row.enrolled_arn} not found" if row.enrolled_arn else f"no key behind {report.alias}"
+            )
+            lines.append(f"  {row.region}: {absent}")
         if row.clock_note:
             lines.append(f"  {row.region}: revoked-at unknown; {row.clock_note}")
     revocation = _revocation_line(report)
@@ -101,9 +105,10 @@ def render_status(report: StatusReport) -> str:
         lines.append(revocation)
     if report.clock is not None:
         lines.append(f"Revocation clock: {report.clock.summary(now)}")
-    if report.findings:
+    if report.findings or report.notes:
         lines.append("")
         lines.extend(finding.message for finding in report.findings)
+        lines.extend(report.notes)
     code = report.exit_code
     lines.append("")
     lines.append(f"Result: exit {int(code)}: {EXIT_CODE_MEANINGS[code]}")

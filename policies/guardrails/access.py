@@ -200,10 +200,13 @@ def _own_account(key: CmkKey, config: StackConfig, settings: Mapping[str, Any]) 
     account of aws:allowedAccountIds; None (unknown: the core fails closed) otherwise."""
     region = key.region
     if settings["liveStateCheck"] and isinstance(region, str):
-        reading = DEPLOYED_STATE.get(stack_name(), config.regions).reading(region)
+        reading = DEPLOYED_STATE.get(stack_name(), config.regions, config.enrolled_keys).reading(region)
         parts = _arn_parts(reading.key.arn) if reading is not None and reading.key is not None else None
         if parts:
             return parts[1]
+    # The enrolled keys' ARNs name the keys' account (one account for all), else aws:allowedAccountIds.
+    if config.enrolled_keys is not None:
+        return config.enrolled_keys.account
     return allowed_account_id(raw_stack_config())
 
 

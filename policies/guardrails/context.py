@@ -22,6 +22,7 @@ from pulumi.runtime import config as runtime_config
 
 from atlassian_cmk.aws.kms_reads import aws_endpoint_note, read_deployed_state
 from atlassian_cmk.config import StackConfig, StackConfigErrors, parse_stack_config
+from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState
 
 
@@ -63,7 +64,8 @@ def invalid_config_message(errors: StackConfigErrors, policy: str) -> str:
     )
 
 
-StateReader = Callable[[str, tuple[str, ...]], DeployedState]
+StateReader = Callable[[str, tuple[str, ...], KeyGeneration | None], DeployedState]
+"""(stack, regions, enrolled keys or None) -> the deployed state: by enrolled ARN once enrolled, else by alias."""
 
 
 class DeployedStateCache:
@@ -76,10 +78,10 @@ class DeployedStateCache:
     def __init__(self, reader: StateReader) -> None:
         self._reader = reader
         self._lock = threading.Lock()
-        self._reads: dict[tuple[str, tuple[str, ...]], Future[DeployedState]] = {}
+        self._reads: dict[tuple[str, tuple[str, ...], KeyGeneration | None], Future[DeployedState]] = {}
 
-    def get(self, stack: str, regions: tuple[str, ...]) -> DeployedState:
-        key = (stack, regions)
+    def get(self, stack: str, regions: tuple[str, ...], enrolled: KeyGeneration | None = None) -> DeployedState:
+        key = (stack, regions, enrolled)
         with self._lock:
             future = self._reads.get(key)
             owner = future is None
@@ -87,14 +89,21 @@ class DeployedStateCache:
                 future = self._reads[key] = Future()
         if owner:
             try:
-                future.set_result(self._reader(stack, regions))
+                future.set_result(self._reader(stack, regions, enrolled))
             except BaseException as error:  # noqa: BLE001 - never raises today; keep waiters from hanging
                 future.set_exception(error)
         return future.result()
 
 
-DEPLOYED_STATE = DeployedStateCache(lambda stack, regions: read_deployed_state(stack, regions, with_policy=True))
+DEPLOYED_STATE = DeployedStateCache(
+    lambda stack, regions, enrolled: read_deployed_state(stack, regions, with_policy=True, enrolled=enrolled)
+)
 """The pack process's one cache: a new process (a new preview or update) reads afresh."""
+
+
+def deployed_state(config: StackConfig) -> DeployedState:
+    """The stack's deployed keys: the enrolled ones by ARN once enrolled, else through the alias."""
+    return DEPLOYED_STATE.get(stack_name(), config.regions, config.enrolled_keys)
 
 
 def is_update() -> bool:
@@ -106,16 +115,16 @@ def is_update() -> bool:
     return os.environ.get("PULUMI_DRY_RUN") == "false"
 
 
-def deployed_after_steps(stack: str, regions: tuple[str, ...]) -> DeployedState:
-    """The deployed keys as AnalyzeStack should judge them.
+def deployed_after_steps(stack: str, regions: tuple[str, ...], enrolled: KeyGeneration | None = None) -> DeployedState:
+    """The deployed keys as AnalyzeStack should judge them (the enrolled ones by ARN once enrolled).
 
     The engine calls AnalyzeStack once the steps are done (pkg/resource/deploy/step_generator.go,
     AnalyzeResources). In `pulumi up` the cached read, made before the steps for the per-resource
     checks, shows the keys as they were; read them again. In a preview nothing changed: the cache.
     """
     if is_update():
-        return read_deployed_state(stack, regions, with_policy=False)
-    return DEPLOYED_STATE.get(stack, regions)
+        return read_deployed_state(stack, regions, with_policy=False, enrolled=enrolled)
+    return DEPLOYED_STATE.get(stack, regions, enrolled)
 
 
 def unreadable_suffix() -> str:

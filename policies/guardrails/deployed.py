@@ -43,22 +43,17 @@ CLOCK_DESCRIPTION = (
 )
 
 
-def intact_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmFinding]:
-    """Any region's deployed key pending deletion, missing or unreadable holds every key back."""
+def intact_findings(realm: Realm, _settings: Mapping[str, Any]) -> Iterator[RealmFinding]:
+    """Any region's deployed key pending deletion, unreadable, or (once enrolled) gone holds every key back.
+
+    Before enrollment a region without a key is the first deployment or a realm edit, not a finding
+    (`guards.not_deployed_regions`): the presence of atlassian-cmk:enrolledKeys says the keys exist.
+    """
     state = realm.deployed()
-    present = any(r.key is not None for r in state.readings)
     # The core's reasons name their region ("the deployed key in us-west-2 ..."), so they are realm-wide here.
-    yield from (
-        RealmFinding(r)
-        for r in deployed_integrity(state, expect_keys=settings["expectDeployedKeys"] or present).reasons
-    )
+    yield from (RealmFinding(reason) for reason in deployed_integrity(state).reasons)
     if state.errors():
         yield RealmFinding("the deployed state cannot be read, so the policy fails closed" + unreadable_suffix())
-    elif not present and settings["expectDeployedKeys"]:
-        yield RealmFinding(
-            f"if this is the stack's first deployment, set {DEPLOYED_POLICY}.expectDeployedKeys: false in the policy "
-            "config for that one `pulumi up`"
-        )
 
 
 def check_clock(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[StackFinding]:
@@ -66,13 +61,15 @@ def check_clock(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[St
     if isinstance(config, StackConfigErrors):
         regions = tuple(sorted({k.region for k in keys if isinstance(k.region, str)}))
         enabled_next = None
+        enrolled = None
     else:
         regions = config.regions
         enabled_next = config.enabled
+        enrolled = config.enrolled_keys
     if not regions:
         return
     stack = stack_name()
-    state = deployed_after_steps(stack, regions)
+    state = deployed_after_steps(stack, regions, enrolled)
     errors = state.errors()
     if errors:
         yield (

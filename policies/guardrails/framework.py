@@ -67,8 +67,9 @@ class Realm:
     config: StackConfig
 
     def deployed(self) -> DeployedState:
-        """The deployed keys of every region of the realm (one read per pack process)."""
-        return DEPLOYED_STATE.get(self.stack, self.config.regions)
+        """The deployed keys of every region of the realm (one read per pack process): the enrolled
+        keys by ARN once enrolled (every enrolled region, also one the stack drops), else through the alias."""
+        return DEPLOYED_STATE.get(self.stack, self.config.regions, self.config.enrolled_keys)
 
 
 RealmCheck = Callable[[Realm, Mapping[str, Any]], Iterable[RealmFinding]]
@@ -155,6 +156,14 @@ def realm_policy(
     `key_check` (optional) judges what only the key's own inputs show; its messages go on that key
     alone. An invalid stack configuration fails every key (the realm cannot be judged).
     """
+    return resource_policy(name, description, level, realm_check_of_key(name, realm_check, key_check, advice))
+
+
+def realm_check_of_key(
+    name: str, realm_check: RealmCheck, key_check: ResourceCheck | None = None, advice: str = ""
+) -> ResourceCheck:
+    """The per-key check `realm_policy` runs (for a policy that also has a whole-stack half,
+    `ResourceAndStackPolicy`): the key's own findings, then the realm's, said on every key."""
 
     def check(key: CmkKey, opts: PolicyResourceOptions, settings: Mapping[str, Any]) -> Iterator[str]:
         if key_check is not None:
@@ -167,7 +176,7 @@ def realm_policy(
         if findings:
             yield realm_message(key.label, config.regions, findings, advice)
 
-    return resource_policy(name, description, level, check)
+    return check
 
 
 class ResourceAndStackPolicy(ResourceValidationPolicy, StackValidationPolicy):

@@ -57,7 +57,7 @@ def check_key(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, 
     # This key alone is disabled (its input differs from atlassian-cmk:enabled: dual-region-consistency
     # refuses that too); re-encryption still must not be running.
     live = bool(settings["liveStateCheck"])
-    deployed = DEPLOYED_STATE.get(stack_name(), config.regions) if live else None
+    deployed = DEPLOYED_STATE.get(stack_name(), config.regions, config.enrolled_keys) if live else None
     reasons = reencryption_running(config.reencryption, deployed).reasons
     if reasons:
         yield f"{key.label} would be disabled while re-encryption may be in progress: {'; '.join(reasons)}"

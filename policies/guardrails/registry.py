@@ -12,7 +12,7 @@ from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
 from atlassian_cmk import guardrail_catalog as catalog
 
-from . import access, consistency, deletion, deployed, justification, levels, reencryption
+from . import access, consistency, deletion, deployed, identity, justification, levels, reencryption
 
 PACK_NAME: Final = catalog.PACK_NAME
 
@@ -26,6 +26,8 @@ def policies() -> list[Policy]:
         access.policy(),
         access.notes_policy(),
         deployed.intact_policy(),
+        identity.policy(),
+        identity.component_keys_policy(),
         deployed.clock_policy(),
         levels.policy(),
     ]

@@ -27,6 +27,8 @@ DELETION_POLICY: Final = catalog.KEYS_ARE_NEVER_DELETED.name
 ACCESS_POLICY: Final = catalog.KEY_POLICY_KEEPS_ACCESS.name
 DEPLOYED_POLICY: Final = catalog.DEPLOYED_KEYS_INTACT.name
 CLOCK_POLICY: Final = catalog.REVOCATION_CLOCK.name
+IDENTITY_POLICY: Final = catalog.ENROLLED_KEYS_KEPT.name
+COMPONENT_KEYS_POLICY: Final = catalog.ONLY_COMPONENT_KEYS.name
 LEVELS_POLICY: Final = catalog.GUARDRAIL_LEVELS_INTACT.name
 ACCESS_NOTES_POLICY: Final = catalog.KEY_POLICY_ACCESS_NOTES.name
 
@@ -77,15 +79,6 @@ OPTIONS: Final[Mapping[str, tuple[Option, ...]]] = {
             True,
             "Read the deployed key policies to explain what is already broken (deleted principals) and what a "
             "declared Atlassian revision changes. Off, nothing is said.",
-        ),
-    ),
-    DEPLOYED_POLICY: (
-        Option(
-            "expectDeployedKeys",
-            "boolean",
-            True,
-            "Whether the stack's keys must already exist in AWS. Set false for the first `pulumi up` only; a "
-            "region missing while another has its key is a violation regardless.",
         ),
     ),
     LEVELS_POLICY: (

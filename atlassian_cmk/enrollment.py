@@ -1,0 +1,95 @@
+"""Enrollment: from the keys the first `pulumi up` created to the `enrolledKeys` the stack records.
+
+`cmkctl enroll` reads each region's key through the stack's alias (the only way to find it
+before enrollment) and accepts it only when it looks like the stack's own key: its tags name
+this stack, region and key pair, it is not pending deletion, every key is in one account, and
+its key policy keeps the account's administration and Atlassian's grants. An alias someone
+repointed at another key fails at least one of these; then nothing is enrolled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from atlassian_cmk.config import StackConfig
+from atlassian_cmk.key_identity import parse_key_arn
+from atlassian_cmk.key_policy import key_policy_findings
+from atlassian_cmk.live_keys import DeployedState, LiveKey
+from atlassian_cmk.naming import CURRENT_KEY_PAIR, TAG_KEY_PAIR, TAG_REGION, TAG_STACK
+
+PERMISSIONS: Final = ("kms:DescribeKey", "kms:ListResourceTags", "kms:GetKeyPolicy", "sts:GetCallerIdentity")
+"""What `cmkctl enroll` calls (reads only); GetCallerIdentity (allowed to every principal) names who and where."""
+
+
+@dataclass(frozen=True)
+class EnrollmentCheck:
+    """The keys to enroll (region -> ARN, in the stack's region order), or every reason not to."""
+
+    keys: dict[str, str]
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def policy_problems(config: StackConfig, key: LiveKey, account: str) -> list[str]:
+    """What the key's deployed policy lacks for this stack, as `key-policy-keeps-access` judges a
+    new policy (`key_policy.key_policy_findings`, IAM's semantics): the own account's root
+    administrator, every statement of `atlassian-cmk:atlassianKeyPolicy` present and semantically
+    unchanged, no Deny reaching Atlassian, no grant outside the account, the context tag's
+    conditions. Only blocking findings count (a note explains, it does not refuse)."""
+    if key.policy is None:
+        return ["its key policy was not read"]
+    findings = key_policy_findings(
+        key.policy,
+        atlassian_statements=config.atlassian_key_policy,
+        context_tag=config.context_tag,
+        account_id=account,
+        atlassian_revision=config.atlassian_key_policy_revision,
+    )
+    return [finding.message for finding in findings if finding.blocking]
+
+
+def _key_problems(config: StackConfig, stack: str, region: str, key: LiveKey) -> list[str]:
+    problems: list[str] = []
+    wanted = {TAG_STACK: stack, TAG_REGION: region, TAG_KEY_PAIR: CURRENT_KEY_PAIR}
+    for tag, value in wanted.items():
+        if key.tags.get(tag) != value:
+            problems.append(f"tag {tag} is {key.tags.get(tag)!r}, expected {value!r}")
+    if key.pending_deletion:
+        problems.append(f"it is {key.key_state}")
+    if key.multi_region != config.multi_region:
+        problems.append(
+            f"it is {'' if key.multi_region else 'not '}multi-region; the stack says multiRegion: "
+            f"{str(config.multi_region).lower()}"
+        )
+    parsed = parse_key_arn(key.arn)
+    if parsed is None or parsed.region != region:
+        problems.append(f"its ARN {key.arn} is not a key ARN in {region}")
+        return problems
+    problems.extend(policy_problems(config, key, parsed.account))
+    return problems
+
+
+def check_enrollment(config: StackConfig, deployed: DeployedState) -> EnrollmentCheck:
+    """Whether the keys behind the alias in every region of the realm are the stack's own, and their ARNs."""
+    problems: list[str] = []
+    keys: dict[str, str] = {}
+    for region in config.regions:
+        reading = deployed.reading(region)
+        if reading is None or reading.error is not None:
+            problems.append(f"{region}: the key could not be read ({reading.error if reading else 'not read'})")
+            continue
+        if reading.key is None:
+            problems.append(f"{region}: no key behind {deployed.alias}: run `pulumi up` first")
+            continue
+        key = reading.key
+        for problem in _key_problems(config, deployed.stack, region, key):
+            problems.append(f"{region}: {key.arn} does not look like the stack's key: {problem}")
+        keys[region] = key.arn
+    accounts = sorted({parsed.account for arn in keys.values() if (parsed := parse_key_arn(arn)) is not None})
+    if len(accounts) > 1:
+        problems.append(f"the keys are in different accounts ({', '.join(accounts)}); one key account is expected")
+    return EnrollmentCheck(keys=keys, problems=tuple(problems))

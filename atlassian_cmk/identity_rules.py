@@ -1,0 +1,154 @@
+"""Rules on the identity of Atlassian's keys: the enrolled ARNs against the stack and the live aliases.
+
+Pure functions returning findings that name the region and the ARN at cause. The policy pack
+attaches them (per key and for the whole stack), cmkctl renders them, `cmkctl impact` words the
+same facts for a reviewer. Why they matter: Atlassian holds exactly the enrolled key ARNs; a key
+that Pulumi replaces or drops is a key Atlassian loses (its sites stop working, and the new key
+is one Atlassian has never been given).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from atlassian_cmk.config import StackConfig
+from atlassian_cmk.key_identity import parse_key_arn
+from atlassian_cmk.live_keys import DeployedState, LiveKey
+
+KEY_TYPE: Final = "key"
+REPLICA_KEY_TYPE: Final = "replica"
+
+LOSS: Final = (
+    "Atlassian would lose the key it holds there (its sites stop working) and a new key it has never been given "
+    "would take its place"
+)
+
+
+@dataclass(frozen=True)
+class IdentityFinding:
+    """One problem with the identity of a key Atlassian holds: where, which ARN, and why, in one line."""
+
+    region: str
+    arn: str | None
+    message: str
+
+
+def declared_key_kind(config: StackConfig, region: str) -> str:
+    """What the program declares in `region`: a Key, or a ReplicaKey (multi-region, after the first region)."""
+    return REPLICA_KEY_TYPE if config.multi_region and config.regions.index(region) > 0 else KEY_TYPE
+
+
+def dropped_keys(config: StackConfig) -> list[IdentityFinding]:
+    """Enrolled keys in regions the stack no longer has (a region leaving, a realm change)."""
+    if config.enrolled_keys is None:
+        return []
+    return [
+        IdentityFinding(
+            key.region,
+            key.arn,
+            f"the enrolled key {key.arn} in {key.region} would be dropped: {key.region} is no longer in the stack's "
+            f"regions ({', '.join(config.regions)}); {LOSS}. Keep the region, or re-encrypt with Atlassian first",
+        )
+        for key in config.enrolled_keys
+        if key.region not in config.regions
+    ]
+
+
+def declared_shape_findings(config: StackConfig, region: str, kind: str, live: LiveKey | None) -> list[IdentityFinding]:
+    """Whether the key the program declares in `region` would replace the enrolled key there.
+
+    pulumi-aws replaces a `aws.kms.Key` when `multi_region` changes (ForceNew in the Terraform
+    provider's internal/service/kms/key.go) and a key cannot turn into a `ReplicaKey` or back
+    without a new resource. Evidence: the enrolled ARN (a multi-region key ID starts `mrk-`) and,
+    when read, the live key's multi-region type (PRIMARY / REPLICA).
+    """
+    enrolled = config.enrolled_keys.arn(region) if config.enrolled_keys is not None else None
+    if enrolled is None:
+        return []
+    findings: list[str] = []
+    if enrolled.multi_region != config.multi_region:
+        findings.append(
+            f"atlassian-cmk:multiRegion is {str(config.multi_region).lower()} but the enrolled key is "
+            f"{'a multi-region' if enrolled.multi_region else 'a single-region'} key: the key would be replaced"
+        )
+    wanted = declared_key_kind(config, region)
+    if kind != wanted:
+        findings.append(f"the program declares a {kind} key here but the stack's configuration makes it a {wanted} key")
+    if live is not None and live.multi_region_type is not None:
+        live_kind = REPLICA_KEY_TYPE if live.multi_region_type == "REPLICA" else KEY_TYPE
+        if live_kind != kind:
+            findings.append(
+                f"the enrolled key is a multi-region {live.multi_region_type.lower()} and the program declares a "
+                f"{kind} key (the primary is the first region): the key would be replaced"
+            )
+    return [
+        IdentityFinding(region, enrolled.arn, f"{region} ({enrolled.arn}): {finding}; {LOSS}") for finding in findings
+    ]
+
+
+def output_arn_findings(config: StackConfig, region: str, arn: str | None) -> list[IdentityFinding]:
+    """After the engine's plan: the key's `arn` output must be its enrolled ARN; None = unknown (being created
+    or replaced during preview)."""
+    enrolled = config.enrolled_keys.arn(region) if config.enrolled_keys is not None else None
+    if enrolled is None:
+        return []
+    if arn is None:
+        return [
+            IdentityFinding(
+                region,
+                enrolled.arn,
+                f"{region}: the key's ARN is unknown until apply, so this update creates or replaces it instead of "
+                f"keeping the enrolled key {enrolled.arn}; {LOSS}",
+            )
+        ]
+    if arn != enrolled.arn:
+        return [
+            IdentityFinding(
+                region,
+                enrolled.arn,
+                f"{region}: the stack's key is {arn}, not the enrolled key {enrolled.arn}: Atlassian holds the "
+                "enrolled key; if the stack's key really is new, re-encrypt with Atlassian and enroll the new key "
+                "through `cmkctl enroll`",
+            )
+        ]
+    return []
+
+
+def alias_command(alias: str, region: str, key_id: str, *, exists: bool) -> str:
+    """The AWS CLI command that puts the alias back on the enrolled key."""
+    verb = "update-alias" if exists else "create-alias"
+    return f"aws kms {verb} --alias-name {alias} --target-key-id {key_id} --region {region}"
+
+
+def alias_findings(deployed: DeployedState) -> list[IdentityFinding]:
+    """Regions where the stack's alias no longer names the enrolled key (ALIAS MOVED), with the fix."""
+    findings: list[IdentityFinding] = []
+    for reading in deployed.readings:
+        if reading.enrolled_arn is None:
+            continue
+        if reading.alias_error is not None:
+            findings.append(
+                IdentityFinding(
+                    reading.region,
+                    reading.enrolled_arn,
+                    f"ALIAS UNREADABLE: {reading.region}: {deployed.alias} could not be read ({reading.alias_error}); "
+                    "whether it still names the enrolled key is unknown",
+                )
+            )
+            continue
+        if not reading.alias_moved:
+            continue
+        enrolled = parse_key_arn(reading.enrolled_arn)
+        key_id = enrolled.key_id if enrolled is not None else reading.enrolled_arn
+        names = f"names {reading.alias_target}" if reading.alias_target else "does not exist"
+        command = alias_command(deployed.alias, reading.region, key_id, exists=reading.alias_target is not None)
+        findings.append(
+            IdentityFinding(
+                reading.region,
+                reading.enrolled_arn,
+                f"ALIAS MOVED: {reading.region}: {deployed.alias} {names}, not the enrolled key "
+                f"{reading.enrolled_arn}; anything using the alias acts on the wrong key. Put it back: `{command}`",
+            )
+        )
+    return findings

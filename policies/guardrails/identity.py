@@ -1,0 +1,172 @@
+"""enrolled-keys-kept and only-component-keys: the keys Atlassian holds are the enrolled ARNs.
+
+Thin adapters over `atlassian_cmk.identity_rules`. enrolled-keys-kept protects the realm as a
+whole, so it is a realm rule (framework.realm_policy): `pulumi up` enforces per resource, and a
+finding in one region that refused only that region's key would let the other regions' steps run.
+Per resource (before the steps), what every key's Analyze sees alike (the stack's configuration
+and the enrolled keys read by ARN) fails EVERY key of the realm, naming the region at cause: an
+enrolled region the stack drops, a multiRegion flip against the enrolled key's kind, a Key <->
+ReplicaKey swap against the live key's PRIMARY/REPLICA type, an enrolled key or alias that cannot
+be read (fail closed), and the alias naming another key than the enrolled one. What only the key's
+own inputs show (the program declaring another key type than the configuration makes it) stays on
+that key. On the whole stack (AnalyzeStack, after the plan): a key whose `arn` output is not its
+enrolled ARN (unknown in preview: created or replaced) fails every key the same way. Before
+enrollment (no `atlassian-cmk:enrolledKeys`) there is nothing to keep yet: the first deployment
+creates the keys.
+
+only-component-keys: a KMS key outside the CmkKeyPair component (for instance the real key
+adopted with `import` and `ignoreChanges`) would be judged by no other guardrail, so it is refused.
+It stays per resource: the realm rules judge the realm from the configuration and the enrolled
+keys, which a foreign resource does not change, and refusing the foreign resource's own step is
+what keeps it from acting on a key; the component's keys need not be held back for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResourceOptions,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from atlassian_cmk.config import StackConfigErrors
+from atlassian_cmk.identity_rules import (
+    KEY_TYPE,
+    LOSS,
+    REPLICA_KEY_TYPE,
+    alias_findings,
+    declared_key_kind,
+    declared_shape_findings,
+    dropped_keys,
+    output_arn_findings,
+)
+from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR
+from atlassian_cmk.realm_findings import RealmFinding, realm_message
+
+from .context import invalid_config_message, stack_config, unreadable_suffix
+from .framework import Realm, ResourceAndStackPolicy, StackFinding, realm_check_of_key
+from .resources import KMS_KEY_TYPES, KMS_REPLICA_KEY_TYPE, CmkKey, known, parent_types
+from .settings import COMPONENT_KEYS_POLICY, IDENTITY_POLICY
+
+DESCRIPTION = (
+    "Checks whether the change keeps every key Atlassian holds (atlassian-cmk:enrolledKeys): no enrolled region "
+    "dropped, no key replaced (multiRegion flip, Key <-> ReplicaKey), each key's ARN its enrolled ARN, and the "
+    "alias still naming the enrolled key; any of these holds back every key of the realm."
+)
+COMPONENT_DESCRIPTION = (
+    "Checks whether every aws:kms/key:Key and aws:kms/replicaKey:ReplicaKey in the stack belongs to the CmkKeyPair "
+    "component, the only keys the guardrails judge."
+)
+ADVICE = ""
+"""None beyond the causes: each core message already says what to do (keep the region or shape, or
+re-encrypt with Atlassian first; the `aws kms update-alias` command for a moved alias)."""
+
+
+def identity_findings(realm: Realm, _settings: Mapping[str, Any]) -> Iterator[RealmFinding]:
+    """What the configuration and the enrolled keys (read by ARN) show against the realm's identity.
+
+    The core's messages name their region and ARN, so the findings are realm-wide sentences.
+    """
+    config = realm.config
+    if config.enrolled_keys is None:
+        return
+    yield from (RealmFinding(finding.message) for finding in dropped_keys(config))
+    state = realm.deployed()
+    for region in config.regions:
+        reading = state.reading(region)
+        live = reading.key if reading is not None else None
+        for finding in declared_shape_findings(config, region, declared_key_kind(config, region), live):
+            yield RealmFinding(finding.message)
+    for reading in state.readings:
+        if reading.error is not None:
+            yield RealmFinding(
+                f"the enrolled key and the alias could not be read ({reading.error}), so whether the key is kept and "
+                f"the alias still names it is unknown; fails closed{unreadable_suffix()}",
+                reading.region,
+            )
+    yield from (RealmFinding(finding.message) for finding in alias_findings(state))
+
+
+def check_own_key(key: CmkKey, _opts: PolicyResourceOptions, _settings: Mapping[str, Any]) -> Iterator[str]:
+    """What only this key's inputs show: its region unknown, or a key type the configuration does not make."""
+    config = stack_config()
+    if isinstance(config, StackConfigErrors) or config.enrolled_keys is None or key.key_pair != CURRENT_KEY_PAIR:
+        return  # an invalid configuration: the realm check says it on every key
+    region = key.region
+    if not isinstance(region, str):
+        yield f"the region of {key.label} is {region!r}, so it cannot be matched to an enrolled key; fails closed"
+        return
+    if region not in config.regions:
+        return  # outside the realm: dual-region-consistency's finding
+    kind = REPLICA_KEY_TYPE if key.resource_type == KMS_REPLICA_KEY_TYPE else KEY_TYPE
+    wanted = declared_key_kind(config, region)
+    enrolled = config.enrolled_keys.arn(region)
+    if kind != wanted and enrolled is not None:
+        yield (
+            f"{key.label} would replace the enrolled key: {region} ({enrolled.arn}): the program declares a {kind} key "
+            f"here but the stack's configuration makes it a {wanted} key; {LOSS}"
+        )
+
+
+def check_stack(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[StackFinding]:
+    """AnalyzeStack: every key's `arn` output must be its enrolled ARN; a finding holds back every key."""
+    config = stack_config()
+    if isinstance(config, StackConfigErrors):
+        yield invalid_config_message(config, IDENTITY_POLICY), None
+        return
+    if config.enrolled_keys is None:
+        return
+    findings: list[RealmFinding] = []
+    for key in keys:
+        region = key.region
+        if key.key_pair != CURRENT_KEY_PAIR or not isinstance(region, str):
+            continue
+        arn = known(key.props, "arn")
+        findings.extend(
+            RealmFinding(f.message) for f in output_arn_findings(config, region, arn if isinstance(arn, str) else None)
+        )
+    if not findings:
+        return
+    for key in keys:
+        yield realm_message(key.label, config.regions, findings, ADVICE), key.urn
+
+
+def policy() -> ResourceAndStackPolicy:
+    return ResourceAndStackPolicy(
+        IDENTITY_POLICY,
+        DESCRIPTION,
+        EnforcementLevel.MANDATORY,
+        realm_check_of_key(IDENTITY_POLICY, identity_findings, check_own_key, ADVICE),
+        check_stack,
+    )
+
+
+def foreign_key_message(resource_type: str, name: str, urn: str) -> str | None:
+    """Why a KMS key resource outside the component is refused; None for anything else."""
+    if resource_type not in KMS_KEY_TYPES or COMPONENT_TYPE in parent_types(urn):
+        return None
+    return (
+        f"{resource_type} {name} is outside the {COMPONENT_TYPE} component: no guardrail judges its enabled state, "
+        "deletion window or protection, so it could revoke or destroy Atlassian's access unreviewed; manage the CMK "
+        "keys only through the component (keep other KMS keys in another stack)"
+    )
+
+
+def _validate_component_keys(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    message = foreign_key_message(args.resource_type, args.name, args.urn)
+    if message is not None:
+        report_violation(message, None)
+
+
+def component_keys_policy() -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(
+        name=COMPONENT_KEYS_POLICY,
+        description=COMPONENT_DESCRIPTION,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=_validate_component_keys,
+    )
