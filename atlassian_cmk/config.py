@@ -73,7 +73,9 @@ def ticket_problem(text: str) -> str | None:
     if not text:
         return "required: a ticket id such as SEC-1234"
     if len(text) > TAG_VALUE_MAX or not TICKET_RE.match(text):
-        return f"a ticket id such as SEC-1234: no spaces, at most {TAG_VALUE_MAX} of {TAG_CHARS}"
+        return (
+            f"a ticket id such as SEC-1234: at most {TAG_VALUE_MAX} of letters, digits and _ . : / = + - @ (no spaces)"
+        )
     return None
 
 
@@ -263,6 +265,9 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
             return parse(*args)
         except ConfigError as error:
             errors.append(error)
+            return None
+        except StackConfigErrors as several:
+            errors.extend(several.errors)
             return None
 
     for key in values:
@@ -514,12 +519,11 @@ ATLASSIAN_POLICY_SOURCE: Final = (
     "paste the statements from Atlassian's 'Set up your AWS account and create a KMS key policy' page "
     "or your CMK enrollment ticket, as a YAML list of IAM statements"
 )
-PLACEHOLDER_RE: Final = re.compile(
-    r"<[^<>]*>|\{\{[^{}]*\}\}|\bYOUR[_-]|REPLACE[_-]?ME|EXAMPLE[_-]?ACCOUNT", re.IGNORECASE
-)
-"""Placeholder rule: text Atlassian marks for the customer to fill in (`<account-id>`,
-`{{...}}`, YOUR_..., REPLACE_ME) is never resolved by the product; it is refused, and the
-customer pastes the value from the enrollment ticket. (`${...}` are IAM policy variables.)"""
+PLACEHOLDER_RE: Final = re.compile(r"<[^<>]*>|\{\{[^{}]*\}\}|REPLACE[_-]?ME", re.IGNORECASE)
+"""Placeholder rule: only explicit fill-in markers (`<account-id>`, `{{...}}`, REPLACE_ME) are
+placeholders; they are never resolved by the product but refused, and the customer pastes the
+value from the enrollment ticket. Real-looking names (role/Your-Role) are not placeholders.
+(`${...}` are IAM policy variables.)"""
 
 
 def parse_atlassian_key_policy(value: Any) -> tuple[dict[str, Any], ...]:
@@ -536,39 +540,60 @@ def parse_atlassian_key_policy(value: Any) -> tuple[dict[str, Any], ...]:
         decoded = [decoded]
     if not isinstance(decoded, list) or not decoded:
         raise ConfigError(key, decoded, f"allowed: {ATLASSIAN_POLICY_SOURCE}")
+    problems: list[ConfigError] = []
+    sids: set[str] = set()
     for index, statement in enumerate(decoded):
-        where = f"{key}[{index}]"
         try:
-            parse_statement(statement, where)
-        except PolicyError as error:
-            raise ConfigError(where, statement, f"not an IAM statement ({error})") from None
-        placeholder = PLACEHOLDER_RE.search(json.dumps(statement))
-        if placeholder:
-            raise ConfigError(
-                where, placeholder.group(0), "a placeholder: replace it with the value from your enrollment ticket"
-            )
-        if is_own_sid(statement.get("Sid")):
-            raise ConfigError(f"{where}.Sid", statement.get("Sid"), "reserved for the product's own statements")
-        principal = statement.get("Principal")
-        aws = principal.get("AWS") if isinstance(principal, dict) and set(principal) == {"AWS"} else None
-        entries = aws if isinstance(aws, list) else [aws]
-        if aws is None or "*" in entries:
-            raise ConfigError(
-                f"{where}.Principal",
-                principal if "Principal" in statement else statement.get("NotPrincipal", _MISSING),
-                "allowed: {AWS: <Atlassian's role ARN or account ID, or a list>}; no *, no NotPrincipal",
-            )
-        for entry in entries:
-            text = str(entry)
-            if UNIQUE_ID_RE.match(text):
-                raise ConfigError(
-                    f"{where}.Principal.AWS", text, "a unique ID (a deleted principal); paste Atlassian's ARN"
-                )
-            if not (ACCOUNT_ID_RE.match(text) or IAM_PRINCIPAL_RE.match(text)):
-                raise ConfigError(
-                    f"{where}.Principal.AWS", text, "allowed: an IAM root, role or user ARN, or a 12-digit account ID"
-                )
+            _check_atlassian_statement(f"{key}[{index}]", statement, sids)
+        except ConfigError as error:
+            problems.append(error)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise StackConfigErrors(problems)  # one line per bad statement
     return tuple(cast(dict[str, Any], s) for s in decoded)
+
+
+def _check_atlassian_statement(where: str, statement: Any, sids: set[str]) -> None:
+    """One of Atlassian's statements; raises ConfigError naming its first problem."""
+    try:
+        parse_statement(statement, where)
+    except PolicyError as error:
+        raise ConfigError(where, statement, f"not an IAM statement ({error})") from None
+    placeholder = PLACEHOLDER_RE.search(json.dumps(statement))
+    if placeholder:
+        raise ConfigError(
+            where, placeholder.group(0), "a placeholder: replace it with the value from your enrollment ticket"
+        )
+    sid = statement.get("Sid")
+    if is_own_sid(sid):
+        raise ConfigError(f"{where}.Sid", sid, "reserved for the product's own statements")
+    if isinstance(sid, str):
+        if sid in sids:
+            raise ConfigError(f"{where}.Sid", sid, "each statement needs its own Sid (KMS refuses duplicates)")
+        sids.add(sid)
+    principal = statement.get("Principal")
+    aws = principal.get("AWS") if isinstance(principal, dict) and set(principal) == {"AWS"} else None
+    entries = aws if isinstance(aws, list) else [aws]
+    if aws is None or "*" in entries:
+        raise ConfigError(
+            f"{where}.Principal",
+            principal if "Principal" in statement else statement.get("NotPrincipal", _MISSING),
+            "allowed: {AWS: <Atlassian's role ARN or account ID, or a list>}; no *, no NotPrincipal",
+        )
+    for entry in entries:
+        text = str(entry)
+        if UNIQUE_ID_RE.match(text):
+            raise ConfigError(
+                f"{where}.Principal.AWS", text, "a unique ID (a deleted principal); paste Atlassian's ARN"
+            )
+        if not (ACCOUNT_ID_RE.match(text) or IAM_PRINCIPAL_RE.match(text)):
+            raise ConfigError(
+                f"{where}.Principal.AWS", text, "allowed: an IAM root, role or user ARN, or a 12-digit account ID"
+            )
+    if "Resource" not in statement:
+        # Without Resource a key policy statement has no effect (KMS API Reference, PutKeyPolicy).
+        raise ConfigError(f"{where}.Resource", _MISSING, 'required in a key policy: "Resource": "*"')
 
 
 def _parse_context_tag(value: Any) -> str:
@@ -578,3 +603,23 @@ def _parse_context_tag(value: Any) -> str:
     if not isinstance(value, str) or not CONTEXT_TAG_RE.match(value):
         raise ConfigError("contextTag", value, allowed)
     return value
+
+
+ALLOWED_ACCOUNTS_KEY: Final = "aws:allowedAccountIds"
+"""pulumi-aws provider config: the provider refuses to run against any other account (Terraform
+AWS provider `allowed_account_ids`), so a single value is the keys' own account, known at preview
+before any key exists (the pack reads it when no deployed key shows the account)."""
+
+
+def allowed_account_id(raw: Mapping[str, Any]) -> str | None:
+    """The single account of `aws:allowedAccountIds` (a JSON list as the engine passes it, or a
+    list), or None when absent, unreadable or naming more than one account (unknown: fail closed)."""
+    value = raw.get(ALLOWED_ACCOUNTS_KEY)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = [value]
+    if isinstance(value, list) and len(value) == 1 and ACCOUNT_ID_RE.match(str(value[0])):
+        return str(value[0])
+    return None

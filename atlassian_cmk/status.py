@@ -9,7 +9,7 @@ which Atlassian cannot work with), and whether a key is lost (pending deletion o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -24,9 +24,15 @@ from atlassian_cmk.guards import (
     revocation_clock,
     split_regions,
 )
-from atlassian_cmk.iam_policy import PolicyError
+from atlassian_cmk.iam_policy import PolicyError, Request, Statement, evaluate, statement_actions
 from atlassian_cmk.identity_rules import alias_findings, dropped_keys
-from atlassian_cmk.key_policy import deleted_principals, split_key_policy
+from atlassian_cmk.key_policy import (
+    atlassian_access,
+    atlassian_callers,
+    deleted_principals,
+    parse_atlassian_statements,
+    split_key_policy,
+)
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
 from atlassian_cmk.timeline import RevocationClock, iso
@@ -188,7 +194,7 @@ def assess(
             )
         )
     if key_policies is not None:
-        findings.extend(key_policy_access_findings(*key_policies))
+        findings.extend(key_policy_access_findings(*key_policies, atlassian_statements=config.atlassian_key_policy))
     for row in rows:
         for difference in row.drift:
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
@@ -209,10 +215,25 @@ def assess(
     )
 
 
-def key_policy_access_findings(policies: Mapping[str, str], errors: Mapping[str, str]) -> list[Finding]:
-    """Atlassian statements of the deployed key policies whose principal was deleted (KMS shows its
-    unique ID): Atlassian's access through them is already broken. Unreadable = unknown, said so."""
+_RESTORE_REMEDY: Final = (
+    "restore the key policy through the reviewed path (the stack's pull request, then pulumi up); never by hand"
+)
+
+
+def key_policy_access_findings(
+    policies: Mapping[str, str],
+    errors: Mapping[str, str],
+    *,
+    atlassian_statements: Sequence[Mapping[str, Any]] = (),
+) -> list[Finding]:
+    """Each region's live key policy read as IAM reads it (`iam_policy.evaluate`): does every
+    Atlassian principal of `atlassian_statements` (the stack's) still get every action they grant?
+    A missing action is ACCESS BROKEN naming why (a Deny, or no statement grants it: removed or
+    altered); regions whose Atlassian access differs are a SPLIT (exit 2). A deployed statement
+    naming a deleted principal (KMS shows its unique ID) is ACCESS BROKEN too. Unreadable = unknown."""
     findings = []
+    grants = parse_atlassian_statements(atlassian_statements) if atlassian_statements else []
+    effective: dict[str, dict[str, frozenset[str]]] = {}
     for region, error in sorted(errors.items()):
         findings.append(
             Finding(
@@ -228,6 +249,29 @@ def key_policy_access_findings(policies: Mapping[str, str], errors: Mapping[str,
         except PolicyError as error:
             findings.append(Finding("access", f"ACCESS UNKNOWN: {region}: {error}", region=region))
             continue
+        statements = [*parts.own, *parts.atlassian]
+        access = atlassian_access(statements, grants)
+        effective[region] = access
+        for grant in grants:
+            for principal in sorted((grant.principals or frozenset()) - {"*"}):
+                missing = sorted(a for a in _granted(grant) if a not in access.get(principal, frozenset()))
+                if not missing:
+                    continue
+                caller = (atlassian_callers(principal) or (principal,))[0]
+                decision = evaluate(statements, Request(caller, missing[0]))
+                why = (
+                    f"denied by statement {', '.join(decision.statements)}"
+                    if decision.reason == "explicit-deny"
+                    else "no statement grants it (Atlassian's statement removed or altered)"
+                )
+                findings.append(
+                    Finding(
+                        "access",
+                        f"ACCESS BROKEN: {region}: Atlassian's {principal} does not get {', '.join(missing[:4])}"
+                        f"{'...' if len(missing) > 4 else ''} ({why}); {_RESTORE_REMEDY}",
+                        region=region,
+                    )
+                )
         for statement, principal in deleted_principals(parts.atlassian):
             findings.append(
                 Finding(
@@ -238,7 +282,19 @@ def key_policy_access_findings(policies: Mapping[str, str], errors: Mapping[str,
                     region=region,
                 )
             )
+    if len({tuple(sorted(a.items())) for a in effective.values()}) > 1:
+        findings.append(
+            Finding(
+                "split",
+                f"SPLIT: Atlassian's effective access differs between regions ({', '.join(sorted(effective))}): "
+                f"{_RESTORE_REMEDY}",
+            )
+        )
     return findings
+
+
+def _granted(statement: Statement) -> frozenset[str]:
+    return statement_actions(statement)
 
 
 def _region_status(

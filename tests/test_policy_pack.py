@@ -45,6 +45,7 @@ OFFLINE: dict[str, dict[str, Any]] = {
     REENCRYPTION: {"liveStateCheck": False},
     ACCESS: {"liveStateCheck": False},
     "context-tag-unchanged": {"liveStateCheck": False},
+    "key-policy-access-notes": {"liveStateCheck": False},
     DEPLOYED: {"enforcementLevel": "disabled"},
     CLOCK: {"enforcementLevel": "disabled"},
     LEVELS: {"allowLowered": [DEPLOYED]},
@@ -122,6 +123,7 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
         "only-component-keys": analyzer_pb2.MANDATORY,
         "context-tag-unchanged": analyzer_pb2.MANDATORY,
         CLOCK: analyzer_pb2.ADVISORY,
+        "key-policy-access-notes": analyzer_pb2.ADVISORY,
         LEVELS: analyzer_pb2.MANDATORY,
     }
     schemas = {p.name: dict(p.configSchema.properties) for p in info.policies if p.configSchema.properties}
@@ -129,6 +131,7 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
         REENCRYPTION: {"liveStateCheck"},
         ACCESS: {"liveStateCheck"},
         "context-tag-unchanged": {"liveStateCheck"},
+        "key-policy-access-notes": {"liveStateCheck"},
         JUSTIFICATION: {"ticketPattern"},
         LEVELS: {"allowLowered"},
     }

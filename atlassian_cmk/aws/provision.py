@@ -33,6 +33,7 @@ def create_key_pair(
     extra_tags: dict[str, str] | None = None,
     client_factory: ClientFactory = default_client_factory,
     created_keys: list[ProvisionedKey] | None = None,
+    drill_stand_in: bool = False,
 ) -> list[ProvisionedKey]:
     """Create one key per region (or a multi-region primary and replica), with aliases.
 
@@ -46,7 +47,9 @@ def create_key_pair(
     sts = client_factory("sts", first_region)
     identity = sts.get_caller_identity()
     partition = identity["Arn"].split(":")[1]
-    policy = composed_key_policy(config, account_id=identity["Account"], partition=partition)
+    policy = composed_key_policy(
+        config, account_id=identity["Account"], partition=partition, drill_stand_in=drill_stand_in
+    )
     alias = alias_name(stack, key_pair)
     created: list[ProvisionedKey] = []
     primary_key_id: str | None = None

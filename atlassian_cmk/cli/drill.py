@@ -244,7 +244,12 @@ def run_drill(
     try:
         print(f"Drill stack {stack}: realm {realm} ({', '.join(config.regions)})", file=out)
         result.keys = create_key_pair(
-            config, stack, extra_tags={TAG_DRILL: "true"}, client_factory=factory, created_keys=created
+            config,
+            stack,
+            extra_tags={TAG_DRILL: "true"},
+            client_factory=factory,
+            created_keys=created,
+            drill_stand_in=True,
         )
         _walk(step, mark_reencryption, write_config, config, lambda: enrolled.append(load_stack_config(project, stack)))
     except KeyboardInterrupt:

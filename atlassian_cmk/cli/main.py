@@ -857,6 +857,7 @@ def _impact(run: _Run) -> ExitCode:
     print(review.to_json() if run.json else review.to_markdown(), end="")
     if not review.valid:
         return ExitCode.USAGE
+    # A changed context tag, or Atlassian losing access through its statements (marker or not): fail CI's check.
     return ExitCode.REFUSED if review.refused else ExitCode.AS_DECLARED
 
 
