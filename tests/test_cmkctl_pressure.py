@@ -357,7 +357,7 @@ def test_the_drift_workflow_fails_on_deadlines() -> None:
     workflow = (Path(__file__).resolve().parents[1] / ".github" / "workflows" / "drift.yml").read_text()
     assert 'cmkctl status --stack "$STACK" --fail-on deadline --format markdown' in workflow
     assert workflow.count("cmkctl status") == 1  # one read: the summary and the exit code agree
-    assert 'exit "${PIPESTATUS[0]}"' in workflow  # cmkctl's code, not tee's
+    assert "code=${PIPESTATUS[0]}" in workflow and "shell: bash" in workflow  # cmkctl's code, not tee's
 
 
 # 6. Restore says what is true ----------------------------------------------------------------------------
@@ -620,3 +620,46 @@ def test_a_huge_reason_is_shortened_in_its_error(capsys: pytest.CaptureFixture[s
     assert main(["revoke", "--reason", reason, "--ticket", "SEC-1", "--project-dir", str(project)]) == ExitCode.USAGE
     err = capsys.readouterr().err
     assert len(err) < 400 and "(100000 characters)" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["revoke", "--reason", "x", "--tiket", "SEC-1"], "unrecognized arguments: --tiket; did you mean --ticket?"),
+        (["status", "--fromat", "json"], "unrecognized arguments: --fromat; did you mean --format? (see"),
+    ],
+)
+def test_a_misspelled_flag_gets_exactly_one_did_you_mean(
+    capsys: pytest.CaptureFixture[str], argv: list[str], hint: str
+) -> None:
+    assert main(argv) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert hint in err and err.count("did you mean") == 1 and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "hint"),
+    [
+        ("status: none", "status: in_progress", "did you mean in-progress?"),
+        ("atlassian-cmk:realm: us", "atlassian-cmk:realm: usa", "did you mean us?"),
+    ],
+)
+def test_a_misspelled_config_value_gets_did_you_mean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, hint: str
+) -> None:
+    project = stack_dir(tmp_path, {old: new})
+    assert main(["status", "--project-dir", str(project)]) == ExitCode.USAGE
+    assert hint in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy"])
+def test_a_loopback_endpoint_is_never_sent_through_a_proxy(project: Path, moto_endpoint: str, variable: str) -> None:
+    done = subprocess.run(  # the proxy refuses every connection: a proxied request would fail (exit 3)
+        [str(CMKCTL), "status", "--project-dir", str(project)],
+        capture_output=True,
+        text=True,
+        env=cmkctl_env(moto_endpoint, **{variable: dead_endpoint()}),
+        timeout=90,
+    )
+
+    assert done.returncode == ExitCode.AS_DECLARED, done.stderr

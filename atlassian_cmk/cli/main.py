@@ -119,10 +119,29 @@ def _with_suggestion(message: str) -> str:
         return f"{message}; {hint}" if hint else message
     unknown = _UNRECOGNIZED_RE.search(message)
     if unknown:
-        hints = [did_you_mean(word.split("=")[0], _ALL_OPTIONS).strip() for word in unknown["words"].split()]
+        flags = [word.split("=")[0] for word in unknown["words"].split() if word.startswith("-")]
+        hints = [did_you_mean(flag, _ALL_OPTIONS).strip() for flag in flags]
         hints = [hint for hint in hints if hint]
         return f"{message}; {' '.join(hints)}" if hints else message
     return message
+
+
+def _refuse_unknown_flags(argv: Sequence[str]) -> None:
+    """A misspelled flag first, with its suggestion: argparse would report the required flag it hides
+    (`--tiket X` -> "required: --ticket") and never the misspelling."""
+    words = list(argv)
+    if "--" in words:  # after it, everything is a value
+        words = words[: words.index("--")]
+    # argparse takes a word with a space as a value even if it starts with '-' (argparse._parse_optional)
+    unknown = [
+        word.split("=")[0]
+        for word in words
+        if word.startswith("--") and not any(c.isspace() for c in word) and word.split("=")[0] not in _ALL_OPTIONS
+    ]
+    if unknown:
+        hints = [hint for hint in (did_you_mean(flag, _ALL_OPTIONS).strip() for flag in unknown) if hint]
+        suffix = f"; {' '.join(hints)}" if hints else ""
+        raise UsageError(f"cmkctl: unrecognized arguments: {' '.join(unknown)}{suffix} (see cmkctl --help)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -301,6 +320,7 @@ def main(argv: list[str] | None = None, *, runtime: Runtime | None = None) -> in
 def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
     parser = build_parser()
     try:
+        _refuse_unknown_flags(sys.argv[1:] if argv is None else argv)
         args = parser.parse_args(argv)
     except UsageError as error:
         print(error, file=sys.stderr)
