@@ -86,6 +86,7 @@ def test_status_reports_a_deleted_atlassian_principal_as_broken_access_exit_1(
     assert document["findings"] == [
         {
             "kind": "access",
+            "subkind": None,
             "region": "us-east-1",
             "message": "ACCESS BROKEN: us-east-1: Atlassian's statement 'SAMPLEAtlassianUseOfTheKey' names "
             "AROAEXAMPLEDELETED1234, a deleted principal: Atlassian's access through it is already broken; re-grant "
