@@ -400,7 +400,8 @@ def _parse_realm_and_regions(values: Mapping[str, Any]) -> tuple[str, tuple[str,
         raise ConfigError("realm", _MISSING, exactly_one)
     if realm is not _MISSING:
         if not isinstance(realm, str) or realm not in REALMS:
-            raise ConfigError("realm", realm, f"allowed: {realm_names()}; or set atlassian-cmk:regions instead")
+            hint = did_you_mean(realm, REALMS) if isinstance(realm, str) else ""
+            raise ConfigError("realm", realm, f"{hint}allowed: {realm_names()}; or set atlassian-cmk:regions instead")
         return realm, REALMS[realm].regions
     allowed = "allowed: a list of one or two distinct AWS regions, e.g. [us-east-1, us-west-2]"
     decoded = _decode_structured("regions", regions, allowed)
@@ -468,7 +469,8 @@ def _parse_reencryption(value: Any) -> Reencryption:
     parsed = _parse_object("reencryption", value, ("status", "ticket"), "{status: in-progress, ticket: PS-5678}")
     status = parsed["status"] or "none"
     if status not in REENCRYPTION_STATUSES:
-        raise ConfigError("reencryption.status", status, f"allowed: {', '.join(REENCRYPTION_STATUSES)}")
+        hint = did_you_mean(status, REENCRYPTION_STATUSES) if isinstance(status, str) else ""
+        raise ConfigError("reencryption.status", status, f"{hint}allowed: {', '.join(REENCRYPTION_STATUSES)}")
     ticket = parsed["ticket"] or None
     problem = None if ticket is None else ticket_problem(ticket)
     if problem is not None:

@@ -74,6 +74,8 @@ class Finding:
     kind: FindingKind
     message: str
     region: str | None = None
+    subkind: str | None = None
+    """For a deadline: window-closing | window-passed | data-at-risk | revoked-at-unknown (`DeadlineKind`)."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,8 @@ def assess(
     """
     evidence = cloudtrail or {}
     rows = tuple(
-        _region_status(config, deployed.stack, reading, evidence.get(reading.region)) for reading in deployed.readings
+        _region_status(config, deployed.stack, reading, evidence.get(reading.region), now)
+        for reading in deployed.readings
     )
     findings: list[Finding] = []
 
@@ -199,8 +202,8 @@ def assess(
         for difference in row.drift:
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
 
-    overall = realm_revocation_clock(keys, evidence)
-    findings.extend(Finding("deadline", d.message) for d in deadline_findings(overall, now))
+    overall = realm_revocation_clock(keys, evidence, now=now)
+    findings.extend(Finding("deadline", d.message, subkind=d.kind) for d in deadline_findings(overall, now))
     return StatusReport(
         stack=deployed.stack,
         alias=deployed.alias,
@@ -298,7 +301,7 @@ def _granted(statement: Statement) -> frozenset[str]:
 
 
 def _region_status(
-    config: StackConfig, stack: str, reading: RegionReading, evidence: CloudTrailEvidence | None
+    config: StackConfig, stack: str, reading: RegionReading, evidence: CloudTrailEvidence | None, now: datetime
 ) -> RegionStatus:
     key = reading.key
     drift: list[str] = []
@@ -317,7 +320,7 @@ def _region_status(
                 f"{config.reencryption.status} (deploy the stack to record it on the keys)"
             )
         if not key.enabled:
-            clock = revocation_clock([key], evidence.disabled_at if evidence else None)
+            clock = revocation_clock([key], evidence.disabled_at if evidence else None, now=now)
             note = evidence.error if evidence else None
     return RegionStatus(
         region=reading.region,
@@ -370,7 +373,9 @@ def status_json(report: StatusReport) -> dict[str, Any]:
         "clock": clock_json(report.clock, now),
         "regions_read": report.regions_read,
         "notes": list(report.notes),
-        "findings": [{"kind": f.kind, "region": f.region, "message": f.message} for f in report.findings],
+        "findings": [
+            {"kind": f.kind, "subkind": f.subkind, "region": f.region, "message": f.message} for f in report.findings
+        ],
     }
 
 

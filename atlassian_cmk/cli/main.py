@@ -61,6 +61,7 @@ from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.config import Revocation, StackConfig, StackConfigErrors, shorten
 from atlassian_cmk.config_edit import ENROLLED_KEYS_KEY
 from atlassian_cmk.deadlines import reinstatement_verdict, remaining_restore_step
+from atlassian_cmk.display import markdown_code_block
 from atlassian_cmk.documents import ChangeDocument, RegionAction, RegionResult, RunContext
 from atlassian_cmk.endpoints import where_label
 from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
@@ -118,10 +119,29 @@ def _with_suggestion(message: str) -> str:
         return f"{message}; {hint}" if hint else message
     unknown = _UNRECOGNIZED_RE.search(message)
     if unknown:
-        hints = [did_you_mean(word.split("=")[0], _ALL_OPTIONS).strip() for word in unknown["words"].split()]
+        flags = [word.split("=")[0] for word in unknown["words"].split() if word.startswith("-")]
+        hints = [did_you_mean(flag, _ALL_OPTIONS).strip() for flag in flags]
         hints = [hint for hint in hints if hint]
         return f"{message}; {' '.join(hints)}" if hints else message
     return message
+
+
+def _refuse_unknown_flags(argv: Sequence[str]) -> None:
+    """A misspelled flag first, with its suggestion: argparse would report the required flag it hides
+    (`--tiket X` -> "required: --ticket") and never the misspelling."""
+    words = list(argv)
+    if "--" in words:  # after it, everything is a value
+        words = words[: words.index("--")]
+    # argparse takes a word with a space as a value even if it starts with '-' (argparse._parse_optional)
+    unknown = [
+        word.split("=")[0]
+        for word in words
+        if word.startswith("--") and not any(c.isspace() for c in word) and word.split("=")[0] not in _ALL_OPTIONS
+    ]
+    if unknown:
+        hints = [hint for hint in (did_you_mean(flag, _ALL_OPTIONS).strip() for flag in unknown) if hint]
+        suffix = f"; {' '.join(hints)}" if hints else ""
+        raise UsageError(f"cmkctl: unrecognized arguments: {' '.join(unknown)}{suffix} (see cmkctl --help)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -301,12 +321,17 @@ def main(argv: list[str] | None = None, *, runtime: Runtime | None = None) -> in
 def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
     parser = build_parser()
     try:
+        _refuse_unknown_flags(sys.argv[1:] if argv is None else argv)
         args = parser.parse_args(argv)
     except UsageError as error:
         print(error, file=sys.stderr)
         return ExitCode.USAGE
     except SystemExit as done:  # --help, --version
         return int(done.code or 0)
+    problem = _format_problem(args)
+    if problem is not None:
+        print(f"cmkctl: {problem}", file=sys.stderr)
+        return ExitCode.USAGE
     verbose = getattr(args, "verbose", False)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="cmkctl: %(message)s")
     for noisy in ("botocore", "urllib3"):
@@ -360,7 +385,9 @@ def _on_sigint(signum: int, frame: object) -> None:
     could exit. The drill raises KeyboardInterrupt instead: it must disable its keys on the way out.
     """
     run = _CURRENT[-1] if _CURRENT else None
-    if run is None or run.args.command == "drill":
+    # Any drill in the stack of runs, not only the innermost: the drill's steps are nested runs
+    # (status, revoke, restore), and an os._exit inside one would skip the drill's clean-up.
+    if run is None or any(r.args.command == "drill" for r in _CURRENT):
         raise KeyboardInterrupt
     summary = run.interrupt_summary()
     with contextlib.suppress(Exception):
@@ -373,6 +400,24 @@ def _on_sigint(signum: int, frame: object) -> None:
 def entry_point() -> None:
     signal.signal(signal.SIGINT, _on_sigint)
     sys.exit(main())
+
+
+FORMATS_OF: dict[str, tuple[str, ...]] = {
+    "status": ("text", "json", "markdown"),
+    "impact": ("text", "json", "markdown"),
+}
+"""The --format values each command can write; the others write text or json."""
+
+
+def _format_problem(args: argparse.Namespace) -> str | None:
+    """A one-line usage error for a --format the command cannot write, or --json with another format."""
+    chosen = getattr(args, "format", None)
+    allowed = FORMATS_OF.get(args.command, ("text", "json"))
+    if chosen is not None and chosen not in allowed:
+        return f"{args.command}: --format {chosen} is not supported; choose from {', '.join(allowed)}"
+    if getattr(args, "json", False) and chosen not in (None, "json"):
+        return f"{args.command}: --json and --format {chosen} conflict; use one (--json is --format json)"
+    return None
 
 
 def _wants_json(args: argparse.Namespace) -> bool:
@@ -487,7 +532,8 @@ def _status(run: _Run) -> ExitCode:
     args = run.args
     stack, _, config = _load(args)
     deployed, _, context = _read(run, stack, config)
-    run.say(context.line())
+    if getattr(args, "format", "text") != "markdown":
+        run.say(context.line())
     now = run.rt.now()
     with run.wait("CloudTrail and key policies"):
         evidence = collect_cloudtrail_evidence(deployed.live_keys(), run.rt.client_factory, now=now)
@@ -497,6 +543,8 @@ def _status(run: _Run) -> ExitCode:
     )
     if run.json:
         print(json.dumps({**status_json(report), "context": context.to_json()}, indent=2))
+    elif getattr(args, "format", "text") == "markdown":  # e.g. a GitHub job summary: nothing in it renders
+        print(markdown_code_block(f"{context.line()}\n{render_status(report)}"), end="")
     else:
         emit(render_status(report))
     return report.exit_code
@@ -525,6 +573,7 @@ def _all_unreadable(deployed: DeployedState) -> bool:
 
 def _confirm(run: _Run, stack: str, context: RunContext, what: str) -> bool:
     """Ask to type the stack name, with who/where repeated right above the question."""
+    run.phase = "at the confirmation prompt; nothing was changed"
     try:
         typed = run.rt.ask(f"{what}\n{context.line()}\nType the stack name ({stack}) to go ahead: ")
     except EOFError:
@@ -665,7 +714,7 @@ def _revoke(run: _Run) -> ExitCode:
     code = _identity_outcome(run, deployed, report.exit_code, messages)
     keys = [change.key for change in changes if change.key is not None]
     if any(not key.enabled for key in keys):
-        messages.append(f"Revocation clock: {revocation_clock(keys).summary(now)}")
+        messages.append(f"Revocation clock: {revocation_clock(keys, now=now).summary(now)}")
         run.say(messages[-1])
 
     record = report.record() or {}
@@ -737,7 +786,7 @@ def _restore(run: _Run) -> ExitCode:
     # The window is judged on the evidence as it is before restore touches any tag.
     with run.wait("CloudTrail (revocation time)"):
         evidence = collect_cloudtrail_evidence(deployed.live_keys(), run.rt.client_factory, now=now)
-    clock = realm_revocation_clock(deployed.live_keys(), evidence)
+    clock = realm_revocation_clock(deployed.live_keys(), evidence, now=now)
     messages.append(reinstatement_verdict(clock, now))
     run.say(messages[-1])
 
