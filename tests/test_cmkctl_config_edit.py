@@ -1,4 +1,4 @@
-"""`--write-config`: the real Pulumi.prod.yaml edited in round-trip mode, comments intact, still valid."""
+"""`--write-config`: the real Pulumi.prod.yaml edited line by line, comments intact, still valid."""
 
 from __future__ import annotations
 
