@@ -45,6 +45,11 @@ IAM_PRINCIPAL_RE: Final = re.compile(
 )
 """An IAM account root, role or user ARN: what a KMS key policy `Principal.AWS` may name."""
 
+IAM_ROLE_ARN_RE: Final = re.compile(
+    r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::([0-9]{12}):role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+)
+"""An IAM role ARN (`arn:aws:iam::<account>:role/<path/name>`), as `aws:PrincipalArn` gives it."""
+
 TAG_VALUE_MAX: Final = 256
 """KMS tag values hold at most 256 characters; reason and ticket are written as tags."""
 
@@ -89,6 +94,7 @@ KEYS: Final = (
     "contextTag",
     "keyAdministrators",
     "enrolledKeys",
+    "applyRoleArn",
 )
 """Every key of the namespace; any other `atlassian-cmk:*` key is a typo and an error."""
 
@@ -109,6 +115,7 @@ TEXT_PATHS: Final = (
     "reencryption.*",
     # The enrolled key ARNs (region -> ARN): text Atlassian holds, compared byte for byte.
     "enrolledKeys.*",
+    "applyRoleArn",
 )
 """Where the namespace holds text, as paths under a key: `.name` a field, `*` any field name,
 `[]` any list item, `**` anything below. A plain YAML scalar there that the engine would read
@@ -218,6 +225,9 @@ class StackConfig:
     against the deployed key policy needs a new value."""
     enrolled_keys: KeyGeneration | None = None
     """The key ARNs handed to Atlassian (region -> ARN); None before the first deployment's enrollment."""
+    apply_role_arn: str | None = None
+    """The CI apply role (`atlassian-cmk:applyRoleArn`): the only principal the key policy lets
+    write the guards' evidence tags (`atlassian_cmk.evidence`); None: nobody may."""
 
     @property
     def enrolled(self) -> bool:
@@ -282,6 +292,7 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     )
     admins = attempt(_parse_arn_list, "keyAdministrators", values.get("keyAdministrators", _MISSING), False)
     context_tag = attempt(_parse_context_tag, values.get("contextTag", _MISSING))
+    apply_role = attempt(_parse_apply_role_arn, values.get("applyRoleArn", _MISSING))
 
     if realm_and_regions is not None and multi_region and len(realm_and_regions[1]) == 1:
         errors.append(ConfigError("multiRegion", True, "allowed only for a dual-region realm (us, eu or two regions)"))
@@ -307,6 +318,7 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         context_tag=context_tag,
         key_administrators=admins,
         enrolled_keys=enrolled,
+        apply_role_arn=apply_role,
     )
 
 
@@ -538,6 +550,25 @@ def parse_atlassian_key_policy(value: Any) -> tuple[dict[str, Any], ...]:
                     f"{where}.Principal.AWS", text, "allowed: an IAM root, role or user ARN, or a 12-digit account ID"
                 )
     return tuple(cast(dict[str, Any], s) for s in decoded)
+
+
+def _parse_apply_role_arn(value: Any) -> str | None:
+    """`atlassian-cmk:applyRoleArn`: the CI apply role's ARN; its account is checked against the
+    keys' own account where that is known (`composed_policy.composed_key_policy`)."""
+    if value is _MISSING:
+        return None
+    allowed = "allowed: the CI apply role's ARN in the keys' own account, e.g. arn:aws:iam::111122223333:role/cmk-apply"
+    if not isinstance(value, str) or not IAM_ROLE_ARN_RE.match(value):
+        raise ConfigError("applyRoleArn", value, allowed)
+    return value
+
+
+def role_account(role_arn: str) -> str:
+    """The 12-digit account of a role ARN accepted by `IAM_ROLE_ARN_RE`."""
+    match = IAM_ROLE_ARN_RE.match(role_arn)
+    if match is None:
+        raise ValueError(f"{role_arn!r} is not an IAM role ARN")
+    return match.group(2)
 
 
 def _parse_context_tag(value: Any) -> str:
