@@ -118,14 +118,15 @@ REENCRYPTION_NOT_RUNNING: Final = ("none", "complete")
 @dataclass(frozen=True)
 class ReencryptionEvidence:
     """What one key's re-encryption tag says. `may_run` True unless the value is exactly known
-    to mean "not running"; `reason` names the value as found (repr, so spaces show)."""
+    to mean "not running"; `reason` completes "the deployed key in <region> (<arn>) ..." and
+    names the value as found (repr, so spaces show)."""
 
     may_run: bool
     reason: str | None
 
 
-def reencryption_evidence(tags: dict[str, str] | Any) -> ReencryptionEvidence:
-    """Fail closed on the live re-encryption tag of a key of the stack.
+def reencryption_evidence(value: str | None) -> ReencryptionEvidence:
+    """Fail closed on the re-encryption tag of a key of the stack (`value` None: no such tag).
 
     Only the exact values `none` and `complete` mean "not running". `in-progress`, any other
     value (`In-Progress`, `in-progress ` with a space, `IN_PROGRESS`, `running`, `""`) and a
@@ -133,16 +134,15 @@ def reencryption_evidence(tags: dict[str, str] | Any) -> ReencryptionEvidence:
     (`Atlassian-CMK:Reencryption`) is another tag to KMS (tag keys are case-sensitive) and is
     never read. Used by the pack and cmkctl through `guards.reencryption_running`.
     """
-    value = tags.get(TAG_REENCRYPTION) if hasattr(tags, "get") else None
     if value in REENCRYPTION_NOT_RUNNING:
         return ReencryptionEvidence(False, None)
     if value is None:
-        return ReencryptionEvidence(True, f"no {TAG_REENCRYPTION} tag, so re-encryption cannot be ruled out")
+        return ReencryptionEvidence(True, f"has no {TAG_REENCRYPTION} tag, so re-encryption cannot be ruled out")
     if value == "in-progress":
-        return ReencryptionEvidence(True, f"tagged {TAG_REENCRYPTION}=in-progress")
+        return ReencryptionEvidence(True, "is tagged re-encryption in-progress")
     return ReencryptionEvidence(
         True,
-        f"{TAG_REENCRYPTION} is {value!r}, not exactly one of {', '.join(REENCRYPTION_NOT_RUNNING)}, "
+        f"has {TAG_REENCRYPTION} {value!r}, not exactly one of {', '.join(REENCRYPTION_NOT_RUNNING)}, "
         "so re-encryption may be in progress",
     )
 
