@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
@@ -53,13 +54,45 @@ IAM_ROLE_ARN_RE: Final = re.compile(
 TAG_VALUE_MAX: Final = 256
 """KMS tag values hold at most 256 characters; reason and ticket are written as tags."""
 
-# The tag characters every AWS service accepts (User-Defined Tag Restrictions): Unicode letters,
-# digits, whitespace and _ . : / = + - @. KMS documents no pattern of its own; staying inside the
-# common set means a revocation can never be half-done by a refused tag, whether it comes from
-# this file (the program) or from `cmkctl revoke` (which writes the same values back here).
-TAG_TEXT_RE: Final = re.compile(r"^[\w\s.:/=+\-@]*$")
-TICKET_RE: Final = re.compile(r"^[\w.:/=+\-@]+$")
-TAG_CHARS: Final = "letters, digits, spaces and _ . : / = + - @ (the AWS tag character set)"
+# Reason, ticket and justification text: ASCII letters and digits, the space, and _ . : / = + - @.
+# That is the AWS tag character set (User-Defined Tag Restrictions: Unicode letters, digits,
+# white space and _ . : / = + - @; KMS's TagValue itself is any 0-256 characters) narrowed on
+# purpose: `\s` and \p{Z} admit line feeds, carriage returns, tabs and U+2028 LINE SEPARATOR,
+# which break a terminal report or a YAML line, and non-ASCII letters admit look-alike tickets
+# (Cyrillic "С" in "SEC-1"). The same text is written to the stack file (the schema), by cmkctl
+# (its flags) and judged by the pack, all through `tag_text_problem`/`ticket_problem`.
+# `\Z`, not `$`: `$` also matches before a final line feed.
+TAG_TEXT_RE: Final = re.compile(r"\A[A-Za-z0-9 _.:/=+\-@]*\Z")
+TICKET_RE: Final = re.compile(r"\A[A-Za-z0-9_.:/=+\-@]+\Z")
+TAG_CHARS: Final = "letters, digits, spaces and _ . : / = + - @ (ASCII, the AWS tag character set)"
+
+_CONTROL_NAMES: Final = {
+    0x09: "CHARACTER TABULATION",
+    0x0A: "LINE FEED",
+    0x0B: "LINE TABULATION",
+    0x0C: "FORM FEED",
+    0x0D: "CARRIAGE RETURN",
+    0x1B: "ESCAPE",
+    0x7F: "DELETE",
+}
+
+
+def character_name(char: str) -> str:
+    """`U+000A LINE FEED`, `U+00E9 LATIN SMALL LETTER E WITH ACUTE`: a character named so a
+    reader can find it even when the terminal shows nothing (control characters have no
+    `unicodedata` name; their Unicode aliases are used)."""
+    code = ord(char)
+    name = _CONTROL_NAMES.get(code) or unicodedata.name(char, "")
+    if not name and (code < 0x20 or 0x80 <= code < 0xA0):
+        name = "a control character"
+    return f"U+{code:04X} {name}".rstrip()
+
+
+def _offending(text: str, pattern: re.Pattern[str]) -> str | None:
+    for char in text:
+        if not pattern.fullmatch(char):
+            return char
+    return None
 
 
 def tag_text_problem(text: str) -> str | None:
@@ -68,7 +101,10 @@ def tag_text_problem(text: str) -> str | None:
         return "required: non-empty text"
     if len(text) > TAG_VALUE_MAX:
         return f"at most {TAG_VALUE_MAX} characters (it becomes a KMS tag); got {len(text)}"
-    if not TAG_TEXT_RE.match(text) or text.lower().startswith("aws:"):
+    bad = _offending(text, TAG_TEXT_RE)
+    if bad is not None:
+        return f"use {TAG_CHARS}, not {character_name(bad)}"
+    if text.lower().startswith("aws:"):
         return f"use {TAG_CHARS}; not starting with aws:"
     return None
 
@@ -77,8 +113,10 @@ def ticket_problem(text: str) -> str | None:
     """Why text cannot be a ticket id: one word, so it reads the same in tags, config and search."""
     if not text:
         return "required: a ticket id such as SEC-1234"
-    if len(text) > TAG_VALUE_MAX or not TICKET_RE.match(text):
-        return f"a ticket id such as SEC-1234: no spaces, at most {TAG_VALUE_MAX} of {TAG_CHARS}"
+    bad = _offending(text, TICKET_RE)
+    if len(text) > TAG_VALUE_MAX or bad is not None:
+        named = f", not {character_name(bad)}" if bad is not None else ""
+        return f"a ticket id such as SEC-1234: no spaces, at most {TAG_VALUE_MAX} of {TAG_CHARS}{named}"
     return None
 
 
@@ -415,7 +453,8 @@ def _parse_object(key: str, value: Any, fields: tuple[str, ...], example: str) -
         text = _scalar_text(decoded[name])
         if text is None:
             raise ConfigError(f"{key}.{name}", decoded[name], "allowed: text")
-        result[name] = text.strip()
+        # Spaces only: a line feed or tab at either end is refused by the text rules, never dropped.
+        result[name] = text.strip(" ")
     return result
 
 
