@@ -156,7 +156,8 @@ def test_every_problem_of_atlassian_key_policy_is_one_line_and_nothing_is_regist
         "'arn:aws:iam::279766244153:role/SAMPLE… (101 characters) is not allowed; not an IAM statement "
         "(atlassianKeyPolicy[0].Action: missing; required (or NotAction))",
         "atlassian-cmk:atlassianKeyPolicyRevision: 'ATL 1' is not allowed; allowed: a ticket id such as SEC-1234: "
-        "no spaces, at most 256 of letters, digits, spaces and _ . : / = + - @ (the AWS tag character set)",
+        "no spaces, at most 256 of letters, digits, spaces and _ . : / = + - @ (ASCII, the AWS tag character set), "
+        "not U+0020 SPACE",
     ]
     assert run.resources == []
 
