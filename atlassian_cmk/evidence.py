@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from atlassian_cmk.config import shorten_repr
 from atlassian_cmk.naming import (
     TAG_DRILL,
     TAG_ENABLED,
@@ -142,7 +143,7 @@ def reencryption_evidence(value: str | None) -> ReencryptionEvidence:
         return ReencryptionEvidence(True, "is tagged re-encryption in-progress")
     return ReencryptionEvidence(
         True,
-        f"has {TAG_REENCRYPTION} {value!r}, not exactly one of {', '.join(REENCRYPTION_NOT_RUNNING)}, "
+        f"has {TAG_REENCRYPTION} {shorten_repr(value)}, not exactly one of {', '.join(REENCRYPTION_NOT_RUNNING)}, "
         "so re-encryption may be in progress",
     )
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
-from atlassian_cmk.config import shorten, tag_text_problem, ticket_problem
+from atlassian_cmk.config import shorten_repr, tag_text_problem, ticket_problem
 from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET
 
 from .framework import resource_policy
@@ -41,18 +41,18 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]
         yield f"{key.label} would be disabled without a revocation reason (tag {TAG_REVOCATION_REASON}); {_HOW}"
     elif (problem := tag_text_problem(reason)) is not None:
         # The schema's rule (one function): a line feed or control character never reaches a tag.
-        yield f"the revocation reason {shorten(reason)!r} of {key.label}: {problem}"
+        yield f"the revocation reason {shorten_repr(reason)} of {key.label}: {problem}"
     if not isinstance(ticket, str) or not ticket.strip():
         yield f"{key.label} would be disabled without a revocation ticket (tag {TAG_REVOCATION_TICKET}); {_HOW}"
         return
     pattern = settings["ticketPattern"]  # RE2, linear time (settings.compile_ticket_pattern)
     if not pattern.fullmatch(ticket):
         yield (
-            f"the revocation ticket {ticket!r} of {key.label} does not match the required pattern "
-            f"{pattern.pattern!r} (policy config ticketPattern); reference the incident ticket"
+            f"the revocation ticket {shorten_repr(ticket)} of {key.label} does not match the required pattern "
+            f"{shorten_repr(pattern.pattern)} (policy config ticketPattern); reference the incident ticket"
         )
     elif (problem := ticket_problem(ticket)) is not None:
-        yield f"the revocation ticket {shorten(ticket)!r} of {key.label}: {problem}"
+        yield f"the revocation ticket {shorten_repr(ticket)} of {key.label}: {problem}"
 
 
 def policy() -> ResourceValidationPolicy:
