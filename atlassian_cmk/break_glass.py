@@ -42,7 +42,7 @@ class InputError(ValueError):
 
 def _checked(flag: str, value: str | None, problem_of: Callable[[str], str | None]) -> str:
     """The flag's text, stripped, by the same rule the stack schema applies to the same value."""
-    text = (value or "").strip()
+    text = (value or "").strip(" ")  # a line feed or tab is refused by the rule, never dropped
     problem = problem_of(text)
     if problem is not None:
         raise InputError(flag, text if text else value or "", problem)

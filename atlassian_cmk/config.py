@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
@@ -45,16 +46,54 @@ IAM_PRINCIPAL_RE: Final = re.compile(
 )
 """An IAM account root, role or user ARN: what a KMS key policy `Principal.AWS` may name."""
 
+IAM_ROLE_ARN_RE: Final = re.compile(
+    r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::([0-9]{12}):role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+)
+"""An IAM role ARN (`arn:aws:iam::<account>:role/<path/name>`), as `aws:PrincipalArn` gives it."""
+
 TAG_VALUE_MAX: Final = 256
 """KMS tag values hold at most 256 characters; reason and ticket are written as tags."""
 
-# The tag characters every AWS service accepts (User-Defined Tag Restrictions): Unicode letters,
-# digits, whitespace and _ . : / = + - @. KMS documents no pattern of its own; staying inside the
-# common set means a revocation can never be half-done by a refused tag, whether it comes from
-# this file (the program) or from `cmkctl revoke` (which writes the same values back here).
-TAG_TEXT_RE: Final = re.compile(r"^[\w\s.:/=+\-@]*\Z")
-TICKET_RE: Final = re.compile(r"^[\w.:/=+\-@]+\Z")
-TAG_CHARS: Final = "letters, digits, spaces and _ . : / = + - @ (the AWS tag character set)"
+# Reason, ticket and justification text: ASCII letters and digits, the space, and _ . : / = + - @.
+# That is the AWS tag character set (User-Defined Tag Restrictions: Unicode letters, digits,
+# white space and _ . : / = + - @; KMS's TagValue itself is any 0-256 characters) narrowed on
+# purpose: `\s` and \p{Z} admit line feeds, carriage returns, tabs and U+2028 LINE SEPARATOR,
+# which break a terminal report or a YAML line, and non-ASCII letters admit look-alike tickets
+# (Cyrillic "С" in "SEC-1"). The same text is written to the stack file (the schema), by cmkctl
+# (its flags) and judged by the pack, all through `tag_text_problem`/`ticket_problem`.
+# `\Z`, not `$`: `$` also matches before a final line feed.
+TAG_TEXT_RE: Final = re.compile(r"\A[A-Za-z0-9 _.:/=+\-@]*\Z")
+TICKET_RE: Final = re.compile(r"\A[A-Za-z0-9_.:/=+\-@]+\Z")
+TAG_CHARS: Final = "letters, digits, spaces and _ . : / = + - @ (ASCII, the AWS tag character set)"
+TICKET_CHARS: Final = "ASCII letters, digits and _ . : / = + - @ (no spaces)"
+
+_CONTROL_NAMES: Final = {
+    0x09: "CHARACTER TABULATION",
+    0x0A: "LINE FEED",
+    0x0B: "LINE TABULATION",
+    0x0C: "FORM FEED",
+    0x0D: "CARRIAGE RETURN",
+    0x1B: "ESCAPE",
+    0x7F: "DELETE",
+}
+
+
+def character_name(char: str) -> str:
+    """`U+000A LINE FEED`, `U+00E9 LATIN SMALL LETTER E WITH ACUTE`: a character named so a
+    reader can find it even when the terminal shows nothing (control characters have no
+    `unicodedata` name; their Unicode aliases are used)."""
+    code = ord(char)
+    name = _CONTROL_NAMES.get(code) or unicodedata.name(char, "")
+    if not name and (code < 0x20 or 0x80 <= code < 0xA0):
+        name = "a control character"
+    return f"U+{code:04X} {name}".rstrip()
+
+
+def _offending(text: str, pattern: re.Pattern[str]) -> str | None:
+    for char in text:
+        if not pattern.fullmatch(char):
+            return char
+    return None
 
 
 def tag_text_problem(text: str) -> str | None:
@@ -63,7 +102,10 @@ def tag_text_problem(text: str) -> str | None:
         return "required: non-empty text"
     if len(text) > TAG_VALUE_MAX:
         return f"at most {TAG_VALUE_MAX} characters (it becomes a KMS tag); got {len(text)}"
-    if not TAG_TEXT_RE.match(text) or text.lower().startswith("aws:"):
+    bad = _offending(text, TAG_TEXT_RE)
+    if bad is not None:
+        return f"use {TAG_CHARS}, not {character_name(bad)}"
+    if text.lower().startswith("aws:"):
         return f"use {TAG_CHARS}; not starting with aws:"
     return None
 
@@ -72,10 +114,10 @@ def ticket_problem(text: str) -> str | None:
     """Why text cannot be a ticket id: one word, so it reads the same in tags, config and search."""
     if not text:
         return "required: a ticket id such as SEC-1234"
-    if len(text) > TAG_VALUE_MAX or not TICKET_RE.match(text):
-        return (
-            f"a ticket id such as SEC-1234: at most {TAG_VALUE_MAX} of letters, digits and _ . : / = + - @ (no spaces)"
-        )
+    bad = _offending(text, TICKET_RE)
+    if len(text) > TAG_VALUE_MAX or bad is not None:
+        named = f", not {character_name(bad)}" if bad is not None else ""
+        return f"a ticket id such as SEC-1234: at most {TAG_VALUE_MAX} of {TICKET_CHARS}{named}"
     return None
 
 
@@ -91,6 +133,7 @@ KEYS: Final = (
     "contextTag",
     "keyAdministrators",
     "enrolledKeys",
+    "applyRoleArn",
 )
 """Every key of the namespace; any other `atlassian-cmk:*` key is a typo and an error."""
 
@@ -111,6 +154,7 @@ TEXT_PATHS: Final = (
     "reencryption.*",
     # The enrolled key ARNs (region -> ARN): text Atlassian holds, compared byte for byte.
     "enrolledKeys.*",
+    "applyRoleArn",
 )
 """Where the namespace holds text, as paths under a key: `.name` a field, `*` any field name,
 `[]` any list item, `**` anything below. A plain YAML scalar there that the engine would read
@@ -220,6 +264,9 @@ class StackConfig:
     against the deployed key policy needs a new value."""
     enrolled_keys: KeyGeneration | None = None
     """The key ARNs handed to Atlassian (region -> ARN); None before the first deployment's enrollment."""
+    apply_role_arn: str | None = None
+    """The CI apply role (`atlassian-cmk:applyRoleArn`): the only principal the key policy lets
+    write the guards' evidence tags (`atlassian_cmk.evidence`); None: nobody may."""
 
     @property
     def enrolled(self) -> bool:
@@ -288,6 +335,7 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     )
     admins = attempt(_parse_arn_list, "keyAdministrators", values.get("keyAdministrators", _MISSING), False)
     context_tag = attempt(_parse_context_tag, values.get("contextTag", _MISSING))
+    apply_role = attempt(_parse_apply_role_arn, values.get("applyRoleArn", _MISSING))
 
     if realm_and_regions is not None and multi_region and len(realm_and_regions[1]) == 1:
         errors.append(ConfigError("multiRegion", True, "allowed only for a dual-region realm (us, eu or two regions)"))
@@ -313,6 +361,7 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         context_tag=context_tag,
         key_administrators=admins,
         enrolled_keys=enrolled,
+        apply_role_arn=apply_role,
     )
 
 
@@ -440,7 +489,8 @@ def _parse_object(key: str, value: Any, fields: tuple[str, ...], example: str) -
         text = _scalar_text(decoded[name])
         if text is None:
             raise ConfigError(f"{key}.{name}", decoded[name], "allowed: text")
-        result[name] = text.strip()
+        # Spaces only: a line feed or tab at either end is refused by the text rules, never dropped.
+        result[name] = text.strip(" ")
     return result
 
 
@@ -596,6 +646,25 @@ def _check_atlassian_statement(where: str, statement: Any, sids: set[str]) -> No
     if "Resource" not in statement:
         # Without Resource a key policy statement has no effect (KMS API Reference, PutKeyPolicy).
         raise ConfigError(f"{where}.Resource", _MISSING, 'required in a key policy: "Resource": "*"')
+
+
+def _parse_apply_role_arn(value: Any) -> str | None:
+    """`atlassian-cmk:applyRoleArn`: the CI apply role's ARN; its account is checked against the
+    keys' own account where that is known (`composed_policy.composed_key_policy`)."""
+    if value is _MISSING:
+        return None
+    allowed = "allowed: the CI apply role's ARN in the keys' own account, e.g. arn:aws:iam::111122223333:role/cmk-apply"
+    if not isinstance(value, str) or not IAM_ROLE_ARN_RE.match(value):
+        raise ConfigError("applyRoleArn", value, allowed)
+    return value
+
+
+def role_account(role_arn: str) -> str:
+    """The 12-digit account of a role ARN accepted by `IAM_ROLE_ARN_RE`."""
+    match = IAM_ROLE_ARN_RE.match(role_arn)
+    if match is None:
+        raise ValueError(f"{role_arn!r} is not an IAM role ARN")
+    return match.group(2)
 
 
 def _parse_context_tag(value: Any) -> str:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from atlassian_cmk.config import Reencryption, shorten
+from atlassian_cmk.evidence import reencryption_evidence
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey
 from atlassian_cmk.naming import TAG_REVOKED_AT
 from atlassian_cmk.timeline import RevocationClock, parse_iso
@@ -41,11 +42,12 @@ def reencryption_running(declared: Reencryption, deployed: DeployedState | None)
     if deployed is not None:
         for error in deployed.errors():
             reasons.append(f"the deployed keys could not be read, so re-encryption cannot be ruled out ({error})")
-        tagged = [key for key in deployed.live_keys() if key.reencryption == "in-progress"]
-        reasons.extend(
-            f"the deployed key in {key.region} ({key.arn}) is tagged re-encryption in-progress" for key in tagged
-        )
-        if tagged:  # the remedy once, however many regions say it
+        # Unknown is "no": only the exact values `none`/`complete` rule re-encryption out
+        # (`atlassian_cmk.evidence.reencryption_evidence`, the one rule for the pack and cmkctl).
+        tagged = [(key, reencryption_evidence(key.reencryption)) for key in deployed.live_keys()]
+        running = [(key, evidence) for key, evidence in tagged if evidence.may_run]
+        reasons.extend(f"the deployed key in {key.region} ({key.arn}) {evidence.reason}" for key, evidence in running)
+        if running:  # the remedy once, however many regions say it
             reasons.append("apply a change that marks it complete first, then revoke in a second change")
     return Verdict(allowed=not reasons, reasons=tuple(reasons))
 

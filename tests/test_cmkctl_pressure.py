@@ -619,7 +619,7 @@ def test_a_huge_reason_is_shortened_in_its_error(capsys: pytest.CaptureFixture[s
     reason = "x" * 100_000 + "\n"
     assert main(["revoke", "--reason", reason, "--ticket", "SEC-1", "--project-dir", str(project)]) == ExitCode.USAGE
     err = capsys.readouterr().err
-    assert len(err) < 400 and "(100000 characters)" in err and len(err.splitlines()) == 1
+    assert len(err) < 400 and "(100001 characters)" in err and len(err.splitlines()) == 1
 
 
 @pytest.mark.parametrize(

@@ -121,12 +121,29 @@ def test_pulumi_capitalised_booleans_are_accepted_like_config_get_bool() -> None
         (
             {"enabled": "false", "revocation": {"reason": "breach; see SEC-1", "ticket": "SEC-1"}},
             "atlassian-cmk:revocation.reason",
-            "'breach; see SEC-1' is not allowed; allowed: use letters, digits, spaces and _ . : / = + - @",
+            "'breach; see SEC-1' is not allowed; allowed: use letters, digits, spaces and _ . : / = + - @ "
+            "(ASCII, the AWS tag character set), not U+003B SEMICOLON",
         ),
         (
             {"enabled": "false", "revocation": {"reason": "breach", "ticket": "SEC 1"}},
             "atlassian-cmk:revocation.ticket",
             "'SEC 1' is not allowed; allowed: a ticket id such as SEC-1234: at most 256",
+        ),
+        (
+            {"enabled": "false", "revocation": {"reason": "line one\nline two", "ticket": "SEC-1"}},
+            "atlassian-cmk:revocation.reason",
+            "'line one\\nline two' is not allowed; allowed: use letters, digits, spaces and _ . : / = + - @ "
+            "(ASCII, the AWS tag character set), not U+000A LINE FEED",
+        ),
+        (
+            {"enabled": "false", "revocation": {"reason": "breach\n", "ticket": "SEC-1"}},
+            "atlassian-cmk:revocation.reason",
+            "not U+000A LINE FEED",
+        ),
+        (
+            {"enabled": "false", "revocation": {"reason": "breach", "ticket": "SEC-1\r"}},
+            "atlassian-cmk:revocation.ticket",
+            "not U+000D CARRIAGE RETURN",
         ),
         (
             {"enabled": "false", "revocation": {"reason": "breach", "ticket": "SEC-1", "by": "me"}},

@@ -108,6 +108,22 @@ def test_live_reencryption_in_progress_denies_disabling_even_when_the_inputs_say
     assert "then revoke in a second change" in west
 
 
+@pytest.mark.parametrize("value", ["in-progress "])
+def test_the_pack_denies_a_revocation_when_a_live_tag_is_not_a_known_value(
+    value: str, moto_endpoint: str, aws: Any
+) -> None:
+    raw = engine_config(**REVOKED)
+    with pack_for(raw, moto_endpoint) as (client, _):
+        deployed = deploy(aws)
+        tag(aws, deployed["us-west-2"], TAG_REENCRYPTION, value)
+        run = preview(raw)
+        client.configure()
+
+        violations = mandatory(analyze_program_run(client, run), REENCRYPTION)
+
+    assert any(f"({deployed['us-west-2'].arn}) has {TAG_REENCRYPTION} {value!r}" in v.message for v in violations)
+
+
 def test_live_reencryption_complete_allows_disabling(moto_endpoint: str, aws: Any) -> None:
     raw = engine_config(**REVOKED, reencryption={"status": "complete"})
     with pack_for(raw, moto_endpoint) as (client, _):

@@ -313,6 +313,30 @@ def test_a_ticket_not_matching_the_pattern_is_denied(
     assert pattern in violations[0].message
 
 
+@pytest.mark.parametrize(
+    ("tag", "value", "named"),
+    [
+        ("atlassian-cmk:revocation-reason", "line one\nline two", "U+000A LINE FEED"),
+        ("atlassian-cmk:revocation-reason", "a\rb", "U+000D CARRIAGE RETURN"),
+        ("atlassian-cmk:revocation-ticket", "SEC-1\x1b[2K", "U+001B ESCAPE"),
+    ],
+)
+def test_a_reason_or_ticket_outside_the_character_set_is_denied_naming_the_character(
+    packs: PackPool, tag: str, value: str, named: str
+) -> None:
+    # A hand-edited tag or a component drifting from the schema: the pack applies the schema's own rule.
+    raw, run = program(**REVOKED)
+    client = offline(packs, raw)
+    east = key_in(run, "us-east-1")
+    properties = properties_of(east)
+    properties["tags"][tag] = value
+
+    violations = only(analyze_key(client, east, properties=properties), JUSTIFICATION)
+
+    assert [v.urn for v in violations] == [east.urn]
+    assert f"not {named}" in violations[0].message
+
+
 def test_a_disabled_key_without_reason_and_ticket_tags_is_denied(packs: PackPool) -> None:
     raw, run = program(**REVOKED)
     client = offline(packs, raw)

@@ -69,6 +69,8 @@ from atlassian_cmk.enrollment import check_enrollment
 from atlassian_cmk.exit_codes import ExitCode, exit_codes_help, most_severe
 from atlassian_cmk.git_source import GitRefError
 from atlassian_cmk.guards import realm_revocation_clock, reencryption_running, revocation_clock
+from atlassian_cmk.iam_policy import ACCOUNT_ID_RE
+from atlassian_cmk.iam_roles import ROLES, ScopeError, render, role_policy, role_scope
 from atlassian_cmk.identity_rules import alias_findings
 from atlassian_cmk.impact import revocation_impact
 from atlassian_cmk.live_keys import DeployedState
@@ -285,6 +287,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     impact.add_argument("--base", required=True, help="the Git ref the pull request merges into, e.g. origin/main")
 
+    iam = commands.add_parser(
+        "iam",
+        parents=[common],
+        formatter_class=formatter,
+        help="print the IAM policy of a role (preview, apply, break-glass) for this stack",
+        description=(
+            "Generate the role's IAM policy from Pulumi.<stack>.yaml: the account, regions, enrolled key ARNs where "
+            "known, and the stack's aliases. No role may tag, disable or enable a key that is not the stack's. "
+            "Reads the stack file only; no AWS call."
+        ),
+    )
+    iam.add_argument("--role", required=True, choices=ROLES, help="which role's policy to print")
+    iam.add_argument(
+        "--account-id", help="the 12-digit account of the keys (required before enrollment; else the enrolled ARNs')"
+    )
+
     drill = commands.add_parser(
         "drill",
         parents=[common],
@@ -303,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument(
         "--real-account", action="store_true", help="allow creating drill keys in a real AWS account (asks first)"
     )
-    for sub in (parser, status, enroll, revoke, restore, impact, drill):
+    for sub in (parser, status, enroll, revoke, restore, impact, iam, drill):
         _ALL_OPTIONS.update(option for action in sub._actions for option in action.option_strings)
     return parser
 
@@ -345,6 +363,7 @@ def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
         "revoke": _revoke,
         "restore": _restore,
         "impact": _impact,
+        "iam": _iam,
         "drill": _drill,
     }[args.command]
     try:
@@ -908,6 +927,20 @@ def _impact(run: _Run) -> ExitCode:
         return ExitCode.USAGE
     # A changed context tag, or Atlassian losing access through its statements (marker or not): fail CI's check.
     return ExitCode.REFUSED if review.refused else ExitCode.AS_DECLARED
+
+
+def _iam(run: _Run) -> ExitCode:
+    """The role's policy document for this stack, on stdout (text and json: the document itself)."""
+    stack, _path, config = _load(run.args)
+    account = run.args.account_id
+    if account is not None and not ACCOUNT_ID_RE.match(account):
+        raise UsageError(f"--account-id: {shorten(account)!r} is not allowed; a 12-digit AWS account ID")
+    try:
+        scope = role_scope(config, stack, account)
+    except ScopeError as error:
+        raise UsageError(str(error)) from None
+    print(render(role_policy(run.args.role, scope)), end="")
+    return ExitCode.AS_DECLARED
 
 
 def _drill(run: _Run) -> ExitCode:
