@@ -21,6 +21,12 @@ TAG_REGION: Final = "atlassian-cmk:region"
 TAG_KEY_PAIR: Final = "atlassian-cmk:key-pair"
 TAG_ENABLED: Final = "atlassian-cmk:enabled"
 TAG_REENCRYPTION: Final = "atlassian-cmk:reencryption"
+TAG_ENROLLED: Final = "atlassian-cmk:enrolled"
+"""Evidence written by the program once `enrolledKeys` is set: these keys are enrolled with Atlassian.
+
+The policy pack refuses a stack whose configuration has no `enrolledKeys` while a key it reads
+(through the alias) carries this tag: removing enrolledKeys would make every tool trust the alias
+again. The key policy protects the tag from being removed (issue 12)."""
 TAG_REVOCATION_REASON: Final = "atlassian-cmk:revocation-reason"
 TAG_REVOCATION_TICKET: Final = "atlassian-cmk:revocation-ticket"
 # Written only by `cmkctl revoke`/`restore` (the break-glass path): a deployment cannot know
@@ -79,6 +85,8 @@ def key_tags(config: StackConfig, stack: str, region: str, key_pair: str = CURRE
         TAG_ENABLED: "true" if config.enabled else "false",
         TAG_REENCRYPTION: config.reencryption.status,
     }
+    if config.enrolled_keys is not None:
+        tags[TAG_ENROLLED] = "true"  # an in-place tag update: the keys are never replaced for it
     if not config.enabled and config.revocation is not None:
         tags[TAG_REVOCATION_REASON] = config.revocation.reason
         tags[TAG_REVOCATION_TICKET] = config.revocation.ticket

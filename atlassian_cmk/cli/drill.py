@@ -55,6 +55,7 @@ DRILL_PERMISSIONS = (
     "kms:UntagResource",
     "kms:DescribeKey",
     "kms:ListResourceTags",
+    "kms:ListKeys",
     "kms:GetKeyPolicy",
     "kms:DisableKey",
     "kms:EnableKey",
