@@ -217,7 +217,7 @@ def test_status_before_the_first_deployment_is_not_deployed_exit_8_and_says_so_a
     code = status(project, runtime(moto_endpoint))
 
     out = capsys.readouterr().out
-    assert code == ExitCode.NOT_DEPLOYED == 8
+    assert code == ExitCode.NOT_DEPLOYED and int(code) == 8
     assert "NOT DEPLOYED: no key yet behind alias/atlassian-cmk/prod in us-east-1, us-west-2" in out
     assert "CRITICAL" not in out and "CancelKeyDeletion" not in out
     assert out.rstrip().splitlines()[-1].startswith("Result: exit 8: not deployed yet")
