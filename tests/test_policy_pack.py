@@ -44,6 +44,7 @@ LEVELS = "guardrail-levels-intact"
 OFFLINE: dict[str, dict[str, Any]] = {
     REENCRYPTION: {"liveStateCheck": False},
     ACCESS: {"liveStateCheck": False},
+    "context-tag-unchanged": {"liveStateCheck": False},
     DEPLOYED: {"enforcementLevel": "disabled"},
     CLOCK: {"enforcementLevel": "disabled"},
     LEVELS: {"allowLowered": [DEPLOYED]},
@@ -119,6 +120,7 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
         DEPLOYED: analyzer_pb2.MANDATORY,
         "enrolled-keys-kept": analyzer_pb2.MANDATORY,
         "only-component-keys": analyzer_pb2.MANDATORY,
+        "context-tag-unchanged": analyzer_pb2.MANDATORY,
         CLOCK: analyzer_pb2.ADVISORY,
         LEVELS: analyzer_pb2.MANDATORY,
     }
@@ -126,6 +128,7 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
     assert {name: set(props) for name, props in schemas.items()} == {
         REENCRYPTION: {"liveStateCheck"},
         ACCESS: {"liveStateCheck"},
+        "context-tag-unchanged": {"liveStateCheck"},
         JUSTIFICATION: {"ticketPattern"},
         LEVELS: {"allowLowered"},
     }
@@ -450,6 +453,19 @@ def test_bad_policy_config_is_one_clear_mandatory_violation_per_key(
     assert len(violations) == 2  # one per CMK key, nothing else
     assert expected in violations[0].message
     assert "Traceback" not in violations[0].message
+
+
+def test_a_huge_bad_pattern_is_echoed_shortened_in_each_violation(packs: PackPool) -> None:
+    raw, run = program()
+    huge = "(" + "a" * 2_000_000  # invalid (unclosed group), and far too long to quote
+    client = offline(packs, raw, **{JUSTIFICATION: {"ticketPattern": huge}})
+
+    violations = only(by_policy(analyze_program_run(client, run), JUSTIFICATION), JUSTIFICATION)
+
+    assert len(violations) == 2
+    for violation in violations:
+        assert "(2000001 characters)" in violation.message
+        assert len(violation.message) < 1_000, len(violation.message)
 
 
 def test_a_wrong_json_type_is_refused_by_the_cli_before_the_pack_runs(packs: PackPool) -> None:

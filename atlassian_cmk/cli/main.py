@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Compare Pulumi.<stack>.yaml at --base with the working tree and say what the change does to "
             "Atlassian's access: revocation, restoration, re-encryption, principals, key policy, realm; the "
             "consequences and timeline, a checklist, and the guardrails that will be checked. Reads Git only; "
-            "no AWS call. Exit 0, or 64 when the configuration is invalid (its errors are the summary)."
+            "no AWS call. Exit 0; 4 when the change is one the guardrails refuse (a changed contextTag); 64 when the "
+            "configuration is invalid (its errors are the summary)."
         ),
     )
     impact.add_argument("--base", required=True, help="the Git ref the pull request merges into, e.g. origin/main")
@@ -885,8 +886,8 @@ def _impact(run: _Run) -> ExitCode:
     print(review.to_json() if run.json else review.to_markdown(), end="")
     if not review.valid:
         return ExitCode.USAGE
-    # An undeclared change or removal of the enrolled keys fails the pull request's check.
-    return ExitCode.REFUSED if review.blocked else ExitCode.AS_DECLARED
+    # An undeclared change or removal of the enrolled keys (blocked), or a guardrail's refusal, fails the check.
+    return ExitCode.REFUSED if review.refused or review.blocked else ExitCode.AS_DECLARED
 
 
 def _drill(run: _Run) -> ExitCode:

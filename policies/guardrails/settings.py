@@ -18,6 +18,7 @@ import re2
 from pulumi_policy import PolicyConfigSchema
 
 from atlassian_cmk import guardrail_catalog as catalog
+from atlassian_cmk.config import shorten, shorten_repr
 
 # Names from the core's catalog: the docs and `cmkctl impact` list the same guardrails.
 REENCRYPTION_POLICY: Final = catalog.NO_REVOCATION_DURING_REENCRYPTION.name
@@ -30,6 +31,7 @@ CLOCK_POLICY: Final = catalog.REVOCATION_CLOCK.name
 IDENTITY_POLICY: Final = catalog.ENROLLED_KEYS_KEPT.name
 COMPONENT_KEYS_POLICY: Final = catalog.ONLY_COMPONENT_KEYS.name
 LEVELS_POLICY: Final = catalog.GUARDRAIL_LEVELS_INTACT.name
+CONTEXT_TAG_POLICY: Final = catalog.CONTEXT_TAG_UNCHANGED.name
 
 DEFAULT_TICKET_PATTERN: Final = r"\S+"
 """Any non-empty token without spaces; organizations set their tracker's shape (`SEC-[0-9]+`)."""
@@ -71,6 +73,15 @@ OPTIONS: Final[Mapping[str, tuple[Option, ...]]] = {
             "a principal removed from both at once.",
         ),
     ),
+    CONTEXT_TAG_POLICY: (
+        Option(
+            "liveStateCheck",
+            "boolean",
+            True,
+            "Compare atlassian-cmk:contextTag with the deployed keys' atlassian-cmk:context-tag tag. Turn off only "
+            "where AWS cannot be reached on purpose; a changed context tag is then seen only by `cmkctl impact`.",
+        ),
+    ),
     LEVELS_POLICY: (
         Option(
             "allowLowered",
@@ -100,8 +111,8 @@ class PolicyConfigError(ValueError):
         self.policy = policy
         self.key = key
         super().__init__(
-            f"invalid policy config (--policy-pack-config) {policy}.{key}: {value!r} is not allowed; {allowed}. "
-            "The policy fails closed until the config is fixed."
+            f"invalid policy config (--policy-pack-config) {policy}.{key}: {shorten_repr(value)} is not allowed; "
+            f"{allowed}. The policy fails closed until the config is fixed."
         )
 
 
@@ -157,7 +168,7 @@ def compile_ticket_pattern(policy: str, pattern: str) -> re2._Regexp[str]:
     try:
         return re2.compile(pattern, options)
     except re2.error as error:
-        detail = error.args[0].decode() if error.args and isinstance(error.args[0], bytes) else str(error)
+        detail = shorten(error.args[0].decode() if error.args and isinstance(error.args[0], bytes) else str(error))
         raise PolicyConfigError(
             policy,
             "ticketPattern",
