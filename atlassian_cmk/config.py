@@ -343,7 +343,11 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     enrolled = None
     if realm_and_regions is not None:
         enrolled = attempt(
-            _parse_key_generation, "enrolledKeys", values.get("enrolledKeys", _MISSING), realm_and_regions[1]
+            _parse_key_generation,
+            "enrolledKeys",
+            values.get("enrolledKeys", _MISSING),
+            realm_and_regions[1],
+            multi_region if isinstance(multi_region, bool) else None,
         )
 
     if errors:
@@ -547,14 +551,16 @@ def _parse_arn_list(key: str, value: Any, required: bool) -> tuple[str, ...]:
     return tuple(decoded)
 
 
-def _parse_key_generation(key: str, value: Any, regions: tuple[str, ...]) -> KeyGeneration | None:
+def _parse_key_generation(
+    key: str, value: Any, regions: tuple[str, ...], multi_region: bool | None
+) -> KeyGeneration | None:
     """A region -> key ARN map (enrolledKeys; later generations use the same shape), or None when absent."""
     if value is _MISSING:
         return None
     allowed = "allowed: a map of region to KMS key ARN (run `cmkctl enroll` to write it)"
     decoded = _decode_structured(key, value, allowed)
     try:
-        return parse_key_generation(decoded, regions, name=key)
+        return parse_key_generation(decoded, regions, name=key, multi_region=multi_region)
     except KeyGenerationError as error:
         raise ConfigError(error.field, error.value, error.allowed) from None
 

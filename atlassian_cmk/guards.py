@@ -14,6 +14,7 @@ from typing import Final
 
 from atlassian_cmk.config import Reencryption, shorten
 from atlassian_cmk.evidence import reencryption_evidence
+from atlassian_cmk.identity_rules import foreign_keys
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey
 from atlassian_cmk.naming import TAG_REVOKED_AT
 from atlassian_cmk.timeline import RevocationClock, parse_iso
@@ -44,7 +45,10 @@ def reencryption_running(declared: Reencryption, deployed: DeployedState | None)
             reasons.append(f"the deployed keys could not be read, so re-encryption cannot be ruled out ({error})")
         # Unknown is "no": only the exact values `none`/`complete` rule re-encryption out
         # (`atlassian_cmk.evidence.reencryption_evidence`, the one rule for the pack and cmkctl).
-        tagged = [(key, reencryption_evidence(key.reencryption)) for key in deployed.live_keys()]
+        # An enrolled ARN naming a key that is not the stack's is refused on its own (`foreign_keys`:
+        # nothing acts on it); its tags are no evidence about this stack's re-encryption either.
+        foreign = {finding.arn for finding in foreign_keys(deployed)}
+        tagged = [(key, reencryption_evidence(key.reencryption)) for key in deployed.live_keys() if key.arn not in foreign]
         running = [(key, evidence) for key, evidence in tagged if evidence.may_run]
         reasons.extend(f"the deployed key in {key.region} ({key.arn}) {evidence.reason}" for key, evidence in running)
         if running:  # the remedy once, however many regions say it

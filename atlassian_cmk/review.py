@@ -54,6 +54,8 @@ class Change:
     regions: tuple[str, ...]
     summary: str
     details: str = ""
+    blocks: bool = False
+    """True when `cmkctl impact` must fail the pull request's check (exit 4) until the change is declared."""
 
 
 @dataclass
@@ -68,6 +70,11 @@ class Review:
     changes: list[Change] = field(default_factory=list)
     checklist: list[str] = field(default_factory=list)
     guardrails: list[Guardrail] = field(default_factory=lambda: list(GUARDRAILS))
+
+    @property
+    def blocked(self) -> bool:
+        """Whether a change needs a declared reason it does not have (the CI check fails)."""
+        return any(c.blocks for c in self.changes)
 
     @property
     def revokes(self) -> bool:
@@ -100,6 +107,7 @@ class Review:
             "errors": self.errors,
             "base_note": self.base_note or None,
             "revokes_access": self.revokes,
+            "blocked": self.blocked,
             "refused": self.refused,
             "atlassian_loses_access": self.atlassian_loses_access,
             "changes": [asdict(c) for c in self.changes],
@@ -339,13 +347,19 @@ def _region_changes(base: StackConfig, head: StackConfig) -> list[Change]:
     """Regions leaving or joining, by name; a reordering alone changes no key (resources are named by region)."""
     changes: list[Change] = []
     if base.realm != head.realm and set(base.regions) != set(head.regions):
+        outside = tuple(r for r in head.regions if r not in base.regions)
+        consequence = (
+            f"data cannot leave its realm ({regions_phrase(outside)} not in realm {base.realm})"
+            if outside
+            else "the realm shrinks (the region leaving is named below)"
+        )
         changes.append(
             Change(
                 "realm",
                 "critical",
-                head.regions,
+                (),  # the summary names both region sets; a suffix would name only one of them
                 f"Realm {base.realm} ({regions_phrase(base.regions)}) -> {head.realm} ({regions_phrase(head.regions)}):"
-                " data cannot leave its realm",
+                f" {consequence}",
             )
         )
     held = base.enrolled_keys
@@ -400,7 +414,12 @@ def _enrolled_keys_change(base: StackConfig, head: StackConfig) -> Change | None
         return None
     lines = [f"- {region}: {arn}" for region, arn in before.items() if after.get(region) != arn]
     lines += [f"+ {region}: {arn}" for region, arn in after.items() if before.get(region) != arn]
-    regions = tuple(dict.fromkeys([*before, *after]))
+    # Only the regions whose ARN changes, so the heading names what changes, not the whole realm.
+    regions = tuple(r for r in dict.fromkeys([*before, *after]) if before.get(r) != after.get(r))
+    blocks = not enrolled_keys_change_declared(base, head)
+    undeclared = (
+        "; this check fails until the change is declared (a promotion of re-encrypted keys, issue 15)" if blocks else ""
+    )
     if not before:
         return Change(
             "enrolled-keys",
@@ -416,17 +435,32 @@ def _enrolled_keys_change(base: StackConfig, head: StackConfig) -> Change | None
             "critical",
             regions,
             "Enrollment removed: the tools would find the keys through the alias again, which anyone with "
-            "kms:UpdateAlias can repoint",
+            "kms:UpdateAlias can repoint" + undeclared,
             "\n".join(lines),
+            blocks=blocks,
         )
     return Change(
         "enrolled-keys",
         "critical",
         regions,
         "The keys Atlassian holds change: only a re-encryption agreed with Atlassian gives it new keys; an ARN "
-        "changed by hand makes every tool act on a key Atlassian does not use",
+        "changed by hand makes every tool act on a key Atlassian does not use" + undeclared,
         "\n".join(lines),
+        blocks=blocks,
     )
+
+
+def enrolled_keys_change_declared(base: StackConfig, head: StackConfig) -> bool:
+    """Whether a change or removal of the enrolled keys carries a declared reason.
+
+    The hook for key generations (issue 15): promoting re-encrypted keys will declare itself in the
+    head (the re-encryption record naming the promoted generation) and return True here. Today no
+    declaration exists, so every change or removal of enrolled keys fails the impact check: a pull
+    request that drops enrolledKeys (the pack would fall back to the alias) or swaps in other ARNs is
+    exactly what an attacker holding a repointed alias needs.
+    """
+    del base, head
+    return False
 
 
 def review_stack_change(project_dir: Path, stack: str, base_ref: str) -> Review:
