@@ -48,7 +48,8 @@ def reencryption_running(declared: Reencryption, deployed: DeployedState | None)
         # An enrolled ARN naming a key that is not the stack's is refused on its own (`foreign_keys`:
         # nothing acts on it); its tags are no evidence about this stack's re-encryption either.
         foreign = {finding.arn for finding in foreign_keys(deployed)}
-        tagged = [(key, reencryption_evidence(key.reencryption)) for key in deployed.live_keys() if key.arn not in foreign]
+        own = [key for key in deployed.live_keys() if key.arn not in foreign]
+        tagged = [(key, reencryption_evidence(key.reencryption)) for key in own]
         running = [(key, evidence) for key, evidence in tagged if evidence.may_run]
         reasons.extend(f"the deployed key in {key.region} ({key.arn}) {evidence.reason}" for key, evidence in running)
         if running:  # the remedy once, however many regions say it
