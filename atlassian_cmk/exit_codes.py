@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     KEY_LOST = 5
     ALIAS_MOVED = 6
     DEADLINE = 7
+    RECORD_NOT_WRITTEN = 8
     INTERRUPTED = 130
     USAGE = 64
     INTERNAL = 70
@@ -34,6 +35,10 @@ EXIT_CODE_MEANINGS: Final = {
     ExitCode.REFUSED: "refused by a guard (re-encryption in progress, or the confirmation was not given)",
     ExitCode.KEY_LOST: "a key is pending deletion, or an enrolled key is not found (an incident)",
     ExitCode.ALIAS_MOVED: "the stack's alias no longer names the enrolled key in some region (see ALIAS MOVED)",
+    ExitCode.RECORD_NOT_WRITTEN: (
+        "revoke/restore changed the keys as asked, but the record (tags) could not be written in some region; "
+        "rerun to write it"
+    ),
     ExitCode.DEADLINE: "status --fail-on deadline: the reinstatement window closes within 48 h or has passed",
     ExitCode.USAGE: "bad usage or bad configuration; nothing in AWS was changed",
     ExitCode.INTERNAL: "internal error (a bug): one line, rerun with -v for the traceback",
@@ -49,6 +54,7 @@ SEVERITY: Final = (
     ExitCode.REFUSED,
     ExitCode.UNREACHABLE,
     ExitCode.SPLIT,
+    ExitCode.RECORD_NOT_WRITTEN,
     ExitCode.DEADLINE,
     ExitCode.DRIFT,
     ExitCode.AS_DECLARED,

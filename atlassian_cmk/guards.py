@@ -14,6 +14,7 @@ from datetime import datetime
 from atlassian_cmk.config import Reencryption
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey
 from atlassian_cmk.naming import TAG_REVOKED_AT
+from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.timeline import RevocationClock, parse_iso
 
 
@@ -94,7 +95,12 @@ def revocation_clock(keys: list[LiveKey], cloudtrail_disabled_at: datetime | Non
     and survives CloudTrail's 90-day history), then the CloudTrail DisableKey event time found
     by the caller; otherwise unknown.
     """
-    tagged = [parse_iso(k.tags[TAG_REVOKED_AT]) for k in keys if not k.enabled and TAG_REVOKED_AT in k.tags]
+    # A restored (closed) record is history, not this revocation's time (atlassian_cmk/records.py).
+    tagged = [
+        parse_iso(k.tags[TAG_REVOKED_AT])
+        for k in keys
+        if not k.enabled and TAG_REVOKED_AT in k.tags and has_current_revocation(k.tags)
+    ]
     stamps = [t for t in tagged if t is not None]
     if stamps:
         return RevocationClock(revoked_at=min(stamps), source="revoked-at tag")

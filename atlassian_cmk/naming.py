@@ -27,6 +27,8 @@ TAG_REVOCATION_TICKET: Final = "atlassian-cmk:revocation-ticket"
 # the wall-clock time of its own apply without a perpetual diff.
 TAG_REVOKED_AT: Final = "atlassian-cmk:revoked-at"
 TAG_REVOKED_BY: Final = "atlassian-cmk:revoked-by"
+TAG_REVOCATION_ID: Final = "atlassian-cmk:revocation-id"
+"""`rev-<UTC time>-<random>`: which break-glass revocation the record on the key belongs to."""
 TAG_GUARD_OVERRIDE: Final = "atlassian-cmk:guard-override"
 TAG_RESTORED_AT: Final = "atlassian-cmk:restored-at"
 TAG_RESTORED_BY: Final = "atlassian-cmk:restored-by"
@@ -34,6 +36,7 @@ TAG_RESTORE_TICKET: Final = "atlassian-cmk:restore-ticket"
 TAG_DRILL: Final = "atlassian-cmk:drill"
 RECORD_TAGS: Final = (
     TAG_REVOKED_AT,
+    TAG_REVOCATION_ID,
     TAG_REVOKED_BY,
     TAG_GUARD_OVERRIDE,
     TAG_RESTORED_AT,

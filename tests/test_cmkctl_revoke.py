@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from atlassian_cmk.aws.kms_actions import REVOCATION_RECORD
 from atlassian_cmk.cli.main import Runtime, main
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import (
@@ -18,6 +17,7 @@ from atlassian_cmk.naming import (
     TAG_REVOKED_AT,
     TAG_REVOKED_BY,
 )
+from atlassian_cmk.records import REVOCATION_RECORD
 from atlassian_cmk.timeline import parse_iso
 from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir
 from tests.support.faults import dead_endpoint, fault_proxy
@@ -158,7 +158,9 @@ def test_override_revokes_during_reencryption_and_records_the_justification(
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
     for region in REGIONS:
         assert live(moto_endpoint, region).tags[TAG_GUARD_OVERRIDE] == justification
-    assert f"GUARD OVERRIDDEN (recorded on the keys): {justification}" in capsys.readouterr().out
+    assert (
+        f"GUARD OVERRIDDEN (recorded on the keys in us-east-1, us-west-2): {justification}" in capsys.readouterr().out
+    )
 
 
 @pytest.mark.parametrize(
