@@ -24,7 +24,7 @@ from typing import Any, Final, Literal, cast
 from atlassian_cmk.iam_policy import ACCOUNT_ID_RE, UNIQUE_ID_RE, PolicyError, parse_statement
 from atlassian_cmk.key_identity import KeyGeneration, KeyGenerationError, parse_key_generation
 from atlassian_cmk.key_policy import is_own_sid
-from atlassian_cmk.realms import EXPLICIT_REALM_NAME, MAX_REGIONS, REALMS, is_region_name, realm_names
+from atlassian_cmk.realms import EXPLICIT_REALM_NAME, MAX_REGIONS, REALMS, realm_names, region_problem
 from atlassian_cmk.suggest import did_you_mean
 
 NAMESPACE: Final = "atlassian-cmk"
@@ -37,11 +37,11 @@ REENCRYPTION_STATUSES: Final[tuple[ReencryptionStatus, ...]] = ("none", "in-prog
 _TRUE_TEXTS: Final = ("true", "True")
 _FALSE_TEXTS: Final = ("false", "False")
 
-CONTEXT_TAG_RE: Final = re.compile(r"^[A-Za-z0-9]{1,12}$")
+CONTEXT_TAG_RE: Final = re.compile(r"^[A-Za-z0-9]{1,12}\Z")
 """Atlassian's context tag: 1-12 alphanumerics, immutable once enrolled."""
 
 IAM_PRINCIPAL_RE: Final = re.compile(
-    r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/-]{1,512})$"
+    r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/-]{1,512})\Z"
 )
 """An IAM account root, role or user ARN: what a KMS key policy `Principal.AWS` may name."""
 
@@ -52,8 +52,8 @@ TAG_VALUE_MAX: Final = 256
 # digits, whitespace and _ . : / = + - @. KMS documents no pattern of its own; staying inside the
 # common set means a revocation can never be half-done by a refused tag, whether it comes from
 # this file (the program) or from `cmkctl revoke` (which writes the same values back here).
-TAG_TEXT_RE: Final = re.compile(r"^[\w\s.:/=+\-@]*$")
-TICKET_RE: Final = re.compile(r"^[\w.:/=+\-@]+$")
+TAG_TEXT_RE: Final = re.compile(r"^[\w\s.:/=+\-@]*\Z")
+TICKET_RE: Final = re.compile(r"^[\w.:/=+\-@]+\Z")
 TAG_CHARS: Final = "letters, digits, spaces and _ . : / = + - @ (the AWS tag character set)"
 
 
@@ -125,7 +125,7 @@ def is_text_path(path: str) -> bool:
 def _text_path_re(pattern: str) -> re.Pattern[str]:
     parts = re.split(r"(\*\*|\*|\[\])", pattern)
     wildcard = {"**": r".*", "*": r"[^.\[\]]+", "[]": r"\[\d+\]"}
-    return re.compile("^" + "".join(wildcard.get(part) or re.escape(part) for part in parts) + "$")
+    return re.compile("^" + "".join(wildcard.get(part) or re.escape(part) for part in parts) + r"\Z")
 
 
 SECRET_REFUSAL: Final = (
@@ -269,6 +269,7 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         if key not in KEYS:
             hint = did_you_mean(key, KEYS)
             errors.append(ConfigError(key, values[key], f"unknown key; {hint}allowed keys: {', '.join(KEYS)}"))
+    errors.extend(_namespace_typos(raw))
 
     realm_and_regions = attempt(_parse_realm_and_regions, values)
     enabled = attempt(_parse_bool, "enabled", values.get("enabled", _MISSING), None)
@@ -310,6 +311,33 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     )
 
 
+def _namespace_typos(raw: Mapping[str, Any]) -> list[ConfigError]:
+    """Keys of a namespace that is this one misspelt (`Atlassian-CMK:enabled`, `atlassian_cmk:enabled`).
+
+    The engine hands them to the program under that other namespace, which the program never reads;
+    without this the only message would be that `enabled` is missing.
+    """
+
+    def folded(name: str) -> str:
+        return name.lower().replace("_", "-")
+
+    errors: list[ConfigError] = []
+    for full_key, value in raw.items():
+        namespace, sep, key = full_key.partition(":")
+        if sep and namespace != NAMESPACE and folded(namespace) == NAMESPACE:
+            meant = f"{NAMESPACE}:{key}"
+            errors.append(
+                ConfigError(
+                    full_key,
+                    value,
+                    "",
+                    message=f"{shorten(full_key)}: a key of namespace {shorten(namespace)!r}, which the program "
+                    f"never reads; did you mean {shorten(meant)}?",
+                )
+            )
+    return errors
+
+
 def _own_namespace(raw: Mapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for full_key, value in raw.items():
@@ -341,7 +369,9 @@ def _scalar_text(value: Any) -> str | None:
 
 
 def _parse_bool(key: str, value: Any, default: bool | None) -> bool:
-    allowed = "allowed: true or false (YAML 1.2: yes/no/on/off are strings, not booleans)"
+    allowed = (
+        "allowed: true or false (as the Pulumi engine (yaml.v3) reads them, yes/no/on/off are strings, not booleans)"
+    )
     if value is _MISSING:
         if default is None:
             raise ConfigError(key, _MISSING, f"required; {allowed}")
@@ -372,8 +402,9 @@ def _parse_realm_and_regions(values: Mapping[str, Any]) -> tuple[str, tuple[str,
     if not isinstance(decoded, list) or not 1 <= len(decoded) <= MAX_REGIONS:
         raise ConfigError("regions", decoded, allowed)
     for region in decoded:
-        if not isinstance(region, str) or not is_region_name(region):
-            raise ConfigError("regions", region, "allowed: an AWS region name such as eu-west-2")
+        problem = region_problem(region) if isinstance(region, str) else "allowed: an AWS region name such as eu-west-2"
+        if problem is not None:
+            raise ConfigError("regions", region, problem)
     if len(set(decoded)) != len(decoded):
         raise ConfigError("regions", decoded, allowed)
     return EXPLICIT_REALM_NAME, tuple(decoded)

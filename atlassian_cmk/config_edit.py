@@ -66,9 +66,11 @@ def _config_map(document: Any, source: str) -> CommentedMap:
 
 
 def _present(config: CommentedMap, full_key: str) -> str | None:
-    """The key as the file spells it: `atlassian-cmk:enabled`, or the bare `enabled` the engine also accepts."""
-    bare = full_key.partition(":")[2]
-    return next((key for key in (full_key, bare) if key in config), None)
+    """The key as the file spells it: `atlassian-cmk:enabled`, or the legacy `atlassian-cmk:config:enabled`
+    the engine also accepts (pulumi/pulumi sdk/go/common/resource/config/key.go `ParseKey`), so an edit
+    changes that key instead of adding a second spelling the reader refuses as set twice."""
+    namespace, _, name = full_key.partition(":")
+    return next((key for key in (full_key, f"{namespace}:config:{name}") if key in config), None)
 
 
 def _trailing_slot(container: Any, key: Any) -> tuple[Any, Any, int]:

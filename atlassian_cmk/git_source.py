@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from atlassian_cmk.stack_file import PROJECT_FILE, decode_text
+from atlassian_cmk.stack_file import MAX_FILE_BYTES, PROJECT_FILE, StackFileError, decode_text, too_large
 
 
 class GitRefError(ValueError):
@@ -32,11 +32,28 @@ def file_text_at_ref(project_dir: Path, name: str, ref: str) -> str | None:
     )
     if verify.returncode != 0:
         raise GitRefError(f"--base: {ref!r} is not a commit in {project_dir}; allowed: a branch, tag or commit")
+    source = f"{name} at {ref}"
+    # The tree entry first: its mode tells a regular file from a symbolic link (120000, whose blob is
+    # the link's target path), and its size is checked before the blob is read into memory.
+    listed = subprocess.run(
+        ["git", "-C", str(project_dir), "ls-tree", "-l", "-z", ref, "--", name],
+        capture_output=True,
+        check=False,
+    )
+    entry = listed.stdout.split(b"\0", 1)[0].decode("utf-8", errors="replace") if listed.returncode == 0 else ""
+    if not entry:
+        return None
+    mode, kind, obj, size = entry.split("\t", 1)[0].split()
+    if kind != "blob" or mode not in ("100644", "100755"):
+        what = "a symbolic link" if mode == "120000" else "not a regular file"
+        raise StackFileError(f"{source}: is {what}; allowed: a regular file in the project folder")
+    if int(size) > MAX_FILE_BYTES:
+        raise too_large(source)
     shown = subprocess.run(
-        ["git", "-C", str(project_dir), "cat-file", "blob", f"{ref}:./{name}"],
+        ["git", "-C", str(project_dir), "cat-file", "blob", obj],
         capture_output=True,
         check=False,
     )
     if shown.returncode != 0:
         return None
-    return decode_text(shown.stdout, f"{name} at {ref}")
+    return decode_text(shown.stdout, source)

@@ -70,6 +70,12 @@ GUARDRAIL_LEVELS_INTACT: Final = Guardrail(
     "a policy config that lowers a mandatory guardrail, uses `all`, or names a policy the pack does not have",
 )
 
+CONTEXT_TAG_UNCHANGED: Final = Guardrail(
+    "context-tag-unchanged",
+    "mandatory",
+    "a contextTag that differs from the tag the deployed keys were enrolled with (every Atlassian request denied)",
+)
+
 GUARDRAILS: Final = (
     NO_REVOCATION_DURING_REENCRYPTION,
     DUAL_REGION_CONSISTENCY,
@@ -79,6 +85,7 @@ GUARDRAILS: Final = (
     DEPLOYED_KEYS_INTACT,
     ENROLLED_KEYS_KEPT,
     ONLY_COMPONENT_KEYS,
+    CONTEXT_TAG_UNCHANGED,
     REVOCATION_CLOCK,
     GUARDRAIL_LEVELS_INTACT,
 )

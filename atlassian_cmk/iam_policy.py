@@ -33,9 +33,9 @@ from typing import Any, Final, Literal
 
 Effect = Literal["Allow", "Deny"]
 
-ACCOUNT_ID_RE: Final = re.compile(r"^[0-9]{12}$")
+ACCOUNT_ID_RE: Final = re.compile(r"^[0-9]{12}\Z")
 ARN_ACCOUNT_RE: Final = re.compile(r"^arn:[a-z-]+:(iam|sts)::([0-9]{12}):")
-UNIQUE_ID_RE: Final = re.compile(r"^(AROA|AIDA|AGPA|AIPA|ANPA|ANVA|ASIA)[A-Z0-9]{12,}$")
+UNIQUE_ID_RE: Final = re.compile(r"^(AROA|AIDA|AGPA|AIPA|ANPA|ANVA|ASIA)[A-Z0-9]{12,}\Z")
 """IAM unique IDs (role, user, group, instance profile...): what a stored policy shows for a
 principal that was deleted after the policy named it (IAM User Guide, "Unique identifiers")."""
 

@@ -21,6 +21,8 @@ TAG_REGION: Final = "atlassian-cmk:region"
 TAG_KEY_PAIR: Final = "atlassian-cmk:key-pair"
 TAG_ENABLED: Final = "atlassian-cmk:enabled"
 TAG_REENCRYPTION: Final = "atlassian-cmk:reencryption"
+TAG_CONTEXT_TAG: Final = "atlassian-cmk:context-tag"
+"""The context tag the key is enrolled with; the pack refuses a stack whose contextTag differs from it."""
 TAG_REVOCATION_REASON: Final = "atlassian-cmk:revocation-reason"
 TAG_REVOCATION_TICKET: Final = "atlassian-cmk:revocation-ticket"
 # Written only by `cmkctl revoke`/`restore` (the break-glass path): a deployment cannot know
@@ -53,7 +55,7 @@ CURRENT_KEY_PAIR: Final = "current"
 """The key pair Atlassian uses today; a re-encryption adds another pair under a new name."""
 
 
-STACK_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+STACK_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,100}\Z")
 """A stack name both Pulumi and KMS accept: Pulumi allows letters, digits, `_`, `.`, `-`, at most
 100 (`sdk/go/common/tokens/stack_name.go` ParseStackName); a KMS alias name (`alias/atlassian-cmk/<stack>`)
 allows letters, digits, `/`, `_`, `-` (`:` too). Never `/` or `.`, so never a path."""
@@ -81,6 +83,7 @@ def key_tags(config: StackConfig, stack: str, region: str, key_pair: str = CURRE
         TAG_KEY_PAIR: key_pair,
         TAG_ENABLED: "true" if config.enabled else "false",
         TAG_REENCRYPTION: config.reencryption.status,
+        TAG_CONTEXT_TAG: config.context_tag,
     }
     if not config.enabled and config.revocation is not None:
         tags[TAG_REVOCATION_REASON] = config.revocation.reason

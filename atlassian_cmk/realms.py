@@ -57,26 +57,54 @@ MAX_REGIONS: Final = 2
 """Atlassian realms hold one or two regions; a third key would never be used."""
 
 
+SUPPORTED_PARTITIONS: Final = ("aws",)
+"""The AWS partitions whose regions a stack may use: the commercial one only. Atlassian Cloud and its
+key-policy principals live there (every realm above is commercial), and a key in aws-cn or aws-us-gov
+could never be granted to them; a realm's regions are therefore always in one partition."""
+
+
 @functools.cache
-def known_regions() -> frozenset[str]:
-    """Every AWS region in the partition data botocore ships (botocore/data/partitions.json).
+def region_partitions() -> MappingProxyType[str, str]:
+    """Every AWS region in the partition data botocore ships (botocore/data/partitions.json), to its
+    partition (`aws`, `aws-cn`, `aws-us-gov`, ...).
 
     botocore is updated with each new region, so this is AWS's own list rather than a guess at
     the shape of a name; the `*-global` pseudo-regions are left out by each partition's own
     `regionRegex`.
     """
     data = Loader().load_data("partitions")
-    return frozenset(
-        region
-        for partition in data["partitions"]
-        for region in partition["regions"]
-        if re.match(partition["regionRegex"], region)
+    return MappingProxyType(
+        {
+            region: partition["id"]
+            for partition in data["partitions"]
+            for region in partition["regions"]
+            if re.fullmatch(partition["regionRegex"], region)
+        }
     )
+
+
+def known_regions() -> frozenset[str]:
+    """Every AWS region botocore knows, in any partition."""
+    return frozenset(region_partitions())
 
 
 def is_region_name(value: str) -> bool:
     """Whether `value` is a region AWS has, per botocore's partition data."""
-    return value in known_regions()
+    return value in region_partitions()
+
+
+def region_problem(value: str) -> str | None:
+    """Why `value` cannot hold a key of this product (unknown, or outside SUPPORTED_PARTITIONS), or None."""
+    partition = region_partitions().get(value)
+    supported = "/".join(SUPPORTED_PARTITIONS)
+    if partition is None:
+        return f"allowed: an AWS region of the {supported} partition, such as eu-west-2"
+    if partition not in SUPPORTED_PARTITIONS:
+        return (
+            f"allowed: a region of the {supported} partition (commercial AWS, where Atlassian Cloud runs); "
+            f"{value} is in {partition}"
+        )
+    return None
 
 
 def realm_names() -> str:

@@ -66,6 +66,13 @@ class Review:
     def revokes(self) -> bool:
         return any(c.kind == "revocation" for c in self.changes)
 
+    @property
+    def refused(self) -> list[str]:
+        """Changes the guardrails refuse whatever the review says: a context tag that differs from the
+        base's (the base always has one: contextTag is required), which the pack's context-tag-unchanged
+        refuses against the deployed keys. `cmkctl impact` exits 4 on them, so the CI check fails."""
+        return [c.summary for c in self.changes if c.kind == "context-tag"]
+
     def to_json(self) -> str:
         document: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
@@ -75,6 +82,7 @@ class Review:
             "errors": self.errors,
             "base_note": self.base_note or None,
             "revokes_access": self.revokes,
+            "refused": self.refused,
             "changes": [asdict(c) for c in self.changes],
             "checklist": self.checklist,
             "guardrails": [asdict(g) for g in self.guardrails],
@@ -94,6 +102,8 @@ class Review:
             return "\n".join(lines)
         if self.base_note:
             lines += [f"> {self.base_note}", ""]
+        if self.refused:
+            lines += ["**This change is refused**: the guardrails block it against the deployed keys.", ""]
         if not self.changes:
             lines += ["**No change to Atlassian's access**: nothing is revoked or restored by this pull request.", ""]
         icons = {"critical": "🛑", "warning": "⚠️", "info": "ℹ️"}

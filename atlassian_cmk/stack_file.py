@@ -32,7 +32,9 @@ Adding a key: register it in `config.KEYS` and, if it holds text anywhere, its p
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -90,23 +92,44 @@ def stack_file_path(project_dir: Path, stack: str) -> Path:
 
 
 def read_text(path: Path, *, missing: str | None = None) -> str | None:
-    """The file's text (bounded, UTF-8); None when it does not exist and `missing` is None."""
+    """The file's text (bounded, UTF-8); None when it does not exist and `missing` is None.
+
+    Raises StackFileError for a symbolic link, a FIFO or any other non-regular file (never followed,
+    never waited on), a file larger than MAX_FILE_BYTES (at most that many bytes are read), or non-UTF-8.
+    """
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+        info = path.lstat()
     except FileNotFoundError:
         if missing is None:
             return None
         raise StackFileError(f"{path}: {missing}") from None
     except OSError as error:
         raise StackFileError(f"{path}: cannot be read ({error.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+        raise StackFileError(f"{path}: is {kind}; allowed: a regular file in the project folder")
+    try:
+        # O_NOFOLLOW and O_NONBLOCK: a file swapped for a link or a FIFO after the check is refused, not
+        # followed out of the project folder or waited on; fstat confirms what was opened.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise StackFileError(f"{path}: cannot be read ({error.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise StackFileError(f"{path}: is not a regular file; allowed: a regular file in the project folder")
+        data = handle.read(MAX_FILE_BYTES + 1)
     return decode_text(data, str(path))
+
+
+def too_large(source: str) -> StackFileError:
+    """The error for a file over MAX_FILE_BYTES."""
+    return StackFileError(f"{source}: larger than {MAX_FILE_BYTES} bytes; allowed: a stack file of at most 1 MiB")
 
 
 def decode_text(data: bytes, source: str) -> str:
     """Bytes of a config file as text; StackFileError when too large or not UTF-8."""
     if len(data) > MAX_FILE_BYTES:
-        raise StackFileError(f"{source}: larger than {MAX_FILE_BYTES} bytes; allowed: a stack file of at most 1 MiB")
+        raise too_large(source)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -117,7 +140,7 @@ def decode_text(data: bytes, source: str) -> str:
 
 def _load_yaml(text: str, source: str) -> Node:
     if len(text.encode("utf-8")) > MAX_FILE_BYTES:
-        raise StackFileError(f"{source}: larger than {MAX_FILE_BYTES} bytes; allowed: a stack file of at most 1 MiB")
+        raise too_large(source)
     try:
         return yaml_v3.load(text)
     except yaml_v3.YamlError as error:
@@ -221,6 +244,7 @@ class _ProjectKey:
     value: Node | None
     type: str | None
     line: Scalar | None
+    items: tuple[str, ...] | None = None
 
 
 def _project_config(text: str | None, source: str) -> list[_ProjectKey]:
@@ -245,6 +269,7 @@ def _project_config(text: str | None, source: str) -> list[_ProjectKey]:
     if not isinstance(config, dict):
         raise StackFileError(f"{source}: config: must be a mapping of keys to types or values")
     keys: list[_ProjectKey] = []
+    spelled: dict[str, str] = {}
     for raw_key in sorted(config):
         node = config[raw_key]
         parsed = (NAMESPACE, raw_key) if ":" not in raw_key else parse_key(raw_key)
@@ -254,6 +279,15 @@ def _project_config(text: str | None, source: str) -> list[_ProjectKey]:
                 "(configuration keys should be of the form `<namespace>:<name>`)"
             )
         full_key = f"{parsed[0]}:{parsed[1]}"
+        if full_key in spelled:
+            # pkg/workspace/config.go mergeConfig walks the keys sorted and skips a key already set, so
+            # the engine silently takes the first spelling; a reader of the file cannot tell which.
+            raise StackFileError(
+                f"{_at(source, _first(node))}: config: {shorten(raw_key)!r} and {shorten(spelled[full_key])!r} "
+                f"both set {full_key} (the engine takes {shorten(spelled[full_key])!r} and ignores the other); "
+                "allowed: one of them"
+            )
+        spelled[full_key] = raw_key
         own = parsed[0] == NAMESPACE
         if isinstance(node, list) or (
             isinstance(node, Scalar) and node.tag in (yaml_v3.STR, yaml_v3.INT, yaml_v3.BOOL)
@@ -270,6 +304,13 @@ def _project_config(text: str | None, source: str) -> list[_ProjectKey]:
             raise StackFileError(f"{source}: config: {raw_key}: unknown field {sorted(unknown)[0]!r}")
         type_node = node.get("type")
         type_name = type_node.text if isinstance(type_node, Scalar) else None
+        items = _items(node.get("items"))
+        if own and type_name == "array" and items is None:
+            # project.go Project.Validate, word for word.
+            raise StackFileError(
+                f"{source}: The configuration key '{raw_key}' declares an array but does not specify the "
+                "underlying type via the 'items' attribute"
+            )
         default, value = _non_null(node.get("default")), _non_null(node.get("value"))
         if default is not None and value is not None:
             raise StackFileError(
@@ -282,13 +323,23 @@ def _project_config(text: str | None, source: str) -> list[_ProjectKey]:
                 f"{source}: Configuration key '{raw_key}' is not namespaced by the project and should not define a "
                 f"{field_name}"
             )
-        if type_name is not None and default is not None and not _type_matches(type_name, _plain(default)):
+        if type_name is not None and default is not None and not _type_matches(type_name, _plain(default), items):
             raise StackFileError(
                 f"{source}: The default value specified for configuration key '{raw_key}' is not of the expected "
                 f"type '{type_name}'"
             )
-        keys.append(_ProjectKey(full_key, default, value, type_name, _first(node)))
+        keys.append(_ProjectKey(full_key, default, value, type_name, _first(node), items))
     return keys
+
+
+def _items(node: Node | None) -> tuple[str, ...] | None:
+    """project.go `ProjectConfigItemsType` (`items: {type: ..., items: ...}`) as the chain of item type names."""
+    chain: list[str] = []
+    while isinstance(node, dict):
+        kind = node.get("type")
+        chain.append(kind.text if isinstance(kind, Scalar) else "")
+        node = node.get("items")
+    return tuple(chain) or None
 
 
 def _non_null(node: Node | None) -> Node | None:
@@ -322,10 +373,10 @@ def _project_value_text(node: Node, full_key: str, source: str, out: EngineConfi
     return text
 
 
-_GO_ATOI: Final = re.compile(r"^[+-]?[0-9]+$")  # strconv.Atoi: base 10, no underscores or spaces
+_GO_ATOI: Final = re.compile(r"^[+-]?[0-9]+\Z")  # strconv.Atoi: base 10, no underscores or spaces
 
 
-def _type_matches(type_name: str, value: Any) -> bool:
+def _type_matches(type_name: str, value: Any, items: tuple[str, ...] | None = None) -> bool:
     """project.go `ValidateConfigValue`: `value` as Go holds it (a stack value's text, or its JSON
     decoded when it is an object; a default as yaml.v3 decoded it). Unknown type names pass here;
     `Project.Validate` has refused them already in the engine."""
@@ -340,7 +391,12 @@ def _type_matches(type_name: str, value: Any) -> bool:
     if type_name == "boolean":
         return isinstance(value, bool) or value in ("true", "false")
     if type_name == "array":
-        return isinstance(value, list)
+        # ValidateConfigValue: an array needs its items type, and every item must match it.
+        return (
+            isinstance(value, list)
+            and items is not None
+            and all(_type_matches(items[0], item, items[1:] or None) for item in value)
+        )
     if type_name == "object":
         return isinstance(value, dict)
     return True
@@ -407,7 +463,9 @@ def engine_config(
             on_stack
             and key.type is not None
             and key.full_key in out.values
-            and not _type_matches(key.type, _stack_value_for_type(out.values[key.full_key], key.full_key in objects))
+            and not _type_matches(
+                key.type, _stack_value_for_type(out.values[key.full_key], key.full_key in objects), key.items
+            )
         ):
             raise StackFileError(
                 f"{source}: Stack '{stack}' with configuration key '{key.full_key}' must be of type '{key.type}' "

@@ -54,24 +54,26 @@ _RESOLVE_MAP: Final[dict[str, tuple[str, object]]] = {
     **{s: (FLOAT, math.nan) for s in (".nan", ".NaN", ".NAN")},
     **{s: (FLOAT, math.inf) for s in (".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF")},
     **{s: (FLOAT, -math.inf) for s in ("-.inf", "-.Inf", "-.INF")},
-    "<<": ("!!merge", "<<"),
 }
 # resolve.go `resolveTable`: the first character decides which rules are tried at all.
 _HINTS: Final = {**dict.fromkeys("+-", "S"), **dict.fromkeys("0123456789", "D"), **dict.fromkeys("yYnNtTfFoO~", "M")}
-_YAML_STYLE_FLOAT: Final = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
-_DOT_FLOAT: Final = re.compile(r"^\.[0-9]+([eE][-+]?[0-9]+)?$")
+_YAML_STYLE_FLOAT: Final = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_DOT_FLOAT: Final = re.compile(r"^\.[0-9]+([eE][-+]?[0-9]+)?\Z")
 # resolve.go `allowedTimestampFormats`, as Go's time.Parse reads them ("1" = one or two digits).
 _DATE = r"(\d{4})-(\d{1,2})-(\d{1,2})"
 _CLOCK = r"(\d{1,2}):(\d{1,2}):(\d{1,2})(\.\d+)?"
 _TIMESTAMP_FORMATS: Final = (
-    re.compile(rf"^{_DATE}[Tt]{_CLOCK}(Z|[+-]\d{{2}}:\d{{2}})$"),
-    re.compile(rf"^{_DATE} {_CLOCK}()$"),
-    re.compile(rf"^{_DATE}()()()()()$"),
+    re.compile(rf"^{_DATE}[Tt]{_CLOCK}(Z|[+-]\d{{2}}:\d{{2}})\Z"),
+    re.compile(rf"^{_DATE} {_CLOCK}()\Z"),
+    re.compile(rf"^{_DATE}()()()()()\Z"),
 )
 
 # decode.go: alias_ratio_range_low / high.
 _ALIAS_RATIO_LOW: Final = 400_000
 _ALIAS_RATIO_HIGH: Final = 4_000_000
+
+MERGE_KEY: Final = "<<"
+"""yaml.v3's merge key (resolve.go `mergeTag`); refused anywhere as a mapping key."""
 
 
 class YamlError(ValueError):
@@ -323,14 +325,28 @@ def _events(text: str) -> list[Any]:
         if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
             cause += " (a tab: YAML indents with spaces)"
         raise YamlError(f"{where}{cause}") from None
+    except yaml.reader.ReaderError as error:
+        # libyaml's reader reports an offset only; yaml.v3 (readerc.go) refuses the same characters.
+        line, column = _line_column(text, error.position)
+        raise YamlError(
+            f"line {line}, column {column}: unacceptable character #x{error.character:04x}: {error.reason}"
+        ) from None
     except yaml.YAMLError as error:
         raise YamlError(str(error).strip().splitlines()[0]) from None
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of libyaml's offset, a UTF-8 byte offset into `text`."""
+    before = text.encode("utf-8")[: max(offset, 0)].decode("utf-8", errors="ignore")
+    offset = len(before)
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
 def load(text: str) -> Node:
     """The first document of `text` decoded as yaml.v3 decodes into `interface{}`; None when empty.
 
-    Raises YamlError (syntax, duplicate keys, excessive aliasing, merge keys, unknown tags).
+    Raises YamlError (syntax, duplicate keys, excessive aliasing, unknown tags, and merge keys `<<`:
+    yaml.v3 merges them, this reader refuses them anywhere, with line and column).
     """
     events = _events(text)
     ends: dict[int, int] = {}
@@ -407,13 +423,20 @@ class _Decoder:
         mapping: dict[str, Node] = {}
         seen: dict[str, int] = {}
         while not isinstance(self.events[child], yaml.events.MappingEndEvent):
-            key_line = _position(self.events[child])[0]
+            key_line, key_column = _position(self.events[child])
             key = self.decode(child)
             value_index = self.ends[child]
             if not isinstance(key, Scalar):
                 raise YamlError(f"line {key_line}: a mapping key must be a scalar")
-            if key.tag == "!!merge":
-                raise YamlError(f"line {key_line}: merge keys (<<) are not read here; write the values out")
+            if key.text == MERGE_KEY:
+                # yaml.v3 merges a plain (or `!`-tagged) `<<` key into the mapping: decode.go `isMerge`,
+                # the parser's default tag for a plain `<<` (decode.go `parser.scalar`) and `d.merge`,
+                # also into the engine's stack-file struct. Refused rather than reproduced: a merge hides
+                # keys from a reader of the file. A quoted "<<" is a plain key to yaml.v3; refused too.
+                raise YamlError(
+                    f"line {key_line}, column {key_column}: merge key (<<) refused: the Pulumi engine (yaml.v3) "
+                    "merges its values into this mapping; write the keys out"
+                )
             if key.text in seen:
                 # decode.go d.mapping: "line %d: mapping key %#v already defined at line %d"
                 raise YamlError(f'line {key_line}: mapping key "{key.text}" already defined at line {seen[key.text]}')

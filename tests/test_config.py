@@ -235,7 +235,7 @@ def test_other_namespaces_are_ignored() -> None:
     assert config.regions == ("us-east-1", "us-west-2")
 
 
-# --- the stack file, read as the engine reads it (YAML 1.2) ------------------------------------
+# --- the stack file, read as the engine (yaml.v3) reads it ------------------------------------
 
 STACK_YAML = """
 config:

@@ -44,6 +44,7 @@ LEVELS = "guardrail-levels-intact"
 OFFLINE: dict[str, dict[str, Any]] = {
     REENCRYPTION: {"liveStateCheck": False},
     ACCESS: {"liveStateCheck": False},
+    "context-tag-unchanged": {"liveStateCheck": False},
     DEPLOYED: {"enforcementLevel": "disabled"},
     CLOCK: {"enforcementLevel": "disabled"},
     LEVELS: {"allowLowered": [DEPLOYED]},
@@ -119,6 +120,7 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
         DEPLOYED: analyzer_pb2.MANDATORY,
         "enrolled-keys-kept": analyzer_pb2.MANDATORY,
         "only-component-keys": analyzer_pb2.MANDATORY,
+        "context-tag-unchanged": analyzer_pb2.MANDATORY,
         CLOCK: analyzer_pb2.ADVISORY,
         LEVELS: analyzer_pb2.MANDATORY,
     }
@@ -126,6 +128,7 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
     assert {name: set(props) for name, props in schemas.items()} == {
         REENCRYPTION: {"liveStateCheck"},
         ACCESS: {"liveStateCheck"},
+        "context-tag-unchanged": {"liveStateCheck"},
         JUSTIFICATION: {"ticketPattern"},
         LEVELS: {"allowLowered"},
     }

@@ -169,6 +169,7 @@ def test_tags_describe_a_healthy_key() -> None:
             "atlassian-cmk:key-pair": "current",
             "atlassian-cmk:enabled": "true",
             "atlassian-cmk:reencryption": "in-progress",
+            "atlassian-cmk:context-tag": "AcmeCMK",
         }
 
 

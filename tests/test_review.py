@@ -112,8 +112,8 @@ def test_invalid_head_config_yields_the_validation_errors(repo: Path) -> None:
     review = review_stack_change(repo, "prod", "main")
     assert not review.valid
     assert review.errors == [
-        "atlassian-cmk:enabled: 'no' is not allowed; allowed: true or false (YAML 1.2: yes/no/on/off are strings, "
-        "not booleans)"
+        "atlassian-cmk:enabled: 'no' is not allowed; allowed: true or false (as the Pulumi engine (yaml.v3) reads "
+        "them, yes/no/on/off are strings, not booleans)"
     ]
     document = json.loads(review.to_json())
     assert document["valid"] is False and document["schema_version"] == 1

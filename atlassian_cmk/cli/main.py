@@ -264,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Compare Pulumi.<stack>.yaml at --base with the working tree and say what the change does to "
             "Atlassian's access: revocation, restoration, re-encryption, principals, key policy, realm; the "
             "consequences and timeline, a checklist, and the guardrails that will be checked. Reads Git only; "
-            "no AWS call. Exit 0, or 64 when the configuration is invalid (its errors are the summary)."
+            "no AWS call. Exit 0; 4 when the change is one the guardrails refuse (a changed contextTag); 64 when the "
+            "configuration is invalid (its errors are the summary)."
         ),
     )
     impact.add_argument("--base", required=True, help="the Git ref the pull request merges into, e.g. origin/main")
@@ -885,7 +886,9 @@ def _impact(run: _Run) -> ExitCode:
     except GitRefError as error:
         raise UsageError(str(error)) from None
     print(review.to_json() if run.json else review.to_markdown(), end="")
-    return ExitCode.AS_DECLARED if review.valid else ExitCode.USAGE
+    if not review.valid:
+        return ExitCode.USAGE
+    return ExitCode.REFUSED if review.refused else ExitCode.AS_DECLARED
 
 
 def _drill(run: _Run) -> ExitCode:

@@ -12,7 +12,7 @@ from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
 from atlassian_cmk import guardrail_catalog as catalog
 
-from . import access, consistency, deletion, deployed, identity, justification, levels, reencryption
+from . import access, consistency, context_tag, deletion, deployed, identity, justification, levels, reencryption
 
 PACK_NAME: Final = catalog.PACK_NAME
 
@@ -27,6 +27,7 @@ def policies() -> list[Policy]:
         deployed.intact_policy(),
         identity.policy(),
         identity.component_keys_policy(),
+        context_tag.policy(),
         deployed.clock_policy(),
         levels.policy(),
     ]

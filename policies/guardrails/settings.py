@@ -30,6 +30,7 @@ CLOCK_POLICY: Final = catalog.REVOCATION_CLOCK.name
 IDENTITY_POLICY: Final = catalog.ENROLLED_KEYS_KEPT.name
 COMPONENT_KEYS_POLICY: Final = catalog.ONLY_COMPONENT_KEYS.name
 LEVELS_POLICY: Final = catalog.GUARDRAIL_LEVELS_INTACT.name
+CONTEXT_TAG_POLICY: Final = catalog.CONTEXT_TAG_UNCHANGED.name
 
 DEFAULT_TICKET_PATTERN: Final = r"\S+"
 """Any non-empty token without spaces; organizations set their tracker's shape (`SEC-[0-9]+`)."""
@@ -69,6 +70,15 @@ OPTIONS: Final[Mapping[str, tuple[Option, ...]]] = {
             "Compare with the deployed key policy: a principal the deployed key grants Atlassian's use to must "
             "stay granted. Off, only the new policy is checked against the new configuration, which cannot see "
             "a principal removed from both at once.",
+        ),
+    ),
+    CONTEXT_TAG_POLICY: (
+        Option(
+            "liveStateCheck",
+            "boolean",
+            True,
+            "Compare atlassian-cmk:contextTag with the deployed keys' atlassian-cmk:context-tag tag. Turn off only "
+            "where AWS cannot be reached on purpose; a changed context tag is then seen only by `cmkctl impact`.",
         ),
     ),
     LEVELS_POLICY: (
