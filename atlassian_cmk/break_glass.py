@@ -23,6 +23,7 @@ from atlassian_cmk.guards import deployed_integrity, reencryption_running
 from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import TAG_REENCRYPTION
+from atlassian_cmk.records import has_current_revocation
 
 _log = logging.getLogger("atlassian_cmk")
 
@@ -203,9 +204,13 @@ def nothing_revoked(deployed: DeployedState) -> bool:
     """Whether restore has nothing to do: every region was read and its key is Enabled.
 
     An unreadable or missing region is not "nothing to do" (fail closed: restore then proceeds and
-    reports that region)."""
+    reports that region), and neither is an Enabled key still carrying an open revocation record: an
+    earlier restore enabled it but could not record it, and the rerun writes the missing record."""
     readings = deployed.readings
-    return bool(readings) and all(r.error is None and r.key is not None and r.key.enabled for r in readings)
+    return bool(readings) and all(
+        r.error is None and r.key is not None and r.key.enabled and not has_current_revocation(r.key.tags)
+        for r in readings
+    )
 
 
 def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[str, ...]:

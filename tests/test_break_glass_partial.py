@@ -234,3 +234,64 @@ def test_restore_during_a_slow_revoke_is_named_as_a_split_with_the_other_operati
     assert TAG_REVOKED_AT in live(moto_endpoint, "us-west-2").tags
     assert f"SPLIT: us-east-1 was disabled by this run, then restored by {MOTO_CALLER} under SEC-B at" in out
     assert "us-east-1       OVERTAKEN" in out
+
+
+def test_a_disable_key_that_times_out_but_reached_aws_is_decided_by_the_read_back(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    with fault_proxy(moto_endpoint) as proxy:
+        proxy.fail("us-west-2", 1, {"DisableKey"}, forward_first=True, hang=True)
+        rt = dataclasses.replace(runtime(proxy.url), client_factory=fast_client_factory(proxy.url, read_timeout=1))
+        code = revoke(project, rt, "--yes")
+        sent = [c.operation for c in proxy.calls if c.region == "us-west-2"].count("DisableKey")
+
+    assert code == ExitCode.AS_DECLARED
+    assert sent == 1
+    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    east, west = records(moto_endpoint).values()
+    assert east == west and east[0]
+    assert "us-west-2       CHANGED" in capsys.readouterr().out
+
+
+def test_restore_whose_record_is_refused_says_so_and_the_rerun_writes_it(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint), "--yes") == ExitCode.AS_DECLARED
+    with fault_proxy(moto_endpoint) as proxy:
+        proxy.fail("us-east-1", 1000, {"TagResource"}, status=400, error_type="AccessDeniedException", message="no")
+        code = restore(project, runtime(proxy.url), ticket="SEC-R")
+        out = capsys.readouterr().out
+        assert code == ExitCode.RECORD_NOT_WRITTEN
+        assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
+        assert TAG_RESTORED_AT not in live(moto_endpoint, "us-east-1").tags
+        assert "access restored in us-east-1; record not written: AccessDeniedException: no" in out
+        proxy.clear_faults()
+        assert restore(project, runtime(proxy.url), ticket="SEC-R2") == ExitCode.AS_DECLARED
+
+    for region in REGIONS:
+        tags = live(moto_endpoint, region).tags
+        assert TAG_RESTORED_AT in tags and tags[TAG_RESTORED_BY] == MOTO_CALLER
+    assert live(moto_endpoint, "us-east-1").tags[TAG_RESTORE_TICKET] == "SEC-R2"
+    assert live(moto_endpoint, "us-west-2").tags[TAG_RESTORE_TICKET] == "SEC-R"  # a written record is never rewritten
+
+
+def test_a_key_enabled_through_the_reviewed_path_does_not_keep_its_old_record_on_the_next_revoke(
+    tmp_path: Path, moto_endpoint: str
+) -> None:
+    project = stack_dir(tmp_path)
+    keys = provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint), "--yes", reason="Old incident A", ticket="OLD-A") == 0
+    old_id = live(moto_endpoint, "us-east-1").tags[TAG_REVOCATION_ID]
+    for key in keys:  # `pulumi up` with enabled: true: EnableKey, no restore record
+        kms(moto_endpoint, key.region).enable_key(KeyId=key.key_id)
+
+    assert revoke(project, runtime(moto_endpoint), "--yes", reason="New incident B", ticket="NEW-B") == 0
+
+    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    for region in REGIONS:
+        tags = live(moto_endpoint, region).tags
+        assert (tags[TAG_REVOCATION_TICKET], tags[TAG_REVOCATION_ID] != old_id) == ("NEW-B", True)

@@ -201,7 +201,9 @@ def revocation_tags(
     def plan(key: LiveKey, changed: bool) -> TagChange:
         wanted = {TAG_ENABLED: "false"}
         remove: list[str] = []
-        if not has_current_revocation(key.tags):
+        # A record on a key this run had to disable is not current, whatever it says: the key was
+        # Enabled after it (restored through the reviewed path, for example).
+        if changed or not has_current_revocation(key.tags):
             record = dict(realm_record) if realm_record else dict(fresh)
             if not realm_record and not changed:
                 del record[TAG_REVOKED_AT]

@@ -55,6 +55,8 @@ class FaultRule:
     error_type: str = "ServiceUnavailableException"
     message: str = "injected fault"
     forward_first: bool = False
+    hang: bool = False
+    """Never answer (until the proxy's `release`): with `forward_first`, a read timeout that still reached AWS."""
 
 
 @dataclass
@@ -108,9 +110,17 @@ class FaultProxy:
         error_type: str = "ServiceUnavailableException",
         message: str = "injected fault",
         forward_first: bool = False,
+        hang: bool = False,
     ) -> None:
         rule = FaultRule(
-            region, times, frozenset(operations) if operations else None, status, error_type, message, forward_first
+            region,
+            times,
+            frozenset(operations) if operations else None,
+            status,
+            error_type,
+            message,
+            forward_first,
+            hang,
         )
         with self.lock:
             self.rules.append(rule)
@@ -172,6 +182,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if rule is not None:
                 if rule.forward_first:
                     self._forward(body)  # processed by the emulator; its answer is lost
+                if rule.hang:
+                    proxy.release.wait()
+                    return
                 payload = json.dumps({"__type": rule.error_type, "message": rule.message}).encode()
                 self.send_response(rule.status)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
