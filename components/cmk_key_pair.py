@@ -37,9 +37,14 @@ def record_keeping_provider(name: str, parent: pulumi.Resource) -> aws.Provider:
     Terraform execution" (hashicorp/terraform-provider-aws website/docs/guides/resource-tagging.html.md),
     which CI's `pulumi up --refresh` is. The provider-level `ignore_tags` ("Ignoring Changes in All
     Resources", same guide) makes the provider neither read nor remove those keys. An explicit
-    provider with the default provider's region: moving the keys to it is a provider change whose
-    config diff (ignoreTags only) is no replacement (pulumi/pulumi pkg/resource/deploy/step_generator.go,
-    providerChanged), and `protect` refuses a replacement anyway.
+    provider with the default provider's region: moving the keys to it is no replacement. The engine
+    asks the NEW provider's DiffConfig about the old and new provider inputs and replaces the key
+    only if that diff says replace (pulumi/pulumi pkg/resource/deploy/step_generator.go,
+    providerChanged). pulumi-aws's DiffConfig is the bridge's configDiffer
+    (pulumi/pulumi-terraform-bridge pkg/tfbridge/provider.go, DiffConfig): a changed key is a
+    replacement only when the provider marks it ForcesProviderReplace, and never when the old inputs
+    lack the key (pulumi/pulumi-aws#3826), which the default provider's inputs do for `ignoreTags`;
+    `region` stays the same. `protect` refuses a replacement anyway.
     """
     return aws.Provider(
         f"{name}-aws",

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from jsonschema import Draft7Validator  # type: ignore[import-untyped]
+
 LEVELS: Final = ("advisory", "mandatory", "remediate", "disabled")
 
 
@@ -82,26 +84,37 @@ def parse_policy_config(document: Mapping[str, Any]) -> dict[str, PolicyConfig]:
     return result
 
 
-_JSON_TYPES: Final[Mapping[str, tuple[type, ...]]] = {
-    "boolean": (bool,),
-    "string": (str,),
-    "object": (dict,),
-    "array": (list,),
-    "number": (int, float),
-    "integer": (int,),
-}
+def _json_type(value: Any) -> str:
+    """gojsonschema's name for a value's JSON type (the "given" of its Invalid type message)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 def _type_errors(policy: PolicyInfo, properties: Mapping[str, Any]) -> list[str]:
-    """validatePolicyPackConfig, for the schemas this pack declares (`type` per property)."""
+    """validatePolicyPackConfig: the properties against the policy's whole JSON schema.
+
+    The CLI validates with gojsonschema (pkg/resource/analyzer/config.go, validatePolicyPackConfig),
+    every keyword of the schema, not only `type`; the `jsonschema` library (Draft 7, which
+    gojsonschema supports) does the same here. Type errors read as gojsonschema words them.
+    """
+    schema = {"type": "object", "properties": dict(policy.properties)}
     errors: list[str] = []
-    for name, spec in policy.properties.items():
-        if name not in properties or "type" not in spec:
-            continue
-        value, expected = properties[name], _JSON_TYPES.get(str(spec["type"]), (object,))
-        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
-            given = type(value).__name__
-            errors.append(f"{policy.name}: {name}: Invalid type. Expected: {spec['type']}, given: {given}")
+    for error in Draft7Validator(schema).iter_errors(dict(properties)):
+        where = ".".join(str(part) for part in error.absolute_path) or "(root)"
+        if error.validator == "type":
+            text = f"Invalid type. Expected: {error.validator_value}, given: {_json_type(error.instance)}"
+        else:
+            text = error.message
+        errors.append(f"{policy.name}: {where}: {text}")
     return errors
 
 

@@ -139,7 +139,7 @@ def _violations(response: analyzer_pb2.AnalyzeResponse, default_urn: str = "") -
 
 
 def pack_env(
-    raw_config: Mapping[str, Any], base_env: Mapping[str, str], stack: str, *, dry_run: bool
+    raw_config: Mapping[str, Any], base_env: Mapping[str, str], stack: str, *, dry_run: bool, project: str = PROJECT
 ) -> dict[str, str]:
     """The environment the engine gives a policy pack: the stack's identity and its config as JSON.
 
@@ -149,7 +149,7 @@ def pack_env(
     env = dict(base_env)
     env.update(
         {
-            "PULUMI_PROJECT": PROJECT,
+            "PULUMI_PROJECT": project,
             "PULUMI_STACK": stack,
             "PULUMI_DRY_RUN": "true" if dry_run else "false",
             "PULUMI_ORGANIZATION": ORGANIZATION,
@@ -186,17 +186,20 @@ def start_policy_pack(
     dry_run: bool = True,
     pack_dir: Path = POLICY_PACK_DIR,
     python: str | None = None,
+    project: str = PROJECT,
 ) -> Iterator[PolicyPackClient]:
     """Run the pack as the engine does (`pack_command`); yield its client; kill the pack afterwards.
 
     `python` is the pack's interpreter: its own virtualenv's in `make check-pack-venv` and the
     published-copy check; this process's (which has the pack's requirements) in the suite.
+    `project` is the stack's project (PULUMI_PROJECT): another one stands for a foreign project's
+    stack under an org-wide policy group.
     """
     with tempfile.TemporaryFile() as stderr, ExitStack() as channels:
         process = subprocess.Popen(
             pack_command(python or sys.executable, pack_dir),
             cwd=pack_dir,
-            env=pack_env(raw_config, env, stack, dry_run=dry_run),
+            env=pack_env(raw_config, env, stack, dry_run=dry_run, project=project),
             stdout=subprocess.PIPE,
             stderr=stderr,
         )

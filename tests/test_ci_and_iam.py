@@ -58,11 +58,12 @@ def test_workflow_validates_against_the_github_actions_schema(workflow: Path) ->
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
 def test_workflows_use_oidc_never_long_lived_keys(workflow: Path) -> None:
     document = load_workflow(workflow.name)
-    assert document["permissions"]["id-token"] == "write"
     text = workflow.read_text()
     assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text
     (credentials,) = uses(document, "aws-actions/configure-aws-credentials@")
     assert credentials["with"]["role-to-assume"].startswith("${{ vars.CMK_")
+    (job,) = [j for j in document["jobs"].values() if credentials in j["steps"]]
+    assert job_permissions(document, job)["id-token"] == "write"
 
 
 def pulumi_command(workflow: dict[str, Any]) -> dict[str, Any]:
@@ -97,15 +98,47 @@ def test_pulumi_cloud_access_is_oidc_never_a_stored_token(name: str) -> None:
 
 def test_no_secret_reaches_the_pull_requests_own_code() -> None:
     workflow = load_workflow("preview.yml")
-    assert "env" not in workflow["jobs"]["preview"]
+    assert all("env" not in job for job in workflow["jobs"].values())
     assert all("secrets." not in json.dumps(value) for value in workflow.get("env", {}).values())
-    order = steps(workflow)
-    (auth,) = uses(workflow, "pulumi/auth-actions@")
-    for index, step in enumerate(order):
-        if "secrets." in json.dumps(step):
-            raise AssertionError(f"step {step.get('name')} uses a secret")
-        if "make install" in str(step.get("run", "")) or ".venv/bin/cmkctl" in str(step.get("run", "")):
-            assert index < order.index(auth), f"{step.get('name')} runs after Pulumi credentials exist"
+    for step in steps(workflow):
+        assert "secrets." not in json.dumps(step), f"step {step.get('name')} uses a secret"
+
+
+def job_permissions(workflow: dict[str, Any], job: dict[str, Any]) -> dict[str, str]:
+    """The permissions a job's GITHUB_TOKEN and OIDC requests get: its own, else the workflow's."""
+    permissions: dict[str, str] = job.get("permissions", workflow.get("permissions", {}))
+    return permissions
+
+
+PULL_REQUEST_BUILD = ("make ", ".venv/bin/cmkctl", "python -m rehearsal", "pytest")
+"""What runs the pull request's own build or tools (as opposed to `pulumi preview`, whose running of the
+program and the pack is the point of the credentialed job)."""
+
+
+def test_the_pull_requests_build_and_tools_never_run_in_a_job_that_can_mint_tokens() -> None:
+    # Asserted for preview.yml: the workflow grants nothing by default; every job that runs `make ...`,
+    # cmkctl, the rehearsal or pytest has neither `id-token: write` (no AWS or Pulumi OIDC token can be
+    # requested from it) nor any write permission, and checks out without persisting the token; the job
+    # that may mint tokens runs none of those, its only step of pull-request code being `pulumi preview`
+    # (and the installs of pinned requirements before it); the comment job checks out nothing.
+    workflow = load_workflow("preview.yml")
+    assert workflow["permissions"] == {}
+    minting = []
+    for name, job in workflow["jobs"].items():
+        permissions = job_permissions(workflow, job)
+        runs = " ".join(str(step.get("run", "")) for step in job["steps"])
+        builds = any(marker in runs for marker in PULL_REQUEST_BUILD)
+        if permissions.get("id-token") == "write":
+            minting.append(name)
+            assert not builds, f"job {name} can mint tokens and runs the pull request's build or tools"
+        if builds:
+            assert permissions == {"contents": "read"}, f"job {name} runs pull-request code with {permissions}"
+        for step in job["steps"]:
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, f"job {name} persists the checkout token"
+    assert minting == ["preview"]
+    assert not any(str(s.get("uses", "")).startswith("actions/checkout@") for s in workflow["jobs"]["comment"]["steps"])
+    assert any("cmkctl impact" in str(s.get("run", "")) for s in workflow["jobs"]["impact"]["steps"])
 
 
 def test_apply_waits_for_the_prod_environments_reviewers() -> None:

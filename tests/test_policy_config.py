@@ -166,3 +166,17 @@ def test_a_pattern_re2_cannot_run_in_linear_time_is_a_config_error(packs: PackPo
 
     assert len(violations) == 2
     assert "allowed: an RE2 regular expression (no backreferences or lookaround)" in violations[0].message
+
+
+# ----------------------------------------------------------------------------- the CLI's schema validation
+
+
+def test_the_harness_validates_every_schema_keyword_as_the_cli_does() -> None:
+    # config.go validates with gojsonschema, every keyword of a policy's schema; so does the harness.
+    info = PolicyInfo("p", "mandatory", {"mode": {"type": "string", "enum": ["a", "b"]}, "n": {"type": "integer"}})
+
+    with pytest.raises(PolicyConfigRejected, match=r"p: mode: 'c' is not one of \['a', 'b'\]"):
+        reconcile_policy_config([info], {"p": {"mode": "c"}})
+    with pytest.raises(PolicyConfigRejected, match=r"p: n: Invalid type. Expected: integer, given: string"):
+        reconcile_policy_config([info], {"p": {"n": "1"}})
+    assert reconcile_policy_config([info], {"p": {"mode": "a", "n": 1}})["p"].properties == {"mode": "a", "n": 1}

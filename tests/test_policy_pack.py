@@ -455,6 +455,19 @@ def test_bad_policy_config_is_one_clear_mandatory_violation_per_key(
     assert "Traceback" not in violations[0].message
 
 
+def test_a_huge_bad_pattern_is_echoed_shortened_in_each_violation(packs: PackPool) -> None:
+    raw, run = program()
+    huge = "(" + "a" * 2_000_000  # invalid (unclosed group), and far too long to quote
+    client = offline(packs, raw, **{JUSTIFICATION: {"ticketPattern": huge}})
+
+    violations = only(by_policy(analyze_program_run(client, run), JUSTIFICATION), JUSTIFICATION)
+
+    assert len(violations) == 2
+    for violation in violations:
+        assert "(2000001 characters)" in violation.message
+        assert len(violation.message) < 1_000, len(violation.message)
+
+
 def test_a_wrong_json_type_is_refused_by_the_cli_before_the_pack_runs(packs: PackPool) -> None:
     # pkg/resource/analyzer/config.go validates each policy's properties against its schema's types.
     raw, _ = program()

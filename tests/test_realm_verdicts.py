@@ -11,12 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from atlassian_cmk.naming import TAG_REENCRYPTION
-from rehearsal.policy_pack_client import StepVerdicts, describe, judge_each_step
-from rehearsal.program_run import ProgramRun, run_program
+from rehearsal.policy_pack_client import (
+    StepVerdicts,
+    analyze_request,
+    analyzer_resource,
+    describe,
+    judge_each_step,
+    properties_of,
+)
+from rehearsal.program_run import ProgramRun, RegisteredResource, run_program
 from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_KEY_POLICY
 from tests.test_config import engine_config
 from tests.test_policy_live_state import REVOKED, aws, aws_clients, deploy, pack_for, preview, tag
 
+CONSISTENCY = "dual-region-consistency"
 __all__ = ["aws", "aws_clients"]  # fixtures used by name below
 
 RETIRED = "arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccessOld"
@@ -243,3 +251,61 @@ def test_an_enrolled_arn_that_names_no_key_refuses_both_keys(moto_endpoint: str,
     found = messages(verdicts, run, "deployed-keys-intact")
     assert len(found) == 2
     assert all(f"the enrolled key {gone} in us-east-1 is not found" in m for m in found)
+
+
+# ----------------------------------------------------------------------------- a program edited per key
+# Each key's Analyze sees only that key and cannot wait for the other (docs/policy-pack.md, "A program
+# edited to treat the keys differently"). These pin down exactly what is caught, and when.
+
+
+def test_a_revocation_hand_edited_to_keep_one_key_enabled_is_refused_on_that_key_and_by_the_stack_check(
+    moto_endpoint: str, aws: Any
+) -> None:
+    raw = engine_config(**REVOKED)
+    with pack_for(raw, moto_endpoint) as (client, _):
+        deploy(aws)
+        run = preview(raw)
+        client.configure()
+        west = next(k for k in run.kms_keys if k.name == "cmk-us-west-2")
+        verdicts = StepVerdicts(
+            {
+                r.urn: client.analyze(analyze_request(r, properties=edited(r, isEnabled=True) if r is west else None))
+                for r in run.resources
+            }
+        )
+        whole_stack = client.analyze_stack(
+            analyzer_resource(r, properties=edited(r, isEnabled=True) if r is west else None) for r in run.resources
+        )
+
+    refused, proceeding = key_verdicts(verdicts, run)
+    assert refused == {"cmk-us-west-2"}, every_violation(verdicts)
+    assert proceeding == {"cmk-us-east-1"}  # per resource, `pulumi up` would still disable us-east-1
+    assert any(
+        "would be enabled while atlassian-cmk:enabled is false" in m for m in messages(verdicts, run, CONSISTENCY)
+    )
+    stack_findings = [v for v in whole_stack if v.policy == CONSISTENCY and v.level == "mandatory"]
+    assert stack_findings, describe(whole_stack)
+
+
+def test_a_program_that_drops_one_regions_key_passes_per_resource_and_fails_the_stack_check(
+    moto_endpoint: str, aws: Any
+) -> None:
+    raw = engine_config(**REVOKED)
+    with pack_for(raw, moto_endpoint) as (client, _):
+        deploy(aws)
+        run = preview(raw)
+        client.configure()
+        kept = [r for r in run.resources if r.name != "cmk-us-west-2"]
+        per_resource = [v for r in kept for v in client.analyze(analyze_request(r)) if v.level == "mandatory"]
+        whole_stack = client.analyze_stack(analyzer_resource(r) for r in kept)
+
+    assert len(kept) == len(run.resources) - 1
+    assert per_resource == [], describe(per_resource)
+    missing = [v for v in whole_stack if v.policy == CONSISTENCY and v.level == "mandatory"]
+    assert missing and "us-west-2" in missing[0].message, describe(whole_stack)
+
+
+def edited(resource: RegisteredResource, **inputs: Any) -> Any:
+    properties = properties_of(resource)
+    properties.update(inputs)
+    return properties

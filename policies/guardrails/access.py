@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
-from atlassian_cmk.config import StackConfig, StackConfigErrors
+from atlassian_cmk.config import StackConfig, StackConfigErrors, shorten_repr
 from atlassian_cmk.iam_policy import PolicyError
 from atlassian_cmk.key_policy import (
     Finding,
@@ -129,7 +129,7 @@ def _realm_judgement(realm: Realm, settings: Mapping[str, Any]) -> tuple[list[st
             continue
         parts = _arn_parts(reading.key.arn)
         if parts is None:
-            unreadable = Finding("unreadable", f"the deployed key's ARN {reading.key.arn!r} cannot be read")
+            unreadable = Finding("unreadable", f"the deployed key's ARN {shorten_repr(reading.key.arn)} cannot be read")
             regional.append((unreadable, reading.region))
             continue
         document = _composed(config, *parts)
@@ -163,7 +163,8 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]
     bypass = known(key.props, BYPASS_INPUT, False)
     if bypass is not False:
         yield (
-            f"{key.label} sets {BYPASS_INPUT} ({bypass!r}): KMS would no longer refuse a key policy that locks every "
+            f"{key.label} sets {BYPASS_INPUT} ({shorten_repr(bypass)}): KMS would no longer refuse a key policy that "
+            "locks every "
             "administrator out of the key; remove it"
         )
     config = stack_config()

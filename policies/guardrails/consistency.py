@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions
 
-from atlassian_cmk.config import StackConfigErrors
+from atlassian_cmk.config import StackConfigErrors, shorten_repr
 from atlassian_cmk.key_set import DeclaredKey, key_set_problems
 from atlassian_cmk.naming import CURRENT_KEY_PAIR
 
@@ -68,7 +68,8 @@ def check_stack(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[St
         region, enabled = key.region, key.enabled
         if not isinstance(region, str) or isinstance(enabled, Unknown):
             yield (
-                f"CMK key {key.name}: region {region!r} / enabled {enabled!r} not known, so the key set cannot be "
+                f"CMK key {key.name}: region {shorten_repr(region)} / enabled {shorten_repr(enabled)} not known, "
+                "so the key set cannot be "
                 "checked; the policy fails closed",
                 key.urn,
             )

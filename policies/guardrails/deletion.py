@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
+from atlassian_cmk.config import shorten_repr
 from atlassian_cmk.key_set import DELETION_WINDOW_DAYS
 
 from .framework import resource_policy
@@ -47,7 +48,7 @@ def check(key: CmkKey, opts: PolicyResourceOptions, _settings: Mapping[str, Any]
             f"{key.label} has {WINDOW_INPUT} {window:g} days; it must be {DELETION_WINDOW_DAYS} (the longest KMS "
             f"allows), the most time to cancel a deletion scheduled by mistake. {WHY}"
             if isinstance(window, int | float)
-            else f"{key.label} has {WINDOW_INPUT} {window!r}; it must be {DELETION_WINDOW_DAYS}. {WHY}"
+            else f"{key.label} has {WINDOW_INPUT} {shorten_repr(window)}; it must be {DELETION_WINDOW_DAYS}. {WHY}"
         )
     for name in sorted(key.props):
         if name != WINDOW_INPUT and _DELETION_INPUT_RE.search(name):

@@ -45,8 +45,9 @@ from atlassian_cmk.config import StackConfig, StackConfigErrors
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.realm_findings import RealmFinding, realm_message
 
-from .context import DEPLOYED_STATE, invalid_config_message, stack_config, stack_name
+from .context import DEPLOYED_STATE, invalid_config_message, raw_stack_config, stack_config, stack_name
 from .resources import CmkKey, cmk_key
+from .scope import engine_project, holds_product_resource, product_stack
 from .settings import PolicyConfigError, config_schema, read_policy_config
 
 ResourceCheck = Callable[[CmkKey, PolicyResourceOptions, Mapping[str, Any]], Iterable[str]]
@@ -95,6 +96,11 @@ def _guarded(
         return [f"{policy} could not run ({type(error).__name__}: {error}) and fails closed; report this as a bug"]
 
 
+def in_scope(types_and_urns: Iterable[tuple[str, str]] = ()) -> bool:
+    """Whether the pack judges this stack (scope.py): this project, its config, or one of its resources."""
+    return product_stack(engine_project(), raw_stack_config()) or holds_product_resource(types_and_urns)
+
+
 def _resource_validation(
     policy: str, check: ResourceCheck
 ) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
@@ -111,6 +117,8 @@ def _resource_validation(
 def _stack_validation(policy: str, check: StackCheck) -> Callable[[StackValidationArgs, ReportViolation], None]:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         keys = [k for r in args.resources if (k := cmk_key(r.resource_type, r.props, r.urn, r.name)) is not None]
+        if not keys and not in_scope((r.resource_type, r.urn) for r in args.resources):
+            return  # another project's stack under an org-wide policy group (scope.py)
         for finding in _guarded(policy, args.get_config(), lambda settings: check(keys, settings)):
             message, urn = finding if isinstance(finding, tuple) else (finding, None)
             report_violation(message, urn)

@@ -34,7 +34,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from atlassian_cmk.config import StackConfigErrors
+from atlassian_cmk.config import StackConfigErrors, shorten_repr
 from atlassian_cmk.identity_rules import (
     KEY_TYPE,
     LOSS,
@@ -49,7 +49,7 @@ from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR
 from atlassian_cmk.realm_findings import RealmFinding, realm_message
 
 from .context import invalid_config_message, stack_config, unreadable_suffix
-from .framework import Realm, ResourceAndStackPolicy, StackFinding, realm_check_of_key
+from .framework import Realm, ResourceAndStackPolicy, StackFinding, in_scope, realm_check_of_key
 from .resources import KMS_KEY_TYPES, KMS_REPLICA_KEY_TYPE, CmkKey, known, parent_types
 from .settings import COMPONENT_KEYS_POLICY, IDENTITY_POLICY
 
@@ -99,7 +99,10 @@ def check_own_key(key: CmkKey, _opts: PolicyResourceOptions, _settings: Mapping[
         return  # an invalid configuration: the realm check says it on every key
     region = key.region
     if not isinstance(region, str):
-        yield f"the region of {key.label} is {region!r}, so it cannot be matched to an enrolled key; fails closed"
+        yield (
+            f"the region of {key.label} is {shorten_repr(region)}, so it cannot be matched to an enrolled key; "
+            "fails closed"
+        )
         return
     if region not in config.regions:
         return  # outside the realm: dual-region-consistency's finding
@@ -159,7 +162,9 @@ def foreign_key_message(resource_type: str, name: str, urn: str) -> str | None:
 
 def _validate_component_keys(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     message = foreign_key_message(args.resource_type, args.name, args.urn)
-    if message is not None:
+    # Another project's KMS key under an org-wide policy group is not this pack's business (scope.py);
+    # in this project (or with its config) every KMS key outside the component is refused.
+    if message is not None and in_scope():
         report_violation(message, None)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
+from atlassian_cmk.config import shorten_repr
 from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET
 
 from .framework import resource_policy
@@ -44,8 +45,8 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]
     pattern = settings["ticketPattern"]  # RE2, linear time (settings.compile_ticket_pattern)
     if not pattern.fullmatch(ticket):
         yield (
-            f"the revocation ticket {ticket!r} of {key.label} does not match the required pattern "
-            f"{pattern.pattern!r} (policy config ticketPattern); reference the incident ticket"
+            f"the revocation ticket {shorten_repr(ticket)} of {key.label} does not match the required pattern "
+            f"{shorten_repr(pattern.pattern)} (policy config ticketPattern); reference the incident ticket"
         )
 
 

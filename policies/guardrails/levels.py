@@ -28,6 +28,7 @@ from pulumi_policy import EnforcementLevel, PolicyResourceOptions
 from pulumi_policy import policy as pulumi_policy_module
 
 from atlassian_cmk import guardrail_catalog as catalog
+from atlassian_cmk.config import shorten_repr
 
 from .framework import ResourceAndStackPolicy, StackFinding
 from .resources import CmkKey
@@ -86,8 +87,8 @@ def level_problems(levels: Mapping[str, str], allow_lowered: Collection[str] = (
             )
         elif name not in built_in:
             problems.append(
-                f"the policy config names {name!r}, which is no policy of {catalog.PACK_NAME} (misspelt?); its "
-                f"settings are ignored; policies: {', '.join(sorted(built_in))}"
+                f"the policy config names {shorten_repr(name)}, which is no policy of {catalog.PACK_NAME} (misspelt?); "
+                f"its settings are ignored; policies: {', '.join(sorted(built_in))}"
             )
         elif built_in[name] == "mandatory" and level not in _BLOCKING and name not in allow_lowered:
             problems.append(

@@ -14,7 +14,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
-from atlassian_cmk.config import REENCRYPTION_STATUSES, StackConfigErrors
+from atlassian_cmk.config import REENCRYPTION_STATUSES, StackConfigErrors, shorten_repr
 from atlassian_cmk.guards import reencryption_running
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.realm_findings import RealmFinding
@@ -48,8 +48,8 @@ def check_key(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, 
         yield f"{key.label} would be disabled while its own {TAG_REENCRYPTION} tag says in-progress"
     elif declared_tag is not None and declared_tag not in REENCRYPTION_STATUSES:
         yield (
-            f"{key.label} would be disabled while its {TAG_REENCRYPTION} tag is {declared_tag!r}, not one of "
-            f"{', '.join(REENCRYPTION_STATUSES)}"
+            f"{key.label} would be disabled while its {TAG_REENCRYPTION} tag is {shorten_repr(declared_tag)}, "
+            f"not one of {', '.join(REENCRYPTION_STATUSES)}"
         )
     config = stack_config()
     if isinstance(config, StackConfigErrors) or not config.enabled:

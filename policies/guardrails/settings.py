@@ -18,6 +18,7 @@ import re2
 from pulumi_policy import PolicyConfigSchema
 
 from atlassian_cmk import guardrail_catalog as catalog
+from atlassian_cmk.config import shorten, shorten_repr
 
 # Names from the core's catalog: the docs and `cmkctl impact` list the same guardrails.
 REENCRYPTION_POLICY: Final = catalog.NO_REVOCATION_DURING_REENCRYPTION.name
@@ -110,8 +111,8 @@ class PolicyConfigError(ValueError):
         self.policy = policy
         self.key = key
         super().__init__(
-            f"invalid policy config (--policy-pack-config) {policy}.{key}: {value!r} is not allowed; {allowed}. "
-            "The policy fails closed until the config is fixed."
+            f"invalid policy config (--policy-pack-config) {policy}.{key}: {shorten_repr(value)} is not allowed; "
+            f"{allowed}. The policy fails closed until the config is fixed."
         )
 
 
@@ -167,7 +168,7 @@ def compile_ticket_pattern(policy: str, pattern: str) -> re2._Regexp[str]:
     try:
         return re2.compile(pattern, options)
     except re2.error as error:
-        detail = error.args[0].decode() if error.args and isinstance(error.args[0], bytes) else str(error)
+        detail = shorten(error.args[0].decode() if error.args and isinstance(error.args[0], bytes) else str(error))
         raise PolicyConfigError(
             policy,
             "ticketPattern",
