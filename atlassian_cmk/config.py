@@ -231,6 +231,17 @@ class Revocation:
 
     reason: str
     ticket: str
+    revocation_id: str | None = None
+    """`id`: the `atlassian-cmk:revocation-id` of the record on the keys (`cmkctl revoke` writes it)."""
+    guard_override: str | None = None
+    """`guardOverride`: the justification of `--override-reencryption-guard`, when one was used."""
+
+
+REVOCATION_ID_RE: Final = re.compile(r"rev-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
+"""What `records.new_revocation_id` makes (fullmatch): the only revocation ids the stack file accepts."""
+
+REVOCATION_FIELDS: Final = ("reason", "ticket", "id", "guardOverride")
+"""The `revocation` block's fields, in the order cmkctl writes them; `id`/`guardOverride` optional."""
 
 
 @dataclass(frozen=True)
@@ -506,7 +517,7 @@ def _parse_revocation(value: Any, enabled: bool | None) -> Revocation | None:
                 "revocation", _MISSING, f"required when enabled is false: the pull request's justification, {example}"
             )
         return None
-    parsed = _parse_object("revocation", value, ("reason", "ticket"), example)
+    parsed = _parse_object("revocation", value, REVOCATION_FIELDS, example)
     for name, problem_of in (("reason", tag_text_problem), ("ticket", ticket_problem)):
         text = parsed[name]
         if not text:
@@ -514,7 +525,24 @@ def _parse_revocation(value: Any, enabled: bool | None) -> Revocation | None:
         problem = problem_of(text)
         if problem is not None:
             raise ConfigError(f"revocation.{name}", text, f"allowed: {problem}")
-    return Revocation(reason=cast(str, parsed["reason"]), ticket=cast(str, parsed["ticket"]))
+    revocation_id = parsed["id"]
+    if revocation_id is not None and not REVOCATION_ID_RE.fullmatch(revocation_id):
+        raise ConfigError(
+            "revocation.id",
+            revocation_id,
+            "allowed: a revocation id as cmkctl revoke writes it, rev-20310301T120000Z-3f9a1c",
+        )
+    override = parsed["guardOverride"]
+    if override is not None:
+        problem = tag_text_problem(override) if override else "non-empty text"
+        if problem is not None:
+            raise ConfigError("revocation.guardOverride", override, f"allowed: {problem}")
+    return Revocation(
+        reason=cast(str, parsed["reason"]),
+        ticket=cast(str, parsed["ticket"]),
+        revocation_id=revocation_id,
+        guard_override=override,
+    )
 
 
 def _parse_reencryption(value: Any) -> Reencryption:
