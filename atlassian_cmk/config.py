@@ -150,7 +150,7 @@ TEXT_PATHS: Final = (
     "atlassianKeyPolicy[].**",
     "atlassianKeyPolicy.**",
     "atlassianKeyPolicyRevision",
-    "revocation.*",
+    "revocation.*",  # reason, ticket, id, override (REVOCATION_FIELDS)
     "reencryption.*",
     # The enrolled key ARNs (region -> ARN): text Atlassian holds, compared byte for byte.
     "enrolledKeys.*",
@@ -225,23 +225,24 @@ class StackConfigErrors(ValueError):
         super().__init__("\n".join(str(error) for error in errors))
 
 
+REVOCATION_ID_RE: Final = re.compile(r"\Arev-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{1,32}\Z")
+"""A break-glass revocation's identity as `cmkctl revoke` makes it (`rev-20310301T120000Z-3f9a1c`:
+the UTC time, then random hex); the same text as the keys' `atlassian-cmk:revocation-id` tag."""
+
+
 @dataclass(frozen=True)
 class Revocation:
-    """Why Atlassian's access is revoked: a reason a reviewer reads and the incident ticket."""
+    """Why Atlassian's access is revoked: a reason a reviewer reads and the incident ticket.
+
+    `override` and `id` are set when the change records a break-glass revocation (`cmkctl revoke
+    --write-config` writes them): the justification given to `--override-reencryption-guard`, and
+    the revocation's identity (the keys' `atlassian-cmk:revocation-id`). Both optional.
+    """
 
     reason: str
     ticket: str
-    revocation_id: str | None = None
-    """`id`: the `atlassian-cmk:revocation-id` of the record on the keys (`cmkctl revoke` writes it)."""
-    guard_override: str | None = None
-    """`guardOverride`: the justification of `--override-reencryption-guard`, when one was used."""
-
-
-REVOCATION_ID_RE: Final = re.compile(r"rev-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}")
-"""What `records.new_revocation_id` makes (fullmatch): the only revocation ids the stack file accepts."""
-
-REVOCATION_FIELDS: Final = ("reason", "ticket", "id", "guardOverride")
-"""The `revocation` block's fields, in the order cmkctl writes them; `id`/`guardOverride` optional."""
+    override: str | None = None
+    id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -509,6 +510,10 @@ def _parse_object(key: str, value: Any, fields: tuple[str, ...], example: str) -
     return result
 
 
+REVOCATION_FIELDS: Final = ("reason", "ticket", "id", "override")
+"""The fields of `atlassian-cmk:revocation`, in the order `cmkctl revoke --write-config` writes them."""
+
+
 def _parse_revocation(value: Any, enabled: bool | None) -> Revocation | None:
     example = "{reason: 'Suspected breach of encrypted data', ticket: SEC-1234}"
     if value is _MISSING:
@@ -525,23 +530,21 @@ def _parse_revocation(value: Any, enabled: bool | None) -> Revocation | None:
         problem = problem_of(text)
         if problem is not None:
             raise ConfigError(f"revocation.{name}", text, f"allowed: {problem}")
+    override = parsed["override"]
+    # The justification of a break-glass override: the same text rule as the reason (it is a KMS tag too).
+    problem = None if override is None else tag_text_problem(override)
+    if override is not None and problem is not None:
+        raise ConfigError("revocation.override", override, f"allowed: {problem}")
     revocation_id = parsed["id"]
-    if revocation_id is not None and not REVOCATION_ID_RE.fullmatch(revocation_id):
+    if revocation_id is not None and not REVOCATION_ID_RE.match(revocation_id):
         raise ConfigError(
             "revocation.id",
             revocation_id,
-            "allowed: a revocation id as cmkctl revoke writes it, rev-20310301T120000Z-3f9a1c",
+            "allowed: a revocation id as cmkctl revoke writes it, rev-<UTC yyyymmddThhmmssZ>-<hex>, "
+            "e.g. rev-20310301T120000Z-3f9a1c",
         )
-    override = parsed["guardOverride"]
-    if override is not None:
-        problem = tag_text_problem(override) if override else "non-empty text"
-        if problem is not None:
-            raise ConfigError("revocation.guardOverride", override, f"allowed: {problem}")
     return Revocation(
-        reason=cast(str, parsed["reason"]),
-        ticket=cast(str, parsed["ticket"]),
-        revocation_id=revocation_id,
-        guard_override=override,
+        reason=cast(str, parsed["reason"]), ticket=cast(str, parsed["ticket"]), override=override, id=revocation_id
     )
 
 

@@ -109,7 +109,7 @@ def revocation_block(
     `record`: the revocation record the keys agree on (tag -> value; empty when none), which wins
     over this run's `reason`/`ticket`/`revocation_id`/`override` (a rerun, or another operator's
     record written first). Keys: `reason`, `ticket`, `id` and, when a guard override was used or
-    recorded, `guardOverride` (config.REVOCATION_FIELDS).
+    recorded, `override` (config.REVOCATION_FIELDS).
     """
     fields = {
         "reason": record.get(TAG_REVOCATION_REASON) or reason,
@@ -118,5 +118,5 @@ def revocation_block(
     }
     justification = record.get(TAG_GUARD_OVERRIDE) or (override if not record else None)
     if justification:
-        fields["guardOverride"] = justification
+        fields["override"] = justification
     return fields

@@ -32,6 +32,7 @@ ChangeKind = Literal[
     "revocation",
     "restoration",
     "revocation-justification",
+    "guard-override",
     "reencryption",
     "atlassian-key-policy",
     "key-administrators",
@@ -170,6 +171,9 @@ def review_change(base: StackConfig | None, head: StackConfig, stack: str, base_
             ),
         )
         review.checklist = revocation_checklist(head, stack)
+        override = guard_override_change(head)
+        if override is not None:
+            review.changes.insert(0, override)
     elif not base_enabled and head.enabled:
         review.changes.insert(
             0,
@@ -187,18 +191,53 @@ def review_change(base: StackConfig | None, head: StackConfig, stack: str, base_
         ]
     elif base is not None and not base.enabled and not head.enabled and base.revocation != head.revocation:
         review.changes.append(
-            Change("revocation-justification", "info", (), "The revocation's reason or ticket changes")
+            Change("revocation-justification", "info", (), "The revocation's reason, ticket or override changes")
         )
+        override = guard_override_change(head)
+        before = base.revocation.override if base.revocation else None
+        after = head.revocation.override if head.revocation else None
+        if override is not None and before != after:
+            review.changes.insert(0, override)
     return review
+
+
+def guard_override_change(config: StackConfig) -> Change | None:
+    """The break-glass override a revocation block records (`revocation.override`), shown first.
+
+    A pull request carrying it is the follow-up of `cmkctl revoke --override-reencryption-guard`:
+    the keys were disabled outside review while re-encryption may have been running. The guardrail
+    no-revocation-during-reencryption allows it only when it disables nothing (every deployed key
+    already Disabled).
+    """
+    revocation = config.revocation
+    if revocation is None or revocation.override is None:
+        return None
+    record = f" (revocation {revocation.id})" if revocation.id else ""
+    return Change(
+        "guard-override",
+        "critical",
+        config.regions,
+        f"GUARD OVERRIDDEN: {revocation.override}",
+        f"This pull request records a break-glass revocation{record} made with --override-reencryption-guard: "
+        "it disables nothing when the keys are already disabled in every region (the guardrail "
+        "no-revocation-during-reencryption allows it only then, and refuses it on every key while any region is "
+        "still Enabled).",
+    )
 
 
 def revocation_checklist(config: StackConfig, stack: str) -> list[str]:
     ticket = config.revocation.ticket if config.revocation else "(missing)"
+    overridden = config.revocation is not None and config.revocation.override is not None
     return [
         f"incident ticket {ticket} records who decided to revoke, and why",
         "Atlassian support: expect Atlassian's ticket to the organization admin; keep it for the restore",
         "internal comms: CMK-enabled Atlassian sites go offline 30 to 60 minutes after the apply",
-        "re-encryption is not running (the guardrail also checks the deployed keys)",
+        (
+            f"the keys are already Disabled in every region (`cmkctl status --stack {stack}`): this records the "
+            "break-glass revocation and must disable nothing; agree next steps for re-encryption with Atlassian"
+            if overridden
+            else "re-encryption is not running (the guardrail also checks the deployed keys)"
+        ),
         f"after the merge: someone named confirms `cmkctl status --stack {stack}` shows every region Disabled",
     ]
 

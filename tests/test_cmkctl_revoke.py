@@ -171,10 +171,10 @@ def test_override_revokes_during_reencryption_and_records_the_justification(
     # The stack file names the revocation the keys carry, and the override (the program's own validation reads it).
     revocation = load_stack_config(project, STACK).revocation
     assert revocation is not None
-    assert revocation.revocation_id == live(moto_endpoint, "us-east-1").tags[TAG_REVOCATION_ID]
-    assert revocation.guard_override == justification
+    assert revocation.id == live(moto_endpoint, "us-east-1").tags[TAG_REVOCATION_ID]
+    assert revocation.override == justification
     text = (project / f"Pulumi.{STACK}.yaml").read_text()
-    assert f"    id: {revocation.revocation_id}\n    guardOverride: {justification}\n" in text
+    assert f"    id: {revocation.id}\n    override: {justification}\n" in text
 
 
 @pytest.mark.parametrize(

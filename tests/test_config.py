@@ -502,32 +502,3 @@ def test_only_explicit_markers_are_placeholders(principal: str, placeholder: boo
         assert "a placeholder: replace it with the value from your enrollment ticket" in only_error(raw)
     else:
         assert parse_stack_config(raw).atlassian_key_policy[0]["Principal"] == {"AWS": principal}
-
-
-def test_the_revocation_block_carries_the_revocation_id_and_override_cmkctl_writes() -> None:
-    block = {
-        "reason": "Suspected breach",
-        "ticket": "SEC-1",
-        "id": "rev-20261129T171943Z-b43ba2",
-        "guardOverride": "CISO approved",
-    }
-    config = parse_stack_config(engine_config(enabled="false", revocation=block))
-    assert config.revocation is not None
-    assert (config.revocation.revocation_id, config.revocation.guard_override) == (
-        "rev-20261129T171943Z-b43ba2",
-        "CISO approved",
-    )
-
-
-@pytest.mark.parametrize(
-    ("field", "value", "allowed"),
-    [
-        ("id", "rev-yesterday", "allowed: a revocation id as cmkctl revoke writes it"),
-        ("guardOverride", "approved; see SEC-1", "allowed:"),
-        ("guardOverride", "", "allowed: non-empty text"),
-    ],
-)
-def test_a_bad_revocation_id_or_override_is_one_line_naming_the_key(field: str, value: str, allowed: str) -> None:
-    block = {"reason": "Suspected breach", "ticket": "SEC-1", field: value}
-    message = only_error(engine_config(enabled="false", revocation=block))
-    assert f"atlassian-cmk:revocation.{field}" in message and allowed in message

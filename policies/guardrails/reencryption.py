@@ -5,6 +5,12 @@ running *now*: a single pull request could mark it complete and disable the keys
 deployed keys' re-encryption tag is the evidence of what is running, so the policy reads it from
 AWS (once per run) and fails closed when it cannot. A revocation while re-encryption may run
 holds every key of the realm back (framework.realm_policy), not only the key whose region shows it.
+
+The guard stops *disabling*: when every deployed key is already Disabled (break-glass revoked
+them, perhaps with `cmkctl revoke --override-reencryption-guard`), a change declaring
+`enabled: false` disables nothing and passes, so the reviewed stack file can catch up with what
+break-glass did (`guards.revocation_during_reencryption`). A change that would still disable a key
+in any region is refused on every key, as before.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValid
 
 from atlassian_cmk.config import StackConfigErrors
 from atlassian_cmk.evidence import reencryption_evidence
-from atlassian_cmk.guards import reencryption_running
+from atlassian_cmk.guards import reencryption_running, revocation_during_reencryption
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.realm_findings import RealmFinding
 
@@ -69,12 +75,14 @@ def _config_declares_reencryption() -> bool:
 
 
 def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmFinding]:
-    """A revocation (atlassian-cmk:enabled false) while re-encryption may run holds every key back."""
+    """A revocation (atlassian-cmk:enabled false) that would disable a key while re-encryption may run
+    holds every key back. One that disables nothing (every deployed key already Disabled, the
+    break-glass follow-up) passes; revocation-clock notes the guard override recorded on the keys."""
     if realm.config.enabled:
         return
     live = bool(settings["liveStateCheck"])
     deployed = realm.deployed() if live else None
-    verdict = reencryption_running(realm.config.reencryption, deployed)
+    verdict = revocation_during_reencryption(realm.config.reencryption, deployed)
     # The core's reasons name their region where there is one.
     yield from (RealmFinding(reason) for reason in verdict.reasons)
     if verdict.reasons and not live:
