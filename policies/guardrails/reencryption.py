@@ -1,4 +1,5 @@
-"""no-revocation-during-reencryption: never disable the keys while Atlassian re-encrypts.
+"""no-revocation-during-reencryption: never disable the keys while Atlassian re-encrypts, and
+every re-encryption transition its own applied change (`atlassian_cmk.transition_rules`).
 
 A resource policy sees only the key's new inputs, so it cannot tell whether re-encryption is
 running *now*: a single pull request could mark it complete and disable the keys at once. The
@@ -15,9 +16,11 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
 from atlassian_cmk.config import REENCRYPTION_STATUSES, StackConfigErrors, shorten_repr
+from atlassian_cmk.generations import NEXT, RETIRED
 from atlassian_cmk.guards import reencryption_running
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.realm_findings import RealmFinding
+from atlassian_cmk.transition_rules import generation_split, promotion_findings
 
 from .context import DEPLOYED_STATE, stack_config, stack_name, unreadable_suffix
 from .framework import Realm, realm_policy
@@ -26,7 +29,8 @@ from .settings import REENCRYPTION_POLICY
 
 DESCRIPTION = (
     "Checks whether a CMK key would be disabled while Atlassian's re-encryption is in progress, as declared "
-    "in the key's inputs or shown by the deployed keys' tags in AWS."
+    "in the key's inputs or shown by the deployed keys' tags in AWS, and whether a re-encryption transition "
+    "(revoking every generation, promotion, retirement) skips an applied step."
 )
 
 
@@ -40,6 +44,12 @@ def check_key(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, 
         )
         return
     declared_tag = key.tag(TAG_REENCRYPTION)
+    config = stack_config()
+    if not isinstance(config, StackConfigErrors) and key.key_pair in (NEXT, RETIRED):
+        # The current generation's switch is dual-region-consistency's; the others follow generations().
+        split = generation_split(config, key.key_pair, enabled)
+        if split is not None:
+            yield f"{key.label} ({key.key_pair} generation): {split}"
     if enabled:
         return
     if isinstance(declared_tag, Unknown):
@@ -51,7 +61,6 @@ def check_key(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, 
             f"{key.label} would be disabled while its {TAG_REENCRYPTION} tag is {shorten_repr(declared_tag)}, "
             f"not one of {', '.join(REENCRYPTION_STATUSES)}"
         )
-    config = stack_config()
     if isinstance(config, StackConfigErrors) or not config.enabled:
         return  # a revocation: the realm finding judges it, on every key
     # This key alone is disabled (its input differs from atlassian-cmk:enabled: dual-region-consistency
@@ -70,10 +79,13 @@ def _config_declares_reencryption() -> bool:
 
 
 def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmFinding]:
-    """A revocation (atlassian-cmk:enabled false) while re-encryption may run holds every key back."""
+    """A revocation (atlassian-cmk:enabled false) while re-encryption may run, or a promotion or
+    retirement that skips an applied step, holds every key of every generation back."""
+    live = bool(settings["liveStateCheck"])
+    if realm.config.retired_keys:
+        yield from promotion_findings(realm.config, realm.deployed() if live else None)
     if realm.config.enabled:
         return
-    live = bool(settings["liveStateCheck"])
     deployed = realm.deployed() if live else None
     verdict = reencryption_running(realm.config.reencryption, deployed)
     # The core's reasons name their region where there is one.
@@ -89,7 +101,7 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
 ADVICE = (
     "Disabling keys during re-encryption leaves data unevenly readable across sites: wait until Atlassian confirms "
     "re-encryption is complete, apply atlassian-cmk:reencryption.status: complete as its own reviewed change, then "
-    "revoke in a second change."
+    "revoke, promote or retire in a later change."
 )
 
 
