@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit demo check-pack-venv check-published-pack bench lock clean
+.PHONY: install test lint typecheck unit iam demo check-pack-venv check-published-pack bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+## iam: regenerate iam/ (the sample stack's role policies) with `cmkctl iam`
+iam: $(STAMP)
+	$(BIN)/python -m rehearsal.iam_samples
 
 ## demo: a revocation drill on the embedded AWS emulator (no AWS account needed)
 demo: $(STAMP)

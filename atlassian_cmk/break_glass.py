@@ -17,7 +17,7 @@ from typing import Final
 
 from atlassian_cmk.aws.identity import Identity, read_identity
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_deployed_state
-from atlassian_cmk.config import StackConfig, tag_text_problem, ticket_problem
+from atlassian_cmk.config import StackConfig, shorten_repr, tag_text_problem, ticket_problem
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.guards import deployed_integrity, reencryption_running
 from atlassian_cmk.key_identity import KeyGeneration
@@ -37,12 +37,12 @@ class InputError(ValueError):
 
     def __init__(self, flag: str, value: str, allowed: str) -> None:
         self.flag = flag
-        super().__init__(f"{flag}: {value!r} is not allowed; {allowed}")
+        super().__init__(f"{flag}: {shorten_repr(value)} is not allowed; {allowed}")
 
 
 def _checked(flag: str, value: str | None, problem_of: Callable[[str], str | None]) -> str:
     """The flag's text, stripped, by the same rule the stack schema applies to the same value."""
-    text = (value or "").strip()
+    text = (value or "").strip(" ")  # a line feed or tab is refused by the rule, never dropped
     problem = problem_of(text)
     if problem is not None:
         raise InputError(flag, text if text else value or "", problem)

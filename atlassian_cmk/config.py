@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
@@ -47,16 +48,54 @@ IAM_PRINCIPAL_RE: Final = re.compile(
 )
 """An IAM account root, role or user ARN: what a KMS key policy `Principal.AWS` may name."""
 
+IAM_ROLE_ARN_RE: Final = re.compile(
+    r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::([0-9]{12}):role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+)
+"""An IAM role ARN (`arn:aws:iam::<account>:role/<path/name>`), as `aws:PrincipalArn` gives it."""
+
 TAG_VALUE_MAX: Final = 256
 """KMS tag values hold at most 256 characters; reason and ticket are written as tags."""
 
-# The tag characters every AWS service accepts (User-Defined Tag Restrictions): Unicode letters,
-# digits, whitespace and _ . : / = + - @. KMS documents no pattern of its own; staying inside the
-# common set means a revocation can never be half-done by a refused tag, whether it comes from
-# this file (the program) or from `cmkctl revoke` (which writes the same values back here).
-TAG_TEXT_RE: Final = re.compile(r"^[\w\s.:/=+\-@]*\Z")
-TICKET_RE: Final = re.compile(r"^[\w.:/=+\-@]+\Z")
-TAG_CHARS: Final = "letters, digits, spaces and _ . : / = + - @ (the AWS tag character set)"
+# Reason, ticket and justification text: ASCII letters and digits, the space, and _ . : / = + - @.
+# That is the AWS tag character set (User-Defined Tag Restrictions: Unicode letters, digits,
+# white space and _ . : / = + - @; KMS's TagValue itself is any 0-256 characters) narrowed on
+# purpose: `\s` and \p{Z} admit line feeds, carriage returns, tabs and U+2028 LINE SEPARATOR,
+# which break a terminal report or a YAML line, and non-ASCII letters admit look-alike tickets
+# (Cyrillic "С" in "SEC-1"). The same text is written to the stack file (the schema), by cmkctl
+# (its flags) and judged by the pack, all through `tag_text_problem`/`ticket_problem`.
+# `\Z`, not `$`: `$` also matches before a final line feed.
+TAG_TEXT_RE: Final = re.compile(r"\A[A-Za-z0-9 _.:/=+\-@]*\Z")
+TICKET_RE: Final = re.compile(r"\A[A-Za-z0-9_.:/=+\-@]+\Z")
+TAG_CHARS: Final = "letters, digits, spaces and _ . : / = + - @ (ASCII, the AWS tag character set)"
+TICKET_CHARS: Final = "ASCII letters, digits and _ . : / = + - @ (no spaces)"
+
+_CONTROL_NAMES: Final = {
+    0x09: "CHARACTER TABULATION",
+    0x0A: "LINE FEED",
+    0x0B: "LINE TABULATION",
+    0x0C: "FORM FEED",
+    0x0D: "CARRIAGE RETURN",
+    0x1B: "ESCAPE",
+    0x7F: "DELETE",
+}
+
+
+def character_name(char: str) -> str:
+    """`U+000A LINE FEED`, `U+00E9 LATIN SMALL LETTER E WITH ACUTE`: a character named so a
+    reader can find it even when the terminal shows nothing (control characters have no
+    `unicodedata` name; their Unicode aliases are used)."""
+    code = ord(char)
+    name = _CONTROL_NAMES.get(code) or unicodedata.name(char, "")
+    if not name and (code < 0x20 or 0x80 <= code < 0xA0):
+        name = "a control character"
+    return f"U+{code:04X} {name}".rstrip()
+
+
+def _offending(text: str, pattern: re.Pattern[str]) -> str | None:
+    for char in text:
+        if not pattern.fullmatch(char):
+            return char
+    return None
 
 
 def tag_text_problem(text: str) -> str | None:
@@ -65,7 +104,10 @@ def tag_text_problem(text: str) -> str | None:
         return "required: non-empty text"
     if len(text) > TAG_VALUE_MAX:
         return f"at most {TAG_VALUE_MAX} characters (it becomes a KMS tag); got {len(text)}"
-    if not TAG_TEXT_RE.match(text) or text.lower().startswith("aws:"):
+    bad = _offending(text, TAG_TEXT_RE)
+    if bad is not None:
+        return f"use {TAG_CHARS}, not {character_name(bad)}"
+    if text.lower().startswith("aws:"):
         return f"use {TAG_CHARS}; not starting with aws:"
     return None
 
@@ -74,8 +116,10 @@ def ticket_problem(text: str) -> str | None:
     """Why text cannot be a ticket id: one word, so it reads the same in tags, config and search."""
     if not text:
         return "required: a ticket id such as SEC-1234"
-    if len(text) > TAG_VALUE_MAX or not TICKET_RE.match(text):
-        return f"a ticket id such as SEC-1234: no spaces, at most {TAG_VALUE_MAX} of {TAG_CHARS}"
+    bad = _offending(text, TICKET_RE)
+    if len(text) > TAG_VALUE_MAX or bad is not None:
+        named = f", not {character_name(bad)}" if bad is not None else ""
+        return f"a ticket id such as SEC-1234: at most {TAG_VALUE_MAX} of {TICKET_CHARS}{named}"
     return None
 
 
@@ -93,6 +137,7 @@ KEYS: Final = (
     "enrolledKeys",
     "nextKeys",
     "retiredKeys",
+    "applyRoleArn",
 )
 """Every key of the namespace; any other `atlassian-cmk:*` key is a typo and an error."""
 
@@ -116,6 +161,7 @@ TEXT_PATHS: Final = (
     # The next generation's ARNs (re-encryption) and the retired generations, oldest first.
     "nextKeys.*",
     "retiredKeys[].*",
+    "applyRoleArn",
 )
 """Where the namespace holds text, as paths under a key: `.name` a field, `*` any field name,
 `[]` any list item, `**` anything below. A plain YAML scalar there that the engine would read
@@ -229,6 +275,9 @@ class StackConfig:
     """The next generation's key ARNs handed to Atlassian on the re-encryption ticket (`nextKeys`)."""
     retired_keys: tuple[KeyGeneration, ...] = ()
     """The generations Atlassian used before, oldest first (`retiredKeys`); never deleted."""
+    apply_role_arn: str | None = None
+    """The CI apply role (`atlassian-cmk:applyRoleArn`): the only principal the key policy lets
+    write the guards' evidence tags (`atlassian_cmk.evidence`); None: nobody may."""
 
     @property
     def enrolled(self) -> bool:
@@ -282,6 +331,9 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         except ConfigError as error:
             errors.append(error)
             return None
+        except StackConfigErrors as several:
+            errors.extend(several.errors)
+            return None
 
     for key in values:
         if key not in KEYS:
@@ -301,6 +353,7 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     )
     admins = attempt(_parse_arn_list, "keyAdministrators", values.get("keyAdministrators", _MISSING), False)
     context_tag = attempt(_parse_context_tag, values.get("contextTag", _MISSING))
+    apply_role = attempt(_parse_apply_role_arn, values.get("applyRoleArn", _MISSING))
 
     if realm_and_regions is not None and multi_region and len(realm_and_regions[1]) == 1:
         errors.append(ConfigError("multiRegion", True, "allowed only for a dual-region realm (us, eu or two regions)"))
@@ -341,6 +394,7 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         enrolled_keys=enrolled,
         next_keys=next_keys,
         retired_keys=retired or (),
+        apply_role_arn=apply_role,
     )
 
 
@@ -428,7 +482,8 @@ def _parse_realm_and_regions(values: Mapping[str, Any]) -> tuple[str, tuple[str,
         raise ConfigError("realm", _MISSING, exactly_one)
     if realm is not _MISSING:
         if not isinstance(realm, str) or realm not in REALMS:
-            raise ConfigError("realm", realm, f"allowed: {realm_names()}; or set atlassian-cmk:regions instead")
+            hint = did_you_mean(realm, REALMS) if isinstance(realm, str) else ""
+            raise ConfigError("realm", realm, f"{hint}allowed: {realm_names()}; or set atlassian-cmk:regions instead")
         return realm, REALMS[realm].regions
     allowed = "allowed: a list of one or two distinct AWS regions, e.g. [us-east-1, us-west-2]"
     decoded = _decode_structured("regions", regions, allowed)
@@ -467,7 +522,8 @@ def _parse_object(key: str, value: Any, fields: tuple[str, ...], example: str) -
         text = _scalar_text(decoded[name])
         if text is None:
             raise ConfigError(f"{key}.{name}", decoded[name], "allowed: text")
-        result[name] = text.strip()
+        # Spaces only: a line feed or tab at either end is refused by the text rules, never dropped.
+        result[name] = text.strip(" ")
     return result
 
 
@@ -496,7 +552,8 @@ def _parse_reencryption(value: Any) -> Reencryption:
     parsed = _parse_object("reencryption", value, ("status", "ticket"), "{status: in-progress, ticket: PS-5678}")
     status = parsed["status"] or "none"
     if status not in REENCRYPTION_STATUSES:
-        raise ConfigError("reencryption.status", status, f"allowed: {', '.join(REENCRYPTION_STATUSES)}")
+        hint = did_you_mean(status, REENCRYPTION_STATUSES) if isinstance(status, str) else ""
+        raise ConfigError("reencryption.status", status, f"{hint}allowed: {', '.join(REENCRYPTION_STATUSES)}")
     ticket = parsed["ticket"] or None
     problem = None if ticket is None else ticket_problem(ticket)
     if problem is not None:
@@ -588,12 +645,11 @@ ATLASSIAN_POLICY_SOURCE: Final = (
     "paste the statements from Atlassian's 'Set up your AWS account and create a KMS key policy' page "
     "or your CMK enrollment ticket, as a YAML list of IAM statements"
 )
-PLACEHOLDER_RE: Final = re.compile(
-    r"<[^<>]*>|\{\{[^{}]*\}\}|\bYOUR[_-]|REPLACE[_-]?ME|EXAMPLE[_-]?ACCOUNT", re.IGNORECASE
-)
-"""Placeholder rule: text Atlassian marks for the customer to fill in (`<account-id>`,
-`{{...}}`, YOUR_..., REPLACE_ME) is never resolved by the product; it is refused, and the
-customer pastes the value from the enrollment ticket. (`${...}` are IAM policy variables.)"""
+PLACEHOLDER_RE: Final = re.compile(r"<[^<>]*>|\{\{[^{}]*\}\}|REPLACE[_-]?ME", re.IGNORECASE)
+"""Placeholder rule: only explicit fill-in markers (`<account-id>`, `{{...}}`, REPLACE_ME) are
+placeholders; they are never resolved by the product but refused, and the customer pastes the
+value from the enrollment ticket. Real-looking names (role/Your-Role) are not placeholders.
+(`${...}` are IAM policy variables.)"""
 
 
 def parse_atlassian_key_policy(value: Any) -> tuple[dict[str, Any], ...]:
@@ -610,39 +666,79 @@ def parse_atlassian_key_policy(value: Any) -> tuple[dict[str, Any], ...]:
         decoded = [decoded]
     if not isinstance(decoded, list) or not decoded:
         raise ConfigError(key, decoded, f"allowed: {ATLASSIAN_POLICY_SOURCE}")
+    problems: list[ConfigError] = []
+    sids: set[str] = set()
     for index, statement in enumerate(decoded):
-        where = f"{key}[{index}]"
         try:
-            parse_statement(statement, where)
-        except PolicyError as error:
-            raise ConfigError(where, statement, f"not an IAM statement ({error})") from None
-        placeholder = PLACEHOLDER_RE.search(json.dumps(statement))
-        if placeholder:
-            raise ConfigError(
-                where, placeholder.group(0), "a placeholder: replace it with the value from your enrollment ticket"
-            )
-        if is_own_sid(statement.get("Sid")):
-            raise ConfigError(f"{where}.Sid", statement.get("Sid"), "reserved for the product's own statements")
-        principal = statement.get("Principal")
-        aws = principal.get("AWS") if isinstance(principal, dict) and set(principal) == {"AWS"} else None
-        entries = aws if isinstance(aws, list) else [aws]
-        if aws is None or "*" in entries:
-            raise ConfigError(
-                f"{where}.Principal",
-                principal if "Principal" in statement else statement.get("NotPrincipal", _MISSING),
-                "allowed: {AWS: <Atlassian's role ARN or account ID, or a list>}; no *, no NotPrincipal",
-            )
-        for entry in entries:
-            text = str(entry)
-            if UNIQUE_ID_RE.match(text):
-                raise ConfigError(
-                    f"{where}.Principal.AWS", text, "a unique ID (a deleted principal); paste Atlassian's ARN"
-                )
-            if not (ACCOUNT_ID_RE.match(text) or IAM_PRINCIPAL_RE.match(text)):
-                raise ConfigError(
-                    f"{where}.Principal.AWS", text, "allowed: an IAM root, role or user ARN, or a 12-digit account ID"
-                )
+            _check_atlassian_statement(f"{key}[{index}]", statement, sids)
+        except ConfigError as error:
+            problems.append(error)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise StackConfigErrors(problems)  # one line per bad statement
     return tuple(cast(dict[str, Any], s) for s in decoded)
+
+
+def _check_atlassian_statement(where: str, statement: Any, sids: set[str]) -> None:
+    """One of Atlassian's statements; raises ConfigError naming its first problem."""
+    try:
+        parse_statement(statement, where)
+    except PolicyError as error:
+        raise ConfigError(where, statement, f"not an IAM statement ({error})") from None
+    placeholder = PLACEHOLDER_RE.search(json.dumps(statement))
+    if placeholder:
+        raise ConfigError(
+            where, placeholder.group(0), "a placeholder: replace it with the value from your enrollment ticket"
+        )
+    sid = statement.get("Sid")
+    if is_own_sid(sid):
+        raise ConfigError(f"{where}.Sid", sid, "reserved for the product's own statements")
+    if isinstance(sid, str):
+        if sid in sids:
+            raise ConfigError(f"{where}.Sid", sid, "each statement needs its own Sid (KMS refuses duplicates)")
+        sids.add(sid)
+    principal = statement.get("Principal")
+    aws = principal.get("AWS") if isinstance(principal, dict) and set(principal) == {"AWS"} else None
+    entries = aws if isinstance(aws, list) else [aws]
+    if aws is None or "*" in entries:
+        raise ConfigError(
+            f"{where}.Principal",
+            principal if "Principal" in statement else statement.get("NotPrincipal", _MISSING),
+            "allowed: {AWS: <Atlassian's role ARN or account ID, or a list>}; no *, no NotPrincipal",
+        )
+    for entry in entries:
+        text = str(entry)
+        if UNIQUE_ID_RE.match(text):
+            raise ConfigError(
+                f"{where}.Principal.AWS", text, "a unique ID (a deleted principal); paste Atlassian's ARN"
+            )
+        if not (ACCOUNT_ID_RE.match(text) or IAM_PRINCIPAL_RE.match(text)):
+            raise ConfigError(
+                f"{where}.Principal.AWS", text, "allowed: an IAM root, role or user ARN, or a 12-digit account ID"
+            )
+    if "Resource" not in statement:
+        # Without Resource a key policy statement has no effect (KMS API Reference, PutKeyPolicy).
+        raise ConfigError(f"{where}.Resource", _MISSING, 'required in a key policy: "Resource": "*"')
+
+
+def _parse_apply_role_arn(value: Any) -> str | None:
+    """`atlassian-cmk:applyRoleArn`: the CI apply role's ARN; its account is checked against the
+    keys' own account where that is known (`composed_policy.composed_key_policy`)."""
+    if value is _MISSING:
+        return None
+    allowed = "allowed: the CI apply role's ARN in the keys' own account, e.g. arn:aws:iam::111122223333:role/cmk-apply"
+    if not isinstance(value, str) or not IAM_ROLE_ARN_RE.match(value):
+        raise ConfigError("applyRoleArn", value, allowed)
+    return value
+
+
+def role_account(role_arn: str) -> str:
+    """The 12-digit account of a role ARN accepted by `IAM_ROLE_ARN_RE`."""
+    match = IAM_ROLE_ARN_RE.match(role_arn)
+    if match is None:
+        raise ValueError(f"{role_arn!r} is not an IAM role ARN")
+    return match.group(2)
 
 
 def _parse_context_tag(value: Any) -> str:
@@ -652,3 +748,23 @@ def _parse_context_tag(value: Any) -> str:
     if not isinstance(value, str) or not CONTEXT_TAG_RE.match(value):
         raise ConfigError("contextTag", value, allowed)
     return value
+
+
+ALLOWED_ACCOUNTS_KEY: Final = "aws:allowedAccountIds"
+"""pulumi-aws provider config: the provider refuses to run against any other account (Terraform
+AWS provider `allowed_account_ids`), so a single value is the keys' own account, known at preview
+before any key exists (the pack reads it when no deployed key shows the account)."""
+
+
+def allowed_account_id(raw: Mapping[str, Any]) -> str | None:
+    """The single account of `aws:allowedAccountIds` (a JSON list as the engine passes it, or a
+    list), or None when absent, unreadable or naming more than one account (unknown: fail closed)."""
+    value = raw.get(ALLOWED_ACCOUNTS_KEY)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = [value]
+    if isinstance(value, list) and len(value) == 1 and ACCOUNT_ID_RE.match(str(value[0])):
+        return str(value[0])
+    return None

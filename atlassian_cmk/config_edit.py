@@ -1,29 +1,27 @@
-"""Writing a break-glass change back into `Pulumi.<stack>.yaml`, comments and layout intact.
+"""Writing a break-glass change back into `Pulumi.<stack>.yaml`, every other byte intact.
 
 After `cmkctl revoke` the world says "disabled" while the stack file still says
 `enabled: true`; the next deployment would quietly undo the revocation. The fix is a commit
-that sets `atlassian-cmk:enabled` and the revocation block. This module makes that edit with
-ruamel.yaml's round-trip mode (the comments in the stack file are its documentation), and
-checks the result with the program's own validation before anything is written.
+that sets `atlassian-cmk:enabled` and the revocation block. This module makes that edit at the
+level of lines, guided by where libyaml's parser places each node (`yaml_layout`): a value is
+swapped within its own span, keeping its quoting, case, spacing and trailing comment; a block is
+inserted or removed as whole lines in the file's own indentation and line ending. So revoke then
+restore gives the file back byte for byte, whoever wrote it (`pulumi config set` writes
+`"true"`, quoted). The result is checked with the program's own validation before anything is
+written.
 """
 
 from __future__ import annotations
 
 import difflib
-import io
 import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import CommentMark
-from ruamel.yaml.scalarstring import ScalarString, SingleQuotedScalarString
-from ruamel.yaml.tokens import CommentToken
-
-from atlassian_cmk.config import NAMESPACE, StackConfig
+from atlassian_cmk import yaml_layout, yaml_v3
+from atlassian_cmk.config import NAMESPACE, StackConfig, shorten
 from atlassian_cmk.stack_file import PROJECT_FILE, StackFileError, check_text, read_text
 from atlassian_cmk.yaml_v3 import STR, resolve_plain
 
@@ -31,171 +29,267 @@ ENABLED_KEY: Final = f"{NAMESPACE}:enabled"
 REVOCATION_KEY: Final = f"{NAMESPACE}:revocation"
 ENROLLED_KEYS_KEY: Final = f"{NAMESPACE}:enrolledKeys"
 
-# (mapping, sequence, offset) indentations tried in turn; the first that reproduces the file
-# unchanged is the file's own layout. The first entry is the layout of the shipped stack files.
-_INDENTS: Final = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (2, 2, 2), (4, 4, 0))
+_Edit = tuple[int, int, str]  # replace text[start:end] with the string
+_UNPRINTABLE: Final = frozenset("\x85\u2028\u2029\ufeff")
 
 
-def _round_trip_yaml(text: str) -> tuple[YAML, Any]:
-    """A round-trip loader set to the file's own indentation, and the loaded document."""
-    fallback: tuple[YAML, Any] | None = None
-    for mapping, sequence, offset in _INDENTS:
-        yaml = YAML(typ="rt")
-        yaml.preserve_quotes = True
-        yaml.width = 4096  # never re-wrap a long reason
-        yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
-        document = yaml.load(text)
-        if _dump(yaml, document) == text:
-            return yaml, document
-        fallback = fallback or (yaml, document)
-    assert fallback is not None
-    return fallback
+def _printable(value: str) -> bool:
+    return all(c in "\t" or (c.isprintable() and c not in _UNPRINTABLE) for c in value)
 
 
-def _dump(yaml: YAML, document: Any) -> str:
-    stream = io.StringIO()
-    yaml.dump(document, stream)
-    return stream.getvalue()
+def _reads_back(source: str, value: str) -> bool:
+    """`source`, written as a block mapping's value, is read by yaml.v3 as the string `value`."""
+    try:
+        node = yaml_v3.load(f"k: {source}\n")
+    except yaml_v3.YamlError:
+        return False
+    scalar = node.get("k") if isinstance(node, dict) else None
+    return isinstance(scalar, yaml_v3.Scalar) and scalar.tag == STR and scalar.text == value
 
 
-def _config_map(document: Any, source: str) -> CommentedMap:
-    if not isinstance(document, CommentedMap) or not isinstance(document.get("config"), CommentedMap):
+def _single_quoted(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _double_quoted(value: str) -> str:
+    escapes = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+    out = []
+    for char in value:
+        if char in escapes:
+            out.append(escapes[char])
+        elif char.isprintable() and char not in _UNPRINTABLE:
+            out.append(char)
+        else:
+            out.append(f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def yaml_text(value: str, style: str = "") -> str:
+    """`value` as YAML source that yaml.v3 reads as that very text, in `style` where it can be.
+
+    Plain ("") only when yaml.v3 would type it as text and the syntax allows it (`0042`,
+    `2024-01-01`, `a: b` are quoted); then single quotes; double quotes (escaped) for line
+    breaks and characters YAML does not allow raw.
+    """
+    candidates = {"": value, "'": _single_quoted(value), '"': _double_quoted(value)}
+    order = [style, "'", '"'] if style in candidates else ["", "'", '"']
+    for choice in order:
+        source = candidates[choice]
+        if choice == "" and resolve_plain(value)[0] != STR:
+            continue
+        if (choice != "'" or _printable(value)) and _reads_back(source, value):
+            return source
+    raise StackFileError(f"cannot write {shorten(value)!r} as YAML text")
+
+
+def _boolean_text(layout: yaml_layout.Layout, node: object, value: bool) -> str:
+    """`value` in the old boolean's spelling: TRUE <-> FALSE, True <-> False, "true" <-> "false"."""
+    word = "true" if value else "false"
+    if not isinstance(node, yaml_layout.Scalar) or node.style not in ("", "'", '"'):
+        return word
+    old = node.value
+    if old.lower() in ("true", "false"):
+        word = word.upper() if old.isupper() else word.capitalize() if old[:1].isupper() else word
+    return f"{node.style}{word}{node.style}"
+
+
+def _layout(text: str, source: str) -> tuple[yaml_layout.Layout, yaml_layout.Mapping]:
+    try:
+        yaml_v3.load(text)
+    except yaml_v3.YamlError as error:
+        raise StackFileError(f"{source}: not valid YAML: {error}") from None
+    layout = yaml_layout.Layout(text)
+    root = layout.root
+    entry = root.get("config") if isinstance(root, yaml_layout.Mapping) else None
+    if entry is None or not isinstance(entry.value, yaml_layout.Mapping):
         raise StackFileError(f"{source}: expected a mapping with a 'config:' section")
-    config: CommentedMap = document["config"]
-    return config
+    if entry.value.flow or not entry.value.entries:
+        raise StackFileError(f"{source}: config: is written in flow style ({{...}}); write it as a block to edit it")
+    return layout, entry.value
 
 
-def _present(config: CommentedMap, full_key: str) -> str | None:
-    """The key as the file spells it: `atlassian-cmk:enabled`, or the legacy `atlassian-cmk:config:enabled`
+def _present(config: yaml_layout.Mapping, full_key: str) -> yaml_layout.Entry | None:
+    """The entry as the file spells it: `atlassian-cmk:enabled`, or the legacy `atlassian-cmk:config:enabled`
     the engine also accepts (pulumi/pulumi sdk/go/common/resource/config/key.go `ParseKey`), so an edit
     changes that key instead of adding a second spelling the reader refuses as set twice."""
     namespace, _, name = full_key.partition(":")
-    return next((key for key in (full_key, f"{namespace}:config:{name}") if key in config), None)
+    return config.get(full_key) or config.get(f"{namespace}:config:{name}")
 
 
-def _trailing_slot(container: Any, key: Any) -> tuple[Any, Any, int]:
-    """Where ruamel keeps the comment lines that follow `key`'s value (inside nested values)."""
-    value = container[key]
-    if isinstance(value, CommentedMap) and len(value):
-        return _trailing_slot(value, list(value)[-1])
-    if isinstance(value, CommentedSeq) and len(value):
-        return _trailing_slot(value, len(value) - 1)
-    return container, key, 2 if isinstance(container, CommentedMap) else 0
+def _swap(layout: yaml_layout.Layout, entry: yaml_layout.Entry, source_text: str, source: str) -> _Edit:
+    """Replace only the value's own characters (tag, spacing and trailing comment stay)."""
+    value = entry.value
+    if getattr(value, "anchor", None) is not None:
+        raise StackFileError(
+            f"{source}: {entry.key}: carries an anchor (&{value.anchor}) other values may share; "
+            "write it without the anchor to let cmkctl edit it"
+        )
+    if isinstance(value, yaml_layout.Scalar | yaml_layout.Other) and value.end > value.start:
+        return value.start, value.end, source_text
+    # An empty value (`key:`): write it after the colon.
+    colon = layout.text.index(":", entry.key_start + len(entry.key))
+    return colon + 1, colon + 1, f" {source_text}"
 
 
-def _get_comment(slot: tuple[Any, Any, int]) -> str | None:
-    container, key, position = slot
-    entry = container.ca.items.get(key)
-    token = entry[position] if entry and len(entry) > position else None
-    return str(token.value) if token is not None else None
+def _entry_lines(layout: yaml_layout.Layout, entry: yaml_layout.Entry, source: str) -> tuple[int, int]:
+    """(start, end) of the whole lines an entry is written on."""
+    start = layout.line_start(entry.key_start)
+    if layout.text[start : entry.key_start].strip(" "):
+        raise StackFileError(f"{source}: {entry.key}: not at the start of its line; write it as a block to edit it")
+    return start, layout.line_end(entry.end)
 
 
-def _set_comment(slot: tuple[Any, Any, int], text: str | None) -> None:
-    container, key, position = slot
-    entry = container.ca.items.setdefault(key, [None, None, None, None])
-    entry[position] = CommentToken(text, CommentMark(0), None) if text and text != "\n" else None
+def _indent(layout: yaml_layout.Layout, entry: yaml_layout.Entry) -> str:
+    return layout.text[layout.line_start(entry.key_start) : entry.key_start]
 
 
-def _split_after_example(comment: str | None) -> tuple[str | None, str | None]:
-    """Split the comment after `enabled` into what stays with it and what follows a new revocation block.
+def _step(layout: yaml_layout.Layout, config: yaml_layout.Mapping) -> str:
+    """One level of the file's own indentation: that of the first nested block mapping under config:."""
+    for entry in config.entries:
+        if isinstance(entry.value, yaml_layout.Mapping) and entry.value.entries:
+            inner = len(_indent(layout, entry.value.entries[0])) - len(_indent(layout, entry))
+            if inner > 0:
+                return " " * inner
+    return _indent(layout, config.entries[0]) or "  "
 
-    The commented-out example of the block (a paragraph mentioning `revocation:`) stays above
-    the real block; the paragraphs after it describe the next key and move below the block.
+
+def _block(layout: yaml_layout.Layout, config: yaml_layout.Mapping, key: str, fields: Mapping[str, str]) -> str:
+    indent, step, nl = _indent(layout, config.entries[0]), _step(layout, config), layout.newline
+    return f"{indent}{key}:{nl}" + "".join(f"{indent}{step}{name}: {yaml_text(v)}{nl}" for name, v in fields.items())
+
+
+def _line(layout: yaml_layout.Layout, config: yaml_layout.Mapping, key: str, value: str) -> str:
+    return f"{_indent(layout, config.entries[0])}{key}: {value}{layout.newline}"
+
+
+def _at(layout: yaml_layout.Layout, offset: int, lines: str) -> _Edit:
+    """Insert whole lines at a line start (a line break first where the text ends without one)."""
+    if offset > 0 and layout.text[offset - 1] not in "\r\n\x85\u2028\u2029":
+        lines = layout.newline + lines
+    return offset, offset, lines
+
+
+def _config_end(layout: yaml_layout.Layout, config: yaml_layout.Mapping) -> int:
+    """Where a new key goes: after the last entry and the comment lines that follow it at its indentation
+    (the commented examples the shipped stack file keeps last), before blank lines and the next top-level key."""
+    depth = len(_indent(layout, config.entries[0]))
+    insert = layout.line_end(config.entries[-1].end)
+    for start, end in layout.lines_after(config.entries[-1].end):
+        line = layout.text[start:end]
+        stripped = line.strip()
+        if stripped.startswith("#") and len(line) - len(line.lstrip(" ")) >= depth:
+            insert = end
+        elif stripped:
+            break
+    return insert
+
+
+def _after_example(layout: yaml_layout.Layout, config: yaml_layout.Mapping, entry: yaml_layout.Entry) -> int:
+    """Where a new revocation block goes: below `enabled`, and below the commented-out example of
+    the block (a comment paragraph mentioning `revocation:`) when one follows it."""
+    index = config.entries.index(entry)
+    limit = config.entries[index + 1].key_start if index + 1 < len(config.entries) else len(layout.text)
+    insert = layout.line_end(entry.end)
+    in_example = False
+    for start, end in layout.lines_after(entry.end):
+        if start >= limit:
+            break
+        stripped = layout.text[start:end].strip()
+        if stripped.startswith("#") and (in_example or "revocation:" in stripped):
+            in_example, insert = True, end
+        elif in_example:
+            break
+    return insert
+
+
+def _apply(text: str, edits: list[_Edit]) -> str:
+    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def _set_block(
+    layout: yaml_layout.Layout,
+    config: yaml_layout.Mapping,
+    present: yaml_layout.Entry | None,
+    key: str,
+    fields: Mapping[str, str],
+    where: int,
+    source: str,
+) -> list[_Edit]:
+    """Edits that make `key` a block mapping of exactly `fields` (values swapped in place, in their style)."""
+    if present is None:
+        return [_at(layout, where, _block(layout, config, key, fields))]
+    block = present.value
+    if not isinstance(block, yaml_layout.Mapping) or block.flow or block.anchor is not None:
+        start, end = _entry_lines(layout, present, source)
+        return [(start, end, _block(layout, config, present.key, fields))]
+    edits: list[_Edit] = []
+    for entry in block.entries:
+        if entry.key in fields:
+            style = entry.value.style if isinstance(entry.value, yaml_layout.Scalar) else ""
+            edits.append(_swap(layout, entry, yaml_text(fields[entry.key], style), source))
+        else:
+            start, end = _entry_lines(layout, entry, source)
+            edits.append((start, end, ""))
+    indent = _indent(layout, block.entries[0])
+    new = [f"{indent}{name}: {yaml_text(v)}{layout.newline}" for name, v in fields.items() if block.get(name) is None]
+    if new:
+        edits.append(_at(layout, layout.line_end(block.entries[-1].end), "".join(new)))
+    return edits
+
+
+def with_revocation_fields(text: str, fields: Mapping[str, str], source: str = "stack file") -> str:
+    """The stack file with `enabled: false` and the revocation block holding exactly `fields`, in order.
+
+    `fields`: name to text (`reason`, `ticket`, and any later field of the block); each value is
+    quoted exactly where yaml.v3 would read it as anything but that text. An existing block is
+    updated in place (other fields' lines removed); a new one goes below `enabled` and its
+    commented example. Raises StackFileError when the file cannot be edited this way.
     """
-    if comment is None:
-        return None, None
-    lines = comment.split("\n")
-    example = next(
-        (i for i, line in enumerate(lines) if i > 0 and line.strip().startswith("#") and "revocation:" in line), None
-    )
-    if example is None:
-        end = 0
+    layout, config = _layout(text, source)
+    edits: list[_Edit] = []
+    enabled = _present(config, ENABLED_KEY)
+    if enabled is not None:
+        edits.append(_swap(layout, enabled, _boolean_text(layout, enabled.value, False), source))
+        where = _after_example(layout, config, enabled)
     else:
-        end = example
-        while end + 1 < len(lines) and lines[end + 1].strip().startswith("#"):
-            end += 1
-    keep = "\n".join(lines[: end + 1]) + "\n"
-    rest = "\n".join(lines[end + 1 :])
-    move = "\n" + rest if rest.strip() else None
-    return keep, move
-
-
-def _boolean(old: Any, value: bool) -> Any:
-    """The new boolean in the old value's style: `pulumi config set` writes `"false"` (a quoted
-    string, which the engine passes as the same `false`); keeping the quotes keeps the bytes, so
-    revoke then restore gives the file back unchanged."""
-    if isinstance(old, ScalarString):
-        return type(old)("true" if value else "false")
-    return value
-
-
-def _text(value: str) -> Any:
-    """Text that the engine must read as text: quoted when yaml.v3 would type it plain (`0042`, `2024-01-01`)."""
-    return SingleQuotedScalarString(value) if resolve_plain(value)[0] != STR else value
+        where = _config_end(layout, config)
+        edits.append(_at(layout, where, _line(layout, config, ENABLED_KEY, "false")))
+    edits += _set_block(layout, config, _present(config, REVOCATION_KEY), REVOCATION_KEY, fields, where, source)
+    return _apply(text, edits)
 
 
 def with_revocation(text: str, reason: str, ticket: str, source: str = "stack file") -> str:
-    """The stack file with `enabled: false` and the revocation block (added or updated)."""
-    yaml, document = _round_trip_yaml(text)
-    config = _config_map(document, source)
-    enabled_key = _present(config, ENABLED_KEY) or ENABLED_KEY
-    config[enabled_key] = _boolean(config.get(enabled_key), False)
-    revocation_key = _present(config, REVOCATION_KEY)
-    if revocation_key is not None and isinstance(config[revocation_key], CommentedMap):
-        config[revocation_key]["reason"] = _text(reason)
-        config[revocation_key]["ticket"] = _text(ticket)
-        return _dump(yaml, document)
-    block = CommentedMap([("reason", _text(reason)), ("ticket", _text(ticket))])
-    if revocation_key is not None:
-        config[revocation_key] = block
-        return _dump(yaml, document)
-    slot = _trailing_slot(config, enabled_key)
-    keep, move = _split_after_example(_get_comment(slot))
-    _set_comment(slot, keep)
-    config.insert(list(config).index(enabled_key) + 1, REVOCATION_KEY, block)
-    if move:
-        _set_comment(_trailing_slot(config, REVOCATION_KEY), move)
-    return _dump(yaml, document)
+    """The stack file with `enabled: false` and the revocation block (`reason`, `ticket`) added or updated."""
+    return with_revocation_fields(text, {"reason": reason, "ticket": ticket}, source)
 
 
 def with_restoration(text: str, source: str = "stack file") -> str:
-    """The stack file with `enabled: true` and no revocation block; its trailing comments kept."""
-    yaml, document = _round_trip_yaml(text)
-    config = _config_map(document, source)
-    enabled_key = _present(config, ENABLED_KEY) or ENABLED_KEY
-    revocation_key = _present(config, REVOCATION_KEY)
-    if revocation_key is not None:
-        keys = list(config)
-        following = _get_comment(_trailing_slot(config, revocation_key))
-        index = keys.index(revocation_key)
-        del config[revocation_key]
-        if following and index > 0:
-            eol, _, rest = following.partition("\n")
-            carried = (f"  {eol.strip()}\n" if eol.strip() else "") + rest
-            slot = _trailing_slot(config, keys[index - 1])
-            _set_comment(slot, (_get_comment(slot) or "\n") + carried)
-    config[enabled_key] = _boolean(config.get(enabled_key), True)
-    return _dump(yaml, document)
+    """The stack file with `enabled: true` and no revocation block (its lines removed whole)."""
+    layout, config = _layout(text, source)
+    edits: list[_Edit] = []
+    enabled = _present(config, ENABLED_KEY)
+    if enabled is not None:
+        edits.append(_swap(layout, enabled, _boolean_text(layout, enabled.value, True), source))
+    else:
+        edits.append(_at(layout, _config_end(layout, config), _line(layout, config, ENABLED_KEY, "true")))
+    revocation = _present(config, REVOCATION_KEY)
+    if revocation is not None:
+        start, end = _entry_lines(layout, revocation, source)
+        edits.append((start, end, ""))
+    return _apply(text, edits)
 
 
 def with_key_generation(text: str, full_key: str, keys: Mapping[str, str], source: str = "stack file") -> str:
     """The stack file with `full_key` (enrolledKeys; later generations alike) set to region -> ARN.
 
     An existing block is updated in place; a new one goes at the end of `config:`, after the
-    commented example the shipped stack file keeps there.
+    commented examples the shipped stack file keeps there.
     """
-    yaml, document = _round_trip_yaml(text)
-    config = _config_map(document, source)
-    present = _present(config, full_key)
-    if present is not None and isinstance(config[present], CommentedMap):
-        block: CommentedMap = config[present]
-        for region in [r for r in block if r not in keys]:
-            del block[region]
-        for region, arn in keys.items():
-            block[region] = arn
-        return _dump(yaml, document)
-    config[present or full_key] = CommentedMap(keys.items())
-    return _dump(yaml, document)
+    layout, config = _layout(text, source)
+    edits = _set_block(layout, config, _present(config, full_key), full_key, keys, _config_end(layout, config), source)
+    return _apply(text, edits)
 
 
 def with_enrolled_keys(text: str, keys: Mapping[str, str], source: str = "stack file") -> str:
@@ -227,7 +321,7 @@ def write_stack_file(path: Path, text: str) -> None:
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:  # the text's own line endings
             handle.write(text)
         os.chmod(temp, mode)
         os.replace(temp, path)

@@ -46,7 +46,8 @@ def deadline_findings(clock: RevocationClock | None, now: datetime) -> tuple[Dea
         return (
             DeadlineFinding(
                 "revoked-at-unknown",
-                "DEADLINE: the keys are disabled and the revocation time is unknown, so the "
+                "DEADLINE: the keys are disabled and the revocation time is unknown "
+                f"({clock.unknown_because()}), so the "
                 f"{REINSTATEMENT_WINDOW.days}-day reinstatement window may have closed; "
                 "tell Atlassian when it happened.",
             ),
@@ -88,7 +89,7 @@ def reinstatement_verdict(clock: RevocationClock | None, now: datetime) -> str:
     inside = clock.within_reinstatement_window(now)
     if inside is None:
         return (
-            "Revocation time unknown (no revoked-at tag, no CloudTrail DisableKey event): Atlassian reinstates within "
+            f"Revocation time unknown ({clock.unknown_because()}): Atlassian reinstates within "
             f"{REINSTATEMENT_WINDOW.days} days of revocation; tell them when it happened."
         )
     if inside:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
+from atlassian_cmk.display import printable
 from atlassian_cmk.endpoints import redact_text
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.timeline import iso
@@ -57,8 +58,10 @@ class RunContext:
         if self.identity_error and not self.account:
             who += f" (sts:GetCallerIdentity: {self.identity_error})"
         keys = self.keys_text()
-        return redact_text(
-            f"{who}; regions {', '.join(self.regions)}; {keys + '; ' if keys else ''}endpoint {self.endpoint}"
+        return printable(
+            redact_text(
+                f"{who}; regions {', '.join(self.regions)}; {keys + '; ' if keys else ''}endpoint {self.endpoint}"
+            )
         )
 
     def to_json(self) -> dict[str, Any]:

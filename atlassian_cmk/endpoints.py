@@ -17,9 +17,17 @@ LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 AWS_HOST_SUFFIXES: Final = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 """Hosts of AWS's own endpoints; anything else is a configured endpoint worth naming."""
 
-_USERINFO_RE: Final = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s\"']+)@")
+_USERINFO_RE: Final = re.compile(
+    # The userinfo is everything before the LAST '@' of the authority (RFC 3986 3.2: the host holds no '@';
+    # a password may). With a scheme, or scheme-less at the start of a token (botocore echoes a
+    # scheme-less `user:secret@host` back in its "Invalid endpoint" error).
+    r"""(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://|(?<![^\s"'(=<]))(?P<userinfo>[^/?#\s"'<>]+)@(?=[^/?#\s"'<>@]+)"""
+)
 _SECRET_QUERY_RE: Final = re.compile(
-    r"(?i)(?P<key>[?&](?:x-amz-security-token|x-amz-signature|x-amz-credential|token|password|secret)=)[^&\s\"']+"
+    # Query values whose name says secret: AWSAccessKeyId, Signature, X-Amz-Security-Token, X-Amz-Credential,
+    # token, password, secret, api_key... (presigned and legacy SigV2 URLs carry these).
+    r"""(?i)(?P<key>[?&;][^=&\s"'#]*(?:secret|token|passw|pwd|signature|credential|key|auth)[^=&\s"'#]*=)"""
+    r"""[^&;\s"'#]+"""
 )
 REDACTED: Final = "***"
 

@@ -16,7 +16,7 @@ from atlassian_cmk.config import StackConfig
 from atlassian_cmk.key_identity import parse_key_arn
 from atlassian_cmk.key_policy import key_policy_findings
 from atlassian_cmk.live_keys import DeployedState, LiveKey
-from atlassian_cmk.naming import CURRENT_KEY_PAIR, TAG_KEY_PAIR, TAG_REGION, TAG_STACK
+from atlassian_cmk.naming import CURRENT_KEY_PAIR, TAG_DRILL, TAG_KEY_PAIR, TAG_REGION, TAG_STACK
 
 PERMISSIONS: Final = ("kms:DescribeKey", "kms:ListResourceTags", "kms:GetKeyPolicy", "sts:GetCallerIdentity")
 """What `cmkctl enroll` calls (reads only); GetCallerIdentity (allowed to every principal) names who and where."""
@@ -49,7 +49,14 @@ def policy_problems(config: StackConfig, key: LiveKey, account: str) -> list[str
         account_id=account,
         atlassian_revision=config.atlassian_key_policy_revision,
     )
-    return [finding.message for finding in findings if finding.blocking]
+    # A drill key (tagged by `cmkctl drill`) grants a stand-in for Atlassian in the own account
+    # (composed_policy.composed_key_policy's drill_stand_in); every other invariant holds.
+    drill = key.tags.get(TAG_DRILL) == "true"
+    return [
+        finding.message
+        for finding in findings
+        if finding.blocking and not (drill and finding.rule == "atlassian-own-account")
+    ]
 
 
 def _key_problems(config: StackConfig, stack: str, region: str, key: LiveKey) -> list[str]:

@@ -64,6 +64,12 @@ REVOCATION_CLOCK: Final = Guardrail(
     "advisory",
     "nothing; warns with the reinstatement deadline (+10 days) and data-at-risk date (+20 days)",
 )
+KEY_POLICY_ACCESS_NOTES: Final = Guardrail(
+    "key-policy-access-notes",
+    "advisory",
+    "nothing; says on every run what is already broken (a deployed Atlassian principal shown as a unique ID: "
+    "deleted) and what a declared Atlassian revision changes for each Atlassian principal",
+)
 GUARDRAIL_LEVELS_INTACT: Final = Guardrail(
     "guardrail-levels-intact",
     "mandatory",
@@ -87,6 +93,7 @@ GUARDRAILS: Final = (
     ONLY_COMPONENT_KEYS,
     CONTEXT_TAG_UNCHANGED,
     REVOCATION_CLOCK,
+    KEY_POLICY_ACCESS_NOTES,
     GUARDRAIL_LEVELS_INTACT,
 )
 

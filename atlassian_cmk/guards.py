@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
-from atlassian_cmk.config import Reencryption
+from atlassian_cmk.config import Reencryption, shorten
+from atlassian_cmk.evidence import reencryption_evidence
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey
 from atlassian_cmk.naming import TAG_REVOKED_AT
 from atlassian_cmk.timeline import RevocationClock, parse_iso
@@ -40,11 +42,12 @@ def reencryption_running(declared: Reencryption, deployed: DeployedState | None)
     if deployed is not None:
         for error in deployed.errors():
             reasons.append(f"the deployed keys could not be read, so re-encryption cannot be ruled out ({error})")
-        tagged = [key for key in deployed.live_keys() if key.reencryption == "in-progress"]
-        reasons.extend(
-            f"the deployed key in {key.region} ({key.arn}) is tagged re-encryption in-progress" for key in tagged
-        )
-        if tagged:  # the remedy once, however many regions say it
+        # Unknown is "no": only the exact values `none`/`complete` rule re-encryption out
+        # (`atlassian_cmk.evidence.reencryption_evidence`, the one rule for the pack and cmkctl).
+        tagged = [(key, reencryption_evidence(key.reencryption)) for key in deployed.live_keys()]
+        running = [(key, evidence) for key, evidence in tagged if evidence.may_run]
+        reasons.extend(f"the deployed key in {key.region} ({key.arn}) {evidence.reason}" for key, evidence in running)
+        if running:  # the remedy once, however many regions say it
             reasons.append("apply a change that marks it complete first, then revoke in a second change")
     return Verdict(allowed=not reasons, reasons=tuple(reasons))
 
@@ -87,15 +90,34 @@ def not_deployed_regions(deployed: DeployedState) -> list[str]:
     return [r.region for r in deployed.readings if r.missing and r.enrolled_arn is None]
 
 
-def revocation_clock(keys: list[LiveKey], cloudtrail_disabled_at: datetime | None = None) -> RevocationClock:
+CLOCK_SKEW: Final = timedelta(minutes=5)
+"""How far in the future a revoked-at tag may be and still be believed (clocks of two machines differ)."""
+
+
+def revocation_clock(
+    keys: list[LiveKey], cloudtrail_disabled_at: datetime | None = None, *, now: datetime
+) -> RevocationClock:
     """The earliest evidenced revocation time across the disabled keys.
 
     Evidence, best first: the `atlassian-cmk:revoked-at` tag that `cmkctl revoke` writes (exact,
     and survives CloudTrail's 90-day history), then the CloudTrail DisableKey event time found
-    by the caller; otherwise unknown.
+    by the caller; otherwise unknown. A tag anyone with kms:TagResource can write is not believed
+    blindly: a malformed one, or one later than `now` + CLOCK_SKEW, makes the clock unknown (a future
+    time would promise days of reinstatement window that may be gone), with `doubt` naming the value.
     """
-    tagged = [parse_iso(k.tags[TAG_REVOKED_AT]) for k in keys if not k.enabled and TAG_REVOKED_AT in k.tags]
-    stamps = [t for t in tagged if t is not None]
+    stamps: list[datetime] = []
+    for key in keys:
+        if key.enabled or TAG_REVOKED_AT not in key.tags:
+            continue
+        value = key.tags[TAG_REVOKED_AT]
+        moment = parse_iso(value)
+        if moment is None:
+            doubt = f"the {TAG_REVOKED_AT} tag in {key.region} is malformed: {shorten(value, 40)!r}"
+            return RevocationClock(revoked_at=None, source="unknown", doubt=doubt)
+        if moment > now + CLOCK_SKEW:
+            doubt = f"the {TAG_REVOKED_AT} tag in {key.region} is in the future: {shorten(value, 40)!r}"
+            return RevocationClock(revoked_at=None, source="unknown", doubt=doubt)
+        stamps.append(moment)
     if stamps:
         return RevocationClock(revoked_at=min(stamps), source="revoked-at tag")
     if cloudtrail_disabled_at is not None:
@@ -103,11 +125,13 @@ def revocation_clock(keys: list[LiveKey], cloudtrail_disabled_at: datetime | Non
     return RevocationClock(revoked_at=None, source="unknown")
 
 
-def realm_revocation_clock(keys: list[LiveKey], evidence: Mapping[str, CloudTrailEvidence]) -> RevocationClock | None:
+def realm_revocation_clock(
+    keys: list[LiveKey], evidence: Mapping[str, CloudTrailEvidence], *, now: datetime
+) -> RevocationClock | None:
     """The realm's one revocation clock: the earliest evidence across its disabled keys (a key pending
     deletion is an incident of its own, not a revocation); None when no key is disabled."""
     disabled = [key for key in keys if not key.enabled and not key.pending_deletion]
     if not disabled:
         return None
     trail = [e.disabled_at for e in evidence.values() if e.disabled_at is not None]
-    return revocation_clock(disabled, min(trail, default=None))
+    return revocation_clock(disabled, min(trail, default=None), now=now)

@@ -23,11 +23,16 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from atlassian_cmk.iam_policy import (
+    ROLE_RE,
     PolicyError,
+    Request,
     Statement,
+    condition_holds,
+    evaluate,
     is_unique_id,
     parse_statement,
     principal_account,
+    principal_matches,
     statement_actions,
     statement_covers_principal,
 )
@@ -186,6 +191,9 @@ class Finding:
         "grant-outside-account",
         "deleted-principal",
         "atlassian-revision",
+        "atlassian-access",
+        "kms-refuses",
+        "atlassian-own-account",
     ]
     message: str
     blocking: bool = True
@@ -204,6 +212,206 @@ def parse_atlassian_statements(raw: Sequence[Mapping[str, Any]]) -> list[Stateme
     return [parse_statement(s, f"atlassianKeyPolicy[{i}]") for i, s in enumerate(raw)]
 
 
+KEY_USE_ACTIONS: Final = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GenerateDataKeyPair",
+    "kms:GenerateDataKeyPairWithoutPlaintext",
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+    "kms:ListGrants",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+)
+"""The only actions Atlassian's statements may allow: using the key for data (the cryptographic
+operations and DescribeKey of KMS's default "key users" statement) and the grant operations of its
+"attachment of persistent resources" statement (CreateGrant/ListGrants/RevokeGrant; RetireGrant so
+a grantee can retire its own grant). Never key management (Enable/Disable/ScheduleKeyDeletion/
+PutKeyPolicy/Tag/Untag/UpdateAlias...): revocation goes through `enabled` only (KMS Developer Guide,
+"Default key policy": "Allows key users to use the KMS key")."""
+
+DATA_ACTIONS: Final = frozenset(
+    a.lower()
+    for a in (
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:GenerateDataKeyPair",
+        "kms:GenerateDataKeyPairWithoutPlaintext",
+    )
+)
+"""Losing every one of these is losing the key for data: a de-facto revocation."""
+
+KEY_POLICY_MAX_BYTES: Final = 32768
+"""KMS refuses a key policy over 32 KiB (KMS API Reference, PutKeyPolicy/CreateKey, Policy: "The
+policy size limit is 32 kilobytes (32768 bytes)")."""
+
+
+def semantic_form(statement: Statement) -> tuple[Any, ...]:
+    """What a statement means to IAM, for comparison: wildcards and NotAction expanded to the
+    concrete KMS actions, case-insensitive operator values folded."""
+    conditions = frozenset(
+        (c.operator, c.key, frozenset(v.lower() for v in c.values) if "IgnoreCase" in c.operator else c.values)
+        for c in statement.conditions
+    )
+    return (
+        statement.effect,
+        statement.principals,
+        statement.not_principals,
+        statement_actions(statement),
+        statement.resources,
+        statement.not_resources,
+        conditions,
+    )
+
+
+def _same(statement: Statement, others: Sequence[Statement]) -> bool:
+    form = semantic_form(statement)
+    return any(semantic_form(o) == form for o in others)
+
+
+def atlassian_callers(principal: str, partition: str = "aws") -> tuple[str, ...]:
+    """The callers a named Atlassian principal stands for: an account (root or bare ID) is every
+    principal of it, so a role of it and a session of that role; a role is the role and its
+    sessions; anything else itself. Unique IDs stand for no one (deleted)."""
+    if is_unique_id(principal):
+        return ()
+    if principal.startswith("account:"):
+        account = principal[len("account:") :]
+        return (
+            principal,
+            f"arn:{partition}:iam::{account}:role/AnyRoleOfAtlassian",
+            f"arn:{partition}:sts::{account}:assumed-role/AnyRoleOfAtlassian/atlassian-cmk",
+        )
+    role = ROLE_RE.match(principal)
+    if role:
+        return (principal, f"arn:{role.group(1)}:sts::{role.group(2)}:assumed-role/{role.group(3)}/atlassian-cmk")
+    return (principal,)
+
+
+def _context_for(statement: Statement) -> dict[str, list[str]]:
+    """A request context under which the statement's own conditions hold (the context Atlassian
+    sends to use its grant): a value matching each positive operator, nothing for negated ones."""
+    context: dict[str, list[str]] = {}
+    for condition in sorted(statement.conditions, key=lambda c: (c.key, c.operator)):
+        base = condition.operator.rpartition(":")[2].removesuffix("IfExists")
+        if base == "Null":
+            if "false" in {v.lower() for v in condition.values}:
+                context.setdefault(condition.key, ["present"])
+            continue
+        if base.startswith(("StringNot", "ArnNot")):
+            continue
+        value = sorted(condition.values)[0].replace("*", "").replace("?", "x")
+        context.setdefault(condition.key, [value])
+    return context
+
+
+AtlassianAccess = dict[str, frozenset[str]]
+"""Named Atlassian principal (canonical) -> the KMS actions (lower case) every caller it stands
+for is allowed, each under the context its granting statement requires."""
+
+
+def atlassian_access(policy: Sequence[Statement], grants: Sequence[Statement]) -> AtlassianAccess:
+    """What Atlassian gets from `policy`, asked for each action Atlassian's `grants` (its Allow
+    statements) give, with the evaluator (`iam_policy.evaluate`)."""
+    access: dict[str, frozenset[str]] = {}
+    for grant in grants:
+        if grant.effect != "Allow" or grant.principals is None:
+            continue
+        context = _context_for(grant)
+        for principal in sorted(grant.principals - {"*"}):
+            callers = atlassian_callers(principal)
+            allowed = frozenset(
+                action
+                for action in statement_actions(grant)
+                if callers and all(evaluate(policy, Request(c, action, "*", context)).allowed for c in callers)
+            )
+            access[principal] = access.get(principal, frozenset()) | allowed
+    return access
+
+
+@dataclass(frozen=True)
+class AccessChange:
+    """How one Atlassian principal's access changes between two policies."""
+
+    principal: str
+    lost: frozenset[str]
+    gained: frozenset[str]
+    kept_data: frozenset[str] = frozenset()
+
+    @property
+    def revokes(self) -> bool:
+        """Every data-key/decrypt action the principal had is gone: a de-facto revocation."""
+        return bool(self.lost & DATA_ACTIONS) and not self.kept_data
+
+    def describe(self) -> str:
+        parts = []
+        if self.lost:
+            parts.append(f"loses {', '.join(sorted(self.lost))}")
+        if self.gained:
+            parts.append(f"gains {', '.join(sorted(self.gained))}")
+        return f"Atlassian's {_principal_text(self.principal)} {' and '.join(parts)}"
+
+
+def access_changes(
+    before: Sequence[Statement],
+    after: Sequence[Statement],
+    before_grants: Sequence[Statement],
+    after_grants: Sequence[Statement],
+) -> list[AccessChange]:
+    """Per Atlassian principal, what it loses (asked as Atlassian asks today: the deployed grants'
+    actions and contexts) and gains (asked as the new grants say) going from `before` to `after`;
+    unchanged principals omitted."""
+    had, keeps = atlassian_access(before, before_grants), atlassian_access(after, before_grants)
+    offered, has = atlassian_access(before, after_grants), atlassian_access(after, after_grants)
+    changes = []
+    for principal in sorted(set(had) | set(has)):
+        lost = had.get(principal, frozenset()) - keeps.get(principal, frozenset())
+        gained = has.get(principal, frozenset()) - offered.get(principal, frozenset())
+        if lost or gained:
+            kept = keeps.get(principal, frozenset()) & DATA_ACTIONS
+            changes.append(AccessChange(principal, lost, gained, kept_data=kept))
+    return changes
+
+
+def kms_refusals(document: Any, policy_json: str) -> list[Finding]:
+    """What KMS itself refuses or ignores in a key policy: over 32 KiB; duplicate Sids; a statement
+    without Resource (KMS accepts it but the statement has no effect: KMS API Reference,
+    PutKeyPolicy, Policy)."""
+    findings = []
+    size = len(policy_json.encode("utf-8"))
+    if size > KEY_POLICY_MAX_BYTES:
+        findings.append(
+            Finding(
+                "kms-refuses", f"the key policy is {size} bytes; KMS allows at most {KEY_POLICY_MAX_BYTES} (32 KiB)"
+            )
+        )
+    raw = document.get("Statement") if isinstance(document, Mapping) else None
+    seen: set[str] = set()
+    for index, item in enumerate(raw if isinstance(raw, list) else [raw]):
+        if not isinstance(item, Mapping):
+            continue
+        sid = item.get("Sid")
+        label = f"statement {sid!r}" if sid is not None else f"Statement[{index}]"
+        if "Resource" not in item and "NotResource" not in item:
+            findings.append(
+                Finding(
+                    "kms-refuses",
+                    f'{label} has no Resource: a key policy statement needs "Resource": "*" (without it the '
+                    "statement has no effect)",
+                )
+            )
+        if isinstance(sid, str):
+            if sid in seen:
+                findings.append(Finding("kms-refuses", f"Sid {sid!r} appears twice: each statement needs its own Sid"))
+            seen.add(sid)
+    return findings
+
+
 def key_policy_findings(
     policy_json: str,
     *,
@@ -216,17 +424,25 @@ def key_policy_findings(
     """Every finding on a new key policy; [] when sound.
 
     `atlassian_statements`: the configured (validated) statements. `account_id`: the key's own
-    account when known (the deployed key's ARN, the caller's identity); otherwise the account of
-    the root statement. `deployed_policy_json`: the policy the key has today, when the live check
-    reads it: every Atlassian statement in it must be kept (semantically), unless the change
-    declares a new `atlassian_revision`.
+    account (the deployed key's ARN, the caller's identity, aws:allowedAccountIds); None = unknown,
+    which fails closed (the root must be the key's OWN account). `deployed_policy_json`: the
+    policy the key has today, when the live check reads it.
+
+    Invariants on the new policy alone, whatever `atlassian_revision`: the own-account root; no
+    Allow to everyone; no Deny (any statement, any principal form) reaching a principal of
+    Atlassian's account(s) for an action Atlassian's statements grant; Atlassian's statements allow
+    only KEY_USE_ACTIONS, to principals outside the own account, in Atlassian's deployed
+    account(s); key administrators in the own account; what KMS refuses. Against the deployed
+    policy: without a new revision any change of Atlassian's access blocks; with one, losing every
+    data action blocks (a revocation: use `enabled`) and narrower changes are explained.
     """
     try:
+        document = json.loads(policy_json)
         new = split_key_policy(policy_json)
         configured = parse_atlassian_statements(atlassian_statements)
-    except PolicyError as error:
+    except (PolicyError, TypeError, json.JSONDecodeError) as error:
         return [Finding("unreadable", f"{error}")]
-    findings: list[Finding] = []
+    findings: list[Finding] = kms_refusals(document, policy_json)
     atlassian = list(new.atlassian)
     deployed: KeyPolicyParts | None = None
     if deployed_policy_json is not None:
@@ -234,13 +450,23 @@ def key_policy_findings(
             deployed = split_key_policy(deployed_policy_json)
         except PolicyError as error:
             findings.append(Finding("unreadable", f"the deployed key policy cannot be read ({error})"))
-    reference = [*configured, *(deployed.atlassian if deployed else ())]
+    deployed_atlassian = list(deployed.atlassian) if deployed else []
+    reference = deployed_atlassian or [*configured, *atlassian]
     atlassian_accounts = atlassian_accounts_of(reference)
-    atlassian_actions = granted_actions(reference)
-    findings += _root_findings(new.own, account_id)
-    own_account = account_id or _root_account(new.own)
+    atlassian_actions = granted_actions([*reference, *configured, *atlassian])
+    if account_id is None:
+        findings.append(
+            Finding(
+                "root-administrator",
+                "the key's own account is unknown (no deployed key read, no aws:allowedAccountIds), so the root "
+                "administrator cannot be checked and the policy fails closed; set aws:allowedAccountIds to the "
+                "key's account",
+            )
+        )
+    else:
+        findings += _root_findings(new.own, account_id)
     for statement in configured:
-        if statement not in atlassian:
+        if not _same(statement, atlassian):
             findings.append(
                 Finding(
                     "atlassian-statement",
@@ -250,7 +476,7 @@ def key_policy_findings(
                 )
             )
     for statement in atlassian:
-        if statement not in configured:
+        if not _same(statement, configured):
             findings.append(
                 Finding(
                     "atlassian-statement",
@@ -259,29 +485,174 @@ def key_policy_findings(
                 )
             )
     findings += context_tag_findings(configured, context_tag, "atlassian-cmk:atlassianKeyPolicy")
+    callers = sorted(
+        {c for p in atlassian_principals_of(reference) for c in atlassian_callers(p)}
+        | {c for a in atlassian_accounts for c in atlassian_callers(f"account:{a}")}
+    )
+    for statement in [*new.own, *atlassian]:
+        findings += _everyone_and_deny_findings(statement, callers, atlassian_accounts, atlassian_actions)
     for statement in new.own:
-        findings += _own_statement_findings(
-            statement, own_account, atlassian_accounts, atlassian_actions, atlassian_principals_of(reference)
-        )
+        if statement.effect == "Allow" and statement.principals is not None and "*" not in statement.principals:
+            findings += _outside_account_findings(statement, account_id)
+    for statement in atlassian:
+        findings += _atlassian_statement_findings(statement, account_id, atlassian_accounts_of(deployed_atlassian))
     if deployed is not None:
         findings += _deployed_findings(deployed, configured, context_tag, atlassian_revision)
+        findings += _access_findings(deployed, new, atlassian_revision)
+    return findings
+
+
+def _everyone_and_deny_findings(
+    statement: Statement, callers: Sequence[str], accounts: frozenset[str], actions: frozenset[str]
+) -> list[Finding]:
+    if statement.effect == "Allow":
+        if statement.principals is None or "*" in statement.principals:
+            everyone = "everyone outside NotPrincipal" if statement.principals is None else "*"
+            return [
+                Finding(
+                    "allow-to-everyone",
+                    f"{statement.label} allows {everyone} {', '.join(sorted(statement_actions(statement))[:4])}: "
+                    "no statement may grant to everyone",
+                )
+            ]
+        return []
+    # A Deny reaches Atlassian when it covers any caller of Atlassian's accounts (account root, a
+    # role, a session) for an action Atlassian is granted, whatever its conditions (they can be
+    # met, or made to be).
+    reached = [c for c in callers if statement_covers_principal(statement, c)]
+    denied = statement_actions(statement) & actions
+    if not reached or not denied:
+        return []
+    if statement.principals is not None:
+        named = [p for p in sorted(statement.principals) if any(principal_matches(p, c) for c in reached)]
+        whom = _principal_text(named[0])
+    else:
+        whom = f"everyone outside NotPrincipal, Atlassian's {reached[0]} included,"
+    return [
+        Finding(
+            "deny-reaches-atlassian",
+            f"{statement.label} denies {whom} {', '.join(sorted(denied)[:4])}"
+            f"{'...' if len(denied) > 4 else ''}, which reaches Atlassian's account "
+            f"{', '.join(sorted(accounts))}: a stealth revocation; revoke through atlassian-cmk:enabled",
+        )
+    ]
+
+
+def _outside_account_findings(statement: Statement, own_account: str | None) -> list[Finding]:
+    findings = []
+    for principal in sorted(statement.principals or ()):
+        if is_unique_id(principal):
+            continue
+        if own_account is None or principal_account(principal) != own_account:
+            findings.append(
+                Finding(
+                    "grant-outside-account",
+                    f"{statement.label} grants {_principal_text(principal)}, outside the key's own account "
+                    f"{own_account or '(unknown)'}: key administrators and the root are the own account's; "
+                    "Atlassian's access comes only from its statements in atlassian-cmk:atlassianKeyPolicy",
+                )
+            )
+    return findings
+
+
+def _atlassian_statement_findings(
+    statement: Statement, own_account: str | None, deployed_accounts: frozenset[str]
+) -> list[Finding]:
+    findings = []
+    if statement.effect == "Allow":
+        extra = statement_actions(statement) - {a.lower() for a in KEY_USE_ACTIONS}
+        if extra:
+            findings.append(
+                Finding(
+                    "atlassian-statement",
+                    f"Atlassian's {statement.label} (principal {_first_principal(statement)}) allows "
+                    f"{', '.join(sorted(extra)[:4])}{'...' if len(extra) > 4 else ''}: Atlassian's statements may "
+                    f"allow only key use ({', '.join(KEY_USE_ACTIONS)}), never key management",
+                )
+            )
+    for principal in sorted(statement.named_principals()):
+        account = principal_account(principal)
+        if account is None:
+            continue
+        if own_account is not None and account == own_account:
+            findings.append(
+                Finding(
+                    "atlassian-own-account",
+                    f"{statement.label} in atlassian-cmk:atlassianKeyPolicy names {_principal_text(principal)} of the "
+                    "key's own account: remove the account root (own-account) statement from what you pasted; the "
+                    "program writes it",
+                )
+            )
+        elif deployed_accounts and account not in deployed_accounts:
+            findings.append(
+                Finding(
+                    "atlassian-statement",
+                    f"Atlassian's {statement.label} names {_principal_text(principal)} in account {account}, not "
+                    f"Atlassian's deployed account {', '.join(sorted(deployed_accounts))}: changing Atlassian's "
+                    "account is a re-enrollment (a new key), not a key policy revision",
+                )
+            )
+    return findings
+
+
+def _access_findings(deployed: KeyPolicyParts, new: KeyPolicyParts, revision: str | None) -> list[Finding]:
+    declared = revision is not None and revision != deployed.revision
+    findings: list[Finding] = []
+    before, after = [*deployed.own, *deployed.atlassian], [*new.own, *new.atlassian]
+    for change in access_changes(before, after, deployed.atlassian, new.atlassian):
+        if not change.lost and declared:
+            findings.append(Finding("atlassian-revision", f"{change.describe()} (revision {revision})", blocking=False))
+            continue
+        if not change.lost:
+            continue  # additions without a revision: the statement comparison says so
+        if change.revokes:
+            findings.append(
+                Finding(
+                    "atlassian-access",
+                    f"{change.describe()}: that takes every data-key/decrypt action Atlassian had, a revocation; "
+                    "revoke through atlassian-cmk:enabled"
+                    + (f" (the declared revision {revision} does not allow it)" if declared else ""),
+                )
+            )
+        elif declared:
+            findings.append(
+                Finding(
+                    "atlassian-revision",
+                    f"{change.describe()} under the declared revision {revision}: check it against Atlassian's "
+                    "revised statements",
+                    blocking=False,
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    "atlassian-access",
+                    f"{change.describe()}: a change of Atlassian's access outside the reviewed `enabled` switch; "
+                    "if Atlassian revised its key policy, declare it with a new "
+                    "atlassian-cmk:atlassianKeyPolicyRevision",
+                )
+            )
     return findings
 
 
 def context_tag_findings(statements: Sequence[Statement], context_tag: str, where: str) -> list[Finding]:
     """Every encryption-context condition of Atlassian's statements must carry the context tag."""
-    findings = []
+    findings: list[Finding] = []
     for statement in statements:
         for condition in statement.conditions:
-            if condition.key.startswith(CONTEXT_CONDITION_PREFIX) and condition.values != {context_tag}:
-                findings.append(
-                    Finding(
-                        "context-tag",
-                        f"Atlassian's {statement.label} in {where} conditions on {condition.key} = "
-                        f"{', '.join(sorted(condition.values))}, but atlassian-cmk:contextTag is {context_tag}: "
-                        "Atlassian would be denied (a stealth revocation); the context tag is immutable once enrolled",
-                    )
+            if not condition.key.startswith(CONTEXT_CONDITION_PREFIX):
+                continue
+            # IAM's reading: would Atlassian's request, carrying the context tag, meet it?
+            if condition_holds(condition, Request("*", "kms:Decrypt", "*", {condition.key: context_tag})) is not False:
+                continue
+            findings.append(
+                Finding(
+                    "context-tag",
+                    f"Atlassian's {statement.label} in {where} conditions on {condition.key} = "
+                    f"{', '.join(sorted(condition.values))}, but atlassian-cmk:contextTag is {context_tag}: "
+                    "Atlassian would be denied (a stealth revocation); the context tag is immutable once enrolled",
                 )
+            )
     return findings
 
 
@@ -313,63 +684,6 @@ def _root_findings(own: Sequence[Statement], account_id: str | None) -> list[Fin
             "narrowed or names another account: without it the key can become unmanageable (KMS lockout)",
         )
     ]
-
-
-def _own_statement_findings(
-    statement: Statement,
-    own_account: str | None,
-    atlassian_accounts: frozenset[str],
-    atlassian_actions: frozenset[str],
-    atlassian_principals: frozenset[str],
-) -> list[Finding]:
-    findings = []
-    if statement.effect == "Deny":
-        if statement.principals is None:
-            # NotPrincipal: the Deny reaches everyone it does not exclude; Atlassian's principals and
-            # the roots of Atlassian's accounts are the callers that matter.
-            callers = [*(f"account:{a}" for a in sorted(atlassian_accounts)), *sorted(atlassian_principals)]
-            reached = [
-                "everyone outside NotPrincipal, Atlassian included"
-                for _ in callers[:1]
-                if any(statement_covers_principal(statement, c) for c in callers)
-            ]
-        else:
-            reached = sorted(p for p in statement.principals if p == "*" or principal_account(p) in atlassian_accounts)
-        actions = statement_actions(statement) & atlassian_actions
-        if reached and actions and atlassian_accounts:
-            findings.append(
-                Finding(
-                    "deny-reaches-atlassian",
-                    f"{statement.label} denies {_principal_text(reached[0])} {', '.join(sorted(actions)[:4])}"
-                    f"{'...' if len(actions) > 4 else ''}, which reaches Atlassian's account "
-                    f"{', '.join(sorted(atlassian_accounts))}: a stealth revocation; "
-                    "revoke through atlassian-cmk:enabled",
-                )
-            )
-        return findings
-    if statement.principals is None or "*" in statement.principals:
-        findings.append(
-            Finding(
-                "allow-to-everyone",
-                f"{statement.label} allows {'everyone outside NotPrincipal' if statement.principals is None else '*'} "
-                f"{', '.join(sorted(statement_actions(statement))[:4])}: no statement of ours may grant to everyone",
-            )
-        )
-        return findings
-    for principal in sorted(statement.principals):
-        if is_unique_id(principal):
-            continue
-        account = principal_account(principal)
-        if own_account is None or account != own_account:
-            findings.append(
-                Finding(
-                    "grant-outside-account",
-                    f"{statement.label} grants {_principal_text(principal)}, outside the key's own account "
-                    f"{own_account or '(unknown)'}: key administrators and the root are the own account's; "
-                    "Atlassian's access comes only from its statements in atlassian-cmk:atlassianKeyPolicy",
-                )
-            )
-    return findings
 
 
 def _same_but_regranted(deployed: Statement, new: Statement) -> bool:
@@ -411,7 +725,7 @@ def _deployed_findings(
             )
         )
     for statement in deployed.atlassian:
-        if statement in configured or any(_same_but_regranted(statement, s) for s in configured):
+        if _same(statement, configured) or any(_same_but_regranted(statement, s) for s in configured):
             continue
         if deployed_principals_deleted(statement):
             continue
@@ -434,9 +748,8 @@ def _deployed_findings(
                 "atlassian-cmk:atlassianKeyPolicyRevision (the ticket); otherwise keep the statement",
             )
         )
-    deployed_set = set(deployed.atlassian)
     for statement in configured:
-        if deployed.atlassian and statement not in deployed_set and not declared:
+        if deployed.atlassian and not _same(statement, deployed.atlassian) and not declared:
             if any(_same_but_regranted(d, statement) for d in deployed.atlassian):
                 continue
             findings.append(

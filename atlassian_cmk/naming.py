@@ -27,6 +27,8 @@ TAG_REVOCATION_REASON: Final = "atlassian-cmk:revocation-reason"
 TAG_REVOCATION_TICKET: Final = "atlassian-cmk:revocation-ticket"
 # Written only by `cmkctl revoke`/`restore` (the break-glass path): a deployment cannot know
 # the wall-clock time of its own apply without a perpetual diff.
+TAG_REVOCATION_ID: Final = "atlassian-cmk:revocation-id"
+"""Identity of one revocation: the key of the write-once record slot (see `atlassian_cmk.evidence`)."""
 TAG_REVOKED_AT: Final = "atlassian-cmk:revoked-at"
 TAG_REVOKED_BY: Final = "atlassian-cmk:revoked-by"
 TAG_GUARD_OVERRIDE: Final = "atlassian-cmk:guard-override"
@@ -35,6 +37,7 @@ TAG_RESTORED_BY: Final = "atlassian-cmk:restored-by"
 TAG_RESTORE_TICKET: Final = "atlassian-cmk:restore-ticket"
 TAG_DRILL: Final = "atlassian-cmk:drill"
 RECORD_TAGS: Final = (
+    TAG_REVOCATION_ID,
     TAG_REVOKED_AT,
     TAG_REVOKED_BY,
     TAG_GUARD_OVERRIDE,

@@ -22,7 +22,14 @@ from atlassian_cmk.impact import (
     restoration_notice,
     revocation_impact,
 )
-from atlassian_cmk.key_policy import parse_atlassian_statements
+from atlassian_cmk.key_policy import (
+    access_changes,
+    build_key_policy,
+    parse_atlassian_statements,
+    semantic_form,
+    serialize_key_policy,
+    split_key_policy,
+)
 from atlassian_cmk.stack_file import StackFileError, check_text, load_stack_config
 from atlassian_cmk.timeline import REINSTATEMENT_WINDOW
 
@@ -74,11 +81,22 @@ class Review:
         return any(c.kind == "revocation" for c in self.changes)
 
     @property
+    def atlassian_loses_access(self) -> bool:
+        """A change of Atlassian's statements takes an action from an Atlassian principal: the
+        impact check fails (exit non-zero), marker or not."""
+        return any(c.kind == "atlassian-key-policy" and c.severity == "critical" for c in self.changes)
+
+    @property
     def refused(self) -> list[str]:
-        """Changes the guardrails refuse whatever the review says: a context tag that differs from the
-        base's (the base always has one: contextTag is required), which the pack's context-tag-unchanged
-        refuses against the deployed keys. `cmkctl impact` exits 4 on them, so the CI check fails."""
-        return [c.summary for c in self.changes if c.kind == "context-tag"]
+        """Changes the guardrails refuse whatever the review says, so `cmkctl impact` exits 4 and the CI
+        check fails: a context tag that differs from the base's (the base always has one: contextTag is
+        required; the pack's context-tag-unchanged refuses it against the deployed keys), and Atlassian
+        losing access through its statements."""
+        return [
+            c.summary
+            for c in self.changes
+            if c.kind == "context-tag" or (c.kind == "atlassian-key-policy" and c.severity == "critical")
+        ]
 
     def to_json(self) -> str:
         document: dict[str, Any] = {
@@ -90,6 +108,7 @@ class Review:
             "base_note": self.base_note or None,
             "revokes_access": self.revokes,
             "refused": self.refused,
+            "atlassian_loses_access": self.atlassian_loses_access,
             "changes": [asdict(c) for c in self.changes],
             "checklist": self.checklist,
             "guardrails": [asdict(g) for g in self.guardrails],
@@ -191,12 +210,37 @@ def _atlassian_statement_changes(base: StackConfig, head: StackConfig) -> list[C
     """Atlassian's statements compared with IAM's semantics: a respelling is no change."""
     before = parse_atlassian_statements(base.atlassian_key_policy)
     after = parse_atlassian_statements(head.atlassian_key_policy)
-    removed = [raw for raw, s in zip(base.atlassian_key_policy, before, strict=True) if s not in after]
-    added = [raw for raw, s in zip(head.atlassian_key_policy, after, strict=True) if s not in before]
+    removed = [raw for raw, s in zip(base.atlassian_key_policy, before, strict=True) if not _same(s, after)]
+    added = [raw for raw, s in zip(head.atlassian_key_policy, after, strict=True) if not _same(s, before)]
     if not removed and not added:
         return []
     old, new = base.atlassian_key_policy_revision, head.atlassian_key_policy_revision
     declared = new is not None and new != old
+    deltas = _access_deltas(base, head)
+    lost = [d for d in deltas if d.lost]
+    if lost:
+        return [
+            Change(
+                "atlassian-key-policy",
+                "critical",
+                head.regions,
+                "Atlassian would LOSE access: "
+                + "; ".join(d.describe() for d in lost)
+                + (" (a revocation: revoke through atlassian-cmk:enabled)" if any(d.revokes for d in lost) else "")
+                + (
+                    f"; declared as Atlassian's revision {old or '(none)'} -> {new}"
+                    if declared
+                    else "; WITHOUT a new atlassian-cmk:atlassianKeyPolicyRevision"
+                ),
+                "\n".join(
+                    [
+                        *(f"{d.describe()}" for d in deltas),
+                        *(f"- {json.dumps(r, sort_keys=True)}" for r in removed),
+                        *(f"+ {json.dumps(r, sort_keys=True)}" for r in added),
+                    ]
+                ),
+            )
+        ]
     title = (
         f"Atlassian's key-policy statements change, declared as Atlassian's revision {old or '(none)'} -> {new}"
         if declared
@@ -204,12 +248,41 @@ def _atlassian_statement_changes(base: StackConfig, head: StackConfig) -> list[C
         "the policy pack refuses it against the deployed keys (a stealth revocation unless Atlassian revised them)"
     )
     lines = [
+        *(d.describe() for d in deltas),
         *(f"- {json.dumps(r, sort_keys=True)}" for r in removed),
         *(f"+ {json.dumps(r, sort_keys=True)}" for r in added),
     ]
     return [
         Change("atlassian-key-policy", "warning" if declared else "critical", head.regions, title, "\n".join(lines))
     ]
+
+
+def _same(statement: Any, others: Any) -> bool:
+    return any(semantic_form(statement) == semantic_form(o) for o in others)
+
+
+_REVIEW_ACCOUNT: Final = "000000000000"
+"""The key's account does not change what Atlassian's statements give Atlassian; the composed
+policies are compared in a stand-in account."""
+
+
+def _access_deltas(base: StackConfig, head: StackConfig) -> list[Any]:
+    """Per Atlassian principal, what it gains/loses from the base's composed policy to the head's,
+    computed with the evaluator (`key_policy.access_changes`)."""
+
+    def parts(config: StackConfig) -> Any:
+        document = build_key_policy(
+            partition="aws",
+            account_id=_REVIEW_ACCOUNT,
+            atlassian_statements=config.atlassian_key_policy,
+            key_administrators=config.key_administrators,
+        )
+        return split_key_policy(serialize_key_policy(document))
+
+    before, after = parts(base), parts(head)
+    return access_changes(
+        [*before.own, *before.atlassian], [*after.own, *after.atlassian], before.atlassian, after.atlassian
+    )
 
 
 def _config_changes(base: StackConfig, head: StackConfig, stack: str) -> list[Change]:

@@ -9,7 +9,7 @@ which Atlassian cannot work with), and whether a key is lost (pending deletion o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -24,9 +24,15 @@ from atlassian_cmk.guards import (
     revocation_clock,
     split_regions,
 )
-from atlassian_cmk.iam_policy import PolicyError
+from atlassian_cmk.iam_policy import PolicyError, Request, Statement, evaluate, statement_actions
 from atlassian_cmk.identity_rules import alias_findings, dropped_keys
-from atlassian_cmk.key_policy import deleted_principals, split_key_policy
+from atlassian_cmk.key_policy import (
+    atlassian_access,
+    atlassian_callers,
+    deleted_principals,
+    parse_atlassian_statements,
+    split_key_policy,
+)
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
 from atlassian_cmk.timeline import RevocationClock, iso
@@ -68,6 +74,8 @@ class Finding:
     kind: FindingKind
     message: str
     region: str | None = None
+    subkind: str | None = None
+    """For a deadline: window-closing | window-passed | data-at-risk | revoked-at-unknown (`DeadlineKind`)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +151,8 @@ def assess(
     """
     evidence = cloudtrail or {}
     rows = tuple(
-        _region_status(config, deployed.stack, reading, evidence.get(reading.region)) for reading in deployed.readings
+        _region_status(config, deployed.stack, reading, evidence.get(reading.region), now)
+        for reading in deployed.readings
     )
     findings: list[Finding] = []
 
@@ -188,13 +197,13 @@ def assess(
             )
         )
     if key_policies is not None:
-        findings.extend(key_policy_access_findings(*key_policies))
+        findings.extend(key_policy_access_findings(*key_policies, atlassian_statements=config.atlassian_key_policy))
     for row in rows:
         for difference in row.drift:
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
 
-    overall = realm_revocation_clock(keys, evidence)
-    findings.extend(Finding("deadline", d.message) for d in deadline_findings(overall, now))
+    overall = realm_revocation_clock(keys, evidence, now=now)
+    findings.extend(Finding("deadline", d.message, subkind=d.kind) for d in deadline_findings(overall, now))
     return StatusReport(
         stack=deployed.stack,
         alias=deployed.alias,
@@ -209,10 +218,25 @@ def assess(
     )
 
 
-def key_policy_access_findings(policies: Mapping[str, str], errors: Mapping[str, str]) -> list[Finding]:
-    """Atlassian statements of the deployed key policies whose principal was deleted (KMS shows its
-    unique ID): Atlassian's access through them is already broken. Unreadable = unknown, said so."""
+_RESTORE_REMEDY: Final = (
+    "restore the key policy through the reviewed path (the stack's pull request, then pulumi up); never by hand"
+)
+
+
+def key_policy_access_findings(
+    policies: Mapping[str, str],
+    errors: Mapping[str, str],
+    *,
+    atlassian_statements: Sequence[Mapping[str, Any]] = (),
+) -> list[Finding]:
+    """Each region's live key policy read as IAM reads it (`iam_policy.evaluate`): does every
+    Atlassian principal of `atlassian_statements` (the stack's) still get every action they grant?
+    A missing action is ACCESS BROKEN naming why (a Deny, or no statement grants it: removed or
+    altered); regions whose Atlassian access differs are a SPLIT (exit 2). A deployed statement
+    naming a deleted principal (KMS shows its unique ID) is ACCESS BROKEN too. Unreadable = unknown."""
     findings = []
+    grants = parse_atlassian_statements(atlassian_statements) if atlassian_statements else []
+    effective: dict[str, dict[str, frozenset[str]]] = {}
     for region, error in sorted(errors.items()):
         findings.append(
             Finding(
@@ -228,6 +252,29 @@ def key_policy_access_findings(policies: Mapping[str, str], errors: Mapping[str,
         except PolicyError as error:
             findings.append(Finding("access", f"ACCESS UNKNOWN: {region}: {error}", region=region))
             continue
+        statements = [*parts.own, *parts.atlassian]
+        access = atlassian_access(statements, grants)
+        effective[region] = access
+        for grant in grants:
+            for principal in sorted((grant.principals or frozenset()) - {"*"}):
+                missing = sorted(a for a in _granted(grant) if a not in access.get(principal, frozenset()))
+                if not missing:
+                    continue
+                caller = (atlassian_callers(principal) or (principal,))[0]
+                decision = evaluate(statements, Request(caller, missing[0]))
+                why = (
+                    f"denied by statement {', '.join(decision.statements)}"
+                    if decision.reason == "explicit-deny"
+                    else "no statement grants it (Atlassian's statement removed or altered)"
+                )
+                findings.append(
+                    Finding(
+                        "access",
+                        f"ACCESS BROKEN: {region}: Atlassian's {principal} does not get {', '.join(missing[:4])}"
+                        f"{'...' if len(missing) > 4 else ''} ({why}); {_RESTORE_REMEDY}",
+                        region=region,
+                    )
+                )
         for statement, principal in deleted_principals(parts.atlassian):
             findings.append(
                 Finding(
@@ -238,11 +285,23 @@ def key_policy_access_findings(policies: Mapping[str, str], errors: Mapping[str,
                     region=region,
                 )
             )
+    if len({tuple(sorted(a.items())) for a in effective.values()}) > 1:
+        findings.append(
+            Finding(
+                "split",
+                f"SPLIT: Atlassian's effective access differs between regions ({', '.join(sorted(effective))}): "
+                f"{_RESTORE_REMEDY}",
+            )
+        )
     return findings
 
 
+def _granted(statement: Statement) -> frozenset[str]:
+    return statement_actions(statement)
+
+
 def _region_status(
-    config: StackConfig, stack: str, reading: RegionReading, evidence: CloudTrailEvidence | None
+    config: StackConfig, stack: str, reading: RegionReading, evidence: CloudTrailEvidence | None, now: datetime
 ) -> RegionStatus:
     key = reading.key
     drift: list[str] = []
@@ -261,7 +320,7 @@ def _region_status(
                 f"{config.reencryption.status} (deploy the stack to record it on the keys)"
             )
         if not key.enabled:
-            clock = revocation_clock([key], evidence.disabled_at if evidence else None)
+            clock = revocation_clock([key], evidence.disabled_at if evidence else None, now=now)
             note = evidence.error if evidence else None
     return RegionStatus(
         region=reading.region,
@@ -314,7 +373,9 @@ def status_json(report: StatusReport) -> dict[str, Any]:
         "clock": clock_json(report.clock, now),
         "regions_read": report.regions_read,
         "notes": list(report.notes),
-        "findings": [{"kind": f.kind, "region": f.region, "message": f.message} for f in report.findings],
+        "findings": [
+            {"kind": f.kind, "subkind": f.subkind, "region": f.region, "message": f.message} for f in report.findings
+        ],
     }
 
 

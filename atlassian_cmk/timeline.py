@@ -35,6 +35,9 @@ class RevocationClock:
 
     revoked_at: datetime | None
     source: RevokedAtSource
+    doubt: str | None = None
+    """Why a revoked-at tag was not believed (malformed, or in the future), when it was not: then
+    `revoked_at` is None and the clock is unknown (fail closed)."""
 
     @property
     def reinstate_until(self) -> datetime | None:
@@ -56,7 +59,7 @@ class RevocationClock:
         """One sentence with both dates, for warnings and terminal output."""
         if self.revoked_at is None:
             return (
-                "revocation time unknown (no atlassian-cmk:revoked-at tag and no CloudTrail DisableKey event): "
+                f"revocation time unknown ({self.unknown_because()}): "
                 f"Atlassian can reinstate within {REINSTATEMENT_WINDOW.days} days of revocation; "
                 f"data is at risk after {DATA_AT_RISK_AFTER.days} days"
             )
@@ -67,6 +70,10 @@ class RevocationClock:
             f"revoked at {iso(self.revoked_at)} (from {self.source}); reinstatement possible until "
             f"{iso(self.reinstate_until)} ({left}); data at risk after {iso(self.data_at_risk_after)}"
         )
+
+    def unknown_because(self) -> str:
+        """Why the revocation time is unknown, as a clause."""
+        return self.doubt or "no atlassian-cmk:revoked-at tag and no CloudTrail DisableKey event"
 
 
 def iso(moment: datetime) -> str:

@@ -299,7 +299,8 @@ def _allowed_alias_ratio(decoded: int) -> float:
     return 0.99 - 0.89 * ((decoded - _ALIAS_RATIO_LOW) / (_ALIAS_RATIO_HIGH - _ALIAS_RATIO_LOW))
 
 
-def _parser_class() -> Any:
+def parser_class() -> Any:
+    """libyaml's parser class (PyYAML's CSafeLoader), or its pure-Python port where libyaml is missing."""
     # Only the parser's events are used (never a loader's constructors): CSafeLoader is libyaml,
     # SafeLoader its pure-Python port, for machines without libyaml.
     return getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
@@ -307,7 +308,7 @@ def _parser_class() -> Any:
 
 def _events(text: str) -> list[Any]:
     try:
-        parser = _parser_class()(text)
+        parser = parser_class()(text)
         events: list[Any] = []
         try:
             while parser.check_event():

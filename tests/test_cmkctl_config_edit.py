@@ -1,4 +1,4 @@
-"""`--write-config`: the real Pulumi.prod.yaml edited in round-trip mode, comments intact, still valid."""
+"""`--write-config`: the real Pulumi.prod.yaml edited line by line, comments intact, still valid."""
 
 from __future__ import annotations
 
@@ -76,7 +76,8 @@ def test_flow_style_and_comments_are_edited_where_they_are(tmp_path: Path) -> No
         "  # Realm.\n"
         "  atlassian-cmk:realm: eu  # two regions\n"
         "  atlassian-cmk:enabled: true\n"
-        '  atlassian-cmk:atlassianKeyPolicy: [{Effect: Allow, Principal: {AWS: "279766244153"}, Action: kms:Decrypt}]\n'
+        "  atlassian-cmk:atlassianKeyPolicy: [{Effect: Allow, Principal: {AWS: '279766244153'}, Action: kms:Decrypt,"
+        " Resource: '*'}]\n"
         "  atlassian-cmk:contextTag: Acme\n"
     )
 

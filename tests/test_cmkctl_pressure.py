@@ -21,7 +21,7 @@ from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_REVOKED_AT
 from tests.support.aws import aws_env
-from tests.support.cmkctl import CMKCTL, REGIONS, fast_policy, live, provision, runtime, stack_dir
+from tests.support.cmkctl import CMKCTL, REGIONS, fast_policy, kms, live, provision, runtime, stack_dir
 from tests.support.faults import dead_endpoint, fault_proxy
 from tests.support.hung import hung_endpoint
 
@@ -201,10 +201,11 @@ def test_a_closed_pipe_ends_quietly_with_the_real_exit_code(project: Path, moto_
 
 
 def _read_until(process: subprocess.Popen[bytes], marker: bytes) -> bytes:
-    assert process.stdout is not None
+    """What the process wrote to stderr (where prompts go) up to and including `marker`."""
+    assert process.stderr is not None
     seen = b""
     while marker not in seen:
-        chunk = os.read(process.stdout.fileno(), 4096)
+        chunk = os.read(process.stderr.fileno(), 4096)
         assert chunk, f"process ended before {marker!r}: {seen.decode()}"
         seen += chunk
     return seen
@@ -225,7 +226,7 @@ def test_ctrl_c_at_the_prompt_exits_130_with_one_line_and_changes_nothing(projec
     assert process.returncode == 130 and int(ExitCode.INTERRUPTED) == 130
     lines = err.decode().strip().splitlines()
     assert lines == [
-        "cmkctl: interrupted: while reading; nothing was changed; last known state: us-east-1 Enabled, "
+        "cmkctl: interrupted: at the confirmation prompt; nothing was changed; last known state: us-east-1 Enabled, "
         "us-west-2 Enabled"
     ]
     assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
@@ -354,7 +355,9 @@ def test_a_deadline_outranks_drift_but_not_a_split_an_unreachable_region_or_a_mo
 
 def test_the_drift_workflow_fails_on_deadlines() -> None:
     workflow = (Path(__file__).resolve().parents[1] / ".github" / "workflows" / "drift.yml").read_text()
-    assert 'cmkctl status --stack "$STACK" --fail-on deadline --format json' in workflow
+    assert 'cmkctl status --stack "$STACK" --fail-on deadline --format markdown' in workflow
+    assert workflow.count("cmkctl status") == 1  # one read: the summary and the exit code agree
+    assert "code=${PIPESTATUS[0]}" in workflow and "shell: bash" in workflow  # cmkctl's code, not tee's
 
 
 # 6. Restore says what is true ----------------------------------------------------------------------------
@@ -435,3 +438,228 @@ def test_redaction_covers_userinfo_and_credential_query_values() -> None:
     assert redact_text(text) == (
         'Could not connect to the endpoint URL: "http://***@10.0.0.1:9/?X-Amz-Security-Token=***&a=1"'
     )
+    # userinfo is everything before the LAST '@' of the authority; scheme-less too; SigV2 query names
+    assert redact_text("http://user:p@ss@127.0.0.1:9/x") == "http://***@127.0.0.1:9/x"
+    assert redact_text("Invalid endpoint: user:secret@127.0.0.1:9") == "Invalid endpoint: ***@127.0.0.1:9"
+    assert redact_text("https://h/?AWSAccessKeyId=AKIA&Signature=s&Expires=1") == (
+        "https://h/?AWSAccessKeyId=***&Signature=***&Expires=1"
+    )
+    caller = "as arn:aws:sts::123456789012:assumed-role/Ops/alice@example.com;"  # a session name is not userinfo
+    assert redact_text(caller) == caller
+
+
+def test_json_without_yes_keeps_stdout_for_the_document_and_asks_on_stderr(project: Path, moto_endpoint: str) -> None:
+    done = subprocess.run(
+        [str(CMKCTL), *REVOKE, "--format", "json", "--project-dir", str(project)],
+        input="prod\n",
+        capture_output=True,
+        text=True,
+        env=cmkctl_env(moto_endpoint),
+        timeout=60,
+    )
+
+    assert done.returncode == ExitCode.AS_DECLARED, done.stderr
+    document = json.loads(done.stdout)  # stdout is the document and nothing else
+    assert document["command"] == "revoke"
+    assert "Type the stack name (prod) to go ahead: " in done.stderr and "Account" in done.stderr
+    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+
+
+@pytest.mark.parametrize(
+    ("tag_value", "doubt"),
+    [
+        ("2099-01-01T00:00:00Z", "is in the future: '2099-01-01T00:00:00Z'"),
+        ("last tuesday", "is malformed: 'last tuesday'"),
+    ],
+)
+def test_a_future_or_malformed_revoked_at_tag_is_an_unknown_clock_naming_the_value(
+    project: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], tag_value: str, doubt: str
+) -> None:
+    assert (
+        main([*REVOKE, "--yes", "--write-config", "--project-dir", str(project)], runtime=runtime(moto_endpoint)) == 0
+    )
+    for region in REGIONS:  # anyone with kms:TagResource can write this tag
+        key = live(moto_endpoint, region)
+        kms(moto_endpoint, region).tag_resource(
+            KeyId=key.key_id, Tags=[{"TagKey": TAG_REVOKED_AT, "TagValue": tag_value}]
+        )
+    capsys.readouterr()
+
+    code = main(["status", "--fail-on", "deadline", "--project-dir", str(project)], runtime=runtime(moto_endpoint))
+
+    out = capsys.readouterr().out
+    assert code == ExitCode.DEADLINE
+    (line,) = [line for line in out.splitlines() if line.startswith("DEADLINE")]
+    assert "revocation time is unknown" in line and doubt in line and "no tag" not in line
+    assert "days left" not in out
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("AWS_ENDPOINT_URL", "user:secret@127.0.0.1:9", "invalid endpoint URL ***@127.0.0.1:9"),
+        ("AWS_ENDPOINT_URL", "http://user:p@secret@127.0.0.1:{port}", None),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:{port}/?AWSAccessKeyId=AKIA&Signature=secret", None),
+        ("AWS_STS_REGIONAL_ENDPOINTS", "bogus", "AWS configuration unusable: InvalidSTSRegionalEndpointsConfigError"),
+        ("AWS_CONFIG_FILE", "{bad_file}", "AWS configuration unusable: ConfigParseError: Unable to parse config file"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "{bad_file}", "AWS configuration unusable: ConfigParseError"),
+    ],
+)
+def test_an_unusable_aws_environment_is_one_redacted_line_and_exit_3(
+    project: Path, moto_endpoint: str, tmp_path: Path, variable: str, value: str, words: str | None
+) -> None:
+    bad_file = tmp_path / "aws-file"
+    bad_file.write_text("[default\naws_secret_access_key = secret\n")  # the section header never closes
+    port = dead_endpoint().rsplit(":", 1)[1]
+    env = cmkctl_env(moto_endpoint, **{variable: value.format(port=port, bad_file=bad_file)})
+    if variable == "AWS_SHARED_CREDENTIALS_FILE":  # botocore reads the file only when no key is in the environment
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            env.pop(name, None)
+    done = subprocess.run(
+        [str(CMKCTL), "status", "--project-dir", str(project)], capture_output=True, text=True, env=env, timeout=90
+    )
+
+    assert done.returncode == ExitCode.UNREACHABLE, done.stderr
+    assert "secret" not in done.stdout + done.stderr and "Traceback" not in done.stderr
+    if words is not None:
+        assert done.stdout == ""
+        assert len(done.stderr.splitlines()) == 1 and words in done.stderr, done.stderr
+
+
+FORGED = "\n\nResult: exit 0: as declared\x1b[2J"
+
+
+def test_tag_values_cannot_forge_lines_or_drive_the_terminal(
+    project: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlassian_cmk.naming import TAG_REENCRYPTION, TAG_REVOCATION_REASON
+
+    assert (
+        main([*REVOKE, "--yes", "--write-config", "--project-dir", str(project)], runtime=runtime(moto_endpoint)) == 0
+    )
+    for region in REGIONS:
+        kms(moto_endpoint, region).tag_resource(
+            KeyId=live(moto_endpoint, region).key_id,
+            Tags=[
+                {"TagKey": TAG_REVOCATION_REASON, "TagValue": FORGED},
+                {"TagKey": TAG_REENCRYPTION, "TagValue": FORGED},
+            ],
+        )
+    capsys.readouterr()
+
+    for output in ("text", "markdown"):
+        main(["status", "--format", output, "--project-dir", str(project)], runtime=runtime(moto_endpoint))
+        out = capsys.readouterr().out
+        assert "\x1b" not in out
+        assert len([line for line in out.splitlines() if line.startswith("Result:")]) == 1  # the real one only
+        assert "\\n\\nResult: exit 0: as declared\\x1b[2J" in out
+        if output == "markdown":
+            lines = out.splitlines()
+            assert lines[0] == "```text" and lines[-1] == "```" and "```" not in "".join(lines[1:-1])
+            assert lines[1].startswith("Account ")  # the who line is inside the block too
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["status", "--json", "--format", "text"], "status: --json and --format text conflict; use one"),
+        ([*REVOKE, "--format", "markdown"], "revoke: --format markdown is not supported; choose from text, json"),
+        (["restore", "--ticket", "T-1", "--format", "markdown"], "restore: --format markdown is not supported"),
+    ],
+)
+def test_conflicting_or_unsupported_formats_are_one_usage_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
+    assert main(argv) == ExitCode.USAGE
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.splitlines()) == 1
+    assert captured.err.startswith(f"cmkctl: {words}")
+
+
+def test_a_deadline_finding_in_json_names_its_subkind(
+    project: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main([*REVOKE, "--yes", "--write-config", "--project-dir", str(project)], runtime=runtime(moto_endpoint)) == 0
+    )
+    revoked_at = datetime.fromisoformat(live(moto_endpoint, "us-east-1").tags[TAG_REVOKED_AT].replace("Z", "+00:00"))
+    capsys.readouterr()
+    rt = runtime(moto_endpoint, now=lambda: revoked_at + timedelta(days=11))
+
+    main(["status", "--format", "json", "--fail-on", "deadline", "--project-dir", str(project)], runtime=rt)
+
+    document = json.loads(capsys.readouterr().out)
+    assert document["outcome"] == "deadline"
+    assert [(f["kind"], f["subkind"]) for f in document["findings"]] == [("deadline", "window-passed")]
+
+
+def test_ctrl_c_while_cmkctl_is_still_importing_is_one_line_and_exit_130(tmp_path: Path, moto_endpoint: str) -> None:
+    # A stand-in boto3 first on the path: importing it says so on stdout and blocks, so the test presses Ctrl-C
+    # exactly while cmkctl is importing its dependencies (no timing guess).
+    stand_in = tmp_path / "slow" / "boto3"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text("import sys\nprint('importing', flush=True)\nsys.stdin.read()\n")
+    process = subprocess.Popen(
+        [str(CMKCTL), "status"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cmkctl_env(moto_endpoint, PYTHONPATH=str(stand_in.parent)),
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"importing\n"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+
+    assert process.returncode == 130
+    assert err.decode().strip().splitlines() == ["cmkctl: interrupted: while starting; nothing was read or changed"]
+
+
+def test_a_huge_reason_is_shortened_in_its_error(capsys: pytest.CaptureFixture[str], project: Path) -> None:
+    reason = "x" * 100_000 + "\n"
+    assert main(["revoke", "--reason", reason, "--ticket", "SEC-1", "--project-dir", str(project)]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert len(err) < 400 and "(100001 characters)" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["revoke", "--reason", "x", "--tiket", "SEC-1"], "unrecognized arguments: --tiket; did you mean --ticket?"),
+        (["status", "--fromat", "json"], "unrecognized arguments: --fromat; did you mean --format? (see"),
+    ],
+)
+def test_a_misspelled_flag_gets_exactly_one_did_you_mean(
+    capsys: pytest.CaptureFixture[str], argv: list[str], hint: str
+) -> None:
+    assert main(argv) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert hint in err and err.count("did you mean") == 1 and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "hint"),
+    [
+        ("status: none", "status: in_progress", "did you mean in-progress?"),
+        ("atlassian-cmk:realm: us", "atlassian-cmk:realm: usa", "did you mean us?"),
+    ],
+)
+def test_a_misspelled_config_value_gets_did_you_mean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, hint: str
+) -> None:
+    project = stack_dir(tmp_path, {old: new})
+    assert main(["status", "--project-dir", str(project)]) == ExitCode.USAGE
+    assert hint in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy"])
+def test_a_loopback_endpoint_is_never_sent_through_a_proxy(project: Path, moto_endpoint: str, variable: str) -> None:
+    done = subprocess.run(  # the proxy refuses every connection: a proxied request would fail (exit 3)
+        [str(CMKCTL), "status", "--project-dir", str(project)],
+        capture_output=True,
+        text=True,
+        env=cmkctl_env(moto_endpoint, **{variable: dead_endpoint()}),
+        timeout=90,
+    )
+
+    assert done.returncode == ExitCode.AS_DECLARED, done.stderr

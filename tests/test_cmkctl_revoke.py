@@ -169,6 +169,16 @@ def test_override_revokes_during_reencryption_and_records_the_justification(
         (["--reason", "x" * 257, "--ticket", "SEC-1"], "at most 256 characters (it becomes a KMS tag); got 257"),
         (["--reason", "breach, see wiki", "--ticket", "SEC-1"], "use letters, digits, spaces and _ . : / = + - @"),
         (["--reason", "breach", "--ticket", "SEC 1"], "--ticket: 'SEC 1' is not allowed; a ticket id such as SEC-1234"),
+        (["--reason", "line one\nline two", "--ticket", "SEC-1"], "not U+000A LINE FEED"),
+        (
+            ["--reason", "a\rb", "--ticket", "SEC-1"],
+            "--reason: 'a\\rb' is not allowed; use letters, digits, spaces and _ . : / = + - @ (ASCII, the AWS tag "
+            "character set), not U+000D CARRIAGE RETURN",
+        ),
+        (["--reason", "tab\there", "--ticket", "SEC-1"], "not U+0009 CHARACTER TABULATION"),
+        (["--reason", "breach\n", "--ticket", "SEC-1"], "not U+000A LINE FEED"),
+        (["--reason", "café breach", "--ticket", "SEC-1"], "not U+00E9 LATIN SMALL LETTER E WITH ACUTE"),
+        (["--reason", "breach", "--ticket", "S\u0415C-1"], "not U+0415 CYRILLIC CAPITAL LETTER IE"),
         (["--reason", "breach", "--ticket", ""], "--ticket: '' is not allowed; required: a ticket id"),
         (
             ["--reason", "b", "--ticket", "S-1", "--override-reencryption-guard", ""],

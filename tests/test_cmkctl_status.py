@@ -69,10 +69,11 @@ def test_status_key_disabled_in_console_everywhere_is_drift_exit_1(
         assert "CloudTrail lookup failed" in region["clock_note"]
 
 
-def test_status_reports_a_deleted_atlassian_principal_as_broken_access_exit_1(
+def test_status_reports_a_deleted_atlassian_principal_as_broken_access_and_a_split(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """KMS shows a deleted (or deleted and recreated) role as its unique ID: access is already broken."""
+    """KMS shows a deleted (or deleted and recreated) role as its unique ID: access is already broken,
+    here in one region only, so the regions differ in Atlassian's effective access (exit 2)."""
     project = stack_dir(tmp_path)
     east = next(k for k in provision(project, moto_endpoint) if k.region == "us-east-1")
     client = kms(moto_endpoint, "us-east-1")
@@ -82,16 +83,43 @@ def test_status_reports_a_deleted_atlassian_principal_as_broken_access_exit_1(
 
     code, document = status_json(project, runtime(moto_endpoint), capsys)
 
-    assert code == ExitCode.DRIFT
-    assert document["findings"] == [
-        {
-            "kind": "access",
-            "region": "us-east-1",
-            "message": "ACCESS BROKEN: us-east-1: Atlassian's statement 'SAMPLEAtlassianUseOfTheKey' names "
-            "AROAEXAMPLEDELETED1234, a deleted principal: Atlassian's access through it is already broken; re-grant "
-            "by ARN (Atlassian's statement in atlassian-cmk:atlassianKeyPolicy, then pulumi up)",
-        }
-    ]
+    assert code == ExitCode.SPLIT
+    messages = [f["message"] for f in document["findings"]]
+    assert messages[0].startswith(
+        "ACCESS BROKEN: us-east-1: Atlassian's arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccess does not "
+        "get kms:decrypt, kms:describekey, kms:encrypt, kms:generatedatakey... (no statement grants it (Atlassian's "
+        "statement removed or altered)); restore the key policy through the reviewed path"
+    )
+    assert messages[1] == (
+        "ACCESS BROKEN: us-east-1: Atlassian's statement 'SAMPLEAtlassianUseOfTheKey' names "
+        "AROAEXAMPLEDELETED1234, a deleted principal: Atlassian's access through it is already broken; re-grant "
+        "by ARN (Atlassian's statement in atlassian-cmk:atlassianKeyPolicy, then pulumi up)"
+    )
+    assert messages[2].startswith(
+        "SPLIT: Atlassian's effective access differs between regions (us-east-1, us-west-2): restore the key policy "
+        "through the reviewed path"
+    )
+
+
+def test_status_names_a_deny_reaching_atlassian_in_every_region() -> None:
+    # Judged on the policies status reads (moto applies a key-policy Deny to every caller whatever its
+    # Principal, so the emulator cannot hold this policy and still answer GetKeyPolicy).
+    from atlassian_cmk.key_policy import build_key_policy, serialize_key_policy
+    from atlassian_cmk.status import key_policy_access_findings
+    from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_KEY_POLICY
+
+    document = build_key_policy(
+        partition="aws", account_id="123456789012", atlassian_statements=SAMPLE_ATLASSIAN_KEY_POLICY
+    )
+    document["Statement"].append(
+        {"Sid": "Sneaky", "Effect": "Deny", "Principal": {"AWS": "279766244153"}, "Action": "kms:*", "Resource": "*"}
+    )
+    policy = serialize_key_policy(document)
+    findings = key_policy_access_findings(
+        {"us-east-1": policy, "us-west-2": policy}, {}, atlassian_statements=SAMPLE_ATLASSIAN_KEY_POLICY
+    )
+    assert [(f.kind, f.region) for f in findings] == [("access", "us-east-1"), ("access", "us-west-2")]  # no split
+    assert all("(denied by statement Sneaky)" in f.message for f in findings)
 
 
 def test_status_reencryption_declared_but_not_deployed_is_drift_exit_1(

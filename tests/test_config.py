@@ -10,7 +10,7 @@ import pytest
 
 from atlassian_cmk.config import StackConfigErrors, parse_stack_config
 from atlassian_cmk.stack_file import StackFileError, check_text, load_stack_config, raw_config_from_text
-from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_ROLE, sample_config_value
+from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_KEY_POLICY, SAMPLE_ATLASSIAN_ROLE, sample_config_value
 
 PRINCIPAL = SAMPLE_ATLASSIAN_ROLE
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -23,6 +23,8 @@ def engine_config(**overrides: Any) -> dict[str, Any]:
         "atlassian-cmk:enabled": "true",
         "atlassian-cmk:contextTag": "AcmeCMK",
         "atlassian-cmk:atlassianKeyPolicy": sample_config_value(),
+        # The keys' own account, known before any key exists (the pack's root-administrator check).
+        "aws:allowedAccountIds": '["123456789012"]',
     }
     for key, value in overrides.items():
         full = f"atlassian-cmk:{key}"
@@ -119,12 +121,29 @@ def test_pulumi_capitalised_booleans_are_accepted_like_config_get_bool() -> None
         (
             {"enabled": "false", "revocation": {"reason": "breach; see SEC-1", "ticket": "SEC-1"}},
             "atlassian-cmk:revocation.reason",
-            "'breach; see SEC-1' is not allowed; allowed: use letters, digits, spaces and _ . : / = + - @",
+            "'breach; see SEC-1' is not allowed; allowed: use letters, digits, spaces and _ . : / = + - @ "
+            "(ASCII, the AWS tag character set), not U+003B SEMICOLON",
         ),
         (
             {"enabled": "false", "revocation": {"reason": "breach", "ticket": "SEC 1"}},
             "atlassian-cmk:revocation.ticket",
-            "'SEC 1' is not allowed; allowed: a ticket id such as SEC-1234: no spaces",
+            "'SEC 1' is not allowed; allowed: a ticket id such as SEC-1234: at most 256",
+        ),
+        (
+            {"enabled": "false", "revocation": {"reason": "line one\nline two", "ticket": "SEC-1"}},
+            "atlassian-cmk:revocation.reason",
+            "'line one\\nline two' is not allowed; allowed: use letters, digits, spaces and _ . : / = + - @ "
+            "(ASCII, the AWS tag character set), not U+000A LINE FEED",
+        ),
+        (
+            {"enabled": "false", "revocation": {"reason": "breach\n", "ticket": "SEC-1"}},
+            "atlassian-cmk:revocation.reason",
+            "not U+000A LINE FEED",
+        ),
+        (
+            {"enabled": "false", "revocation": {"reason": "breach", "ticket": "SEC-1\r"}},
+            "atlassian-cmk:revocation.ticket",
+            "not U+000D CARRIAGE RETURN",
         ),
         (
             {"enabled": "false", "revocation": {"reason": "breach", "ticket": "SEC-1", "by": "me"}},
@@ -148,12 +167,16 @@ def test_pulumi_capitalised_booleans_are_accepted_like_config_get_bool() -> None
             "atlassianKeyPolicy[0].Action: missing; required (or NotAction)",
         ),
         (
-            {"atlassianKeyPolicy": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt"}]},
+            {"atlassianKeyPolicy": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}]},
             "atlassian-cmk:atlassianKeyPolicy[0].Principal",
             "no *, no NotPrincipal",
         ),
         (
-            {"atlassianKeyPolicy": [{"Effect": "Allow", "NotPrincipal": {"AWS": PRINCIPAL}, "Action": "kms:*"}]},
+            {
+                "atlassianKeyPolicy": [
+                    {"Effect": "Allow", "NotPrincipal": {"AWS": PRINCIPAL}, "Action": "kms:*", "Resource": "*"}
+                ]
+            },
             "atlassian-cmk:atlassianKeyPolicy[0].Principal",
             "no *, no NotPrincipal",
         ),
@@ -394,3 +417,45 @@ def test_every_problem_is_listed_once_in_one_line_each() -> None:
         "atlassian-cmk:atlassianKeyPolicy",
         "atlassian-cmk:contextTag",
     ]
+
+
+def test_several_bad_atlassian_statements_give_one_line_each() -> None:
+    good = SAMPLE_ATLASSIAN_KEY_POLICY[0]
+    raw = engine_config(
+        atlassianKeyPolicy=[
+            {**good, "Sid": "A", "Principal": "*"},
+            {**good, "Sid": "B", "Principal": {"AWS": "AROAEXAMPLEEXAMPLE123"}},
+            {k: v for k, v in good.items() if k != "Resource"},
+            {**good, "Sid": "D"},
+            {**good, "Sid": "D"},
+        ]
+    )
+    with pytest.raises(StackConfigErrors) as caught:
+        parse_stack_config(raw)
+    lines = [str(e) for e in caught.value.errors]
+    assert [line.split(":", 2)[1].split(" ")[0] for line in lines] == [
+        "atlassianKeyPolicy[0].Principal",
+        "atlassianKeyPolicy[1].Principal.AWS",
+        "atlassianKeyPolicy[2].Resource",
+        "atlassianKeyPolicy[4].Sid",
+    ], lines
+    assert all("\n" not in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("principal", "placeholder"),
+    [
+        ("arn:aws:iam::279766244153:role/Your-Role", False),
+        ("arn:aws:iam::279766244153:role/YOUR_ROLE_EXAMPLE_ACCOUNT", False),
+        ("arn:aws:iam::<atlassian-account>:role/X", True),
+        ("arn:aws:iam::{{account}}:role/X", True),
+        ("arn:aws:iam::279766244153:role/REPLACE_ME", True),
+    ],
+)
+def test_only_explicit_markers_are_placeholders(principal: str, placeholder: bool) -> None:
+    statement = {**SAMPLE_ATLASSIAN_KEY_POLICY[0], "Principal": {"AWS": principal}}
+    raw = engine_config(atlassianKeyPolicy=[statement])
+    if placeholder:
+        assert "a placeholder: replace it with the value from your enrollment ticket" in only_error(raw)
+    else:
+        assert parse_stack_config(raw).atlassian_key_policy[0]["Principal"] == {"AWS": principal}

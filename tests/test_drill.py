@@ -218,3 +218,87 @@ def test_cmkctl_drill_with_aws_unreachable_is_exit_3(
     assert main(["drill"], runtime=Runtime(client_factory=fast_client_factory(dead_endpoint()))) == 3
     err = capsys.readouterr().err
     assert err.startswith("cmkctl drill: cannot reach AWS (") and err.endswith("; nothing was created\n")
+
+
+# Adversarial review of issue 14: Ctrl-C anywhere in a drill leaves no drill key enabled ------------------
+
+
+def _drill_process(endpoint: str) -> Any:
+    import os
+    import subprocess
+
+    from tests.support.aws import aws_env
+    from tests.support.cmkctl import CMKCTL
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.Popen(
+        [str(CMKCTL), "drill"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**env, **aws_env(endpoint)},
+    )
+
+
+def _drill_keys(endpoint: str) -> dict[str, list[tuple[str, dict[str, str]]]]:
+    """Per region: each key's state and tags, read from the emulator directly."""
+    keys: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for region in ("us-east-1", "us-west-2"):
+        client = client_factory_for(endpoint)("kms", region)
+        keys[region] = [
+            (
+                client.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"],
+                {t["TagKey"]: t["TagValue"] for t in client.list_resource_tags(KeyId=k["KeyId"])["Tags"]},
+            )
+            for k in client.list_keys()["Keys"]
+        ]
+    return keys
+
+
+def test_ctrl_c_during_a_drill_step_runs_the_drill_clean_up_then_exits_130(moto_endpoint: str) -> None:
+    import signal
+
+    from atlassian_cmk.drill_rules import TAG_DRILL_CLEANUP
+    from tests.support.faults import fault_proxy
+
+    with fault_proxy(moto_endpoint) as proxy:
+        proxy.hold("DisableKey")  # the drill's revoke step (a nested `cmkctl revoke`) hangs on DisableKey
+        process = _drill_process(proxy.url)
+        assert proxy.holding.wait(timeout=60)
+        process.send_signal(signal.SIGINT)
+        proxy.hold()  # from now on DisableKey is answered: the clean-up's own requests go through
+        proxy.release.set()
+        _, err = process.communicate(timeout=60)
+
+    assert process.returncode == 130, err.decode()
+    assert err.decode().strip().splitlines() == [
+        "cmkctl: interrupted: drill interrupted; its 2 key(s) are disabled and tagged atlassian-cmk:drill-cleanup "
+        "(never deleted)"
+    ]
+    for region, keys in _drill_keys(moto_endpoint).items():
+        assert [(state, tags[TAG_DRILL_CLEANUP].endswith(" interrupted")) for state, tags in keys] == [
+            ("Disabled", True)
+        ], region
+
+
+def test_ctrl_c_while_create_key_is_unanswered_still_disables_the_created_key(moto_endpoint: str) -> None:
+    import signal
+
+    from atlassian_cmk.drill_rules import TAG_DRILL_CLEANUP
+    from tests.support.faults import fault_proxy
+
+    with fault_proxy(moto_endpoint) as proxy:
+        proxy.hold_responses("CreateKey")  # KMS created the key; its answer never reaches cmkctl
+        process = _drill_process(proxy.url)
+        assert proxy.holding.wait(timeout=60)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+
+    assert process.returncode == 130, err.decode()
+    assert err.decode().strip().splitlines() == [
+        "cmkctl: interrupted: drill interrupted; its 1 key(s) are disabled and tagged atlassian-cmk:drill-cleanup "
+        "(never deleted)"
+    ]
+    keys = _drill_keys(moto_endpoint)
+    assert keys["us-west-2"] == []
+    ((state, tags),) = keys["us-east-1"]
+    assert state == "Disabled" and tags[TAG_DRILL_CLEANUP].endswith(" interrupted") and tags[TAG_DRILL] == "true"

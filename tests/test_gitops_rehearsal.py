@@ -191,7 +191,11 @@ def test_changing_atlassians_statements_under_a_declared_revision_is_allowed_and
     moto_endpoint: str, deploy: Any
 ) -> None:
     deploy(PROD)
-    replaced = PROD.replace("role/SAMPLE-AtlassianCmkAccess\n", "role/SomethingElse\n").replace(
+    # Atlassian adds a principal (keeping the one it had): allowed under the marker and shown.
+    both = "[arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccess, arn:aws:iam::279766244153:role/SomethingElse]"
+    replaced = PROD.replace(
+        "AWS: arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccess\n", f"AWS: {both}\n"
+    ).replace(
         "  # atlassian-cmk:atlassianKeyPolicyRevision: ATL-1234", "  atlassian-cmk:atlassianKeyPolicyRevision: ATL-1234"
     )
     result = rehearse(PROD, replaced, moto_endpoint)

@@ -242,7 +242,25 @@ def test_not_principal_deny_reaches_everyone_not_listed() -> None:
         }
     )
     assert evaluate(statements, Request(ATLASSIAN_ROLE, "kms:Decrypt")).reason == "explicit-deny"
-    assert evaluate(statements, Request(CI_ROLE, "kms:Decrypt")).allowed
+    # Naming the role without its account does not exempt it (IAM User Guide, NotPrincipal page).
+    assert not evaluate(statements, Request(CI_ROLE, "kms:Decrypt")).allowed
+
+
+def test_not_principal_exempts_a_session_only_with_its_role_and_account() -> None:
+    account = CI_ROLE.split(":")[4]
+    session = f"arn:aws:sts::{account}:assumed-role/CmkApply/ci"
+
+    def decision(*exempt: str) -> bool:
+        deny = {"Effect": "Deny", "NotPrincipal": {"AWS": list(exempt)}, "Action": "kms:*", "Resource": "*"}
+        statements = parse_policy({"Statement": [allow(Principal="*", Action="kms:*"), deny]})
+        return evaluate(statements, Request(session, "kms:Decrypt")).allowed
+
+    assert not decision(account)  # an account in NotPrincipal does not exempt its roles' sessions
+    assert not decision(CI_ROLE, account)  # nor the role's sessions, unless the session is named
+    assert decision(session, CI_ROLE, account)
+    # A role ARN in Principal covers its sessions.
+    only_role = parse_policy({"Statement": [allow(Principal={"AWS": CI_ROLE}, Action="kms:*")]})
+    assert evaluate(only_role, Request(session, "kms:Decrypt")).allowed
 
 
 @pytest.mark.parametrize(

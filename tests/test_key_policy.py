@@ -73,7 +73,8 @@ def blocking(
 def test_the_composed_policy_is_sound_and_holds_atlassians_statements_verbatim() -> None:
     policy = document()
     assert blocking(policy) == []
-    assert blocking(policy, account=None) == []
+    # The key's own account unknown (no deployed key, no aws:allowedAccountIds): fail closed.
+    assert any(p.startswith("the key's own account is unknown") for p in blocking(policy, account=None))
     assert policy["Statement"][0]["Sid"] == SID_ROOT
     assert policy["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
     assert policy["Statement"][-1] == SAMPLE_ATLASSIAN_KEY_POLICY[0]
@@ -208,13 +209,16 @@ def test_dropping_a_deployed_atlassian_statement_needs_a_declared_revision() -> 
     deployed = document(CONDITIONED)
     narrowed = [CONDITIONED[1]]
     problems = blocking(document(narrowed), narrowed, deployed=deployed)
-    assert problems == [
+    assert problems[0] == (
         "this change alters or drops Atlassian's deployed statement 'AtlassianUse' (principal "
         f"{SAMPLE_ATLASSIAN_ROLE}): that changes Atlassian's access outside the reviewed `enabled` switch. "
         "If Atlassian revised its key policy, "
         "declare it with a new atlassian-cmk:atlassianKeyPolicyRevision (the ticket); otherwise keep the statement"
-    ]
-    assert blocking(document(narrowed, atlassian_revision="ATL-2"), narrowed, deployed=deployed, revision="ATL-2") == []
+    )
+    # Dropping the use statement takes every data action: a revocation, even under a revision.
+    assert problems[1].startswith(f"Atlassian's {SAMPLE_ATLASSIAN_ROLE} loses kms:decrypt, kms:encrypt: that takes")
+    revised = blocking(document(narrowed, atlassian_revision="ATL-2"), narrowed, deployed=deployed, revision="ATL-2")
+    assert revised == [problems[1] + " (the declared revision ATL-2 does not allow it)"]
     redeclared = document(CONDITIONED, atlassian_revision="ATL-2")
     assert blocking(document(narrowed), narrowed, deployed=redeclared, revision="ATL-2") != []
 
@@ -254,18 +258,123 @@ def test_a_deployed_unique_id_is_explained_and_the_regrant_allowed() -> None:
     )
 
 
-def test_a_not_principal_deny_that_excludes_atlassian_is_no_stealth_revocation() -> None:
+def test_an_account_in_not_principal_does_not_exempt_its_roles_so_the_deny_reaches_atlassian() -> None:
+    # IAM User Guide, "AWS JSON policy elements: NotPrincipal" (awsdocs/iam-user-guide
+    # doc_source/reference_policies_elements_notprincipal.md): a session is exempt only when its
+    # session ARN, its role AND its account are all listed; the account alone exempts the root only.
     deny = {
         "Sid": "ProtectCmkEvidenceTags",
         "Effect": "Deny",
         "NotPrincipal": {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/CmkApply", ATLASSIAN_ACCOUNT]},
         "Action": "kms:Decrypt",
     }
-    assert blocking(with_statement(deny)) == []
-    # Excluding only Atlassian's role still denies every other principal of Atlassian's account.
-    deny["NotPrincipal"] = {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/CmkApply", SAMPLE_ATLASSIAN_ROLE]}
-    assert [p for p in blocking(with_statement(deny)) if "denies" in p] == [
-        "statement 'ProtectCmkEvidenceTags' denies everyone outside NotPrincipal, Atlassian included kms:decrypt, "
-        f"which reaches Atlassian's account {ATLASSIAN_ACCOUNT}: a stealth revocation; revoke through "
-        "atlassian-cmk:enabled"
+    denies = [p for p in blocking(with_statement(deny)) if "denies" in p]
+    assert denies == [
+        "statement 'ProtectCmkEvidenceTags' denies everyone outside NotPrincipal, Atlassian's "
+        f"arn:aws:iam::{ATLASSIAN_ACCOUNT}:role/AnyRoleOfAtlassian included, kms:decrypt, which reaches "
+        f"Atlassian's account {ATLASSIAN_ACCOUNT}: a stealth revocation; revoke through atlassian-cmk:enabled"
     ]
+    # Excluding only Atlassian's role still denies its sessions and every other principal of its account.
+    deny["NotPrincipal"] = {"AWS": [f"arn:aws:iam::{ACCOUNT}:role/CmkApply", SAMPLE_ATLASSIAN_ROLE]}
+    assert [p for p in blocking(with_statement(deny)) if "denies" in p] != []
+
+
+# ----------------------------------------------------------------------------- review findings (issue 11, round 2)
+
+
+def test_reencrypt_star_equals_reencrypt_from_and_to_against_the_deployed_policy() -> None:
+    respelled = copy.deepcopy(SAMPLE_ATLASSIAN_KEY_POLICY)
+    respelled[0]["Action"] = [
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "kms:GenerateDataKey*",
+        "kms:DescribeKey",
+    ]
+    assert blocking(document(respelled), respelled, deployed=document()) == []
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringEqualsIgnoreCase": {"kms:EncryptionContext:t": "acmecmk"}},
+        {"StringLike": {"kms:EncryptionContext:t": "*"}},
+        {"StringLike": {"kms:EncryptionContext:t": "Acme*"}},
+    ],
+)
+def test_a_context_condition_atlassians_tag_meets_is_not_a_revocation(condition: dict[str, Any]) -> None:
+    statements = copy.deepcopy(SAMPLE_ATLASSIAN_KEY_POLICY)
+    statements[0]["Condition"] = condition
+    assert blocking(document(statements), statements) == []
+
+
+def test_the_root_must_be_the_keys_own_account_and_unknown_fails_closed() -> None:
+    policy = document()
+    policy["Statement"][0]["Principal"] = {"AWS": f"arn:aws:iam::{FOREIGN}:root"}
+    assert any(p.startswith("the account root administrator statement") for p in blocking(policy))
+    assert any(p.startswith("the key's own account is unknown") for p in blocking(document(), account=None))
+
+
+@pytest.mark.parametrize(
+    ("actions", "refused"),
+    [
+        (["kms:Decrypt", "kms:CreateGrant", "kms:ListGrants", "kms:RetireGrant", "kms:RevokeGrant"], False),
+        (["kms:Decrypt", "kms:DisableKey"], True),
+        (["kms:*"], True),
+        (["kms:PutKeyPolicy"], True),
+    ],
+)
+def test_atlassians_statements_allow_only_key_use(actions: list[str], refused: bool) -> None:
+    statements = copy.deepcopy(SAMPLE_ATLASSIAN_KEY_POLICY)
+    statements[0]["Action"] = actions
+    problems = blocking(document(statements), statements)
+    assert any("never key management" in p for p in problems) is refused, problems
+
+
+def test_a_pasted_own_account_root_statement_is_not_taken_as_atlassians() -> None:
+    pasted = [
+        {
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        *SAMPLE_ATLASSIAN_KEY_POLICY,
+    ]
+    problems = blocking(document(pasted), pasted)
+    assert any(
+        f"names account {ACCOUNT} of the key's own account: remove the account root (own-account) statement" in p
+        for p in problems
+    ), problems
+
+
+def test_what_kms_refuses_is_refused_one_line_each() -> None:
+    policy = document()
+    policy["Statement"].append({**SAMPLE_ATLASSIAN_KEY_POLICY[0]})  # duplicate Sid
+    no_resource = {k: v for k, v in SAMPLE_ATLASSIAN_KEY_POLICY[0].items() if k != "Resource"}
+    policy["Statement"].append({**no_resource, "Sid": "Other"})
+    problems = blocking(policy)
+    assert f"Sid {SAMPLE_SID!r} appears twice: each statement needs its own Sid" in problems
+    assert any(p.startswith("statement 'Other' has no Resource") for p in problems)
+    big = document()
+    big["Statement"][1]["Principal"]["AWS"] = [f"arn:aws:iam::{ACCOUNT}:role/R{i:04d}" for i in range(800)]
+    assert any("KMS allows at most 32768 (32 KiB)" in p for p in blocking(big))
+
+
+def test_a_revision_narrowing_short_of_revocation_is_explained_not_refused() -> None:
+    narrowed = copy.deepcopy(SAMPLE_ATLASSIAN_KEY_POLICY)
+    narrowed[0]["Action"] = ["kms:Decrypt", "kms:DescribeKey"]
+    findings = key_policy_findings(
+        serialize_key_policy(document(narrowed, atlassian_revision="ATL-2")),
+        atlassian_statements=narrowed,
+        context_tag="AcmeCMK",
+        account_id=ACCOUNT,
+        deployed_policy_json=serialize_key_policy(document()),
+        atlassian_revision="ATL-2",
+    )
+    assert [f.blocking for f in findings if f.rule == "atlassian-revision"] and not [f for f in findings if f.blocking]
+    assert any("loses kms:encrypt" in f.message and "ATL-2" in f.message for f in findings)
+    # Without the marker the same narrowing is refused.
+    assert any("loses kms:encrypt" in p for p in blocking(document(narrowed), narrowed, deployed=document()))

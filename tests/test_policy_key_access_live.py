@@ -181,8 +181,8 @@ def test_an_allow_of_decrypt_and_create_grant_to_everyone_is_denied(moto_endpoin
     grant["Action"] = ["kms:Decrypt", "kms:CreateGrant"]
     text = messages(judge(aws, moto_endpoint, edit=add(grant)))
     assert (
-        "statement 'AllowKeyAdministratorsToRevokeAndRestore' allows * kms:creategrant, kms:decrypt: no statement of "
-        "ours may grant to everyone" in text
+        "statement 'AllowKeyAdministratorsToRevokeAndRestore' allows * kms:creategrant, kms:decrypt: no statement "
+        "may grant to everyone" in text
     )
 
 

@@ -108,6 +108,22 @@ def test_live_reencryption_in_progress_denies_disabling_even_when_the_inputs_say
     assert "then revoke in a second change" in west
 
 
+@pytest.mark.parametrize("value", ["in-progress "])
+def test_the_pack_denies_a_revocation_when_a_live_tag_is_not_a_known_value(
+    value: str, moto_endpoint: str, aws: Any
+) -> None:
+    raw = engine_config(**REVOKED)
+    with pack_for(raw, moto_endpoint) as (client, _):
+        deployed = deploy(aws)
+        tag(aws, deployed["us-west-2"], TAG_REENCRYPTION, value)
+        run = preview(raw)
+        client.configure()
+
+        violations = mandatory(analyze_program_run(client, run), REENCRYPTION)
+
+    assert any(f"({deployed['us-west-2'].arn}) has {TAG_REENCRYPTION} {value!r}" in v.message for v in violations)
+
+
 def test_live_reencryption_complete_allows_disabling(moto_endpoint: str, aws: Any) -> None:
     raw = engine_config(**REVOKED, reencryption={"status": "complete"})
     with pack_for(raw, moto_endpoint) as (client, _):
@@ -264,11 +280,17 @@ def test_a_first_deployment_passes_with_nothing_enrolled(moto_endpoint: str) -> 
 def test_disabled_deployed_keys_warn_with_the_reinstatement_and_data_at_risk_dates(
     moto_endpoint: str, aws: Any
 ) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from atlassian_cmk.timeline import iso
+
+    # The pack reads the real clock: a revocation an hour ago (a tag in the future is not believed).
+    revoked_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     raw = engine_config(**REVOKED)
     with pack_for(raw, moto_endpoint) as (client, _):
         deployed = deploy(aws, **REVOKED)
         for key in deployed.values():
-            tag(aws, key, TAG_REVOKED_AT, "2031-03-01T12:00:00Z")
+            tag(aws, key, TAG_REVOKED_AT, iso(revoked_at))
         run = preview(raw)
         client.configure()
 
@@ -277,10 +299,27 @@ def test_disabled_deployed_keys_warn_with_the_reinstatement_and_data_at_risk_dat
     assert [(v.policy, v.level) for v in violations] == [(CLOCK, "advisory")], describe(violations)
     message = violations[0].message
     assert "the deployed CMK keys are disabled in us-east-1 and us-west-2" in message
-    assert "revoked at 2031-03-01T12:00:00Z (from revoked-at tag)" in message
-    assert "reinstatement possible until 2031-03-11T12:00:00Z" in message
-    assert "data at risk after 2031-03-21T12:00:00Z" in message
+    assert f"revoked at {iso(revoked_at)} (from revoked-at tag)" in message
+    assert f"reinstatement possible until {iso(revoked_at + timedelta(days=10))}" in message
+    assert f"data at risk after {iso(revoked_at + timedelta(days=20))}" in message
     assert deployed["us-east-1"].arn in message
+
+
+def test_a_revoked_at_tag_in_the_future_is_not_believed_by_the_pack(moto_endpoint: str, aws: Any) -> None:
+    raw = engine_config(**REVOKED)
+    with pack_for(raw, moto_endpoint) as (client, _):
+        deployed = deploy(aws, **REVOKED)
+        for key in deployed.values():
+            tag(aws, key, TAG_REVOKED_AT, "2099-03-01T12:00:00Z")
+        run = preview(raw)
+        client.configure()
+
+        violations = analyze_program_run(client, run)
+
+    assert [(v.policy, v.level) for v in violations] == [(CLOCK, "advisory")], describe(violations)
+    message = violations[0].message
+    assert "revocation time unknown: the atlassian-cmk:revoked-at tag in us-east-1 is in the future" in message
+    assert "2099-03-01T12:00:00Z" in message and "days left" not in message
 
 
 def test_without_a_revoked_at_tag_the_revocation_time_is_unknown(moto_endpoint: str, aws: Any) -> None:

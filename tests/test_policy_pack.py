@@ -45,6 +45,7 @@ OFFLINE: dict[str, dict[str, Any]] = {
     REENCRYPTION: {"liveStateCheck": False},
     ACCESS: {"liveStateCheck": False},
     "context-tag-unchanged": {"liveStateCheck": False},
+    "key-policy-access-notes": {"liveStateCheck": False},
     DEPLOYED: {"enforcementLevel": "disabled"},
     CLOCK: {"enforcementLevel": "disabled"},
     LEVELS: {"allowLowered": [DEPLOYED]},
@@ -76,7 +77,12 @@ def program(**overrides: Any) -> tuple[dict[str, Any], ProgramRun]:
 
 
 def key_in(run: ProgramRun, region: str) -> RegisteredResource:
-    return next(k for k in run.kms_keys if k.inputs["region"] == region)
+    """The current generation's key in `region` (during re-encryption the next generation has one too)."""
+    return next(
+        k
+        for k in run.kms_keys
+        if k.inputs["region"] == region and k.inputs["tags"]["atlassian-cmk:key-pair"] == "current"
+    )
 
 
 def analyze_key(client: PolicyPackClient, key: RegisteredResource, **changes: Any) -> list[Violation]:
@@ -122,6 +128,7 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
         "only-component-keys": analyzer_pb2.MANDATORY,
         "context-tag-unchanged": analyzer_pb2.MANDATORY,
         CLOCK: analyzer_pb2.ADVISORY,
+        "key-policy-access-notes": analyzer_pb2.ADVISORY,
         LEVELS: analyzer_pb2.MANDATORY,
     }
     schemas = {p.name: dict(p.configSchema.properties) for p in info.policies if p.configSchema.properties}
@@ -129,6 +136,7 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
         REENCRYPTION: {"liveStateCheck"},
         ACCESS: {"liveStateCheck"},
         "context-tag-unchanged": {"liveStateCheck"},
+        "key-policy-access-notes": {"liveStateCheck"},
         JUSTIFICATION: {"ticketPattern"},
         LEVELS: {"allowLowered"},
     }
@@ -308,6 +316,30 @@ def test_a_ticket_not_matching_the_pattern_is_denied(
     assert [v.urn for v in violations] == [east.urn]
     assert f"the revocation ticket {ticket!r} of cmk-us-east-1 (us-east-1) does not match" in violations[0].message
     assert pattern in violations[0].message
+
+
+@pytest.mark.parametrize(
+    ("tag", "value", "named"),
+    [
+        ("atlassian-cmk:revocation-reason", "line one\nline two", "U+000A LINE FEED"),
+        ("atlassian-cmk:revocation-reason", "a\rb", "U+000D CARRIAGE RETURN"),
+        ("atlassian-cmk:revocation-ticket", "SEC-1\x1b[2K", "U+001B ESCAPE"),
+    ],
+)
+def test_a_reason_or_ticket_outside_the_character_set_is_denied_naming_the_character(
+    packs: PackPool, tag: str, value: str, named: str
+) -> None:
+    # A hand-edited tag or a component drifting from the schema: the pack applies the schema's own rule.
+    raw, run = program(**REVOKED)
+    client = offline(packs, raw)
+    east = key_in(run, "us-east-1")
+    properties = properties_of(east)
+    properties["tags"][tag] = value
+
+    violations = only(analyze_key(client, east, properties=properties), JUSTIFICATION)
+
+    assert [v.urn for v in violations] == [east.urn]
+    assert f"not {named}" in violations[0].message
 
 
 def test_a_disabled_key_without_reason_and_ticket_tags_is_denied(packs: PackPool) -> None:

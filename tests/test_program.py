@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from atlassian_cmk.evidence import EVIDENCE_SIDS
 from atlassian_cmk.key_policy import SID_ADMINISTRATORS, SID_ROOT, key_policy_findings
 from atlassian_cmk.naming import RECORD_TAGS
 from atlassian_cmk.stack_file import raw_config_from_text
@@ -105,7 +106,7 @@ def test_key_policy_is_the_own_root_our_administrators_and_atlassians_statements
     for key in run.kms_keys:
         policy = json.loads(key.inputs["policy"])
         statements = {s["Sid"]: s for s in policy["Statement"]}
-        assert list(statements) == [SID_ROOT, SID_ADMINISTRATORS, SAMPLE_SID]
+        assert list(statements) == [SID_ROOT, SID_ADMINISTRATORS, *EVIDENCE_SIDS, SAMPLE_SID]
         assert statements[SID_ROOT]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
         assert statements[SID_ROOT]["Action"] == "kms:*"
         assert statements[SAMPLE_SID] == SAMPLE_ATLASSIAN_KEY_POLICY[0]
@@ -155,7 +156,7 @@ def test_every_problem_of_atlassian_key_policy_is_one_line_and_nothing_is_regist
         "'arn:aws:iam::279766244153:role/SAMPLE… (101 characters) is not allowed; not an IAM statement "
         "(atlassianKeyPolicy[0].Action: missing; required (or NotAction))",
         "atlassian-cmk:atlassianKeyPolicyRevision: 'ATL 1' is not allowed; allowed: a ticket id such as SEC-1234: "
-        "no spaces, at most 256 of letters, digits, spaces and _ . : / = + - @ (the AWS tag character set)",
+        "at most 256 of ASCII letters, digits and _ . : / = + - @ (no spaces), not U+0020 SPACE",
     ]
     assert run.resources == []
 

@@ -110,7 +110,8 @@ def test_dropping_a_deployed_atlassian_statement_refuses_both_keys(moto_endpoint
     for message in found:
         for region in ("us-east-1", "us-west-2"):
             assert f"{region}: this change alters or drops Atlassian's deployed statement 'SAMPLERetired'" in message
-        assert message.count(RETIRED) == 2  # once per region at cause
+        # per region at cause: the dropped statement, and what its principal loses
+        assert message.count(RETIRED) == 4
         assert message.count("Keep Atlassian's statements as deployed") == 1  # the advice, once
 
 

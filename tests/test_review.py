@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from atlassian_cmk.cli.main import main
+from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.git_source import GitRefError
 from atlassian_cmk.review import review_stack_change
 
@@ -91,7 +93,16 @@ def test_reencryption_and_a_changed_atlassian_statement_are_called_out(repo: Pat
     kinds = {c.kind: c for c in review.changes}
     assert kinds["reencryption"].summary.startswith("Re-encryption status: none -> in-progress. RE-ENCRYPTION IN")
     assert kinds["atlassian-key-policy"].severity == "critical"
-    removed, added = kinds["atlassian-key-policy"].details.splitlines()
+    *deltas, removed, added = kinds["atlassian-key-policy"].details.splitlines()
+    assert deltas == [
+        "Atlassian's arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccess loses kms:decrypt, kms:describekey, "
+        "kms:encrypt, kms:generatedatakey, kms:generatedatakeypair, kms:generatedatakeypairwithoutplaintext, "
+        "kms:generatedatakeywithoutplaintext, kms:reencryptfrom, kms:reencryptto",
+        "Atlassian's arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccessV2 gains kms:decrypt, kms:describekey, "
+        "kms:encrypt, kms:generatedatakey, kms:generatedatakeypair, kms:generatedatakeypairwithoutplaintext, "
+        "kms:generatedatakeywithoutplaintext, kms:reencryptfrom, kms:reencryptto",
+    ]
+    assert review.atlassian_loses_access and json.loads(review.to_json())["atlassian_loses_access"] is True
     assert removed.startswith("- ") and '"AWS": "arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccess"}' in removed
     assert added.startswith("+ ") and "SAMPLE-AtlassianCmkAccessV2" in added
 
@@ -156,6 +167,27 @@ def test_cmkctl_impact_unknown_ref_is_usage_error(repo: Path, capsys: pytest.Cap
 
     assert main(["--project-dir", str(repo), "impact", "--base", "no-such-branch"]) == 64
     assert "--base: 'no-such-branch' is not a commit" in capsys.readouterr().err
+
+
+def test_an_allow_flipped_to_deny_under_a_marker_is_critical_names_the_loss_and_fails_impact(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = PROD.replace("      Effect: Allow\n", "      Effect: Deny\n", 1).replace(
+        "  # atlassian-cmk:atlassianKeyPolicyRevision: ATL-1234", "  atlassian-cmk:atlassianKeyPolicyRevision: ATL-1234"
+    )
+    assert text.count("Effect: Deny") == 1 and "atlassianKeyPolicyRevision: ATL-1234" in text
+    (repo / "Pulumi.prod.yaml").write_text(text)
+    review = review_stack_change(repo, "prod", "main")
+    change = next(c for c in review.changes if c.kind == "atlassian-key-policy")
+    assert change.severity == "critical"
+    assert change.summary.startswith(
+        "Atlassian would LOSE access: Atlassian's arn:aws:iam::279766244153:role/SAMPLE-AtlassianCmkAccess loses "
+        "kms:decrypt"
+    )
+    assert "(a revocation: revoke through atlassian-cmk:enabled)" in change.summary
+    capsys.readouterr()
+    assert main(["--project-dir", str(repo), "impact", "--base", "main"]) == ExitCode.REFUSED
+    assert "Atlassian would LOSE access" in capsys.readouterr().out
 
 
 EAST_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import botocore.exceptions
 
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error
+from atlassian_cmk.endpoints import redact_text
 
 CREDENTIAL_ERRORS: tuple[type[Exception], ...] = (
     botocore.exceptions.NoCredentialsError,
@@ -28,6 +29,20 @@ CREDENTIAL_ERRORS: tuple[type[Exception], ...] = (
     botocore.exceptions.InvalidConfigError,
 )
 """Problems of the operator's AWS set-up (profile, credentials), not of a region: one line, exit 3."""
+
+CONFIG_ERRORS: tuple[type[Exception], ...] = (
+    botocore.exceptions.ConfigParseError,  # a malformed AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE
+    botocore.exceptions.InvalidSTSRegionalEndpointsConfigError,  # AWS_STS_REGIONAL_ENDPOINTS=bogus
+    botocore.exceptions.InvalidRetryConfigurationError,  # AWS_RETRY_MODE, AWS_MAX_ATTEMPTS
+    botocore.exceptions.InvalidEndpointConfigurationError,
+    botocore.exceptions.InvalidDefaultsMode,
+    botocore.exceptions.InvalidRegionError,
+    botocore.exceptions.InvalidIMDSEndpointError,
+    botocore.exceptions.InvalidIMDSEndpointModeError,
+)
+"""The SDK's own configuration (environment variables, config and credentials files) is unusable. Like a
+bad profile: one line, exit 3 (nothing could be read), never a traceback or exit 70. botocore raises
+these while a session or client is built, before any request."""
 
 _CREDENTIAL_CODES = frozenset(
     {
@@ -60,7 +75,16 @@ class Identity:
 def credentials_problem(error: BaseException) -> str | None:
     """One line when `error` is the operator's profile or credentials, else None."""
     if isinstance(error, CREDENTIAL_ERRORS):
-        return f"AWS credentials or profile unusable: {describe_error(error)}"
+        return redact_text(f"AWS credentials or profile unusable: {describe_error(error)}")
+    if isinstance(error, CONFIG_ERRORS):
+        return redact_text(f"AWS configuration unusable: {describe_error(error)}")
+    if type(error) is ValueError and str(error).startswith("Invalid endpoint"):
+        # botocore endpoint.py (EndpointCreator._create_endpoint... is_valid_endpoint_url) raises a bare
+        # ValueError for an endpoint URL it cannot use (e.g. no scheme): the URL may hold credentials.
+        return redact_text(
+            f"AWS configuration unusable: invalid endpoint URL {str(error).split(':', 1)[1].strip()} (AWS_ENDPOINT_URL*"
+            " or endpoint_url in the config file; expected http(s)://host[:port])"
+        )
     if isinstance(error, botocore.exceptions.ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         if code in _CREDENTIAL_CODES:

@@ -18,8 +18,9 @@ from typing import Any, Final
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.utils
 
-from atlassian_cmk.endpoints import redact_text
+from atlassian_cmk.endpoints import is_loopback, redact_text
 from atlassian_cmk.key_identity import KeyArn, KeyGeneration
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import alias_name
@@ -45,7 +46,33 @@ ClientFactory = Callable[[str, str], Any]
 
 def default_client_factory(service: str, region: str) -> Any:
     """A client from the standard credential chain; AWS_ENDPOINT_URL (the emulator) is honoured by boto3."""
-    return boto3.session.Session().client(service, region_name=region, config=client_config())
+    session = boto3.session.Session()
+    client = session.client(service, region_name=region, config=client_config())
+    return _unproxied_if_loopback(session, client, service, region, client_config(), None)
+
+
+def _unproxied_if_loopback(
+    session: boto3.session.Session,
+    client: Any,
+    service: str,
+    region: str,
+    config: botocore.config.Config,
+    endpoint_url: str | None,
+) -> Any:
+    """The client again without proxies when its endpoint is this machine and HTTP(S)_PROXY would route it away.
+
+    botocore takes proxies from the environment unless the client config names some (endpoint.py,
+    EndpointCreator.create_endpoint: `if proxies is None: proxies = self._get_proxies(endpoint_url)`), and
+    NO_PROXY is the only way out. A loopback endpoint sent through a proxy reaches whatever the proxy
+    calls 127.0.0.1, which is not this machine: the drill's "on this machine" check and the emulator would
+    be wrong. So a loopback endpoint is never proxied (as Go's net/http does for localhost).
+    """
+    url = str(client.meta.endpoint_url)
+    if not is_loopback(url) or not botocore.utils.get_environ_proxies(url):
+        return client
+    return session.client(
+        service, region_name=region, config=config.merge(botocore.config.Config(proxies={})), endpoint_url=endpoint_url
+    )
 
 
 MAX_MESSAGE_CHARS: Final = 160
@@ -250,6 +277,7 @@ def shared_client_factory(
             client = clients.get((service, region))
             if client is None:
                 client = session.client(service, region_name=region, config=chosen, endpoint_url=endpoint_url)
+                client = _unproxied_if_loopback(session, client, service, region, chosen, endpoint_url)
                 clients[(service, region)] = client
             return client
 

@@ -14,7 +14,10 @@ from typing import Any
 from atlassian_cmk.aws.kms_reads import ClientFactory, default_client_factory, describe_error
 from atlassian_cmk.composed_policy import composed_key_policy
 from atlassian_cmk.config import StackConfig
-from atlassian_cmk.naming import CURRENT_KEY_PAIR, KEY_DESCRIPTION, alias_name, key_tags
+from atlassian_cmk.naming import CURRENT_KEY_PAIR, KEY_DESCRIPTION, TAG_STACK, alias_name, key_tags
+
+MAX_KEYS_SCANNED_PER_REGION = 2000
+"""`find_stack_keys` reads at most this many keys' tags per region (a sandbox account, not a key farm)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ def create_key_pair(
     extra_tags: dict[str, str] | None = None,
     client_factory: ClientFactory = default_client_factory,
     created_keys: list[ProvisionedKey] | None = None,
+    drill_stand_in: bool = False,
 ) -> list[ProvisionedKey]:
     """Create one key per region (or a multi-region primary and replica), with aliases.
 
@@ -46,7 +50,9 @@ def create_key_pair(
     sts = client_factory("sts", first_region)
     identity = sts.get_caller_identity()
     partition = identity["Arn"].split(":")[1]
-    policy = composed_key_policy(config, account_id=identity["Account"], partition=partition)
+    policy = composed_key_policy(
+        config, account_id=identity["Account"], partition=partition, drill_stand_in=drill_stand_in
+    )
     alias = alias_name(stack, key_pair)
     created: list[ProvisionedKey] = []
     primary_key_id: str | None = None
@@ -110,3 +116,41 @@ def retire_keys(keys: list[ProvisionedKey], tags: dict[str, str], *, client_fact
         except Exception as error:  # noqa: BLE001 - every key gets its attempt; the failures are reported
             problems.append(f"{key.arn}: {describe_error(error)}")
     return problems
+
+
+def find_stack_keys(
+    stack: str, regions: tuple[str, ...], *, client_factory: ClientFactory
+) -> tuple[list[ProvisionedKey], list[str]]:
+    """The keys tagged `atlassian-cmk:stack=<stack>` in `regions` (ListKeys + ListResourceTags), and one line
+    per region that could not be searched completely.
+
+    CreateKey carries the tags (KMS applies them atomically with the key, CreateKey API reference
+    "Tags"), so a key whose CreateKey response never arrived (Ctrl-C, lost connection) is still found by
+    its unique drill stack name. At most MAX_KEYS_SCANNED_PER_REGION keys are read per region.
+    """
+    found: list[ProvisionedKey] = []
+    problems: list[str] = []
+    for region in regions:
+        try:
+            kms = client_factory("kms", region)
+            scanned = 0
+            for page in kms.get_paginator("list_keys").paginate():
+                for entry in page.get("Keys", []):
+                    scanned += 1
+                    if scanned > MAX_KEYS_SCANNED_PER_REGION:
+                        raise _TooManyKeys
+                    try:
+                        tags = kms.list_resource_tags(KeyId=entry["KeyId"]).get("Tags", [])
+                    except Exception:  # noqa: BLE001 - a key we may not read is not one the drill created
+                        continue
+                    if any(t.get("TagKey") == TAG_STACK and t.get("TagValue") == stack for t in tags):
+                        found.append(ProvisionedKey(region, entry["KeyId"], entry["KeyArn"], alias_name(stack)))
+        except _TooManyKeys:
+            problems.append(f"{region}: more than {MAX_KEYS_SCANNED_PER_REGION} keys, not all searched")
+        except Exception as error:  # noqa: BLE001 - every region gets its search; the failures are reported
+            problems.append(f"{region}: {describe_error(error)}")
+    return found, problems
+
+
+class _TooManyKeys(Exception):
+    pass

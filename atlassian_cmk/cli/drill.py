@@ -17,10 +17,12 @@ import contextlib
 import io
 import json
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +32,8 @@ from ruamel.yaml import YAML
 
 from atlassian_cmk.aws.identity import read_identity, resolved_endpoints
 from atlassian_cmk.aws.kms_reads import ClientFactory
-from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair, retire_keys
-from atlassian_cmk.cli.runtime import Runtime
+from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair, find_stack_keys, retire_keys
+from atlassian_cmk.cli.runtime import Runtime, ask_on_stderr
 from atlassian_cmk.config import Reencryption, StackConfig, parse_stack_config
 from atlassian_cmk.documents import ChangeDocument, RegionResult, RunContext
 from atlassian_cmk.drill_rules import DRILL_PREFIX, cleanup_tags, drill_stack_name, emulator_problem
@@ -55,6 +57,7 @@ DRILL_PERMISSIONS = (
     "kms:UntagResource",
     "kms:DescribeKey",
     "kms:ListResourceTags",
+    "kms:ListKeys",
     "kms:GetKeyPolicy",
     "kms:DisableKey",
     "kms:EnableKey",
@@ -149,7 +152,7 @@ def run_drill(
     client_factory: ClientFactory | None = None,
     runtime: Runtime | None = None,
     real_account: bool = False,
-    ask: Callable[[str], str] = input,
+    ask: Callable[[str], str] = ask_on_stderr,
     endpoints: Mapping[tuple[str, str], str] | None = None,
     on_context: Callable[[RunContext], None] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -241,17 +244,36 @@ def run_drill(
         return record
 
     created: list[ProvisionedKey] = []
+
+    def clean_up(why: str) -> tuple[list[ProvisionedKey], list[str]]:
+        """Disable and tag every key of this drill: those CreateKey answered for, and those whose answer
+        was lost (found by the drill's unique stack tag). Ctrl-C is ignored meanwhile: a second Ctrl-C
+        must not leave a key enabled half way through the clean-up."""
+        with _sigint_ignored():
+            keys = list(created)
+            if len({key.region for key in created}) < len(config.regions):  # a CreateKey may have been in flight
+                found, problems = find_stack_keys(stack, config.regions, client_factory=factory)
+                keys += [key for key in found if key.arn not in {k.arn for k in created}]
+            else:
+                problems = []
+            return keys, problems + retire_keys(keys, cleanup_tags(now(), why), client_factory=factory)
+
     try:
         print(f"Drill stack {stack}: realm {realm} ({', '.join(config.regions)})", file=out)
         result.keys = create_key_pair(
-            config, stack, extra_tags={TAG_DRILL: "true"}, client_factory=factory, created_keys=created
+            config,
+            stack,
+            extra_tags={TAG_DRILL: "true"},
+            client_factory=factory,
+            created_keys=created,
+            drill_stand_in=True,
         )
         _walk(step, mark_reencryption, write_config, config, lambda: enrolled.append(load_stack_config(project, stack)))
     except KeyboardInterrupt:
-        problems = retire_keys(created, cleanup_tags(now(), "interrupted"), client_factory=factory)
-        raise DrillInterrupted(_cleanup_line(created, problems, "drill interrupted")) from None
+        keys, problems = clean_up("interrupted")
+        raise DrillInterrupted(_cleanup_line(keys, problems, "drill interrupted")) from None
     except Exception:
-        retire_keys(created, cleanup_tags(now(), "failed"), client_factory=factory)
+        clean_up("failed")
         raise
     finally:
         shutil.rmtree(project, ignore_errors=True)
@@ -261,11 +283,27 @@ def run_drill(
     return result
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored for the block (main thread only: Python allows signal.signal nowhere else)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _cleanup_line(keys: list[ProvisionedKey], problems: list[str], what: str) -> str:
-    if not keys:
-        return f"{what} before any key was created; nothing to clean up"
     if problems:
-        return f"{what}; could not disable: {'; '.join(problems)}; disable these drill keys by hand"
+        return (
+            f"{what}; could not disable or search: {'; '.join(problems)}; disable the keys tagged "
+            f"atlassian-cmk:drill=true by hand"
+        )
+    if not keys:
+        return f"{what}; no key of this drill exists; nothing to clean up"
     return f"{what}; its {len(keys)} key(s) are disabled and tagged atlassian-cmk:drill-cleanup (never deleted)"
 
 

@@ -61,6 +61,7 @@ from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.config import Revocation, StackConfig, StackConfigErrors, shorten
 from atlassian_cmk.config_edit import ENROLLED_KEYS_KEY
 from atlassian_cmk.deadlines import reinstatement_verdict, remaining_restore_step
+from atlassian_cmk.display import markdown_code_block
 from atlassian_cmk.documents import ChangeDocument, RegionAction, RegionResult, RunContext
 from atlassian_cmk.endpoints import where_label
 from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
@@ -68,6 +69,8 @@ from atlassian_cmk.enrollment import check_enrollment
 from atlassian_cmk.exit_codes import ExitCode, exit_codes_help, most_severe
 from atlassian_cmk.git_source import GitRefError
 from atlassian_cmk.guards import realm_revocation_clock, reencryption_running, revocation_clock
+from atlassian_cmk.iam_policy import ACCOUNT_ID_RE
+from atlassian_cmk.iam_roles import ROLES, ScopeError, render, role_policy, role_scope
 from atlassian_cmk.identity_rules import alias_findings
 from atlassian_cmk.impact import revocation_impact
 from atlassian_cmk.live_keys import DeployedState
@@ -118,10 +121,29 @@ def _with_suggestion(message: str) -> str:
         return f"{message}; {hint}" if hint else message
     unknown = _UNRECOGNIZED_RE.search(message)
     if unknown:
-        hints = [did_you_mean(word.split("=")[0], _ALL_OPTIONS).strip() for word in unknown["words"].split()]
+        flags = [word.split("=")[0] for word in unknown["words"].split() if word.startswith("-")]
+        hints = [did_you_mean(flag, _ALL_OPTIONS).strip() for flag in flags]
         hints = [hint for hint in hints if hint]
         return f"{message}; {' '.join(hints)}" if hints else message
     return message
+
+
+def _refuse_unknown_flags(argv: Sequence[str]) -> None:
+    """A misspelled flag first, with its suggestion: argparse would report the required flag it hides
+    (`--tiket X` -> "required: --ticket") and never the misspelling."""
+    words = list(argv)
+    if "--" in words:  # after it, everything is a value
+        words = words[: words.index("--")]
+    # argparse takes a word with a space as a value even if it starts with '-' (argparse._parse_optional)
+    unknown = [
+        word.split("=")[0]
+        for word in words
+        if word.startswith("--") and not any(c.isspace() for c in word) and word.split("=")[0] not in _ALL_OPTIONS
+    ]
+    if unknown:
+        hints = [hint for hint in (did_you_mean(flag, _ALL_OPTIONS).strip() for flag in unknown) if hint]
+        suffix = f"; {' '.join(hints)}" if hints else ""
+        raise UsageError(f"cmkctl: unrecognized arguments: {' '.join(unknown)}{suffix} (see cmkctl --help)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -265,6 +287,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     impact.add_argument("--base", required=True, help="the Git ref the pull request merges into, e.g. origin/main")
 
+    iam = commands.add_parser(
+        "iam",
+        parents=[common],
+        formatter_class=formatter,
+        help="print the IAM policy of a role (preview, apply, break-glass) for this stack",
+        description=(
+            "Generate the role's IAM policy from Pulumi.<stack>.yaml: the account, regions, enrolled key ARNs where "
+            "known, and the stack's aliases. No role may tag, disable or enable a key that is not the stack's. "
+            "Reads the stack file only; no AWS call."
+        ),
+    )
+    iam.add_argument("--role", required=True, choices=ROLES, help="which role's policy to print")
+    iam.add_argument(
+        "--account-id", help="the 12-digit account of the keys (required before enrollment; else the enrolled ARNs')"
+    )
+
     drill = commands.add_parser(
         "drill",
         parents=[common],
@@ -283,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument(
         "--real-account", action="store_true", help="allow creating drill keys in a real AWS account (asks first)"
     )
-    for sub in (parser, status, enroll, revoke, restore, impact, drill):
+    for sub in (parser, status, enroll, revoke, restore, impact, iam, drill):
         _ALL_OPTIONS.update(option for action in sub._actions for option in action.option_strings)
     return parser
 
@@ -301,12 +339,17 @@ def main(argv: list[str] | None = None, *, runtime: Runtime | None = None) -> in
 def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
     parser = build_parser()
     try:
+        _refuse_unknown_flags(sys.argv[1:] if argv is None else argv)
         args = parser.parse_args(argv)
     except UsageError as error:
         print(error, file=sys.stderr)
         return ExitCode.USAGE
     except SystemExit as done:  # --help, --version
         return int(done.code or 0)
+    problem = _format_problem(args)
+    if problem is not None:
+        print(f"cmkctl: {problem}", file=sys.stderr)
+        return ExitCode.USAGE
     verbose = getattr(args, "verbose", False)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="cmkctl: %(message)s")
     for noisy in ("botocore", "urllib3"):
@@ -320,6 +363,7 @@ def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
         "revoke": _revoke,
         "restore": _restore,
         "impact": _impact,
+        "iam": _iam,
         "drill": _drill,
     }[args.command]
     try:
@@ -360,7 +404,9 @@ def _on_sigint(signum: int, frame: object) -> None:
     could exit. The drill raises KeyboardInterrupt instead: it must disable its keys on the way out.
     """
     run = _CURRENT[-1] if _CURRENT else None
-    if run is None or run.args.command == "drill":
+    # Any drill in the stack of runs, not only the innermost: the drill's steps are nested runs
+    # (status, revoke, restore), and an os._exit inside one would skip the drill's clean-up.
+    if run is None or any(r.args.command == "drill" for r in _CURRENT):
         raise KeyboardInterrupt
     summary = run.interrupt_summary()
     with contextlib.suppress(Exception):
@@ -373,6 +419,24 @@ def _on_sigint(signum: int, frame: object) -> None:
 def entry_point() -> None:
     signal.signal(signal.SIGINT, _on_sigint)
     sys.exit(main())
+
+
+FORMATS_OF: dict[str, tuple[str, ...]] = {
+    "status": ("text", "json", "markdown"),
+    "impact": ("text", "json", "markdown"),
+}
+"""The --format values each command can write; the others write text or json."""
+
+
+def _format_problem(args: argparse.Namespace) -> str | None:
+    """A one-line usage error for a --format the command cannot write, or --json with another format."""
+    chosen = getattr(args, "format", None)
+    allowed = FORMATS_OF.get(args.command, ("text", "json"))
+    if chosen is not None and chosen not in allowed:
+        return f"{args.command}: --format {chosen} is not supported; choose from {', '.join(allowed)}"
+    if getattr(args, "json", False) and chosen not in (None, "json"):
+        return f"{args.command}: --json and --format {chosen} conflict; use one (--json is --format json)"
+    return None
 
 
 def _wants_json(args: argparse.Namespace) -> bool:
@@ -487,7 +551,8 @@ def _status(run: _Run) -> ExitCode:
     args = run.args
     stack, _, config = _load(args)
     deployed, _, context = _read(run, stack, config)
-    run.say(context.line())
+    if getattr(args, "format", "text") != "markdown":
+        run.say(context.line())
     now = run.rt.now()
     with run.wait("CloudTrail and key policies"):
         evidence = collect_cloudtrail_evidence(deployed.live_keys(), run.rt.client_factory, now=now)
@@ -497,6 +562,8 @@ def _status(run: _Run) -> ExitCode:
     )
     if run.json:
         print(json.dumps({**status_json(report), "context": context.to_json()}, indent=2))
+    elif getattr(args, "format", "text") == "markdown":  # e.g. a GitHub job summary: nothing in it renders
+        print(markdown_code_block(f"{context.line()}\n{render_status(report)}"), end="")
     else:
         emit(render_status(report))
     return report.exit_code
@@ -525,6 +592,7 @@ def _all_unreadable(deployed: DeployedState) -> bool:
 
 def _confirm(run: _Run, stack: str, context: RunContext, what: str) -> bool:
     """Ask to type the stack name, with who/where repeated right above the question."""
+    run.phase = "at the confirmation prompt; nothing was changed"
     try:
         typed = run.rt.ask(f"{what}\n{context.line()}\nType the stack name ({stack}) to go ahead: ")
     except EOFError:
@@ -665,7 +733,7 @@ def _revoke(run: _Run) -> ExitCode:
     code = _identity_outcome(run, deployed, report.exit_code, messages)
     keys = [change.key for change in changes if change.key is not None]
     if any(not key.enabled for key in keys):
-        messages.append(f"Revocation clock: {revocation_clock(keys).summary(now)}")
+        messages.append(f"Revocation clock: {revocation_clock(keys, now=now).summary(now)}")
         run.say(messages[-1])
 
     record = report.record() or {}
@@ -737,7 +805,7 @@ def _restore(run: _Run) -> ExitCode:
     # The window is judged on the evidence as it is before restore touches any tag.
     with run.wait("CloudTrail (revocation time)"):
         evidence = collect_cloudtrail_evidence(deployed.live_keys(), run.rt.client_factory, now=now)
-    clock = realm_revocation_clock(deployed.live_keys(), evidence)
+    clock = realm_revocation_clock(deployed.live_keys(), evidence, now=now)
     messages.append(reinstatement_verdict(clock, now))
     run.say(messages[-1])
 
@@ -857,7 +925,22 @@ def _impact(run: _Run) -> ExitCode:
     print(review.to_json() if run.json else review.to_markdown(), end="")
     if not review.valid:
         return ExitCode.USAGE
+    # A changed context tag, or Atlassian losing access through its statements (marker or not): fail CI's check.
     return ExitCode.REFUSED if review.refused else ExitCode.AS_DECLARED
+
+
+def _iam(run: _Run) -> ExitCode:
+    """The role's policy document for this stack, on stdout (text and json: the document itself)."""
+    stack, _path, config = _load(run.args)
+    account = run.args.account_id
+    if account is not None and not ACCOUNT_ID_RE.match(account):
+        raise UsageError(f"--account-id: {shorten(account)!r} is not allowed; a 12-digit AWS account ID")
+    try:
+        scope = role_scope(config, stack, account)
+    except ScopeError as error:
+        raise UsageError(str(error)) from None
+    print(render(role_policy(run.args.role, scope)), end="")
+    return ExitCode.AS_DECLARED
 
 
 def _drill(run: _Run) -> ExitCode:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from atlassian_cmk.aws.kms_actions import ChangeReport, RegionChange
+from atlassian_cmk.display import printable
 from atlassian_cmk.exit_codes import EXIT_CODE_MEANINGS, ExitCode
 from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET
 from atlassian_cmk.status import StatusReport
@@ -87,7 +88,8 @@ def render_status(report: StatusReport) -> str:
         f"Stack {report.stack} (realm {config.realm}, {report.alias}), checked {iso(now)}",
         f"Declared: {declared}, re-encryption {config.reencryption.status}. Read {read} of {total} regions.",
         "",
-        table(header, rows),
+        # Cells are escaped before the widths are measured; every line is escaped again at the end.
+        *table(header, [[printable(cell) for cell in row] for row in rows]).split("\n"),
         "",
     ]
     for row in report.regions:
@@ -112,7 +114,8 @@ def render_status(report: StatusReport) -> str:
     code = report.exit_code
     lines.append("")
     lines.append(f"Result: exit {int(code)}: {EXIT_CODE_MEANINGS[code]}")
-    return "\n".join(lines)
+    # Tag values and AWS error messages are inside these lines: one line each, no terminal control.
+    return "\n".join(printable(line) for line in lines)
 
 
 def _change_line(change: RegionChange) -> str:
@@ -136,4 +139,4 @@ def render_change(report: ChangeReport) -> str:
             f"SPLIT: {', '.join(done)} {state}; {', '.join(failed)} NOT {state} (see above). The regions that "
             f"succeeded stay {state}; run `cmkctl {report.action}` again to converge."
         )
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

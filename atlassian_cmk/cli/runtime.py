@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,20 @@ def _lazy_factory() -> ClientFactory:
     return factory
 
 
+def ask_on_stderr(prompt: str) -> str:
+    """The operator's answer to `prompt`: the prompt goes to stderr, the answer is one line of stdin.
+
+    Not `input()`, which writes its prompt to stdout: stdout carries the JSON document with
+    `--format json`, and a prompt there would corrupt it for the reader. EOFError at end of input.
+    """
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.rstrip("\n")
+
+
 @dataclass(frozen=True)
 class Runtime:
     """What a run talks to. Tests inject their own clients, clock, operator and progress delay."""
@@ -34,6 +49,6 @@ class Runtime:
     client_factory: ClientFactory = field(default_factory=_lazy_factory)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     now: Callable[[], datetime] = _utc_now
-    ask: Callable[[str], str] = input
+    ask: Callable[[str], str] = ask_on_stderr
     progress_after_s: float = 1.0
     """A wait on AWS longer than this prints a progress line on stderr."""

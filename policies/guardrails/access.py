@@ -26,9 +26,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
+from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy, StackValidationPolicy
 
-from atlassian_cmk.config import StackConfig, StackConfigErrors, shorten_repr
+from atlassian_cmk.config import StackConfig, StackConfigErrors, allowed_account_id, shorten_repr
 from atlassian_cmk.iam_policy import PolicyError
 from atlassian_cmk.key_policy import (
     Finding,
@@ -40,10 +40,10 @@ from atlassian_cmk.key_policy import (
 )
 from atlassian_cmk.realm_findings import RealmFinding
 
-from .context import DEPLOYED_STATE, stack_config, stack_name, unreadable_suffix
-from .framework import Realm, realm_policy
+from .context import DEPLOYED_STATE, raw_stack_config, stack_config, stack_name, unreadable_suffix
+from .framework import Realm, StackFinding, realm_policy, stack_policy
 from .resources import CmkKey, Unknown, known
-from .settings import ACCESS_POLICY
+from .settings import ACCESS_NOTES_POLICY, ACCESS_POLICY
 
 DESCRIPTION = (
     "Checks whether every CMK key policy keeps the own-account root administrator and Atlassian's statements "
@@ -197,13 +197,40 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]
 
 
 def _own_account(key: CmkKey, config: StackConfig, settings: Mapping[str, Any]) -> str | None:
-    """The key's own account: its deployed key's, when the live check reads one."""
+    """The key's own account: its deployed key's when the live check reads one, else the single
+    account of aws:allowedAccountIds; None (unknown: the core fails closed) otherwise."""
     region = key.region
-    if not settings["liveStateCheck"] or not isinstance(region, str):
-        return None
-    reading = DEPLOYED_STATE.get(stack_name(), config.regions, config.enrolled_keys).reading(region)
-    parts = _arn_parts(reading.key.arn) if reading is not None and reading.key is not None else None
-    return parts[1] if parts else None
+    if settings["liveStateCheck"] and isinstance(region, str):
+        reading = DEPLOYED_STATE.get(stack_name(), config.regions, config.enrolled_keys).reading(region)
+        parts = _arn_parts(reading.key.arn) if reading is not None and reading.key is not None else None
+        if parts:
+            return parts[1]
+    # The enrolled keys' ARNs name the keys' account (one account for all), else aws:allowedAccountIds.
+    if config.enrolled_keys is not None:
+        return config.enrolled_keys.account
+    return allowed_account_id(raw_stack_config())
+
+
+NOTES_DESCRIPTION = (
+    "Checks whether the deployed key policies show Atlassian's access already broken (a principal shown "
+    "as a unique ID: deleted; this apply re-grants the ARN) and what a declared Atlassian revision changes for "
+    "each Atlassian principal; blocks nothing (key-policy-keeps-access blocks)."
+)
+
+
+def check_notes(keys: list[CmkKey], settings: Mapping[str, Any]) -> Iterator[StackFinding]:
+    """The non-blocking findings of every region (advisory): reported whether or not anything blocks."""
+    config = stack_config()
+    if isinstance(config, StackConfigErrors) or not keys:
+        return
+    _, regional = _realm_judgement(Realm(stack=stack_name(), config=config), settings)
+    for finding, region in regional:
+        if not finding.blocking:
+            yield (f"{region}: {finding.message}", None)
+
+
+def notes_policy() -> StackValidationPolicy:
+    return stack_policy(ACCESS_NOTES_POLICY, NOTES_DESCRIPTION, EnforcementLevel.ADVISORY, check_notes)
 
 
 def policy() -> ResourceValidationPolicy:

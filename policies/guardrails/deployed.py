@@ -80,14 +80,16 @@ def check_clock(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[St
     disabled = [k for k in state.live_keys() if k.key_state == "Disabled"]
     if not disabled:
         return
-    clock = revocation_clock(state.live_keys())
     now = datetime.now(UTC)
+    clock = revocation_clock(state.live_keys(), now=now)
     if clock.revoked_at is None:
+        why = clock.doubt or (
+            f"the disabled keys carry no {TAG_REVOKED_AT} tag (written by `cmkctl revoke`; the pack does not "
+            "search CloudTrail, look for the DisableKey event there)"
+        )
         when = (
-            f"revocation time unknown: the disabled keys carry no {TAG_REVOKED_AT} tag (written by `cmkctl revoke`; "
-            "the pack does not search CloudTrail, look for the DisableKey event there). Atlassian can reinstate the "
-            f"sites within {REINSTATEMENT_WINDOW.days} days of the revocation; data is at risk after "
-            f"{DATA_AT_RISK_AFTER.days} days"
+            f"revocation time unknown: {why}. Atlassian can reinstate the sites within "
+            f"{REINSTATEMENT_WINDOW.days} days of the revocation; data is at risk after {DATA_AT_RISK_AFTER.days} days"
         )
     else:
         when = clock.summary(now)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
-from atlassian_cmk.config import shorten_repr
+from atlassian_cmk.config import shorten_repr, tag_text_problem, ticket_problem
 from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET
 
 from .framework import resource_policy
@@ -39,6 +39,9 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]
         return
     if not isinstance(reason, str) or not reason.strip():
         yield f"{key.label} would be disabled without a revocation reason (tag {TAG_REVOCATION_REASON}); {_HOW}"
+    elif (problem := tag_text_problem(reason)) is not None:
+        # The schema's rule (one function): a line feed or control character never reaches a tag.
+        yield f"the revocation reason {shorten_repr(reason)} of {key.label}: {problem}"
     if not isinstance(ticket, str) or not ticket.strip():
         yield f"{key.label} would be disabled without a revocation ticket (tag {TAG_REVOCATION_TICKET}); {_HOW}"
         return
@@ -48,6 +51,8 @@ def check(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, Any]
             f"the revocation ticket {shorten_repr(ticket)} of {key.label} does not match the required pattern "
             f"{shorten_repr(pattern.pattern)} (policy config ticketPattern); reference the incident ticket"
         )
+    elif (problem := ticket_problem(ticket)) is not None:
+        yield f"the revocation ticket {shorten_repr(ticket)} of {key.label}: {problem}"
 
 
 def policy() -> ResourceValidationPolicy:

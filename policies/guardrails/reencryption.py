@@ -15,7 +15,8 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
-from atlassian_cmk.config import REENCRYPTION_STATUSES, StackConfigErrors, shorten_repr
+from atlassian_cmk.config import StackConfigErrors
+from atlassian_cmk.evidence import reencryption_evidence
 from atlassian_cmk.generations import NEXT, RETIRED
 from atlassian_cmk.guards import reencryption_running
 from atlassian_cmk.naming import TAG_REENCRYPTION
@@ -56,11 +57,9 @@ def check_key(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, 
         yield f"{key.label} would be disabled while its {TAG_REENCRYPTION} tag is unknown until apply"
     elif declared_tag == "in-progress" and not _config_declares_reencryption():
         yield f"{key.label} would be disabled while its own {TAG_REENCRYPTION} tag says in-progress"
-    elif declared_tag is not None and declared_tag not in REENCRYPTION_STATUSES:
-        yield (
-            f"{key.label} would be disabled while its {TAG_REENCRYPTION} tag is {shorten_repr(declared_tag)}, "
-            f"not one of {', '.join(REENCRYPTION_STATUSES)}"
-        )
+    elif declared_tag != "in-progress" and (evidence := reencryption_evidence(declared_tag)).may_run:
+        # Unknown is "no": the same rule as for the live tags (atlassian_cmk.evidence).
+        yield f"{key.label} would be disabled while it {evidence.reason}"
     if isinstance(config, StackConfigErrors) or not config.enabled:
         return  # a revocation: the realm finding judges it, on every key
     # This key alone is disabled (its input differs from atlassian-cmk:enabled: dual-region-consistency

@@ -24,6 +24,7 @@ def policies() -> list[Policy]:
         justification.policy(),
         deletion.policy(),
         access.policy(),
+        access.notes_policy(),
         deployed.intact_policy(),
         identity.policy(),
         identity.component_keys_policy(),

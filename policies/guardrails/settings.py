@@ -32,6 +32,7 @@ IDENTITY_POLICY: Final = catalog.ENROLLED_KEYS_KEPT.name
 COMPONENT_KEYS_POLICY: Final = catalog.ONLY_COMPONENT_KEYS.name
 LEVELS_POLICY: Final = catalog.GUARDRAIL_LEVELS_INTACT.name
 CONTEXT_TAG_POLICY: Final = catalog.CONTEXT_TAG_UNCHANGED.name
+ACCESS_NOTES_POLICY: Final = catalog.KEY_POLICY_ACCESS_NOTES.name
 
 DEFAULT_TICKET_PATTERN: Final = r"\S+"
 """Any non-empty token without spaces; organizations set their tracker's shape (`SEC-[0-9]+`)."""
@@ -80,6 +81,15 @@ OPTIONS: Final[Mapping[str, tuple[Option, ...]]] = {
             True,
             "Compare atlassian-cmk:contextTag with the deployed keys' atlassian-cmk:context-tag tag. Turn off only "
             "where AWS cannot be reached on purpose; a changed context tag is then seen only by `cmkctl impact`.",
+        ),
+    ),
+    ACCESS_NOTES_POLICY: (
+        Option(
+            "liveStateCheck",
+            "boolean",
+            True,
+            "Read the deployed key policies to explain what is already broken (deleted principals) and what a "
+            "declared Atlassian revision changes. Off, nothing is said.",
         ),
     ),
     LEVELS_POLICY: (

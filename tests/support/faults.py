@@ -62,6 +62,13 @@ class FaultProxy:
     holding: threading.Event = field(default_factory=threading.Event)
     """Set once a held request has arrived: what a test waits on before it interrupts the client."""
     release: threading.Event = field(default_factory=threading.Event)
+    held_responses: frozenset[str] = frozenset()
+    """Requests for these operations reach the upstream (which acts on them), but the answer is held
+    until `release`: a response lost in flight. `holding` is set once such an answer is held."""
+
+    def hold_responses(self, *operations: str) -> None:
+        with self.lock:
+            self.held_responses = frozenset(operations)
 
     def hold(self, *operations: str) -> None:
         with self.lock:
@@ -121,6 +128,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if call.operation in proxy.held_operations:
                 proxy.holding.set()
                 proxy.release.wait()
+                self.close_connection = True  # no answer ever: the client sees the connection close
                 return
             if proxy._should_fail(call):
                 payload = json.dumps({"__type": "ServiceUnavailableException", "message": "injected fault"}).encode()
@@ -137,6 +145,11 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 connection.request(self.command, self.path, body=body, headers=headers)
                 response = connection.getresponse()
                 data = response.read()
+                if call.operation in proxy.held_responses:
+                    proxy.holding.set()
+                    proxy.release.wait()
+                    self.close_connection = True
+                    return
                 self.send_response(response.status)
                 for key, value in response.getheaders():
                     if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":

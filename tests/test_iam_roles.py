@@ -1,0 +1,232 @@
+"""The shipped IAM documents and the composed key policy, evaluated together on the concrete
+requests of issues 10 and 12 (moto enforces neither IAM nor key policies, so the documents are
+evaluated with `atlassian_cmk.iam_policy.effective_kms_decision`: key policy AND IAM)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atlassian_cmk.composed_policy import KeyPolicyRefused, composed_key_policy
+from atlassian_cmk.config import StackConfig, parse_stack_config
+from atlassian_cmk.iam_policy import Decision, Request, effective_kms_decision, parse_policy
+from atlassian_cmk.iam_roles import ROLES, render, role_policy, role_scope
+from atlassian_cmk.naming import (
+    TAG_GUARD_OVERRIDE,
+    TAG_REENCRYPTION,
+    TAG_RESTORE_TICKET,
+    TAG_RESTORED_AT,
+    TAG_RESTORED_BY,
+    TAG_REVOCATION_ID,
+    TAG_REVOCATION_REASON,
+    TAG_REVOCATION_TICKET,
+    TAG_REVOKED_AT,
+    TAG_REVOKED_BY,
+    TAG_STACK,
+)
+from atlassian_cmk.stack_file import raw_config_from_text
+from rehearsal.iam_samples import ROOT, SAMPLE_ACCOUNT, SAMPLE_ENROLLED, documents, enrolled_stack_text
+
+APPLY = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/cmk-apply"
+BREAK_GLASS = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/cmk-break-glass"
+PREVIEW = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/cmk-preview"
+EAST = SAMPLE_ENROLLED["us-east-1"]
+OTHER_KEY = f"arn:aws:kms:us-east-1:{SAMPLE_ACCOUNT}:key/0000aaaa-other-team-key-000000000000"
+ALIAS = f"arn:aws:kms:us-east-1:{SAMPLE_ACCOUNT}:alias/atlassian-cmk/prod"
+OTHER_TEAMS_KEY_POLICY = parse_policy(
+    {
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{SAMPLE_ACCOUNT}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ]
+    }
+)
+OPEN_RECORD = {
+    TAG_STACK: "prod",
+    TAG_REVOCATION_ID: "r-1",
+    TAG_REVOKED_AT: "2026-11-29T10:00:00Z",
+    TAG_GUARD_OVERRIDE: "CISO approved",
+}
+CLOSED_RECORD = {
+    **OPEN_RECORD,
+    TAG_RESTORED_AT: "2026-11-30T10:00:00Z",
+    TAG_RESTORED_BY: "x",
+    TAG_RESTORE_TICKET: "S-2",
+}
+
+
+def test_the_documents_in_iam_are_current() -> None:
+    # Regenerating with `cmkctl iam` gives the same bytes (`make iam` rewrites them).
+    for name, text in documents().items():
+        assert (ROOT / "iam" / name).read_text() == text, f"iam/{name} is stale: run `make iam`"
+
+
+def config(enrolled: bool = True, **extra: str) -> StackConfig:
+    text = enrolled_stack_text() if enrolled else (ROOT / "Pulumi.prod.yaml").read_text()
+    raw = raw_config_from_text(text)
+    raw.update({f"atlassian-cmk:{k}": v for k, v in {"applyRoleArn": APPLY, **extra}.items()})
+    return parse_stack_config(raw)
+
+
+def key_policy(cfg: StackConfig) -> list[Any]:
+    return parse_policy(json.loads(composed_key_policy(cfg, account_id=SAMPLE_ACCOUNT, partition="aws")))
+
+
+def decide(
+    role: str,
+    principal: str,
+    action: str,
+    resource: str = EAST,
+    *,
+    tags: dict[str, str] | None = None,
+    request_tags: dict[str, str] | None = None,
+    untag: list[str] | None = None,
+    enrolled: bool = True,
+) -> Decision:
+    cfg = config(enrolled)
+    identity = parse_policy(role_policy(role, role_scope(cfg, "prod", SAMPLE_ACCOUNT)))  # type: ignore[arg-type]
+    ours = resource != OTHER_KEY
+    context: dict[str, Any] = {f"aws:ResourceTag/{k}": v for k, v in (tags or {TAG_STACK: "prod"}).items()}
+    if request_tags is not None:
+        context.update({f"aws:RequestTag/{k}": v for k, v in request_tags.items()})
+        context["aws:TagKeys"] = list(request_tags)
+    if untag is not None:
+        context["aws:TagKeys"] = untag
+    policy = key_policy(cfg) if ours else OTHER_TEAMS_KEY_POLICY
+    return effective_kms_decision(policy, identity, Request(principal, action, resource, context))
+
+
+# ----------------------------------------------------------------------------- issue 10: other keys are not ours
+
+
+def test_apply_role_cannot_tag_another_teams_key_with_the_stack_tag() -> None:
+    decision = decide("apply", APPLY, "kms:TagResource", OTHER_KEY, tags={}, request_tags={TAG_STACK: "prod"})
+    assert not decision.allowed
+
+
+def test_apply_role_cannot_disable_another_teams_key_even_tagged_with_the_stack() -> None:
+    assert not decide("apply", APPLY, "kms:DisableKey", OTHER_KEY, tags={TAG_STACK: "prod"}).allowed
+
+
+def test_apply_role_cannot_point_the_stacks_alias_at_another_key() -> None:
+    assert decide("apply", APPLY, "kms:UpdateAlias", ALIAS).allowed  # the alias side is the stack's
+    assert not decide("apply", APPLY, "kms:UpdateAlias", OTHER_KEY, tags={TAG_STACK: "prod"}).allowed
+
+
+def test_break_glass_cannot_disable_another_key() -> None:
+    assert not decide("break-glass", BREAK_GLASS, "kms:DisableKey", OTHER_KEY, tags={TAG_STACK: "prod"}).allowed
+
+
+def test_no_mutating_kms_action_on_every_resource_once_enrolled() -> None:
+    mutating = ("kms:Disable", "kms:Enable", "kms:Tag", "kms:Untag", "kms:Update", "kms:Create", "kms:Replicate")
+    for role in ROLES:
+        document = role_policy(role, role_scope(config(), "prod", None))
+        for statement in document["Statement"]:
+            if statement["Effect"] == "Allow" and statement["Resource"] == "*":
+                assert not [a for a in statement["Action"] if a.startswith(mutating)], (role, statement["Sid"])
+
+
+# ----------------------------------------------------------------------------- issue 12: the evidence
+
+
+@pytest.mark.parametrize(
+    ("what", "action", "tags", "request_tags", "untag"),
+    [
+        ("rewrite re-encryption", "kms:TagResource", None, {TAG_REENCRYPTION: "complete"}, None),
+        ("a look-alike re-encryption tag", "kms:TagResource", None, {"Atlassian-CMK:Reencryption": "complete"}, None),
+        ("untag guard-override", "kms:UntagResource", OPEN_RECORD, None, [TAG_GUARD_OVERRIDE]),
+        ("backdate revoked-at", "kms:TagResource", OPEN_RECORD, {TAG_REVOKED_AT: "2026-01-01T00:00:00Z"}, None),
+        ("drop the override by writing it empty", "kms:TagResource", OPEN_RECORD, {TAG_GUARD_OVERRIDE: ""}, None),
+        ("remove atlassian-cmk:stack", "kms:UntagResource", None, None, [TAG_STACK]),
+        ("backdate a closed restore", "kms:TagResource", CLOSED_RECORD, {TAG_RESTORED_AT: "2026-11-29T11:00Z"}, None),
+        ("rewrite a closed record", "kms:TagResource", CLOSED_RECORD, {TAG_REVOCATION_REASON: "other"}, None),
+    ],
+)
+def test_break_glass_cannot_rewrite_the_evidence(
+    what: str,
+    action: str,
+    tags: dict[str, str] | None,
+    request_tags: dict[str, str] | None,
+    untag: list[str] | None,
+) -> None:
+    decision = decide("break-glass", BREAK_GLASS, action, tags=tags, request_tags=request_tags, untag=untag)
+    assert not decision.allowed, what
+
+
+def test_nobody_but_the_apply_role_rewrites_re_encryption_not_even_an_account_administrator() -> None:
+    admin = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/Administrator"
+    cfg = config()
+    everything = parse_policy({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    request = Request(
+        admin,
+        "kms:TagResource",
+        EAST,
+        {"aws:TagKeys": [TAG_REENCRYPTION], f"aws:RequestTag/{TAG_REENCRYPTION}": "complete"},
+    )
+    decision = effective_kms_decision(key_policy(cfg), everything, request)
+    assert decision.reason == "explicit-deny" and "ProtectCmkEvidenceTags" in decision.statements
+
+
+# ----------------------------------------------------------------------------- each role's documented commands
+
+
+def test_preview_reads_the_stacks_keys() -> None:
+    for action in ("kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListResourceTags"):
+        assert decide("preview", PREVIEW, action).allowed, action
+    assert not decide("preview", PREVIEW, "kms:DisableKey").allowed
+
+
+def test_apply_deploys_the_reviewed_change() -> None:
+    for action in ("kms:DisableKey", "kms:EnableKey", "kms:UpdateKeyDescription"):
+        assert decide("apply", APPLY, action).allowed, action
+    assert decide("apply", APPLY, "kms:TagResource", request_tags={TAG_REENCRYPTION: "complete"}).allowed
+    assert decide("apply", APPLY, "kms:UntagResource", tags=OPEN_RECORD, untag=[TAG_REVOCATION_REASON]).allowed
+
+
+def test_apply_creates_the_stacks_keys_only_before_enrollment() -> None:
+    tags = {TAG_STACK: "prod", TAG_REENCRYPTION: "none"}
+    assert decide("apply", APPLY, "kms:CreateKey", "*", tags={}, request_tags=tags, enrolled=False).allowed
+    assert not decide("apply", APPLY, "kms:CreateKey", "*", tags={}, request_tags=tags).allowed
+
+
+def test_break_glass_revokes_records_restores_and_records_the_next_incident() -> None:
+    record = {TAG_REVOCATION_ID: "r-1", TAG_REVOKED_AT: "2026-11-29T10:00:00Z", TAG_REVOKED_BY: BREAK_GLASS}
+    record |= {
+        TAG_REVOCATION_REASON: "Suspected breach",
+        TAG_REVOCATION_TICKET: "SEC-1",
+        "atlassian-cmk:enabled": "false",
+    }
+    assert decide("break-glass", BREAK_GLASS, "kms:DisableKey").allowed
+    assert decide("break-glass", BREAK_GLASS, "kms:TagResource", request_tags=record).allowed  # empty slot
+    restore = {TAG_RESTORED_AT: "2026-11-30T10:00:00Z", TAG_RESTORED_BY: BREAK_GLASS, TAG_RESTORE_TICKET: "SEC-2"}
+    assert decide("break-glass", BREAK_GLASS, "kms:EnableKey", tags=OPEN_RECORD).allowed
+    assert decide("break-glass", BREAK_GLASS, "kms:TagResource", tags=OPEN_RECORD, request_tags=restore).allowed
+    # The next incident on a closed record: a new id, and restored-at blanked in the same call.
+    following = {**record, TAG_REVOCATION_ID: "r-2", TAG_RESTORED_AT: "", TAG_RESTORED_BY: "", TAG_RESTORE_TICKET: ""}
+    assert decide("break-glass", BREAK_GLASS, "kms:TagResource", tags=CLOSED_RECORD, request_tags=following).allowed
+
+
+def test_an_apply_role_of_another_account_is_refused_when_the_policy_is_composed() -> None:
+    with pytest.raises(KeyPolicyRefused, match="applyRoleArn"):
+        composed_key_policy(
+            config(applyRoleArn="arn:aws:iam::999988887777:role/cmk-apply"), account_id=SAMPLE_ACCOUNT, partition="aws"
+        )
+
+
+def test_cmkctl_iam_before_enrollment_needs_the_account(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from atlassian_cmk.cli.main import main
+
+    code = main(["iam", "--project-dir", str(ROOT), "--role", "apply"])
+    err = capsys.readouterr().err
+    assert code == 64 and "--account-id: missing; required before enrollment" in err
+    code = main(["iam", "--project-dir", str(ROOT), "--role", "apply", "--account-id", "12345"])
+    assert code == 64 and "--account-id: '12345' is not allowed; a 12-digit AWS account ID" in capsys.readouterr().err
+    assert render({"a": 1}).endswith("\n")
