@@ -17,6 +17,7 @@ from tests.support.aws import aws_env, client_factory_for
 from tests.test_config import engine_config
 
 REENCRYPTION = "no-revocation-during-reencryption"
+CONSISTENCY = "dual-region-consistency"
 REVOKED = {"enabled": "false", "revocation": {"reason": "Suspected breach", "ticket": "SEC-1"}}
 
 
@@ -82,6 +83,24 @@ def test_promote_and_retire_in_one_change_is_refused(moto_endpoint: str, aws: An
 def test_retirement_after_promotion_was_applied_is_allowed(moto_endpoint: str, aws: Any) -> None:
     old, new = deploy(aws, "retired", "complete"), deploy(aws, "current", "complete")
     assert judge(promoted(old, new, status="none"), moto_endpoint) == []
+
+
+@pytest.mark.parametrize("retired", [1, 2])
+def test_each_generation_is_its_own_consistent_key_set(moto_endpoint: str, aws: Any, retired: int) -> None:
+    """Retired keys disabled beside enabled current ones, and two retired generations, are consistent."""
+    # The older generation was created (and aliased) as next and later retagged by its promotion's apply.
+    generations = [deploy(aws, "retired" if i == 0 else "next", "none") for i in range(retired)]
+    for arn in (arn for generation in generations[1:] for arn in generation.values()):
+        tag = [{"TagKey": "atlassian-cmk:key-pair", "TagValue": "retired"}]
+        aws("kms", arn.split(":")[3]).tag_resource(KeyId=arn.rsplit("/", 1)[1], Tags=tag)
+    generations.append(deploy(aws, "current", "none"))
+    raw = engine_config(reencryption={"status": "none"}, enrolledKeys=generations[-1], retiredKeys=generations[:-1])
+    run = run_program(raw)
+    assert run.error is None, run.error
+    with start_policy_pack(raw, aws_env(moto_endpoint)) as client:
+        client.configure()
+        violations = by_policy(analyze_program_run(client, run), CONSISTENCY)
+    assert violations == [], describe(violations)
 
 
 def test_promotion_with_unreadable_keys_fails_closed(aws: Any) -> None:
