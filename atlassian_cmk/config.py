@@ -154,7 +154,7 @@ TEXT_PATHS: Final = (
     "atlassianKeyPolicy[].**",
     "atlassianKeyPolicy.**",
     "atlassianKeyPolicyRevision",
-    "revocation.*",
+    "revocation.*",  # reason, ticket, id, override (REVOCATION_FIELDS)
     "reencryption.*",
     # The enrolled key ARNs (region -> ARN): text Atlassian holds, compared byte for byte.
     "enrolledKeys.*",
@@ -232,12 +232,24 @@ class StackConfigErrors(ValueError):
         super().__init__("\n".join(str(error) for error in errors))
 
 
+REVOCATION_ID_RE: Final = re.compile(r"\Arev-[0-9]{8}T[0-9]{6}Z-[0-9a-f]{1,32}\Z")
+"""A break-glass revocation's identity as `cmkctl revoke` makes it (`rev-20310301T120000Z-3f9a1c`:
+the UTC time, then random hex); the same text as the keys' `atlassian-cmk:revocation-id` tag."""
+
+
 @dataclass(frozen=True)
 class Revocation:
-    """Why Atlassian's access is revoked: a reason a reviewer reads and the incident ticket."""
+    """Why Atlassian's access is revoked: a reason a reviewer reads and the incident ticket.
+
+    `override` and `id` are set when the change records a break-glass revocation (`cmkctl revoke
+    --write-config` writes them): the justification given to `--override-reencryption-guard`, and
+    the revocation's identity (the keys' `atlassian-cmk:revocation-id`). Both optional.
+    """
 
     reason: str
     ticket: str
+    override: str | None = None
+    id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -362,8 +374,9 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     retired: tuple[KeyGeneration, ...] | None = ()
     if realm_and_regions is not None:
         regions = realm_and_regions[1]
-        enrolled = attempt(_parse_key_generation, "enrolledKeys", values.get("enrolledKeys", _MISSING), regions)
-        next_keys = attempt(_parse_key_generation, "nextKeys", values.get("nextKeys", _MISSING), regions)
+        shape = multi_region if isinstance(multi_region, bool) else None
+        enrolled = attempt(_parse_key_generation, "enrolledKeys", values.get("enrolledKeys", _MISSING), regions, shape)
+        next_keys = attempt(_parse_key_generation, "nextKeys", values.get("nextKeys", _MISSING), regions, shape)
         retired = attempt(_parse_retired_keys, values.get("retiredKeys", _MISSING), regions)
     if reencryption is not None and next_keys is not None and reencryption.status not in NEXT_GENERATION_STATUSES:
         errors.append(
@@ -527,6 +540,10 @@ def _parse_object(key: str, value: Any, fields: tuple[str, ...], example: str) -
     return result
 
 
+REVOCATION_FIELDS: Final = ("reason", "ticket", "id", "override")
+"""The fields of `atlassian-cmk:revocation`, in the order `cmkctl revoke --write-config` writes them."""
+
+
 def _parse_revocation(value: Any, enabled: bool | None) -> Revocation | None:
     example = "{reason: 'Suspected breach of encrypted data', ticket: SEC-1234}"
     if value is _MISSING:
@@ -535,7 +552,7 @@ def _parse_revocation(value: Any, enabled: bool | None) -> Revocation | None:
                 "revocation", _MISSING, f"required when enabled is false: the pull request's justification, {example}"
             )
         return None
-    parsed = _parse_object("revocation", value, ("reason", "ticket"), example)
+    parsed = _parse_object("revocation", value, REVOCATION_FIELDS, example)
     for name, problem_of in (("reason", tag_text_problem), ("ticket", ticket_problem)):
         text = parsed[name]
         if not text:
@@ -543,7 +560,22 @@ def _parse_revocation(value: Any, enabled: bool | None) -> Revocation | None:
         problem = problem_of(text)
         if problem is not None:
             raise ConfigError(f"revocation.{name}", text, f"allowed: {problem}")
-    return Revocation(reason=cast(str, parsed["reason"]), ticket=cast(str, parsed["ticket"]))
+    override = parsed["override"]
+    # The justification of a break-glass override: the same text rule as the reason (it is a KMS tag too).
+    problem = None if override is None else tag_text_problem(override)
+    if override is not None and problem is not None:
+        raise ConfigError("revocation.override", override, f"allowed: {problem}")
+    revocation_id = parsed["id"]
+    if revocation_id is not None and not REVOCATION_ID_RE.match(revocation_id):
+        raise ConfigError(
+            "revocation.id",
+            revocation_id,
+            "allowed: a revocation id as cmkctl revoke writes it, rev-<UTC yyyymmddThhmmssZ>-<hex>, "
+            "e.g. rev-20310301T120000Z-3f9a1c",
+        )
+    return Revocation(
+        reason=cast(str, parsed["reason"]), ticket=cast(str, parsed["ticket"]), override=override, id=revocation_id
+    )
 
 
 def _parse_reencryption(value: Any) -> Reencryption:
@@ -580,14 +612,16 @@ def _parse_arn_list(key: str, value: Any, required: bool) -> tuple[str, ...]:
     return tuple(decoded)
 
 
-def _parse_key_generation(key: str, value: Any, regions: tuple[str, ...]) -> KeyGeneration | None:
+def _parse_key_generation(
+    key: str, value: Any, regions: tuple[str, ...], multi_region: bool | None
+) -> KeyGeneration | None:
     """A region -> key ARN map (enrolledKeys; later generations use the same shape), or None when absent."""
     if value is _MISSING:
         return None
     allowed = "allowed: a map of region to KMS key ARN (run `cmkctl enroll` to write it)"
     decoded = _decode_structured(key, value, allowed)
     try:
-        return parse_key_generation(decoded, regions, name=key)
+        return parse_key_generation(decoded, regions, name=key, multi_region=multi_region)
     except KeyGenerationError as error:
         raise ConfigError(error.field, error.value, error.allowed) from None
 

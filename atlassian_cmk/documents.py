@@ -21,7 +21,9 @@ from atlassian_cmk.timeline import iso
 CHANGE_SCHEMA_VERSION: Final = 1
 """Version of the revoke/restore/drill(/enroll) JSON document; bumped only when a field changes meaning."""
 
-RegionAction = Literal["disabled", "enabled", "none", "failed", "refused", "not-started", "created", "tagged"]
+RegionAction = Literal[
+    "disabled", "enabled", "none", "failed", "refused", "not-started", "created", "tagged", "not-deployed"
+]
 
 
 @dataclass(frozen=True)

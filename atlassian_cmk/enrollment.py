@@ -9,6 +9,7 @@ repointed at another key fails at least one of these; then nothing is enrolled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -18,8 +19,15 @@ from atlassian_cmk.key_policy import key_policy_findings
 from atlassian_cmk.live_keys import DeployedState, LiveKey
 from atlassian_cmk.naming import CURRENT_KEY_PAIR, TAG_DRILL, TAG_KEY_PAIR, TAG_REGION, TAG_STACK
 
-PERMISSIONS: Final = ("kms:DescribeKey", "kms:ListResourceTags", "kms:GetKeyPolicy", "sts:GetCallerIdentity")
-"""What `cmkctl enroll` calls (reads only); GetCallerIdentity (allowed to every principal) names who and where."""
+PERMISSIONS: Final = (
+    "kms:DescribeKey",
+    "kms:ListResourceTags",
+    "kms:GetKeyPolicy",
+    "kms:ListKeys",
+    "sts:GetCallerIdentity",
+)
+"""What `cmkctl enroll` calls (reads only); ListKeys to find any other key carrying the stack's tags;
+GetCallerIdentity (allowed to every principal) names who and where."""
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,9 @@ def _key_problems(config: StackConfig, stack: str, region: str, key: LiveKey) ->
     problems: list[str] = []
     wanted = {TAG_STACK: stack, TAG_REGION: region, TAG_KEY_PAIR: CURRENT_KEY_PAIR}
     for tag, value in wanted.items():
-        if key.tags.get(tag) != value:
-            problems.append(f"tag {tag} is {key.tags.get(tag)!r}, expected {value!r}")
+        found = key.tags.get(tag)
+        if found != value:
+            problems.append(f"tag {tag} is {'missing' if found is None else found}, expected {value}")
     if key.pending_deletion:
         problems.append(f"it is {key.key_state}")
     if key.multi_region != config.multi_region:
@@ -100,3 +109,35 @@ def check_enrollment(config: StackConfig, deployed: DeployedState) -> Enrollment
     if len(accounts) > 1:
         problems.append(f"the keys are in different accounts ({', '.join(accounts)}); one key account is expected")
     return EnrollmentCheck(keys=keys, problems=tuple(problems))
+
+
+def stack_key_tags(stack: str, region: str) -> dict[str, str]:
+    """The evidence tags that make a key look like the stack's key in `region` (what a decoy would copy)."""
+    return {TAG_STACK: stack, TAG_REGION: region, TAG_KEY_PAIR: CURRENT_KEY_PAIR}
+
+
+def other_tagged_keys_problems(
+    keys: Mapping[str, str], scans: Mapping[str, tuple[tuple[str, ...], str | None]]
+) -> list[str]:
+    """Why enrollment is refused when another key in a region carries the stack's tags too.
+
+    `keys`: region -> ARN behind the alias; `scans`: region -> (ARNs of every key carrying the stack's
+    tags, or why the scan is incomplete). A decoy behind a repointed alias can copy the tags; with
+    two candidates the program's own key cannot be told apart from the alias alone, so nothing is
+    enrolled (compare with `pulumi stack output keyArns` and put the alias back). Fails closed: an
+    incomplete scan refuses too.
+    """
+    problems: list[str] = []
+    for region, arn in keys.items():
+        found, error = scans.get(region, ((), "not scanned"))
+        if error is not None:
+            problems.append(f"{region}: could not check that no other key carries the stack's tags ({error})")
+            continue
+        others = [other for other in found if other != arn]
+        if others:
+            problems.append(
+                f"{region}: {len(others) + 1} keys carry the stack's tags ({arn} behind the alias, and "
+                f"{', '.join(others)}): one is not the program's key; compare with `pulumi stack output keyArns` and "
+                "put the alias back on the program's key before enrolling"
+            )
+    return problems

@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     KEY_LOST = 5
     ALIAS_MOVED = 6
     DEADLINE = 7
+    NOT_DEPLOYED = 8
     INTERRUPTED = 130
     USAGE = 64
     INTERNAL = 70
@@ -32,9 +33,10 @@ EXIT_CODE_MEANINGS: Final = {
     ExitCode.SPLIT: "split: the regions differ, or a revoke/restore changed some regions but not all",
     ExitCode.UNREACHABLE: "AWS unreachable in at least one region, or the profile/credentials unusable",
     ExitCode.REFUSED: "refused by a guard (re-encryption in progress, or the confirmation was not given)",
-    ExitCode.KEY_LOST: "a key is pending deletion, or an enrolled key is not found (an incident)",
+    ExitCode.KEY_LOST: "a key is pending deletion, or an enrolled key is not found or not the stack's (an incident)",
     ExitCode.ALIAS_MOVED: "the stack's alias no longer names the enrolled key in some region (see ALIAS MOVED)",
     ExitCode.DEADLINE: "status --fail-on deadline: the reinstatement window closes within 48 h or has passed",
+    ExitCode.NOT_DEPLOYED: "not deployed yet in some region (a state, not an incident): run `pulumi up`, then enroll",
     ExitCode.USAGE: "bad usage or bad configuration; nothing in AWS was changed",
     ExitCode.INTERNAL: "internal error (a bug): one line, rerun with -v for the traceback",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C): one line says each region's last known state",
@@ -51,6 +53,7 @@ SEVERITY: Final = (
     ExitCode.SPLIT,
     ExitCode.DEADLINE,
     ExitCode.DRIFT,
+    ExitCode.NOT_DEPLOYED,
     ExitCode.AS_DECLARED,
 )
 """Most severe first: a key pending deletion outranks an unreachable region, which outranks a split.
@@ -58,7 +61,9 @@ SEVERITY: Final = (
 DEADLINE (only with `--fail-on deadline`) ranks below SPLIT and above DRIFT: a realm whose
 reinstatement window closes or has closed must page the drift job as a deadline even when a
 region has also drifted, while a split or an unreadable region (the reading itself is in doubt)
-still says so first; every finding is in the JSON whichever code wins."""
+still says so first; every finding is in the JSON whichever code wins. NOT_DEPLOYED (a stack
+before its first `pulumi up`) is the least severe non-zero code: any drift in a deployed region
+outranks it, and CI can tell "nothing to watch yet" from drift."""
 
 
 def most_severe(codes: list[ExitCode]) -> ExitCode:

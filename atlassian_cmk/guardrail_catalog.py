@@ -52,12 +52,14 @@ ENROLLED_KEYS_KEPT: Final = Guardrail(
     "enrolled-keys-kept",
     "mandatory",
     "a change that would replace or drop a key Atlassian holds (region leaving, multiRegion flip, Key <-> ReplicaKey), "
-    "a stack key whose ARN is not its enrolled ARN, or the alias naming another key",
+    "a stack key whose ARN is not its enrolled ARN, an enrolled key without the stack's tags, enrolledKeys removed "
+    "from an enrolled stack, or the alias naming another key",
 )
 ONLY_COMPONENT_KEYS: Final = Guardrail(
     "only-component-keys",
     "mandatory",
-    "a KMS key or replica key in the stack outside the CmkKeyPair component (no guardrail would judge it)",
+    "any aws:kms/* resource in the stack outside the CmkKeyPair component (key, external key, key policy, alias; "
+    "no guardrail would judge it), and any KMS grant",
 )
 REVOCATION_CLOCK: Final = Guardrail(
     "revocation-clock",

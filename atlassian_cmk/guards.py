@@ -14,8 +14,9 @@ from typing import Final
 
 from atlassian_cmk.config import Reencryption, shorten
 from atlassian_cmk.evidence import reencryption_evidence
+from atlassian_cmk.identity_rules import foreign_keys
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey
-from atlassian_cmk.naming import TAG_REVOKED_AT
+from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_RESTORED_AT, TAG_REVOKED_AT
 from atlassian_cmk.timeline import RevocationClock, parse_iso
 
 
@@ -44,12 +45,72 @@ def reencryption_running(declared: Reencryption, deployed: DeployedState | None)
             reasons.append(f"the deployed keys could not be read, so re-encryption cannot be ruled out ({error})")
         # Unknown is "no": only the exact values `none`/`complete` rule re-encryption out
         # (`atlassian_cmk.evidence.reencryption_evidence`, the one rule for the pack and cmkctl).
-        tagged = [(key, reencryption_evidence(key.reencryption)) for key in deployed.live_keys()]
+        # An enrolled ARN naming a key that is not the stack's is refused on its own (`foreign_keys`:
+        # nothing acts on it); its tags are no evidence about this stack's re-encryption either.
+        foreign = {finding.arn for finding in foreign_keys(deployed)}
+        own = [key for key in deployed.live_keys() if key.arn not in foreign]
+        tagged = [(key, reencryption_evidence(key.reencryption)) for key in own]
         running = [(key, evidence) for key, evidence in tagged if evidence.may_run]
         reasons.extend(f"the deployed key in {key.region} ({key.arn}) {evidence.reason}" for key, evidence in running)
         if running:  # the remedy once, however many regions say it
             reasons.append("apply a change that marks it complete first, then revoke in a second change")
     return Verdict(allowed=not reasons, reasons=tuple(reasons))
+
+
+def every_key_disabled(deployed: DeployedState | None) -> bool:
+    """Whether a revocation declared now would disable nothing: every region of the realm read
+    without error, each with its deployed key (by enrolled ARN once enrolled), each exactly Disabled.
+
+    Unknown is "no": the live check off (`deployed` None), an unreadable region, a region without
+    a key, or any other state (Enabled, PendingDeletion, ...) means the change may disable a key.
+    """
+    if deployed is None or not deployed.readings:
+        return False
+    return all(r.error is None and r.key is not None and r.key.key_state == "Disabled" for r in deployed.readings)
+
+
+def revocation_during_reencryption(declared: Reencryption, deployed: DeployedState | None) -> Verdict:
+    """The pull-request rule: may a change that declares `enabled: false` be applied, as far as
+    re-encryption goes? The guard stops *disabling*.
+
+    When every deployed key is already Disabled (`every_key_disabled`: break-glass revoked them,
+    perhaps overriding this guard), the change disables nothing and is allowed, re-encryption
+    declared or not: it is the reviewed record of what break-glass did. Otherwise the answer is
+    `reencryption_running`'s, plus, when break-glass disabled only some regions, which regions the
+    change would still disable.
+    """
+    if every_key_disabled(deployed):
+        return Verdict(allowed=True)
+    verdict = reencryption_running(declared, deployed)
+    if verdict.allowed or deployed is None:
+        return verdict
+    keys = deployed.live_keys()
+    disabled = [k.region for k in keys if k.key_state == "Disabled"]
+    still = [f"{k.region} ({k.key_state})" for k in keys if k.key_state != "Disabled"]
+    if disabled and still:
+        partial = (
+            f"the deployed keys are already Disabled in {', '.join(disabled)} but not in {', '.join(still)}, "
+            "so this change would disable a key; only a change that disables nothing (every region already "
+            "Disabled) may pass"
+        )
+        return Verdict(allowed=False, reasons=(*verdict.reasons, partial))
+    return verdict
+
+
+def recorded_overrides(keys: list[LiveKey]) -> dict[str, tuple[str, ...]]:
+    """The guard override recorded on the disabled keys' current revocation record: justification ->
+    the regions carrying it (usually one justification for every region).
+
+    A record is current until a restore closes it with a non-empty `restored-at` (the slot rule in
+    `atlassian_cmk.evidence`); an override on an enabled key or a closed record is history.
+    """
+    found: dict[str, list[str]] = {}
+    for key in keys:
+        override = key.tags.get(TAG_GUARD_OVERRIDE)
+        if key.key_state != "Disabled" or not override or key.tags.get(TAG_RESTORED_AT):
+            continue
+        found.setdefault(override, []).append(key.region)
+    return {text: tuple(regions) for text, regions in found.items()}
 
 
 def split_regions(enabled_by_region: Mapping[str, bool]) -> bool:

@@ -15,6 +15,7 @@ from typing import Final
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.key_identity import parse_key_arn
 from atlassian_cmk.live_keys import DeployedState, LiveKey
+from atlassian_cmk.naming import TAG_ENROLLED, TAG_KEY_PAIR, TAG_REGION, TAG_STACK
 
 KEY_TYPE: Final = "key"
 REPLICA_KEY_TYPE: Final = "replica"
@@ -32,6 +33,8 @@ class IdentityFinding:
     region: str
     arn: str | None
     message: str
+    unreadable: bool = False
+    """True when the finding is that something could not be read (not that it is wrong)."""
 
 
 def declared_key_kind(config: StackConfig, region: str) -> str:
@@ -134,10 +137,14 @@ def alias_findings(deployed: DeployedState) -> list[IdentityFinding]:
                     reading.enrolled_arn,
                     f"ALIAS UNREADABLE: {reading.region}: {deployed.alias} could not be read ({reading.alias_error}); "
                     "whether it still names the enrolled key is unknown",
+                    unreadable=True,
                 )
             )
             continue
         if not reading.alias_moved:
+            continue
+        if reading.key is not None and not is_stack_key(reading.key, deployed.stack):
+            # Never advise pointing the stack's alias at a key that is not the stack's (foreign_keys says why).
             continue
         enrolled = parse_key_arn(reading.enrolled_arn)
         key_id = enrolled.key_id if enrolled is not None else reading.enrolled_arn
@@ -149,6 +156,86 @@ def alias_findings(deployed: DeployedState) -> list[IdentityFinding]:
                 reading.enrolled_arn,
                 f"ALIAS MOVED: {reading.region}: {deployed.alias} {names}, not the enrolled key "
                 f"{reading.enrolled_arn}; anything using the alias acts on the wrong key. Put it back: `{command}`",
+            )
+        )
+    return findings
+
+
+def is_stack_key(key: LiveKey, stack: str) -> bool:
+    """Whether the key carries the stack's `atlassian-cmk:stack` tag, the evidence the program writes at CreateKey."""
+    return key.tags.get(TAG_STACK) == stack
+
+
+def foreign_keys(deployed: DeployedState) -> list[IdentityFinding]:
+    """Enrolled keys read that do not carry the stack's tag: cmkctl must not act on them (NOT THE STACK'S KEY)."""
+    findings: list[IdentityFinding] = []
+    for reading in deployed.readings:
+        key = reading.key
+        if key is None or reading.enrolled_arn is None or is_stack_key(key, deployed.stack):
+            continue
+        found = key.tags.get(TAG_STACK)
+        tagged = f"is tagged {TAG_STACK}={found}" if found is not None else f"has no {TAG_STACK} tag"
+        findings.append(
+            IdentityFinding(
+                reading.region,
+                key.arn,
+                f"NOT THE STACK'S KEY: {reading.region}: the enrolled key {key.arn} {tagged}, not {deployed.stack}; "
+                "cmkctl will not change it and the alias must not name it: check enrolledKeys against the keys "
+                "handed to Atlassian",
+            )
+        )
+    return findings
+
+
+def evidence_tag_problems(key: LiveKey, stack: str, region: str, key_pair: str) -> list[str]:
+    """The stack's evidence tags (written by the program at CreateKey) that `key` lacks or contradicts."""
+    wanted = {TAG_STACK: stack, TAG_REGION: region, TAG_KEY_PAIR: key_pair}
+    return [
+        f"{tag}={key.tags[tag]} (not {value})" if tag in key.tags else f"no {tag} tag"
+        for tag, value in wanted.items()
+        if key.tags.get(tag) != value
+    ]
+
+
+def enrolled_evidence_findings(deployed: DeployedState, key_pair: str) -> list[IdentityFinding]:
+    """Enrolled keys that do not carry the stack's evidence tags: ARNs that are not the stack's keys.
+
+    A pull request replacing enrolledKeys with ARNs of other keys (decoys) is caught here unless the
+    decoys carry the stack's tags too; that residual case is closed by IAM (issue 12: only the apply
+    role may create keys with the stack's tags), not by the pack (docs/policy-pack.md).
+    """
+    findings: list[IdentityFinding] = []
+    for reading in deployed.readings:
+        key = reading.key
+        if key is None or reading.enrolled_arn is None:
+            continue
+        problems = evidence_tag_problems(key, deployed.stack, reading.region, key_pair)
+        if problems:
+            findings.append(
+                IdentityFinding(
+                    reading.region,
+                    key.arn,
+                    f"{reading.region}: the enrolled key {key.arn} is not this stack's key ({'; '.join(problems)}): "
+                    "enrolledKeys must name the keys the program created and Atlassian holds (`cmkctl enroll`)",
+                )
+            )
+    return findings
+
+
+def removed_enrollment_findings(deployed: DeployedState) -> list[IdentityFinding]:
+    """Before-enrollment reads (through the alias) that find a key tagged enrolled: enrolledKeys was removed."""
+    findings: list[IdentityFinding] = []
+    for reading in deployed.readings:
+        key = reading.key
+        if key is None or key.tags.get(TAG_ENROLLED) != "true":
+            continue
+        findings.append(
+            IdentityFinding(
+                reading.region,
+                key.arn,
+                f"{reading.region}: this stack's keys are enrolled with Atlassian ({key.arn} is tagged "
+                f"{TAG_ENROLLED}=true); atlassian-cmk:enrolledKeys cannot be removed: restore it from the base "
+                "branch (without it every tool would trust whatever the alias names)",
             )
         )
     return findings

@@ -112,7 +112,9 @@ class KeyGeneration:
         return {region: key.arn for region, key in self.keys.items()}
 
 
-def parse_key_generation(value: object, regions: tuple[str, ...], *, name: str) -> KeyGeneration:
+def parse_key_generation(
+    value: object, regions: tuple[str, ...], *, name: str, multi_region: bool | None = None
+) -> KeyGeneration:
     """Validate a region -> key ARN map against the stack's regions; raises KeyGenerationError.
 
     Rules: a mapping; every key a region name whose ARN names that same region; `key/` ARNs
@@ -120,6 +122,9 @@ def parse_key_generation(value: object, regions: tuple[str, ...], *, name: str) 
     of the realm. An ARN for a region that is not in the realm is accepted here: it is a key
     Atlassian holds that the stack would drop, which the identity guard reports with its
     consequence (`identity_rules.dropped_keys`). `name` is the config key, for messages.
+    Text with surrounding spaces is refused, not stripped: Atlassian holds the ARN byte for byte.
+    `multi_region`, when given, is the stack's `multiRegion`: `mrk-` key IDs exactly when it is true
+    (a mismatch means the config would make the engine create other keys than the enrolled ones).
     """
     example = f"{{{regions[0]}: {KEY_ARN_EXAMPLE.replace('us-east-1', regions[0])}}}" if regions else KEY_ARN_EXAMPLE
     allowed = f"allowed: a map of region to KMS key ARN (the stack's keyArns output), e.g. {example}"
@@ -129,7 +134,13 @@ def parse_key_generation(value: object, regions: tuple[str, ...], *, name: str) 
     for region, text in value.items():
         if not isinstance(text, str):
             raise KeyGenerationError(f"{name}.{region}", text, allowed)
-        parsed = parse_key_arn(text.strip())
+        if text != text.strip():
+            raise KeyGenerationError(
+                f"{name}.{region}",
+                text,
+                "allowed: the ARN without surrounding spaces (remove them, or quote the value without them)",
+            )
+        parsed = parse_key_arn(text)
         if parsed is None:
             raise KeyGenerationError(
                 f"{name}.{region}", text, f"allowed: a KMS key ARN (key/, not alias/), e.g. {KEY_ARN_EXAMPLE}"
@@ -142,23 +153,32 @@ def parse_key_generation(value: object, regions: tuple[str, ...], *, name: str) 
             raise KeyGenerationError(
                 f"{name}.{region}", text, f"allowed: partition {partition_of_region(region)} for region {region}"
             )
+        if multi_region is not None and parsed.multi_region != multi_region:
+            kind = "a multi-region key (mrk- key ID)" if parsed.multi_region else "a single-region key"
+            raise KeyGenerationError(
+                f"{name}.{region}",
+                text,
+                f"allowed: an ARN matching multiRegion: {str(multi_region).lower()} (this one is {kind}): "
+                "flipping multiRegion replaces the enrolled key, so Atlassian would lose the key it holds in "
+                f"{region}; keep multiRegion as enrolled",
+            )
         keys[str(region)] = parsed
     accounts = sorted({key.account for key in keys.values()})
     if len(accounts) > 1:
-        raise KeyGenerationError(name, accounts, "allowed: every key in one AWS account (the key account)")
+        raise KeyGenerationError(name, ", ".join(accounts), "allowed: every key in one AWS account (the key account)")
     missing = [region for region in regions if region not in keys]
     outside = [region for region in keys if region not in regions]
     if missing and outside:
         raise KeyGenerationError(
             name,
-            dict(value),
+            ", ".join(f"{r}: {k.arn}" for r, k in keys.items()),
             f"the stack's regions changed from {', '.join(keys)} to {', '.join(regions)}: Atlassian holds the "
             f"enrolled keys in {', '.join(outside)} and would lose them, and has no key in {', '.join(missing)}; "
             "data cannot leave its realm: keep the regions (a new realm is a new enrollment with Atlassian)",
         )
     if missing:
         raise KeyGenerationError(
-            name, dict(value), f"missing an ARN for {', '.join(missing)}; {allowed.removeprefix('allowed: ')}"
+            name, ", ".join(keys), f"missing an ARN for {', '.join(missing)}; {allowed.removeprefix('allowed: ')}"
         )
     ordered = {region: keys[region] for region in regions} | {r: k for r, k in keys.items() if r not in regions}
     return KeyGeneration(MappingProxyType(ordered))

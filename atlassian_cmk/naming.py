@@ -21,6 +21,12 @@ TAG_REGION: Final = "atlassian-cmk:region"
 TAG_KEY_PAIR: Final = "atlassian-cmk:key-pair"
 TAG_ENABLED: Final = "atlassian-cmk:enabled"
 TAG_REENCRYPTION: Final = "atlassian-cmk:reencryption"
+TAG_ENROLLED: Final = "atlassian-cmk:enrolled"
+"""Evidence written by the program once `enrolledKeys` is set: these keys are enrolled with Atlassian.
+
+The policy pack refuses a stack whose configuration has no `enrolledKeys` while a key it reads
+(through the alias) carries this tag: removing enrolledKeys would make every tool trust the alias
+again. The key policy protects the tag from being removed (issue 12)."""
 TAG_CONTEXT_TAG: Final = "atlassian-cmk:context-tag"
 """The context tag the key is enrolled with; the pack refuses a stack whose contextTag differs from it."""
 TAG_REVOCATION_REASON: Final = "atlassian-cmk:revocation-reason"
@@ -91,6 +97,8 @@ def key_tags(
         TAG_REENCRYPTION: config.reencryption.status,
         TAG_CONTEXT_TAG: config.context_tag,
     }
+    if config.enrolled_keys is not None:
+        tags[TAG_ENROLLED] = "true"  # an in-place tag update: the keys are never replaced for it
     if not config.enabled and config.revocation is not None:
         tags[TAG_REVOCATION_REASON] = config.revocation.reason
         tags[TAG_REVOCATION_TICKET] = config.revocation.ticket

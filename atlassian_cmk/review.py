@@ -39,6 +39,7 @@ ChangeKind = Literal[
     "revocation",
     "restoration",
     "revocation-justification",
+    "guard-override",
     "reencryption",
     "atlassian-key-policy",
     "key-administrators",
@@ -61,6 +62,8 @@ class Change:
     regions: tuple[str, ...]
     summary: str
     details: str = ""
+    blocks: bool = False
+    """True when `cmkctl impact` must fail the pull request's check (exit 4) until the change is declared."""
 
 
 @dataclass
@@ -75,6 +78,11 @@ class Review:
     changes: list[Change] = field(default_factory=list)
     checklist: list[str] = field(default_factory=list)
     guardrails: list[Guardrail] = field(default_factory=lambda: list(GUARDRAILS))
+
+    @property
+    def blocked(self) -> bool:
+        """Whether a change needs a declared reason it does not have (the CI check fails)."""
+        return any(c.blocks for c in self.changes)
 
     @property
     def revokes(self) -> bool:
@@ -107,6 +115,7 @@ class Review:
             "errors": self.errors,
             "base_note": self.base_note or None,
             "revokes_access": self.revokes,
+            "blocked": self.blocked,
             "refused": self.refused,
             "atlassian_loses_access": self.atlassian_loses_access,
             "changes": [asdict(c) for c in self.changes],
@@ -169,6 +178,9 @@ def review_change(base: StackConfig | None, head: StackConfig, stack: str, base_
             ),
         )
         review.checklist = revocation_checklist(head, stack)
+        override = guard_override_change(head)
+        if override is not None:
+            review.changes.insert(0, override)
     elif not base_enabled and head.enabled:
         review.changes.insert(
             0,
@@ -186,18 +198,53 @@ def review_change(base: StackConfig | None, head: StackConfig, stack: str, base_
         ]
     elif base is not None and not base.enabled and not head.enabled and base.revocation != head.revocation:
         review.changes.append(
-            Change("revocation-justification", "info", (), "The revocation's reason or ticket changes")
+            Change("revocation-justification", "info", (), "The revocation's reason, ticket or override changes")
         )
+        override = guard_override_change(head)
+        before = base.revocation.override if base.revocation else None
+        after = head.revocation.override if head.revocation else None
+        if override is not None and before != after:
+            review.changes.insert(0, override)
     return review
+
+
+def guard_override_change(config: StackConfig) -> Change | None:
+    """The break-glass override a revocation block records (`revocation.override`), shown first.
+
+    A pull request carrying it is the follow-up of `cmkctl revoke --override-reencryption-guard`:
+    the keys were disabled outside review while re-encryption may have been running. The guardrail
+    no-revocation-during-reencryption allows it only when it disables nothing (every deployed key
+    already Disabled).
+    """
+    revocation = config.revocation
+    if revocation is None or revocation.override is None:
+        return None
+    record = f" (revocation {revocation.id})" if revocation.id else ""
+    return Change(
+        "guard-override",
+        "critical",
+        config.regions,
+        f"GUARD OVERRIDDEN: {revocation.override}",
+        f"This pull request records a break-glass revocation{record} made with --override-reencryption-guard: "
+        "it disables nothing when the keys are already disabled in every region (the guardrail "
+        "no-revocation-during-reencryption allows it only then, and refuses it on every key while any region is "
+        "still Enabled).",
+    )
 
 
 def revocation_checklist(config: StackConfig, stack: str) -> list[str]:
     ticket = config.revocation.ticket if config.revocation else "(missing)"
+    overridden = config.revocation is not None and config.revocation.override is not None
     return [
         f"incident ticket {ticket} records who decided to revoke, and why",
         "Atlassian support: expect Atlassian's ticket to the organization admin; keep it for the restore",
         "internal comms: CMK-enabled Atlassian sites go offline 30 to 60 minutes after the apply",
-        "re-encryption is not running (the guardrail also checks the deployed keys)",
+        (
+            f"the keys are already Disabled in every region (`cmkctl status --stack {stack}`): this records the "
+            "break-glass revocation and must disable nothing; agree next steps for re-encryption with Atlassian"
+            if overridden
+            else "re-encryption is not running (the guardrail also checks the deployed keys)"
+        ),
         f"after the merge: someone named confirms `cmkctl status --stack {stack}` shows every region Disabled",
     ]
 
@@ -342,13 +389,19 @@ def _region_changes(base: StackConfig, head: StackConfig) -> list[Change]:
     """Regions leaving or joining, by name; a reordering alone changes no key (resources are named by region)."""
     changes: list[Change] = []
     if base.realm != head.realm and set(base.regions) != set(head.regions):
+        outside = tuple(r for r in head.regions if r not in base.regions)
+        consequence = (
+            f"data cannot leave its realm ({regions_phrase(outside)} not in realm {base.realm})"
+            if outside
+            else "the realm shrinks (the region leaving is named below)"
+        )
         changes.append(
             Change(
                 "realm",
                 "critical",
-                head.regions,
+                (),  # the summary names both region sets; a suffix would name only one of them
                 f"Realm {base.realm} ({regions_phrase(base.regions)}) -> {head.realm} ({regions_phrase(head.regions)}):"
-                " data cannot leave its realm",
+                f" {consequence}",
             )
         )
     held = base.enrolled_keys
@@ -405,7 +458,12 @@ def _enrolled_keys_change(base: StackConfig, head: StackConfig) -> Change | None
         return None  # the re-encryption change says it (reencryption_transition)
     lines = [f"- {region}: {arn}" for region, arn in before.items() if after.get(region) != arn]
     lines += [f"+ {region}: {arn}" for region, arn in after.items() if before.get(region) != arn]
-    regions = tuple(dict.fromkeys([*before, *after]))
+    # Only the regions whose ARN changes, so the heading names what changes, not the whole realm.
+    regions = tuple(r for r in dict.fromkeys([*before, *after]) if before.get(r) != after.get(r))
+    blocks = not enrolled_keys_change_declared(base, head)
+    undeclared = (
+        "; this check fails until the change is declared (a promotion of re-encrypted keys, issue 15)" if blocks else ""
+    )
     if not before:
         return Change(
             "enrolled-keys",
@@ -421,17 +479,32 @@ def _enrolled_keys_change(base: StackConfig, head: StackConfig) -> Change | None
             "critical",
             regions,
             "Enrollment removed: the tools would find the keys through the alias again, which anyone with "
-            "kms:UpdateAlias can repoint",
+            "kms:UpdateAlias can repoint" + undeclared,
             "\n".join(lines),
+            blocks=blocks,
         )
     return Change(
         "enrolled-keys",
         "critical",
         regions,
         "The keys Atlassian holds change: only a re-encryption agreed with Atlassian gives it new keys; an ARN "
-        "changed by hand makes every tool act on a key Atlassian does not use",
+        "changed by hand makes every tool act on a key Atlassian does not use" + undeclared,
         "\n".join(lines),
+        blocks=blocks,
     )
+
+
+def enrolled_keys_change_declared(base: StackConfig, head: StackConfig) -> bool:
+    """Whether a change or removal of the enrolled keys carries a declared reason.
+
+    The hook for key generations (issue 15): promoting re-encrypted keys will declare itself in the
+    head (the re-encryption record naming the promoted generation) and return True here. Today no
+    declaration exists, so every change or removal of enrolled keys fails the impact check: a pull
+    request that drops enrolledKeys (the pack would fall back to the alias) or swaps in other ARNs is
+    exactly what an attacker holding a repointed alias needs.
+    """
+    del base, head
+    return False
 
 
 def review_stack_change(project_dir: Path, stack: str, base_ref: str) -> Review:

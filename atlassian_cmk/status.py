@@ -25,7 +25,7 @@ from atlassian_cmk.guards import (
     split_regions,
 )
 from atlassian_cmk.iam_policy import PolicyError, Request, Statement, evaluate, statement_actions
-from atlassian_cmk.identity_rules import alias_findings, dropped_keys
+from atlassian_cmk.identity_rules import alias_findings, dropped_keys, foreign_keys
 from atlassian_cmk.key_policy import (
     atlassian_access,
     atlassian_callers,
@@ -55,7 +55,7 @@ FindingKind = Literal["critical", "alias-moved", "unreachable", "split", "access
 _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "critical": ExitCode.KEY_LOST,
     "alias-moved": ExitCode.ALIAS_MOVED,
-    "not-deployed": ExitCode.DRIFT,
+    "not-deployed": ExitCode.NOT_DEPLOYED,
     "unreachable": ExitCode.UNREACHABLE,
     "split": ExitCode.SPLIT,
     "access": ExitCode.DRIFT,
@@ -160,7 +160,11 @@ def assess(
     for reason in deployed_integrity(readable).reasons:
         findings.append(Finding("critical", f"CRITICAL: {reason}"))
     for identity in alias_findings(deployed):
-        findings.append(Finding("alias-moved", identity.message, region=identity.region))
+        # An alias that could not be read is an unreadable region (exit 3), never ALIAS MOVED (exit 6).
+        kind: FindingKind = "unreachable" if identity.unreadable else "alias-moved"
+        findings.append(Finding(kind, identity.message, region=identity.region))
+    for identity in foreign_keys(readable):
+        findings.append(Finding("critical", identity.message, region=identity.region))
     for identity in dropped_keys(config):
         findings.append(Finding("drift", f"DROPPED: {identity.message}", region=identity.region))
     missing = not_deployed_regions(readable)

@@ -20,6 +20,7 @@ from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_KEY_PAIR, TAG_REGION, TAG_STACK
 from atlassian_cmk.stack_file import load_stack_config
 from tests.support.cmkctl import STACK, kms, provision, runtime, stack_dir
+from tests.support.faults import dead_endpoint
 
 ALIAS = f"alias/atlassian-cmk/{STACK}"
 
@@ -319,3 +320,124 @@ def test_the_who_where_line_flags_enrolled_keys_outside_the_callers_account() ->
     assert "; keys enrolled in account 210987654321 (NOT the caller's account); endpoint AWS" in elsewhere.line()
     assert f"; keys via {ALIAS} (not enrolled); endpoint AWS" in before.line()
     assert before.to_json()["enrolled"] is False and elsewhere.to_json()["enrolled_keys"] == arns
+
+
+# The adversarial review of issue 10. ------------------------------------------------------------------------
+
+
+def test_enroll_refuses_a_decoy_with_copied_tags_and_policy_while_the_real_key_exists(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    keys = {k.region: k for k in provision(project, moto_endpoint)}
+    west = kms(moto_endpoint, "us-west-2")
+    policy = west.get_key_policy(KeyId=keys["us-west-2"].key_id, PolicyName="default")["Policy"]
+    tags = {TAG_STACK: STACK, TAG_REGION: "us-west-2", TAG_KEY_PAIR: "current"}
+    other = west.create_key(
+        Description="decoy", Policy=policy, Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()]
+    )["KeyMetadata"]
+    repoint(moto_endpoint, "us-west-2", other["KeyId"])
+    path = project / f"Pulumi.{STACK}.yaml"
+    before = path.read_text()
+
+    code = run(project, runtime(moto_endpoint), "enroll", "--write-config")
+
+    err = capsys.readouterr().err
+    assert code == ExitCode.REFUSED and path.read_text() == before
+    assert (
+        f"us-west-2: 2 keys carry the stack's tags ({other['Arn']} behind the alias, and {keys['us-west-2'].arn})"
+        in err
+    )
+    assert "us-east-1:" not in err
+
+
+def test_enroll_refusal_says_a_missing_tag_in_words_not_python(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    other = decoy(moto_endpoint, "us-west-2")
+    repoint(moto_endpoint, "us-west-2", other["KeyId"])
+
+    run(project, runtime(moto_endpoint), "enroll")
+
+    err = capsys.readouterr().err
+    assert f"tag {TAG_STACK} is missing, expected {STACK}" in err
+    assert "None" not in err and "'current'" not in err
+
+
+def foreign_region_file(project: Path, keys: list[ProvisionedKey], endpoint: str) -> dict[str, Any]:
+    """enrolledKeys with an extra region outside the realm naming another team's key (the review's case)."""
+    foreign = decoy(endpoint, "eu-west-1")
+    path = project / f"Pulumi.{STACK}.yaml"
+    arns = {k.region: k.arn for k in keys} | {"eu-west-1": foreign["Arn"]}
+    path.write_text(config_edit.with_enrolled_keys(path.read_text(), arns))
+    return foreign
+
+
+def test_revoke_never_changes_an_enrolled_key_that_is_not_the_stacks(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    keys = provision(project, moto_endpoint)
+    foreign = foreign_region_file(project, keys, moto_endpoint)
+
+    code = run(project, runtime(moto_endpoint), "revoke", "--reason", "Suspected breach", "--ticket", "SEC-1", "--yes")
+
+    out = capsys.readouterr().out
+    assert code != ExitCode.AS_DECLARED
+    assert state(moto_endpoint, "eu-west-1", foreign["KeyId"]) == "Enabled"
+    tags = kms(moto_endpoint, "eu-west-1").list_resource_tags(KeyId=foreign["KeyId"])["Tags"]
+    assert [t["TagKey"] for t in tags] == ["team"]  # not tagged either
+    for key in keys:  # the keys Atlassian holds are still revoked
+        assert state(moto_endpoint, key.region, key.key_id) == "Disabled"
+    assert f"REFUSED: {foreign['Arn']} has no {TAG_STACK} tag, not {STACK}" in out
+    assert "create-alias" not in out
+
+
+def test_status_names_an_enrolled_key_that_is_not_the_stacks_and_never_advises_the_alias_onto_it(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    keys = provision(project, moto_endpoint)
+    foreign = foreign_region_file(project, keys, moto_endpoint)
+    capsys.readouterr()
+
+    code = run(project, runtime(moto_endpoint), "status", "--json")
+
+    document = json.loads(capsys.readouterr().out)
+    messages = [f["message"] for f in document["findings"]]
+    assert code == ExitCode.KEY_LOST
+    assert any(m.startswith(f"NOT THE STACK'S KEY: eu-west-1: the enrolled key {foreign['Arn']}") for m in messages)
+    assert any(m.startswith("DROPPED: ") for m in messages)
+    assert not any("create-alias" in m or "update-alias" in m for m in messages), messages
+
+
+def test_status_with_an_unreachable_kms_endpoint_is_unreachable_not_alias_moved(
+    enrolled: tuple[Path, dict[str, ProvisionedKey]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, _ = enrolled
+    dead = dead_endpoint()
+
+    code = run(project, runtime(lambda _region: dead, attempts=1), "status", "--json")
+
+    document = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.UNREACHABLE
+    kinds = {f["kind"] for f in document["findings"]}
+    assert "alias-moved" not in kinds and "unreachable" in kinds
+
+
+def test_revoke_before_enrollment_with_a_region_not_deployed_says_not_deployed_not_key_lost(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    keys = {k.region: k for k in provision(project, moto_endpoint)}
+    kms(moto_endpoint, "us-west-2").delete_alias(AliasName=ALIAS)
+
+    code = run(project, runtime(moto_endpoint), "revoke", "--reason", "Drill", "--ticket", "SEC-1", "--yes")
+
+    out = capsys.readouterr().out
+    assert code == ExitCode.NOT_DEPLOYED
+    assert "NOT-DEPLOYED" in out and "KEY-LOST" not in out
+    assert f"NOT DEPLOYED: no key behind {ALIAS} yet (run `pulumi up`)" in out
+    assert state(moto_endpoint, "us-east-1", keys["us-east-1"].key_id) == "Disabled"

@@ -226,7 +226,8 @@ def test_status_before_enrollment_with_no_key_in_one_region_is_not_deployed_not_
 
     code, document = status_json(project, runtime(moto_endpoint), capsys)
 
-    assert code == ExitCode.DRIFT
+    assert code == ExitCode.NOT_DEPLOYED
+    assert document["outcome"] == "not-deployed"
     assert document["enrolled"] is False
     assert document["regions"][1]["missing"] is True
     assert [f["kind"] for f in document["findings"]] == ["not-deployed"]
@@ -236,7 +237,7 @@ def test_status_before_enrollment_with_no_key_in_one_region_is_not_deployed_not_
     assert "CRITICAL" not in message and "cancel-key-deletion" not in message.lower()
 
 
-def test_status_before_the_first_deployment_is_not_deployed_exit_1(
+def test_status_before_the_first_deployment_is_not_deployed_exit_8_and_says_so_at_the_end(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = stack_dir(tmp_path)
@@ -244,9 +245,11 @@ def test_status_before_the_first_deployment_is_not_deployed_exit_1(
     code = status(project, runtime(moto_endpoint))
 
     out = capsys.readouterr().out
-    assert code == ExitCode.DRIFT
+    assert code == ExitCode.NOT_DEPLOYED and int(code) == 8
     assert "NOT DEPLOYED: no key yet behind alias/atlassian-cmk/prod in us-east-1, us-west-2" in out
     assert "CRITICAL" not in out and "CancelKeyDeletion" not in out
+    assert out.rstrip().splitlines()[-1].startswith("Result: exit 8: not deployed yet")
+    assert "drift" not in out.rstrip().splitlines()[-1]
 
 
 @pytest.mark.parametrize(

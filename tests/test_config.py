@@ -370,6 +370,21 @@ def test_enrolled_keys_are_the_identity_of_each_region_in_realm_order() -> None:
             "partition aws for region us-east-1",
         ),
         ([EAST, WEST], "atlassian-cmk:enrolledKeys", "a map of region to KMS key ARN"),
+        (
+            {"us-east-1": f" {EAST}", "us-west-2": WEST},
+            "atlassian-cmk:enrolledKeys.us-east-1",
+            "the ARN without surrounding spaces (remove them, or quote the value without them)",
+        ),
+        (
+            {"us-east-1": EAST, "us-west-2": f"{WEST} "},
+            "atlassian-cmk:enrolledKeys.us-west-2",
+            "without surrounding spaces",
+        ),
+        (
+            {"us-east-1": EAST.replace("key/", "key/mrk-"), "us-west-2": WEST},
+            "atlassian-cmk:enrolledKeys.us-east-1",
+            "an ARN matching multiRegion: false (this one is a multi-region key (mrk- key ID))",
+        ),
     ],
 )
 def test_bad_enrolled_keys_are_one_line_naming_the_key_and_what_is_allowed(
@@ -380,6 +395,34 @@ def test_bad_enrolled_keys_are_one_line_naming_the_key_and_what_is_allowed(
     assert message.startswith(f"{key}: ")
     assert fragment in message
     assert "\n" not in message
+
+
+def test_multi_region_true_with_single_region_enrolled_keys_is_refused_naming_the_loss() -> None:
+    message = only_error(engine_config(multiRegion="true", enrolledKeys={"us-east-1": EAST, "us-west-2": WEST}))
+
+    assert message.startswith("atlassian-cmk:enrolledKeys.us-east-1: ")
+    assert "an ARN matching multiRegion: true (this one is a single-region key)" in message
+    assert "Atlassian would lose the key it holds in us-east-1" in message
+
+
+def test_enrolled_keys_problems_are_said_without_python_reprs() -> None:
+    west_elsewhere = WEST.replace("111122223333", "999999999999")
+    accounts = only_error(engine_config(enrolledKeys={"us-east-1": EAST, "us-west-2": west_elsewhere}))
+    missing = only_error(engine_config(enrolledKeys={"us-east-1": EAST}))
+
+    for message in (accounts, missing):  # Python's list/dict reprs quote their items; the example map does not
+        assert "['" not in message and "{'" not in message, message
+    assert "'111122223333, 999999999999'" in accounts
+
+
+def test_the_shipped_commented_enrolled_keys_block_is_valid_once_uncommented() -> None:
+    text = (PROJECT_DIR / "Pulumi.prod.yaml").read_text()
+    start = text.index("  # atlassian-cmk:enrolledKeys:\n")
+    block = text[start:].split("\n")[:3]
+    uncommented = "\n".join(line.replace("  # ", "  ", 1) for line in block) + "\n"
+    config = check_text(text + uncommented, "Pulumi.prod.yaml", None, "prod")
+
+    assert config.enrolled_keys is not None and config.enrolled_keys.regions == ("us-east-1", "us-west-2")
 
 
 def test_an_enrolled_region_the_stack_no_longer_has_is_left_to_the_identity_guard() -> None:

@@ -10,11 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from atlassian_cmk.naming import TAG_REENCRYPTION
+from atlassian_cmk.naming import TAG_ENROLLED, TAG_REENCRYPTION
 from rehearsal.policy_pack_client import UNKNOWN_STRING, analyze_program_run, by_policy, describe
 from rehearsal.program_run import run_program
 from tests.test_config import engine_config
-from tests.test_policy_live_state import REENCRYPTION, REVOKED, aws, aws_clients, deploy, mandatory, pack_for, preview
+from tests.test_policy_live_state import (
+    REENCRYPTION,
+    REVOKED,
+    aws,
+    aws_clients,
+    deploy,
+    mandatory,
+    pack_for,
+    preview,
+    tag,
+)
 
 __all__ = ["aws", "aws_clients"]  # the fixtures, shared with the live-state tests
 
@@ -44,18 +54,17 @@ def test_an_unchanged_enrolled_stack_passes_every_policy(moto_endpoint: str, aws
 def test_a_multi_region_flip_is_refused_on_each_key_naming_region_and_arn(moto_endpoint: str, aws: Any) -> None:
     keys = deploy(aws)
     raw = engine_config(multiRegion="true", enrolledKeys=arns_of(keys))
+    plain = engine_config(multiRegion="true")  # the keys a flip declares (the real program stops at the schema)
     with pack_for(raw, moto_endpoint) as (client, _):
         client.configure()
-        violations = mandatory(analyze_program_run(client, preview(raw), stack=False), IDENTITY)
+        violations = mandatory(analyze_program_run(client, preview(plain), stack=False), IDENTITY)
 
-    for region, key in keys.items():
+    east = keys["us-east-1"].arn
+    for region in keys:
         mine = [v.message for v in violations if v.urn.endswith(f"::cmk-{region}")]
         assert mine, describe(violations)
-        assert (
-            f"{region} ({key.arn}): atlassian-cmk:multiRegion is true but the enrolled key is a single-region"
-            in (mine[0])
-        )
-        assert "Atlassian would lose the key it holds there" in mine[0]
+        assert f"atlassian-cmk:enrolledKeys.us-east-1: '{east}' is not allowed" in mine[0]
+        assert "Atlassian would lose the key it holds in us-east-1" in mine[0]
 
 
 def test_a_dropped_region_fails_every_remaining_key(moto_endpoint: str, aws: Any) -> None:
@@ -184,3 +193,59 @@ def test_the_emulator_reports_a_multi_region_primary_and_replica_as_aws_does(mot
     }
 
     assert types == {"us-west-2": "REPLICA", "us-east-1": "PRIMARY"}
+
+
+def decoys_behind_the_alias(aws: Any, keys: dict[str, Any], tags: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The review's attack: a decoy per region (with `tags`), each alias moved onto it."""
+    decoys = {}
+    for region in keys:
+        decoys[region] = aws("kms", region).create_key(
+            Description="decoy", Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()]
+        )["KeyMetadata"]
+        aws("kms", region).update_alias(AliasName=ALIAS, TargetKeyId=decoys[region]["KeyId"])
+    return decoys
+
+
+def test_removing_enrolled_keys_from_an_enrolled_stack_is_refused_on_every_key(moto_endpoint: str, aws: Any) -> None:
+    # A pull request that drops enrolledKeys and revokes while the keys are in re-encryption: the keys
+    # the alias names carry the enrolled tag the program wrote once enrolled.
+    keys = deploy(aws, reencryption={"status": "in-progress", "ticket": "PS-1"})
+    for key in keys.values():
+        tag(aws, key, TAG_ENROLLED, "true")
+    raw = engine_config(**REVOKED, reencryption={"status": "complete"})
+    with pack_for(raw, moto_endpoint) as (client, _):
+        client.configure()
+        violations = mandatory(analyze_program_run(client, preview(raw), stack=False), IDENTITY)
+
+    assert sorted(v.urn.rsplit("::", 1)[1] for v in violations) == ["cmk-us-east-1", "cmk-us-west-2"]
+    for violation in violations:
+        assert "this stack's keys are enrolled with Atlassian" in violation.message
+        assert "atlassian-cmk:enrolledKeys cannot be removed" in violation.message
+
+
+def test_enrolled_keys_replaced_by_decoy_arns_are_refused_per_resource(moto_endpoint: str, aws: Any) -> None:
+    keys = deploy(aws)
+    decoys = decoys_behind_the_alias(aws, keys, {TAG_REENCRYPTION: "complete"})
+    raw = engine_config(**REVOKED, enrolledKeys={region: d["Arn"] for region, d in decoys.items()})
+    with pack_for(raw, moto_endpoint) as (client, _):
+        client.configure()
+        violations = mandatory(analyze_program_run(client, preview(raw), stack=False), IDENTITY)
+
+    assert sorted(v.urn.rsplit("::", 1)[1] for v in violations) == ["cmk-us-east-1", "cmk-us-west-2"]
+    for region, decoy in decoys.items():
+        assert (
+            f"{region}: the enrolled key {decoy['Arn']} is not this stack's key (no atlassian-cmk:stack tag; "
+            in violations[0].message
+        )
+
+
+def test_a_stack_without_enrolled_keys_and_untagged_keys_is_not_refused_for_enrollment(
+    moto_endpoint: str, aws: Any
+) -> None:
+    deploy(aws)
+    raw = engine_config()
+    with pack_for(raw, moto_endpoint) as (client, _):
+        client.configure()
+        violations = analyze_program_run(client, preview(raw), stack=False)
+
+    assert by_policy(violations, IDENTITY) == [], describe(violations)

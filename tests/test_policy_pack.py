@@ -531,3 +531,52 @@ def test_the_pack_recognizes_the_program_keys_by_the_component_type_in_their_urn
     _, run = program()
     assert all(f"{COMPONENT_TYPE}$" in key.urn for key in run.kms_keys)
     assert {key.inputs["deletionWindowInDays"] for key in run.kms_keys} == {DELETION_WINDOW_DAYS}
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "name", "parent", "expected"),
+    [
+        ("aws:kms/keyPolicy:KeyPolicy", "empty", "", "is outside the atlassian-cmk:index:CmkKeyPair component"),
+        ("aws:kms/alias:Alias", "prod-alias", "", "is outside the atlassian-cmk:index:CmkKeyPair component"),
+        ("aws:kms/externalKey:ExternalKey", "ext", "", "is outside the atlassian-cmk:index:CmkKeyPair component"),
+        ("aws:kms/replicaExternalKey:ReplicaExternalKey", "rext", "", "is outside the atlassian-cmk:index:CmkKeyPair"),
+        ("aws:kms/grant:Grant", "to-other-account", "", "a KMS grant gives a principal use of a key"),
+        (
+            "aws:kms/grant:Grant",
+            "inside",
+            "atlassian-cmk:index:CmkKeyPair$",
+            "a KMS grant gives a principal use of a key",
+        ),
+    ],
+)
+def test_every_kms_resource_outside_the_component_and_every_grant_is_refused(
+    packs: PackPool, resource_type: str, name: str, parent: str, expected: str
+) -> None:
+    client = offline(packs, engine_config())
+    request = analyzer_pb2.AnalyzeRequest(
+        type=resource_type,
+        name=name,
+        urn=f"urn:pulumi:prod::atlassian-cmk::{parent}{resource_type}::{name}",
+        properties=struct_pb2.Struct(
+            fields={"targetKeyId": struct_pb2.Value(string_value="arn:aws:kms:us-east-1:111122223333:key/x")}
+        ),
+        options=analyzer_pb2.AnalyzerResourceOptions(protect=False),
+    )
+
+    violations = client.analyze(request)
+
+    assert [(v.policy, v.level) for v in violations] == [("only-component-keys", "mandatory")], describe(violations)
+    assert expected in violations[0].message
+
+
+def test_the_components_own_alias_is_not_refused_by_only_component_keys(packs: PackPool) -> None:
+    client = offline(packs, engine_config())
+    alias = analyzer_pb2.AnalyzeRequest(
+        type="aws:kms/alias:Alias",
+        name="alias-us-east-1",
+        urn="urn:pulumi:prod::atlassian-cmk::atlassian-cmk:index:CmkKeyPair$aws:kms/alias:Alias::alias-us-east-1",
+        properties=struct_pb2.Struct(),
+        options=analyzer_pb2.AnalyzerResourceOptions(protect=False),
+    )
+
+    assert by_policy(client.analyze(alias), "only-component-keys") == []

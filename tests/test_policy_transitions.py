@@ -144,3 +144,24 @@ def test_restore_never_enables_a_retired_generation(moto_endpoint: str, aws: Any
     violations = judge(raw, moto_endpoint, enable="cmk-us-")
     assert sorted(v.urn.rsplit("::", 1)[1] for v in violations) == ["cmk-us-east-1", "cmk-us-west-2"]
     assert all("restore enables the current generation only, never a retired one" in v.message for v in violations)
+
+
+def test_a_follow_up_revocation_that_would_disable_the_next_generation_is_refused(moto_endpoint: str, aws: Any) -> None:
+    """Break-glass disabled the enrolled keys only; the next generation is still enabled while in-progress."""
+    current = deploy(aws, "current", "in-progress", **REVOKED)
+    following = deploy(aws, "next", "in-progress")
+    raw = engine_config(
+        **REVOKED, reencryption={"status": "in-progress", "ticket": "PS-1"}, enrolledKeys=current, nextKeys=following
+    )
+    violations = judge(raw, moto_endpoint)
+    assert len(violations) == 4, describe(violations)
+    assert all("next generation: the deployed key in" in v.message for v in violations)
+
+
+def test_a_follow_up_revocation_with_every_generation_already_disabled_passes(moto_endpoint: str, aws: Any) -> None:
+    current = deploy(aws, "current", "in-progress", **REVOKED)
+    following = deploy(aws, "next", "in-progress", **REVOKED)
+    raw = engine_config(
+        **REVOKED, reencryption={"status": "in-progress", "ticket": "PS-1"}, enrolledKeys=current, nextKeys=following
+    )
+    assert judge(raw, moto_endpoint) == []

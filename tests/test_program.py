@@ -10,7 +10,7 @@ import pytest
 
 from atlassian_cmk.evidence import EVIDENCE_SIDS
 from atlassian_cmk.key_policy import SID_ADMINISTRATORS, SID_ROOT, key_policy_findings
-from atlassian_cmk.naming import RECORD_TAGS
+from atlassian_cmk.naming import RECORD_TAGS, TAG_ENROLLED
 from atlassian_cmk.stack_file import raw_config_from_text
 from rehearsal.program_run import ACCOUNT_ID, PROJECT_DIR, ProgramRun, RegisteredResource, run_program
 from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_KEY_POLICY, SAMPLE_SID
@@ -283,13 +283,17 @@ def test_the_program_registers_the_same_keys_with_and_without_enrolled_keys(mult
 
     def shape(run: ProgramRun) -> list[tuple[str, str, bool, bool, str]]:
         # Sorted by URN: the runtime registers concurrently, so the order of registration varies.
-        return sorted(
-            (r.urn, r.type, r.protect, r.retain_on_delete, json.dumps(r.inputs, sort_keys=True, default=str))
-            for r in run.resources
-        )
+        # The enrolled evidence tag is the only difference (a tag update in place, never a replacement).
+        def inputs(r: Any) -> str:
+            tags = {k: v for k, v in (r.inputs.get("tags") or {}).items() if k != TAG_ENROLLED}
+            return json.dumps({**r.inputs, "tags": tags}, sort_keys=True, default=str)
+
+        return sorted((r.urn, r.type, r.protect, r.retain_on_delete, inputs(r)) for r in run.resources)
 
     assert shape(enrolled) == shape(plain)
     assert enrolled.outputs == plain.outputs
+    assert all(k.inputs["tags"][TAG_ENROLLED] == "true" for k in enrolled.kms_keys)
+    assert all(TAG_ENROLLED not in k.inputs["tags"] for k in plain.kms_keys)
 
 
 def test_the_shipped_stack_file_shows_the_enrolled_keys_block_commented_with_how_to_fill_it() -> None:

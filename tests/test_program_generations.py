@@ -146,7 +146,7 @@ def test_restore_after_retirement_enables_the_current_generation_only() -> None:
 
 
 def test_multi_region_next_generation_has_its_own_primary_and_replica() -> None:
-    run = run_ok(**PREPARING, multiRegion="true")
+    run = run_ok(reencryption={"status": "preparing", "ticket": "PS-1"}, multiRegion="true")  # mrk- ARNs not yet known
     primaries = sorted(k.name for k in run.of_type(KEY))
     replicas = {k.name: k for k in run.of_type(REPLICA)}
     assert primaries == ["cmk-gen2-us-east-1", "cmk-us-east-1"]

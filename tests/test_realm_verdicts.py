@@ -187,11 +187,19 @@ def test_an_unchanged_enrolled_realm_refuses_no_key(moto_endpoint: str, aws: Any
     assert proceeding == {"cmk-us-east-1", "cmk-us-west-2"}
 
 
-def test_a_multi_region_flip_refuses_both_keys_naming_each_region_once(moto_endpoint: str, aws: Any) -> None:
+def test_a_multi_region_flip_stops_the_program_and_refuses_both_keys_in_the_pack(moto_endpoint: str, aws: Any) -> None:
     keys = deploy(aws)
     raw = enrolled_config(keys, multiRegion="true")
+    # The schema refuses a multiRegion that does not match the enrolled keys' kind: the program stops.
+    stopped = run_program(raw)
+    assert stopped.error is not None
+    assert "flipping multiRegion replaces the enrolled key, so Atlassian would lose the key it holds in us-east-1" in (
+        str(stopped.error)
+    )
+    # A program that did not validate (the keys a flip would declare) still meets the pack's refusal on every key.
+    plain = {k: v for k, v in raw.items() if k != "atlassian-cmk:enrolledKeys"}
     with pack_for(raw, moto_endpoint) as (client, _):
-        run = preview(raw)
+        run = preview(plain)
         client.configure()
         verdicts = judge_each_step(client, run)
 
@@ -199,10 +207,7 @@ def test_a_multi_region_flip_refuses_both_keys_naming_each_region_once(moto_endp
     assert refused == {"cmk-us-east-1", "cmk-us-west-2"}, every_violation(verdicts)
     found = messages(verdicts, run, "enrolled-keys-kept")
     assert len(found) == 2
-    for message in found:
-        for region, key in keys.items():
-            cause = f"{region} ({key.arn}): atlassian-cmk:multiRegion is true but the enrolled key is a single-region"
-            assert message.count(cause) == 1
+    assert all("Atlassian would lose the key it holds in us-east-1" in message for message in found)
 
 
 def test_a_moved_alias_in_one_region_refuses_both_keys(moto_endpoint: str, aws: Any) -> None:

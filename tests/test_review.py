@@ -233,7 +233,9 @@ def test_a_realm_change_names_each_region_leaving_and_joining(repo: Path) -> Non
     review = review_stack_change(repo, "prod", "main")
 
     by_kind = {(c.kind, c.regions) for c in review.changes}
-    assert ("realm", ("eu-central-1", "eu-west-1")) in by_kind
+    assert ("realm", ()) in by_kind  # the summary names both sets; no "(eu-...)" suffix naming only one
+    realm = next(c for c in review.changes if c.kind == "realm")
+    assert realm.summary.endswith("data cannot leave its realm (eu-central-1 and eu-west-1 not in realm us)")
     assert {("region-leaving", ("us-east-1",)), ("region-leaving", ("us-west-2",))} <= by_kind
     assert {("region-joining", ("eu-central-1",)), ("region-joining", ("eu-west-1",))} <= by_kind
     joining = next(c for c in review.changes if c.kind == "region-joining")
@@ -253,3 +255,58 @@ def test_enrollment_and_a_changed_enrolled_arn_are_shown_as_what_atlassian_holds
     assert [(c.kind, c.severity) for c in changed.changes] == [("enrolled-keys", "critical")]
     assert changed.changes[0].details == f"- us-west-2: {WEST_ARN}\n+ us-west-2: {other}"
     assert "only a re-encryption agreed with Atlassian" in changed.changes[0].summary
+
+
+def test_dropping_a_region_is_headed_as_the_realm_shrinking_not_data_leaving(repo: Path) -> None:
+    (repo / "Pulumi.prod.yaml").write_text(
+        PROD.replace("atlassian-cmk:realm: us", "atlassian-cmk:regions: [us-east-1]")
+    )
+
+    markdown = review_stack_change(repo, "prod", "main").to_markdown()
+
+    heading = next(line for line in markdown.splitlines() if "Realm us" in line)
+    assert heading.endswith("-> explicit (us-east-1): the realm shrinks (the region leaving is named below)"), heading
+    assert "data cannot leave its realm" not in markdown
+    assert "us-west-2 leaves the stack" in markdown
+
+
+def test_a_changed_enrolled_arn_is_headed_by_its_region_only_and_fails_the_impact_check(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlassian_cmk.cli.main import main
+
+    commit_base(repo, PROD + ENROLLED)
+    other = WEST_ARN.replace("2234abcd", "9934abcd")
+    (repo / "Pulumi.prod.yaml").write_text(PROD + ENROLLED.replace(WEST_ARN, other))
+
+    review = review_stack_change(repo, "prod", "main")
+    code = main(["--project-dir", str(repo), "impact", "--base", "main"])
+
+    change = next(c for c in review.changes if c.kind == "enrolled-keys")
+    assert change.regions == ("us-west-2",) and change.blocks and review.blocked
+    assert "(us-west-2)" in capsys.readouterr().out and code == 4
+
+
+def test_removing_the_enrolled_keys_fails_the_impact_check_even_with_a_revocation(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlassian_cmk.cli.main import main
+
+    commit_base(repo, PROD + ENROLLED)
+    (repo / "Pulumi.prod.yaml").write_text(revoke(PROD))
+
+    code = main(["--project-dir", str(repo), "impact", "--base", "main", "--format", "json"])
+
+    document = json.loads(capsys.readouterr().out)
+    assert code == 4 and document["blocked"] is True
+    removed = next(c for c in document["changes"] if c["kind"] == "enrolled-keys")
+    assert removed["blocks"] is True and removed["summary"].startswith("Enrollment removed")
+    assert "this check fails until the change is declared" in removed["summary"]
+
+
+def test_enrolling_for_the_first_time_does_not_fail_the_impact_check(repo: Path) -> None:
+    from atlassian_cmk.cli.main import main
+
+    (repo / "Pulumi.prod.yaml").write_text(PROD + ENROLLED)
+
+    assert main(["--project-dir", str(repo), "impact", "--base", "main"]) == 0

@@ -30,6 +30,7 @@ from atlassian_cmk.naming import (
     TAG_REVOCATION_TICKET,
     TAG_REVOKED_AT,
     TAG_REVOKED_BY,
+    TAG_STACK,
 )
 from atlassian_cmk.timeline import iso
 
@@ -81,7 +82,7 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
 
 
-RegionOutcome = Literal["changed", "unchanged", "failed", "key-lost"]
+RegionOutcome = Literal["changed", "unchanged", "failed", "key-lost", "refused", "not-deployed"]
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,16 @@ class ChangeReport:
     def exit_code(self) -> ExitCode:
         if any(r.outcome == "key-lost" for r in self.regions):
             return ExitCode.KEY_LOST
-        if all(r.outcome == "failed" for r in self.regions):
+        if any(r.outcome == "refused" for r in self.regions):
+            return ExitCode.REFUSED
+        # A region not deployed yet (before enrollment) has nothing to change; it is no failure.
+        deployed = [r for r in self.regions if r.outcome != "not-deployed"]
+        if deployed and all(r.outcome == "failed" for r in deployed):
             return ExitCode.UNREACHABLE
-        if any(r.outcome == "failed" for r in self.regions):
+        if any(r.outcome == "failed" for r in deployed):
             return ExitCode.SPLIT
+        if len(deployed) < len(self.regions):
+            return ExitCode.NOT_DEPLOYED
         return ExitCode.AS_DECLARED
 
     @property
@@ -211,7 +218,7 @@ def converge_keys(
         # Once enrolled, the key is addressed by the enrolled key ID only: never re-found through the alias.
         enrolled = parse_key_arn(reading.enrolled_arn) if reading.enrolled_arn else None
         key_ref = enrolled.key_id if enrolled is not None else deployed.alias
-        return _converge_region(reading, key_ref, enable, plan_tags, client_factory, policy)
+        return _converge_region(reading, deployed.stack, key_ref, enable, plan_tags, client_factory, policy)
 
     workers = policy.max_workers or max(1, len(deployed.readings))
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -224,6 +231,7 @@ class _RegionFailure(Exception):
 
 def _converge_region(
     reading: RegionReading,
+    stack: str,
     key_ref: str,
     enable: bool,
     plan_tags: TagPlanner,
@@ -241,10 +249,29 @@ def _converge_region(
                 fresh = read_key(kms, region, key_ref)
                 if fresh.error is not None:
                     raise _RegionFailure(fresh.error)
+                if fresh.key is None and key_ref.startswith("alias/"):
+                    # Before enrollment no key behind the alias is a stack not deployed there yet: nothing
+                    # Atlassian holds is lost (a state, not an incident).
+                    return RegionChange(
+                        region, "not-deployed", f"NOT DEPLOYED: no key behind {key_ref} yet (run `pulumi up`)", attempt
+                    )
                 if fresh.key is None:
-                    where = key_ref if key_ref.startswith("alias/") else f"the enrolled key ID {key_ref}"
-                    return RegionChange(region, "key-lost", f"no key at {where}", attempt)
+                    return RegionChange(region, "key-lost", f"no key at the enrolled key ID {key_ref}", attempt)
                 before = fresh.key
+            if before.tags.get(TAG_STACK) != stack:
+                # Never change a key that is not the stack's: an enrolledKeys ARN outside the realm, or a key
+                # whose stack tag was removed, may be another team's key (moto and the IAM documents aside,
+                # the stack tag is the evidence the program wrote at CreateKey).
+                found = before.tags.get(TAG_STACK)
+                tagged = f"is tagged {TAG_STACK}={found}" if found is not None else f"has no {TAG_STACK} tag"
+                return RegionChange(
+                    region,
+                    "refused",
+                    f"REFUSED: {before.arn} {tagged}, not {stack}: cmkctl changes only the stack's keys; "
+                    "check Pulumi.<stack>.yaml's enrolledKeys and the key's tags",
+                    attempt,
+                    before,
+                )
             if before.pending_deletion:
                 return RegionChange(
                     region,

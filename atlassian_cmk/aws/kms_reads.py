@@ -11,7 +11,7 @@ import html
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
@@ -282,3 +282,40 @@ def shared_client_factory(
             return client
 
     return factory
+
+
+STACK_KEY_SCAN_LIMIT: Final = 1000
+"""At most this many keys per region are scanned by `keys_carrying_tags` (ListKeys pages of 100)."""
+
+
+def keys_carrying_tags(
+    kms: Any, tags: Mapping[str, str], limit: int = STACK_KEY_SCAN_LIMIT
+) -> tuple[tuple[str, ...], str | None]:
+    """(ARNs of the region's keys carrying every tag in `tags`, None) or ((), why the scan is incomplete).
+
+    ListKeys, then ListResourceTags per key, at most `limit` keys (a bound: an account with more
+    keys gets a reason, never a silent partial answer). A key whose tags cannot be read
+    (AccessDenied: another team's key policy) is skipped: the stack's own keys are readable by the
+    roles that run cmkctl, and a decoy behind the alias was just read through it.
+    """
+    found: list[str] = []
+    scanned = 0
+    try:
+        for page in kms.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": 100}):
+            for entry in page.get("Keys", []):
+                scanned += 1
+                if scanned > limit:
+                    return (
+                        (),
+                        f"more than {limit} keys in the region; the scan for other keys with the stack's tags stopped",
+                    )
+                try:
+                    listed = kms.list_resource_tags(KeyId=entry["KeyId"]).get("Tags", [])
+                except botocore.exceptions.ClientError:
+                    continue
+                carried = {t["TagKey"]: t["TagValue"] for t in listed}
+                if all(carried.get(k) == v for k, v in tags.items()):
+                    found.append(str(entry["KeyArn"]))
+    except Exception as error:  # noqa: BLE001 - any failure is a reason
+        return (), describe_error(error)
+    return tuple(found), None

@@ -18,7 +18,8 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -36,7 +37,7 @@ from atlassian_cmk.aws.kms_actions import (
     restoration_tags,
     revocation_tags,
 )
-from atlassian_cmk.aws.kms_reads import aws_endpoint_note, read_key_policies
+from atlassian_cmk.aws.kms_reads import aws_endpoint_note, describe_error, keys_carrying_tags, read_key_policies
 from atlassian_cmk.break_glass import (
     OVERRIDE_FLAG,
     InputError,
@@ -65,7 +66,7 @@ from atlassian_cmk.display import markdown_code_block
 from atlassian_cmk.documents import ChangeDocument, RegionAction, RegionResult, RunContext
 from atlassian_cmk.endpoints import where_label
 from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
-from atlassian_cmk.enrollment import check_enrollment
+from atlassian_cmk.enrollment import EnrollmentCheck, check_enrollment, other_tagged_keys_problems, stack_key_tags
 from atlassian_cmk.exit_codes import ExitCode, exit_codes_help, most_severe
 from atlassian_cmk.git_source import GitRefError
 from atlassian_cmk.guards import realm_revocation_clock, reencryption_running, revocation_clock
@@ -636,7 +637,12 @@ def _region_results(
     results = []
     for change in changes:
         key = change.key
-        did: RegionAction = {"changed": action, "unchanged": "none"}.get(change.outcome, "failed")
+        did: RegionAction = {
+            "changed": action,
+            "unchanged": "none",
+            "refused": "refused",
+            "not-deployed": "not-deployed",
+        }.get(change.outcome, "failed")
         record = {k: v for k, v in key.tags.items() if k.startswith("atlassian-cmk:")} if key else None
         results.append(
             RegionResult(
@@ -856,6 +862,25 @@ def _restore(run: _Run) -> ExitCode:
     return code
 
 
+def _scan(run: _Run, stack: str, keys: Mapping[str, str]) -> dict[str, tuple[tuple[str, ...], str | None]]:
+    """Every region's keys carrying the stack's tags (a decoy behind the alias copies them), concurrently."""
+
+    def scan(region: str) -> tuple[tuple[str, ...], str | None]:
+        try:
+            kms = run.rt.client_factory("kms", region)
+        except Exception as error:  # noqa: BLE001 - a reason, never a crash
+            return (), describe_error(error)
+        return keys_carrying_tags(kms, stack_key_tags(stack, region))
+
+    with run.wait("other keys carrying the stack's tags"), ThreadPoolExecutor(max_workers=max(1, len(keys))) as pool:
+        return dict(zip(keys, pool.map(scan, keys), strict=True))
+
+
+def _arn_list(keys: Mapping[str, str]) -> str:
+    """region -> ARN as a reader's list (`us-east-1 arn:...`, ...), never a Python dict."""
+    return ", ".join(f"{region} {arn}" for region, arn in keys.items())
+
+
 def _enroll(run: _Run) -> ExitCode:
     """Record the keys the alias names as `enrolledKeys`, after checking they are the stack's own.
 
@@ -881,6 +906,10 @@ def _enroll(run: _Run) -> ExitCode:
         document(ExitCode.UNREACHABLE, "not-started", deployed.errors(), {})
         return ExitCode.UNREACHABLE
     check = check_enrollment(config, deployed)
+    if check.ok:
+        check = EnrollmentCheck(
+            check.keys, tuple(other_tagged_keys_problems(check.keys, _scan(run, stack, check.keys)))
+        )
     if not check.ok:
         headline = f"REFUSED: the keys behind {deployed.alias} cannot be enrolled; nothing was written:"
         _refused(run, headline, check.problems)
@@ -888,9 +917,9 @@ def _enroll(run: _Run) -> ExitCode:
         return ExitCode.REFUSED
     if config.enrolled_keys is not None and config.enrolled_keys.as_config() != check.keys:
         moved = (
-            f"REFUSED: {path.name} already enrolls {config.enrolled_keys.as_config()}, but the alias names "
-            f"{check.keys}; see `cmkctl status` (ALIAS MOVED). A new key for Atlassian is a re-encryption, not "
-            "an enrollment."
+            f"REFUSED: {path.name} already enrolls {_arn_list(config.enrolled_keys.as_config())}, but the alias "
+            f"names {_arn_list(check.keys)}; see `cmkctl status` (ALIAS MOVED). A new key for Atlassian is a "
+            "re-encryption, not an enrollment."
         )
         print(moved, file=sys.stderr)
         document(ExitCode.REFUSED, "refused", (moved,), {})
@@ -925,8 +954,9 @@ def _impact(run: _Run) -> ExitCode:
     print(review.to_json() if run.json else review.to_markdown(), end="")
     if not review.valid:
         return ExitCode.USAGE
-    # A changed context tag, or Atlassian losing access through its statements (marker or not): fail CI's check.
-    return ExitCode.REFUSED if review.refused else ExitCode.AS_DECLARED
+    # A changed context tag, Atlassian losing access through its statements (marker or not), or an
+    # undeclared change or removal of the enrolled keys: fail CI's impact check.
+    return ExitCode.REFUSED if review.refused or review.blocked else ExitCode.AS_DECLARED
 
 
 def _iam(run: _Run) -> ExitCode:

@@ -9,7 +9,10 @@ revocation-clock: when the deployed keys are disabled, the deadlines Atlassian p
 from the moment of revocation. Evidence for that moment: the `atlassian-cmk:revoked-at` tag that
 `cmkctl revoke` writes on each key (via `guards.revocation_clock`). The pack does not search
 CloudTrail (one more service, slow, and not emulated); without the tag the time is unknown and
-the warning says so. In `pulumi up` the stack check runs after the steps, so it reads the keys
+the warning says so. When the disabled keys' current record carries a re-encryption guard override
+(`atlassian-cmk:guard-override`, written by `cmkctl revoke --override-reencryption-guard`), the
+warning names it: the break-glass follow-up pull request is allowed, and this is where it shows.
+In `pulumi up` the stack check runs after the steps, so it reads the keys
 afresh (context.deployed_after_steps): the clock shows the revocation the update just made.
 """
 
@@ -21,10 +24,10 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
-from atlassian_cmk.config import StackConfigErrors
-from atlassian_cmk.guards import deployed_integrity, revocation_clock
+from atlassian_cmk.config import StackConfigErrors, shorten
+from atlassian_cmk.guards import deployed_integrity, recorded_overrides, revocation_clock
 from atlassian_cmk.impact import regions_phrase, restore_steps
-from atlassian_cmk.naming import TAG_REVOKED_AT
+from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOKED_AT
 from atlassian_cmk.realm_findings import RealmFinding
 from atlassian_cmk.timeline import DATA_AT_RISK_AFTER, REINSTATEMENT_WINDOW
 
@@ -94,13 +97,18 @@ def check_clock(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[St
     else:
         when = clock.summary(now)
     keys_text = ", ".join(f"{k.region} ({k.arn})" for k in disabled)
+    overrides = recorded_overrides(state.live_keys())
+    overridden = "".join(
+        f" GUARD OVERRIDDEN by break-glass ({TAG_GUARD_OVERRIDE} in {regions_phrase(regions)}): {shorten(text)}."
+        for text, regions in overrides.items()
+    )
     if enabled_next:
         next_step = f"This update enables the keys again; then {restore_steps(stack)[1]}."
     else:
         next_step = "To restore: " + "; then ".join(restore_steps(stack)) + "."
     yield (
         f"the deployed CMK keys are disabled in {regions_phrase(tuple(k.region for k in disabled))}: Atlassian's "
-        f"access is revoked. {when}. Keys: {keys_text}. {next_step}",
+        f"access is revoked.{overridden} {when}. Keys: {keys_text}. {next_step}",
         None,
     )
 

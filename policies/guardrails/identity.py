@@ -14,8 +14,10 @@ enrolled ARN (unknown in preview: created or replaced) fails every key the same 
 enrollment (no `atlassian-cmk:enrolledKeys`) there is nothing to keep yet: the first deployment
 creates the keys.
 
-only-component-keys: a KMS key outside the CmkKeyPair component (for instance the real key
-adopted with `import` and `ignoreChanges`) would be judged by no other guardrail, so it is refused.
+only-component-keys: a KMS resource outside the CmkKeyPair component (for instance the real key
+adopted with `import` and `ignoreChanges`, a KeyPolicy emptying the enrolled key's policy, an Alias
+pointing the stack's alias at a decoy, an ExternalKey) would be judged by no other guardrail, so it is
+refused; a Grant is refused anywhere (access outside the reviewed key policy).
 It stays per resource: the realm rules judge the realm from the configuration and the enrolled
 keys, which a foreign resource does not change, and refusing the foreign resource's own step is
 what keeps it from acting on a key; the component's keys need not be held back for it.
@@ -43,14 +45,16 @@ from atlassian_cmk.identity_rules import (
     declared_key_kind,
     declared_shape_findings,
     dropped_keys,
+    enrolled_evidence_findings,
     output_arn_findings,
+    removed_enrollment_findings,
 )
 from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR
 from atlassian_cmk.realm_findings import RealmFinding, realm_message
 
 from .context import invalid_config_message, stack_config, unreadable_suffix
 from .framework import Realm, ResourceAndStackPolicy, StackFinding, in_scope, realm_check_of_key
-from .resources import KMS_KEY_TYPES, KMS_REPLICA_KEY_TYPE, CmkKey, known, parent_types
+from .resources import KMS_REPLICA_KEY_TYPE, CmkKey, known, parent_types
 from .settings import COMPONENT_KEYS_POLICY, IDENTITY_POLICY
 
 DESCRIPTION = (
@@ -59,8 +63,8 @@ DESCRIPTION = (
     "alias still naming the enrolled key; any of these holds back every key of the realm."
 )
 COMPONENT_DESCRIPTION = (
-    "Checks whether every aws:kms/key:Key and aws:kms/replicaKey:ReplicaKey in the stack belongs to the CmkKeyPair "
-    "component, the only keys the guardrails judge."
+    "Checks whether every aws:kms/* resource in the stack (keys, replica and external keys, key policies, aliases, "
+    "grants) belongs to the CmkKeyPair component, the only KMS resources the guardrails judge; grants are refused."
 )
 ADVICE = ""
 """None beyond the causes: each core message already says what to do (keep the region or shape, or
@@ -74,9 +78,13 @@ def identity_findings(realm: Realm, _settings: Mapping[str, Any]) -> Iterator[Re
     """
     config = realm.config
     if config.enrolled_keys is None:
+        # The evidence tag the program writes once enrolled: a pull request dropping enrolledKeys would
+        # send every tool back to the alias (which anyone with kms:UpdateAlias can repoint).
+        yield from (RealmFinding(f.message) for f in removed_enrollment_findings(realm.deployed()))
         return
     yield from (RealmFinding(finding.message) for finding in dropped_keys(config))
     state = realm.deployed()
+    yield from (RealmFinding(f.message) for f in enrolled_evidence_findings(state, CURRENT_KEY_PAIR))
     for region in config.regions:
         reading = state.reading(region)
         live = reading.key if reading is not None else None
@@ -149,14 +157,34 @@ def policy() -> ResourceAndStackPolicy:
     )
 
 
+KMS_TYPE_PREFIX = "aws:kms/"
+"""Every pulumi-aws KMS resource type starts so. Today (pulumi/pulumi-aws sdk/python/pulumi_aws/kms/):
+Alias, Ciphertext, CustomKeyStore, ExternalKey, Grant, Key, KeyPolicy, ReplicaExternalKey, ReplicaKey.
+Matching the prefix, not a list, also covers a type a later provider adds (fail closed)."""
+
+KMS_GRANT_TYPE = "aws:kms/grant:Grant"
+
+
 def foreign_key_message(resource_type: str, name: str, urn: str) -> str | None:
-    """Why a KMS key resource outside the component is refused; None for anything else."""
-    if resource_type not in KMS_KEY_TYPES or COMPONENT_TYPE in parent_types(urn):
+    """Why a KMS resource is refused (outside the component, or a grant anywhere); None for anything else.
+
+    A KeyPolicy, Alias or Grant outside the component acts on a key or alias without any guardrail
+    judging it (an empty key policy on the enrolled key, the stack's alias pointed at a decoy, a grant
+    to another account); an ExternalKey or ReplicaExternalKey is a key no guardrail judges.
+    """
+    if not resource_type.startswith(KMS_TYPE_PREFIX):
+        return None
+    if resource_type == KMS_GRANT_TYPE:
+        return (
+            f"{resource_type} {name}: a KMS grant gives a principal use of a key outside its key policy, which no "
+            "guardrail judges; the CMK keys' access is only the reviewed key policy (remove the grant)"
+        )
+    if COMPONENT_TYPE in parent_types(urn):
         return None
     return (
-        f"{resource_type} {name} is outside the {COMPONENT_TYPE} component: no guardrail judges its enabled state, "
-        "deletion window or protection, so it could revoke or destroy Atlassian's access unreviewed; manage the CMK "
-        "keys only through the component (keep other KMS keys in another stack)"
+        f"{resource_type} {name} is outside the {COMPONENT_TYPE} component: no guardrail judges what it does to a "
+        "key, its policy or its alias, so it could revoke or destroy Atlassian's access unreviewed; manage KMS "
+        "resources in this stack only through the component (keep other KMS resources in another stack)"
     )
 
 

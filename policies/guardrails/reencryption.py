@@ -6,6 +6,12 @@ running *now*: a single pull request could mark it complete and disable the keys
 deployed keys' re-encryption tag is the evidence of what is running, so the policy reads it from
 AWS (once per run) and fails closed when it cannot. A revocation while re-encryption may run
 holds every key of the realm back (framework.realm_policy), not only the key whose region shows it.
+
+The guard stops *disabling*: when every deployed key is already Disabled (break-glass revoked
+them, perhaps with `cmkctl revoke --override-reencryption-guard`), a change declaring
+`enabled: false` disables nothing and passes, so the reviewed stack file can catch up with what
+break-glass did (`guards.revocation_during_reencryption`). A change that would still disable a key
+in any region is refused on every key, as before.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValid
 from atlassian_cmk.config import StackConfigErrors
 from atlassian_cmk.evidence import reencryption_evidence
 from atlassian_cmk.generations import NEXT, RETIRED
-from atlassian_cmk.guards import reencryption_running
+from atlassian_cmk.guards import reencryption_running, revocation_during_reencryption
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.realm_findings import RealmFinding
 from atlassian_cmk.transition_rules import generation_split, promotion_findings
@@ -78,23 +84,42 @@ def _config_declares_reencryption() -> bool:
 
 
 def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmFinding]:
-    """A revocation (atlassian-cmk:enabled false) while re-encryption may run, or a promotion or
-    retirement that skips an applied step, holds every key of every generation back."""
+    """A revocation (atlassian-cmk:enabled false) that would disable a key of any held generation while
+    re-encryption may run, or a promotion or retirement that skips an applied step, holds every key of
+    every generation back. A revocation that disables nothing (every deployed key of the current and
+    next generation already Disabled, the break-glass follow-up) passes."""
     live = bool(settings["liveStateCheck"])
     if realm.config.retired_keys:
         yield from promotion_findings(realm.config, realm.deployed() if live else None)
     if realm.config.enabled:
         return
     deployed = realm.deployed() if live else None
-    verdict = reencryption_running(realm.config.reencryption, deployed)
+    verdict = revocation_during_reencryption(realm.config.reencryption, deployed)
     # The core's reasons name their region where there is one.
     yield from (RealmFinding(reason) for reason in verdict.reasons)
+    yield from _next_generation_findings(realm, live)
     if verdict.reasons and not live:
         yield RealmFinding(
             "the live check is off (policy config liveStateCheck: false): only the declared status was checked"
         )
     elif deployed is not None and deployed.errors():
         yield RealmFinding("the pack fails closed" + unreadable_suffix())
+
+
+def _next_generation_findings(realm: Realm, live: bool) -> Iterator[RealmFinding]:
+    """The next generation judged like the current one: break-glass disables only the enrolled keys
+    today, so "every deployed key already Disabled" must hold for the next keys too, or this change
+    would disable them during re-encryption."""
+    config = realm.config
+    if not config.has_next_generation or not live:
+        return
+    if config.next_keys is None:
+        # Atlassian holds only the next keys it was given, which the stack records as nextKeys; before
+        # that, disabling the unrecorded next keys takes nothing from Atlassian.
+        return
+    deployed_next = DEPLOYED_STATE.get(realm.stack, config.regions, config.next_keys)
+    verdict = revocation_during_reencryption(config.reencryption, deployed_next)
+    yield from (RealmFinding(f"next generation: {reason}") for reason in verdict.reasons)
 
 
 ADVICE = (
