@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit iam demo check-pack-venv check-published-pack bench lock clean
+.PHONY: install test lint typecheck unit iam demo check-pack-venv check-published-pack bench bench-awscli lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,8 +45,14 @@ check-published-pack: $(STAMP)
 	$(BIN)/python -m rehearsal.published_pack
 
 ## bench: the benchmark scripts (figures, not assertions)
-bench: $(STAMP)
+bench: $(STAMP) bench-awscli
 	for script in bench/*.py; do $(BIN)/python $$script || exit $$?; done
+
+## bench-awscli: the AWS CLI, the peer bench/bench_vs_awscli.py compares with, in its own venv
+## (it pins its own botocore); a bench-only dependency, never in requirements.txt
+bench-awscli: .venv-awscli/bin/aws
+.venv-awscli/bin/aws:
+	$(PYTHON) -m venv .venv-awscli && .venv-awscli/bin/pip install --quiet awscli==1.46.2
 
 ## lock: re-resolve requirements.txt into requirements.lock
 lock:

@@ -22,6 +22,8 @@ from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.guards import deployed_integrity, reencryption_running
 from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState
+from atlassian_cmk.naming import TAG_REENCRYPTION
+from atlassian_cmk.records import has_current_revocation
 
 _log = logging.getLogger("atlassian_cmk")
 
@@ -202,6 +204,37 @@ def nothing_revoked(deployed: DeployedState) -> bool:
     """Whether restore has nothing to do: every region was read and its key is Enabled.
 
     An unreadable or missing region is not "nothing to do" (fail closed: restore then proceeds and
-    reports that region)."""
+    reports that region), and neither is an Enabled key still carrying an open revocation record: an
+    earlier restore enabled it but could not record it, and the rerun writes the missing record."""
     readings = deployed.readings
-    return bool(readings) and all(r.error is None and r.key is not None and r.key.enabled for r in readings)
+    return bool(readings) and all(
+        r.error is None and r.key is not None and r.key.enabled and not has_current_revocation(r.key.tags)
+        for r in readings
+    )
+
+
+def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[str, ...]:
+    """What changed in the guard's evidence between the check and the moment of use, one line per region.
+
+    The evidence is what `revoke_refusal` judged: each region's readability and its live
+    `atlassian-cmk:reencryption` tag (and which key the region holds). Empty when nothing changed.
+    """
+
+    def evidence(state: DeployedState) -> dict[str, tuple[str, str]]:
+        return {
+            r.region: (
+                "unreadable" if r.error is not None else (r.key.key_id if r.key is not None else "no key"),
+                (r.key.reencryption or "(no tag)") if r.key is not None else "-",
+            )
+            for r in state.readings
+        }
+
+    before, after = evidence(checked), evidence(now)
+    lines = []
+    for region in sorted(before.keys() | after.keys()):
+        was, is_now = before.get(region, ("absent", "-")), after.get(region, ("absent", "-"))
+        if was[0] != is_now[0]:
+            lines.append(f"{region}: the key was {was[0]}, is now {is_now[0]}")
+        elif was[1] != is_now[1]:
+            lines.append(f"{region}: {TAG_REENCRYPTION} was {was[1]!r}, is now {is_now[1]!r}")
+    return tuple(lines)

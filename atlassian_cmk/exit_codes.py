@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     ALIAS_MOVED = 6
     DEADLINE = 7
     NOT_DEPLOYED = 8
+    RECORD_NOT_WRITTEN = 9
     INTERRUPTED = 130
     USAGE = 64
     INTERNAL = 70
@@ -37,6 +38,10 @@ EXIT_CODE_MEANINGS: Final = {
     ExitCode.ALIAS_MOVED: "the stack's alias no longer names the enrolled key in some region (see ALIAS MOVED)",
     ExitCode.DEADLINE: "status --fail-on deadline: the reinstatement window closes within 48 h or has passed",
     ExitCode.NOT_DEPLOYED: "not deployed yet in some region (a state, not an incident): run `pulumi up`, then enroll",
+    ExitCode.RECORD_NOT_WRITTEN: (
+        "revoke/restore changed the keys as asked, but the record (tags) could not be written in some region; "
+        "rerun to write it"
+    ),
     ExitCode.USAGE: "bad usage or bad configuration; nothing in AWS was changed",
     ExitCode.INTERNAL: "internal error (a bug): one line, rerun with -v for the traceback",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C): one line says each region's last known state",
@@ -51,6 +56,7 @@ SEVERITY: Final = (
     ExitCode.REFUSED,
     ExitCode.UNREACHABLE,
     ExitCode.SPLIT,
+    ExitCode.RECORD_NOT_WRITTEN,
     ExitCode.DEADLINE,
     ExitCode.DRIFT,
     ExitCode.NOT_DEPLOYED,
@@ -63,7 +69,10 @@ reinstatement window closes or has closed must page the drift job as a deadline 
 region has also drifted, while a split or an unreadable region (the reading itself is in doubt)
 still says so first; every finding is in the JSON whichever code wins. NOT_DEPLOYED (a stack
 before its first `pulumi up`) is the least severe non-zero code: any drift in a deployed region
-outranks it, and CI can tell "nothing to watch yet" from drift."""
+outranks it, and CI can tell "nothing to watch yet" from drift. RECORD_NOT_WRITTEN (9: the keys are as
+asked, their record is not) ranks below SPLIT (the state itself differs) and above DEADLINE and DRIFT:
+a record to write is the command's own unfinished step. 8 stays NOT_DEPLOYED (fix-10); 9 was 8 on
+issue-12b's branch."""
 
 
 def most_severe(codes: list[ExitCode]) -> ExitCode:

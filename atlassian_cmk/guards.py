@@ -17,6 +17,7 @@ from atlassian_cmk.evidence import reencryption_evidence
 from atlassian_cmk.identity_rules import foreign_keys
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_RESTORED_AT, TAG_REVOKED_AT
+from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.timeline import RevocationClock, parse_iso
 
 
@@ -168,7 +169,9 @@ def revocation_clock(
     """
     stamps: list[datetime] = []
     for key in keys:
-        if key.enabled or TAG_REVOKED_AT not in key.tags:
+        # A restored (closed) record is history, not this revocation's time (atlassian_cmk/records.py);
+        # "" is absent (a field cleared by writing "", since nobody but the apply role may untag).
+        if key.enabled or not key.tags.get(TAG_REVOKED_AT) or not has_current_revocation(key.tags):
             continue
         value = key.tags[TAG_REVOKED_AT]
         moment = parse_iso(value)

@@ -34,7 +34,8 @@ TAG_REVOCATION_TICKET: Final = "atlassian-cmk:revocation-ticket"
 # Written only by `cmkctl revoke`/`restore` (the break-glass path): a deployment cannot know
 # the wall-clock time of its own apply without a perpetual diff.
 TAG_REVOCATION_ID: Final = "atlassian-cmk:revocation-id"
-"""Identity of one revocation: the key of the write-once record slot (see `atlassian_cmk.evidence`)."""
+"""`rev-<UTC time>-<random>` (`records.new_revocation_id`): which break-glass revocation the record on the
+key belongs to; the key of the write-once record slot (see `atlassian_cmk.evidence`)."""
 TAG_REVOKED_AT: Final = "atlassian-cmk:revoked-at"
 TAG_REVOKED_BY: Final = "atlassian-cmk:revoked-by"
 TAG_GUARD_OVERRIDE: Final = "atlassian-cmk:guard-override"

@@ -35,6 +35,7 @@ from atlassian_cmk.key_policy import (
 )
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
+from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.timeline import RevocationClock, iso
 
 SCHEMA_VERSION: Final = 1
@@ -386,7 +387,10 @@ def status_json(report: StatusReport) -> dict[str, Any]:
 def _region_json(row: RegionStatus, now: datetime) -> dict[str, Any]:
     key = row.key
     tags = key.tags if key is not None else {}
+    # Only a current record describes this revocation: a closed one is an earlier incident's, and
+    # "" is a cleared field (records.py), i.e. absent.
     revoked = key is not None and not key.enabled
+    tags = tags if has_current_revocation(tags) else {}
     return {
         "region": row.region,
         "key_arn": key.arn if key else None,
@@ -401,10 +405,10 @@ def _region_json(row: RegionStatus, now: datetime) -> dict[str, Any]:
         "reencryption": {"declared": row.declared_reencryption, "live": key.reencryption if key else None},
         "revocation": (
             {
-                "reason": tags.get(TAG_REVOCATION_REASON),
-                "ticket": tags.get(TAG_REVOCATION_TICKET),
-                "revoked_by": tags.get(TAG_REVOKED_BY),
-                "guard_override": tags.get(TAG_GUARD_OVERRIDE),
+                "reason": tags.get(TAG_REVOCATION_REASON) or None,
+                "ticket": tags.get(TAG_REVOCATION_TICKET) or None,
+                "revoked_by": tags.get(TAG_REVOKED_BY) or None,
+                "guard_override": tags.get(TAG_GUARD_OVERRIDE) or None,
             }
             if revoked
             else None

@@ -663,3 +663,19 @@ def test_a_loopback_endpoint_is_never_sent_through_a_proxy(project: Path, moto_e
     )
 
     assert done.returncode == ExitCode.AS_DECLARED, done.stderr
+
+
+def test_a_record_not_written_is_9_ranked_below_a_split_and_above_a_deadline_and_not_deployed_stays_8() -> None:
+    from atlassian_cmk.exit_codes import SEVERITY, exit_codes_help, most_severe
+
+    assert (int(ExitCode.NOT_DEPLOYED), int(ExitCode.RECORD_NOT_WRITTEN)) == (8, 9)
+    assert most_severe([ExitCode.RECORD_NOT_WRITTEN, ExitCode.SPLIT]) == ExitCode.SPLIT
+    assert most_severe([ExitCode.RECORD_NOT_WRITTEN, ExitCode.DEADLINE]) == ExitCode.RECORD_NOT_WRITTEN
+    assert most_severe([ExitCode.RECORD_NOT_WRITTEN, ExitCode.NOT_DEPLOYED]) == ExitCode.RECORD_NOT_WRITTEN
+    order = ", ".join(str(int(code)) for code in SEVERITY if code != ExitCode.AS_DECLARED)
+    assert order == "130, 70, 64, 5, 6, 4, 3, 2, 9, 7, 1, 8"
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "cmkctl.md").read_text()
+    assert f"the most severe wins: {order}." in readme
+    assert f"in this order: {order}.".replace("2, 9,", "2,\n9,") in docs
+    assert "    9  revoke/restore changed the keys as asked" in exit_codes_help()

@@ -17,6 +17,7 @@ from typing import Any, Final
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error
 from atlassian_cmk.live_keys import CloudTrailEvidence, LiveKey
 from atlassian_cmk.naming import TAG_REVOKED_AT
+from atlassian_cmk.records import has_current_revocation
 
 CLOUDTRAIL_LOOKBACK: Final = timedelta(days=90)
 """CloudTrail keeps management events for 90 days; older revocations are unknowable here."""
@@ -28,8 +29,9 @@ PERMISSIONS: Final = ("cloudtrail:LookupEvents",)
 
 
 def needs_cloudtrail(key: LiveKey) -> bool:
-    """Only a disabled key without the `revoked-at` tag needs the (slow, rate-limited) lookup."""
-    return not key.enabled and not key.pending_deletion and TAG_REVOKED_AT not in key.tags
+    """Only a disabled key without a current `revoked-at` record needs the (slow, rate-limited) lookup."""
+    current = bool(key.tags.get(TAG_REVOKED_AT)) and has_current_revocation(key.tags)  # "" is absent
+    return not key.enabled and not key.pending_deletion and not current
 
 
 def cloudtrail_disabled_at(cloudtrail: Any, key: LiveKey, *, now: datetime) -> datetime | None:

@@ -32,6 +32,7 @@ from atlassian_cmk.aws.kms_actions import (
     REVOKE_PERMISSIONS,
     ChangeReport,
     RegionChange,
+    confirm_final_state,
     converge_keys,
     reconcile_revocation_records,
     restoration_tags,
@@ -43,7 +44,9 @@ from atlassian_cmk.break_glass import (
     InputError,
     RestoreRequest,
     RevokeRequest,
+    guard_evidence_changes,
     nothing_revoked,
+    read_state,
     read_state_and_identity,
     restore_refusal,
     revoke_refusal,
@@ -76,14 +79,15 @@ from atlassian_cmk.identity_rules import alias_findings
 from atlassian_cmk.impact import revocation_impact
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import (
+    TAG_GUARD_OVERRIDE,
     TAG_RESTORED_AT,
-    TAG_REVOCATION_REASON,
-    TAG_REVOCATION_TICKET,
+    TAG_REVOCATION_ID,
     TAG_REVOKED_AT,
     alias_name,
     stack_name_problem,
 )
 from atlassian_cmk.realms import REALMS
+from atlassian_cmk.records import current_realm_record, new_revocation_id, revocation_block
 from atlassian_cmk.review import review_stack_change
 from atlassian_cmk.stack_file import StackFileError, load_stack_config, read_text, stack_file_path
 from atlassian_cmk.status import FAIL_ON_CHOICES, assess, status_json
@@ -643,7 +647,7 @@ def _region_results(
             "refused": "refused",
             "not-deployed": "not-deployed",
         }.get(change.outcome, "failed")
-        record = {k: v for k, v in key.tags.items() if k.startswith("atlassian-cmk:")} if key else None
+        record = {k: v for k, v in key.tags.items() if k.startswith("atlassian-cmk:") and v} if key else None
         results.append(
             RegionResult(
                 region=change.region,
@@ -701,51 +705,79 @@ def _revoke(run: _Run) -> ExitCode:
     override = request.override_justification if overridden else None
     messages: list[str] = []
     if override is not None:
-        messages.append(f"GUARD OVERRIDDEN (recorded on the keys): {override}")
-        run.say(messages[-1])
+        run.say(f"Guard override: revoking although re-encryption may be in progress ({override}).")
 
     planned = dataclasses.replace(config, enabled=False, revocation=Revocation(request.reason, request.ticket))
-    if not args.yes and not _confirm(run, stack, context, revocation_impact(planned, stack)):
-        _document(
-            run,
-            ChangeDocument(
-                "revoke",
-                context,
-                ExitCode.REFUSED,
-                run.rt.now(),
-                _unchanged_results(deployed, "not-started"),
-                ("not confirmed",),
-            ),
-        )
-        return ExitCode.REFUSED
+    if not args.yes:
+        if not _confirm(run, stack, context, revocation_impact(planned, stack)):
+            _document(
+                run,
+                ChangeDocument(
+                    "revoke",
+                    context,
+                    ExitCode.REFUSED,
+                    run.rt.now(),
+                    _unchanged_results(deployed, "not-started"),
+                    ("not confirmed",),
+                ),
+            )
+            return ExitCode.REFUSED
+        # Time of check vs time of use: the operator may have waited at the prompt for minutes. The
+        # guard's evidence is read again now, immediately before DisableKey; any change stops the run.
+        with run.wait("AWS (the guard's evidence again)"):
+            fresh = read_state(stack, config, run.rt.client_factory, max_workers=run.rt.policy.max_workers)
+        changed = guard_evidence_changes(deployed, fresh)
+        if changed:
+            reasons = (*changed, "nothing was disabled; run `cmkctl status`, then revoke again if it is still right")
+            _refused(run, "REFUSED: the guard's evidence changed while you confirmed:", reasons)
+            results = _unchanged_results(fresh, "refused")
+            _document(run, ChangeDocument("revoke", context, ExitCode.REFUSED, run.rt.now(), results, reasons))
+            return ExitCode.REFUSED
+        deployed = fresh
 
     now = run.rt.now()
+    realm_record = current_realm_record(k.tags for k in deployed.live_keys() if not k.enabled)
+    open_before = {k.region: k.tags.get(TAG_REVOCATION_ID, "") for k in deployed.live_keys()}
+    revocation_id = new_revocation_id(now)
+    plan = revocation_tags(
+        request.reason, request.ticket, caller, now, override, revocation_id, realm_record, open_before
+    )
     run.phase = "during the revoke (DisableKey may have been sent in some regions; run `cmkctl status`)"
     with run.wait("AWS (DisableKey, tags, verification)"):
         changes = converge_keys(
-            deployed,
-            enable=False,
-            plan_tags=revocation_tags(request.reason, request.ticket, caller, now, override),
-            client_factory=run.rt.client_factory,
-            policy=run.rt.policy,
+            deployed, enable=False, plan_tags=plan, client_factory=run.rt.client_factory, policy=run.rt.policy
         )
         changes, reconciled = reconcile_revocation_records(
             changes, client_factory=run.rt.client_factory, policy=run.rt.policy
         )
+        changes = confirm_final_state(changes, enable=False, client_factory=run.rt.client_factory, policy=run.rt.policy)
     report = ChangeReport("revoke", caller, now, changes, reconciled)
     run.states = {c.region: c.key.key_state if c.key else c.outcome for c in changes}
     run.phase = "after the revoke, while printing the config change"
     run.say(render_change(report))
+    recorded_override = [c.region for c in changes if c.key is not None and c.key.tags.get(TAG_GUARD_OVERRIDE)]
+    if override is not None and recorded_override:
+        messages.append(f"GUARD OVERRIDDEN (recorded on the keys in {', '.join(recorded_override)}): {override}")
+        run.say(messages[-1])
     code = _identity_outcome(run, deployed, report.exit_code, messages)
     keys = [change.key for change in changes if change.key is not None]
     if any(not key.enabled for key in keys):
         messages.append(f"Revocation clock: {revocation_clock(keys, now=now).summary(now)}")
         run.say(messages[-1])
+    if not any(key.enabled is False for key in keys):
+        messages.append("Nothing was revoked: no region's key is disabled; no config change to commit.")
+        run.say(messages[-1])
+        _document(
+            run,
+            ChangeDocument(
+                "revoke", context, code, now, _region_results(deployed, changes, "disabled", TAG_REVOKED_AT), messages
+            ),
+        )
+        return code
 
     record = report.record() or {}
-    reason = record.get(TAG_REVOCATION_REASON, request.reason)
-    ticket = record.get(TAG_REVOCATION_TICKET, request.ticket)
-    _, after = _planned_text(path, lambda text: config_edit.with_revocation(text, reason, ticket))
+    fields = revocation_block(record, request.reason, request.ticket, revocation_id, override)
+    _, after = _planned_text(path, lambda text: config_edit.with_revocation_fields(text, fields))
     _finish_config(run, path, before, after, report.converged, "enabled: false plus the revocation block", messages)
     _document(
         run,
@@ -839,6 +871,7 @@ def _restore(run: _Run) -> ExitCode:
             client_factory=run.rt.client_factory,
             policy=run.rt.policy,
         )
+        changes = confirm_final_state(changes, enable=True, client_factory=run.rt.client_factory, policy=run.rt.policy)
     report = ChangeReport("restore", caller, now, changes)
     run.states = {c.region: c.key.key_state if c.key else c.outcome for c in changes}
     run.phase = "after the restore, while printing the config change"

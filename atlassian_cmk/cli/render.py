@@ -7,8 +7,17 @@ from datetime import UTC, datetime
 
 from atlassian_cmk.aws.kms_actions import ChangeReport, RegionChange
 from atlassian_cmk.display import printable
-from atlassian_cmk.exit_codes import EXIT_CODE_MEANINGS, ExitCode
-from atlassian_cmk.naming import TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET
+from atlassian_cmk.exit_codes import EXIT_CODE_MEANINGS
+from atlassian_cmk.naming import (
+    TAG_RESTORE_TICKET,
+    TAG_RESTORED_AT,
+    TAG_RESTORED_BY,
+    TAG_REVOCATION_REASON,
+    TAG_REVOCATION_TICKET,
+    TAG_REVOKED_AT,
+    TAG_REVOKED_BY,
+)
+from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.status import StatusReport
 from atlassian_cmk.timeline import RevocationClock, iso
 
@@ -50,9 +59,9 @@ def _clock_cells(clock: RevocationClock | None, now: datetime) -> list[str]:
 def _revocation_line(report: StatusReport) -> str | None:
     """Reason and ticket once for the realm (they are the same in every region once a revoke converged)."""
     records = {
-        (row.key.tags.get(TAG_REVOCATION_TICKET), row.key.tags.get(TAG_REVOCATION_REASON))
+        (row.key.tags.get(TAG_REVOCATION_TICKET) or None, row.key.tags.get(TAG_REVOCATION_REASON) or None)
         for row in report.regions
-        if row.key is not None and not row.key.enabled
+        if row.key is not None and not row.key.enabled and has_current_revocation(row.key.tags)
     }
     if not records:
         return None
@@ -120,23 +129,59 @@ def render_status(report: StatusReport) -> str:
 
 def _change_line(change: RegionChange) -> str:
     arn = change.key.arn if change.key else "(key unknown)"
-    return f"  {change.region:<15} {change.outcome.upper():<10} {arn}  {change.detail}"
+    state = change.key.key_state if change.key else "unknown"
+    return f"  {change.region:<15} {change.outcome.upper():<14} {state:<9} {arn}  {change.detail}"
+
+
+def _other_operation(change: RegionChange) -> str:
+    """Who changed a region after this run did, from the record on the key as read now."""
+    tags = change.key.tags if change.key else {}
+    if change.key is not None and change.key.enabled:
+        who, ticket, when = (tags.get(t) or "?" for t in (TAG_RESTORED_BY, TAG_RESTORE_TICKET, TAG_RESTORED_AT))
+        return f"restored by {who} under {ticket} at {when}"
+    who, ticket, when = (tags.get(t) or "?" for t in (TAG_REVOKED_BY, TAG_REVOCATION_TICKET, TAG_REVOKED_AT))
+    return f"revoked by {who} under {ticket} at {when}"
 
 
 def render_change(report: ChangeReport) -> str:
-    """Per-region outcome lines, and the split named when regions ended differently."""
+    """Per-region outcome and TRUE state after the attempt (read back), then what it means, once.
+
+    A record that could not be written is said as such, never as a failure of the state change;
+    a region another operation changed afterwards is named with that operation's record."""
     verb = "Revoke" if report.action == "revoke" else "Restore"
-    lines = [f"{verb} by {report.caller} at {iso(report.at)}:"]
+    state = "disabled" if report.action == "revoke" else "enabled"
+    lines = [f"{verb} by {report.caller} at {iso(report.at)} (state read back after the attempt):"]
     lines.extend(_change_line(change) for change in report.regions)
     if report.reconciled:
         regions = ", ".join(report.reconciled)
-        lines.append(f"  Another revocation ran at the same time; the earliest record now stands in {regions}.")
-    if report.exit_code == ExitCode.SPLIT:
-        done = [c.region for c in report.regions if c.converged]
-        failed = [c.region for c in report.regions if c.outcome == "failed"]
-        state = "disabled" if report.action == "revoke" else "enabled"
         lines.append(
-            f"SPLIT: {', '.join(done)} {state}; {', '.join(failed)} NOT {state} (see above). The regions that "
-            f"succeeded stay {state}; run `cmkctl {report.action}` again to converge."
+            f"  Another revocation ran at the same time; its record, not the earliest, stands in {regions} (records "
+            "are write-once to break-glass: the CI apply role aligns them)."
+        )
+    for change in report.regions:
+        if change.outcome == "overtaken":
+            lines.append(
+                f"SPLIT: {change.region} was {state} by this run, then {_other_operation(change)}. Decide which "
+                f"stands and run `cmkctl revoke` or `cmkctl restore` again to converge every region."
+            )
+    missing = [c.region for c in report.regions if c.outcome == "record-missing"]
+    if missing:
+        lines.append(
+            f"RECORD NOT WRITTEN in {', '.join(missing)}: access is {state} there, but the tags that say who, when "
+            f"and why are missing (see above). Fix the cause, then run the same `cmkctl {report.action}` again: it "
+            "writes the record where it is missing and changes nothing else."
+        )
+    failed = [c.region for c in report.regions if c.outcome == "failed"]
+    if failed and len(failed) < len(report.regions):
+        done = [c.region for c in report.regions if c.converged]
+        lines.append(
+            f"SPLIT: {', '.join(done) or 'no region'} {state}; {', '.join(failed)} NOT {state} (see above). The "
+            f"regions that succeeded stay {state}; run `cmkctl {report.action}` again to converge."
+        )
+    if not report.changed_regions:
+        already = all(c.converged for c in report.regions)
+        noun = "revoked" if report.action == "revoke" else "restored"
+        lines.append(
+            f"Nothing was {noun} by this run" + (f": the key was already {state} in every region." if already else ".")
         )
     return "\n".join(printable(line) for line in lines)

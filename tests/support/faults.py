@@ -40,11 +40,23 @@ class Call:
 
 @dataclass
 class FaultRule:
-    """Fail `remaining` requests of `region` (optionally only these operations) with HTTP 503."""
+    """Fail `remaining` requests of `region` (optionally only these operations) with an AWS error.
+
+    By default HTTP 503 ServiceUnavailableException before the request reaches the emulator. With
+    `forward_first`, the request IS processed by the emulator and the error replaces its answer:
+    what a client sees when AWS did the work and the response was lost (a 500 after the fact).
+    `error_type`/`status` model refusals such as AccessDeniedException or TagException (400).
+    """
 
     region: str
     remaining: int
     operations: frozenset[str] | None = None
+    status: int = 503
+    error_type: str = "ServiceUnavailableException"
+    message: str = "injected fault"
+    forward_first: bool = False
+    hang: bool = False
+    """Never answer (until the proxy's `release`): with `forward_first`, a read timeout that still reached AWS."""
 
 
 @dataclass
@@ -66,17 +78,72 @@ class FaultProxy:
     """Requests for these operations reach the upstream (which acts on them), but the answer is held
     until `release`: a response lost in flight. `holding` is set once such an answer is held."""
 
+    held_region: str | None = None
+    """Hold only this region's requests (None: every region)."""
+    forward_held: bool = False
+    """After `release`, forward a held request and answer it (a slow region), instead of never answering."""
+
+    watches: list[tuple[str, str, threading.Event]] = field(default_factory=list)
+    observe: Callable[[Call, bytes], None] | None = None
+    """Called with each request before it is answered or forwarded (on the handler's thread): a test
+    snapshots what the request acts on, e.g. a key's tags as the key policy would see them."""
+    requests: list[tuple[Call, bytes]] = field(default_factory=list)
+    """Every request with its body, in arrival order: what the client actually sent (the policy tests
+    evaluate each KMS request against the key policy and the IAM role)."""
+
     def hold_responses(self, *operations: str) -> None:
         with self.lock:
             self.held_responses = frozenset(operations)
 
-    def hold(self, *operations: str) -> None:
+    def sent(self, service: str) -> list[tuple[Call, dict[str, Any]]]:
+        """The JSON requests of one service (KMS, CloudTrail speak JSON 1.1), decoded, in arrival order."""
+        with self.lock:
+            found = [(call, body) for call, body in self.requests if call.service == service]
+        return [(call, json.loads(body or b"{}")) for call, body in found]
+
+    def watch(self, region: str, operation: str) -> threading.Event:
+        """An event set once a request of this region and operation has been answered by the emulator."""
+        event = threading.Event()
+        with self.lock:
+            self.watches.append((region, operation, event))
+        return event
+
+    def _answered(self, call: Call) -> None:
+        with self.lock:
+            for region, operation, event in self.watches:
+                if (region, operation) == (call.region, call.operation):
+                    event.set()
+
+    def hold(self, *operations: str, region: str | None = None, forward: bool = False) -> None:
         with self.lock:
             self.held_operations = frozenset(operations)
+            self.held_region = region
+            self.forward_held = forward
 
-    def fail(self, region: str, times: int, operations: set[str] | None = None) -> None:
+    def fail(
+        self,
+        region: str,
+        times: int,
+        operations: set[str] | None = None,
+        *,
+        status: int = 503,
+        error_type: str = "ServiceUnavailableException",
+        message: str = "injected fault",
+        forward_first: bool = False,
+        hang: bool = False,
+    ) -> None:
+        rule = FaultRule(
+            region,
+            times,
+            frozenset(operations) if operations else None,
+            status,
+            error_type,
+            message,
+            forward_first,
+            hang,
+        )
         with self.lock:
-            self.rules.append(FaultRule(region, times, frozenset(operations) if operations else None))
+            self.rules.append(rule)
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -90,7 +157,7 @@ class FaultProxy:
         with self.lock:
             return Counter(call.region for call in self.calls)
 
-    def _should_fail(self, call: Call) -> bool:
+    def _should_fail(self, call: Call) -> FaultRule | None:
         with self.lock:
             self.calls.append(call)
             for rule in self.rules:
@@ -98,8 +165,8 @@ class FaultProxy:
                 if rule.region == call.region and applies and rule.remaining > 0:
                     rule.remaining -= 1
                     self.failed.append(call)
-                    return True
-        return False
+                    return rule
+        return None
 
 
 def _operation(headers: Any, body: bytes) -> str:
@@ -125,38 +192,56 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             scope = _SCOPE_RE.search(self.headers.get("Authorization", ""))
             region, service = (scope.group(1), scope.group(2)) if scope else ("?", "?")
             call = Call(region, service, _operation(self.headers, body))
-            if call.operation in proxy.held_operations:
+            with proxy.lock:
+                proxy.requests.append((call, body))
+            if proxy.observe is not None:
+                proxy.observe(call, body)
+            held = call.operation in proxy.held_operations and proxy.held_region in (None, call.region)
+            if held:
                 proxy.holding.set()
                 proxy.release.wait()
-                self.close_connection = True  # no answer ever: the client sees the connection close
-                return
-            if proxy._should_fail(call):
-                payload = json.dumps({"__type": "ServiceUnavailableException", "message": "injected fault"}).encode()
-                self.send_response(503)
+                if not proxy.forward_held:
+                    self.close_connection = True  # no answer ever: the client sees the connection close
+                    return
+            rule = proxy._should_fail(call)  # records the call; a released held request is then forwarded
+            if rule is not None:
+                if rule.forward_first:
+                    self._forward(body)  # processed by the emulator; its answer is lost
+                if rule.hang:
+                    proxy.release.wait()
+                    return
+                payload = json.dumps({"__type": rule.error_type, "message": rule.message}).encode()
+                self.send_response(rule.status)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("x-amzn-ErrorType", "ServiceUnavailableException")
+                self.send_header("x-amzn-ErrorType", rule.error_type)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
                 return
+            status, headers, data = self._forward(body)
+            if call.operation in proxy.held_responses:
+                # Processed by the emulator; the answer is held, then lost (the connection closes).
+                proxy.holding.set()
+                proxy.release.wait()
+                self.close_connection = True
+                return
+            self.send_response(status)
+            for key, value in headers:
+                if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+            proxy._answered(call)
+
+        def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
             connection = http.client.HTTPConnection(upstream.hostname or "127.0.0.1", upstream.port, timeout=10)
             try:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 connection.request(self.command, self.path, body=body, headers=headers)
                 response = connection.getresponse()
-                data = response.read()
-                if call.operation in proxy.held_responses:
-                    proxy.holding.set()
-                    proxy.release.wait()
-                    self.close_connection = True
-                    return
-                self.send_response(response.status)
-                for key, value in response.getheaders():
-                    if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                return response.status, response.getheaders(), response.read()
             finally:
                 connection.close()
 
@@ -184,10 +269,10 @@ dead_endpoint = closed_port_url
 """A loopback URL nobody listens on (connections are refused at once)."""
 
 
-def fast_client_config() -> botocore.config.Config:
+def fast_client_config(read_timeout: float = 5) -> botocore.config.Config:
     """One attempt, short timeouts: the retries under test are cmkctl's own, and a dead port fails at once."""
     return botocore.config.Config(
-        connect_timeout=1, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 1}
+        connect_timeout=1, read_timeout=read_timeout, retries={"mode": "standard", "total_max_attempts": 1}
     )
 
 
@@ -202,7 +287,9 @@ def _shared_session() -> Any:
     )
 
 
-def fast_client_factory(endpoint_for: Callable[[str], str] | str) -> Callable[[str, str], Any]:
+def fast_client_factory(
+    endpoint_for: Callable[[str], str] | str, *, read_timeout: float = 5
+) -> Callable[[str, str], Any]:
     """A ClientFactory with `fast_client_config`, routing each region to its endpoint."""
 
     session = _shared_session()
@@ -216,7 +303,7 @@ def fast_client_factory(endpoint_for: Callable[[str], str] | str) -> Callable[[s
         with lock:  # a session is not thread-safe (one lock for the shared one); its clients are
             if (service, region) not in clients:
                 clients[(service, region)] = session.client(
-                    service, region_name=region, endpoint_url=route(region), config=fast_client_config()
+                    service, region_name=region, endpoint_url=route(region), config=fast_client_config(read_timeout)
                 )
             return clients[(service, region)]
 

@@ -1,0 +1,305 @@
+"""Break-glass revoke/restore under partial failure, races and stale records (issue 12 items 3-6).
+
+Every case runs cmkctl against moto through the fault proxy and asserts the exit code, the final
+key state in every region (read from the emulator, not from cmkctl's output) and the tags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import pytest
+
+from atlassian_cmk.cli.main import Runtime, main
+from atlassian_cmk.exit_codes import ExitCode
+from atlassian_cmk.naming import (
+    TAG_GUARD_OVERRIDE,
+    TAG_REENCRYPTION,
+    TAG_RESTORE_TICKET,
+    TAG_RESTORED_AT,
+    TAG_RESTORED_BY,
+    TAG_REVOCATION_ID,
+    TAG_REVOCATION_REASON,
+    TAG_REVOCATION_TICKET,
+    TAG_REVOKED_AT,
+    TAG_REVOKED_BY,
+)
+from atlassian_cmk.records import REVOCATION_RECORD, revocation_record
+from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir
+from tests.support.faults import fast_client_factory, fault_proxy
+
+MOTO_CALLER = "arn:aws:sts::123456789012:user/moto"
+
+
+def revoke(project: Path, rt: Runtime, *extra: str, reason: str = "Suspected breach", ticket: str = "SEC-1") -> int:
+    return main(["revoke", "--project-dir", str(project), "--reason", reason, "--ticket", ticket, *extra], runtime=rt)
+
+
+def restore(project: Path, rt: Runtime, *extra: str, ticket: str = "SEC-9") -> int:
+    return main(["restore", "--project-dir", str(project), "--ticket", ticket, "--yes", *extra], runtime=rt)
+
+
+def states(endpoint: str) -> dict[str, str]:
+    return {region: live(endpoint, region).key_state for region in REGIONS}
+
+
+def records(endpoint: str) -> dict[str, tuple[str, ...]]:
+    return {region: revocation_record(live(endpoint, region).tags) for region in REGIONS}
+
+
+@pytest.mark.parametrize(
+    ("error_type", "message"),
+    [
+        ("AccessDeniedException", "not authorized to perform kms:TagResource"),
+        ("TagException", "Tag limit exceeded: a key has at most 50 tags"),
+    ],
+)
+def test_tag_refused_after_disable_says_record_not_written_then_the_rerun_writes_it(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], error_type: str, message: str
+) -> None:
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+
+    with fault_proxy(moto_endpoint) as proxy:
+        proxy.fail("us-west-2", 1000, {"TagResource"}, status=400, error_type=error_type, message=message)
+        code = revoke(project, runtime(proxy.url), "--yes")
+        out = capsys.readouterr().out
+
+        assert code == ExitCode.RECORD_NOT_WRITTEN
+        assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+        west = live(moto_endpoint, "us-west-2").tags
+        assert TAG_REVOKED_AT not in west and TAG_REVOCATION_ID not in west
+        assert TAG_REVOCATION_ID in live(moto_endpoint, "us-east-1").tags
+        assert f"access revoked in us-west-2; record not written: {error_type}: {message}" in out
+        assert "NOT disabled" not in out and "FAILED" not in out
+        assert len([c for c in proxy.failed if c.operation == "TagResource"]) == 1  # not retried: it cannot cure
+        assert "Commit this change" in out  # access IS revoked: the stack file must say so
+
+        proxy.clear_faults()
+        rerun = revoke(project, runtime(proxy.url), "--yes", ticket="SEC-LATER", reason="a later run")
+
+    assert rerun == ExitCode.AS_DECLARED
+    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    east, west_record = records(moto_endpoint).values()
+    assert east == west_record  # the same revocation (id, time, ticket) in both, never the rerun's ticket
+    tags = live(moto_endpoint, "us-west-2").tags
+    assert tags[TAG_REVOCATION_TICKET] == "SEC-1" and tags[TAG_REVOKED_BY] == MOTO_CALLER and TAG_REVOKED_AT in tags
+    assert "Nothing was revoked by this run: the key was already disabled in every region." in capsys.readouterr().out
+
+
+def test_record_refused_in_every_region_then_the_rerun_records_without_inventing_a_time(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    with fault_proxy(moto_endpoint) as proxy:
+        for region in REGIONS:
+            proxy.fail(region, 1000, {"TagResource"}, status=400, error_type="TagException", message="50 tags")
+        assert revoke(project, runtime(proxy.url), "--yes") == ExitCode.RECORD_NOT_WRITTEN
+        assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+        out = capsys.readouterr().out
+        assert "RECORD NOT WRITTEN in us-east-1, us-west-2" in out
+        proxy.clear_faults()
+        assert revoke(project, runtime(proxy.url), "--yes") == ExitCode.AS_DECLARED
+
+    east, west = records(moto_endpoint).values()
+    assert east == west
+    for region in REGIONS:
+        tags = live(moto_endpoint, region).tags
+        assert tags[TAG_REVOCATION_TICKET] == "SEC-1" and TAG_REVOCATION_ID in tags
+        assert TAG_REVOKED_AT not in tags  # the disable time is CloudTrail's to tell, never the rerun's clock
+
+
+def test_disable_key_processed_then_a_500_is_decided_by_the_read_back(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    with fault_proxy(moto_endpoint) as proxy:
+        proxy.fail("us-west-2", 1, {"DisableKey"}, status=500, error_type="KMSInternalException", forward_first=True)
+        code = revoke(project, runtime(proxy.url), "--yes")
+        sent = [c.operation for c in proxy.calls if c.region == "us-west-2"].count("DisableKey")
+
+    out = capsys.readouterr().out
+    assert code == ExitCode.AS_DECLARED
+    assert sent == 1  # the read-back showed Disabled: no second DisableKey
+    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    east, west = records(moto_endpoint).values()
+    assert east == west and east[0]  # full record, with revoked-at, in both
+    assert "us-west-2       CHANGED" in out
+
+
+def test_every_region_failing_prints_nothing_revoked_and_no_commit_advice(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path, {"status: none": "status: in-progress"})
+    provision(project, moto_endpoint)
+    with fault_proxy(moto_endpoint) as proxy:
+        for region in REGIONS:
+            proxy.fail(region, 1000, {"DisableKey"})
+        code = revoke(project, runtime(proxy.url), "--yes", "--override-reencryption-guard", "CISO approved")
+
+    out = capsys.readouterr().out
+    assert code == ExitCode.UNREACHABLE
+    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
+    for region in REGIONS:
+        assert TAG_GUARD_OVERRIDE not in live(moto_endpoint, region).tags
+        assert TAG_REVOKED_AT not in live(moto_endpoint, region).tags
+    assert "Nothing was revoked" in out
+    assert "Commit this change" not in out and "recorded on the keys" not in out
+
+
+def test_guard_evidence_changed_while_confirming_disables_nothing(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    keys = provision(project, moto_endpoint)
+
+    def operator_types_the_stack_name_while_someone_tags_the_keys(prompt: str) -> str:
+        for key in keys:
+            kms(moto_endpoint, key.region).tag_resource(
+                KeyId=key.key_id, Tags=[{"TagKey": TAG_REENCRYPTION, "TagValue": "in-progress"}]
+            )
+        return "prod"
+
+    rt = dataclasses.replace(runtime(moto_endpoint), ask=operator_types_the_stack_name_while_someone_tags_the_keys)
+    with fault_proxy(moto_endpoint) as proxy:
+        rt = dataclasses.replace(rt, client_factory=fast_client_factory(proxy.url))
+        code = revoke(project, rt)
+
+    err = capsys.readouterr().err
+    assert code == ExitCode.REFUSED
+    assert "DisableKey" not in proxy.operations() and "TagResource" not in proxy.operations()
+    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
+    for region in REGIONS:
+        assert TAG_REVOKED_AT not in live(moto_endpoint, region).tags
+    assert "REFUSED: the guard's evidence changed while you confirmed:" in err
+    assert f"us-east-1: {TAG_REENCRYPTION} was 'none', is now 'in-progress'" in err
+    assert "nothing was disabled" in err
+
+
+def test_a_new_revoke_after_a_restore_never_inherits_the_old_record(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    keys = {key.region: key for key in provision(project, moto_endpoint)}
+    assert revoke(project, runtime(moto_endpoint), "--yes", reason="Old incident A", ticket="OLD-A") == 0
+    old_id = live(moto_endpoint, "us-east-1").tags[TAG_REVOCATION_ID]
+    assert restore(project, runtime(moto_endpoint)) == 0
+    kms(moto_endpoint, "us-east-1").disable_key(KeyId=keys["us-east-1"].key_id)  # outside cmkctl, later
+    capsys.readouterr()
+
+    code = revoke(project, runtime(moto_endpoint), "--yes", reason="New incident B", ticket="NEW-B")
+
+    out = capsys.readouterr().out
+    assert code == ExitCode.AS_DECLARED
+    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    east, west = records(moto_endpoint).values()
+    # One revocation; a time only where this run disabled the key (us-east-1 was disabled outside
+    # cmkctl: its clock comes from CloudTrail). Records are write-once to break-glass (the key policy),
+    # so the time cannot be added to us-east-1 afterwards either.
+    at = REVOCATION_RECORD.index(TAG_REVOKED_AT)
+    assert east[at] == "" and west[at] != "" and east[:at] + east[at + 1 :] == west[:at] + west[at + 1 :]
+    for region in REGIONS:
+        tags = live(moto_endpoint, region).tags
+        assert (tags[TAG_REVOCATION_TICKET], tags[TAG_REVOCATION_REASON]) == ("NEW-B", "New incident B")
+        assert tags[TAG_REVOCATION_ID] != old_id
+        # The old restore record is blanked, never untagged (the key policy denies UntagResource on it).
+        assert {tags[t] for t in (TAG_RESTORED_AT, TAG_RESTORED_BY, TAG_RESTORE_TICKET)} == {""}
+    assert "Another revocation ran at the same time" not in out
+    assert "+    ticket: NEW-B" in out and "OLD-A" not in out
+
+
+def test_restore_during_a_slow_revoke_is_named_as_a_split_with_the_other_operation(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The engineered race: us-west-2's DisableKey is held in the proxy (an event, not a sleep) while a
+    restore runs to the end; then it goes through. The revoke's last read sees us-east-1 Enabled again."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    codes: dict[str, int] = {}
+    with fault_proxy(moto_endpoint) as proxy:
+        proxy.hold("DisableKey", region="us-west-2", forward=True)
+        east_recorded = proxy.watch("us-east-1", "TagResource")
+        slow = dataclasses.replace(runtime(proxy.url), client_factory=fast_client_factory(proxy.url, read_timeout=60))
+        operator_a = threading.Thread(target=lambda: codes.setdefault("revoke", revoke(project, slow, "--yes")))
+        operator_a.start()
+        assert proxy.holding.wait(timeout=60) and east_recorded.wait(timeout=60)  # east revoked, west held
+        codes["restore"] = restore(project, runtime(moto_endpoint), ticket="SEC-B")
+        proxy.release.set()
+        operator_a.join(timeout=60)
+
+    out = capsys.readouterr().out
+    assert codes == {"restore": ExitCode.AS_DECLARED, "revoke": ExitCode.SPLIT}, out
+    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Disabled"}
+    east = live(moto_endpoint, "us-east-1").tags
+    assert east[TAG_RESTORE_TICKET] == "SEC-B" and east[TAG_RESTORED_BY] == MOTO_CALLER
+    assert TAG_REVOKED_AT in live(moto_endpoint, "us-west-2").tags
+    assert f"SPLIT: us-east-1 was disabled by this run, then restored by {MOTO_CALLER} under SEC-B at" in out
+    assert "us-east-1       OVERTAKEN" in out
+
+
+def test_a_disable_key_that_times_out_but_reached_aws_is_decided_by_the_read_back(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    with fault_proxy(moto_endpoint) as proxy:
+        proxy.fail("us-west-2", 1, {"DisableKey"}, forward_first=True, hang=True)
+        rt = dataclasses.replace(runtime(proxy.url), client_factory=fast_client_factory(proxy.url, read_timeout=1))
+        code = revoke(project, rt, "--yes")
+        sent = [c.operation for c in proxy.calls if c.region == "us-west-2"].count("DisableKey")
+
+    assert code == ExitCode.AS_DECLARED
+    assert sent == 1
+    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    east, west = records(moto_endpoint).values()
+    assert east == west and east[0]
+    assert "us-west-2       CHANGED" in capsys.readouterr().out
+
+
+def test_restore_whose_record_is_refused_says_so_and_the_rerun_writes_it(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint), "--yes") == ExitCode.AS_DECLARED
+    with fault_proxy(moto_endpoint) as proxy:
+        proxy.fail("us-east-1", 1000, {"TagResource"}, status=400, error_type="AccessDeniedException", message="no")
+        code = restore(project, runtime(proxy.url), ticket="SEC-R")
+        out = capsys.readouterr().out
+        assert code == ExitCode.RECORD_NOT_WRITTEN
+        assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
+        assert TAG_RESTORED_AT not in live(moto_endpoint, "us-east-1").tags
+        assert "access restored in us-east-1; record not written: AccessDeniedException: no" in out
+        proxy.clear_faults()
+        assert restore(project, runtime(proxy.url), ticket="SEC-R2") == ExitCode.AS_DECLARED
+
+    for region in REGIONS:
+        tags = live(moto_endpoint, region).tags
+        assert TAG_RESTORED_AT in tags and tags[TAG_RESTORED_BY] == MOTO_CALLER
+    assert live(moto_endpoint, "us-east-1").tags[TAG_RESTORE_TICKET] == "SEC-R2"
+    assert live(moto_endpoint, "us-west-2").tags[TAG_RESTORE_TICKET] == "SEC-R"  # a written record is never rewritten
+
+
+def test_a_key_enabled_through_the_reviewed_path_keeps_its_write_once_record_and_the_revoke_says_so(
+    tmp_path: Path, moto_endpoint: str
+) -> None:
+    project = stack_dir(tmp_path)
+    keys = provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint), "--yes", reason="Old incident A", ticket="OLD-A") == 0
+    old_id = live(moto_endpoint, "us-east-1").tags[TAG_REVOCATION_ID]
+    for key in keys:  # `pulumi up` with enabled: true: EnableKey, no restore record
+        kms(moto_endpoint, key.region).enable_key(KeyId=key.key_id)
+
+    code = revoke(project, runtime(moto_endpoint), "--yes", reason="New incident B", ticket="NEW-B")
+
+    # The open record is write-once to break-glass (12a's key policy): nothing is sent that AWS would
+    # refuse; the keys are disabled and the run says the record was not written, and why.
+    assert code == ExitCode.RECORD_NOT_WRITTEN
+    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    for region in REGIONS:
+        tags = live(moto_endpoint, region).tags
+        assert (tags[TAG_REVOCATION_TICKET], tags[TAG_REVOCATION_ID]) == ("OLD-A", old_id)

@@ -1,0 +1,163 @@
+"""The break-glass workflow and the evidence policy cannot drift apart.
+
+moto enforces no key policy and no IAM, so a record write the real key policy refuses would pass
+every other test. Here every KMS request `cmkctl revoke` and `cmkctl restore` actually send
+(recorded by the fault proxy, with the key's tags as they were when the request arrived) is
+evaluated with the core evaluator, `iam_policy.effective_kms_decision`, against the composed key
+policy (`composed_policy.composed_key_policy`, with 12a's evidence Deny statements) and the
+generated break-glass role (`iam_roles.role_policy`), as AWS decides a same-account request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atlassian_cmk.cli.main import Runtime, main
+from atlassian_cmk.composed_policy import composed_key_policy
+from atlassian_cmk.exit_codes import ExitCode
+from atlassian_cmk.iam_policy import Request, effective_kms_decision, parse_policy
+from atlassian_cmk.iam_roles import role_policy, role_scope
+from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_RESTORED_AT, TAG_REVOCATION_ID
+from atlassian_cmk.stack_file import load_stack_config
+from tests.support.cmkctl import REGIONS, STACK, kms, live, provision, runtime, stack_dir
+from tests.support.faults import Call, FaultProxy, fault_proxy
+
+ACCOUNT = "123456789012"  # moto's account
+BREAK_GLASS = f"arn:aws:iam::{ACCOUNT}:role/cmk-break-glass"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One KMS request as cmkctl sent it, and the key's tags when it arrived."""
+
+    call: Call
+    body: dict[str, Any]
+    key_arn: str
+    tags: dict[str, str]
+
+
+def _recorder(endpoint: str, proxy: FaultProxy, sent: list[Sent]) -> None:
+    lock = threading.Lock()
+
+    def observe(call: Call, raw: bytes) -> None:
+        if call.service != "kms":
+            return
+        body = json.loads(raw or b"{}")
+        key_arn, tags = "*", {}
+        if "KeyId" in body:
+            client = kms(endpoint, call.region)  # straight to the emulator: what the key policy would see
+            key_arn = client.describe_key(KeyId=body["KeyId"])["KeyMetadata"]["Arn"]
+            tags = {t["TagKey"]: t["TagValue"] for t in client.list_resource_tags(KeyId=key_arn)["Tags"]}
+        with lock:
+            sent.append(Sent(call, body, key_arn, tags))
+
+    proxy.observe = observe
+
+
+def _context(sent: Sent) -> dict[str, Any]:
+    context: dict[str, Any] = {f"aws:ResourceTag/{k}": v for k, v in sent.tags.items()}
+    if sent.call.operation == "TagResource":
+        request_tags = {t["TagKey"]: t["TagValue"] for t in sent.body["Tags"]}
+        context.update({f"aws:RequestTag/{k}": v for k, v in request_tags.items()})
+        context["aws:TagKeys"] = list(request_tags)
+    if sent.call.operation == "UntagResource":
+        context["aws:TagKeys"] = list(sent.body["TagKeys"])
+    return context
+
+
+def _revoke(project: Path, rt: Runtime, ticket: str, *extra: str) -> int:
+    args = ["revoke", "--project-dir", str(project), "--reason", f"incident {ticket}", "--ticket", ticket, "--yes"]
+    return main([*args, *extra], runtime=rt)
+
+
+def _restore(project: Path, rt: Runtime, ticket: str) -> int:
+    return main(["restore", "--project-dir", str(project), "--ticket", ticket, "--yes"], runtime=rt)
+
+
+@pytest.mark.parametrize("override", [None, "Key material leaked - CISO approved revocation mid re-encryption"])
+def test_every_kms_request_of_revoke_and_restore_is_allowed_for_the_break_glass_role(
+    tmp_path: Path, moto_endpoint: str, override: str | None
+) -> None:
+    project = stack_dir(tmp_path, {"status: none": "status: in-progress"} if override else None)
+    provision(project, moto_endpoint)
+    extra = ("--override-reencryption-guard", override) if override else ()
+    sent: list[Sent] = []
+
+    with fault_proxy(moto_endpoint) as proxy:
+        _recorder(moto_endpoint, proxy, sent)
+        rt = runtime(proxy.url)
+        # A revoke whose record is refused in one region, then the rerun that copies the realm's record.
+        proxy.fail("us-west-2", 1000, {"TagResource"}, status=400, error_type="AccessDeniedException", message="no")
+        assert _revoke(project, rt, "SEC-1", *extra) == ExitCode.RECORD_NOT_WRITTEN
+        proxy.clear_faults()
+        assert _revoke(project, rt, "SEC-1", *extra) == ExitCode.AS_DECLARED
+        assert _revoke(project, rt, "SEC-1", *extra) == ExitCode.AS_DECLARED  # nothing left to do
+        # A restore whose record is refused in one region, then its rerun.
+        proxy.fail("us-east-1", 1000, {"TagResource"}, status=400, error_type="AccessDeniedException", message="no")
+        assert _restore(project, rt, "SEC-R") == ExitCode.RECORD_NOT_WRITTEN
+        proxy.clear_faults()
+        assert _restore(project, rt, "SEC-R") == ExitCode.AS_DECLARED
+        # The next incident replaces the closed record; one key was already disabled outside cmkctl.
+        east = live(moto_endpoint, "us-east-1")
+        kms(moto_endpoint, "us-east-1").disable_key(KeyId=east.key_id)
+        assert _revoke(project, rt, "SEC-2", *extra) == ExitCode.AS_DECLARED
+        assert _restore(project, rt, "SEC-R2") == ExitCode.AS_DECLARED
+
+    config = load_stack_config(project, STACK)
+    key_policy = parse_policy(json.loads(composed_key_policy(config, account_id=ACCOUNT, partition="aws")))
+    identity = parse_policy(role_policy("break-glass", role_scope(config, STACK, ACCOUNT)))
+    refused = []
+    for request in sent:
+        decision = effective_kms_decision(
+            key_policy,
+            identity,
+            Request(BREAK_GLASS, f"kms:{request.call.operation}", request.key_arn, _context(request)),
+        )
+        if not decision.allowed:
+            refused.append((request.call, request.body, request.tags, decision))
+    assert refused == []
+
+    operations = [request.call.operation for request in sent]
+    assert "UntagResource" not in operations
+    assert {"DisableKey", "EnableKey", "TagResource"} <= set(operations)
+    tag_writes = [
+        {t["TagKey"]: t["TagValue"] for t in r.body["Tags"]} for r in sent if r.call.operation == "TagResource"
+    ]
+    # The scenarios exercised the writes the key policy constrains: a replacement that blanks restored-at
+    # together with a new revocation id, and restore records.
+    assert any(w.get(TAG_RESTORED_AT) == "" and w.get(TAG_REVOCATION_ID) for w in tag_writes)
+    assert any(w.get(TAG_RESTORED_AT) for w in tag_writes)
+    for region in REGIONS:
+        tags = live(moto_endpoint, region).tags
+        assert tags[TAG_RESTORED_AT] and tags[TAG_REVOCATION_ID]
+        assert tags.get(TAG_GUARD_OVERRIDE, "") == (override or "")
+
+
+def test_the_evaluator_does_refuse_what_the_workflow_must_never_send(tmp_path: Path, moto_endpoint: str) -> None:
+    """The agreement test above can fail: the same evaluation refuses an untag and a rewrite of an open record."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    config = load_stack_config(project, STACK)
+    key_policy = parse_policy(json.loads(composed_key_policy(config, account_id=ACCOUNT, partition="aws")))
+    identity = parse_policy(role_policy("break-glass", role_scope(config, STACK, ACCOUNT)))
+    key = live(moto_endpoint, "us-east-1")
+    open_record = {**key.tags, TAG_REVOCATION_ID: "rev-20261129T100000Z-abcdef"}
+    untag = Sent(Call("us-east-1", "kms", "UntagResource"), {"TagKeys": [TAG_RESTORED_AT]}, key.arn, open_record)
+    rewrite = Sent(
+        Call("us-east-1", "kms", "TagResource"),
+        {"Tags": [{"TagKey": TAG_REVOCATION_ID, "TagValue": "rev-20261129T110000Z-123456"}]},
+        key.arn,
+        open_record,
+    )
+    for request in (untag, rewrite):
+        action = f"kms:{request.call.operation}"
+        decision = effective_kms_decision(
+            key_policy, identity, Request(BREAK_GLASS, action, key.arn, _context(request))
+        )
+        assert not decision.allowed, request
