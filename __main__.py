@@ -46,6 +46,9 @@ except KeyPolicyRefused as refused:
 key_pair = CmkKeyPair("cmk", CmkKeyPairArgs(config=config, stack=stack, policy=policy))
 
 pulumi.export("keyArns", key_pair.key_arns)
+if key_pair.next_key_arns is not None:
+    # What the customer sends Atlassian on the re-encryption ticket; `cmkctl enroll --next` records it.
+    pulumi.export("nextKeyArns", key_pair.next_key_arns)
 pulumi.export("enabled", config.enabled)
 pulumi.export("realm", config.realm)
 pulumi.export("regions", list(config.regions))

@@ -31,8 +31,10 @@ from atlassian_cmk.suggest import did_you_mean
 NAMESPACE: Final = "atlassian-cmk"
 """The Pulumi project name, and so the namespace of every config key of this product."""
 
-ReencryptionStatus = Literal["none", "in-progress", "complete"]
-REENCRYPTION_STATUSES: Final[tuple[ReencryptionStatus, ...]] = ("none", "in-progress", "complete")
+ReencryptionStatus = Literal["none", "preparing", "in-progress", "complete"]
+REENCRYPTION_STATUSES: Final[tuple[ReencryptionStatus, ...]] = ("none", "preparing", "in-progress", "complete")
+NEXT_GENERATION_STATUSES: Final[tuple[ReencryptionStatus, ...]] = ("preparing", "in-progress", "complete")
+"""The phases in which the next key generation exists beside the current one (`atlassian_cmk.generations`)."""
 
 # Booleans as Pulumi's own `Config.get_bool` accepts them; anything else is an error.
 _TRUE_TEXTS: Final = ("true", "True")
@@ -133,6 +135,8 @@ KEYS: Final = (
     "contextTag",
     "keyAdministrators",
     "enrolledKeys",
+    "nextKeys",
+    "retiredKeys",
     "applyRoleArn",
 )
 """Every key of the namespace; any other `atlassian-cmk:*` key is a typo and an error."""
@@ -154,6 +158,9 @@ TEXT_PATHS: Final = (
     "reencryption.*",
     # The enrolled key ARNs (region -> ARN): text Atlassian holds, compared byte for byte.
     "enrolledKeys.*",
+    # The next generation's ARNs (re-encryption) and the retired generations, oldest first.
+    "nextKeys.*",
+    "retiredKeys[].*",
     "applyRoleArn",
 )
 """Where the namespace holds text, as paths under a key: `.name` a field, `*` any field name,
@@ -276,6 +283,10 @@ class StackConfig:
     against the deployed key policy needs a new value."""
     enrolled_keys: KeyGeneration | None = None
     """The key ARNs handed to Atlassian (region -> ARN); None before the first deployment's enrollment."""
+    next_keys: KeyGeneration | None = None
+    """The next generation's key ARNs handed to Atlassian on the re-encryption ticket (`nextKeys`)."""
+    retired_keys: tuple[KeyGeneration, ...] = ()
+    """The generations Atlassian used before, oldest first (`retiredKeys`); never deleted."""
     apply_role_arn: str | None = None
     """The CI apply role (`atlassian-cmk:applyRoleArn`): the only principal the key policy lets
     write the guards' evidence tags (`atlassian_cmk.evidence`); None: nobody may."""
@@ -283,6 +294,13 @@ class StackConfig:
     @property
     def enrolled(self) -> bool:
         return self.enrolled_keys is not None
+
+    @property
+    def has_next_generation(self) -> bool:
+        """Whether the next key generation exists beside the current one: while `preparing` and
+        `in-progress`, and while `complete` until promotion moves `nextKeys` into `enrolledKeys`."""
+        status = self.reencryption.status
+        return status in ("preparing", "in-progress") or (status == "complete" and self.next_keys is not None)
 
     @property
     def atlassian_principals(self) -> tuple[str, ...]:
@@ -352,15 +370,25 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     if realm_and_regions is not None and multi_region and len(realm_and_regions[1]) == 1:
         errors.append(ConfigError("multiRegion", True, "allowed only for a dual-region realm (us, eu or two regions)"))
 
-    enrolled = None
+    enrolled = next_keys = None
+    retired: tuple[KeyGeneration, ...] | None = ()
     if realm_and_regions is not None:
-        enrolled = attempt(
-            _parse_key_generation,
-            "enrolledKeys",
-            values.get("enrolledKeys", _MISSING),
-            realm_and_regions[1],
-            multi_region if isinstance(multi_region, bool) else None,
+        regions = realm_and_regions[1]
+        shape = multi_region if isinstance(multi_region, bool) else None
+        enrolled = attempt(_parse_key_generation, "enrolledKeys", values.get("enrolledKeys", _MISSING), regions, shape)
+        next_keys = attempt(_parse_key_generation, "nextKeys", values.get("nextKeys", _MISSING), regions, shape)
+        retired = attempt(_parse_retired_keys, values.get("retiredKeys", _MISSING), regions)
+    if reencryption is not None and next_keys is not None and reencryption.status not in NEXT_GENERATION_STATUSES:
+        errors.append(
+            ConfigError(
+                "nextKeys",
+                next_keys.as_config(),
+                f"allowed only while reencryption.status is {', '.join(NEXT_GENERATION_STATUSES)} "
+                f"(it is {reencryption.status}); promote them into enrolledKeys or remove them",
+            )
         )
+    if retired is not None:
+        errors.extend(_shared_arns(enrolled, next_keys, retired))
 
     if errors:
         raise StackConfigErrors(errors)
@@ -377,6 +405,8 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         context_tag=context_tag,
         key_administrators=admins,
         enrolled_keys=enrolled,
+        next_keys=next_keys,
+        retired_keys=retired or (),
         apply_role_arn=apply_role,
     )
 
@@ -594,6 +624,47 @@ def _parse_key_generation(
         return parse_key_generation(decoded, regions, name=key, multi_region=multi_region)
     except KeyGenerationError as error:
         raise ConfigError(error.field, error.value, error.allowed) from None
+
+
+def _parse_retired_keys(value: Any, regions: tuple[str, ...]) -> tuple[KeyGeneration, ...]:
+    """`retiredKeys`: a list of region -> key ARN maps, oldest generation first; () when absent.
+
+    The list's length numbers the generations (`atlassian_cmk.generations`): removing an entry
+    would rename the keys of every later generation, which `protect` refuses at preview.
+    """
+    if value is _MISSING:
+        return ()
+    allowed = "allowed: a list of region -> KMS key ARN maps, oldest first (the enrolledKeys each promotion replaced)"
+    decoded = _decode_structured("retiredKeys", value, allowed)
+    if not isinstance(decoded, list) or not decoded:
+        raise ConfigError("retiredKeys", decoded, allowed)
+    generations = []
+    for index, item in enumerate(decoded):
+        try:
+            generations.append(parse_key_generation(item, regions, name=f"retiredKeys[{index}]"))
+        except KeyGenerationError as error:
+            raise ConfigError(error.field, error.value, error.allowed) from None
+    return tuple(generations)
+
+
+def _shared_arns(
+    enrolled: KeyGeneration | None, next_keys: KeyGeneration | None, retired: tuple[KeyGeneration, ...]
+) -> list[ConfigError]:
+    """A key ARN in two generations: one key cannot be both the one Atlassian uses and another."""
+    seen: dict[str, str] = {}
+    errors: list[ConfigError] = []
+    named = [("enrolledKeys", enrolled), ("nextKeys", next_keys)]
+    named += [(f"retiredKeys[{index}]", generation) for index, generation in enumerate(retired)]
+    for name, generation in named:
+        for region, key in generation.keys.items() if generation is not None else ():
+            if key.arn in seen:
+                errors.append(
+                    ConfigError(
+                        f"{name}.{region}", key.arn, f"allowed: a key of no other generation (it is in {seen[key.arn]})"
+                    )
+                )
+            seen.setdefault(key.arn, name)
+    return errors
 
 
 def _parse_ticket(key: str, value: Any) -> str:

@@ -112,8 +112,10 @@ WRITE_RULES: Final = (
 
 # ----------------------------------------------------------------------------- "unknown is no"
 
-REENCRYPTION_NOT_RUNNING: Final = ("none", "complete")
-"""The only live `atlassian-cmk:reencryption` values that mean "not running", byte for byte."""
+REENCRYPTION_NOT_RUNNING: Final = ("none", "preparing", "complete")
+"""The only live `atlassian-cmk:reencryption` values that mean "not running", byte for byte. `preparing`:
+the next generation exists but Atlassian has not started (a revocation then disables both generations,
+`atlassian_cmk.generations`)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ class ReencryptionEvidence:
 def reencryption_evidence(value: str | None) -> ReencryptionEvidence:
     """Fail closed on the re-encryption tag of a key of the stack (`value` None: no such tag).
 
-    Only the exact values `none` and `complete` mean "not running". `in-progress`, any other
+    Only the exact values `none`, `preparing` and `complete` mean "not running". `in-progress`, any other
     value (`In-Progress`, `in-progress ` with a space, `IN_PROGRESS`, `running`, `""`) and a
     missing tag mean "re-encryption may be in progress". A case variant of the tag key
     (`Atlassian-CMK:Reencryption`) is another tag to KMS (tag keys are case-sensitive) and is

@@ -64,6 +64,53 @@ def reencryption_notice(config: StackConfig) -> str:
     )
 
 
+def is_promotion(base: StackConfig, head: StackConfig) -> bool:
+    """Whether `head` promotes `base`'s next generation: its nextKeys enrolled, its enrolled keys retired."""
+    return (
+        base.next_keys is not None
+        and head.enrolled_keys == base.next_keys
+        and base.enrolled_keys is not None
+        and head.retired_keys[-1:] == (base.enrolled_keys,)
+    )
+
+
+def reencryption_transition(base: StackConfig, head: StackConfig, stack: str) -> tuple[str, str] | None:
+    """(summary, details) of a re-encryption transition for the reviewer, or None when there is none."""
+    before, after = base.reencryption.status, head.reencryption.status
+    regions = regions_phrase(head.regions)
+    if is_promotion(base, head):
+        return (
+            "PROMOTION: the next key generation becomes the one Atlassian uses",
+            f"alias {alias_name(stack)} moves to the promoted keys in {regions}; the old keys become retired and stay "
+            "enabled (backups protected by them still work) until a later change retires them. No key is replaced "
+            "or deleted (each generation keeps its resource names).",
+        )
+    if base.retired_keys == head.retired_keys and head.retired_keys and before == "complete" and after == "none":
+        retired = ", ".join(key.arn for key in head.retired_keys[-1])
+        return (
+            "RETIREMENT: the retired key generation is disabled",
+            f"keys disabled, never deleted: {retired}. Backups protected by them no longer work "
+            "(Atlassian cannot restore them); enabling a retired key again is refused.",
+        )
+    if before == after:
+        return None
+    if after == "preparing":
+        return (
+            "PREPARING RE-ENCRYPTION: the next key generation is created beside the current one",
+            f"one new key per region ({regions}) with the same key policy, alias {alias_name(stack, 'next')}. "
+            "After the apply, hand the stack's nextKeyArns output to Atlassian on the re-encryption ticket (a "
+            "manual step with Atlassian support) and record them as atlassian-cmk:nextKeys.",
+        )
+    if after == "in-progress":
+        return ("RE-ENCRYPTION IN PROGRESS: both key generations must stay enabled", reencryption_notice(head))
+    if after == "complete":
+        return (
+            "RE-ENCRYPTION COMPLETE: Atlassian confirmed; promotion is the next, separate change",
+            "both generations stay enabled. Promoting in this same change is refused by the guardrails.",
+        )
+    return None
+
+
 def restoration_notice(config: StackConfig, stack: str) -> str:
     """The notice for a stack whose keys are (to be) enabled again."""
     return (

@@ -82,13 +82,19 @@ def alias_name(stack: str, key_pair: str = CURRENT_KEY_PAIR) -> str:
     return f"{ALIAS_PREFIX}/{stack}/{key_pair}"
 
 
-def key_tags(config: StackConfig, stack: str, region: str, key_pair: str = CURRENT_KEY_PAIR) -> dict[str, str]:
-    """The tags every CMK key carries, so the live state explains itself to a reader of the console."""
+def key_tags(
+    config: StackConfig, stack: str, region: str, key_pair: str = CURRENT_KEY_PAIR, enabled: bool | None = None
+) -> dict[str, str]:
+    """The tags every CMK key carries, so the live state explains itself to a reader of the console.
+
+    `key_pair`: the generation's role (current, next, retired); `enabled`: the generation's own
+    state when it differs from `atlassian-cmk:enabled` (a retired generation), else None.
+    """
     tags = {
         TAG_STACK: stack,
         TAG_REGION: region,
         TAG_KEY_PAIR: key_pair,
-        TAG_ENABLED: "true" if config.enabled else "false",
+        TAG_ENABLED: "true" if (config.enabled if enabled is None else enabled) else "false",
         TAG_REENCRYPTION: config.reencryption.status,
         TAG_CONTEXT_TAG: config.context_tag,
     }

@@ -14,7 +14,14 @@ from typing import Any, Final, Literal
 from atlassian_cmk.config import StackConfig, StackConfigErrors
 from atlassian_cmk.git_source import project_text_at_ref, stack_text_at_ref
 from atlassian_cmk.guardrail_catalog import GUARDRAILS, Guardrail
-from atlassian_cmk.impact import reencryption_notice, regions_phrase, restoration_notice, revocation_impact
+from atlassian_cmk.impact import (
+    is_promotion,
+    reencryption_notice,
+    reencryption_transition,
+    regions_phrase,
+    restoration_notice,
+    revocation_impact,
+)
 from atlassian_cmk.key_policy import (
     access_changes,
     build_key_policy,
@@ -158,7 +165,7 @@ def review_change(base: StackConfig | None, head: StackConfig, stack: str, base_
         base_enabled = True
     else:
         base_enabled = base.enabled
-        review.changes.extend(_config_changes(base, head))
+        review.changes.extend(_config_changes(base, head, stack))
     if base_enabled and not head.enabled:
         review.changes.insert(
             0,
@@ -325,19 +332,15 @@ def _access_deltas(base: StackConfig, head: StackConfig) -> list[Any]:
     )
 
 
-def _config_changes(base: StackConfig, head: StackConfig) -> list[Change]:
+def _config_changes(base: StackConfig, head: StackConfig, stack: str) -> list[Change]:
     changes: list[Change] = []
-    if base.reencryption != head.reencryption:
+    transition = reencryption_transition(base, head, stack)
+    if base.reencryption != head.reencryption or transition is not None:
         details = reencryption_notice(head) if head.reencryption.in_progress else ""
-        changes.append(
-            Change(
-                "reencryption",
-                "warning",
-                head.regions,
-                f"Re-encryption status: {base.reencryption.status} -> {head.reencryption.status}",
-                details,
-            )
-        )
+        summary = f"Re-encryption status: {base.reencryption.status} -> {head.reencryption.status}"
+        if transition is not None:
+            summary, details = f"{summary}. {transition[0]}", transition[1]
+        changes.append(Change("reencryption", "warning", head.regions, summary, details))
     changes.extend(_atlassian_statement_changes(base, head))
     if base.key_administrators != head.key_administrators:
         changes.append(
@@ -451,6 +454,8 @@ def _enrolled_keys_change(base: StackConfig, head: StackConfig) -> Change | None
     after = head.enrolled_keys.as_config() if head.enrolled_keys else {}
     if before == after:
         return None
+    if is_promotion(base, head):
+        return None  # the re-encryption change says it (reencryption_transition)
     lines = [f"- {region}: {arn}" for region, arn in before.items() if after.get(region) != arn]
     lines += [f"+ {region}: {arn}" for region, arn in after.items() if before.get(region) != arn]
     # Only the regions whose ARN changes, so the heading names what changes, not the whole realm.

@@ -12,20 +12,28 @@ import pulumi
 import pulumi_aws as aws
 
 from atlassian_cmk.config import StackConfig
+from atlassian_cmk.generations import (
+    CURRENT,
+    NEXT,
+    RETIRED,
+    Generation,
+    GenerationRole,
+    alias_resource_name,
+    generations,
+)
 from atlassian_cmk.key_set import DELETION_WINDOW_DAYS
-from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR, KEY_DESCRIPTION, RECORD_TAGS, alias_name, key_tags
+from atlassian_cmk.naming import COMPONENT_TYPE, KEY_DESCRIPTION, RECORD_TAGS, alias_name, key_tags
 
 
 @dataclass
 class CmkKeyPairArgs:
-    """What a key pair needs: the validated configuration and the key policy composed from it."""
+    """What the keys need: the validated configuration and the key policy composed from it."""
 
     config: StackConfig
     stack: str
     policy: str
-    """The key policy JSON, composed and checked before any resource (`composed_key_policy`)."""
-    key_pair: str = CURRENT_KEY_PAIR
-    """`current` for the keys Atlassian uses; another name for the next generation during re-encryption."""
+    """The key policy JSON, composed and checked before any resource (`composed_key_policy`); every
+    generation carries the same one."""
 
 
 def record_keeping_provider(name: str, parent: pulumi.Resource) -> aws.Provider:
@@ -55,69 +63,88 @@ def record_keeping_provider(name: str, parent: pulumi.Resource) -> aws.Provider:
 
 
 class CmkKeyPair(pulumi.ComponentResource):
-    """One KMS key per region of the realm, with alias, key policy and tags.
+    """One KMS key per region of the realm and per generation, with aliases, key policy and tags.
 
     Every key and alias carries its region as the pulumi-aws v7 per-resource `region` input
     rather than through one provider per region: the region then sits in the resource's own
     inputs, where the policy pack reads it, and there are no provider resources whose
-    replacement could cascade into replacing the keys.
+    replacement could cascade into replacing the keys. Generations (`atlassian_cmk.generations`)
+    name their keys by number, so promotion renames nothing.
     """
 
     key_arns: pulumi.Output[dict[str, str]]
-    """Region to key ARN: what the customer hands Atlassian at enrollment."""
+    """Region to key ARN of the current generation: what the customer hands Atlassian at enrollment."""
+    next_key_arns: pulumi.Output[dict[str, str]] | None
+    """Region to key ARN of the next generation (re-encryption), or None when there is none."""
 
     def __init__(self, name: str, args: CmkKeyPairArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        config = args.config
-        policy = args.policy
         # Keys are never deleted by this code: `protect` makes `pulumi destroy` and a removed
         # resource fail loudly, `retain_on_delete` keeps the key in AWS even if protection is lifted.
         key_options = pulumi.ResourceOptions(
             parent=self, protect=True, retain_on_delete=True, provider=record_keeping_provider(name, self)
         )
-        arns: dict[str, pulumi.Output[str]] = {}
+        arns: dict[GenerationRole, pulumi.Output[dict[str, str]]] = {}
+        for generation in generations(args.config):
+            keys = self._generation_keys(generation, args, key_options)
+            if generation.role != RETIRED:
+                for region, key in keys.items():
+                    aws.kms.Alias(
+                        alias_resource_name(generation.role, region),
+                        name=alias_name(args.stack, generation.role),
+                        target_key_id=key.key_id,
+                        region=region,
+                        opts=pulumi.ResourceOptions(parent=self),
+                    )
+                by_region = {region: key.arn for region, key in keys.items()}
+                arns[generation.role] = pulumi.Output.all(**by_region).apply(lambda resolved: dict(resolved))
+        self.key_arns = arns[CURRENT]
+        self.next_key_arns = arns.get(NEXT)
+        outputs: dict[str, object] = {"keyArns": self.key_arns, "enabled": args.config.enabled}
+        if self.next_key_arns is not None:
+            outputs["nextKeyArns"] = self.next_key_arns
+        self.register_outputs(outputs)
+
+    def _generation_keys(
+        self, generation: Generation, args: CmkKeyPairArgs, key_options: pulumi.ResourceOptions
+    ) -> dict[str, aws.kms.Key | aws.kms.ReplicaKey]:
+        """One key per region for `generation`: independent keys, or a primary and its replica."""
+        config = args.config
+        keys: dict[str, aws.kms.Key | aws.kms.ReplicaKey] = {}
         primary: aws.kms.Key | None = None
         for region in config.regions:
-            resource_name = f"{name}-{region}"
+            resource_name = generation.key_resource_name(region)
             description = KEY_DESCRIPTION.format(stack=args.stack, region=region)
-            tags = key_tags(config, args.stack, region, args.key_pair)
-            key: aws.kms.Key | aws.kms.ReplicaKey
+            own_state = None if generation.enabled == config.enabled else generation.enabled
+            tags = key_tags(config, args.stack, region, generation.role, own_state)
             if config.multi_region and primary is not None:
                 # The replica shares key material and rotation with the primary, but has its
                 # own enabled state: `enabled` must be set on it as on the primary.
-                key = aws.kms.ReplicaKey(
+                keys[region] = aws.kms.ReplicaKey(
                     resource_name,
                     region=region,
                     primary_key_arn=primary.arn,
-                    enabled=config.enabled,
+                    enabled=generation.enabled,
                     description=description,
-                    policy=policy,
+                    policy=args.policy,
                     deletion_window_in_days=DELETION_WINDOW_DAYS,
                     tags=tags,
                     opts=key_options,
                 )
             else:
-                primary = key = aws.kms.Key(
+                primary = aws.kms.Key(
                     resource_name,
                     region=region,
-                    is_enabled=config.enabled,
+                    is_enabled=generation.enabled,
                     multi_region=config.multi_region,
                     key_usage="ENCRYPT_DECRYPT",
                     customer_master_key_spec="SYMMETRIC_DEFAULT",
                     enable_key_rotation=True,
                     description=description,
-                    policy=policy,
+                    policy=args.policy,
                     deletion_window_in_days=DELETION_WINDOW_DAYS,
                     tags=tags,
                     opts=key_options,
                 )
-            aws.kms.Alias(
-                f"{resource_name}-alias",
-                name=alias_name(args.stack, args.key_pair),
-                target_key_id=key.key_id,
-                region=region,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            arns[region] = key.arn
-        self.key_arns = pulumi.Output.all(**arns).apply(lambda resolved: dict(resolved))
-        self.register_outputs({"keyArns": self.key_arns, "enabled": config.enabled})
+                keys[region] = primary
+        return keys

@@ -229,7 +229,7 @@ def test_pulumi_capitalised_booleans_are_accepted_like_config_get_bool() -> None
         (
             {"reencryption": {"status": "running"}},
             "atlassian-cmk:reencryption.status",
-            "'running' is not allowed; allowed: none, in-progress, complete",
+            "'running' is not allowed; allowed: none, preparing, in-progress, complete",
         ),
         ({"reencryption": "in-progress"}, "atlassian-cmk:reencryption", "an object with status, ticket"),
         ({"multiRegion": "yes"}, "atlassian-cmk:multiRegion", "'yes' is not allowed"),

@@ -13,10 +13,20 @@ from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir
 
-NOT_KNOWN = ["In-Progress", "in-progress ", "IN_PROGRESS", "running", "", " none", "Complete", "in-progress"]
+NOT_KNOWN = [
+    "In-Progress",
+    "Preparing",
+    "in-progress ",
+    "IN_PROGRESS",
+    "running",
+    "",
+    " none",
+    "Complete",
+    "in-progress",
+]
 
 
-@pytest.mark.parametrize("value", ["none", "complete"])
+@pytest.mark.parametrize("value", ["none", "preparing", "complete"])
 def test_only_the_exact_known_values_rule_reencryption_out(value: str) -> None:
     assert reencryption_evidence(value).may_run is False
 

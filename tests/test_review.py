@@ -91,7 +91,7 @@ def test_reencryption_and_a_changed_atlassian_statement_are_called_out(repo: Pat
     (repo / "Pulumi.prod.yaml").write_text(text)
     review = review_stack_change(repo, "prod", "main")
     kinds = {c.kind: c for c in review.changes}
-    assert kinds["reencryption"].summary == "Re-encryption status: none -> in-progress"
+    assert kinds["reencryption"].summary.startswith("Re-encryption status: none -> in-progress. RE-ENCRYPTION IN")
     assert kinds["atlassian-key-policy"].severity == "critical"
     *deltas, removed, added = kinds["atlassian-key-policy"].details.splitlines()
     assert deltas == [

@@ -13,8 +13,10 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions
 
 from atlassian_cmk.config import StackConfigErrors, shorten_repr
+from atlassian_cmk.generations import RETIRED
 from atlassian_cmk.key_set import DeclaredKey, key_set_problems
 from atlassian_cmk.naming import CURRENT_KEY_PAIR
+from atlassian_cmk.transition_rules import expected_enabled
 
 from .context import invalid_config_message, stack_config
 from .framework import ResourceAndStackPolicy, StackFinding
@@ -49,6 +51,8 @@ def check_key(key: CmkKey, _opts: PolicyResourceOptions, _settings: Mapping[str,
     enabled = key.enabled
     if isinstance(enabled, Unknown):
         yield f"the enabled input of CMK key {key.label} is unknown until apply; set it from atlassian-cmk:enabled"
+    elif key.key_pair != CURRENT_KEY_PAIR and expected_enabled(config, key.key_pair) is not None:
+        return  # a next or retired key follows its generation's state: no-revocation-during-reencryption judges it
     elif enabled != config.enabled:
         state = "enabled" if enabled else "disabled"
         yield (
@@ -74,7 +78,10 @@ def check_stack(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[St
                 key.urn,
             )
             continue
-        pairs.setdefault(key.key_pair, []).append(DeclaredKey(name=key.name, region=region, enabled=enabled))
+        # Each generation is its own set of keys (one per region, all alike); retired generations are
+        # told apart by their resource names (atlassian_cmk.generations: cmk-<region>, cmk-gen<n>-<region>).
+        group = key.key_pair if key.key_pair != RETIRED else f"{RETIRED} {key.name.removesuffix('-' + region)}"
+        pairs.setdefault(group, []).append(DeclaredKey(name=key.name, region=region, enabled=enabled))
     if not pairs:
         pairs[CURRENT_KEY_PAIR] = []
     for pair, declared in sorted(pairs.items()):

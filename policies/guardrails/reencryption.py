@@ -1,4 +1,5 @@
-"""no-revocation-during-reencryption: never disable the keys while Atlassian re-encrypts.
+"""no-revocation-during-reencryption: never disable the keys while Atlassian re-encrypts, and
+every re-encryption transition its own applied change (`atlassian_cmk.transition_rules`).
 
 A resource policy sees only the key's new inputs, so it cannot tell whether re-encryption is
 running *now*: a single pull request could mark it complete and disable the keys at once. The
@@ -22,9 +23,11 @@ from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValid
 
 from atlassian_cmk.config import StackConfigErrors
 from atlassian_cmk.evidence import reencryption_evidence
+from atlassian_cmk.generations import NEXT, RETIRED
 from atlassian_cmk.guards import reencryption_running, revocation_during_reencryption
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.realm_findings import RealmFinding
+from atlassian_cmk.transition_rules import generation_split, promotion_findings
 
 from .context import DEPLOYED_STATE, stack_config, stack_name, unreadable_suffix
 from .framework import Realm, realm_policy
@@ -33,7 +36,8 @@ from .settings import REENCRYPTION_POLICY
 
 DESCRIPTION = (
     "Checks whether a CMK key would be disabled while Atlassian's re-encryption is in progress, as declared "
-    "in the key's inputs or shown by the deployed keys' tags in AWS."
+    "in the key's inputs or shown by the deployed keys' tags in AWS, and whether a re-encryption transition "
+    "(revoking every generation, promotion, retirement) skips an applied step."
 )
 
 
@@ -47,6 +51,12 @@ def check_key(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, 
         )
         return
     declared_tag = key.tag(TAG_REENCRYPTION)
+    config = stack_config()
+    if not isinstance(config, StackConfigErrors) and key.key_pair in (NEXT, RETIRED):
+        # The current generation's switch is dual-region-consistency's; the others follow generations().
+        split = generation_split(config, key.key_pair, enabled)
+        if split is not None:
+            yield f"{key.label} ({key.key_pair} generation): {split}"
     if enabled:
         return
     if isinstance(declared_tag, Unknown):
@@ -56,7 +66,6 @@ def check_key(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, 
     elif declared_tag != "in-progress" and (evidence := reencryption_evidence(declared_tag)).may_run:
         # Unknown is "no": the same rule as for the live tags (atlassian_cmk.evidence).
         yield f"{key.label} would be disabled while it {evidence.reason}"
-    config = stack_config()
     if isinstance(config, StackConfigErrors) or not config.enabled:
         return  # a revocation: the realm finding judges it, on every key
     # This key alone is disabled (its input differs from atlassian-cmk:enabled: dual-region-consistency
@@ -75,16 +84,20 @@ def _config_declares_reencryption() -> bool:
 
 
 def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmFinding]:
-    """A revocation (atlassian-cmk:enabled false) that would disable a key while re-encryption may run
-    holds every key back. One that disables nothing (every deployed key already Disabled, the
-    break-glass follow-up) passes; revocation-clock notes the guard override recorded on the keys."""
+    """A revocation (atlassian-cmk:enabled false) that would disable a key of any held generation while
+    re-encryption may run, or a promotion or retirement that skips an applied step, holds every key of
+    every generation back. A revocation that disables nothing (every deployed key of the current and
+    next generation already Disabled, the break-glass follow-up) passes."""
+    live = bool(settings["liveStateCheck"])
+    if realm.config.retired_keys:
+        yield from promotion_findings(realm.config, realm.deployed() if live else None)
     if realm.config.enabled:
         return
-    live = bool(settings["liveStateCheck"])
     deployed = realm.deployed() if live else None
     verdict = revocation_during_reencryption(realm.config.reencryption, deployed)
     # The core's reasons name their region where there is one.
     yield from (RealmFinding(reason) for reason in verdict.reasons)
+    yield from _next_generation_findings(realm, live)
     if verdict.reasons and not live:
         yield RealmFinding(
             "the live check is off (policy config liveStateCheck: false): only the declared status was checked"
@@ -93,10 +106,26 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
         yield RealmFinding("the pack fails closed" + unreadable_suffix())
 
 
+def _next_generation_findings(realm: Realm, live: bool) -> Iterator[RealmFinding]:
+    """The next generation judged like the current one: break-glass disables only the enrolled keys
+    today, so "every deployed key already Disabled" must hold for the next keys too, or this change
+    would disable them during re-encryption."""
+    config = realm.config
+    if not config.has_next_generation or not live:
+        return
+    if config.next_keys is None:
+        # Atlassian holds only the next keys it was given, which the stack records as nextKeys; before
+        # that, disabling the unrecorded next keys takes nothing from Atlassian.
+        return
+    deployed_next = DEPLOYED_STATE.get(realm.stack, config.regions, config.next_keys)
+    verdict = revocation_during_reencryption(config.reencryption, deployed_next)
+    yield from (RealmFinding(f"next generation: {reason}") for reason in verdict.reasons)
+
+
 ADVICE = (
     "Disabling keys during re-encryption leaves data unevenly readable across sites: wait until Atlassian confirms "
     "re-encryption is complete, apply atlassian-cmk:reencryption.status: complete as its own reviewed change, then "
-    "revoke in a second change."
+    "revoke, promote or retire in a later change."
 )
 
 

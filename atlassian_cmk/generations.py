@@ -1,0 +1,112 @@
+"""Key generations: which sets of keys the stack holds, their role, resource names and enabled state.
+
+Re-encryption (Atlassian's "Request CMK re-encryption"; DOMAIN.md) needs a new key per region:
+the **next** generation, created beside the **current** one while `reencryption.status` is
+`preparing` or `in-progress`, and `complete` until promotion. A separate reviewed change **promotes** it (its ARNs
+become `enrolledKeys`, the old ones are appended to `retiredKeys`); **retired** generations are
+kept, protected and never deleted.
+
+Resource identity across promotion. Each generation is numbered once and for all: generation 1 is
+the first key pair, generation n+1 the one created by the n-th re-encryption, so the current
+generation is number `len(retiredKeys) + 1` and the next one `len(retiredKeys) + 2`. Promotion
+appends one entry to `retiredKeys`, which makes the old next number the new current number: every
+key keeps its resource name, so its URN does not change and the engine diffs it against its own
+old state (no replacement, no delete). This is stronger than Pulumi's `aliases` option: the engine
+looks an old resource up by URN FIRST and by aliases only after (pulumi/pulumi
+pkg/resource/deploy/step_generator.go, "We look up first by URN and then by any provided
+aliases"), so swapping names by role (the old current renamed, the next one taking `cmk-<region>`)
+would diff the promoted key against the OLD key's state. A URN is the parent type chain plus the
+resource's own name (pulumi/pulumi sdk/go/common/resource/urn.go NewURN; sdk/python/lib/pulumi/
+resource.py create_urn): a parent component's name is not part of it.
+
+Aliases (KMS, not Pulumi) follow the role instead: `alias/atlassian-cmk/<stack>` is one resource
+per region (`cmk-<region>-alias`) whose target moves to the promoted key in place (UpdateAlias);
+`alias/atlassian-cmk/<stack>/next` exists only while there is a next generation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from atlassian_cmk.config import StackConfig
+from atlassian_cmk.key_identity import KeyGeneration
+
+GenerationRole = Literal["current", "next", "retired"]
+CURRENT: Final[GenerationRole] = "current"
+NEXT: Final[GenerationRole] = "next"
+RETIRED: Final[GenerationRole] = "retired"
+
+RESOURCE_PREFIX: Final = "cmk"
+"""The component's name and the first generation's key prefix (`cmk-<region>`), as before re-encryption existed."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One set of keys of the realm.
+
+    `number`: 1 for the first key pair, +1 per re-encryption; never changes for a key.
+    `role`: current (Atlassian uses it), next (being re-encrypted to), retired (used before).
+    `keys`: the ARNs the stack records (enrolledKeys, nextKeys, retiredKeys[i]), or None before
+    they are recorded. `enabled`: the state the program gives its keys.
+    """
+
+    number: int
+    role: GenerationRole
+    keys: KeyGeneration | None
+    enabled: bool
+
+    @property
+    def label(self) -> str:
+        return f"generation {self.number} ({self.role})"
+
+    def key_resource_name(self, region: str) -> str:
+        """The key's Pulumi resource name: `cmk-<region>` for generation 1, `cmk-gen<n>-<region>` after."""
+        return key_resource_name(self.number, region)
+
+
+def key_resource_name(number: int, region: str) -> str:
+    """The Pulumi resource name of generation `number`'s key in `region`; stable across promotion."""
+    if number == 1:
+        return f"{RESOURCE_PREFIX}-{region}"
+    return f"{RESOURCE_PREFIX}-gen{number}-{region}"
+
+
+def alias_resource_name(role: GenerationRole, region: str) -> str:
+    """The KMS alias resource of a role: `cmk-<region>-alias` (current) or `cmk-next-<region>-alias`."""
+    if role == CURRENT:
+        return f"{RESOURCE_PREFIX}-{region}-alias"
+    return f"{RESOURCE_PREFIX}-{role}-{region}-alias"
+
+
+def retired_enabled(config: StackConfig) -> bool:
+    """Whether retired keys are enabled: only in the promotion change's phase (`complete`, access on).
+
+    Promotion keeps the old keys usable (it moves Atlassian, not backups); the next reviewed change
+    (status back to `none`) retires them: disabled, and backups protected by them no longer work. A
+    revocation disables them with every other generation.
+    """
+    return config.enabled and config.reencryption.status == "complete"
+
+
+def generations(config: StackConfig) -> tuple[Generation, ...]:
+    """Every generation the stack holds, oldest first: retired ones, the current, the next (if any).
+
+    A revocation (`enabled: false`) disables every generation; restoring enables the current and
+    next generations, never a retired one outside the promotion phase.
+    """
+    retired = tuple(
+        Generation(number=index + 1, role=RETIRED, keys=keys, enabled=retired_enabled(config))
+        for index, keys in enumerate(config.retired_keys)
+    )
+    current_number = len(config.retired_keys) + 1
+    current = Generation(number=current_number, role=CURRENT, keys=config.enrolled_keys, enabled=config.enabled)
+    if not config.has_next_generation:
+        return (*retired, current)
+    following = Generation(number=current_number + 1, role=NEXT, keys=config.next_keys, enabled=config.enabled)
+    return (*retired, current, following)
+
+
+def held_generations(config: StackConfig) -> tuple[Generation, ...]:
+    """The generations Atlassian holds and uses: current and next (retired ones are no longer used)."""
+    return tuple(g for g in generations(config) if g.role != RETIRED)

@@ -1,0 +1,167 @@
+"""Re-encryption transitions judged by the guardrails pack over its wire protocol, with the deployed
+generations in the AWS emulator: each transition allowed or refused, on every key of every generation."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+from google.protobuf import struct_pb2  # type: ignore[import-untyped]
+
+from atlassian_cmk.aws.provision import create_key_pair
+from atlassian_cmk.config import parse_stack_config
+from rehearsal.policy_pack_client import analyze_program_run, analyze_request, by_policy, describe, start_policy_pack
+from rehearsal.program_run import run_program
+from tests.support.aws import aws_env, client_factory_for
+from tests.test_config import engine_config
+
+REENCRYPTION = "no-revocation-during-reencryption"
+CONSISTENCY = "dual-region-consistency"
+REVOKED = {"enabled": "false", "revocation": {"reason": "Suspected breach", "ticket": "SEC-1"}}
+
+
+@pytest.fixture(scope="module")
+def aws_clients(moto_endpoint_session: str) -> Any:
+    return functools.lru_cache(maxsize=None)(client_factory_for(moto_endpoint_session))
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, aws_clients: Any) -> Any:
+    return aws_clients
+
+
+def deploy(aws: Any, role: str, status: str, **overrides: Any) -> dict[str, str]:
+    """One generation as a previous `pulumi up` left it (tags naming role and applied status): region -> ARN."""
+    config = parse_stack_config(engine_config(reencryption={"status": status, "ticket": "PS-1"}, **overrides))
+    return {key.region: key.arn for key in create_key_pair(config, "prod", key_pair=role, client_factory=aws)}
+
+
+def judge(raw: dict[str, Any], endpoint: str, enable: str | None = None) -> list[Any]:
+    """The pack's violations of REENCRYPTION for the program's resources; `enable`: a name fragment of
+    keys whose `isEnabled` input is set true, as a program edited by hand would register them."""
+    run = run_program(raw)
+    assert run.error is None, run.error
+    with start_policy_pack(raw, aws_env(endpoint)) as client:
+        client.configure()
+        if enable is None:
+            return by_policy(analyze_program_run(client, run, stack=False), REENCRYPTION)
+        violations = []
+        for resource in run.resources:
+            properties = struct_pb2.Struct()
+            properties.CopyFrom(resource.request.object)
+            if enable in resource.name and resource.type == "aws:kms/key:Key":
+                properties["isEnabled"] = True
+            violations.extend(client.analyze(analyze_request(resource, properties=properties)))
+        return by_policy(violations, REENCRYPTION)
+
+
+def promoted(old: dict[str, str], new: dict[str, str], status: str = "complete") -> dict[str, Any]:
+    return engine_config(reencryption={"status": status, "ticket": "PS-1"}, enrolledKeys=new, retiredKeys=[old])
+
+
+def test_complete_and_promote_in_one_change_is_refused_on_every_key(moto_endpoint: str, aws: Any) -> None:
+    old, new = deploy(aws, "current", "in-progress"), deploy(aws, "next", "in-progress")
+    violations = judge(promoted(old, new), moto_endpoint)
+    assert len(violations) == 4, describe(violations)  # both generations, both regions
+    assert all(v.level == "mandatory" for v in violations)
+    assert all("promotes the next generation while the deployed status is in-progress" in v.message for v in violations)
+
+
+def test_promotion_after_complete_was_applied_is_allowed(moto_endpoint: str, aws: Any) -> None:
+    old, new = deploy(aws, "current", "complete"), deploy(aws, "next", "complete")
+    assert judge(promoted(old, new), moto_endpoint) == []
+
+
+def test_promote_and_retire_in_one_change_is_refused(moto_endpoint: str, aws: Any) -> None:
+    old, new = deploy(aws, "current", "complete"), deploy(aws, "next", "complete")
+    violations = judge(promoted(old, new, status="none"), moto_endpoint)
+    assert len(violations) == 4, describe(violations)
+    assert all("promotes and retires in one change" in v.message for v in violations)
+
+
+def test_retirement_after_promotion_was_applied_is_allowed(moto_endpoint: str, aws: Any) -> None:
+    old, new = deploy(aws, "retired", "complete"), deploy(aws, "current", "complete")
+    assert judge(promoted(old, new, status="none"), moto_endpoint) == []
+
+
+@pytest.mark.parametrize("retired", [1, 2])
+def test_each_generation_is_its_own_consistent_key_set(moto_endpoint: str, aws: Any, retired: int) -> None:
+    """Retired keys disabled beside enabled current ones, and two retired generations, are consistent."""
+    # The older generation was created (and aliased) as next and later retagged by its promotion's apply.
+    generations = [deploy(aws, "retired" if i == 0 else "next", "none") for i in range(retired)]
+    for arn in (arn for generation in generations[1:] for arn in generation.values()):
+        tag = [{"TagKey": "atlassian-cmk:key-pair", "TagValue": "retired"}]
+        aws("kms", arn.split(":")[3]).tag_resource(KeyId=arn.rsplit("/", 1)[1], Tags=tag)
+    generations.append(deploy(aws, "current", "none"))
+    raw = engine_config(reencryption={"status": "none"}, enrolledKeys=generations[-1], retiredKeys=generations[:-1])
+    run = run_program(raw)
+    assert run.error is None, run.error
+    with start_policy_pack(raw, aws_env(moto_endpoint)) as client:
+        client.configure()
+        violations = by_policy(analyze_program_run(client, run), CONSISTENCY)
+    assert violations == [], describe(violations)
+
+
+def test_promotion_with_unreadable_keys_fails_closed(aws: Any) -> None:
+    old, new = deploy(aws, "current", "complete"), deploy(aws, "next", "complete")
+    violations = judge(promoted(old, new), "http://127.0.0.1:9")  # nothing listens: unreadable
+    assert len(violations) == 4, describe(violations)
+    assert all("the enrolled key could not be read" in v.message for v in violations)
+
+
+def test_revocation_during_in_progress_holds_back_both_generations(moto_endpoint: str, aws: Any) -> None:
+    current = deploy(aws, "current", "in-progress")
+    following = deploy(aws, "next", "in-progress")
+    raw = engine_config(
+        **REVOKED, reencryption={"status": "complete", "ticket": "PS-1"}, enrolledKeys=current, nextKeys=following
+    )
+    violations = judge(raw, moto_endpoint)
+    assert len(violations) == 4, describe(violations)
+    assert all("tagged re-encryption in-progress" in v.message for v in violations)
+
+
+def test_revocation_during_preparing_disables_both_generations_and_is_allowed(moto_endpoint: str, aws: Any) -> None:
+    current = deploy(aws, "current", "preparing")
+    raw = engine_config(**REVOKED, reencryption={"status": "preparing", "ticket": "PS-1"}, enrolledKeys=current)
+    assert judge(raw, moto_endpoint) == []
+
+
+def test_revocation_during_preparing_that_leaves_the_next_generation_enabled_is_refused(
+    moto_endpoint: str, aws: Any
+) -> None:
+    current = deploy(aws, "current", "preparing")
+    raw = engine_config(**REVOKED, reencryption={"status": "preparing", "ticket": "PS-1"}, enrolledKeys=current)
+    # A program edited by hand to keep the next generation on while the current one is revoked.
+    violations = judge(raw, moto_endpoint, enable="-gen2-")
+    assert sorted(v.urn.rsplit("::", 1)[1] for v in violations) == ["cmk-gen2-us-east-1", "cmk-gen2-us-west-2"]
+    assert all("a revocation disables every generation Atlassian holds" in v.message for v in violations)
+
+
+def test_restore_never_enables_a_retired_generation(moto_endpoint: str, aws: Any) -> None:
+    old, new = deploy(aws, "retired", "none", **REVOKED), deploy(aws, "current", "none", **REVOKED)
+    raw = promoted(old, new, status="none")
+    violations = judge(raw, moto_endpoint, enable="cmk-us-")
+    assert sorted(v.urn.rsplit("::", 1)[1] for v in violations) == ["cmk-us-east-1", "cmk-us-west-2"]
+    assert all("restore enables the current generation only, never a retired one" in v.message for v in violations)
+
+
+def test_a_follow_up_revocation_that_would_disable_the_next_generation_is_refused(moto_endpoint: str, aws: Any) -> None:
+    """Break-glass disabled the enrolled keys only; the next generation is still enabled while in-progress."""
+    current = deploy(aws, "current", "in-progress", **REVOKED)
+    following = deploy(aws, "next", "in-progress")
+    raw = engine_config(
+        **REVOKED, reencryption={"status": "in-progress", "ticket": "PS-1"}, enrolledKeys=current, nextKeys=following
+    )
+    violations = judge(raw, moto_endpoint)
+    assert len(violations) == 4, describe(violations)
+    assert all("next generation: the deployed key in" in v.message for v in violations)
+
+
+def test_a_follow_up_revocation_with_every_generation_already_disabled_passes(moto_endpoint: str, aws: Any) -> None:
+    current = deploy(aws, "current", "in-progress", **REVOKED)
+    following = deploy(aws, "next", "in-progress", **REVOKED)
+    raw = engine_config(
+        **REVOKED, reencryption={"status": "in-progress", "ticket": "PS-1"}, enrolledKeys=current, nextKeys=following
+    )
+    assert judge(raw, moto_endpoint) == []
