@@ -44,6 +44,7 @@ from atlassian_cmk.break_glass import (
     InputError,
     RestoreRequest,
     RevokeRequest,
+    generations_refusal,
     guard_evidence_changes,
     nothing_revoked,
     read_state,
@@ -382,6 +383,9 @@ def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
     except (UsageError, InputError) as error:
         print(f"cmkctl: {error}", file=sys.stderr)
         return ExitCode.USAGE
+    except _GenerationsRefused as refused:
+        print(f"cmkctl: {refused}", file=sys.stderr)
+        return ExitCode.REFUSED
     except CredentialsProblem as unusable:
         print(f"cmkctl: {unusable}; nothing was read or changed", file=sys.stderr)
         return ExitCode.UNREACHABLE
@@ -682,10 +686,23 @@ def _document(run: _Run, document: ChangeDocument) -> None:
         print(json.dumps(document.to_json(), indent=2))
 
 
+class _GenerationsRefused(Exception):
+    """Break-glass cannot act on every key generation yet: refused before any AWS call."""
+
+
+def _refuse_other_generations(config: StackConfig, command: str, stack: str) -> None:
+    refusal = generations_refusal(config, command)
+    if refusal is not None:
+        raise _GenerationsRefused(
+            f"REFUSED: {command} of stack {stack}: " + "; ".join(refusal.reasons)
+        )
+
+
 def _revoke(run: _Run) -> ExitCode:
     args = run.args
     request = RevokeRequest.validated(args.reason, args.ticket, args.override)
     stack, path, config = _load(args)
+    _refuse_other_generations(config, "revoke", stack)
     before, _ = _planned_text(path, lambda text: config_edit.with_revocation(text, request.reason, request.ticket))
 
     deployed, identity, context = _read(run, stack, config)
@@ -797,6 +814,7 @@ def _restore(run: _Run) -> ExitCode:
     args = run.args
     request = RestoreRequest.validated(args.ticket)
     stack, path, config = _load(args)
+    _refuse_other_generations(config, "restore", stack)
     before, after = _planned_text(path, config_edit.with_restoration)
 
     deployed, identity, context = _read(run, stack, config)
