@@ -100,9 +100,8 @@ class Refusal:
 def generations_refusal(config: StackConfig, command: str) -> Refusal | None:
     """Whether `cmkctl revoke`/`restore` must stop because the stack holds a key generation they cannot act on.
 
-    Break-glass acts on the enrolled (current) keys only. While a next generation exists
-    (`preparing`, `in-progress`, or `complete` before promotion) or retired keys are still enabled
-    (`complete`), Atlassian may hold keys this command would leave as they are: a revoke would report
+    Break-glass acts on the enrolled (current) keys only. While Atlassian holds another recorded
+    generation (`nextKeys`, or `retiredKeys` still enabled during `complete`), a revoke would report
     success with a generation still usable. Until break-glass covers every generation, it refuses
     before any AWS call (fail closed) and names the reviewed path and the keys to handle by hand.
     """
@@ -110,7 +109,7 @@ def generations_refusal(config: StackConfig, command: str) -> Refusal | None:
     if config.reencryption.status == "complete":
         generations += [("retired", generation) for generation in config.retired_keys]
     others = [(f"{label} ({region})", arn) for label, keys in generations for region, arn in keys.keys.items()]
-    if not others and not config.has_next_generation:
+    if not others:  # Atlassian holds only the keys it was given: recorded in nextKeys / retiredKeys
         return None
     status = config.reencryption.status
     reasons = [
@@ -118,7 +117,7 @@ def generations_refusal(config: StackConfig, command: str) -> Refusal | None:
         f"generation that `cmkctl {command}` does not change yet; nothing was changed",
         "use the reviewed path (a pull request setting atlassian-cmk:enabled; the policy pack judges every "
         "generation), or change these keys by hand too: "
-        + (", ".join(f"{label} {arn}" for label, arn in others) or "the next generation's keys (nextKeyArns output)"),
+        + ", ".join(f"{label} {arn}" for label, arn in others),
     ]
     return Refusal(code=ExitCode.REFUSED, reasons=tuple(reasons))
 
