@@ -19,30 +19,22 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Final
 
+from atlassian_cmk.evidence import RESTORATION_RECORD_TAGS, REVOCATION_RECORD_TAGS
 from atlassian_cmk.naming import (
     TAG_GUARD_OVERRIDE,
-    TAG_RESTORE_TICKET,
     TAG_RESTORED_AT,
-    TAG_RESTORED_BY,
     TAG_REVOCATION_ID,
     TAG_REVOCATION_REASON,
     TAG_REVOCATION_TICKET,
     TAG_REVOKED_AT,
-    TAG_REVOKED_BY,
 )
 
-REVOCATION_RECORD: Final = (
-    TAG_REVOKED_AT,
-    TAG_REVOCATION_ID,
-    TAG_REVOCATION_TICKET,
-    TAG_REVOCATION_REASON,
-    TAG_REVOKED_BY,
-    TAG_GUARD_OVERRIDE,
-)
-"""The tags that say which revocation, who, when and why; identical in every region once a revoke converges.
-`revoked-at` first: records order by time."""
+REVOCATION_RECORD: Final = (TAG_REVOKED_AT, *(tag for tag in REVOCATION_RECORD_TAGS if tag != TAG_REVOKED_AT))
+"""The tags that say which revocation, who, when and why (the slot `atlassian_cmk.evidence` defines and the
+key policy protects), identical in every region once a revoke converges. `revoked-at` first: records
+order by time, then by their unique revocation id."""
 
-RESTORE_RECORD: Final = (TAG_RESTORED_AT, TAG_RESTORED_BY, TAG_RESTORE_TICKET)
+RESTORE_RECORD: Final = RESTORATION_RECORD_TAGS
 
 
 def new_revocation_id(now: datetime) -> str:
