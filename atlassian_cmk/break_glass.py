@@ -138,7 +138,7 @@ def revoke_refusal(config: StackConfig, deployed: DeployedState, request: Revoke
         "(recorded on the keys)"
     )
     code = ExitCode.UNREACHABLE if only_unreadable else ExitCode.REFUSED
-    return Refusal(code=code, reasons=(*verdict.reasons, tail))
+    return Refusal(code=code, reasons=(*verdict.reasons, *filter(None, [verdict.advice]), tail))
 
 
 def restore_refusal(deployed: DeployedState) -> Refusal | None:

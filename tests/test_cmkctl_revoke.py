@@ -146,7 +146,8 @@ def test_revoke_refuses_while_the_live_keys_say_reencryption_in_progress(
 
     err = capsys.readouterr().err
     assert code == ExitCode.REFUSED
-    assert "the deployed key in us-east-1" in err and "tagged re-encryption in-progress" in err
+    assert "the deployed key in each of us-east-1 and us-west-2 is tagged re-encryption in-progress" in err
+    assert "apply a change that marks it complete first, then revoke in a second change" in err
     assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
 
 

@@ -70,7 +70,7 @@ def test_revoke_and_clear_reencryption_in_one_pull_request_is_blocked(moto_endpo
     result = rehearse(base, revoked(reencryption(PROD, "complete")), moto_endpoint)
     assert result.blocking_policies() == ["no-revocation-during-reencryption"], describe(result.violations)
     assert {v.urn.rsplit("::", 1)[1] for v in result.mandatory} == {"cmk-us-east-1", "cmk-us-west-2"}
-    assert "apply a change that marks it complete first, then revoke in a second change" in result.mandatory[0].message
+    assert "apply reencryption.status: complete as its own change, then this one" in result.mandatory[0].message
     kinds = [c.kind for c in result.review.changes]
     assert kinds[0] == "revocation" and "reencryption" in kinds
 

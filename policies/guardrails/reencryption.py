@@ -95,9 +95,9 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
         return
     deployed = realm.deployed() if live else None
     verdict = revocation_during_reencryption(realm.config.reencryption, deployed)
-    # The core's reasons name their region where there is one.
+    # The core's reasons name their region where there is one; its remedy is ADVICE's, said once.
     yield from (RealmFinding(reason) for reason in verdict.reasons)
-    yield from _next_generation_findings(realm, live)
+    yield from _next_generation_findings(realm, live, said=verdict.reasons)
     if verdict.reasons and not live:
         yield RealmFinding(
             "the live check is off (policy config liveStateCheck: false): only the declared status was checked"
@@ -106,10 +106,11 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
         yield RealmFinding("the pack fails closed" + unreadable_suffix())
 
 
-def _next_generation_findings(realm: Realm, live: bool) -> Iterator[RealmFinding]:
+def _next_generation_findings(realm: Realm, live: bool, said: tuple[str, ...] = ()) -> Iterator[RealmFinding]:
     """The next generation judged like the current one: break-glass disables only the enrolled keys
     today, so "every deployed key already Disabled" must hold for the next keys too, or this change
-    would disable them during re-encryption."""
+    would disable them during re-encryption. A reason already `said` for the current generation (the
+    declared status is the realm's) is not said again."""
     config = realm.config
     if not config.has_next_generation or not live:
         return
@@ -119,13 +120,12 @@ def _next_generation_findings(realm: Realm, live: bool) -> Iterator[RealmFinding
         return
     deployed_next = DEPLOYED_STATE.get(realm.stack, config.regions, config.next_keys)
     verdict = revocation_during_reencryption(config.reencryption, deployed_next)
-    yield from (RealmFinding(f"next generation: {reason}") for reason in verdict.reasons)
+    yield from (RealmFinding(f"next generation: {reason}") for reason in verdict.reasons if reason not in said)
 
 
 ADVICE = (
-    "Disabling keys during re-encryption leaves data unevenly readable across sites: wait until Atlassian confirms "
-    "re-encryption is complete, apply atlassian-cmk:reencryption.status: complete as its own reviewed change, then "
-    "revoke, promote or retire in a later change."
+    "Disabling keys mid-re-encryption leaves data unevenly readable across sites: once Atlassian confirms it is "
+    "complete, apply reencryption.status: complete as its own change, then this one"
 )
 
 
