@@ -95,7 +95,7 @@ def test_live_reencryption_in_progress_denies_disabling_even_when_the_inputs_say
 ) -> None:
     raw = engine_config(**REVOKED, reencryption={"status": "complete"})
     with pack_for(raw, moto_endpoint) as (client, _):
-        deployed = deploy(aws, reencryption={"status": "in-progress", "ticket": "PS-5678"})
+        deploy(aws, reencryption={"status": "in-progress", "ticket": "PS-5678"})
         run = preview(raw)
         client.configure()
 
@@ -262,7 +262,8 @@ def test_an_enrolled_key_that_is_gone_blocks_the_update(moto_endpoint: str, aws:
 
     # Every key of the realm, not only us-east-1's: refusing one region alone would let the other change.
     assert sorted(v.urn.rsplit("::", 1)[1] for v in violations) == ["cmk-us-east-1", "cmk-us-west-2"]
-    assert all(f"The enrolled key {gone} is not found: the key Atlassian holds in us-east-1" in v.message for v in violations)
+    held = f"The enrolled key {gone} is not found: the key Atlassian holds in us-east-1"
+    assert all(held in v.message for v in violations)
 
 
 def test_a_first_deployment_passes_with_nothing_enrolled(moto_endpoint: str) -> None:
