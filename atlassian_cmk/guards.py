@@ -44,7 +44,7 @@ def reencryption_running(declared: Reencryption, deployed: DeployedState | None)
     running: dict[str, list[str]] = {}
     if declared.in_progress:
         ticket = f" (ticket {declared.ticket})" if declared.ticket else ""
-        reasons.append(f"the configuration declares re-encryption in progress{ticket}")
+        reasons.append(f"re-encryption is declared in progress{ticket}")
     if deployed is not None:
         for error in deployed.errors():
             reasons.append(f"the deployed keys could not be read, so re-encryption cannot be ruled out ({error})")

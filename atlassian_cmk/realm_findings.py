@@ -14,6 +14,7 @@ at most `MESSAGE_LIMIT` characters for the realm's usual findings (docs/policy-p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -41,12 +42,15 @@ class RealmFinding:
         return f"{self.region}: {self.cause}" if self.region else self.cause
 
 
+_PLAIN_WORD: Final = re.compile(r"[a-z]+(?:-[a-z]+)*")
+"""A first word that may be capitalised ("the", "re-encryption"); never "us-east-1:" or "atlassian-cmk:x"."""
+
+
 def _as_sentence(text: str) -> str:
     """`text` ending in a period; a first word of plain letters ("the") capitalised, never a region,
     a config key or a command ("us-east-1: ...", "atlassian-cmk:enabled ...")."""
     text = text.strip().rstrip(".;")
-    first = text.split(" ", 1)[0]
-    if first.isalpha() and first.islower():
+    if _PLAIN_WORD.fullmatch(text.split(" ", 1)[0]):
         text = text[:1].upper() + text[1:]
     return text + "."
 
@@ -65,14 +69,14 @@ def cause_sentences(findings: Iterable[RealmFinding]) -> list[str]:
     ]
 
 
-def realm_message(key_name: str, regions: Sequence[str], findings: Iterable[RealmFinding], advice: str = "") -> str:
+def realm_message(regions: Sequence[str], findings: Iterable[RealmFinding], advice: str = "") -> str:
     """The violation every key of the realm carries: why it is held back, each cause once, the advice once.
 
-    `key_name`: the key's resource name ("cmk-us-east-1"; its region is in the realm's list and in
-    the URN Pulumi prints beside the message); `regions`: the realm's regions; `advice`: one
+    The key itself is not named: Pulumi prints the resource beside each violation (its type and
+    name), and its region is in the realm's list. `regions`: the realm's regions; `advice`: one
     sentence (or "") on what to do, said after the causes and dropped from them if a cause repeats it.
     """
-    held = f"{key_name} is held back with every key of the realm ({', '.join(regions)}) so no region changes alone."
+    held = f"Held back with the realm's keys ({', '.join(regions)}) so no region changes alone."
     said = {held}
     sentences = [held]
     advice_sentence = _as_sentence(advice) if advice else ""

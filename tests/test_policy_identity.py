@@ -80,7 +80,7 @@ def test_a_dropped_region_fails_every_remaining_key(moto_endpoint: str, aws: Any
     west = keys["us-west-2"].arn
     assert [v.urn.rsplit("::", 1)[1] for v in violations] == ["cmk-us-east-1"], describe(violations)
     message = violations[0].message
-    assert "is held back with every key of the realm (us-east-1)" in message
+    assert "Held back with the realm's keys (us-east-1)" in message
     assert f"The enrolled key {west} in us-west-2 would be dropped: us-west-2 is no longer in the stack's regions" in (
         message
     )

@@ -103,11 +103,11 @@ def test_live_reencryption_in_progress_denies_disabling_even_when_the_inputs_say
 
     assert len(violations) == 2, describe(violations)
     west = next(v.message for v in violations if "cmk-us-west-2" in v.urn)
-    assert "cmk-us-west-2 is held back with every key of the realm" in west
+    assert "Held back with the realm's keys" in west
     # Both regions' tags in one sentence; the region names the key (its ARN is the enrolled one).
     assert "The deployed key in each of us-east-1 and us-west-2 is tagged re-encryption in-progress." in west
     assert west.count("re-encryption in-progress") == 1
-    assert "apply reencryption.status: complete as its own change, then this one" in west
+    assert "apply reencryption.status: complete alone, then this change" in west
 
 
 @pytest.mark.parametrize("value", ["in-progress "])

@@ -183,7 +183,7 @@ def test_disabling_while_the_inputs_declare_reencryption_in_progress_is_denied(p
 
     assert len(violations) == len(run.kms_keys) == 4  # the next generation is held back too
     message = next(v.message for v in violations if v.urn == key_in(run, "us-west-2").urn)
-    assert "cmk-us-west-2 is held back with every key of the realm (us-east-1, us-west-2)" in message
+    assert "Held back with the realm's keys (us-east-1, us-west-2)" in message
     assert "declares re-encryption in progress (ticket PS-5678)" in message
     assert "The live check is off (policy config liveStateCheck: false)" in message
 

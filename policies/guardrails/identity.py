@@ -144,7 +144,7 @@ def check_stack(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[St
     if not findings:
         return
     for key in keys:
-        yield realm_message(key.name, config.regions, findings, ADVICE), key.urn
+        yield realm_message(config.regions, findings, ADVICE), key.urn
 
 
 def policy() -> ResourceAndStackPolicy:

@@ -124,8 +124,8 @@ def _next_generation_findings(realm: Realm, live: bool, said: tuple[str, ...] = 
 
 
 ADVICE = (
-    "Disabling keys mid-re-encryption leaves data unevenly readable across sites: once Atlassian confirms it is "
-    "complete, apply reencryption.status: complete as its own change, then this one"
+    "Disabling keys mid-re-encryption leaves data unevenly readable: once Atlassian says it is done, apply "
+    "reencryption.status: complete alone, then this change"
 )
 
 
