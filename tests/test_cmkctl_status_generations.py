@@ -111,7 +111,7 @@ def test_status_json_per_generation_and_the_evidence(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
-    answers = {
+    answers: dict[str, list[dict[str, Any]]] = {
         "us-east-1": [
             {"Events": [event(current[0].arn, "Decrypt", NOW - timedelta(hours=1))]},
             {"Events": [event(following[0].arn, "Encrypt", NOW - timedelta(minutes=30))]},
