@@ -259,7 +259,8 @@ def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[
     """What changed in the guard's evidence between the check and the moment of use, one line per region.
 
     The evidence is what `revoke_refusal` judged: each region's readability and its live
-    `atlassian-cmk:reencryption` tag (and which key the region holds). Empty when nothing changed.
+    `atlassian-cmk:reencryption` tag (and which key the region holds), and while two generations
+    are enrolled CloudTrail's re-encryption phase per region. Empty when nothing changed.
     """
 
     def evidence(state: DeployedState) -> dict[str, tuple[str, str]]:
@@ -272,7 +273,7 @@ def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[
         }
 
     before, after = evidence(checked), evidence(now)
-    lines = []
+    lines = list(_activity_changes(checked, now))
     for region in sorted(before.keys() | after.keys()):
         was, is_now = before.get(region, ("absent", "-")), after.get(region, ("absent", "-"))
         if was[0] != is_now[0]:
@@ -280,3 +281,19 @@ def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[
         elif was[1] != is_now[1]:
             lines.append(f"{region}: {TAG_REENCRYPTION} was {was[1]!r}, is now {is_now[1]!r}")
     return tuple(lines)
+
+
+def _activity_changes(checked: DeployedState, now: DeployedState) -> list[str]:
+    """CloudTrail's re-encryption phase per region, before and now (only while two generations are enrolled)."""
+
+    def phases(state: DeployedState) -> dict[str, str]:
+        activity = state.reencryption_activity
+        return {r.region: r.phase for r in activity.regions} if activity is not None else {}
+
+    before, after = phases(checked), phases(now)
+    return [
+        f"{region}: CloudTrail's evidence of re-encryption was {before.get(region, 'not read')}, is now "
+        f"{after.get(region, 'not read')}"
+        for region in sorted(before.keys() | after.keys())
+        if before.get(region) != after.get(region)
+    ]

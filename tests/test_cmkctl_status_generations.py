@@ -160,3 +160,24 @@ def test_status_with_one_generation_reads_no_evidence(
     assert code == ExitCode.AS_DECLARED
     assert document["reencryption_evidence"] is None
     assert [(g["number"], g["role"]) for g in document["generations"]] == [(1, "current")]
+
+
+def test_status_in_preparing_shows_the_next_generation_found_through_its_alias(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before nextKeys is recorded Atlassian holds one generation: no evidence is read, the next keys show."""
+    project, _, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    path = project / f"Pulumi.{STACK}.yaml"
+    text = path.read_text()
+    path.write_text(text[: text.index("  atlassian-cmk:nextKeys:")])
+    rt, _ = runtime_with(moto_endpoint, {region: [] for region in REGIONS})  # any LookupEvents would fail
+
+    code, out = status(project, rt, capsys)
+
+    assert code == ExitCode.AS_DECLARED, out
+    assert "2    next     us-east-1  Enabled    -" in out
+    assert "  generation 2 (next) is not recorded in atlassian-cmk:nextKeys: found through its alias" in out
+    assert all(f"  2 {key.region} {key.arn}" in out for key in following)
+    assert "Re-encryption evidence" not in out
+    section = out[out.index("Key generations") :].split("\n\n")[0].splitlines()
+    assert max(len(line) for line in section) <= TABLE_WIDTH

@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 
 from atlassian_cmk.aws import cloudtrail
 from atlassian_cmk.aws.cloudtrail import ACTIVITY_MAX_PAGES, RequestPacer, read_reencryption_activity
-from atlassian_cmk.break_glass import RevokeRequest, revoke_refusal
+from atlassian_cmk.break_glass import RevokeRequest, guard_evidence_changes, revoke_refusal
 from atlassian_cmk.config import parse_stack_config
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
@@ -347,3 +347,25 @@ def test_revoke_refuses_while_the_evidence_is_unread_or_shows_re_encryption(
         else None
     )
     assert revoke_refusal(preparing, deployed_with(quiet), request) is None
+
+
+def test_a_change_of_the_evidence_between_check_and_use_is_named(
+    no_wait: list[float], stubs_done: list[Stubber]
+) -> None:
+    """`cmkctl revoke` re-reads the guard's evidence after the confirmation: CloudTrail's phase is part of it."""
+    factory, stubs = stubbed(
+        {
+            r: [page(), page(), page(event(CURRENT[r], "Decrypt", NOW)), page(event(NEXT[r], "Encrypt", NOW))]
+            for r in REGIONS
+        }
+    )
+    stubs_done.extend(stubs)
+    quiet = read_reencryption_activity(config(), factory, now=NOW)
+    busy = read_reencryption_activity(config(), factory, now=NOW)
+
+    changes = guard_evidence_changes(deployed_with(quiet), deployed_with(busy))
+
+    assert changes == tuple(
+        f"{r}: CloudTrail's evidence of re-encryption was no-use-seen, is now re-encrypting" for r in REGIONS
+    )
+    assert guard_evidence_changes(deployed_with(busy), deployed_with(busy)) == ()

@@ -30,9 +30,9 @@ def read_generations(
         recorded = generation.keys is not None
         if generation.role == CURRENT:
             return GenerationKeys(generation.number, generation.role, recorded, current)
+        # A recorded generation is read by ARN (its alias only as context); an unrecorded next one through
+        # alias/atlassian-cmk/<stack>/next. Retired generations are always recorded (retiredKeys).
         alias = alias_name(stack, NEXT) if generation.role == NEXT else alias_name(stack)
-        if generation.keys is None and generation.role != NEXT:
-            return GenerationKeys(generation.number, generation.role, False, None)
         state = read_deployed_state(
             stack, config.regions, key_pair_alias=alias, client_factory=client_factory, enrolled=generation.keys
         )

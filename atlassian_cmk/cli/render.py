@@ -180,8 +180,12 @@ def _generation_lines(report: StatusReport) -> list[str]:
             )
             arn = reading.key.arn if reading.key else reading.enrolled_arn
             if arn:
-                found = "" if generation.recorded else " (not recorded: found through its alias)"
-                arns.append(f"  {generation.number} {reading.region} {arn}{found}")
+                arns.append(f"  {generation.number} {reading.region} {arn}")
+        if not generation.recorded:
+            arns.append(
+                f"  generation {generation.number} ({generation.role}) is not recorded in atlassian-cmk:nextKeys: "
+                "found through its alias"
+            )
     lines = [
         f"Key generations: re-encryption {status.status}{ticket}",
         *table(header, [[printable(cell) for cell in row] for row in rows]).split("\n"),
