@@ -12,8 +12,6 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from atlassian_cmk.aws import cloudtrail
-from atlassian_cmk.aws.cloudtrail import RequestPacer
 from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair
 from atlassian_cmk.cli.main import Runtime, main
 from atlassian_cmk.cli.render import TABLE_WIDTH
@@ -24,11 +22,6 @@ from tests.support.faults import fast_client_factory
 from tests.test_reencryption_activity import event
 
 NOW = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def no_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cloudtrail, "PACER", RequestPacer(clock=lambda: 0.0, sleep=lambda _: None))
 
 
 def two_generations(

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from atlassian_cmk.aws import cloudtrail
-from atlassian_cmk.aws.cloudtrail import RequestPacer, read_reencryption_activity
+from atlassian_cmk.aws.cloudtrail import read_reencryption_activity
 from atlassian_cmk.live_keys import DeployedState
 from policies.guardrails import context, framework
 from policies.guardrails import reencryption as pack_rule
@@ -37,7 +36,6 @@ def pack(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
         lambda cfg: read_reencryption_activity(cfg, stubbed(answers[0])[0], now=NOW)
     )
     monkeypatch.setattr(pack_rule, "REENCRYPTION_ACTIVITY", cache)
-    monkeypatch.setattr(cloudtrail, "PACER", RequestPacer(clock=lambda: 0.0, sleep=lambda _: None))
     yield answers
 
 

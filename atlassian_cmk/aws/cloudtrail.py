@@ -40,9 +40,48 @@ CLOUDTRAIL_LOOKBACK: Final = timedelta(days=90)
 """CloudTrail keeps management events for 90 days; older revocations are unknowable here."""
 
 MAX_PAGES: Final = 3
-"""LookupEvents allows 2 requests per second per account: a few pages per event name, no more."""
+"""LookupEvents allows 2 requests per second per account and region: a few pages per event name, no more."""
 
 PERMISSIONS: Final = ("cloudtrail:LookupEvents",)
+
+LOOKUP_RATE_PER_S: Final = 2.0
+"""LookupEvents: "limited to two per second, per account, per Region" (CloudTrail API Reference)."""
+
+
+class RequestPacer:
+    """Spaces requests per region to at most `rate_per_s`, across the threads of one process.
+
+    botocore's standard retry mode retries a ThrottlingException a few times with backoff
+    (`kms_reads.client_config`); pacing keeps us under the limit in the first place, since a
+    throttled lookup is unknown evidence and the guard then refuses. `clock`/`sleep` are injected
+    by tests (no real waiting there).
+    """
+
+    def __init__(
+        self,
+        rate_per_s: float = LOOKUP_RATE_PER_S,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._interval = 1.0 / rate_per_s
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+
+    def wait(self, region: str) -> None:
+        """Block until a request to `region` keeps within the rate; reserves its slot."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next.get(region, now))
+            self._next[region] = start + self._interval
+        if start > now:
+            self._sleep(start - now)
+
+
+PACER = RequestPacer()
+"""The process's one pacer: cmkctl and the policy pack each run as one process."""
 
 
 def needs_cloudtrail(key: LiveKey) -> bool:
@@ -72,6 +111,7 @@ def _event_times(cloudtrail: Any, key: LiveKey, event_name: str, now: datetime) 
         "MaxResults": 50,
     }
     for _ in range(MAX_PAGES):
+        PACER.wait(key.region)  # the same per-region budget as the re-encryption evidence (RequestPacer)
         page = cloudtrail.lookup_events(**request)
         for event in page.get("Events", []):
             if _about_key(event, key):
@@ -115,47 +155,8 @@ def collect_cloudtrail_evidence(
 
 # ----------------------------------------------------------------------------- re-encryption evidence
 
-LOOKUP_RATE_PER_S: Final = 2.0
-"""LookupEvents: "limited to two per second, per account, per Region" (CloudTrail API Reference)."""
-
 ACTIVITY_MAX_PAGES: Final = 4
 """Pages of 50 events read per key and use: at most 200 events, 2 s of a region's request budget."""
-
-
-class RequestPacer:
-    """Spaces requests per region to at most `rate_per_s`, across the threads of one process.
-
-    botocore's standard retry mode retries a ThrottlingException a few times with backoff
-    (`kms_reads.client_config`); pacing keeps us under the limit in the first place, since a
-    throttled lookup is unknown evidence and the guard then refuses. `clock`/`sleep` are injected
-    by tests (no real waiting there).
-    """
-
-    def __init__(
-        self,
-        rate_per_s: float = LOOKUP_RATE_PER_S,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._interval = 1.0 / rate_per_s
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._next: dict[str, float] = {}
-
-    def wait(self, region: str) -> None:
-        """Block until a request to `region` keeps within the rate; reserves its slot."""
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next.get(region, now))
-            self._next[region] = start + self._interval
-        if start > now:
-            self._sleep(start - now)
-
-
-PACER = RequestPacer()
-"""The process's one pacer: cmkctl and the policy pack each run as one process."""
 
 
 def _key_use(
