@@ -369,3 +369,24 @@ def test_a_change_of_the_evidence_between_check_and_use_is_named(
         f"{r}: CloudTrail's evidence of re-encryption was no-use-seen, is now re-encrypting" for r in REGIONS
     )
     assert guard_evidence_changes(deployed_with(busy), deployed_with(busy)) == ()
+
+
+def test_no_atlassian_principal_to_look_for_is_unknown_not_absent() -> None:
+    """Statements naming no principal by ARN (the schema refuses a unique ID; the reader still must not read
+    "nobody seen" as "not re-encrypting"): nobody to find, so no answer."""
+    statement = {
+        "Sid": "AtlassianUse",
+        "Effect": "Allow",
+        "Principal": {"AWS": "AROAEXAMPLEEXAMPLE1234"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": "*",
+    }
+
+    def factory(service: str, region: str) -> Any:
+        raise AssertionError("nothing to look for: no read")
+
+    gone = dataclasses.replace(config(), atlassian_key_policy=(statement,))
+    activity = read_reencryption_activity(gone, factory, now=NOW)
+
+    assert activity is not None and {r.phase for r in activity.regions} == {"unknown"}
+    assert all("names no Atlassian principal" in reason for reason in activity_reasons(gone, activity))

@@ -27,6 +27,7 @@ from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.reencryption_activity import (
     ACTIVITY_WINDOW,
     AtlassianCallers,
+    GenerationPair,
     KeyUse,
     ReencryptionActivity,
     RegionActivity,
@@ -211,6 +212,8 @@ def read_reencryption_activity(
     if pair is None:
         return None
     callers = atlassian_callers(config)
+    if not callers.accounts:  # nobody to look for: absence would prove nothing (fail closed)
+        return _unknown_everywhere(pair, now - window, now, "atlassianKeyPolicy names no Atlassian principal by ARN")
     pacer = pacer or PACER  # read at call time: tests swap the module's pacer for one that never sleeps
     start = now - window
     regions = [r for r in pair.old.regions if pair.new.arn(r) is not None]
@@ -231,3 +234,16 @@ def read_reencryption_activity(
     with ThreadPoolExecutor(max_workers=max(1, len(regions))) as pool:
         readings = tuple(pool.map(region_activity, regions))
     return ReencryptionActivity(pair.old_role, pair.new_role, start, now, readings, tuple(sorted(callers.principals)))
+
+
+def _unknown_everywhere(pair: GenerationPair, start: datetime, end: datetime, reason: str) -> ReencryptionActivity:
+    regions = tuple(
+        RegionActivity(
+            region,
+            KeyUse(pair.old.keys[region].arn, "decrypt", error=reason),
+            KeyUse(pair.new.keys[region].arn, "encrypt", error=reason),
+        )
+        for region in pair.old.regions
+        if pair.new.arn(region) is not None
+    )
+    return ReencryptionActivity(pair.old_role, pair.new_role, start, end, regions)
