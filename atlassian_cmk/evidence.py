@@ -158,6 +158,8 @@ SID_OPEN_RECORD: Final = "ProtectCmkEvidenceOpenRecord"
 SID_REOPENED_RECORD: Final = "ProtectCmkEvidenceReopenedRecord"
 SID_CLOSED_RECORD_KEPT: Final = "ProtectCmkEvidenceClosedRecordKept"
 SID_CLOSED_RECORD_SET: Final = "ProtectCmkEvidenceClosedRecordSet"
+SID_NEXT_RECORD_ID: Final = "ProtectCmkEvidenceNextRecordId"
+SID_NEXT_RECORD_NEW_ID: Final = "ProtectCmkEvidenceNextRecordNewId"
 EVIDENCE_SIDS: Final = (
     SID_EVIDENCE_TAGS,
     SID_RECORD_REMOVAL,
@@ -165,6 +167,8 @@ EVIDENCE_SIDS: Final = (
     SID_REOPENED_RECORD,
     SID_CLOSED_RECORD_KEPT,
     SID_CLOSED_RECORD_SET,
+    SID_NEXT_RECORD_ID,
+    SID_NEXT_RECORD_NEW_ID,
 )
 """All start with `key_policy.EVIDENCE_SID_PREFIX`, so the pack reads them as ours."""
 
@@ -187,10 +191,26 @@ def key_policy_evidence_statements(apply_role_arn: str | None) -> list[dict[str,
     - an open record: its revocation fields are never rewritten (write-once; no backdating
       `revoked-at`, no dropping `guard-override`); the restore may add the restoration fields;
     - a closed record: no field is rewritten unless the same call blanks `restored-at`, i.e.
-      starts the next revocation (a new revocation-id, the old incident's fields replaced).
-      Without this the slot would stay full after the first restore (the program never clears
-      record tags: `components/cmk_key_pair.py` ignores them) and the next incident could not
-      be recorded at all.
+      starts the next revocation. Without this the slot would stay full after the first restore
+      (the program never clears record tags: `components/cmk_key_pair.py` ignores them) and the
+      next incident could not be recorded at all;
+    - that next revocation carries a non-empty revocation-id (`ProtectCmkEvidenceNextRecordId`)
+      that differs from the key's current one (`ProtectCmkEvidenceNextRecordNewId`). Without
+      them the closed record could be reopened by `restored-at: ""` alone (the old incident
+      current again), and an open record rewritten in two calls: close it, then reopen it under
+      the same id with a new reason or time. The comparison uses the policy variable
+      `${aws:ResourceTag/atlassian-cmk:revocation-id}` in a `StringEquals` value: IAM resolves
+      variables in string-operator values of resource policies (a key policy is one) for any
+      global condition key (IAM User Guide, "IAM policy elements: Variables and tags",
+      https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html), and
+      the key policy's `Version` is 2012-10-17, which variables need. The statement also
+      requires the key to carry the tag (`Null` false), so it never depends on how an
+      unresolvable variable is read.
+    What the key policy cannot say: whether the key is Enabled (no KMS condition key holds the
+    key state: AWS KMS Developer Guide, "AWS KMS condition keys"), so a break-glass principal can
+    close a record while the key stays disabled, and can start a NEW record (a new id) after
+    closing one; both are visible as two TagResource events in CloudTrail and, for the key
+    state, in `cmkctl status` (the key state is the truth, the record only describes it).
     The first write of a record is as trustworthy as the break-glass principal that makes it;
     CloudTrail's DisableKey event is the independent cross-check of `revoked-at`.
 
@@ -204,6 +224,8 @@ def key_policy_evidence_statements(apply_role_arn: str | None) -> list[dict[str,
     restored_at = f"aws:ResourceTag/{TAG_RESTORED_AT}"
     request_restored_at = f"aws:RequestTag/{TAG_RESTORED_AT}"
     closed = {"StringLike": {restored_at: "?*"}}
+    request_revocation_id = f"aws:RequestTag/{TAG_REVOCATION_ID}"
+    reopening = {"Null": {request_restored_at: "false"}}
 
     def deny(sid: str, actions: list[str], tags: tuple[str, ...], extra: dict[str, Any]) -> dict[str, Any]:
         condition: dict[str, Any] = {"ForAnyValue:StringEqualsIgnoreCase": {"aws:TagKeys": list(tags)}}
@@ -237,5 +259,24 @@ def key_policy_evidence_statements(apply_role_arn: str | None) -> list[dict[str,
             tag,
             RECORD_TAGS,
             {"StringLike": {restored_at: "?*", request_restored_at: "?*"}},
+        ),
+        # Reopening (a closed record, `restored-at` in the request: CLOSED_RECORD_SET leaves only
+        # ""): the request names a non-empty revocation id (StringNotLike is true when absent) ...
+        deny(
+            SID_NEXT_RECORD_ID,
+            tag,
+            RECORD_TAGS,
+            {**closed, **reopening, "StringNotLike": {request_revocation_id: "?*"}},
+        ),
+        # ... that is not the key's current one.
+        deny(
+            SID_NEXT_RECORD_NEW_ID,
+            tag,
+            RECORD_TAGS,
+            {
+                **closed,
+                "Null": {request_restored_at: "false", revocation_id: "false"},
+                "StringEquals": {request_revocation_id: "${" + revocation_id + "}"},
+            },
         ),
     ]
