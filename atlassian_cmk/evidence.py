@@ -29,10 +29,14 @@ Everything here is pure data and rules: no AWS, no Pulumi.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from atlassian_cmk.config import shorten_repr
+from atlassian_cmk.iam_policy import VARIABLES_VERSION, PolicyError, parse_policy, parse_statement
+from atlassian_cmk.key_policy import EVIDENCE_SID_PREFIX
 from atlassian_cmk.naming import (
     TAG_DRILL,
     TAG_ENABLED,
@@ -280,3 +284,95 @@ def key_policy_evidence_statements(apply_role_arn: str | None) -> list[dict[str,
             },
         ),
     ]
+
+
+# ----------------------------------------------------------------------------- the live key policy protects them
+
+
+@dataclass(frozen=True)
+class EvidenceProtection:
+    """Whether one live key policy carries the evidence Deny statements unweakened. `problems`:
+    one clause each, completing "the key policy in <region> ..."; empty when protected."""
+
+    problems: tuple[str, ...]
+
+    @property
+    def protected(self) -> bool:
+        return not self.problems
+
+
+def evidence_protection(policy: str | Mapping[str, Any] | None, apply_role_arn: str | None) -> EvidenceProtection:
+    """Judge a live key policy (GetKeyPolicy's JSON, or the parsed document) for the evidence protection.
+
+    The tags are evidence only while every statement `key_policy_evidence_statements(apply_role_arn)`
+    builds is in force: each must be present as IAM reads it (`iam_policy` semantic equality: the
+    same effect, principals, actions, resources and conditions; Sid and spelling aside). Anything
+    else in the policy cannot weaken them (an Allow never overrides a Deny; another Deny only
+    denies more), so it is not judged here. A statement missing, or changed in any way (a narrower
+    action list, another exempt principal than `apply_role_arn`, a dropped condition), is a
+    problem, and so is a policy without `Version` 2012-10-17 (the next-record statement's policy
+    variable would be literal text, IAM User Guide, "IAM policy elements: Variables and tags") and
+    a policy that cannot be read or parsed (`policy` None: unreadable; fail closed).
+    """
+    if policy is None:
+        return EvidenceProtection(("could not be read, so the evidence tags cannot be trusted",))
+    try:
+        document = json.loads(policy) if isinstance(policy, str) else policy
+        if not isinstance(document, Mapping):
+            raise PolicyError(f"{shorten_repr(document)} is not a policy document")
+        live = parse_policy(document)
+    except (ValueError, PolicyError) as error:  # JSONDecodeError is a ValueError
+        return EvidenceProtection(
+            (f"cannot be read as an IAM policy ({error}), so the evidence tags cannot be trusted",)
+        )
+    problems = []
+    if document.get("Version") != VARIABLES_VERSION:
+        problems.append(
+            f"has Version {shorten_repr(document.get('Version'))}, not {VARIABLES_VERSION}, so its policy "
+            "variables are literal text"
+        )
+    by_sid = {statement.sid for statement in live}
+    missing: list[str] = []
+    altered: list[str] = []
+    for raw in key_policy_evidence_statements(apply_role_arn):
+        expected = parse_statement(raw)
+        if not any(statement == expected for statement in live):
+            (altered if raw["Sid"] in by_sid else missing).append(raw["Sid"])
+    if len(missing) == len(EVIDENCE_SIDS):
+        problems.append(
+            f"lacks every {EVIDENCE_SID_PREFIX}* statement: deployed before the evidence model, or rewritten"
+        )
+    elif missing:
+        problems.append(f"lacks {', '.join(missing)}")
+    if altered:
+        problems.append(f"has {', '.join(altered)} altered (not as the program writes it for this applyRoleArn)")
+    return EvidenceProtection(tuple(problems))
+
+
+EVIDENCE_REMEDY: Final = (
+    "only the reviewed path restores them: a pull request, then `pulumi up` with the CI apply role (no other "
+    "role may call kms:PutKeyPolicy)"
+)
+
+
+def unprotected_evidence(
+    policies: Mapping[str, str | None], apply_role_arn: str | None, errors: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """One line per region whose live key policy does not protect the evidence tags (see
+    `evidence_protection`), then the remedy once; empty when every region's policy does.
+
+    `policies`: region -> key policy JSON (None: not read); `errors`: region -> why it could not be
+    read (`aws.kms_reads.read_key_policies`'s shape). Used by `cmkctl revoke` (refuses), `cmkctl
+    status` (a finding) and the pack (a revocation fails closed), so the three say the same.
+    """
+    lines = [
+        f"the key policy in {region} could not be read ({reason}), so the evidence tags cannot be trusted"
+        for region, reason in sorted((errors or {}).items())
+    ]
+    for region, policy in sorted(policies.items()):
+        judged = evidence_protection(policy, apply_role_arn)
+        if not judged.protected:
+            lines.append(
+                f"the key policy in {region} does not protect the evidence tags (it {'; it '.join(judged.problems)})"
+            )
+    return (*lines, EVIDENCE_REMEDY) if lines else ()
