@@ -18,7 +18,7 @@ from typing import Final
 from atlassian_cmk.aws.identity import Identity, read_identity
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_deployed_state
 from atlassian_cmk.config import StackConfig, shorten_repr, tag_text_problem, ticket_problem
-from atlassian_cmk.evidence import unprotected_evidence
+from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.guards import deployed_integrity, reencryption_running
 from atlassian_cmk.key_identity import KeyGeneration
@@ -132,8 +132,7 @@ def guard_reasons(config: StackConfig, deployed: DeployedState, key_policies: Ke
     the ProtectCmkEvidence* statements (`evidence.unprotected_evidence`): otherwise any principal with
     kms:TagResource could have written "complete", so the guard fails closed."""
     verdict = reencryption_running(config.reencryption, deployed)
-    policies, errors = key_policies
-    return (*verdict.reasons, *unprotected_evidence(policies, config.apply_role_arn, errors))
+    return (*verdict.reasons, *deployed_evidence_protection(deployed, config.apply_role_arn, key_policies))
 
 
 def revoke_refusal(

@@ -36,7 +36,9 @@ from typing import Any, Final
 
 from atlassian_cmk.config import shorten_repr
 from atlassian_cmk.iam_policy import VARIABLES_VERSION, PolicyError, parse_policy, parse_statement
+from atlassian_cmk.identity_rules import foreign_keys
 from atlassian_cmk.key_policy import EVIDENCE_SID_PREFIX
+from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import (
     TAG_DRILL,
     TAG_ENABLED,
@@ -376,3 +378,28 @@ def unprotected_evidence(
                 f"the key policy in {region} does not protect the evidence tags (it {'; it '.join(judged.problems)})"
             )
     return (*lines, EVIDENCE_REMEDY) if lines else ()
+
+
+def deployed_evidence_protection(
+    deployed: DeployedState,
+    apply_role_arn: str | None,
+    key_policies: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
+) -> tuple[str, ...]:
+    """`unprotected_evidence` for the stack's deployed keys: the one call cmkctl revoke, cmkctl status and
+    the pack make.
+
+    `key_policies`: (region -> policy JSON, region -> why unreadable) from `aws.kms_reads.read_key_policies`;
+    None: each key's `policy`, read with the key (the pack's `with_policy=True`). An enrolled key that is
+    not the stack's (`identity_rules.foreign_keys`) is skipped: nothing acts on it, it is refused on its own,
+    and its tags are no evidence about this stack (as in `guards.reencryption_running`)."""
+    foreign = {finding.region for finding in foreign_keys(deployed)}
+    if key_policies is None:
+        policies: dict[str, str | None] = {key.region: key.policy for key in deployed.live_keys()}
+        errors: dict[str, str] = {}
+    else:
+        policies, errors = dict(key_policies[0]), dict(key_policies[1])
+    return unprotected_evidence(
+        {region: policy for region, policy in policies.items() if region not in foreign},
+        apply_role_arn,
+        {region: reason for region, reason in errors.items() if region not in foreign},
+    )
