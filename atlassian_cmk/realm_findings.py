@@ -72,8 +72,10 @@ def cause_sentences(findings: Iterable[RealmFinding]) -> list[str]:
 def realm_message(regions: Sequence[str], findings: Iterable[RealmFinding], advice: str = "") -> str:
     """The violation every key of the realm carries: why it is held back, each cause once, the advice once.
 
-    The key itself is not named: Pulumi prints the resource beside each violation (its type and
-    name), and its region is in the realm's list. `regions`: the realm's regions; `advice`: one
+    The key itself is not named: the Pulumi CLI prints the resource beside each violation
+    ("- [mandatory]  <policy>  (aws:kms/key:Key: cmk-us-east-1)", then the description, then this
+    message; the engine sends the violation's URN, pulumi/pulumi-policy `ReportViolation`), and its
+    region is in the realm's list. `regions`: the realm's regions; `advice`: one
     sentence (or "") on what to do, said after the causes and dropped from them if a cause repeats it.
     """
     held = f"Held back with the realm's keys ({', '.join(regions)}) so no region changes alone."
