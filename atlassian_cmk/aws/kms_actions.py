@@ -105,6 +105,13 @@ class RegionChange:
     key: LiveKey | None = None
     state_changed: bool = False
     """Whether this run's DisableKey/EnableKey took effect (read back), also when AWS answered with an error."""
+    generation: str = "current"
+    """The key generation the key belongs to (`generations.GenerationRole`: current, next, retired)."""
+
+    @property
+    def label(self) -> str:
+        """`us-east-1`, or `us-east-1 (next)` for a key of another generation than the current one."""
+        return self.region if self.generation == "current" else f"{self.region} ({self.generation})"
 
     @property
     def converged(self) -> bool:
@@ -207,7 +214,7 @@ def revocation_tags(
     some other way gets no invented time: its clock comes from CloudTrail). An old, restored
     record is replaced whole in one TagResource call (`records.replacement`: absent fields and
     `restored-at` written ""), so a new revoke never inherits an old reason, ticket or time.
-    `open_before`: region -> revocation id of the open record each key carried when the run read
+    `open_before`: key ID -> revocation id of the open record each key carried when the run read
     it; such a record is write-once to break-glass, so the region is `record-missing` with why.
     """
     fresh = {
@@ -228,7 +235,7 @@ def revocation_tags(
             # One TagResource call, never UntagResource: the key policy lets break-glass write a record
             # only into an empty or closed slot, and a closed one only with `restored-at` blanked.
             wanted.update(replacement(key.tags, record))
-        elif changed and key.tags.get(TAG_REVOCATION_ID, "") == (open_before or {}).get(key.region, ""):
+        elif changed and key.tags.get(TAG_REVOCATION_ID, "") == (open_before or {}).get(key.key_id, ""):
             # The open record was on the key before this run disabled it: the key was enabled after it
             # without a restore record (e.g. `pulumi up`). The record is write-once to break-glass
             # (ProtectCmkEvidenceOpenRecord): say so instead of sending a write AWS refuses. (A record
@@ -245,18 +252,23 @@ def revocation_tags(
     return plan
 
 
-def restoration_tags(ticket: str, caller: str, now: datetime) -> TagPlanner:
+def restoration_tags(
+    ticket: str, caller: str, now: datetime, realm_record: Mapping[str, str] | None = None
+) -> TagPlanner:
     """The restore's tags. The revocation record stays on the key as history ("last revoked at");
     the restore record closes it, so it no longer counts as current. A rerun writes the restore
-    record where an earlier restore enabled the key but could not record it (its time is then this
-    run's: the restore happened no later)."""
+    record where an earlier restore enabled the key but could not record it: the record the
+    earlier restore wrote elsewhere (`realm_record`, `records.realm_restore_record`: its ticket, time
+    and who) when another region has it, so one restore has one record; else this run's (the
+    restore happened no later)."""
+    fresh = {TAG_RESTORED_AT: iso(now), TAG_RESTORED_BY: caller, TAG_RESTORE_TICKET: ticket}
 
     def plan(key: LiveKey, changed: bool) -> TagChange:
         wanted = {TAG_ENABLED: "true"}
         # A closed record stays closed: the key policy refuses break-glass any rewrite of it
         # (ProtectCmkEvidenceClosedRecordSet); "" is absent (records.py).
         if not is_closed(key.tags) and (changed or has_current_revocation(key.tags)):
-            wanted.update({TAG_RESTORED_AT: iso(now), TAG_RESTORED_BY: caller, TAG_RESTORE_TICKET: ticket})
+            wanted.update(dict(realm_record) if realm_record else fresh)
         return TagChange(put=_changed(key, wanted))
 
     return plan
@@ -309,7 +321,8 @@ def _converge_region(
 
     The read-back decides, never the answer to DisableKey/EnableKey: AWS may have processed a request
     whose answer was a 500 or never arrived (a read timeout), or refused one it had already applied.
-    The record is written only once the state is verified, and a record that cannot be written
+    The record is written only once AWS accepted the state change (its success answer) or a read-back
+    shows it after an error answer; one read-back then verifies state and record, and a record that cannot be written
     (AccessDenied, the 50-tag limit) leaves the region `record-missing`, not failed: the key IS in
     the wanted state, and the report must say so.
     """
@@ -362,16 +375,27 @@ def _converge_region(
                     attempt,
                     key,
                 )
+            verified = True
             if key.enabled != enable:
                 answer: str | None = None
                 try:
                     (kms.enable_key if enable else kms.disable_key)(KeyId=key.key_id)
                 except Exception as error:  # noqa: BLE001 - the read-back decides whether it took effect
                     answer = describe_error(error)
-                key = _read_state(kms, region, key.key_id, enable, policy, answer, operation)
+                if answer is None:
+                    # AWS accepted the change: the record follows at once and ONE read-back verifies state
+                    # and record together (a round trip saved on the emergency's critical path).
+                    key = dataclasses.replace(key, key_state="Enabled" if enable else "Disabled")
+                    verified = False
+                else:
+                    # An error answer may still have been applied (a 500 after processing, a read timeout):
+                    # the read-back decides, before any record is written.
+                    key = _read_state(kms, region, key.key_id, enable, policy, answer, operation)
                 changed = True
             tags = plan_tags(key, changed)
             if tags.empty:
+                if not verified:
+                    key = _read_state(kms, region, key.key_id, enable, policy, None, operation)
                 return _done(region, changed, attempt, key)
             if tags.blocked is not None:
                 if tags.put:
@@ -453,93 +477,46 @@ def _read_state(
 def _read_back(kms: Any, region: str, key_id: str, enable: bool, tags: TagChange, policy: RetryPolicy) -> LiveKey:
     """Read until the key shows the change (KMS is eventually consistent), a bounded number of times."""
     seen = "nothing"
+    other: LiveKey | None = None
     for read in range(1, policy.verify_reads + 1):
         reading = read_key(kms, region, key_id)
         if reading.key is not None:
             key = reading.key
-            if key.enabled != enable:
-                return key  # changed again by someone else: the caller names it, never retries over it
-            if all(key.tags.get(tag) == value for tag, value in tags.put.items()):
+            if key.enabled == enable and all(key.tags.get(tag) == value for tag, value in tags.put.items()):
                 return key
+            # Not (yet) in the wanted state: KMS is eventually consistent, so read again; still not
+            # after the bound, another operation changed it (the caller names it, never retries over it).
+            other = key if key.enabled != enable else None
             seen = key.key_state
         else:
             seen = reading.error or "no key"
         if read < policy.verify_reads:
             policy.sleep(policy.verify_interval_s)
+    if other is not None:
+        return other
     want = "Enabled" if enable else "Disabled"
     raise _RegionFailure(f"not verified: still {seen} after {policy.verify_reads} reads (want {want} with its tags)")
 
 
-def reconcile_revocation_records(
-    changes: tuple[RegionChange, ...], *, client_factory: ClientFactory, policy: RetryPolicy
-) -> tuple[tuple[RegionChange, ...], tuple[str, ...]]:
-    """Find the revoked regions that carry ANOTHER revocation's record; never rewrite one.
-
-    Two revokes running at once both disable and both tag. The key policy makes an open record
-    write-once to every principal but the CI apply role (`atlassian_cmk.evidence`), so in each
-    region the first record written stands and the other run's write was refused (its region is
-    `record-missing`). Once all of this run's regions are done (a barrier), the run reads the
-    records again; the regions whose current record has another revocation id than the earliest
-    one (`records.record_order`) are returned, so the report names them. Aligning them is a
-    change to evidence: the apply role's, through the reviewed path.
-    """
-    revoked = [change for change in changes if change.key is not None and not change.key.enabled]
-    if len(revoked) < 2:
-        return changes, ()
-    workers = policy.max_workers or len(revoked)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        fresh = dict(
-            zip((c.region for c in revoked), pool.map(lambda c: _reread(c, client_factory), revoked), strict=True)
-        )
-    records = {
-        region: revocation_record(change.key.tags)
-        for region, change in fresh.items()
-        if change.key is not None and has_current_revocation(change.key.tags)
-    }
-    current = tuple(fresh.get(change.region, change) for change in changes)
-    if len(set(records.values())) <= 1:
-        return current, ()
-    winner = min(records.values(), key=record_order)
-    # Only a record of ANOTHER revocation (another id) means another operator ran at the same time;
-    # this run's own record with and without a time (a key it found disabled) is one revocation.
-    index = REVOCATION_RECORD.index(TAG_REVOCATION_ID)
-    differing = tuple(region for region, record in records.items() if record[index] != winner[index])
-    return current, differing
-
-
-def _reread(change: RegionChange, client_factory: ClientFactory) -> RegionChange:
-    """The region's tags as they are now (one request); the earlier read-back if that fails."""
-    assert change.key is not None
-    key = change.key
-    try:
-        kms = client_factory("kms", change.region)
-        tags: dict[str, str] = {}
-        request: dict[str, Any] = {"KeyId": key.key_id}
-        while True:
-            page = kms.list_resource_tags(**request)
-            tags.update({t["TagKey"]: t["TagValue"] for t in page.get("Tags", [])})
-            if not page.get("Truncated"):
-                break
-            request["Marker"] = page["NextMarker"]
-    except Exception:  # noqa: BLE001 - reconciling is best effort; the state itself is verified
-        return change
-    fresh = LiveKey(key.region, key.key_id, key.arn, key.key_state, key.multi_region, tags)
-    return dataclasses.replace(change, key=fresh)
-
-
-def confirm_final_state(
+def settle(
     changes: tuple[RegionChange, ...], *, enable: bool, client_factory: ClientFactory, policy: RetryPolicy
-) -> tuple[RegionChange, ...]:
-    """Read every converged region once more, after all of them are done, and compare with what was set.
+) -> tuple[tuple[RegionChange, ...], tuple[str, ...]]:
+    """After every region's chain is done (a barrier): read each converged key once more, all at once.
 
-    Two operators at once (a revoke and a restore) can each verify its own write and still leave
-    the realm split: the slower one's write lands after the other's read-back. This last read,
-    taken after this run's last write, catches a region another operation changed meanwhile; such
-    a region becomes `overtaken`, with the key as read now (its tags name the other operation).
+    One round trip answers two questions. **Did another operation change a region meanwhile?** Two
+    operators at once (a revoke and a restore) can each verify their own write and still leave the
+    realm split: the slower one's write lands after the other's read-back. A region whose state is no
+    longer what this run set becomes `overtaken`, with the key as read now (its tags name the other
+    operation). **Does another revocation's record stand somewhere?** (revoke only) Two revokes at
+    once both disable and both tag; the key policy makes an open record write-once to every
+    principal but the CI apply role (`atlassian_cmk.evidence`), so in each region the first record
+    written stands. The labels (`RegionChange.label`) of the keys whose current record has another
+    revocation id than the earliest one (`records.record_order`) are returned, so the report names
+    them; aligning them is a change to evidence, the apply role's, through the reviewed path.
     """
-    targets = [change for change in changes if change.converged and change.key is not None]
+    targets = [index for index, change in enumerate(changes) if change.converged and change.key is not None]
     if not targets:
-        return changes
+        return changes, ()
 
     def reread(change: RegionChange) -> RegionChange:
         assert change.key is not None
@@ -552,8 +529,22 @@ def confirm_final_state(
         if reading.key.enabled == enable:
             return dataclasses.replace(change, key=reading.key)
         overtaken = _overtaken(change.region, reading.key, enable, change.attempts)
-        return dataclasses.replace(overtaken, state_changed=change.state_changed)
+        return dataclasses.replace(overtaken, state_changed=change.state_changed, generation=change.generation)
 
     with ThreadPoolExecutor(max_workers=policy.max_workers or len(targets)) as pool:
-        fresh = {change.region: change for change in pool.map(reread, targets)}
-    return tuple(fresh.get(change.region, change) for change in changes)
+        fresh = dict(zip(targets, pool.map(reread, [changes[index] for index in targets]), strict=True))
+    settled = tuple(fresh.get(index, change) for index, change in enumerate(changes))
+    if enable:
+        return settled, ()
+    records = {
+        change.label: revocation_record(change.key.tags)
+        for change in settled
+        if change.key is not None and not change.key.enabled and has_current_revocation(change.key.tags)
+    }
+    if len(set(records.values())) <= 1:
+        return settled, ()
+    winner = min(records.values(), key=record_order)
+    # Only a record of ANOTHER revocation (another id) means another operator ran at the same time;
+    # this run's own record with and without a time (a key it found disabled) is one revocation.
+    index = REVOCATION_RECORD.index(TAG_REVOCATION_ID)
+    return settled, tuple(label for label, record in records.items() if record[index] != winner[index])

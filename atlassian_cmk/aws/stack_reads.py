@@ -1,0 +1,98 @@
+"""Reading a stack's keys for cmkctl: every generation it acts on, and who is acting, in one round.
+
+The guard's evidence (each key's state and tags), the alias, and the caller identity do not depend
+on each other, so they go out at once: the first round trip of a revoke is all its reads, and the
+second is DisableKey (issue 14 item 8). `max_workers=1` reads region after region (the benchmark's
+baseline only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from atlassian_cmk.aws.identity import Identity, read_identity
+from atlassian_cmk.aws.kms_reads import ClientFactory, read_deployed_state
+from atlassian_cmk.config import StackConfig
+from atlassian_cmk.key_identity import KeyGeneration
+from atlassian_cmk.live_keys import DeployedState
+from atlassian_cmk.naming import alias_name
+
+
+def read_generation(
+    stack: str,
+    regions: tuple[str, ...],
+    keys: KeyGeneration | None,
+    alias: str,
+    client_factory: ClientFactory,
+    *,
+    max_workers: int | None = None,
+) -> DeployedState:
+    """One generation's keys: by their recorded ARNs (every recorded region), else through `alias`."""
+    if max_workers != 1:
+        return read_deployed_state(stack, regions, key_pair_alias=alias, client_factory=client_factory, enrolled=keys)
+    targets = keys.regions if keys is not None else regions
+    parts = [
+        read_deployed_state(
+            stack,
+            (region,),
+            key_pair_alias=alias,
+            client_factory=client_factory,
+            enrolled=None if keys is None else KeyGeneration({region: keys.keys[region]}),
+        )
+        for region in targets
+    ]
+    return DeployedState(stack, alias, tuple(r for part in parts for r in part.readings), keys is not None)
+
+
+def read_state(
+    stack: str, config: StackConfig, client_factory: ClientFactory, *, max_workers: int | None = None
+) -> DeployedState:
+    """The current generation: the enrolled keys by ARN once enrolled, else through the stack's alias."""
+    return read_generation(
+        stack, config.regions, config.enrolled_keys, alias_name(stack), client_factory, max_workers=max_workers
+    )
+
+
+def read_generations_and_identity(
+    stack: str,
+    regions: tuple[str, ...],
+    generations: Sequence[tuple[KeyGeneration | None, str]],
+    client_factory: ClientFactory,
+    *,
+    max_workers: int | None = None,
+) -> tuple[tuple[DeployedState, ...], Identity]:
+    """Each generation's keys (recorded ARNs or alias, as `read_generation`) and the caller, all at once.
+
+    Raises CredentialsProblem (one line, exit 3) when the profile or credentials are unusable.
+    """
+    with ThreadPoolExecutor(max_workers=1 + len(generations)) as pool:
+        identity = pool.submit(read_identity, client_factory, regions[0])
+        states = [
+            pool.submit(read_generation, stack, regions, keys, alias, client_factory, max_workers=max_workers)
+            for keys, alias in generations
+        ]
+        return tuple(state.result() for state in states), identity.result()
+
+
+def read_state_and_identity(
+    stack: str,
+    config: StackConfig,
+    client_factory: ClientFactory,
+    *,
+    max_workers: int | None = None,
+    through_alias: bool = False,
+) -> tuple[DeployedState, Identity]:
+    """The current generation (`read_state`) and who is acting, in one concurrent round.
+
+    `through_alias`: the keys the alias names, with their key policies, whatever is enrolled (what
+    `cmkctl enroll` checks before it records them). Raises CredentialsProblem (one line, exit 3)
+    when the profile or credentials are unusable, instead of reporting the same cause once per region.
+    """
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        identity = pool.submit(read_identity, client_factory, config.regions[0])
+        if through_alias:
+            deployed = read_deployed_state(stack, config.regions, client_factory=client_factory, with_policy=True)
+        else:
+            deployed = read_state(stack, config, client_factory, max_workers=max_workers)
+        return deployed, identity.result()
