@@ -240,7 +240,7 @@ def revocation_tags(
             # without a restore record (e.g. `pulumi up`). The record is write-once to break-glass
             # (ProtectCmkEvidenceOpenRecord): say so instead of sending a write AWS refuses. (A record
             # that appeared since this run read the key is another operator's revocation of the same
-            # moment, written first: it stands, and `reconcile_revocation_records` names it.)
+            # moment, written first: it stands, and `settle` names it.)
             found = key.tags.get(TAG_REVOCATION_ID) or "without an id"
             return TagChange(
                 put=_changed(key, wanted),

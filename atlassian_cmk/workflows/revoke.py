@@ -87,8 +87,7 @@ def revoke(
         # Time of check vs time of use: the operator may have waited at the prompt for minutes. The
         # guard's evidence (every generation's keys) and the stack file it judged are read again now,
         # immediately before DisableKey; any change stops the run.
-        with session.waiting("AWS (the guard's evidence again)"):
-            fresh = read_targets(stack, config, targets, session)
+        fresh = read_targets(stack, config, targets, session)  # its own progress line when slow
         changed = _evidence_changes(reading, fresh)
         file_changed = stack_file_changed(planned)
         if file_changed is not None:
@@ -124,7 +123,7 @@ def revoke(
     )
     out.add(report)
     recorded_override = [c.label for c in changes if c.key is not None and c.key.tags.get(TAG_GUARD_OVERRIDE)]
-    if override is not None and recorded_override and report.changed_regions:
+    if override is not None and recorded_override:
         out.say(f"GUARD OVERRIDDEN (recorded on the keys in {', '.join(recorded_override)}): {override}")
     code = identity_outcome(out, reading.current, report.exit_code)
     keys = [change.key for change in changes if change.key is not None]
@@ -132,7 +131,7 @@ def revoke(
         out.say(f"Revocation clock: {revocation_clock(keys, now=now).summary(now)}")
     results = change_results(acted, changes, "disabled", TAG_REVOKED_AT)
     if not any(key.enabled is False for key in keys):
-        out.say("Nothing was revoked: no key is disabled; no config change to commit.")
+        out.say("Nothing was revoked: no region's key is disabled; no config change to commit.")
         return out.report("revoke", context, code, now, results, change=report)
 
     record = report.record() or {}
