@@ -11,38 +11,25 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_key
-from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.key_identity import parse_key_arn
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import (
-    TAG_ENABLED,
-    TAG_GUARD_OVERRIDE,
-    TAG_RESTORE_TICKET,
-    TAG_RESTORED_AT,
-    TAG_RESTORED_BY,
     TAG_REVOCATION_ID,
-    TAG_REVOCATION_REASON,
-    TAG_REVOCATION_TICKET,
-    TAG_REVOKED_AT,
-    TAG_REVOKED_BY,
     TAG_STACK,
 )
 from atlassian_cmk.records import (
     REVOCATION_RECORD,
     has_current_revocation,
-    is_closed,
     record_order,
-    replacement,
     revocation_record,
 )
-from atlassian_cmk.timeline import iso
+from atlassian_cmk.workflows.changes import RegionChange, RegionOutcome, TagChange, TagPlanner
 
 REVOKE_PERMISSIONS: Final = (
     "kms:DescribeKey",
@@ -82,200 +69,10 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
 
 
-RegionOutcome = Literal[
-    "changed", "unchanged", "record-missing", "overtaken", "failed", "key-lost", "refused", "not-deployed"
-]
-"""`record-missing`: the key is in the wanted state (read back) but the record could not be written.
-`overtaken`: the run set the state, and another operation changed it again before the run ended."""
-
 RECORD_NOT_RETRYABLE: Final = frozenset(
     {"AccessDeniedException", "TagException", "LimitExceededException", "ValidationException"}
 )
 """Tagging errors a retry cannot cure (a policy refusal, the 50-tag limit): reported at once."""
-
-
-@dataclass(frozen=True)
-class RegionChange:
-    """What happened in one region, with the key as last read back (its true state after the attempt)."""
-
-    region: str
-    outcome: RegionOutcome
-    detail: str
-    attempts: int = 0
-    key: LiveKey | None = None
-    state_changed: bool = False
-    """Whether this run's DisableKey/EnableKey took effect (read back), also when AWS answered with an error."""
-    generation: str = "current"
-    """The key generation the key belongs to (`generations.GenerationRole`: current, next, retired)."""
-
-    @property
-    def label(self) -> str:
-        """`us-east-1`, or `us-east-1 (next)` for a key of another generation than the current one."""
-        return self.region if self.generation == "current" else f"{self.region} ({self.generation})"
-
-    @property
-    def converged(self) -> bool:
-        """The key is in the wanted state (with or without its record)."""
-        return self.outcome in ("changed", "unchanged", "record-missing")
-
-
-@dataclass(frozen=True)
-class TagChange:
-    """Tags to write and tags to remove on one key; empty when the key already says it all."""
-
-    put: Mapping[str, str]
-    remove: tuple[str, ...] = ()
-    blocked: str | None = None
-    """Why the record this run should write is one the key policy refuses it (the region is then
-    `record-missing` with this reason, and nothing is sent)."""
-
-    @property
-    def empty(self) -> bool:
-        return not self.put and not self.remove and self.blocked is None
-
-
-TagPlanner = Callable[[LiveKey, bool], TagChange]
-"""From the key as read before the tags are written, and whether this run changed its state, the
-tags that record the change (nothing when the key already carries the record)."""
-
-Action = Literal["revoke", "restore"]
-
-
-@dataclass(frozen=True)
-class ChangeReport:
-    """The result of a revoke or restore across the realm."""
-
-    action: Action
-    caller: str
-    at: datetime
-    regions: tuple[RegionChange, ...]
-    reconciled: tuple[str, ...] = ()
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if any(r.outcome == "key-lost" for r in self.regions):
-            return ExitCode.KEY_LOST
-        if any(r.outcome == "refused" for r in self.regions):
-            return ExitCode.REFUSED
-        # A region not deployed yet (before enrollment) has nothing to change; it is no failure.
-        deployed = [r for r in self.regions if r.outcome != "not-deployed"]
-        if deployed and all(r.outcome == "failed" for r in deployed):
-            return ExitCode.UNREACHABLE
-        if any(r.outcome in ("failed", "overtaken") for r in deployed):
-            return ExitCode.SPLIT
-        if any(r.outcome == "record-missing" for r in deployed):
-            return ExitCode.RECORD_NOT_WRITTEN
-        if len(deployed) < len(self.regions):
-            return ExitCode.NOT_DEPLOYED
-        return ExitCode.AS_DECLARED
-
-    @property
-    def changed_regions(self) -> tuple[str, ...]:
-        """Regions whose key state this run changed (read back), whatever else failed."""
-        return tuple(r.region for r in self.regions if r.state_changed)
-
-    @property
-    def converged(self) -> bool:
-        return all(r.converged for r in self.regions)
-
-    def record(self) -> dict[str, str] | None:
-        """The revocation record the keys agree on, or None when they carry none or several revocations.
-
-        One revocation id across the keys is one record, even where a key this run found already
-        disabled carries it without `revoked-at`: the timed copy (the earliest) stands for it."""
-        records = {
-            revocation_record(r.key.tags)
-            for r in self.regions
-            if r.key is not None and not r.key.enabled and has_current_revocation(r.key.tags)
-        }
-        index = REVOCATION_RECORD.index(TAG_REVOCATION_ID)
-        if len({record[index] for record in records}) != 1:
-            return None
-        winner = min(records, key=record_order)
-        return {tag: value for tag, value in zip(REVOCATION_RECORD, winner, strict=True) if value}
-
-
-def revocation_tags(
-    reason: str,
-    ticket: str,
-    caller: str,
-    now: datetime,
-    override: str | None,
-    revocation_id: str,
-    realm_record: Mapping[str, str] | None = None,
-    open_before: Mapping[str, str] | None = None,
-) -> TagPlanner:
-    """The revoke's tags: one current record per key, never a rewrite of a current one.
-
-    A key that already carries a current record keeps it (the reinstatement clock runs from the
-    first revocation). A key without one gets the realm's current record when another region has
-    it (`realm_record`: the same incident, e.g. a rerun after a record could not be written),
-    else this run's record: with `revoked-at` only where this run disabled the key (a key disabled
-    some other way gets no invented time: its clock comes from CloudTrail). An old, restored
-    record is replaced whole in one TagResource call (`records.replacement`: absent fields and
-    `restored-at` written ""), so a new revoke never inherits an old reason, ticket or time.
-    `open_before`: key ID -> revocation id of the open record each key carried when the run read
-    it; such a record is write-once to break-glass, so the region is `record-missing` with why.
-    """
-    fresh = {
-        TAG_REVOCATION_ID: revocation_id,
-        TAG_REVOCATION_REASON: reason,
-        TAG_REVOCATION_TICKET: ticket,
-        TAG_REVOKED_AT: iso(now),
-        TAG_REVOKED_BY: caller,
-        **({TAG_GUARD_OVERRIDE: override} if override is not None else {}),
-    }
-
-    def plan(key: LiveKey, changed: bool) -> TagChange:
-        wanted = {TAG_ENABLED: "false"}
-        if not has_current_revocation(key.tags):
-            record = dict(realm_record) if realm_record else dict(fresh)
-            if not realm_record and not changed:
-                del record[TAG_REVOKED_AT]
-            # One TagResource call, never UntagResource: the key policy lets break-glass write a record
-            # only into an empty or closed slot, and a closed one only with `restored-at` blanked.
-            wanted.update(replacement(key.tags, record))
-        elif changed and key.tags.get(TAG_REVOCATION_ID, "") == (open_before or {}).get(key.key_id, ""):
-            # The open record was on the key before this run disabled it: the key was enabled after it
-            # without a restore record (e.g. `pulumi up`). The record is write-once to break-glass
-            # (ProtectCmkEvidenceOpenRecord): say so instead of sending a write AWS refuses. (A record
-            # that appeared since this run read the key is another operator's revocation of the same
-            # moment, written first: it stands, and `settle` names it.)
-            found = key.tags.get(TAG_REVOCATION_ID) or "without an id"
-            return TagChange(
-                put=_changed(key, wanted),
-                blocked=f"the key still carries the open revocation record {found}, which only the CI apply "
-                "role may replace (the key was enabled without `cmkctl restore`); ask for it to be cleared",
-            )
-        return TagChange(put=_changed(key, wanted))
-
-    return plan
-
-
-def restoration_tags(
-    ticket: str, caller: str, now: datetime, realm_record: Mapping[str, str] | None = None
-) -> TagPlanner:
-    """The restore's tags. The revocation record stays on the key as history ("last revoked at");
-    the restore record closes it, so it no longer counts as current. A rerun writes the restore
-    record where an earlier restore enabled the key but could not record it: the record the
-    earlier restore wrote elsewhere (`realm_record`, `records.realm_restore_record`: its ticket, time
-    and who) when another region has it, so one restore has one record; else this run's (the
-    restore happened no later)."""
-    fresh = {TAG_RESTORED_AT: iso(now), TAG_RESTORED_BY: caller, TAG_RESTORE_TICKET: ticket}
-
-    def plan(key: LiveKey, changed: bool) -> TagChange:
-        wanted = {TAG_ENABLED: "true"}
-        # A closed record stays closed: the key policy refuses break-glass any rewrite of it
-        # (ProtectCmkEvidenceClosedRecordSet); "" is absent (records.py).
-        if not is_closed(key.tags) and (changed or has_current_revocation(key.tags)):
-            wanted.update(dict(realm_record) if realm_record else fresh)
-        return TagChange(put=_changed(key, wanted))
-
-    return plan
-
-
-def _changed(before: LiveKey, wanted: Mapping[str, str]) -> dict[str, str]:
-    return {tag: value for tag, value in wanted.items() if before.tags.get(tag) != value}
 
 
 def converge_keys(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from atlassian_cmk.aws.kms_actions import ChangeReport, RegionChange
 from atlassian_cmk.display import printable
 from atlassian_cmk.exit_codes import EXIT_CODE_MEANINGS
 from atlassian_cmk.naming import (
@@ -20,6 +19,7 @@ from atlassian_cmk.naming import (
 from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.status import StatusReport
 from atlassian_cmk.timeline import RevocationClock, iso
+from atlassian_cmk.workflows.changes import ChangeReport, RegionChange
 
 TABLE_WIDTH = 100
 """The status table fits this many columns; the full detail (ARNs, tags, sources) is in --format json."""

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from atlassian_cmk.aws.kms_actions import ChangeReport, RetryPolicy
+from atlassian_cmk.aws.kms_actions import RetryPolicy
 from atlassian_cmk.aws.kms_reads import ClientFactory
 from atlassian_cmk.documents import ChangeDocument, RegionResult, RunContext
 from atlassian_cmk.exit_codes import ExitCode
+from atlassian_cmk.workflows.changes import ChangeReport
 
 Command = Literal["revoke", "restore"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from atlassian_cmk import config_edit
 from atlassian_cmk.aws.cloudtrail import collect_cloudtrail_evidence
-from atlassian_cmk.aws.kms_actions import ChangeReport, converge_keys, restoration_tags, settle
+from atlassian_cmk.aws.kms_actions import converge_keys, settle
 from atlassian_cmk.aws.kms_reads import aws_endpoint_note
 from atlassian_cmk.break_glass import RestoreRequest, nothing_revoked, restore_refusal
 from atlassian_cmk.config import StackConfig
@@ -21,9 +21,11 @@ from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.guards import realm_revocation_clock
 from atlassian_cmk.naming import TAG_RESTORED_AT, alias_name
 from atlassian_cmk.records import realm_restore_record
+from atlassian_cmk.workflows.changes import ChangeReport
 from atlassian_cmk.workflows.follow_up import finish, plan_change
 from atlassian_cmk.workflows.outcome import identity_outcome
 from atlassian_cmk.workflows.reading import Reading, read_targets
+from atlassian_cmk.workflows.record_plan import restoration_tags
 from atlassian_cmk.workflows.report import Session, Transcript, WorkflowReport
 from atlassian_cmk.workflows.results import change_results, unchanged_results
 from atlassian_cmk.workflows.targets import other_held_targets, restore_targets

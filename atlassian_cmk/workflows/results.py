@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from atlassian_cmk.aws.kms_actions import RegionChange
 from atlassian_cmk.documents import RegionAction, RegionResult
 from atlassian_cmk.live_keys import DeployedState
+from atlassian_cmk.workflows.changes import RegionChange
 
 
 def unchanged_results(states: Sequence[tuple[str, DeployedState]], action: RegionAction) -> list[RegionResult]:

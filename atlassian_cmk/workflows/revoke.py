@@ -15,14 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from atlassian_cmk import config_edit
-from atlassian_cmk.aws.kms_actions import (
-    ChangeReport,
-    RegionChange,
-    TagPlanner,
-    converge_keys,
-    revocation_tags,
-    settle,
-)
+from atlassian_cmk.aws.kms_actions import converge_keys, settle
 from atlassian_cmk.break_glass import RevokeRequest, guard_evidence_changes, revoke_refusal
 from atlassian_cmk.config import Revocation, StackConfig
 from atlassian_cmk.exit_codes import ExitCode
@@ -32,9 +25,11 @@ from atlassian_cmk.impact import revocation_impact
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_ID, TAG_REVOKED_AT
 from atlassian_cmk.records import current_realm_record, new_revocation_id, revocation_block
+from atlassian_cmk.workflows.changes import ChangeReport, RegionChange, TagPlanner
 from atlassian_cmk.workflows.follow_up import finish, plan_change, stack_file_changed
 from atlassian_cmk.workflows.outcome import identity_outcome
 from atlassian_cmk.workflows.reading import Reading, read_targets
+from atlassian_cmk.workflows.record_plan import revocation_tags
 from atlassian_cmk.workflows.report import Session, Transcript, WorkflowReport
 from atlassian_cmk.workflows.results import change_results, unchanged_results
 from atlassian_cmk.workflows.targets import Target, revoke_targets
