@@ -22,6 +22,7 @@ from atlassian_cmk.guards import deployed_integrity, reencryption_running
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.records import has_current_revocation
+from atlassian_cmk.reencryption_activity import activity_reasons
 
 OVERRIDE_FLAG: Final = "--override-reencryption-guard"
 """The flag that records a deliberate decision to revoke while re-encryption may be running."""
@@ -95,16 +96,19 @@ def revoke_refusal(config: StackConfig, deployed: DeployedState, request: Revoke
 
     Re-encryption in progress (declared or live) refuses: disabling mid-re-encryption leaves
     data unevenly readable. An unreadable region refuses too, since re-encryption cannot be
-    ruled out there (fail closed). The override flag turns both into a recorded decision; the
-    refusal suggests it only when re-encryption itself is the reason (an unreachable region is
-    exit 3, and the remedy is AWS answering, not an override). `deployed`: every generation the
-    revoke acts on (`workflows.targets`), so the evidence of each is judged.
+    ruled out there (fail closed). While two generations are enrolled, CloudTrail's evidence
+    (`deployed.reencryption_activity`) refuses too when it shows Atlassian re-encrypting or cannot
+    be read. The override flag turns all of them into a recorded decision; the refusal suggests it
+    only when re-encryption may be running (an unreachable region alone is exit 3, and the remedy is
+    AWS answering, not an override). `deployed`: every generation the revoke acts on
+    (`workflows.targets`), so the evidence of each is judged.
     """
     verdict = reencryption_running(config.reencryption, deployed)
-    if verdict.allowed or request.override_justification is not None:
+    trail = activity_reasons(config, deployed.reencryption_activity)
+    if (verdict.allowed and not trail) or request.override_justification is not None:
         return None
     only_unreadable = all(reason.startswith("the deployed keys could not be read") for reason in verdict.reasons)
-    if only_unreadable:
+    if only_unreadable and not trail:
         # Unreachable is no guard decision an override could take: AWS must answer first (exit 3).
         return Refusal(
             code=ExitCode.UNREACHABLE, reasons=(*verdict.reasons, "nothing was changed; retry when AWS answers")
@@ -113,7 +117,7 @@ def revoke_refusal(config: StackConfig, deployed: DeployedState, request: Revoke
         f"if this incident needs the keys disabled anyway, rerun with {OVERRIDE_FLAG} 'JUSTIFICATION' "
         "(recorded on the keys)"
     )
-    return Refusal(code=ExitCode.REFUSED, reasons=(*verdict.reasons, tail))
+    return Refusal(code=ExitCode.REFUSED, reasons=(*verdict.reasons, *trail, tail))
 
 
 def restore_refusal(deployed: DeployedState) -> Refusal | None:
@@ -147,7 +151,8 @@ def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[
     """What changed in the guard's evidence between the check and the moment of use, one line per region.
 
     The evidence is what `revoke_refusal` judged: each region's readability and its live
-    `atlassian-cmk:reencryption` tag (and which key the region holds). Empty when nothing changed.
+    `atlassian-cmk:reencryption` tag (and which key the region holds), and while two generations
+    are enrolled CloudTrail's re-encryption phase per region. Empty when nothing changed.
     """
 
     def evidence(state: DeployedState) -> dict[str, tuple[str, str]]:
@@ -160,7 +165,7 @@ def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[
         }
 
     before, after = evidence(checked), evidence(now)
-    lines = []
+    lines = list(_activity_changes(checked, now))
     for region in sorted(before.keys() | after.keys()):
         was, is_now = before.get(region, ("absent", "-")), after.get(region, ("absent", "-"))
         if was[0] != is_now[0]:
@@ -168,3 +173,19 @@ def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[
         elif was[1] != is_now[1]:
             lines.append(f"{region}: {TAG_REENCRYPTION} was {was[1]!r}, is now {is_now[1]!r}")
     return tuple(lines)
+
+
+def _activity_changes(checked: DeployedState, now: DeployedState) -> list[str]:
+    """CloudTrail's re-encryption phase per region, before and now (only while two generations are enrolled)."""
+
+    def phases(state: DeployedState) -> dict[str, str]:
+        activity = state.reencryption_activity
+        return {r.region: r.phase for r in activity.regions} if activity is not None else {}
+
+    before, after = phases(checked), phases(now)
+    return [
+        f"{region}: CloudTrail's evidence of re-encryption was {before.get(region, 'not read')}, is now "
+        f"{after.get(region, 'not read')}"
+        for region in sorted(before.keys() | after.keys())
+        if before.get(region) != after.get(region)
+    ]

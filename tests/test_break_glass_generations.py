@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
 from atlassian_cmk.aws.kms_reads import read_key
 from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair
-from atlassian_cmk.cli.main import main
+from atlassian_cmk.cli.main import Runtime, main
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_REVOCATION_ID
 from atlassian_cmk.stack_file import load_stack_config
-from tests.support.cmkctl import STACK, emulator_clients, kms, runtime, stack_dir
+from tests.support.cmkctl import REGIONS, STACK, emulator_clients, kms, runtime, stack_dir
 
 
 def _arns(keys: list[ProvisionedKey]) -> str:
@@ -54,6 +57,25 @@ def tags(endpoint: str, key: ProvisionedKey) -> dict[str, str]:
     return dict(reading.key.tags)
 
 
+def quiet_cloudtrail(endpoint: str) -> Runtime:
+    """The emulator for KMS and STS; CloudTrail (not in the emulator) stubbed with botocore's Stubber on the
+    real client: every LookupEvents finds no event, so Atlassian is not seen re-encrypting."""
+    clients: dict[str, Any] = {}
+    for region in REGIONS:
+        client = boto3.client("cloudtrail", region_name=region, aws_access_key_id="x", aws_secret_access_key="x")
+        stub = Stubber(client)
+        for _ in range(50):
+            stub.add_response("lookup_events", {"Events": []})
+        stub.activate()
+        clients[region] = client
+    base = runtime(endpoint)
+
+    def factory(service: str, region: str) -> Any:
+        return clients[region] if service == "cloudtrail" else base.client_factory(service, region)
+
+    return Runtime(factory, base.policy, base.now, base.ask)
+
+
 REVOKE = ["revoke", "--reason", "Suspected breach", "--ticket", "SEC-1", "--yes"]
 DISABLED = {"us-east-1": "Disabled", "us-west-2": "Disabled"}
 ENABLED = {"us-east-1": "Enabled", "us-west-2": "Enabled"}
@@ -65,7 +87,7 @@ def test_revoke_while_preparing_disables_both_generations_in_every_region(
 ) -> None:
     project, current, following = two_generations(tmp_path, moto_endpoint, "preparing", record_next=record_next)
 
-    code = main([*REVOKE, "--format", "json", "--project-dir", str(project)], runtime=runtime(moto_endpoint))
+    code = main([*REVOKE, "--format", "json", "--project-dir", str(project)], runtime=quiet_cloudtrail(moto_endpoint))
     document = json.loads(capsys.readouterr().out)
 
     assert code == ExitCode.AS_DECLARED
@@ -84,14 +106,14 @@ def test_revoke_during_in_progress_is_refused_for_every_generation_unless_overri
 ) -> None:
     project, current, following = two_generations(tmp_path, moto_endpoint, "in-progress")
 
-    refused = main([*REVOKE, "--project-dir", str(project)], runtime=runtime(moto_endpoint))
+    refused = main([*REVOKE, "--project-dir", str(project)], runtime=quiet_cloudtrail(moto_endpoint))
     err = capsys.readouterr().err
     assert refused == ExitCode.REFUSED and "re-encryption in progress" in err
     assert states(moto_endpoint, current) == ENABLED and states(moto_endpoint, following) == ENABLED
 
     overridden = main(
         [*REVOKE, "--project-dir", str(project), "--override-reencryption-guard", "CISO approved"],
-        runtime=runtime(moto_endpoint),
+        runtime=quiet_cloudtrail(moto_endpoint),
     )
     out = capsys.readouterr().out
     assert overridden == ExitCode.AS_DECLARED
@@ -103,12 +125,14 @@ def test_restore_enables_the_current_generation_only_and_says_the_next_stays_dis
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
-    assert main([*REVOKE, "--project-dir", str(project)], runtime=runtime(moto_endpoint)) == ExitCode.AS_DECLARED
+    assert (
+        main([*REVOKE, "--project-dir", str(project)], runtime=quiet_cloudtrail(moto_endpoint)) == ExitCode.AS_DECLARED
+    )
     capsys.readouterr()
 
     code = main(
         ["restore", "--ticket", "SEC-2", "--yes", "--format", "json", "--project-dir", str(project)],
-        runtime=runtime(moto_endpoint),
+        runtime=quiet_cloudtrail(moto_endpoint),
     )
     document = json.loads(capsys.readouterr().out)
 

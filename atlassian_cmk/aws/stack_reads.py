@@ -8,9 +8,12 @@ baseline only).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
+from atlassian_cmk.aws.cloudtrail import read_reencryption_activity
 from atlassian_cmk.aws.identity import Identity, read_identity
 from atlassian_cmk.aws.kms_reads import ClientFactory, read_deployed_state
 from atlassian_cmk.config import StackConfig
@@ -46,33 +49,49 @@ def read_generation(
 
 
 def read_state(
-    stack: str, config: StackConfig, client_factory: ClientFactory, *, max_workers: int | None = None
+    stack: str,
+    config: StackConfig,
+    client_factory: ClientFactory,
+    *,
+    max_workers: int | None = None,
+    now: datetime | None = None,
 ) -> DeployedState:
-    """The current generation: the enrolled keys by ARN once enrolled, else through the stack's alias."""
-    return read_generation(
-        stack, config.regions, config.enrolled_keys, alias_name(stack), client_factory, max_workers=max_workers
-    )
+    """The current generation: the enrolled keys by ARN once enrolled, else through the stack's alias;
+    while two generations are enrolled, with CloudTrail's evidence of re-encryption (as of `now`,
+    default: the clock), read beside the keys (it is paced, `aws.cloudtrail`)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        trail = pool.submit(read_reencryption_activity, config, client_factory, now=now or datetime.now(UTC))
+        state = read_generation(
+            stack, config.regions, config.enrolled_keys, alias_name(stack), client_factory, max_workers=max_workers
+        )
+        return dataclasses.replace(state, reencryption_activity=trail.result())
 
 
 def read_generations_and_identity(
     stack: str,
-    regions: tuple[str, ...],
+    config: StackConfig,
     generations: Sequence[tuple[KeyGeneration | None, str]],
     client_factory: ClientFactory,
     *,
+    now: datetime,
     max_workers: int | None = None,
 ) -> tuple[tuple[DeployedState, ...], Identity]:
-    """Each generation's keys (recorded ARNs or alias, as `read_generation`) and the caller, all at once.
+    """Each generation's keys (recorded ARNs or alias, as `read_generation`) and the caller, all at once;
+    the first generation (the current one) carries CloudTrail's evidence of re-encryption while two
+    generations are enrolled (`read_reencryption_activity`: no request otherwise).
 
     Raises CredentialsProblem (one line, exit 3) when the profile or credentials are unusable.
     """
-    with ThreadPoolExecutor(max_workers=1 + len(generations)) as pool:
-        identity = pool.submit(read_identity, client_factory, regions[0])
+    with ThreadPoolExecutor(max_workers=2 + len(generations)) as pool:
+        identity = pool.submit(read_identity, client_factory, config.regions[0])
+        trail = pool.submit(read_reencryption_activity, config, client_factory, now=now)
         states = [
-            pool.submit(read_generation, stack, regions, keys, alias, client_factory, max_workers=max_workers)
+            pool.submit(read_generation, stack, config.regions, keys, alias, client_factory, max_workers=max_workers)
             for keys, alias in generations
         ]
-        return tuple(state.result() for state in states), identity.result()
+        read = [state.result() for state in states]
+        read[0] = dataclasses.replace(read[0], reencryption_activity=trail.result())
+        return tuple(read), identity.result()
 
 
 def read_state_and_identity(
@@ -82,6 +101,7 @@ def read_state_and_identity(
     *,
     max_workers: int | None = None,
     through_alias: bool = False,
+    now: datetime | None = None,
 ) -> tuple[DeployedState, Identity]:
     """The current generation (`read_state`) and who is acting, in one concurrent round.
 
@@ -94,5 +114,5 @@ def read_state_and_identity(
         if through_alias:
             deployed = read_deployed_state(stack, config.regions, client_factory=client_factory, with_policy=True)
         else:
-            deployed = read_state(stack, config, client_factory, max_workers=max_workers)
+            deployed = read_state(stack, config, client_factory, max_workers=max_workers, now=now)
         return deployed, identity.result()

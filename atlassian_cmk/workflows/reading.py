@@ -39,7 +39,7 @@ class Reading:
         """Every key read, all generations, as one state: what the guard judges (every key's evidence)."""
         current = self.current
         readings = tuple(r for state in self.states for r in state.readings)
-        return DeployedState(current.stack, current.alias, readings, current.enrolled)
+        return DeployedState(current.stack, current.alias, readings, current.enrolled, current.reencryption_activity)
 
     def key_states(self) -> dict[str, str]:
         """label -> last known KeyState (or unreadable/missing), for the Ctrl-C line."""
@@ -68,9 +68,10 @@ def read_targets(stack: str, config: StackConfig, targets: Sequence[Target], ses
     with session.waiting(f"AWS ({len(regions)} region(s), endpoint {where})"):
         states, identity = read_generations_and_identity(
             stack,
-            config.regions,
+            config,
             [(target.keys, target.alias) for target in targets],
             session.client_factory,
+            now=session.now(),
             max_workers=session.policy.max_workers,
         )
     reading = Reading(tuple(targets), states, identity, _context(identity, regions, where, config, states[0].alias))
