@@ -12,11 +12,12 @@ unexplained key), the re-encryption guard, and the integrity of the keys.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from atlassian_cmk.config import StackConfig, shorten_repr, tag_text_problem, ticket_problem
+from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.guards import deployed_integrity, reencryption_running
 from atlassian_cmk.live_keys import DeployedState
@@ -91,33 +92,48 @@ class Refusal:
     reasons: tuple[str, ...]
 
 
-def revoke_refusal(config: StackConfig, deployed: DeployedState, request: RevokeRequest) -> Refusal | None:
+KeyPolicies = tuple[Mapping[str, str], Mapping[str, str]]
+"""(region -> live key policy JSON, region -> why it could not be read): `aws.kms_reads.read_key_policies`."""
+
+
+def guard_reasons(config: StackConfig, deployed: DeployedState, key_policies: KeyPolicies) -> tuple[str, ...]:
+    """Why the re-encryption guard says no (empty: it says yes): the declared and live status, CloudTrail's
+    evidence while two generations are enrolled (`activity_reasons`), and the evidence protection. The live
+    `atlassian-cmk:reencryption` tags are evidence only while each key's live policy carries
+    the ProtectCmkEvidence* statements (`evidence.unprotected_evidence`): otherwise any principal with
+    kms:TagResource could have written "complete", so the guard fails closed."""
+    verdict = reencryption_running(config.reencryption, deployed)
+    trail = activity_reasons(config, deployed.reencryption_activity)
+    return (*verdict.reasons, *trail, *deployed_evidence_protection(deployed, config.apply_role_arn, key_policies))
+
+
+def revoke_refusal(
+    config: StackConfig, deployed: DeployedState, request: RevokeRequest, *, key_policies: KeyPolicies
+) -> Refusal | None:
     """Whether `cmkctl revoke` must stop before changing anything.
 
     Re-encryption in progress (declared or live) refuses: disabling mid-re-encryption leaves
     data unevenly readable. An unreadable region refuses too, since re-encryption cannot be
     ruled out there (fail closed). While two generations are enrolled, CloudTrail's evidence
     (`deployed.reencryption_activity`) refuses too when it shows Atlassian re-encrypting or cannot
-    be read. The override flag turns all of them into a recorded decision; the refusal suggests it
-    only when re-encryption may be running (an unreachable region alone is exit 3, and the remedy is
-    AWS answering, not an override). `deployed`: every generation the revoke acts on
-    (`workflows.targets`), so the evidence of each is judged.
+    be read; and so does a live key policy without the evidence protection (`guard_reasons`). The
+    override flag turns all of them into a recorded decision; the refusal suggests it only when
+    re-encryption may be running or the evidence is unprotected (an unreachable region alone is
+    exit 3, and the remedy is AWS answering, not an override). `deployed`: every generation the
+    revoke acts on (`workflows.targets`), so the tags of each are judged.
     """
-    verdict = reencryption_running(config.reencryption, deployed)
-    trail = activity_reasons(config, deployed.reencryption_activity)
-    if (verdict.allowed and not trail) or request.override_justification is not None:
+    reasons = guard_reasons(config, deployed, key_policies)
+    if not reasons or request.override_justification is not None:
         return None
-    only_unreadable = all(reason.startswith("the deployed keys could not be read") for reason in verdict.reasons)
-    if only_unreadable and not trail:
+    only_unreadable = all(reason.startswith("the deployed keys could not be read") for reason in reasons)
+    if only_unreadable:
         # Unreachable is no guard decision an override could take: AWS must answer first (exit 3).
-        return Refusal(
-            code=ExitCode.UNREACHABLE, reasons=(*verdict.reasons, "nothing was changed; retry when AWS answers")
-        )
+        return Refusal(code=ExitCode.UNREACHABLE, reasons=(*reasons, "nothing was changed; retry when AWS answers"))
     tail = (
         f"if this incident needs the keys disabled anyway, rerun with {OVERRIDE_FLAG} 'JUSTIFICATION' "
         "(recorded on the keys)"
     )
-    return Refusal(code=ExitCode.REFUSED, reasons=(*verdict.reasons, *trail, tail))
+    return Refusal(code=ExitCode.REFUSED, reasons=(*reasons, tail))
 
 
 def restore_refusal(deployed: DeployedState) -> Refusal | None:

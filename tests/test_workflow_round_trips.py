@@ -28,7 +28,7 @@ def test_revoke_disables_every_region_in_the_second_round_trip_and_finishes_in_f
     tmp_path: Path, moto_endpoint: str
 ) -> None:
     project = _enrolled(tmp_path, moto_endpoint)
-    per_region_reads = 3  # DescribeKey (by key ID), ListResourceTags, DescribeKey (the alias), all at once
+    per_region_reads = 4  # DescribeKey (by key ID), ListResourceTags, GetKeyPolicy, DescribeKey (the alias), at once
     sizes = [1 + per_region_reads * len(REGIONS), len(REGIONS), len(REGIONS), 2 * len(REGIONS), 2 * len(REGIONS)]
 
     with counting_proxy(moto_endpoint) as proxy:
@@ -42,8 +42,8 @@ def test_revoke_disables_every_region_in_the_second_round_trip_and_finishes_in_f
     assert code == ExitCode.AS_DECLARED
     assert {region: live(moto_endpoint, region).key_state for region in REGIONS} == dict.fromkeys(REGIONS, "Disabled")
     rounds = [Counter(operation for _, operation in bucket) for bucket in proxy.rounds]
-    # 1: the guard's evidence, the alias and the caller identity, in one concurrent round.
-    assert rounds[0] == Counter({"GetCallerIdentity": 1, "DescribeKey": 4, "ListResourceTags": 2})
+    # 1: the guard's evidence (tags, key policies), the alias and the caller identity, in one concurrent round.
+    assert rounds[0] == Counter({"GetCallerIdentity": 1, "DescribeKey": 4, "ListResourceTags": 2, "GetKeyPolicy": 2})
     # 2: DisableKey, every region.
     assert sorted(proxy.rounds[1]) == [(region, "DisableKey") for region in REGIONS]
     # 3: the record; 4: its read-back; 5: the settling read after every region is done.
@@ -57,7 +57,7 @@ def test_after_confirmation_the_evidence_is_read_again_in_one_round_then_disable
     tmp_path: Path, moto_endpoint: str, answer: str
 ) -> None:
     project = _enrolled(tmp_path, moto_endpoint)
-    reads = 1 + 3 * len(REGIONS)
+    reads = 1 + 4 * len(REGIONS)
     sizes = [reads, reads, len(REGIONS)]
 
     with counting_proxy(moto_endpoint) as proxy:

@@ -34,6 +34,7 @@ from atlassian_cmk.workflows.changes import RegionChange, RegionOutcome, TagChan
 REVOKE_PERMISSIONS: Final = (
     "kms:DescribeKey",
     "kms:ListResourceTags",
+    "kms:GetKeyPolicy",  # the guard trusts the tags only while the key policy protects them (evidence.py)
     "kms:DisableKey",
     "kms:TagResource",
     "sts:GetCallerIdentity",

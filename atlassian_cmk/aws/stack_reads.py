@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 
 from atlassian_cmk.aws.cloudtrail import read_reencryption_activity
 from atlassian_cmk.aws.identity import Identity, read_identity
-from atlassian_cmk.aws.kms_reads import ClientFactory, read_deployed_state
+from atlassian_cmk.aws.kms_reads import ClientFactory, read_deployed_state, read_key_policies
+from atlassian_cmk.break_glass import KeyPolicies
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.key_identity import KeyGeneration
-from atlassian_cmk.live_keys import DeployedState
+from atlassian_cmk.live_keys import DeployedState, LiveKey
 from atlassian_cmk.naming import alias_name
 
 
@@ -75,23 +76,45 @@ def read_generations_and_identity(
     *,
     now: datetime,
     max_workers: int | None = None,
-) -> tuple[tuple[DeployedState, ...], Identity]:
+    with_policies: bool = False,
+) -> tuple[tuple[DeployedState, ...], Identity, KeyPolicies | None]:
     """Each generation's keys (recorded ARNs or alias, as `read_generation`) and the caller, all at once;
     the first generation (the current one) carries CloudTrail's evidence of re-encryption while two
     generations are enrolled (`read_reencryption_activity`: no request otherwise).
 
+    `with_policies`: also the first generation's key policies (`KeyPolicies`, else None).
     Raises CredentialsProblem (one line, exit 3) when the profile or credentials are unusable.
     """
-    with ThreadPoolExecutor(max_workers=2 + len(generations)) as pool:
+    with ThreadPoolExecutor(max_workers=3 + len(generations)) as pool:
         identity = pool.submit(read_identity, client_factory, config.regions[0])
         trail = pool.submit(read_reencryption_activity, config, client_factory, now=now)
+        first_keys = generations[0][0] if generations else None
+        # The current generation's key policies (the evidence protection the guard checks): by key ID
+        # once enrolled, in this same round; before enrollment they need the key IDs the read finds.
+        policies = (
+            pool.submit(read_key_policies_by_id, first_keys, client_factory)
+            if with_policies and first_keys is not None
+            else None
+        )
         states = [
             pool.submit(read_generation, stack, config.regions, keys, alias, client_factory, max_workers=max_workers)
             for keys, alias in generations
         ]
         read = [state.result() for state in states]
         read[0] = dataclasses.replace(read[0], reencryption_activity=trail.result())
-        return tuple(read), identity.result()
+        key_policies: KeyPolicies | None = None
+        if policies is not None:
+            key_policies = policies.result()
+        elif with_policies:
+            key_policies = read_key_policies(read[0].live_keys(), client_factory)
+        return tuple(read), identity.result(), key_policies
+
+
+def read_key_policies_by_id(keys: KeyGeneration, client_factory: ClientFactory) -> KeyPolicies:
+    """(region -> key policy JSON, region -> why unreadable) of recorded keys, by the key IDs in their ARNs,
+    all regions at once: what `kms_reads.read_key_policies` returns, without waiting for DescribeKey."""
+    stand_ins = [LiveKey(region, key.key_id, key.arn, "unknown", False) for region, key in keys.keys.items()]
+    return read_key_policies(stand_ins, client_factory)
 
 
 def read_state_and_identity(

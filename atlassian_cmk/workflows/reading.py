@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from atlassian_cmk.aws.identity import Identity, resolved_endpoints
 from atlassian_cmk.aws.stack_reads import read_generations_and_identity
+from atlassian_cmk.break_glass import KeyPolicies
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.documents import RunContext
 from atlassian_cmk.endpoints import where_label
@@ -24,6 +25,8 @@ class Reading:
     states: tuple[DeployedState, ...]
     identity: Identity
     context: RunContext
+    key_policies: KeyPolicies | None = None
+    """The current generation's key policies when asked for (revoke: the evidence protection)."""
 
     @property
     def current(self) -> DeployedState:
@@ -57,7 +60,9 @@ def regions_of(config: StackConfig) -> tuple[str, ...]:
     return enrolled.regions if enrolled is not None else config.regions
 
 
-def read_targets(stack: str, config: StackConfig, targets: Sequence[Target], session: Session) -> Reading:
+def read_targets(
+    stack: str, config: StackConfig, targets: Sequence[Target], session: Session, *, with_policies: bool = False
+) -> Reading:
     """Who/where and every target generation's keys, in one concurrent round (progress while it waits).
 
     Building the clients first resolves the profile (AWS_PROFILE=nope is one line, exit 3) and says
@@ -66,15 +71,17 @@ def read_targets(stack: str, config: StackConfig, targets: Sequence[Target], ses
     endpoints = resolved_endpoints(session.client_factory, ("kms", "sts"), regions)
     where = where_label(endpoints.values())
     with session.waiting(f"AWS ({len(regions)} region(s), endpoint {where})"):
-        states, identity = read_generations_and_identity(
+        states, identity, key_policies = read_generations_and_identity(
             stack,
             config,
             [(target.keys, target.alias) for target in targets],
             session.client_factory,
             now=session.now(),
             max_workers=session.policy.max_workers,
+            with_policies=with_policies,
         )
-    reading = Reading(tuple(targets), states, identity, _context(identity, regions, where, config, states[0].alias))
+    context = _context(identity, regions, where, config, states[0].alias)
+    reading = Reading(tuple(targets), states, identity, context, key_policies)
     session.on_phase("while reading; nothing was changed", reading.key_states())
     return reading
 

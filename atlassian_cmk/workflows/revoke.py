@@ -16,11 +16,11 @@ from pathlib import Path
 
 from atlassian_cmk import config_edit
 from atlassian_cmk.aws.kms_actions import converge_keys, settle
-from atlassian_cmk.break_glass import RevokeRequest, guard_evidence_changes, revoke_refusal
+from atlassian_cmk.break_glass import RevokeRequest, guard_evidence_changes, guard_reasons, revoke_refusal
 from atlassian_cmk.config import Revocation, StackConfig
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.generations import CURRENT
-from atlassian_cmk.guards import reencryption_running, revocation_clock
+from atlassian_cmk.guards import revocation_clock
 from atlassian_cmk.impact import revocation_impact
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_ID, TAG_REVOKED_AT
@@ -46,18 +46,20 @@ def revoke(
     out = Transcript(session.emit)
     planned = plan_change(path, lambda text: config_edit.with_revocation(text, request.reason, request.ticket))
     targets = revoke_targets(config, stack)
-    reading = read_targets(stack, config, targets, session)
+    reading = read_targets(stack, config, targets, session, with_policies=True)
     context = reading.context
     session.on_context(context)
     now = session.now()
 
-    refusal = revoke_refusal(config, reading.combined(), request)
+    key_policies = reading.key_policies or ({}, {})
+    # Every generation's tags (combined), CloudTrail's evidence, and the current keys' evidence protection.
+    refusal = revoke_refusal(config, reading.combined(), request, key_policies=key_policies)
     if refusal is not None:
         out.refused(f"REFUSED: revoking stack {stack} now is unsafe; nothing was changed:", refusal.reasons)
         return out.report(
             "revoke", context, refusal.code, now, unchanged_results(reading.roles(), "refused"), refusal.reasons
         )
-    overridden = not reencryption_running(config.reencryption, reading.combined()).allowed
+    overridden = bool(guard_reasons(config, reading.combined(), key_policies))
     override = request.override_justification if overridden else None
     if override is not None:
         out.say(f"Guard override: revoking although re-encryption may be in progress ({override}).", message=False)
@@ -82,7 +84,7 @@ def revoke(
         # Time of check vs time of use: the operator may have waited at the prompt for minutes. The
         # guard's evidence (every generation's keys) and the stack file it judged are read again now,
         # immediately before DisableKey; any change stops the run.
-        fresh = read_targets(stack, config, targets, session)  # its own progress line when slow
+        fresh = read_targets(stack, config, targets, session, with_policies=True)  # its own progress line
         changed = _evidence_changes(reading, fresh)
         file_changed = stack_file_changed(planned)
         if file_changed is not None:
