@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from atlassian_cmk.aws.kms_actions import ChangeReport, RegionChange, with_attempts
+from atlassian_cmk.aws.kms_actions import with_attempts
 from atlassian_cmk.cli.output import fit, text_width
 from atlassian_cmk.cli.render import render_change
 from atlassian_cmk.config import Reencryption
@@ -25,6 +25,7 @@ from atlassian_cmk.identity_rules import alias_findings
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import TAG_REENCRYPTION, TAG_STACK
 from atlassian_cmk.realm_findings import MESSAGE_LIMIT, RealmFinding, realm_message
+from atlassian_cmk.workflows.changes import ChangeReport, RegionChange
 from policies.guardrails import access, reencryption
 
 REGIONS = ("us-east-1", "us-west-2")
