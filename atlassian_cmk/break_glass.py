@@ -22,7 +22,7 @@ from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.guards import deployed_integrity, reencryption_running
 from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState
-from atlassian_cmk.naming import TAG_REENCRYPTION
+from atlassian_cmk.naming import CURRENT_KEY_PAIR, TAG_REENCRYPTION, alias_name
 from atlassian_cmk.records import has_current_revocation
 
 _log = logging.getLogger("atlassian_cmk")
@@ -209,17 +209,25 @@ def read_state_and_identity(
     *,
     max_workers: int | None = None,
     through_alias: bool = False,
+    key_pair: str = CURRENT_KEY_PAIR,
 ) -> tuple[DeployedState, Identity]:
     """The deployed state (`read_state`) and who is acting, in one concurrent round.
 
-    `through_alias`: the keys the alias names, with their key policies, whatever is enrolled (what
-    `cmkctl enroll` checks before it records them). Raises CredentialsProblem (one line, exit 3)
+    `through_alias`: the keys the alias of `key_pair` names (`alias/atlassian-cmk/<stack>`, or
+    `.../next`), with their key policies, whatever is enrolled (what `cmkctl enroll [--next]` checks
+    before it records them). Raises CredentialsProblem (one line, exit 3)
     when the profile or credentials are unusable, instead of reporting the same cause once per region.
     """
     with ThreadPoolExecutor(max_workers=2) as pool:
         identity = pool.submit(read_identity, client_factory, config.regions[0])
         if through_alias:
-            deployed = read_deployed_state(stack, config.regions, client_factory=client_factory, with_policy=True)
+            deployed = read_deployed_state(
+                stack,
+                config.regions,
+                key_pair_alias=alias_name(stack, key_pair),
+                client_factory=client_factory,
+                with_policy=True,
+            )
         else:
             deployed = read_state(stack, config, client_factory, max_workers=max_workers)
         return deployed, identity.result()
