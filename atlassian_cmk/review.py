@@ -16,6 +16,7 @@ from atlassian_cmk.git_source import project_text_at_ref, stack_text_at_ref
 from atlassian_cmk.guardrail_catalog import GUARDRAILS, Guardrail
 from atlassian_cmk.impact import (
     is_promotion,
+    next_keys_change,
     reencryption_notice,
     reencryption_transition,
     regions_phrase,
@@ -49,6 +50,7 @@ ChangeKind = Literal[
     "region-joining",
     "primary-region",
     "enrolled-keys",
+    "next-keys",
     "multi-region",
     "new-stack",
 ]
@@ -371,6 +373,10 @@ def _config_changes(base: StackConfig, head: StackConfig, stack: str) -> list[Ch
     enrolled = _enrolled_keys_change(base, head)
     if enrolled is not None:
         changes.append(enrolled)
+    following = next_keys_change(base, head)
+    if following is not None:
+        critical, summary, details = following
+        changes.append(Change("next-keys", "critical" if critical else "warning", head.regions, summary, details))
     if base.multi_region != head.multi_region:
         changes.append(
             Change(
