@@ -17,7 +17,9 @@ registered inputs alone:
 - an alias: created, or repointed in place (UpdateAlias) when its target changes; an alias
   resource the program no longer registers is deleted (aliases are not protected);
 - a key resource the program no longer registers: refused, as the engine refuses to delete a
-  protected resource (`protect=True`); a key is never deleted or scheduled for deletion.
+  protected resource (`protect=True`; Pulumi docs, resource option "protect": "A protected resource
+  cannot be deleted directly. Instead, you must first set `protect: false` and run `pulumi up`");
+  a key is never deleted or scheduled for deletion.
 
 Independent keys only (`multiRegion: false`, the shipped stack): a ReplicaKey is refused rather
 than approximated.
