@@ -11,7 +11,7 @@ created; the impact says to hand its ARNs to Atlassian); `cmkctl enroll --next`;
 re-encryption ticket (manual, only said); in-progress; a revocation while in-progress (refused);
 complete and promote in one change (refused); complete; promote (no key created or replaced, the
 stack's alias moves to the promoted keys); retire (the impact says backups under the retired keys stop
-working; the retired keys are disabled, never deleted).
+working; the retired keys are disabled, never deleted); `cmkctl status` then finds every region as declared.
 """
 
 from __future__ import annotations
@@ -354,11 +354,14 @@ def _walk(walk: _Walk) -> None:
         )
     )
     old, new = walk.key_states(1), walk.key_states(2)
-    walk.record(
-        Step(
-            "Retired keys disabled (never deleted), the promoted keys enabled",
-            set(old.values()) == {"Disabled"} and set(new.values()) == {"Enabled"},
-            tuple(f"{region}: generation 1 {old[region]}, generation 2 {new[region]}" for region in old),
+    expect(
+        walk.record(
+            Step(
+                "Retired keys disabled (never deleted), the promoted keys enabled",
+                set(old.values()) == {"Disabled"} and set(new.values()) == {"Enabled"},
+                tuple(f"{region}: generation 1 {old[region]}, generation 2 {new[region]}" for region in old),
+            )
         )
     )
+    walk.command("cmkctl status after the walk: every region as declared (exit 0)", "status")
 
