@@ -503,11 +503,12 @@ def _enrolled_keys_change(base: StackConfig, head: StackConfig) -> Change | None
 def enrolled_keys_change_declared(base: StackConfig, head: StackConfig) -> bool:
     """Whether a change or removal of the enrolled keys carries a declared reason.
 
-    The hook for key generations (issue 15): promoting re-encrypted keys will declare itself in the
-    head (the re-encryption record naming the promoted generation) and return True here. Today no
-    declaration exists, so every change or removal of enrolled keys fails the impact check: a pull
-    request that drops enrolledKeys (the pack would fall back to the alias) or swaps in other ARNs is
-    exactly what an attacker holding a repointed alias needs.
+    A promotion of re-encrypted keys never reaches this: `_enrolled_keys_change` recognizes it first
+    (`impact.is_promotion`: the base's nextKeys enrolled, its enrolledKeys appended to retiredKeys)
+    and the re-encryption change describes it. No other declaration exists, so every other change or
+    removal of enrolled keys fails the impact check: a pull request that drops enrolledKeys (the pack
+    would fall back to the alias) or swaps in other ARNs is exactly what an attacker holding a
+    repointed alias needs.
     """
     del base, head
     return False
