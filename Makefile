@@ -32,7 +32,7 @@ unit: $(STAMP)
 iam: $(STAMP)
 	$(BIN)/python -m rehearsal.iam_samples
 
-## demo: a revocation drill on the embedded AWS emulator (no AWS account needed)
+## demo: a revocation drill and a whole re-encryption on the embedded AWS emulator (no AWS account needed)
 demo: $(STAMP)
 	$(BIN)/python -m rehearsal.demo
 
