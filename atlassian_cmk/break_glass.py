@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 
+from atlassian_cmk.aws.cloudtrail import read_reencryption_activity
 from atlassian_cmk.aws.identity import Identity, read_identity
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_deployed_state
 from atlassian_cmk.config import StackConfig, shorten_repr, tag_text_problem, ticket_problem
+from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.guards import deployed_integrity, reencryption_running
 from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.records import has_current_revocation
+from atlassian_cmk.reencryption_activity import activity_reasons
 
 _log = logging.getLogger("atlassian_cmk")
 
@@ -116,29 +120,48 @@ def generations_refusal(config: StackConfig, command: str) -> Refusal | None:
         f"the stack is re-encrypting (reencryption.status: {status}) and Atlassian may hold keys of another "
         f"generation that `cmkctl {command}` does not change yet; nothing was changed",
         "use the reviewed path (a pull request setting atlassian-cmk:enabled; the policy pack judges every "
-        "generation), or change these keys by hand too: "
-        + ", ".join(f"{label} {arn}" for label, arn in others),
+        "generation), or change these keys by hand too: " + ", ".join(f"{label} {arn}" for label, arn in others),
     ]
     return Refusal(code=ExitCode.REFUSED, reasons=tuple(reasons))
 
 
-def revoke_refusal(config: StackConfig, deployed: DeployedState, request: RevokeRequest) -> Refusal | None:
+KeyPolicies = tuple[Mapping[str, str], Mapping[str, str]]
+"""(region -> live key policy JSON, region -> why it could not be read): `aws.kms_reads.read_key_policies`."""
+
+
+def guard_reasons(config: StackConfig, deployed: DeployedState, key_policies: KeyPolicies) -> tuple[str, ...]:
+    """Why the re-encryption guard says no (empty: it says yes): the declared and live status, CloudTrail's
+    evidence while two generations are enrolled (`activity_reasons`), and the evidence protection. The live
+    `atlassian-cmk:reencryption` tags are evidence only while each key's live policy carries
+    the ProtectCmkEvidence* statements (`evidence.unprotected_evidence`): otherwise any principal with
+    kms:TagResource could have written "complete", so the guard fails closed."""
+    verdict = reencryption_running(config.reencryption, deployed)
+    trail = activity_reasons(config, deployed.reencryption_activity)
+    return (*verdict.reasons, *trail, *deployed_evidence_protection(deployed, config.apply_role_arn, key_policies))
+
+
+def revoke_refusal(
+    config: StackConfig, deployed: DeployedState, request: RevokeRequest, *, key_policies: KeyPolicies
+) -> Refusal | None:
     """Whether `cmkctl revoke` must stop before changing anything.
 
     Re-encryption in progress (declared or live) refuses: disabling mid-re-encryption leaves
     data unevenly readable. An unreadable region refuses too, since re-encryption cannot be
-    ruled out there (fail closed). The override flag turns both into a recorded decision.
+    ruled out there (fail closed). While two generations are enrolled, CloudTrail's evidence
+    (`deployed.reencryption_activity`) refuses too when it shows Atlassian re-encrypting or cannot
+    be read; and so does a live key policy without the evidence protection (`guard_reasons`). The
+    override flag turns all of them into a recorded decision.
     """
-    verdict = reencryption_running(config.reencryption, deployed)
-    if verdict.allowed or request.override_justification is not None:
+    reasons = guard_reasons(config, deployed, key_policies)
+    if not reasons or request.override_justification is not None:
         return None
-    only_unreadable = all(reason.startswith("the deployed keys could not be read") for reason in verdict.reasons)
+    only_unreadable = all(reason.startswith("the deployed keys could not be read") for reason in reasons)
     tail = (
         f"if this incident needs the keys disabled anyway, rerun with {OVERRIDE_FLAG} 'JUSTIFICATION' "
         "(recorded on the keys)"
     )
     code = ExitCode.UNREACHABLE if only_unreadable else ExitCode.REFUSED
-    return Refusal(code=code, reasons=(*verdict.reasons, tail))
+    return Refusal(code=code, reasons=(*reasons, tail))
 
 
 def restore_refusal(deployed: DeployedState) -> Refusal | None:
@@ -156,15 +179,24 @@ def restore_refusal(deployed: DeployedState) -> Refusal | None:
 
 
 def read_state(
-    stack: str, config: StackConfig, client_factory: ClientFactory, *, max_workers: int | None = None
+    stack: str,
+    config: StackConfig,
+    client_factory: ClientFactory,
+    *,
+    max_workers: int | None = None,
+    now: datetime | None = None,
 ) -> DeployedState:
-    """The deployed state: the enrolled keys by ARN once enrolled, else through the alias.
+    """The deployed state: the enrolled keys by ARN once enrolled, else through the alias; while two
+    generations are enrolled, with CloudTrail's evidence of re-encryption (as of `now`, default: the clock).
 
     `max_workers=1` reads region after region (the benchmark's baseline only).
     """
     enrolled = config.enrolled_keys
     if max_workers != 1:
-        return read_deployed_state(stack, config.regions, client_factory=client_factory, enrolled=enrolled)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # CloudTrail is paced: read it beside the keys
+            trail = pool.submit(read_reencryption_activity, config, client_factory, now=now or datetime.now(UTC))
+            state = read_deployed_state(stack, config.regions, client_factory=client_factory, enrolled=enrolled)
+            return dataclasses.replace(state, reencryption_activity=trail.result())
     regions = enrolled.regions if enrolled is not None else config.regions
     parts = [
         read_deployed_state(
@@ -175,7 +207,9 @@ def read_state(
         )
         for region in regions
     ]
-    return DeployedState(stack, parts[0].alias, tuple(r for part in parts for r in part.readings), enrolled is not None)
+    activity = read_reencryption_activity(config, client_factory, now=now or datetime.now(UTC))
+    readings = tuple(r for part in parts for r in part.readings)
+    return DeployedState(stack, parts[0].alias, readings, enrolled is not None, activity)
 
 
 def caller_arn(client_factory: ClientFactory, region: str) -> str:
@@ -209,6 +243,7 @@ def read_state_and_identity(
     *,
     max_workers: int | None = None,
     through_alias: bool = False,
+    now: datetime | None = None,
 ) -> tuple[DeployedState, Identity]:
     """The deployed state (`read_state`) and who is acting, in one concurrent round.
 
@@ -221,7 +256,7 @@ def read_state_and_identity(
         if through_alias:
             deployed = read_deployed_state(stack, config.regions, client_factory=client_factory, with_policy=True)
         else:
-            deployed = read_state(stack, config, client_factory, max_workers=max_workers)
+            deployed = read_state(stack, config, client_factory, max_workers=max_workers, now=now)
         return deployed, identity.result()
 
 
@@ -242,7 +277,8 @@ def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[
     """What changed in the guard's evidence between the check and the moment of use, one line per region.
 
     The evidence is what `revoke_refusal` judged: each region's readability and its live
-    `atlassian-cmk:reencryption` tag (and which key the region holds). Empty when nothing changed.
+    `atlassian-cmk:reencryption` tag (and which key the region holds), and while two generations
+    are enrolled CloudTrail's re-encryption phase per region. Empty when nothing changed.
     """
 
     def evidence(state: DeployedState) -> dict[str, tuple[str, str]]:
@@ -255,7 +291,7 @@ def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[
         }
 
     before, after = evidence(checked), evidence(now)
-    lines = []
+    lines = list(_activity_changes(checked, now))
     for region in sorted(before.keys() | after.keys()):
         was, is_now = before.get(region, ("absent", "-")), after.get(region, ("absent", "-"))
         if was[0] != is_now[0]:
@@ -263,3 +299,19 @@ def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[
         elif was[1] != is_now[1]:
             lines.append(f"{region}: {TAG_REENCRYPTION} was {was[1]!r}, is now {is_now[1]!r}")
     return tuple(lines)
+
+
+def _activity_changes(checked: DeployedState, now: DeployedState) -> list[str]:
+    """CloudTrail's re-encryption phase per region, before and now (only while two generations are enrolled)."""
+
+    def phases(state: DeployedState) -> dict[str, str]:
+        activity = state.reencryption_activity
+        return {r.region: r.phase for r in activity.regions} if activity is not None else {}
+
+    before, after = phases(checked), phases(now)
+    return [
+        f"{region}: CloudTrail's evidence of re-encryption was {before.get(region, 'not read')}, is now "
+        f"{after.get(region, 'not read')}"
+        for region in sorted(before.keys() | after.keys())
+        if before.get(region) != after.get(region)
+    ]

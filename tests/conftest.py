@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from atlassian_cmk.aws import cloudtrail
 from tests.support.aws import FAKE_CREDENTIALS, client_factory_for, moto_server, reset_moto
 from tests.support.bytecode import compile_project
 
@@ -16,6 +17,13 @@ def pytest_configure(config: pytest.Config) -> None:
     """Compile the project's modules before any test, once: in the controller, before xdist starts workers."""
     if not hasattr(config, "workerinput"):
         compile_project()
+
+
+@pytest.fixture(autouse=True)
+def unpaced_cloudtrail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CloudTrail lookups in this process are not paced (stubbed or refused, never AWS's rate limit):
+    the pacer's own behaviour is tested with a fake clock (tests/test_reencryption_activity.py)."""
+    monkeypatch.setattr(cloudtrail, "PACER", cloudtrail.RequestPacer(clock=lambda: 0.0, sleep=lambda _: None))
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 from atlassian_cmk import config_edit
 from atlassian_cmk.aws.cloudtrail import collect_cloudtrail_evidence
+from atlassian_cmk.aws.generation_reads import read_generations
 from atlassian_cmk.aws.identity import CredentialsProblem, Identity, credentials_problem, resolved_endpoints
 from atlassian_cmk.aws.kms_actions import (
     RESTORE_PERMISSIONS,
@@ -46,6 +47,7 @@ from atlassian_cmk.break_glass import (
     RevokeRequest,
     generations_refusal,
     guard_evidence_changes,
+    guard_reasons,
     nothing_revoked,
     read_state,
     read_state_and_identity,
@@ -73,7 +75,7 @@ from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
 from atlassian_cmk.enrollment import EnrollmentCheck, check_enrollment, other_tagged_keys_problems, stack_key_tags
 from atlassian_cmk.exit_codes import ExitCode, exit_codes_help, most_severe
 from atlassian_cmk.git_source import GitRefError
-from atlassian_cmk.guards import realm_revocation_clock, reencryption_running, revocation_clock
+from atlassian_cmk.guards import realm_revocation_clock, revocation_clock
 from atlassian_cmk.iam_policy import ACCOUNT_ID_RE
 from atlassian_cmk.iam_roles import ROLES, ScopeError, render, role_policy, role_scope
 from atlassian_cmk.identity_rules import alias_findings
@@ -541,6 +543,7 @@ def _read(
             run.rt.client_factory,
             max_workers=run.rt.policy.max_workers,
             through_alias=through_alias,
+            now=run.rt.now(),
         )
     run.remember(deployed)
     run.phase = "while reading; nothing was changed"
@@ -566,8 +569,15 @@ def _status(run: _Run) -> ExitCode:
     with run.wait("CloudTrail and key policies"):
         evidence = collect_cloudtrail_evidence(deployed.live_keys(), run.rt.client_factory, now=now)
         key_policies = read_key_policies(deployed.live_keys(), run.rt.client_factory)
+        generations = read_generations(stack, config, deployed, run.rt.client_factory)
     report = assess(
-        config, deployed, now=now, cloudtrail=evidence, key_policies=key_policies, fail_on=frozenset(args.fail_on)
+        config,
+        deployed,
+        now=now,
+        cloudtrail=evidence,
+        key_policies=key_policies,
+        fail_on=frozenset(args.fail_on),
+        generations=generations,
     )
     if run.json:
         print(json.dumps({**status_json(report), "context": context.to_json()}, indent=2))
@@ -693,9 +703,7 @@ class _GenerationsRefused(Exception):
 def _refuse_other_generations(config: StackConfig, command: str, stack: str) -> None:
     refusal = generations_refusal(config, command)
     if refusal is not None:
-        raise _GenerationsRefused(
-            f"REFUSED: {command} of stack {stack}: " + "; ".join(refusal.reasons)
-        )
+        raise _GenerationsRefused(f"REFUSED: {command} of stack {stack}: " + "; ".join(refusal.reasons))
 
 
 def _revoke(run: _Run) -> ExitCode:
@@ -708,7 +716,8 @@ def _revoke(run: _Run) -> ExitCode:
     deployed, identity, context = _read(run, stack, config)
     caller = identity.caller
     run.say(context.line())
-    refusal = revoke_refusal(config, deployed, request)
+    key_policies = read_key_policies(deployed.live_keys(), run.rt.client_factory)
+    refusal = revoke_refusal(config, deployed, request, key_policies=key_policies)
     if refusal is not None:
         _refused(run, f"REFUSED: revoking stack {stack} now is unsafe; nothing was changed:", refusal.reasons)
         _document(
@@ -718,7 +727,7 @@ def _revoke(run: _Run) -> ExitCode:
             ),
         )
         return refusal.code
-    overridden = not reencryption_running(config.reencryption, deployed).allowed
+    overridden = bool(guard_reasons(config, deployed, key_policies))
     override = request.override_justification if overridden else None
     messages: list[str] = []
     if override is not None:
