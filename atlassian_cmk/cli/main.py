@@ -39,6 +39,7 @@ from atlassian_cmk.aws.kms_actions import (
     revocation_tags,
 )
 from atlassian_cmk.aws.kms_reads import aws_endpoint_note, describe_error, keys_carrying_tags, read_key_policies
+from atlassian_cmk.aws.lease import LeaseHold, acquire_lease, release_lease, release_within
 from atlassian_cmk.break_glass import (
     OVERRIDE_FLAG,
     InputError,
@@ -78,9 +79,11 @@ from atlassian_cmk.iam_policy import ACCOUNT_ID_RE
 from atlassian_cmk.iam_roles import ROLES, ScopeError, render, role_policy, role_scope
 from atlassian_cmk.identity_rules import alias_findings
 from atlassian_cmk.impact import revocation_impact
+from atlassian_cmk.lease import Command, lease_id_problem, new_lease
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import (
     TAG_GUARD_OVERRIDE,
+    TAG_LEASE,
     TAG_RESTORED_AT,
     TAG_REVOCATION_ID,
     TAG_REVOKED_AT,
@@ -260,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="write the change into Pulumi.<stack>.yaml (comments kept) instead of only printing it",
         )
+        command.add_argument(
+            "--break-lease",
+            metavar="LEASE_ID",
+            help="break another operation's lease that has expired (the id its refusal names); audited in CloudTrail",
+        )
 
     enroll = commands.add_parser(
         "enroll",
@@ -398,11 +406,16 @@ def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
         print(f"cmkctl: internal error: {type(error).__name__}: {error} (run with -v for details)", file=sys.stderr)
         return ExitCode.INTERNAL
     finally:
+        if run.lease is not None and run.lease.held:  # lease: an error or Ctrl-C ended the run
+            print("cmkctl: " + "; ".join(release_within([run.lease], _LEASE_RELEASE_WAIT_S)), file=sys.stderr)
         _CURRENT.remove(run)
 
 
 _CURRENT: list[_Run] = []
 """The run in progress, for the Ctrl-C handler of the installed command."""
+
+_LEASE_RELEASE_WAIT_S = 10.0
+"""How long Ctrl-C or an error waits for the lease's release (one read and one TagResource per region)."""
 
 
 def _on_sigint(signum: int, frame: object) -> None:
@@ -418,6 +431,10 @@ def _on_sigint(signum: int, frame: object) -> None:
     if run is None or any(r.args.command == "drill" for r in _CURRENT):
         raise KeyboardInterrupt
     summary = run.interrupt_summary()
+    # lease: released before exiting (bounded), so a Ctrl-C never blocks the next operator for LEASE_TTL.
+    with contextlib.suppress(Exception):
+        held = [r.lease for r in _CURRENT if r.lease is not None]
+        summary = "; ".join([summary, *release_within(held, _LEASE_RELEASE_WAIT_S)])
     with contextlib.suppress(Exception):
         print(f"\ncmkctl: interrupted: {summary}", file=sys.stderr, flush=True)
     with contextlib.suppress(Exception):
@@ -445,6 +462,9 @@ def _format_problem(args: argparse.Namespace) -> str | None:
         return f"{args.command}: --format {chosen} is not supported; choose from {', '.join(allowed)}"
     if getattr(args, "json", False) and chosen not in (None, "json"):
         return f"{args.command}: --json and --format {chosen} conflict; use one (--json is --format json)"
+    break_lease = getattr(args, "break_lease", None)
+    if break_lease is not None and (problem := lease_id_problem(break_lease)) is not None:
+        return f"{args.command}: --break-lease: {shorten(break_lease)!r} is not allowed; {problem}"
     return None
 
 
@@ -461,6 +481,8 @@ class _Run:
     json: bool
     states: dict[str, str] = field(default_factory=dict)
     phase: str = "before reading AWS; nothing was changed"
+    lease: LeaseHold | None = None
+    """The break-glass lease this run holds (issue 12 item 4): released after the verify, on an error, on Ctrl-C."""
 
     def remember(self, deployed: DeployedState) -> None:
         self.states = {
@@ -651,7 +673,8 @@ def _region_results(
             "refused": "refused",
             "not-deployed": "not-deployed",
         }.get(change.outcome, "failed")
-        record = {k: v for k, v in key.tags.items() if k.startswith("atlassian-cmk:") and v} if key else None
+        tags = {k: v for k, v in key.tags.items() if k != TAG_LEASE} if key else {}  # the lease is not the record
+        record = {k: v for k, v in tags.items() if k.startswith("atlassian-cmk:") and v} if key else None
         results.append(
             RegionResult(
                 region=change.region,
@@ -693,9 +716,41 @@ class _GenerationsRefused(Exception):
 def _refuse_other_generations(config: StackConfig, command: str, stack: str) -> None:
     refusal = generations_refusal(config, command)
     if refusal is not None:
-        raise _GenerationsRefused(
-            f"REFUSED: {command} of stack {stack}: " + "; ".join(refusal.reasons)
+        raise _GenerationsRefused(f"REFUSED: {command} of stack {stack}: " + "; ".join(refusal.reasons))
+
+
+def _take_lease(
+    run: _Run, command: Command, ticket: str, caller: str, deployed: DeployedState, context: RunContext
+) -> ExitCode | None:
+    """Take the break-glass lease before the first change (`atlassian_cmk/lease.py`); REFUSED when another
+    operation holds it or a key changed since the run read it (nothing changed, the holder named)."""
+    run.phase = "while taking the lease; nothing was changed"
+    lease = new_lease(command, ticket, caller, run.rt.now())
+    with run.wait("AWS (the lease)"):
+        hold = acquire_lease(
+            deployed, lease, run.rt.client_factory, run.rt.policy, now=run.rt.now(), break_lease=run.args.break_lease
         )
+    run.lease = hold
+    if hold.refused:
+        reasons = (*hold.refused, f"nothing was changed by this {command}")
+        _refused(run, f"REFUSED: another operation is changing stack {deployed.stack}:", reasons)
+        results = _unchanged_results(deployed, "refused")
+        _document(run, ChangeDocument(command, context, ExitCode.REFUSED, run.rt.now(), results, reasons))
+        return ExitCode.REFUSED
+    for note in hold.notes():
+        run.say(note)
+    return None
+
+
+def _release_lease(run: _Run, code: ExitCode, messages: list[str]) -> ExitCode:
+    """Release the lease after the verification; a lease another operation took meanwhile is a SPLIT."""
+    if run.lease is None:
+        return code
+    released = release_lease(run.lease)
+    for note in released.notes(run.lease.lease):
+        messages.append(note)
+        run.say(note)
+    return most_severe([code, ExitCode.SPLIT]) if released.taken_over else code
 
 
 def _revoke(run: _Run) -> ExitCode:
@@ -752,6 +807,8 @@ def _revoke(run: _Run) -> ExitCode:
             return ExitCode.REFUSED
         deployed = fresh
 
+    if (refused := _take_lease(run, "revoke", request.ticket, caller, deployed, context)) is not None:  # lease
+        return refused
     now = run.rt.now()
     realm_record = current_realm_record(k.tags for k in deployed.live_keys() if not k.enabled)
     open_before = {k.region: k.tags.get(TAG_REVOCATION_ID, "") for k in deployed.live_keys()}
@@ -777,6 +834,7 @@ def _revoke(run: _Run) -> ExitCode:
         messages.append(f"GUARD OVERRIDDEN (recorded on the keys in {', '.join(recorded_override)}): {override}")
         run.say(messages[-1])
     code = _identity_outcome(run, deployed, report.exit_code, messages)
+    code = _release_lease(run, code, messages)  # lease: released after the verify
     keys = [change.key for change in changes if change.key is not None]
     if any(not key.enabled for key in keys):
         messages.append(f"Revocation clock: {revocation_clock(keys, now=now).summary(now)}")
@@ -880,6 +938,8 @@ def _restore(run: _Run) -> ExitCode:
         )
         return ExitCode.REFUSED
 
+    if (refused := _take_lease(run, "restore", request.ticket, caller, deployed, context)) is not None:  # lease
+        return refused
     run.phase = "during the restore (EnableKey may have been sent in some regions; run `cmkctl status`)"
     with run.wait("AWS (EnableKey, tags, verification)"):
         changes = converge_keys(
@@ -895,6 +955,7 @@ def _restore(run: _Run) -> ExitCode:
     run.phase = "after the restore, while printing the config change"
     run.say(render_change(report))
     code = _identity_outcome(run, deployed, report.exit_code, messages)
+    code = _release_lease(run, code, messages)  # lease: released after the verify
     if report.converged:
         messages.append(remaining_restore_step(clock, now, stack))
         run.say(messages[-1])
