@@ -13,8 +13,10 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 
+from atlassian_cmk.aws.cloudtrail import read_reencryption_activity
 from atlassian_cmk.aws.identity import Identity, read_identity
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_deployed_state
 from atlassian_cmk.config import StackConfig, shorten_repr, tag_text_problem, ticket_problem
@@ -24,6 +26,7 @@ from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.records import has_current_revocation
+from atlassian_cmk.reencryption_activity import activity_reasons
 
 _log = logging.getLogger("atlassian_cmk")
 
@@ -116,8 +119,7 @@ def generations_refusal(config: StackConfig, command: str) -> Refusal | None:
         f"the stack is re-encrypting (reencryption.status: {status}) and Atlassian may hold keys of another "
         f"generation that `cmkctl {command}` does not change yet; nothing was changed",
         "use the reviewed path (a pull request setting atlassian-cmk:enabled; the policy pack judges every "
-        "generation), or change these keys by hand too: "
-        + ", ".join(f"{label} {arn}" for label, arn in others),
+        "generation), or change these keys by hand too: " + ", ".join(f"{label} {arn}" for label, arn in others),
     ]
     return Refusal(code=ExitCode.REFUSED, reasons=tuple(reasons))
 
@@ -127,18 +129,21 @@ def revoke_refusal(config: StackConfig, deployed: DeployedState, request: Revoke
 
     Re-encryption in progress (declared or live) refuses: disabling mid-re-encryption leaves
     data unevenly readable. An unreadable region refuses too, since re-encryption cannot be
-    ruled out there (fail closed). The override flag turns both into a recorded decision.
+    ruled out there (fail closed). While two generations are enrolled, CloudTrail's evidence
+    (`deployed.reencryption_activity`) refuses too when it shows Atlassian re-encrypting or cannot
+    be read. The override flag turns all of them into a recorded decision.
     """
     verdict = reencryption_running(config.reencryption, deployed)
-    if verdict.allowed or request.override_justification is not None:
+    trail = activity_reasons(config, deployed.reencryption_activity)
+    if (verdict.allowed and not trail) or request.override_justification is not None:
         return None
     only_unreadable = all(reason.startswith("the deployed keys could not be read") for reason in verdict.reasons)
     tail = (
         f"if this incident needs the keys disabled anyway, rerun with {OVERRIDE_FLAG} 'JUSTIFICATION' "
         "(recorded on the keys)"
     )
-    code = ExitCode.UNREACHABLE if only_unreadable else ExitCode.REFUSED
-    return Refusal(code=code, reasons=(*verdict.reasons, tail))
+    code = ExitCode.UNREACHABLE if only_unreadable and not trail else ExitCode.REFUSED
+    return Refusal(code=code, reasons=(*verdict.reasons, *trail, tail))
 
 
 def restore_refusal(deployed: DeployedState) -> Refusal | None:
@@ -156,15 +161,24 @@ def restore_refusal(deployed: DeployedState) -> Refusal | None:
 
 
 def read_state(
-    stack: str, config: StackConfig, client_factory: ClientFactory, *, max_workers: int | None = None
+    stack: str,
+    config: StackConfig,
+    client_factory: ClientFactory,
+    *,
+    max_workers: int | None = None,
+    now: datetime | None = None,
 ) -> DeployedState:
-    """The deployed state: the enrolled keys by ARN once enrolled, else through the alias.
+    """The deployed state: the enrolled keys by ARN once enrolled, else through the alias; while two
+    generations are enrolled, with CloudTrail's evidence of re-encryption (as of `now`, default: the clock).
 
     `max_workers=1` reads region after region (the benchmark's baseline only).
     """
     enrolled = config.enrolled_keys
     if max_workers != 1:
-        return read_deployed_state(stack, config.regions, client_factory=client_factory, enrolled=enrolled)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # CloudTrail is paced: read it beside the keys
+            trail = pool.submit(read_reencryption_activity, config, client_factory, now=now or datetime.now(UTC))
+            state = read_deployed_state(stack, config.regions, client_factory=client_factory, enrolled=enrolled)
+            return dataclasses.replace(state, reencryption_activity=trail.result())
     regions = enrolled.regions if enrolled is not None else config.regions
     parts = [
         read_deployed_state(
@@ -175,7 +189,9 @@ def read_state(
         )
         for region in regions
     ]
-    return DeployedState(stack, parts[0].alias, tuple(r for part in parts for r in part.readings), enrolled is not None)
+    activity = read_reencryption_activity(config, client_factory, now=now or datetime.now(UTC))
+    readings = tuple(r for part in parts for r in part.readings)
+    return DeployedState(stack, parts[0].alias, readings, enrolled is not None, activity)
 
 
 def caller_arn(client_factory: ClientFactory, region: str) -> str:
@@ -209,6 +225,7 @@ def read_state_and_identity(
     *,
     max_workers: int | None = None,
     through_alias: bool = False,
+    now: datetime | None = None,
 ) -> tuple[DeployedState, Identity]:
     """The deployed state (`read_state`) and who is acting, in one concurrent round.
 
@@ -221,7 +238,7 @@ def read_state_and_identity(
         if through_alias:
             deployed = read_deployed_state(stack, config.regions, client_factory=client_factory, with_policy=True)
         else:
-            deployed = read_state(stack, config, client_factory, max_workers=max_workers)
+            deployed = read_state(stack, config, client_factory, max_workers=max_workers, now=now)
         return deployed, identity.result()
 
 
@@ -242,7 +259,8 @@ def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[
     """What changed in the guard's evidence between the check and the moment of use, one line per region.
 
     The evidence is what `revoke_refusal` judged: each region's readability and its live
-    `atlassian-cmk:reencryption` tag (and which key the region holds). Empty when nothing changed.
+    `atlassian-cmk:reencryption` tag (and which key the region holds), and while two generations
+    are enrolled CloudTrail's re-encryption phase per region. Empty when nothing changed.
     """
 
     def evidence(state: DeployedState) -> dict[str, tuple[str, str]]:
@@ -255,7 +273,7 @@ def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[
         }
 
     before, after = evidence(checked), evidence(now)
-    lines = []
+    lines = list(_activity_changes(checked, now))
     for region in sorted(before.keys() | after.keys()):
         was, is_now = before.get(region, ("absent", "-")), after.get(region, ("absent", "-"))
         if was[0] != is_now[0]:
@@ -263,3 +281,19 @@ def guard_evidence_changes(checked: DeployedState, now: DeployedState) -> tuple[
         elif was[1] != is_now[1]:
             lines.append(f"{region}: {TAG_REENCRYPTION} was {was[1]!r}, is now {is_now[1]!r}")
     return tuple(lines)
+
+
+def _activity_changes(checked: DeployedState, now: DeployedState) -> list[str]:
+    """CloudTrail's re-encryption phase per region, before and now (only while two generations are enrolled)."""
+
+    def phases(state: DeployedState) -> dict[str, str]:
+        activity = state.reencryption_activity
+        return {r.region: r.phase for r in activity.regions} if activity is not None else {}
+
+    before, after = phases(checked), phases(now)
+    return [
+        f"{region}: CloudTrail's evidence of re-encryption was {before.get(region, 'not read')}, is now "
+        f"{after.get(region, 'not read')}"
+        for region in sorted(before.keys() | after.keys())
+        if before.get(region) != after.get(region)
+    ]

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from atlassian_cmk.naming import TAG_REENCRYPTION
+
+if TYPE_CHECKING:  # the model imports the config schema; keep this module import-light
+    from atlassian_cmk.reencryption_activity import ReencryptionActivity
 
 PENDING_DELETION_STATES: Final = frozenset({"PendingDeletion", "PendingReplicaDeletion"})
 
@@ -80,6 +83,9 @@ class DeployedState:
     readings: tuple[RegionReading, ...]
     enrolled: bool = False
     """True when the keys were read by their enrolled ARNs; False: found through the alias (not enrolled yet)."""
+    reencryption_activity: ReencryptionActivity | None = None
+    """CloudTrail's evidence of Atlassian re-encrypting, read while two generations are enrolled
+    (`break_glass.read_state`); None otherwise. `reencryption_activity.activity_reasons` judges it."""
 
     def errors(self) -> list[str]:
         return [f"{r.region}: {r.error}" for r in self.readings if r.error is not None]
@@ -89,6 +95,21 @@ class DeployedState:
 
     def reading(self, region: str) -> RegionReading | None:
         return next((r for r in self.readings if r.region == region), None)
+
+
+@dataclass(frozen=True)
+class GenerationKeys:
+    """One key generation's keys as read now (`cmkctl status`, per generation).
+
+    `number`/`role`: as `atlassian_cmk.generations` numbers them (role: current, next, retired).
+    `recorded`: its ARNs are in the stack (enrolledKeys, nextKeys, retiredKeys); False: found
+    through its alias. `deployed`: the keys read, None when nothing names them.
+    """
+
+    number: int
+    role: str
+    recorded: bool
+    deployed: DeployedState | None
 
 
 @dataclass(frozen=True)

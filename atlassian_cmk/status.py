@@ -33,9 +33,10 @@ from atlassian_cmk.key_policy import (
     parse_atlassian_statements,
     split_key_policy,
 )
-from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey, RegionReading
+from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, GenerationKeys, LiveKey, RegionReading
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
 from atlassian_cmk.records import has_current_revocation
+from atlassian_cmk.reencryption_activity import ReencryptionActivity, activity_json, unknown_activity_reasons
 from atlassian_cmk.timeline import RevocationClock, iso
 
 SCHEMA_VERSION: Final = 1
@@ -48,7 +49,8 @@ PERMISSIONS: Final = (
     "cloudtrail:LookupEvents",
     "sts:GetCallerIdentity",
 )
-"""What `cmkctl status` calls; LookupEvents only for a disabled key without the revoked-at tag;
+"""What `cmkctl status` calls; LookupEvents for a disabled key without the revoked-at tag, and while
+two generations are enrolled for the evidence of re-encryption (`atlassian_cmk.reencryption_activity`);
 GetCallerIdentity (allowed to every principal, no IAM statement needed) names the account and caller."""
 
 FindingKind = Literal["critical", "alias-moved", "unreachable", "split", "access", "drift", "not-deployed", "deadline"]
@@ -123,6 +125,10 @@ class StatusReport:
     """What the operator should know that is no problem today (not enrolled yet); no effect on the exit code."""
 
     fail_on: frozenset[str] = frozenset()
+    generations: tuple[GenerationKeys, ...] = ()
+    """Every key generation the stack holds, oldest first, with its keys as read (status per generation)."""
+    activity: ReencryptionActivity | None = None
+    """CloudTrail's evidence of Atlassian re-encrypting, while two generations are enrolled."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -143,12 +149,17 @@ def assess(
     cloudtrail: Mapping[str, CloudTrailEvidence] | None = None,
     key_policies: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
     fail_on: frozenset[str] = frozenset(),
+    generations: tuple[GenerationKeys, ...] = (),
 ) -> StatusReport:
     """Compare the declared stack with what every region reported, and name every problem.
 
     `key_policies`: (region -> deployed key policy JSON, region -> why unreadable), from
     `read_key_policies`; a deployed Atlassian statement naming a deleted principal is a finding.
     `fail_on` (subset of FAIL_ON_CHOICES) makes those findings count in the exit code.
+    `generations`: every generation's keys (`aws.generation_reads.read_generations`), shown as read.
+    `deployed.reencryption_activity`: CloudTrail's evidence while two generations are enrolled.
+    Atlassian seen re-encrypting while the stack does not declare `in-progress` is DRIFT; evidence
+    that cannot be read is a note (the guards refuse a revocation on it; status has nothing to change).
     """
     evidence = cloudtrail or {}
     rows = tuple(
@@ -207,6 +218,10 @@ def assess(
         for difference in row.drift:
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
 
+    activity = deployed.reencryption_activity
+    findings.extend(_activity_findings(config, activity))
+    notes.extend(f"RE-ENCRYPTION EVIDENCE UNKNOWN: {reason}" for reason in unknown_activity_reasons(config, activity))
+
     overall = realm_revocation_clock(keys, evidence, now=now)
     findings.extend(Finding("deadline", d.message, subkind=d.kind) for d in deadline_findings(overall, now))
     return StatusReport(
@@ -220,7 +235,26 @@ def assess(
         enrolled=deployed.enrolled,
         notes=tuple(notes),
         fail_on=fail_on,
+        generations=generations,
+        activity=activity,
     )
+
+
+def _activity_findings(config: StackConfig, activity: ReencryptionActivity | None) -> list[Finding]:
+    """Atlassian re-encrypting in a region while the stack does not say `in-progress`: the stack is wrong."""
+    if activity is None or config.reencryption.in_progress:
+        return []
+    return [
+        Finding(
+            "drift",
+            f"DRIFT: {region.region}: CloudTrail shows Atlassian re-encrypting ({activity.old_role} key decrypted, "
+            f"{activity.new_role} key encrypting since {iso(activity.window_start)}) while the stack declares "
+            f"reencryption.status {config.reencryption.status}: declare in-progress (no generation may be disabled)",
+            region=region.region,
+        )
+        for region in activity.regions
+        if region.phase == "re-encrypting"
+    ]
 
 
 _RESTORE_REMEDY: Final = (
@@ -378,8 +412,30 @@ def status_json(report: StatusReport) -> dict[str, Any]:
         "clock": clock_json(report.clock, now),
         "regions_read": report.regions_read,
         "notes": list(report.notes),
+        "generations": [_generation_json(generation) for generation in report.generations],
+        "reencryption_evidence": activity_json(report.activity),
         "findings": [
             {"kind": f.kind, "subkind": f.subkind, "region": f.region, "message": f.message} for f in report.findings
+        ],
+    }
+
+
+def _generation_json(generation: GenerationKeys) -> dict[str, Any]:
+    readings = generation.deployed.readings if generation.deployed is not None else ()
+    return {
+        "number": generation.number,
+        "role": generation.role,
+        "recorded": generation.recorded,
+        "keys": [
+            {
+                "region": r.region,
+                "key_arn": r.key.arn if r.key else r.enrolled_arn,
+                "key_state": r.key.key_state if r.key else None,
+                "live_reencryption": r.key.reencryption if r.key else None,
+                "missing": r.missing,
+                "error": r.error,
+            }
+            for r in readings
         ],
     }
 

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
+from atlassian_cmk.aws import cloudtrail
 from tests.support.aws import FAKE_CREDENTIALS, client_factory_for, moto_server, reset_moto
+
+
+@pytest.fixture(autouse=True)
+def unpaced_cloudtrail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CloudTrail lookups in this process are not paced (stubbed or refused, never AWS's rate limit):
+    the pacer's own behaviour is tested with a fake clock (tests/test_reencryption_activity.py)."""
+    monkeypatch.setattr(cloudtrail, "PACER", cloudtrail.RequestPacer(clock=lambda: 0.0, sleep=lambda _: None))
 
 
 @pytest.fixture(scope="session")

@@ -303,7 +303,7 @@ def test_status_json_after_revoke_has_the_documented_schema_and_deadlines(
     assert document["schema_version"] == SCHEMA_VERSION == 1
     assert set(document) == {
         "schema_version", "stack", "alias", "enrolled", "realm", "checked_at", "exit_code", "outcome", "declared",
-        "regions", "clock", "notes", "findings", "context", "regions_read",
+        "regions", "clock", "notes", "findings", "context", "regions_read", "generations", "reencryption_evidence",
     }  # fmt: skip
     assert document["clock"] == {
         "revoked_at": iso(revoked_at),

@@ -165,3 +165,20 @@ def test_a_follow_up_revocation_with_every_generation_already_disabled_passes(mo
         **REVOKED, reencryption={"status": "in-progress", "ticket": "PS-1"}, enrolledKeys=current, nextKeys=following
     )
     assert judge(raw, moto_endpoint) == []
+
+
+def test_a_revocation_with_two_generations_enrolled_fails_closed_without_cloudtrail_evidence(
+    moto_endpoint: str, aws: Any
+) -> None:
+    """Both generations enabled, nextKeys recorded, status preparing: the revocation disables both (allowed by
+    the transition rules), but CloudTrail's evidence of re-encryption must be readable. The emulator answers no
+    LookupEvents (as AWS answers a pack role without cloudtrail:LookupEvents): unknown, so every key is held."""
+    current = deploy(aws, "current", "preparing")
+    following = deploy(aws, "next", "preparing")
+    raw = engine_config(
+        **REVOKED, reencryption={"status": "preparing", "ticket": "PS-1"}, enrolledKeys=current, nextKeys=following
+    )
+    violations = judge(raw, moto_endpoint)
+    assert len(violations) == 4, describe(violations)  # both generations, both regions
+    assert all("whether Atlassian is re-encrypting cannot be told from CloudTrail" in v.message for v in violations)
+    assert all(f"current key {current['us-east-1']}" in v.message for v in violations)

@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 from atlassian_cmk import config_edit
 from atlassian_cmk.aws.cloudtrail import collect_cloudtrail_evidence
+from atlassian_cmk.aws.generation_reads import read_generations
 from atlassian_cmk.aws.identity import CredentialsProblem, Identity, credentials_problem, resolved_endpoints
 from atlassian_cmk.aws.kms_actions import (
     RESTORE_PERMISSIONS,
@@ -563,6 +564,7 @@ def _read(
             run.rt.client_factory,
             max_workers=run.rt.policy.max_workers,
             through_alias=through_alias,
+            now=run.rt.now(),
         )
     run.remember(deployed)
     run.phase = "while reading; nothing was changed"
@@ -588,8 +590,15 @@ def _status(run: _Run) -> ExitCode:
     with run.wait("CloudTrail and key policies"):
         evidence = collect_cloudtrail_evidence(deployed.live_keys(), run.rt.client_factory, now=now)
         key_policies = read_key_policies(deployed.live_keys(), run.rt.client_factory)
+        generations = read_generations(stack, config, deployed, run.rt.client_factory)
     report = assess(
-        config, deployed, now=now, cloudtrail=evidence, key_policies=key_policies, fail_on=frozenset(args.fail_on)
+        config,
+        deployed,
+        now=now,
+        cloudtrail=evidence,
+        key_policies=key_policies,
+        fail_on=frozenset(args.fail_on),
+        generations=generations,
     )
     if run.json:
         print(json.dumps({**status_json(report), "context": context.to_json()}, indent=2))

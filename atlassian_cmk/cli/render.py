@@ -18,6 +18,7 @@ from atlassian_cmk.naming import (
     TAG_REVOKED_BY,
 )
 from atlassian_cmk.records import has_current_revocation
+from atlassian_cmk.reencryption_activity import KeyUse, ReencryptionActivity
 from atlassian_cmk.status import StatusReport
 from atlassian_cmk.timeline import RevocationClock, iso
 
@@ -111,6 +112,7 @@ def render_status(report: StatusReport) -> str:
             lines.append(f"  {row.region}: {absent}")
         if row.clock_note:
             lines.append(f"  {row.region}: revoked-at unknown; {row.clock_note}")
+    lines.extend(_generation_lines(report))
     revocation = _revocation_line(report)
     if revocation:
         lines.append(revocation)
@@ -125,6 +127,74 @@ def render_status(report: StatusReport) -> str:
     lines.append(f"Result: exit {int(code)}: {EXIT_CODE_MEANINGS[code]}")
     # Tag values and AWS error messages are inside these lines: one line each, no terminal control.
     return "\n".join(printable(line) for line in lines)
+
+
+def _use_cell(use: KeyUse | None) -> str:
+    """Atlassian's newest use of a key in the window, in a cell: `Decrypt 11-29 17:05Z`, none, unknown."""
+    if use is None:
+        return "-"
+    if use.error is not None:
+        return "unreadable"
+    if use.last_seen is not None:
+        return f"{_short(use.event_name or '?', 15)} {use.last_seen.astimezone(UTC).strftime('%m-%d %H:%MZ')}"
+    return "none" if use.exhausted else f"not in newest {use.scanned}"
+
+
+def _uses(activity: ReencryptionActivity | None, role: str, region: str) -> KeyUse | None:
+    if activity is None:
+        return None
+    row = next((r for r in activity.regions if r.region == region), None)
+    if row is None:
+        return None
+    if role == activity.old_role:
+        return row.old
+    return row.new if role == activity.new_role else None
+
+
+def _generation_lines(report: StatusReport) -> list[str]:
+    """Each generation's key per region (current, next, retired) and Atlassian's use of it, when the
+    stack holds more than one; then the evidence's verdict per region. ARNs in full below the table."""
+    if len(report.generations) < 2 and report.activity is None:
+        return []
+    activity = report.activity
+    status = report.config.reencryption
+    ticket = f" (ticket {status.ticket})" if status.ticket else ""
+    window = f" since {iso(activity.window_start)}" if activity else ""
+    header = ("GEN", "ROLE", "REGION", "KEY STATE", f"ATLASSIAN USE{' (CLOUDTRAIL)' if activity else ''}")
+    rows: list[list[str]] = []
+    arns: list[str] = []
+    for generation in report.generations:
+        if generation.deployed is None:
+            rows.append([str(generation.number), generation.role, "-", "not recorded", "-"])
+            continue
+        for reading in generation.deployed.readings:
+            state = "unreadable" if reading.error else (reading.key.key_state if reading.key else "missing")
+            rows.append(
+                [
+                    str(generation.number),
+                    generation.role,
+                    reading.region,
+                    state,
+                    _use_cell(_uses(activity, generation.role, reading.region)),
+                ]
+            )
+            arn = reading.key.arn if reading.key else reading.enrolled_arn
+            if arn:
+                arns.append(f"  {generation.number} {reading.region} {arn}")
+        if not generation.recorded:
+            arns.append(
+                f"  generation {generation.number} ({generation.role}) is not recorded in atlassian-cmk:nextKeys: "
+                "found through its alias"
+            )
+    lines = [
+        f"Key generations: re-encryption {status.status}{ticket}",
+        *table(header, [[printable(cell) for cell in row] for row in rows]).split("\n"),
+        *arns,
+    ]
+    if activity is not None:
+        lines.append(f"Re-encryption evidence (CloudTrail, Atlassian's calls{window}):")
+        lines.extend(f"  {r.region} {r.phase}" for r in activity.regions)
+    return ["", *lines]
 
 
 def _change_line(change: RegionChange) -> str:

@@ -15,15 +15,18 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from atlassian_cmk.aws.kms_reads import aws_endpoint_note, read_deployed_state
+from atlassian_cmk.aws.cloudtrail import read_reencryption_activity
+from atlassian_cmk.aws.kms_reads import aws_endpoint_note, default_client_factory, read_deployed_state
 from atlassian_cmk.config import StackConfig, StackConfigErrors, parse_stack_config
 from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState
+from atlassian_cmk.reencryption_activity import ReencryptionActivity, enrolled_pair
 
 
 def raw_stack_config() -> dict[str, Any]:
@@ -133,3 +136,43 @@ def unreadable_suffix() -> str:
         f" (reads went to {aws_endpoint_note()}; give the pack AWS credentials that may call kms:DescribeKey "
         "and kms:ListResourceTags in the stack's regions, then run again)"
     )
+
+
+ActivityReader = Callable[[StackConfig], ReencryptionActivity | None]
+"""config -> CloudTrail's evidence of re-encryption while two generations are enrolled (None otherwise)."""
+
+
+class ReencryptionActivityCache:
+    """One CloudTrail read per enrolled pair of generations per pack process, shared by every thread.
+
+    LookupEvents allows 2 requests per second per account and region: the engine's four Analyze
+    threads and every key of the realm must not each read it.
+    """
+
+    def __init__(self, reader: ActivityReader) -> None:
+        self.reader = reader
+        self._lock = threading.Lock()
+        self._reads: dict[Any, Future[ReencryptionActivity | None]] = {}
+
+    def get(self, config: StackConfig) -> ReencryptionActivity | None:
+        pair = enrolled_pair(config)
+        if pair is None:
+            return None
+        key = (pair.old, pair.new, config.atlassian_key_policy_revision, len(config.atlassian_key_policy))
+        with self._lock:
+            future = self._reads.get(key)
+            owner = future is None
+            if future is None:
+                future = self._reads[key] = Future()
+        if owner:
+            try:
+                future.set_result(self.reader(config))
+            except BaseException as error:  # noqa: BLE001 - never raises today; keep waiters from hanging
+                future.set_exception(error)
+        return future.result()
+
+
+REENCRYPTION_ACTIVITY = ReencryptionActivityCache(
+    lambda config: read_reencryption_activity(config, default_client_factory, now=datetime.now(UTC))
+)
+"""The pack process's one read of CloudTrail's evidence (`atlassian_cmk.reencryption_activity`)."""

@@ -24,12 +24,13 @@ from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValid
 from atlassian_cmk.config import StackConfigErrors
 from atlassian_cmk.evidence import reencryption_evidence
 from atlassian_cmk.generations import NEXT, RETIRED
-from atlassian_cmk.guards import reencryption_running, revocation_during_reencryption
+from atlassian_cmk.guards import every_key_disabled, reencryption_running, revocation_during_reencryption
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.realm_findings import RealmFinding
+from atlassian_cmk.reencryption_activity import activity_reasons
 from atlassian_cmk.transition_rules import generation_split, promotion_findings
 
-from .context import DEPLOYED_STATE, stack_config, stack_name, unreadable_suffix
+from .context import DEPLOYED_STATE, REENCRYPTION_ACTIVITY, stack_config, stack_name, unreadable_suffix
 from .framework import Realm, realm_policy
 from .resources import CmkKey, Unknown
 from .settings import REENCRYPTION_POLICY
@@ -98,6 +99,7 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
     # The core's reasons name their region where there is one.
     yield from (RealmFinding(reason) for reason in verdict.reasons)
     yield from _next_generation_findings(realm, live)
+    yield from _activity_findings(realm, live)
     if verdict.reasons and not live:
         yield RealmFinding(
             "the live check is off (policy config liveStateCheck: false): only the declared status was checked"
@@ -120,6 +122,22 @@ def _next_generation_findings(realm: Realm, live: bool) -> Iterator[RealmFinding
     deployed_next = DEPLOYED_STATE.get(realm.stack, config.regions, config.next_keys)
     verdict = revocation_during_reencryption(config.reencryption, deployed_next)
     yield from (RealmFinding(f"next generation: {reason}") for reason in verdict.reasons)
+
+
+def _activity_findings(realm: Realm, live: bool) -> Iterator[RealmFinding]:
+    """While two generations are enrolled, a revocation that would disable a key also needs CloudTrail's
+    word that Atlassian is not re-encrypting (`reencryption_activity.activity_reasons`); unreadable
+    evidence refuses (fail closed). A change that disables nothing (every key of both held generations
+    already Disabled, the break-glass follow-up) is not judged on it."""
+    config = realm.config
+    if not live or (config.next_keys is None and not config.retired_keys):
+        return
+    held = [realm.deployed()]
+    if config.next_keys is not None:
+        held.append(DEPLOYED_STATE.get(realm.stack, config.regions, config.next_keys))
+    if all(every_key_disabled(state) for state in held):
+        return
+    yield from (RealmFinding(reason) for reason in activity_reasons(config, REENCRYPTION_ACTIVITY.get(config)))
 
 
 ADVICE = (

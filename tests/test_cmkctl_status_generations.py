@@ -1,0 +1,176 @@
+"""`cmkctl status` per key generation (issue 15 item 4) against the emulator, with CloudTrail's evidence of
+re-encryption through botocore's Stubber (the emulator has no LookupEvents)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair
+from atlassian_cmk.cli.main import Runtime, main
+from atlassian_cmk.cli.render import TABLE_WIDTH
+from atlassian_cmk.exit_codes import ExitCode
+from atlassian_cmk.stack_file import load_stack_config
+from tests.support.cmkctl import REGIONS, STACK, emulator_clients, stack_dir
+from tests.support.faults import fast_client_factory
+from tests.test_reencryption_activity import event
+
+NOW = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)
+
+
+def two_generations(
+    tmp_path: Path, endpoint: str, status: str
+) -> tuple[Path, list[ProvisionedKey], list[ProvisionedKey]]:
+    """Current and next keys as `pulumi up` leaves them in `status`, both recorded in the stack file."""
+    project = stack_dir(tmp_path, {"    status: none": f"    status: {status}\n    ticket: PS-1"})
+    config = load_stack_config(project, STACK)
+    clients = emulator_clients(endpoint)
+    current = create_key_pair(config, STACK, client_factory=clients)
+    following = create_key_pair(config, STACK, key_pair="next", client_factory=clients)
+    path = project / f"Pulumi.{STACK}.yaml"
+    block = "".join(
+        f"  atlassian-cmk:{name}:\n" + "".join(f"    {k.region}: {k.arn}\n" for k in keys)
+        for name, keys in (("enrolledKeys", current), ("nextKeys", following))
+    )
+    path.write_text(path.read_text() + block)
+    return project, current, following
+
+
+def runtime_with(endpoint: str, answers: dict[str, list[dict[str, Any]]]) -> tuple[Runtime, list[Stubber]]:
+    """The emulator for KMS and STS; per region a stubbed CloudTrail client answering `answers` in order."""
+    clients: dict[str, Any] = {}
+    stubs = []
+    for region, responses in answers.items():
+        client = boto3.client("cloudtrail", region_name=region, aws_access_key_id="x", aws_secret_access_key="x")
+        stub = Stubber(client)
+        for response in responses:
+            if "error" in response:
+                stub.add_client_error("lookup_events", service_error_code=response["error"], service_message="denied")
+            else:
+                stub.add_response("lookup_events", response)
+        stub.activate()
+        clients[region] = client
+        stubs.append(stub)
+    aws = fast_client_factory(endpoint)
+    rt = Runtime(
+        client_factory=lambda service, region: clients[region] if service == "cloudtrail" else aws(service, region),
+        now=lambda: NOW,
+    )
+    return rt, stubs
+
+
+def status(project: Path, rt: Runtime, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["status", "--project-dir", str(project), *extra], runtime=rt)
+    return code, capsys.readouterr().out
+
+
+def test_status_shows_each_generation_and_atlassian_re_encrypting(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, current, following = two_generations(tmp_path, moto_endpoint, "in-progress")
+    answers = {
+        old.region: [
+            {"Events": [event(old.arn, "Decrypt", NOW - timedelta(minutes=3))]},
+            {"Events": [event(new.arn, "GenerateDataKey", NOW - timedelta(minutes=2))]},
+        ]
+        for old, new in zip(current, following, strict=True)
+    }
+    rt, stubs = runtime_with(moto_endpoint, answers)
+
+    code, out = status(project, rt, capsys)
+
+    assert code == ExitCode.AS_DECLARED, out
+    assert "Key generations: re-encryption in-progress (ticket PS-1)" in out
+    assert "GEN  ROLE     REGION     KEY STATE  ATLASSIAN USE (CLOUDTRAIL)" in out
+    assert "1    current  us-east-1  Enabled    Decrypt 11-29 17:57Z" in out
+    assert "2    next     us-west-2  Enabled    GenerateDataKey 11-29 17:58Z" in out
+    for key in (*current, *following):
+        assert key.arn in out
+    assert "since 2026-11-28T18:00:00Z):\n  us-east-1 re-encrypting\n  us-west-2 re-encrypting\n" in out
+    section = out[out.index("Key generations") : out.index("  us-west-2 re-encrypting")].splitlines()
+    assert len(section) == 12 and max(len(line) for line in section) <= TABLE_WIDTH
+    for stub in stubs:
+        stub.assert_no_pending_responses()
+
+
+def test_status_json_per_generation_and_the_evidence(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    answers: dict[str, list[dict[str, Any]]] = {
+        "us-east-1": [
+            {"Events": [event(current[0].arn, "Decrypt", NOW - timedelta(hours=1))]},
+            {"Events": [event(following[0].arn, "Encrypt", NOW - timedelta(minutes=30))]},
+        ],
+        "us-west-2": [{"error": "AccessDeniedException"}, {"Events": []}],
+    }
+    rt, _ = runtime_with(moto_endpoint, answers)
+
+    code, out = status(project, rt, capsys, "--json")
+    document = json.loads(out)
+
+    # Atlassian re-encrypting while the stack says preparing: the stack is wrong (DRIFT, exit 1).
+    assert code == ExitCode.DRIFT
+    (drift,) = [f for f in document["findings"] if f["kind"] == "drift"]
+    assert drift["region"] == "us-east-1" and "declares reencryption.status preparing" in drift["message"]
+    assert [(g["number"], g["role"], g["recorded"]) for g in document["generations"]] == [
+        (1, "current", True),
+        (2, "next", True),
+    ]
+    next_keys = document["generations"][1]["keys"]
+    assert [(k["region"], k["key_arn"], k["key_state"]) for k in next_keys] == [
+        (k.region, k.arn, "Enabled") for k in following
+    ]
+    evidence = document["reencryption_evidence"]
+    assert (evidence["old_generation"], evidence["new_generation"]) == ("current", "next")
+    assert evidence["window_start"] == "2026-11-28T18:00:00Z"
+    east, west = evidence["regions"]
+    assert (east["phase"], west["phase"]) == ("re-encrypting", "unknown")
+    assert east["old_key_decrypt"]["event_name"] == "Decrypt"
+    assert east["new_key_encrypt"]["last_seen"] == "2026-11-29T17:30:00Z"
+    assert "AccessDeniedException" in west["old_key_decrypt"]["error"]
+    (note,) = [n for n in document["notes"] if n.startswith("RE-ENCRYPTION EVIDENCE UNKNOWN")]
+    assert "us-west-2" in note and "needs cloudtrail:LookupEvents" in note
+
+
+def test_status_with_one_generation_reads_no_evidence(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    create_key_pair(load_stack_config(project, STACK), STACK, client_factory=emulator_clients(moto_endpoint))
+    rt, _ = runtime_with(moto_endpoint, {region: [] for region in REGIONS})  # any LookupEvents would fail
+
+    code, out = status(project, rt, capsys, "--json")
+    document = json.loads(out)
+
+    assert code == ExitCode.AS_DECLARED
+    assert document["reencryption_evidence"] is None
+    assert [(g["number"], g["role"]) for g in document["generations"]] == [(1, "current")]
+
+
+def test_status_in_preparing_shows_the_next_generation_found_through_its_alias(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before nextKeys is recorded Atlassian holds one generation: no evidence is read, the next keys show."""
+    project, _, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    path = project / f"Pulumi.{STACK}.yaml"
+    text = path.read_text()
+    path.write_text(text[: text.index("  atlassian-cmk:nextKeys:")])
+    rt, _ = runtime_with(moto_endpoint, {region: [] for region in REGIONS})  # any LookupEvents would fail
+
+    code, out = status(project, rt, capsys)
+
+    assert code == ExitCode.AS_DECLARED, out
+    assert "2    next     us-east-1  Enabled    -" in out
+    assert "  generation 2 (next) is not recorded in atlassian-cmk:nextKeys: found through its alias" in out
+    assert all(f"  2 {key.region} {key.arn}" in out for key in following)
+    assert "Re-encryption evidence" not in out
+    section = out[out.index("Key generations") :].split("\n\n")[0].splitlines()
+    assert max(len(line) for line in section) <= TABLE_WIDTH
