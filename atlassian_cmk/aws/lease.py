@@ -77,6 +77,20 @@ def _tag(kms: Any, key_id: str, value: str) -> None:
     kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in lease_tag(value).items()])
 
 
+def _lease_value(kms: Any, key_id: str) -> str | None:
+    """The key's lease tag (None: no such tag), from ListResourceTags alone: the lease's reads before
+    the write and at release need no DescribeKey, and every request here delays the first DisableKey."""
+    marker: dict[str, str] = {}
+    while True:
+        page = kms.list_resource_tags(KeyId=key_id, **marker)
+        for tag in page.get("Tags", []):
+            if tag["TagKey"] == TAG_LEASE:
+                return str(tag["TagValue"])
+        if not page.get("Truncated"):
+            return None
+        marker = {"Marker": page["NextMarker"]}
+
+
 def _error_code(error: BaseException) -> str:
     response = getattr(error, "response", None)
     return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
@@ -137,11 +151,12 @@ def acquire_lease(
         except Exception as error:  # noqa: BLE001 - a reason, never a crash
             hold.not_held.append((region, describe_error(error)))
             continue
-        before = read_key(kms, region, key_id)
-        if before.key is None:
-            hold.not_held.append((region, f"key unreadable: {before.error or 'not found'}"))
+        try:
+            current = _lease_value(kms, key_id)
+        except Exception as error:  # noqa: BLE001
+            hold.not_held.append((region, f"tags unreadable: {describe_error(error)}"))
             continue
-        finding = judge_lease(before.key.tags.get(TAG_LEASE), lease, now, break_lease)
+        finding = judge_lease(current, lease, now, break_lease)
         if finding.verdict == "held":
             hold.refused.append(f"{region}: {finding.reason}")
             break
@@ -197,10 +212,7 @@ def release_lease(hold: LeaseHold) -> LeaseRelease:
     for region, key_id in sorted(hold.held.items()):
         try:
             kms = hold.client_factory("kms", region)
-            reading = read_key(kms, region, key_id)
-            if reading.key is None:
-                raise RuntimeError(reading.error or "key not found")
-            value = reading.key.tags.get(TAG_LEASE)
+            value = _lease_value(kms, key_id)
             if value != mine:
                 found = parse_lease(value)
                 now = datetime.now(UTC)
