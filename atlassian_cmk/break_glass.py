@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +20,7 @@ from atlassian_cmk.aws.cloudtrail import read_reencryption_activity
 from atlassian_cmk.aws.identity import Identity, read_identity
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_deployed_state
 from atlassian_cmk.config import StackConfig, shorten_repr, tag_text_problem, ticket_problem
+from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.guards import deployed_integrity, reencryption_running
 from atlassian_cmk.key_identity import KeyGeneration
@@ -124,26 +125,43 @@ def generations_refusal(config: StackConfig, command: str) -> Refusal | None:
     return Refusal(code=ExitCode.REFUSED, reasons=tuple(reasons))
 
 
-def revoke_refusal(config: StackConfig, deployed: DeployedState, request: RevokeRequest) -> Refusal | None:
+KeyPolicies = tuple[Mapping[str, str], Mapping[str, str]]
+"""(region -> live key policy JSON, region -> why it could not be read): `aws.kms_reads.read_key_policies`."""
+
+
+def guard_reasons(config: StackConfig, deployed: DeployedState, key_policies: KeyPolicies) -> tuple[str, ...]:
+    """Why the re-encryption guard says no (empty: it says yes): the declared and live status, CloudTrail's
+    evidence while two generations are enrolled (`activity_reasons`), and the evidence protection. The live
+    `atlassian-cmk:reencryption` tags are evidence only while each key's live policy carries
+    the ProtectCmkEvidence* statements (`evidence.unprotected_evidence`): otherwise any principal with
+    kms:TagResource could have written "complete", so the guard fails closed."""
+    verdict = reencryption_running(config.reencryption, deployed)
+    trail = activity_reasons(config, deployed.reencryption_activity)
+    return (*verdict.reasons, *trail, *deployed_evidence_protection(deployed, config.apply_role_arn, key_policies))
+
+
+def revoke_refusal(
+    config: StackConfig, deployed: DeployedState, request: RevokeRequest, *, key_policies: KeyPolicies
+) -> Refusal | None:
     """Whether `cmkctl revoke` must stop before changing anything.
 
     Re-encryption in progress (declared or live) refuses: disabling mid-re-encryption leaves
     data unevenly readable. An unreadable region refuses too, since re-encryption cannot be
     ruled out there (fail closed). While two generations are enrolled, CloudTrail's evidence
     (`deployed.reencryption_activity`) refuses too when it shows Atlassian re-encrypting or cannot
-    be read. The override flag turns all of them into a recorded decision.
+    be read; and so does a live key policy without the evidence protection (`guard_reasons`). The
+    override flag turns all of them into a recorded decision.
     """
-    verdict = reencryption_running(config.reencryption, deployed)
-    trail = activity_reasons(config, deployed.reencryption_activity)
-    if (verdict.allowed and not trail) or request.override_justification is not None:
+    reasons = guard_reasons(config, deployed, key_policies)
+    if not reasons or request.override_justification is not None:
         return None
-    only_unreadable = all(reason.startswith("the deployed keys could not be read") for reason in verdict.reasons)
+    only_unreadable = all(reason.startswith("the deployed keys could not be read") for reason in reasons)
     tail = (
         f"if this incident needs the keys disabled anyway, rerun with {OVERRIDE_FLAG} 'JUSTIFICATION' "
         "(recorded on the keys)"
     )
-    code = ExitCode.UNREACHABLE if only_unreadable and not trail else ExitCode.REFUSED
-    return Refusal(code=code, reasons=(*verdict.reasons, *trail, tail))
+    code = ExitCode.UNREACHABLE if only_unreadable else ExitCode.REFUSED
+    return Refusal(code=code, reasons=(*reasons, tail))
 
 
 def restore_refusal(deployed: DeployedState) -> Refusal | None:

@@ -389,6 +389,8 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         )
     if retired is not None:
         errors.extend(_shared_arns(enrolled, next_keys, retired))
+    if apply_role is not None:
+        errors.extend(_apply_role_conflicts(apply_role, admins or (), enrolled or next_keys))
 
     if errors:
         raise StackConfigErrors(errors)
@@ -765,6 +767,39 @@ def _parse_apply_role_arn(value: Any) -> str | None:
     if not isinstance(value, str) or not IAM_ROLE_ARN_RE.match(value):
         raise ConfigError("applyRoleArn", value, allowed)
     return value
+
+
+def _apply_role_conflicts(
+    apply_role: str, administrators: tuple[str, ...], keys: KeyGeneration | None
+) -> list[ConfigError]:
+    """`applyRoleArn` against the rest of the file, as early as the file alone can tell.
+
+    - a key administrator (break-glass) ARN: the key policy exempts the apply role from the
+      evidence Deny statements, so break-glass could then rewrite the guards' evidence and the
+      revocation record outside review (`atlassian_cmk.evidence`). IAM role names are unique
+      regardless of case (IAM User Guide, "IAM object quotas": "names are not distinguished by
+      case"), so the comparison ignores case;
+    - another account than the enrolled keys': the exemption would go to a stranger (the
+      program refuses it again when it composes the policy, `composed_policy`)."""
+    errors = []
+    if apply_role.lower() in {admin.lower() for admin in administrators}:
+        errors.append(
+            ConfigError(
+                "applyRoleArn",
+                apply_role,
+                "allowed: the CI apply role, never one of keyAdministrators (break-glass would then be exempt from "
+                "the key policy's evidence protection)",
+            )
+        )
+    if keys is not None and role_account(apply_role) != keys.account:
+        errors.append(
+            ConfigError(
+                "applyRoleArn",
+                apply_role,
+                f"allowed: a role in the keys' own account {keys.account} (the enrolled key ARNs' account)",
+            )
+        )
+    return errors
 
 
 def role_account(role_arn: str) -> str:

@@ -29,10 +29,16 @@ Everything here is pure data and rules: no AWS, no Pulumi.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from atlassian_cmk.config import shorten_repr
+from atlassian_cmk.iam_policy import VARIABLES_VERSION, PolicyError, parse_policy, parse_statement
+from atlassian_cmk.identity_rules import foreign_keys
+from atlassian_cmk.key_policy import EVIDENCE_SID_PREFIX
+from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import (
     TAG_DRILL,
     TAG_ENABLED,
@@ -167,6 +173,8 @@ SID_OPEN_RECORD: Final = "ProtectCmkEvidenceOpenRecord"
 SID_REOPENED_RECORD: Final = "ProtectCmkEvidenceReopenedRecord"
 SID_CLOSED_RECORD_KEPT: Final = "ProtectCmkEvidenceClosedRecordKept"
 SID_CLOSED_RECORD_SET: Final = "ProtectCmkEvidenceClosedRecordSet"
+SID_NEXT_RECORD_ID: Final = "ProtectCmkEvidenceNextRecordId"
+SID_NEXT_RECORD_NEW_ID: Final = "ProtectCmkEvidenceNextRecordNewId"
 EVIDENCE_SIDS: Final = (
     SID_EVIDENCE_TAGS,
     SID_RECORD_REMOVAL,
@@ -174,6 +182,8 @@ EVIDENCE_SIDS: Final = (
     SID_REOPENED_RECORD,
     SID_CLOSED_RECORD_KEPT,
     SID_CLOSED_RECORD_SET,
+    SID_NEXT_RECORD_ID,
+    SID_NEXT_RECORD_NEW_ID,
 )
 """All start with `key_policy.EVIDENCE_SID_PREFIX`, so the pack reads them as ours."""
 
@@ -196,10 +206,26 @@ def key_policy_evidence_statements(apply_role_arn: str | None) -> list[dict[str,
     - an open record: its revocation fields are never rewritten (write-once; no backdating
       `revoked-at`, no dropping `guard-override`); the restore may add the restoration fields;
     - a closed record: no field is rewritten unless the same call blanks `restored-at`, i.e.
-      starts the next revocation (a new revocation-id, the old incident's fields replaced).
-      Without this the slot would stay full after the first restore (the program never clears
-      record tags: `components/cmk_key_pair.py` ignores them) and the next incident could not
-      be recorded at all.
+      starts the next revocation. Without this the slot would stay full after the first restore
+      (the program never clears record tags: `components/cmk_key_pair.py` ignores them) and the
+      next incident could not be recorded at all;
+    - that next revocation carries a non-empty revocation-id (`ProtectCmkEvidenceNextRecordId`)
+      that differs from the key's current one (`ProtectCmkEvidenceNextRecordNewId`). Without
+      them the closed record could be reopened by `restored-at: ""` alone (the old incident
+      current again), and an open record rewritten in two calls: close it, then reopen it under
+      the same id with a new reason or time. The comparison uses the policy variable
+      `${aws:ResourceTag/atlassian-cmk:revocation-id}` in a `StringEquals` value: IAM resolves
+      variables in string-operator values of resource policies (a key policy is one) for any
+      global condition key (IAM User Guide, "IAM policy elements: Variables and tags",
+      https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html), and
+      the key policy's `Version` is 2012-10-17, which variables need. The statement also
+      requires the key to carry the tag (`Null` false), so it never depends on how an
+      unresolvable variable is read.
+    What the key policy cannot say: whether the key is Enabled (no KMS condition key holds the
+    key state: AWS KMS Developer Guide, "AWS KMS condition keys"), so a break-glass principal can
+    close a record while the key stays disabled, and can start a NEW record (a new id) after
+    closing one; both are visible as two TagResource events in CloudTrail and, for the key
+    state, in `cmkctl status` (the key state is the truth, the record only describes it).
     The first write of a record is as trustworthy as the break-glass principal that makes it;
     CloudTrail's DisableKey event is the independent cross-check of `revoked-at`.
 
@@ -213,6 +239,8 @@ def key_policy_evidence_statements(apply_role_arn: str | None) -> list[dict[str,
     restored_at = f"aws:ResourceTag/{TAG_RESTORED_AT}"
     request_restored_at = f"aws:RequestTag/{TAG_RESTORED_AT}"
     closed = {"StringLike": {restored_at: "?*"}}
+    request_revocation_id = f"aws:RequestTag/{TAG_REVOCATION_ID}"
+    reopening = {"Null": {request_restored_at: "false"}}
 
     def deny(sid: str, actions: list[str], tags: tuple[str, ...], extra: dict[str, Any]) -> dict[str, Any]:
         condition: dict[str, Any] = {"ForAnyValue:StringEqualsIgnoreCase": {"aws:TagKeys": list(tags)}}
@@ -247,4 +275,140 @@ def key_policy_evidence_statements(apply_role_arn: str | None) -> list[dict[str,
             RECORD_TAGS,
             {"StringLike": {restored_at: "?*", request_restored_at: "?*"}},
         ),
+        # Reopening (a closed record, `restored-at` in the request: CLOSED_RECORD_SET leaves only
+        # ""): the request names a non-empty revocation id (StringNotLike is true when absent) ...
+        deny(
+            SID_NEXT_RECORD_ID,
+            tag,
+            RECORD_TAGS,
+            {**closed, **reopening, "StringNotLike": {request_revocation_id: "?*"}},
+        ),
+        # ... that is not the key's current one.
+        deny(
+            SID_NEXT_RECORD_NEW_ID,
+            tag,
+            RECORD_TAGS,
+            {
+                **closed,
+                "Null": {request_restored_at: "false", revocation_id: "false"},
+                "StringEquals": {request_revocation_id: "${" + revocation_id + "}"},
+            },
+        ),
     ]
+
+
+# ----------------------------------------------------------------------------- the live key policy protects them
+
+
+@dataclass(frozen=True)
+class EvidenceProtection:
+    """Whether one live key policy carries the evidence Deny statements unweakened. `problems`:
+    one clause each, completing "the key policy in <region> ..."; empty when protected."""
+
+    problems: tuple[str, ...]
+
+    @property
+    def protected(self) -> bool:
+        return not self.problems
+
+
+def evidence_protection(policy: str | Mapping[str, Any] | None, apply_role_arn: str | None) -> EvidenceProtection:
+    """Judge a live key policy (GetKeyPolicy's JSON, or the parsed document) for the evidence protection.
+
+    The tags are evidence only while every statement `key_policy_evidence_statements(apply_role_arn)`
+    builds is in force: each must be present as IAM reads it (`iam_policy` semantic equality: the
+    same effect, principals, actions, resources and conditions; Sid and spelling aside). Anything
+    else in the policy cannot weaken them (an Allow never overrides a Deny; another Deny only
+    denies more), so it is not judged here. A statement missing, or changed in any way (a narrower
+    action list, another exempt principal than `apply_role_arn`, a dropped condition), is a
+    problem, and so is a policy without `Version` 2012-10-17 (the next-record statement's policy
+    variable would be literal text, IAM User Guide, "IAM policy elements: Variables and tags") and
+    a policy that cannot be read or parsed (`policy` None: unreadable; fail closed).
+    """
+    if policy is None:
+        return EvidenceProtection(("could not be read, so the evidence tags cannot be trusted",))
+    try:
+        document = json.loads(policy) if isinstance(policy, str) else policy
+        if not isinstance(document, Mapping):
+            raise PolicyError(f"{shorten_repr(document)} is not a policy document")
+        live = parse_policy(document)
+    except (ValueError, PolicyError) as error:  # JSONDecodeError is a ValueError
+        return EvidenceProtection(
+            (f"cannot be read as an IAM policy ({error}), so the evidence tags cannot be trusted",)
+        )
+    problems = []
+    if document.get("Version") != VARIABLES_VERSION:
+        problems.append(
+            f"has Version {shorten_repr(document.get('Version'))}, not {VARIABLES_VERSION}, so its policy "
+            "variables are literal text"
+        )
+    by_sid = {statement.sid for statement in live}
+    missing: list[str] = []
+    altered: list[str] = []
+    for raw in key_policy_evidence_statements(apply_role_arn):
+        expected = parse_statement(raw)
+        if not any(statement == expected for statement in live):
+            (altered if raw["Sid"] in by_sid else missing).append(raw["Sid"])
+    if len(missing) == len(EVIDENCE_SIDS):
+        problems.append(
+            f"lacks every {EVIDENCE_SID_PREFIX}* statement: deployed before the evidence model, or rewritten"
+        )
+    elif missing:
+        problems.append(f"lacks {', '.join(missing)}")
+    if altered:
+        problems.append(f"has {', '.join(altered)} altered (not as the program writes it for this applyRoleArn)")
+    return EvidenceProtection(tuple(problems))
+
+
+EVIDENCE_REMEDY: Final = (
+    "only the reviewed path restores them: a pull request, then `pulumi up` with the CI apply role (no other "
+    "role may call kms:PutKeyPolicy)"
+)
+
+
+def unprotected_evidence(
+    policies: Mapping[str, str | None], apply_role_arn: str | None, errors: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """One line per region whose live key policy does not protect the evidence tags (see
+    `evidence_protection`), then the remedy once; empty when every region's policy does.
+
+    `policies`: region -> key policy JSON (None: not read); `errors`: region -> why it could not be
+    read (`aws.kms_reads.read_key_policies`'s shape). Used by `cmkctl revoke` (refuses), `cmkctl
+    status` (a finding) and the pack (a revocation fails closed), so the three say the same.
+    """
+    lines = [
+        f"the key policy in {region} could not be read ({reason}), so the evidence tags cannot be trusted"
+        for region, reason in sorted((errors or {}).items())
+    ]
+    for region, policy in sorted(policies.items()):
+        judged = evidence_protection(policy, apply_role_arn)
+        if not judged.protected:
+            lines.append(
+                f"the key policy in {region} does not protect the evidence tags (it {'; it '.join(judged.problems)})"
+            )
+    return (*lines, EVIDENCE_REMEDY) if lines else ()
+
+
+def deployed_evidence_protection(
+    deployed: DeployedState,
+    apply_role_arn: str | None,
+    key_policies: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
+) -> tuple[str, ...]:
+    """`unprotected_evidence` for the stack's deployed keys: the one call cmkctl revoke, cmkctl status and
+    the pack make.
+
+    `key_policies`: (region -> policy JSON, region -> why unreadable) from `aws.kms_reads.read_key_policies`;
+    None: each key's `policy`, read with the key (the pack's `with_policy=True`). An enrolled key that is
+    not the stack's (`identity_rules.foreign_keys`) is skipped: nothing acts on it, it is refused on its own,
+    and its tags are no evidence about this stack (as in `guards.reencryption_running`)."""
+    foreign = {finding.region for finding in foreign_keys(deployed)}
+    if key_policies is None:
+        policies: dict[str, str | None] = {key.region: key.policy for key in deployed.live_keys()}
+        errors: dict[str, str] = {}
+    else:
+        policies, errors = dict(key_policies[0]), dict(key_policies[1])
+    return unprotected_evidence(
+        {region: policy for region, policy in policies.items() if region not in foreign},
+        apply_role_arn,
+        {region: reason for region, reason in errors.items() if region not in foreign},
+    )

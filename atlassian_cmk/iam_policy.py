@@ -19,8 +19,18 @@ and .../reference_policies_multi-value-conditions.html):
   operator is true when the key is absent; `ForAllValues:` is true for an absent or empty key,
   `ForAnyValue:` false.
 
-Fail closed: an operator this module does not know makes an Allow statement not apply and a
-Deny statement apply. Policy variables (`${aws:username}`) are compared literally.
+Policy variables (`${aws:ResourceTag/x}`, `${aws:username, 'default'}`, `${*}`, `${?}`, `${$}`)
+are replaced by the request's value in the values of string and ARN operators, in documents of
+`Version` 2012-10-17 only (older versions read them literally); not in `Null`/`Bool` (IAM User
+Guide, "IAM policy elements: Variables and tags", "Where you can use policy variables",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html, and
+awsdocs/iam-user-guide doc_source/reference_policies_variables.md). A variable whose key the
+request lacks (or holds several values) and that has no default cannot be resolved: AWS says the
+statement may then be invalid, so this module treats that condition as unknown.
+
+Fail closed: a condition this module cannot decide (an unknown operator, an unresolvable
+variable) makes an Allow statement not apply and a Deny statement apply, unless another
+condition of the statement is false (the conditions are ANDed).
 """
 
 from __future__ import annotations
@@ -153,6 +163,8 @@ class Statement:
     not_resources: frozenset[str] | None
     conditions: frozenset[Condition]
     sid: str | None = field(default=None, compare=False)
+    variables: bool = field(default=True, compare=False)
+    """Whether `${...}` in condition values are policy variables (document `Version` 2012-10-17)."""
 
     @property
     def label(self) -> str:
@@ -251,8 +263,9 @@ _STATEMENT_FIELDS: Final = {
 }
 
 
-def parse_statement(raw: Any, where: str = "statement") -> Statement:
-    """One IAM statement, normalised; raises PolicyError (one line) when it is not one."""
+def parse_statement(raw: Any, where: str = "statement", *, variables: bool = True) -> Statement:
+    """One IAM statement, normalised; raises PolicyError (one line) when it is not one.
+    `variables`: whether its document's `Version` (2012-10-17) makes `${...}` policy variables."""
     if not isinstance(raw, Mapping):
         raise PolicyError(f"{where}: {_short(raw)} is not allowed; an IAM statement (a map with Effect, Action...)")
     sid = raw.get("Sid")
@@ -289,20 +302,35 @@ def parse_statement(raw: Any, where: str = "statement") -> Statement:
         not_resources=strings("NotResource"),
         conditions=_conditions(raw.get("Condition"), f"{where}.Condition"),
         sid=str(sid) if sid is not None else None,
+        variables=variables,
     )
+
+
+VARIABLES_VERSION: Final = "2012-10-17"
+"""The policy language version that has policy variables; without it `${...}` is literal text."""
 
 
 def parse_policy(document: Mapping[str, Any]) -> list[Statement]:
     """Every statement of a policy document (`Statement` a map or a list); raises PolicyError."""
-    return [parse_statement(raw, f"Statement[{i}]") for i, raw in enumerate(_as_list(document.get("Statement")))]
+    variables = document.get("Version") == VARIABLES_VERSION
+    return [
+        parse_statement(raw, f"Statement[{i}]", variables=variables)
+        for i, raw in enumerate(_as_list(document.get("Statement")))
+    ]
 
 
 # ----------------------------------------------------------------------------- matching
 
 
+_LITERAL_STAR: Final = "\ue000"
+_LITERAL_QUESTION: Final = "\ue001"
+"""Private-use stand-ins for a `*`/`?` that a policy variable put into a pattern: `${*}`, `${?}`
+or a resolved value; they match themselves, never as wildcards."""
+
+
 def _like(pattern: str, value: str, ignore_case: bool = False) -> bool:
     # IAM wildcards are `*` and `?` only; fnmatch's `[...]` classes must not apply.
-    escaped = pattern.replace("[", "[[]")
+    escaped = pattern.replace("[", "[[]").replace(_LITERAL_STAR, "[*]").replace(_LITERAL_QUESTION, "[?]")
     if ignore_case:
         return fnmatch.fnmatchcase(value.lower(), escaped.lower())
     return fnmatch.fnmatchcase(value, escaped)
@@ -423,14 +451,50 @@ class Decision:
     statements: tuple[str, ...] = ()
 
 
+_VARIABLE_RE: Final = re.compile(r"\$\{([^}]*)\}")
+_DEFAULT_RE: Final = re.compile(r"^\s*([^,]+?)\s*,\s*'([^']*)'\s*$")
+_SPECIALS: Final = {"*": _LITERAL_STAR, "?": _LITERAL_QUESTION, "$": "$"}
+
+
+def resolve_variables(value: str, request: Request) -> str | None:
+    """`value` with its policy variables replaced from the request context; None when one cannot
+    be resolved (its key absent or multi-valued, and no `, 'default'`). Wildcard characters that
+    come from a variable are literal (`_LITERAL_STAR`/`_LITERAL_QUESTION`)."""
+    unresolved = False
+
+    def one(match: re.Match[str]) -> str:
+        nonlocal unresolved
+        body = match.group(1).strip()
+        if body in _SPECIALS:
+            return _SPECIALS[body]
+        default = _DEFAULT_RE.match(body)
+        key, fallback = (default.group(1), default.group(2)) if default else (body, None)
+        values = request.values(key.lower())
+        if values is not None and len(values) == 1:
+            found = values[0]
+        elif fallback is not None:
+            found = fallback
+        else:
+            unresolved = True
+            return ""
+        return found.replace("*", _LITERAL_STAR).replace("?", _LITERAL_QUESTION)
+
+    resolved = _VARIABLE_RE.sub(one, value)
+    return None if unresolved else resolved
+
+
+def _literal(pattern: str) -> str:
+    return pattern.replace(_LITERAL_STAR, "*").replace(_LITERAL_QUESTION, "?")
+
+
 def _single(operator: str, policy_values: frozenset[str], value: str) -> bool:
     base = operator.removesuffix("IfExists")
     if base in ("StringEquals", "StringNotEquals", "ArnEquals", "ArnNotEquals"):
         if base.startswith("Arn"):
             return any(_like(p, value) for p in policy_values)
-        return value in policy_values
+        return value in {_literal(p) for p in policy_values}
     if base in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
-        return value.lower() in {p.lower() for p in policy_values}
+        return value.lower() in {_literal(p).lower() for p in policy_values}
     if base in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike"):
         return any(_like(p, value) for p in policy_values)
     if base == "Bool":
@@ -438,12 +502,20 @@ def _single(operator: str, policy_values: frozenset[str], value: str) -> bool:
     raise KeyError(operator)
 
 
-def condition_holds(condition: Condition, request: Request) -> bool | None:
-    """Whether one condition holds for the request; None when the operator is unknown."""
+def condition_holds(condition: Condition, request: Request, *, variables: bool = True) -> bool | None:
+    """Whether one condition holds for the request; None when it cannot be decided (an unknown
+    operator, or a policy variable the request cannot resolve; `variables` False: `${...}` is
+    literal, as in a document without `Version` 2012-10-17)."""
     qualifier, _, operator = condition.operator.rpartition(":")
     base = operator.removesuffix("IfExists")
     if base not in _STRING_OPERATORS or qualifier not in ("", "ForAllValues", "ForAnyValue"):
         return None
+    policy_values = condition.values
+    if variables and base not in ("Null", "Bool"):
+        resolved = [resolve_variables(p, request) for p in policy_values]
+        if any(r is None for r in resolved):
+            return None
+        policy_values = frozenset(r for r in resolved if r is not None)
     values = request.values(condition.key)
     if base == "Null":
         absent = values is None or values == []
@@ -457,7 +529,7 @@ def condition_holds(condition: Condition, request: Request) -> bool | None:
     negated = base in _NEGATED
 
     def one(value: str) -> bool:
-        matched = _single(operator, condition.values, value)
+        matched = _single(operator, policy_values, value)
         return not matched if negated else matched
 
     if qualifier == "ForAllValues":
@@ -474,12 +546,13 @@ def _applies(statement: Statement, request: Request) -> bool:
         and _resource_covered(statement, request.resource)
     ):
         return False
-    for condition in statement.conditions:
-        held = condition_holds(condition, request)
-        if held is None:
-            return statement.effect == "Deny"  # fail closed
-        if not held:
-            return False
+    # Conditions are ANDed: one false condition settles it; otherwise one that cannot be decided
+    # fails closed (a Deny applies, an Allow does not).
+    held = [condition_holds(condition, request, variables=statement.variables) for condition in statement.conditions]
+    if False in held:
+        return False
+    if None in held:
+        return statement.effect == "Deny"
     return True
 
 

@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.deadlines import deadline_findings
+from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode, most_severe
 from atlassian_cmk.guards import (
     deployed_integrity,
@@ -214,6 +215,7 @@ def assess(
         )
     if key_policies is not None:
         findings.extend(key_policy_access_findings(*key_policies, atlassian_statements=config.atlassian_key_policy))
+        findings.extend(evidence_protection_findings(deployed, key_policies, apply_role_arn=config.apply_role_arn))
     for row in rows:
         for difference in row.drift:
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
@@ -337,6 +339,20 @@ def key_policy_access_findings(
 
 def _granted(statement: Statement) -> frozenset[str]:
     return statement_actions(statement)
+
+
+def evidence_protection_findings(
+    deployed: DeployedState, key_policies: tuple[Mapping[str, str], Mapping[str, str]], *, apply_role_arn: str | None
+) -> list[Finding]:
+    """One DRIFT finding when a region's live key policy does not protect the guards' evidence tags
+    (`evidence.deployed_evidence_protection`, the rule `cmkctl revoke` and the pack apply): its tags
+    (re-encryption, stack, the revocation record) are then not trusted. An unreadable policy is also
+    ACCESS UNKNOWN; its evidence line joins this finding."""
+    lines = deployed_evidence_protection(deployed, apply_role_arn, key_policies)
+    if not lines:
+        return []
+    *problems, remedy = lines
+    return [Finding("drift", f"EVIDENCE UNPROTECTED: {'; '.join(problems)}; {remedy}")]
 
 
 def _region_status(

@@ -26,7 +26,7 @@ from tests.support.cmkctl import REGIONS, STACK, kms, live, provision, runtime, 
 from tests.support.faults import dead_endpoint, fault_proxy
 
 MOTO_CALLER = "arn:aws:sts::123456789012:user/moto"
-READ_ONLY = {"DescribeKey", "ListResourceTags", "GetCallerIdentity"}
+READ_ONLY = {"DescribeKey", "ListResourceTags", "GetKeyPolicy", "GetCallerIdentity"}
 
 
 def revoke(project: Path, rt: Runtime, *extra: str, reason: str = "Suspected breach", ticket: str = "SEC-1") -> int:

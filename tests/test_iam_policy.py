@@ -299,3 +299,81 @@ def test_an_unknown_operator_in_a_deny_applies() -> None:
         }
     )
     assert evaluate(statements, Request(CI_ROLE, "kms:Decrypt")).reason == "explicit-deny"
+
+
+# ----------------------------------------------------------------------------- policy variables
+
+OWN = "aws:ResourceTag/id"
+
+
+@pytest.mark.parametrize(
+    ("condition", "context", "allowed"),
+    [
+        (
+            {"StringEquals": {"aws:RequestTag/id": "${aws:ResourceTag/id}"}},
+            {OWN: "r-1", "aws:RequestTag/id": "r-1"},
+            True,
+        ),
+        (
+            {"StringEquals": {"aws:RequestTag/id": "${aws:ResourceTag/id}"}},
+            {OWN: "r-1", "aws:RequestTag/id": "r-2"},
+            False,
+        ),
+        (
+            {"StringNotEquals": {"aws:RequestTag/id": "${AWS:resourcetag/ID}"}},
+            {OWN: "r-1", "aws:RequestTag/id": "r-2"},
+            True,
+        ),
+        # A value from a variable is literal in a Like operator; `${*}` is a literal asterisk.
+        (
+            {"StringLike": {"aws:RequestTag/id": "${aws:ResourceTag/id}"}},
+            {OWN: "r-*", "aws:RequestTag/id": "r-1"},
+            False,
+        ),
+        ({"StringLike": {"aws:RequestTag/id": "a${*}*"}}, {"aws:RequestTag/id": "a*b"}, True),
+        ({"StringLike": {"aws:RequestTag/id": "a${*}*"}}, {"aws:RequestTag/id": "ab"}, False),
+        # A default applies when the key is absent; without one the Allow fails closed.
+        ({"StringEquals": {"aws:RequestTag/id": "${aws:ResourceTag/id, 'none'}"}}, {"aws:RequestTag/id": "none"}, True),
+        ({"StringEquals": {"aws:RequestTag/id": "${aws:ResourceTag/id}"}}, {"aws:RequestTag/id": ""}, False),
+    ],
+)
+def test_policy_variables_in_string_conditions(
+    condition: dict[str, Any], context: dict[str, Any], allowed: bool
+) -> None:
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [allow(Principal="*", Action="kms:TagResource", Condition=condition)],
+    }
+    assert evaluate(parse_policy(document), Request(CI_ROLE, "kms:TagResource", context=context)).allowed is allowed
+
+
+def test_policy_variables_are_literal_text_without_version_2012_10_17() -> None:
+    condition = {"StringEquals": {"aws:RequestTag/id": "${aws:ResourceTag/id}"}}
+    statement = allow(Principal="*", Action="kms:TagResource", Condition=condition)
+    context = {OWN: "r-1", "aws:RequestTag/id": "r-1"}
+    for version, allowed in (("2008-10-17", False), (None, False), ("2012-10-17", True)):
+        document = {"Statement": [statement], **({"Version": version} if version else {})}
+        assert evaluate(parse_policy(document), Request(CI_ROLE, "kms:TagResource", context=context)).allowed is allowed
+    literal = {OWN: "r-1", "aws:RequestTag/id": "${aws:ResourceTag/id}"}
+    assert evaluate(
+        parse_policy({"Statement": [statement]}), Request(CI_ROLE, "kms:TagResource", context=literal)
+    ).allowed
+
+
+def test_an_unresolvable_variable_makes_a_deny_apply_unless_another_condition_is_false() -> None:
+    def denied(context: dict[str, Any]) -> bool:
+        deny = {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "kms:TagResource",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:RequestTag/id": "${aws:ResourceTag/id}"},
+                "Null": {"aws:RequestTag/other": "false"},
+            },
+        }
+        document = {"Version": "2012-10-17", "Statement": [allow(Principal="*", Action="kms:*"), deny]}
+        return not evaluate(parse_policy(document), Request(CI_ROLE, "kms:TagResource", context=context)).allowed
+
+    assert denied({"aws:RequestTag/id": "r-1", "aws:RequestTag/other": "x"})  # unknown AND true: fail closed
+    assert not denied({"aws:RequestTag/id": "r-1"})  # unknown AND false: false, whatever the order

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from atlassian_cmk.composed_policy import KeyPolicyRefused, composed_key_policy
-from atlassian_cmk.config import StackConfig, parse_stack_config
+from atlassian_cmk.config import StackConfig, StackConfigErrors, parse_stack_config
 from atlassian_cmk.iam_policy import Decision, Request, effective_kms_decision, parse_policy
 from atlassian_cmk.iam_roles import ROLES, render, role_policy, role_scope
 from atlassian_cmk.naming import (
@@ -27,6 +27,7 @@ from atlassian_cmk.naming import (
     TAG_REVOKED_BY,
     TAG_STACK,
 )
+from atlassian_cmk.records import replacement
 from atlassian_cmk.stack_file import raw_config_from_text
 from rehearsal.iam_samples import ROOT, SAMPLE_ACCOUNT, SAMPLE_ENROLLED, documents, enrolled_stack_text
 
@@ -69,7 +70,7 @@ def test_the_documents_in_iam_are_current() -> None:
         assert (ROOT / "iam" / name).read_text() == text, f"iam/{name} is stale: run `make iam`"
 
 
-def config(enrolled: bool = True, **extra: str) -> StackConfig:
+def config(enrolled: bool = True, **extra: Any) -> StackConfig:
     text = enrolled_stack_text() if enrolled else (ROOT / "Pulumi.prod.yaml").read_text()
     raw = raw_config_from_text(text)
     raw.update({f"atlassian-cmk:{k}": v for k, v in {"applyRoleArn": APPLY, **extra}.items()})
@@ -161,6 +162,79 @@ def test_break_glass_cannot_rewrite_the_evidence(
     assert not decision.allowed, what
 
 
+class KeyTags:
+    """One key's tags under a sequence of TagResource calls, each judged first by the key policy AND
+    the role's IAM document (KMS's authorization); an allowed call merges its tags as KMS does."""
+
+    def __init__(self, tags: dict[str, str]) -> None:
+        self.tags = dict(tags)
+
+    def tag(self, request_tags: dict[str, str], *, role: str = "break-glass", principal: str = BREAK_GLASS) -> Decision:
+        decision = decide(role, principal, "kms:TagResource", tags=self.tags, request_tags=request_tags)
+        if decision.allowed:
+            self.tags.update(request_tags)
+        return decision
+
+
+RESTORE = {TAG_RESTORED_AT: "2026-11-30T10:00:00Z", TAG_RESTORED_BY: BREAK_GLASS, TAG_RESTORE_TICKET: "SEC-2"}
+
+
+def test_break_glass_cannot_rewrite_an_open_record_by_closing_and_reopening_it_under_the_same_id() -> None:
+    key = KeyTags(OPEN_RECORD)
+    assert key.tag(RESTORE).allowed  # closing is the restore cmkctl sends
+    rewrite = {
+        TAG_REVOCATION_ID: OPEN_RECORD[TAG_REVOCATION_ID],
+        TAG_REVOKED_AT: "2026-11-01T00:00:00Z",
+        TAG_REVOCATION_REASON: "a different story",
+        TAG_GUARD_OVERRIDE: "",
+        TAG_RESTORED_AT: "",
+        TAG_RESTORED_BY: "",
+        TAG_RESTORE_TICKET: "",
+    }
+
+    decision = key.tag(rewrite)
+
+    assert decision.reason == "explicit-deny" and "ProtectCmkEvidenceNextRecordNewId" in decision.statements
+    assert key.tags[TAG_REVOKED_AT] == OPEN_RECORD[TAG_REVOKED_AT] and key.tags[TAG_GUARD_OVERRIDE] == "CISO approved"
+
+
+@pytest.mark.parametrize(
+    "reopen",
+    [
+        {TAG_RESTORED_AT: ""},
+        {TAG_RESTORED_AT: "", TAG_REVOCATION_ID: ""},
+        {TAG_RESTORED_AT: "", TAG_RESTORED_BY: "", TAG_RESTORE_TICKET: ""},
+    ],
+)
+def test_break_glass_cannot_reopen_a_closed_record_without_a_new_revocation_id(reopen: dict[str, str]) -> None:
+    key = KeyTags(CLOSED_RECORD)
+
+    decision = key.tag(reopen)
+
+    assert decision.reason == "explicit-deny" and "ProtectCmkEvidenceNextRecordId" in decision.statements
+    assert key.tags == CLOSED_RECORD
+
+
+def test_the_documented_revoke_restore_and_next_revoke_sequence_is_allowed_and_the_apply_role_may_reset() -> None:
+    key = KeyTags({TAG_STACK: "prod", TAG_REENCRYPTION: "none"})
+    first = {
+        TAG_REVOCATION_ID: "rev-20261129T100000Z-aaaaaa",
+        TAG_REVOKED_AT: "2026-11-29T10:00:00Z",
+        TAG_REVOKED_BY: BREAK_GLASS,
+        TAG_REVOCATION_REASON: "Suspected breach",
+        TAG_REVOCATION_TICKET: "SEC-1",
+    }
+    assert key.tag(replacement(key.tags, first)).allowed  # cmkctl revoke, empty slot
+    assert not key.tag(replacement(key.tags, first)).allowed  # a rerun never rewrites the open record ...
+    assert key.tag({"atlassian-cmk:enabled": "false"}).allowed  # ... and writes only what is missing
+    assert key.tag(RESTORE).allowed  # cmkctl restore
+    second = {**first, TAG_REVOCATION_ID: "rev-20261201T090000Z-bbbbbb", TAG_REVOKED_AT: "2026-12-01T09:00:00Z"}
+    assert key.tag(replacement(key.tags, second)).allowed  # the next incident: a new id, restored-at blanked
+    assert key.tags[TAG_REVOCATION_ID] == second[TAG_REVOCATION_ID] and key.tags[TAG_RESTORED_AT] == ""
+    # The reviewed path (the CI apply role) may still rewrite the record, e.g. to clear it.
+    assert key.tag({TAG_REVOCATION_ID: first[TAG_REVOCATION_ID]}, role="apply", principal=APPLY).allowed
+
+
 def test_nobody_but_the_apply_role_rewrites_re_encryption_not_even_an_account_administrator() -> None:
     admin = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/Administrator"
     cfg = config()
@@ -215,10 +289,37 @@ def test_break_glass_revokes_records_restores_and_records_the_next_incident() ->
 
 
 def test_an_apply_role_of_another_account_is_refused_when_the_policy_is_composed() -> None:
+    # Before enrollment the file does not name the keys' account: the program refuses it at composition.
     with pytest.raises(KeyPolicyRefused, match="applyRoleArn"):
         composed_key_policy(
-            config(applyRoleArn="arn:aws:iam::999988887777:role/cmk-apply"), account_id=SAMPLE_ACCOUNT, partition="aws"
+            config(False, applyRoleArn="arn:aws:iam::999988887777:role/cmk-apply"),
+            account_id=SAMPLE_ACCOUNT,
+            partition="aws",
         )
+
+
+def test_an_apply_role_of_another_account_than_the_enrolled_keys_is_refused_with_the_config() -> None:
+    stranger = "arn:aws:iam::999988887777:role/cmk-apply"
+    with pytest.raises(StackConfigErrors) as refused:
+        config(applyRoleArn=stranger)
+    (line,) = str(refused.value).splitlines()
+    assert line == (
+        f"atlassian-cmk:applyRoleArn: {stranger!r} is not allowed; allowed: a role in the keys' own account "
+        f"{SAMPLE_ACCOUNT} (the enrolled key ARNs' account)"
+    )
+
+
+@pytest.mark.parametrize("spelling", [BREAK_GLASS, BREAK_GLASS.replace("cmk-break-glass", "CMK-Break-Glass")])
+def test_an_apply_role_that_is_a_key_administrator_is_refused_with_the_config(spelling: str) -> None:
+    # keyAdministrators are the break-glass principals; exempting one from the evidence Deny
+    # statements would let break-glass rewrite the evidence outside review.
+    with pytest.raises(StackConfigErrors) as refused:
+        config(False, applyRoleArn=spelling, keyAdministrators=[BREAK_GLASS])
+    (line,) = str(refused.value).splitlines()
+    assert line.startswith(
+        f"atlassian-cmk:applyRoleArn: {spelling!r} is not allowed; allowed: the CI apply role, never"
+    )
+    assert "keyAdministrators" in line
 
 
 def test_cmkctl_iam_before_enrollment_needs_the_account(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

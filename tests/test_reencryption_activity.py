@@ -17,6 +17,7 @@ from atlassian_cmk.aws import cloudtrail
 from atlassian_cmk.aws.cloudtrail import ACTIVITY_MAX_PAGES, RequestPacer, read_reencryption_activity
 from atlassian_cmk.break_glass import RevokeRequest, guard_evidence_changes, revoke_refusal
 from atlassian_cmk.config import parse_stack_config
+from atlassian_cmk.evidence import key_policy_evidence_statements
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.reencryption_activity import (
@@ -315,13 +316,20 @@ def deployed_with(activity: Any) -> DeployedState:
     return DeployedState("prod", "alias/atlassian-cmk/prod", readings, True, activity)
 
 
+def protected_policies(cfg: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """Each region's live key policy carrying the evidence protection (issue 12), as the program composes it."""
+    document = {"Version": "2012-10-17", "Statement": key_policy_evidence_statements(cfg.apply_role_arn)}
+    return dict.fromkeys(REGIONS, json.dumps(document)), {}
+
+
 def test_revoke_refuses_while_the_evidence_is_unread_or_shows_re_encryption(
     no_wait: list[float], stubs_done: list[Stubber]
 ) -> None:
     preparing = config(reencryption={"status": "preparing", "ticket": "PS-1"})
     request = RevokeRequest.validated("Suspected breach", "SEC-1")
+    policies = protected_policies(preparing)
 
-    unread = revoke_refusal(preparing, deployed_with(None), request)
+    unread = revoke_refusal(preparing, deployed_with(None), request, key_policies=policies)
     assert unread is not None and unread.code == ExitCode.REFUSED
     assert "the CloudTrail evidence of re-encryption was not read" in unread.reasons[0]
 
@@ -330,10 +338,12 @@ def test_revoke_refuses_while_the_evidence_is_unread_or_shows_re_encryption(
     )
     stubs_done.extend(stubs)
     seen = read_reencryption_activity(preparing, factory, now=NOW)
-    refusal = revoke_refusal(preparing, deployed_with(seen), request)
+    refusal = revoke_refusal(preparing, deployed_with(seen), request, key_policies=policies)
     assert refusal is not None and "CloudTrail shows Atlassian re-encrypting" in refusal.reasons[0]
     overridden = dataclasses.replace(request, override_justification="breach outweighs")
-    assert revoke_refusal(preparing, deployed_with(seen), overridden) is None  # the recorded decision
+    assert (
+        revoke_refusal(preparing, deployed_with(seen), overridden, key_policies=policies) is None
+    )  # the recorded decision
 
     quiet = (
         dataclasses.replace(
@@ -346,7 +356,7 @@ def test_revoke_refuses_while_the_evidence_is_unread_or_shows_re_encryption(
         if seen
         else None
     )
-    assert revoke_refusal(preparing, deployed_with(quiet), request) is None
+    assert revoke_refusal(preparing, deployed_with(quiet), request, key_policies=policies) is None
 
 
 def test_a_change_of_the_evidence_between_check_and_use_is_named(

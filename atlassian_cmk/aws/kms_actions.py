@@ -47,6 +47,7 @@ from atlassian_cmk.timeline import iso
 REVOKE_PERMISSIONS: Final = (
     "kms:DescribeKey",
     "kms:ListResourceTags",
+    "kms:GetKeyPolicy",  # the guard trusts the tags only while the key policy protects them (evidence.py)
     "kms:DisableKey",
     "kms:TagResource",
     "sts:GetCallerIdentity",

@@ -48,6 +48,7 @@ from atlassian_cmk.break_glass import (
     RevokeRequest,
     generations_refusal,
     guard_evidence_changes,
+    guard_reasons,
     nothing_revoked,
     read_state,
     read_state_and_identity,
@@ -75,7 +76,7 @@ from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
 from atlassian_cmk.enrollment import EnrollmentCheck, check_enrollment, other_tagged_keys_problems, stack_key_tags
 from atlassian_cmk.exit_codes import ExitCode, exit_codes_help, most_severe
 from atlassian_cmk.git_source import GitRefError
-from atlassian_cmk.guards import realm_revocation_clock, reencryption_running, revocation_clock
+from atlassian_cmk.guards import realm_revocation_clock, revocation_clock
 from atlassian_cmk.iam_policy import ACCOUNT_ID_RE
 from atlassian_cmk.iam_roles import ROLES, ScopeError, render, role_policy, role_scope
 from atlassian_cmk.identity_rules import alias_findings
@@ -772,7 +773,8 @@ def _revoke(run: _Run) -> ExitCode:
     deployed, identity, context = _read(run, stack, config)
     caller = identity.caller
     run.say(context.line())
-    refusal = revoke_refusal(config, deployed, request)
+    key_policies = read_key_policies(deployed.live_keys(), run.rt.client_factory)
+    refusal = revoke_refusal(config, deployed, request, key_policies=key_policies)
     if refusal is not None:
         _refused(run, f"REFUSED: revoking stack {stack} now is unsafe; nothing was changed:", refusal.reasons)
         _document(
@@ -782,7 +784,7 @@ def _revoke(run: _Run) -> ExitCode:
             ),
         )
         return refusal.code
-    overridden = not reencryption_running(config.reencryption, deployed).allowed
+    overridden = bool(guard_reasons(config, deployed, key_policies))
     override = request.override_justification if overridden else None
     messages: list[str] = []
     if override is not None:

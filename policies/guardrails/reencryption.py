@@ -22,7 +22,7 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
 from atlassian_cmk.config import StackConfigErrors
-from atlassian_cmk.evidence import reencryption_evidence
+from atlassian_cmk.evidence import deployed_evidence_protection, reencryption_evidence
 from atlassian_cmk.generations import NEXT, RETIRED
 from atlassian_cmk.guards import every_key_disabled, reencryption_running, revocation_during_reencryption
 from atlassian_cmk.naming import TAG_REENCRYPTION
@@ -98,6 +98,11 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
     verdict = revocation_during_reencryption(realm.config.reencryption, deployed)
     # The core's reasons name their region where there is one.
     yield from (RealmFinding(reason) for reason in verdict.reasons)
+    if deployed is not None and not every_key_disabled(deployed):
+        # The live tags are evidence only under the key policy's ProtectCmkEvidence* statements (the same
+        # rule as cmkctl revoke and status): a revocation that would disable a key fails closed without them.
+        lines = deployed_evidence_protection(deployed, realm.config.apply_role_arn)
+        yield from (RealmFinding(line) for line in lines)
     yield from _next_generation_findings(realm, live)
     yield from _activity_findings(realm, live)
     if verdict.reasons and not live:
