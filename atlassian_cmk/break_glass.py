@@ -1,4 +1,7 @@
-"""The break-glass path's rules before anything changes: operator input, refusals, who is acting.
+"""The break-glass path's rules before anything changes: operator input, refusals, evidence changes.
+
+Pure: the reads they judge come from `atlassian_cmk.aws.stack_reads`; the workflows that apply them
+are `atlassian_cmk.workflows`.
 
 `cmkctl revoke` and `cmkctl restore` act outside the reviewed pull request, so everything
 that can be checked is checked before the first request that changes AWS: the operator's
@@ -9,30 +12,18 @@ unexplained key), the re-encryption guard, and the integrity of the keys.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Final
 
-from atlassian_cmk.aws.cloudtrail import read_reencryption_activity
-from atlassian_cmk.aws.identity import Identity, read_identity
-from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_deployed_state
 from atlassian_cmk.config import StackConfig, shorten_repr, tag_text_problem, ticket_problem
 from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.guards import deployed_integrity, reencryption_running
-from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.reencryption_activity import activity_reasons
-
-_log = logging.getLogger("atlassian_cmk")
-
-UNKNOWN_CALLER: Final = "unknown"
-"""The revoked-by/restored-by value when STS cannot say who is acting."""
 
 OVERRIDE_FLAG: Final = "--override-reencryption-guard"
 """The flag that records a deliberate decision to revoke while re-encryption may be running."""
@@ -101,30 +92,6 @@ class Refusal:
     reasons: tuple[str, ...]
 
 
-def generations_refusal(config: StackConfig, command: str) -> Refusal | None:
-    """Whether `cmkctl revoke`/`restore` must stop because the stack holds a key generation they cannot act on.
-
-    Break-glass acts on the enrolled (current) keys only. While Atlassian holds another recorded
-    generation (`nextKeys`, or `retiredKeys` still enabled during `complete`), a revoke would report
-    success with a generation still usable. Until break-glass covers every generation, it refuses
-    before any AWS call (fail closed) and names the reviewed path and the keys to handle by hand.
-    """
-    generations = [("next", config.next_keys)] if config.next_keys is not None else []
-    if config.reencryption.status == "complete":
-        generations += [("retired", generation) for generation in config.retired_keys]
-    others = [(f"{label} ({region})", arn) for label, keys in generations for region, arn in keys.keys.items()]
-    if not others:  # Atlassian holds only the keys it was given: recorded in nextKeys / retiredKeys
-        return None
-    status = config.reencryption.status
-    reasons = [
-        f"the stack is re-encrypting (reencryption.status: {status}) and Atlassian may hold keys of another "
-        f"generation that `cmkctl {command}` does not change yet; nothing was changed",
-        "use the reviewed path (a pull request setting atlassian-cmk:enabled; the policy pack judges every "
-        "generation), or change these keys by hand too: " + ", ".join(f"{label} {arn}" for label, arn in others),
-    ]
-    return Refusal(code=ExitCode.REFUSED, reasons=tuple(reasons))
-
-
 KeyPolicies = tuple[Mapping[str, str], Mapping[str, str]]
 """(region -> live key policy JSON, region -> why it could not be read): `aws.kms_reads.read_key_policies`."""
 
@@ -150,18 +117,23 @@ def revoke_refusal(
     ruled out there (fail closed). While two generations are enrolled, CloudTrail's evidence
     (`deployed.reencryption_activity`) refuses too when it shows Atlassian re-encrypting or cannot
     be read; and so does a live key policy without the evidence protection (`guard_reasons`). The
-    override flag turns all of them into a recorded decision.
+    override flag turns all of them into a recorded decision; the refusal suggests it only when
+    re-encryption may be running or the evidence is unprotected (an unreachable region alone is
+    exit 3, and the remedy is AWS answering, not an override). `deployed`: every generation the
+    revoke acts on (`workflows.targets`), so the tags of each are judged.
     """
     reasons = guard_reasons(config, deployed, key_policies)
     if not reasons or request.override_justification is not None:
         return None
     only_unreadable = all(reason.startswith("the deployed keys could not be read") for reason in reasons)
+    if only_unreadable:
+        # Unreachable is no guard decision an override could take: AWS must answer first (exit 3).
+        return Refusal(code=ExitCode.UNREACHABLE, reasons=(*reasons, "nothing was changed; retry when AWS answers"))
     tail = (
         f"if this incident needs the keys disabled anyway, rerun with {OVERRIDE_FLAG} 'JUSTIFICATION' "
         "(recorded on the keys)"
     )
-    code = ExitCode.UNREACHABLE if only_unreadable else ExitCode.REFUSED
-    return Refusal(code=code, reasons=(*reasons, tail))
+    return Refusal(code=ExitCode.REFUSED, reasons=(*reasons, tail))
 
 
 def restore_refusal(deployed: DeployedState) -> Refusal | None:
@@ -176,88 +148,6 @@ def restore_refusal(deployed: DeployedState) -> Refusal | None:
     if verdict.allowed:
         return None
     return Refusal(code=ExitCode.KEY_LOST, reasons=(*verdict.reasons, "then run `cmkctl restore` again"))
-
-
-def read_state(
-    stack: str,
-    config: StackConfig,
-    client_factory: ClientFactory,
-    *,
-    max_workers: int | None = None,
-    now: datetime | None = None,
-) -> DeployedState:
-    """The deployed state: the enrolled keys by ARN once enrolled, else through the alias; while two
-    generations are enrolled, with CloudTrail's evidence of re-encryption (as of `now`, default: the clock).
-
-    `max_workers=1` reads region after region (the benchmark's baseline only).
-    """
-    enrolled = config.enrolled_keys
-    if max_workers != 1:
-        with ThreadPoolExecutor(max_workers=1) as pool:  # CloudTrail is paced: read it beside the keys
-            trail = pool.submit(read_reencryption_activity, config, client_factory, now=now or datetime.now(UTC))
-            state = read_deployed_state(stack, config.regions, client_factory=client_factory, enrolled=enrolled)
-            return dataclasses.replace(state, reencryption_activity=trail.result())
-    regions = enrolled.regions if enrolled is not None else config.regions
-    parts = [
-        read_deployed_state(
-            stack,
-            (region,),
-            client_factory=client_factory,
-            enrolled=None if enrolled is None else KeyGeneration({region: enrolled.keys[region]}),
-        )
-        for region in regions
-    ]
-    activity = read_reencryption_activity(config, client_factory, now=now or datetime.now(UTC))
-    readings = tuple(r for part in parts for r in part.readings)
-    return DeployedState(stack, parts[0].alias, readings, enrolled is not None, activity)
-
-
-def caller_arn(client_factory: ClientFactory, region: str) -> str:
-    """Who is acting, for the revoked-by/restored-by tags; never blocks a break-glass change."""
-    try:
-        return str(client_factory("sts", region).get_caller_identity()["Arn"])
-    except Exception as error:  # noqa: BLE001 - the change matters more than the attribution
-        _log.warning(
-            "caller identity unknown, tagging revoked-by/restored-by as %r: %s", UNKNOWN_CALLER, describe_error(error)
-        )
-        return UNKNOWN_CALLER
-
-
-def read_state_and_caller(
-    stack: str, config: StackConfig, client_factory: ClientFactory, *, max_workers: int | None = None
-) -> tuple[DeployedState, str]:
-    """Both reads at once, so asking STS who we are costs no round trip of its own."""
-    region = config.regions[0]
-    if max_workers == 1:
-        return read_state(stack, config, client_factory, max_workers=1), caller_arn(client_factory, region)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        caller = pool.submit(caller_arn, client_factory, region)
-        deployed = read_state(stack, config, client_factory)
-        return deployed, caller.result()
-
-
-def read_state_and_identity(
-    stack: str,
-    config: StackConfig,
-    client_factory: ClientFactory,
-    *,
-    max_workers: int | None = None,
-    through_alias: bool = False,
-    now: datetime | None = None,
-) -> tuple[DeployedState, Identity]:
-    """The deployed state (`read_state`) and who is acting, in one concurrent round.
-
-    `through_alias`: the keys the alias names, with their key policies, whatever is enrolled (what
-    `cmkctl enroll` checks before it records them). Raises CredentialsProblem (one line, exit 3)
-    when the profile or credentials are unusable, instead of reporting the same cause once per region.
-    """
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        identity = pool.submit(read_identity, client_factory, config.regions[0])
-        if through_alias:
-            deployed = read_deployed_state(stack, config.regions, client_factory=client_factory, with_policy=True)
-        else:
-            deployed = read_state(stack, config, client_factory, max_workers=max_workers, now=now)
-        return deployed, identity.result()
 
 
 def nothing_revoked(deployed: DeployedState) -> bool:

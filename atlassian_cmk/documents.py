@@ -90,10 +90,13 @@ class RegionResult:
     action: RegionAction
     record: Mapping[str, str] | None = None
     error: str | None = None
+    generation: str = "current"
+    """The key generation (`generations.GenerationRole`): current, next or retired."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "region": self.region,
+            "generation": self.generation,
             "key_arn": self.key_arn,
             "before": self.before,
             "after": self.after,

@@ -88,7 +88,14 @@ def role_scope(config: StackConfig, stack: str, account_id: str | None) -> RoleS
         account_id = enrolled.account
     if account_id is None:
         raise ScopeError("--account-id: missing; required before enrollment: the 12-digit account of the stack's keys")
-    arns = tuple(enrolled.as_config()[r] for r in config.regions) if enrolled is not None else None
+    arns: tuple[str, ...] | None = None
+    if enrolled is not None:
+        # Every recorded generation: break-glass disables the next (and, while `complete`, the retired)
+        # keys with the current ones (`workflows.targets`), so the role must reach them by ARN too.
+        others = [config.next_keys] if config.next_keys is not None else []
+        others += list(config.retired_keys)
+        arns = tuple(enrolled.as_config()[r] for r in config.regions)
+        arns += tuple(arn for generation in others for arn in generation.as_config().values())
     return RoleScope(stack, account_id, config.regions, arns, config.multi_region)
 
 

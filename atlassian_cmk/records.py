@@ -22,6 +22,7 @@ from typing import Final
 from atlassian_cmk.evidence import RESTORATION_RECORD_TAGS, REVOCATION_RECORD_TAGS
 from atlassian_cmk.naming import (
     TAG_GUARD_OVERRIDE,
+    TAG_RESTORE_TICKET,
     TAG_RESTORED_AT,
     TAG_REVOCATION_ID,
     TAG_REVOCATION_REASON,
@@ -112,3 +113,31 @@ def revocation_block(
     if justification:
         fields["override"] = justification
     return fields
+
+
+def realm_restore_record(keys: Iterable[Mapping[str, str]]) -> dict[str, str] | None:
+    """The restore record an earlier run wrote for the revocation still open elsewhere, or None.
+
+    A restore that enabled every key but could not record it everywhere leaves some keys closed
+    (restored-at/-by, restore ticket) and others with the revocation still open. The rerun copies
+    the earliest closing record of THAT revocation (same revocation id; without ids, the same
+    revoked-at) onto the open ones, so one restore reads the same in every region. A closed record
+    of an older revocation never counts."""
+    tags_list = list(keys)
+    open_ids = {
+        (tags.get(TAG_REVOCATION_ID, ""), "" if tags.get(TAG_REVOCATION_ID) else tags.get(TAG_REVOKED_AT, ""))
+        for tags in tags_list
+        if has_current_revocation(tags)
+    }
+    closing = [
+        tags
+        for tags in tags_list
+        if is_closed(tags)
+        and (tags.get(TAG_REVOCATION_ID, ""), "" if tags.get(TAG_REVOCATION_ID) else tags.get(TAG_REVOKED_AT, ""))
+        in open_ids
+        and any(present(tags, tag) for tag in (TAG_REVOCATION_ID, TAG_REVOKED_AT))
+    ]
+    if not closing:
+        return None
+    first = min(closing, key=lambda tags: (tags.get(TAG_RESTORED_AT, ""), tags.get(TAG_RESTORE_TICKET, "")))
+    return {tag: first[tag] for tag in RESTORE_RECORD if present(first, tag)}

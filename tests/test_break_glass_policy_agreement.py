@@ -52,7 +52,10 @@ def _recorder(endpoint: str, proxy: FaultProxy, sent: list[Sent]) -> None:
         key_arn, tags = "*", {}
         if "KeyId" in body:
             client = kms(endpoint, call.region)  # straight to the emulator: what the key policy would see
-            key_arn = client.describe_key(KeyId=body["KeyId"])["KeyMetadata"]["Arn"]
+            try:
+                key_arn = client.describe_key(KeyId=body["KeyId"])["KeyMetadata"]["Arn"]
+            except client.exceptions.NotFoundException:
+                return  # no key (the next generation's alias before it exists): no key policy to judge
             tags = {t["TagKey"]: t["TagValue"] for t in client.list_resource_tags(KeyId=key_arn)["Tags"]}
         with lock:
             sent.append(Sent(call, body, key_arn, tags))

@@ -11,38 +11,25 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_key
-from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.key_identity import parse_key_arn
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import (
-    TAG_ENABLED,
-    TAG_GUARD_OVERRIDE,
-    TAG_RESTORE_TICKET,
-    TAG_RESTORED_AT,
-    TAG_RESTORED_BY,
     TAG_REVOCATION_ID,
-    TAG_REVOCATION_REASON,
-    TAG_REVOCATION_TICKET,
-    TAG_REVOKED_AT,
-    TAG_REVOKED_BY,
     TAG_STACK,
 )
 from atlassian_cmk.records import (
     REVOCATION_RECORD,
     has_current_revocation,
-    is_closed,
     record_order,
-    replacement,
     revocation_record,
 )
-from atlassian_cmk.timeline import iso
+from atlassian_cmk.workflows.changes import RegionChange, RegionOutcome, TagChange, TagPlanner
 
 REVOKE_PERMISSIONS: Final = (
     "kms:DescribeKey",
@@ -83,188 +70,10 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
 
 
-RegionOutcome = Literal[
-    "changed", "unchanged", "record-missing", "overtaken", "failed", "key-lost", "refused", "not-deployed"
-]
-"""`record-missing`: the key is in the wanted state (read back) but the record could not be written.
-`overtaken`: the run set the state, and another operation changed it again before the run ended."""
-
 RECORD_NOT_RETRYABLE: Final = frozenset(
     {"AccessDeniedException", "TagException", "LimitExceededException", "ValidationException"}
 )
 """Tagging errors a retry cannot cure (a policy refusal, the 50-tag limit): reported at once."""
-
-
-@dataclass(frozen=True)
-class RegionChange:
-    """What happened in one region, with the key as last read back (its true state after the attempt)."""
-
-    region: str
-    outcome: RegionOutcome
-    detail: str
-    attempts: int = 0
-    key: LiveKey | None = None
-    state_changed: bool = False
-    """Whether this run's DisableKey/EnableKey took effect (read back), also when AWS answered with an error."""
-
-    @property
-    def converged(self) -> bool:
-        """The key is in the wanted state (with or without its record)."""
-        return self.outcome in ("changed", "unchanged", "record-missing")
-
-
-@dataclass(frozen=True)
-class TagChange:
-    """Tags to write and tags to remove on one key; empty when the key already says it all."""
-
-    put: Mapping[str, str]
-    remove: tuple[str, ...] = ()
-    blocked: str | None = None
-    """Why the record this run should write is one the key policy refuses it (the region is then
-    `record-missing` with this reason, and nothing is sent)."""
-
-    @property
-    def empty(self) -> bool:
-        return not self.put and not self.remove and self.blocked is None
-
-
-TagPlanner = Callable[[LiveKey, bool], TagChange]
-"""From the key as read before the tags are written, and whether this run changed its state, the
-tags that record the change (nothing when the key already carries the record)."""
-
-Action = Literal["revoke", "restore"]
-
-
-@dataclass(frozen=True)
-class ChangeReport:
-    """The result of a revoke or restore across the realm."""
-
-    action: Action
-    caller: str
-    at: datetime
-    regions: tuple[RegionChange, ...]
-    reconciled: tuple[str, ...] = ()
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if any(r.outcome == "key-lost" for r in self.regions):
-            return ExitCode.KEY_LOST
-        if any(r.outcome == "refused" for r in self.regions):
-            return ExitCode.REFUSED
-        # A region not deployed yet (before enrollment) has nothing to change; it is no failure.
-        deployed = [r for r in self.regions if r.outcome != "not-deployed"]
-        if deployed and all(r.outcome == "failed" for r in deployed):
-            return ExitCode.UNREACHABLE
-        if any(r.outcome in ("failed", "overtaken") for r in deployed):
-            return ExitCode.SPLIT
-        if any(r.outcome == "record-missing" for r in deployed):
-            return ExitCode.RECORD_NOT_WRITTEN
-        if len(deployed) < len(self.regions):
-            return ExitCode.NOT_DEPLOYED
-        return ExitCode.AS_DECLARED
-
-    @property
-    def changed_regions(self) -> tuple[str, ...]:
-        """Regions whose key state this run changed (read back), whatever else failed."""
-        return tuple(r.region for r in self.regions if r.state_changed)
-
-    @property
-    def converged(self) -> bool:
-        return all(r.converged for r in self.regions)
-
-    def record(self) -> dict[str, str] | None:
-        """The revocation record the keys agree on, or None when they carry none or several revocations.
-
-        One revocation id across the keys is one record, even where a key this run found already
-        disabled carries it without `revoked-at`: the timed copy (the earliest) stands for it."""
-        records = {
-            revocation_record(r.key.tags)
-            for r in self.regions
-            if r.key is not None and not r.key.enabled and has_current_revocation(r.key.tags)
-        }
-        index = REVOCATION_RECORD.index(TAG_REVOCATION_ID)
-        if len({record[index] for record in records}) != 1:
-            return None
-        winner = min(records, key=record_order)
-        return {tag: value for tag, value in zip(REVOCATION_RECORD, winner, strict=True) if value}
-
-
-def revocation_tags(
-    reason: str,
-    ticket: str,
-    caller: str,
-    now: datetime,
-    override: str | None,
-    revocation_id: str,
-    realm_record: Mapping[str, str] | None = None,
-    open_before: Mapping[str, str] | None = None,
-) -> TagPlanner:
-    """The revoke's tags: one current record per key, never a rewrite of a current one.
-
-    A key that already carries a current record keeps it (the reinstatement clock runs from the
-    first revocation). A key without one gets the realm's current record when another region has
-    it (`realm_record`: the same incident, e.g. a rerun after a record could not be written),
-    else this run's record: with `revoked-at` only where this run disabled the key (a key disabled
-    some other way gets no invented time: its clock comes from CloudTrail). An old, restored
-    record is replaced whole in one TagResource call (`records.replacement`: absent fields and
-    `restored-at` written ""), so a new revoke never inherits an old reason, ticket or time.
-    `open_before`: region -> revocation id of the open record each key carried when the run read
-    it; such a record is write-once to break-glass, so the region is `record-missing` with why.
-    """
-    fresh = {
-        TAG_REVOCATION_ID: revocation_id,
-        TAG_REVOCATION_REASON: reason,
-        TAG_REVOCATION_TICKET: ticket,
-        TAG_REVOKED_AT: iso(now),
-        TAG_REVOKED_BY: caller,
-        **({TAG_GUARD_OVERRIDE: override} if override is not None else {}),
-    }
-
-    def plan(key: LiveKey, changed: bool) -> TagChange:
-        wanted = {TAG_ENABLED: "false"}
-        if not has_current_revocation(key.tags):
-            record = dict(realm_record) if realm_record else dict(fresh)
-            if not realm_record and not changed:
-                del record[TAG_REVOKED_AT]
-            # One TagResource call, never UntagResource: the key policy lets break-glass write a record
-            # only into an empty or closed slot, and a closed one only with `restored-at` blanked.
-            wanted.update(replacement(key.tags, record))
-        elif changed and key.tags.get(TAG_REVOCATION_ID, "") == (open_before or {}).get(key.region, ""):
-            # The open record was on the key before this run disabled it: the key was enabled after it
-            # without a restore record (e.g. `pulumi up`). The record is write-once to break-glass
-            # (ProtectCmkEvidenceOpenRecord): say so instead of sending a write AWS refuses. (A record
-            # that appeared since this run read the key is another operator's revocation of the same
-            # moment, written first: it stands, and `reconcile_revocation_records` names it.)
-            found = key.tags.get(TAG_REVOCATION_ID) or "without an id"
-            return TagChange(
-                put=_changed(key, wanted),
-                blocked=f"the key still carries the open revocation record {found}, which only the CI apply "
-                "role may replace (the key was enabled without `cmkctl restore`); ask for it to be cleared",
-            )
-        return TagChange(put=_changed(key, wanted))
-
-    return plan
-
-
-def restoration_tags(ticket: str, caller: str, now: datetime) -> TagPlanner:
-    """The restore's tags. The revocation record stays on the key as history ("last revoked at");
-    the restore record closes it, so it no longer counts as current. A rerun writes the restore
-    record where an earlier restore enabled the key but could not record it (its time is then this
-    run's: the restore happened no later)."""
-
-    def plan(key: LiveKey, changed: bool) -> TagChange:
-        wanted = {TAG_ENABLED: "true"}
-        # A closed record stays closed: the key policy refuses break-glass any rewrite of it
-        # (ProtectCmkEvidenceClosedRecordSet); "" is absent (records.py).
-        if not is_closed(key.tags) and (changed or has_current_revocation(key.tags)):
-            wanted.update({TAG_RESTORED_AT: iso(now), TAG_RESTORED_BY: caller, TAG_RESTORE_TICKET: ticket})
-        return TagChange(put=_changed(key, wanted))
-
-    return plan
-
-
-def _changed(before: LiveKey, wanted: Mapping[str, str]) -> dict[str, str]:
-    return {tag: value for tag, value in wanted.items() if before.tags.get(tag) != value}
 
 
 def converge_keys(
@@ -310,7 +119,8 @@ def _converge_region(
 
     The read-back decides, never the answer to DisableKey/EnableKey: AWS may have processed a request
     whose answer was a 500 or never arrived (a read timeout), or refused one it had already applied.
-    The record is written only once the state is verified, and a record that cannot be written
+    The record is written only once AWS accepted the state change (its success answer) or a read-back
+    shows it after an error answer; one read-back then verifies state and record, and a record that cannot be written
     (AccessDenied, the 50-tag limit) leaves the region `record-missing`, not failed: the key IS in
     the wanted state, and the report must say so.
     """
@@ -363,16 +173,27 @@ def _converge_region(
                     attempt,
                     key,
                 )
+            verified = True
             if key.enabled != enable:
                 answer: str | None = None
                 try:
                     (kms.enable_key if enable else kms.disable_key)(KeyId=key.key_id)
                 except Exception as error:  # noqa: BLE001 - the read-back decides whether it took effect
                     answer = describe_error(error)
-                key = _read_state(kms, region, key.key_id, enable, policy, answer, operation)
+                if answer is None:
+                    # AWS accepted the change: the record follows at once and ONE read-back verifies state
+                    # and record together (a round trip saved on the emergency's critical path).
+                    key = dataclasses.replace(key, key_state="Enabled" if enable else "Disabled")
+                    verified = False
+                else:
+                    # An error answer may still have been applied (a 500 after processing, a read timeout):
+                    # the read-back decides, before any record is written.
+                    key = _read_state(kms, region, key.key_id, enable, policy, answer, operation)
                 changed = True
             tags = plan_tags(key, changed)
             if tags.empty:
+                if not verified:
+                    key = _read_state(kms, region, key.key_id, enable, policy, None, operation)
                 return _done(region, changed, attempt, key)
             if tags.blocked is not None:
                 if tags.put:
@@ -454,93 +275,46 @@ def _read_state(
 def _read_back(kms: Any, region: str, key_id: str, enable: bool, tags: TagChange, policy: RetryPolicy) -> LiveKey:
     """Read until the key shows the change (KMS is eventually consistent), a bounded number of times."""
     seen = "nothing"
+    other: LiveKey | None = None
     for read in range(1, policy.verify_reads + 1):
         reading = read_key(kms, region, key_id)
         if reading.key is not None:
             key = reading.key
-            if key.enabled != enable:
-                return key  # changed again by someone else: the caller names it, never retries over it
-            if all(key.tags.get(tag) == value for tag, value in tags.put.items()):
+            if key.enabled == enable and all(key.tags.get(tag) == value for tag, value in tags.put.items()):
                 return key
+            # Not (yet) in the wanted state: KMS is eventually consistent, so read again; still not
+            # after the bound, another operation changed it (the caller names it, never retries over it).
+            other = key if key.enabled != enable else None
             seen = key.key_state
         else:
             seen = reading.error or "no key"
         if read < policy.verify_reads:
             policy.sleep(policy.verify_interval_s)
+    if other is not None:
+        return other
     want = "Enabled" if enable else "Disabled"
     raise _RegionFailure(f"not verified: still {seen} after {policy.verify_reads} reads (want {want} with its tags)")
 
 
-def reconcile_revocation_records(
-    changes: tuple[RegionChange, ...], *, client_factory: ClientFactory, policy: RetryPolicy
-) -> tuple[tuple[RegionChange, ...], tuple[str, ...]]:
-    """Find the revoked regions that carry ANOTHER revocation's record; never rewrite one.
-
-    Two revokes running at once both disable and both tag. The key policy makes an open record
-    write-once to every principal but the CI apply role (`atlassian_cmk.evidence`), so in each
-    region the first record written stands and the other run's write was refused (its region is
-    `record-missing`). Once all of this run's regions are done (a barrier), the run reads the
-    records again; the regions whose current record has another revocation id than the earliest
-    one (`records.record_order`) are returned, so the report names them. Aligning them is a
-    change to evidence: the apply role's, through the reviewed path.
-    """
-    revoked = [change for change in changes if change.key is not None and not change.key.enabled]
-    if len(revoked) < 2:
-        return changes, ()
-    workers = policy.max_workers or len(revoked)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        fresh = dict(
-            zip((c.region for c in revoked), pool.map(lambda c: _reread(c, client_factory), revoked), strict=True)
-        )
-    records = {
-        region: revocation_record(change.key.tags)
-        for region, change in fresh.items()
-        if change.key is not None and has_current_revocation(change.key.tags)
-    }
-    current = tuple(fresh.get(change.region, change) for change in changes)
-    if len(set(records.values())) <= 1:
-        return current, ()
-    winner = min(records.values(), key=record_order)
-    # Only a record of ANOTHER revocation (another id) means another operator ran at the same time;
-    # this run's own record with and without a time (a key it found disabled) is one revocation.
-    index = REVOCATION_RECORD.index(TAG_REVOCATION_ID)
-    differing = tuple(region for region, record in records.items() if record[index] != winner[index])
-    return current, differing
-
-
-def _reread(change: RegionChange, client_factory: ClientFactory) -> RegionChange:
-    """The region's tags as they are now (one request); the earlier read-back if that fails."""
-    assert change.key is not None
-    key = change.key
-    try:
-        kms = client_factory("kms", change.region)
-        tags: dict[str, str] = {}
-        request: dict[str, Any] = {"KeyId": key.key_id}
-        while True:
-            page = kms.list_resource_tags(**request)
-            tags.update({t["TagKey"]: t["TagValue"] for t in page.get("Tags", [])})
-            if not page.get("Truncated"):
-                break
-            request["Marker"] = page["NextMarker"]
-    except Exception:  # noqa: BLE001 - reconciling is best effort; the state itself is verified
-        return change
-    fresh = LiveKey(key.region, key.key_id, key.arn, key.key_state, key.multi_region, tags)
-    return dataclasses.replace(change, key=fresh)
-
-
-def confirm_final_state(
+def settle(
     changes: tuple[RegionChange, ...], *, enable: bool, client_factory: ClientFactory, policy: RetryPolicy
-) -> tuple[RegionChange, ...]:
-    """Read every converged region once more, after all of them are done, and compare with what was set.
+) -> tuple[tuple[RegionChange, ...], tuple[str, ...]]:
+    """After every region's chain is done (a barrier): read each converged key once more, all at once.
 
-    Two operators at once (a revoke and a restore) can each verify its own write and still leave
-    the realm split: the slower one's write lands after the other's read-back. This last read,
-    taken after this run's last write, catches a region another operation changed meanwhile; such
-    a region becomes `overtaken`, with the key as read now (its tags name the other operation).
+    One round trip answers two questions. **Did another operation change a region meanwhile?** Two
+    operators at once (a revoke and a restore) can each verify their own write and still leave the
+    realm split: the slower one's write lands after the other's read-back. A region whose state is no
+    longer what this run set becomes `overtaken`, with the key as read now (its tags name the other
+    operation). **Does another revocation's record stand somewhere?** (revoke only) Two revokes at
+    once both disable and both tag; the key policy makes an open record write-once to every
+    principal but the CI apply role (`atlassian_cmk.evidence`), so in each region the first record
+    written stands. The labels (`RegionChange.label`) of the keys whose current record has another
+    revocation id than the earliest one (`records.record_order`) are returned, so the report names
+    them; aligning them is a change to evidence, the apply role's, through the reviewed path.
     """
-    targets = [change for change in changes if change.converged and change.key is not None]
+    targets = [index for index, change in enumerate(changes) if change.converged and change.key is not None]
     if not targets:
-        return changes
+        return changes, ()
 
     def reread(change: RegionChange) -> RegionChange:
         assert change.key is not None
@@ -553,8 +327,22 @@ def confirm_final_state(
         if reading.key.enabled == enable:
             return dataclasses.replace(change, key=reading.key)
         overtaken = _overtaken(change.region, reading.key, enable, change.attempts)
-        return dataclasses.replace(overtaken, state_changed=change.state_changed)
+        return dataclasses.replace(overtaken, state_changed=change.state_changed, generation=change.generation)
 
     with ThreadPoolExecutor(max_workers=policy.max_workers or len(targets)) as pool:
-        fresh = {change.region: change for change in pool.map(reread, targets)}
-    return tuple(fresh.get(change.region, change) for change in changes)
+        fresh = dict(zip(targets, pool.map(reread, [changes[index] for index in targets]), strict=True))
+    settled = tuple(fresh.get(index, change) for index, change in enumerate(changes))
+    if enable:
+        return settled, ()
+    records = {
+        change.label: revocation_record(change.key.tags)
+        for change in settled
+        if change.key is not None and not change.key.enabled and has_current_revocation(change.key.tags)
+    }
+    if len(set(records.values())) <= 1:
+        return settled, ()
+    winner = min(records.values(), key=record_order)
+    # Only a record of ANOTHER revocation (another id) means another operator ran at the same time;
+    # this run's own record with and without a time (a key it found disabled) is one revocation.
+    index = REVOCATION_RECORD.index(TAG_REVOCATION_ID)
+    return settled, tuple(label for label, record in records.items() if record[index] != winner[index])

@@ -117,7 +117,15 @@ def _describe_error(error: BaseException) -> str:
 
 
 def read_key(kms: Any, region: str, key_ref: str, *, with_policy: bool = False) -> RegionReading:
-    """Describe one key and read its tags (two requests), and its key policy when asked (a third)."""
+    """Describe one key and read its tags (two requests), and its key policy when asked (a third).
+
+    Addressed by key ID (the enrolled keys, a key already read), the requests go out at once: one
+    round trip, not two or three (issue 14 item 8). Through an alias, ListResourceTags and
+    GetKeyPolicy need the key ID DescribeKey returns (they do not accept an alias: botocore
+    data/kms/2014-11-01/service-2.json, ListResourceTagsRequest.KeyId "key ID or key ARN"), so they follow it.
+    """
+    if not key_ref.startswith(("alias/", "arn:")):
+        return _read_key_at_once(kms, region, key_ref, with_policy=with_policy)
     try:
         metadata = kms.describe_key(KeyId=key_ref)["KeyMetadata"]
     except botocore.exceptions.ClientError as error:
@@ -126,24 +134,36 @@ def read_key(kms: Any, region: str, key_ref: str, *, with_policy: bool = False) 
         return RegionReading(region, error=describe_error(error))
     except Exception as error:  # noqa: BLE001 - any failure is a reason to fail closed
         return RegionReading(region, error=describe_error(error))
-    tags: dict[str, str] = {}
     try:
-        paginator_args: dict[str, Any] = {"KeyId": metadata["KeyId"]}
-        while True:
-            page = kms.list_resource_tags(**paginator_args)
-            tags.update({t["TagKey"]: t["TagValue"] for t in page.get("Tags", [])})
-            if not page.get("Truncated"):
-                break
-            paginator_args["Marker"] = page["NextMarker"]
+        tags = _list_tags(kms, metadata["KeyId"])
     except Exception as error:  # noqa: BLE001
         return RegionReading(region, error=f"tags unreadable: {describe_error(error)}")
     policy: str | None = None
     if with_policy:
         try:
-            policy = kms.get_key_policy(KeyId=metadata["KeyId"], PolicyName="default")["Policy"]
+            policy = _key_policy(kms, metadata["KeyId"])
         except Exception as error:  # noqa: BLE001
             return RegionReading(region, error=f"key policy unreadable: {describe_error(error)}")
-    key = LiveKey(
+    return RegionReading(region, key=_live_key(region, metadata, tags, policy))
+
+
+def _list_tags(kms: Any, key_id: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    paginator_args: dict[str, Any] = {"KeyId": key_id}
+    while True:
+        page = kms.list_resource_tags(**paginator_args)
+        tags.update({t["TagKey"]: t["TagValue"] for t in page.get("Tags", [])})
+        if not page.get("Truncated"):
+            return tags
+        paginator_args["Marker"] = page["NextMarker"]
+
+
+def _key_policy(kms: Any, key_id: str) -> str:
+    return str(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+
+
+def _live_key(region: str, metadata: Mapping[str, Any], tags: dict[str, str], policy: str | None) -> LiveKey:
+    return LiveKey(
         region=region,
         key_id=metadata["KeyId"],
         arn=metadata["Arn"],
@@ -153,7 +173,37 @@ def read_key(kms: Any, region: str, key_ref: str, *, with_policy: bool = False) 
         policy=policy,
         multi_region_type=metadata.get("MultiRegionConfiguration", {}).get("MultiRegionKeyType"),
     )
-    return RegionReading(region, key=key)
+
+
+def _read_key_at_once(kms: Any, region: str, key_id: str, *, with_policy: bool) -> RegionReading:
+    """`read_key` by key ID: DescribeKey, ListResourceTags (and GetKeyPolicy) concurrently.
+
+    botocore clients are thread-safe (boto3 docs, guide/clients.html "Multithreading or
+    multiprocessing with clients"). DescribeKey's answer decides, as in the sequential read: a key
+    that is not found is missing, whatever the tag read said."""
+    with ThreadPoolExecutor(max_workers=3 if with_policy else 2) as pool:
+        described = pool.submit(kms.describe_key, KeyId=key_id)
+        tagged = pool.submit(_list_tags, kms, key_id)
+        policed = pool.submit(_key_policy, kms, key_id) if with_policy else None
+        try:
+            metadata = described.result()["KeyMetadata"]
+        except botocore.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "NotFoundException":
+                return RegionReading(region)
+            return RegionReading(region, error=describe_error(error))
+        except Exception as error:  # noqa: BLE001 - any failure is a reason to fail closed
+            return RegionReading(region, error=describe_error(error))
+        try:
+            tags = tagged.result()
+        except Exception as error:  # noqa: BLE001
+            return RegionReading(region, error=f"tags unreadable: {describe_error(error)}")
+        policy: str | None = None
+        if policed is not None:
+            try:
+                policy = policed.result()
+            except Exception as error:  # noqa: BLE001
+                return RegionReading(region, error=f"key policy unreadable: {describe_error(error)}")
+    return RegionReading(region, key=_live_key(region, metadata, tags, policy))
 
 
 def alias_target(kms: Any, alias: str) -> tuple[str | None, str | None]:
@@ -174,12 +224,15 @@ def read_enrolled_key(kms: Any, enrolled: KeyArn, alias: str, *, with_policy: bo
     The key ID, not the ARN: AWS accepts either, moto's DisableKey/EnableKey only the ID (see
     /work/shared/DOMAIN.md); one form for reads and writes keeps them on the same key.
     """
-    reading = read_key(kms, enrolled.region, enrolled.key_id, with_policy=with_policy)
+    # The key and the alias in one round trip: nothing of one read depends on the other.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        aliased = pool.submit(alias_target, kms, alias)
+        reading = read_key(kms, enrolled.region, enrolled.key_id, with_policy=with_policy)
+        target, alias_error = aliased.result()
     if reading.key is not None and reading.key.arn != enrolled.arn:
         reading = RegionReading(
             enrolled.region, error=f"key ID {enrolled.key_id} names {reading.key.arn}, not the enrolled {enrolled.arn}"
         )
-    target, alias_error = alias_target(kms, alias)
     return RegionReading(
         enrolled.region,
         key=reading.key,

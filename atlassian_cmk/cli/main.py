@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import importlib.metadata
 import json
 import logging
@@ -28,33 +27,11 @@ from atlassian_cmk import config_edit
 from atlassian_cmk.aws.cloudtrail import collect_cloudtrail_evidence
 from atlassian_cmk.aws.generation_reads import read_generations
 from atlassian_cmk.aws.identity import CredentialsProblem, Identity, credentials_problem, resolved_endpoints
-from atlassian_cmk.aws.kms_actions import (
-    RESTORE_PERMISSIONS,
-    REVOKE_PERMISSIONS,
-    ChangeReport,
-    RegionChange,
-    confirm_final_state,
-    converge_keys,
-    reconcile_revocation_records,
-    restoration_tags,
-    revocation_tags,
-)
+from atlassian_cmk.aws.kms_actions import RESTORE_PERMISSIONS, REVOKE_PERMISSIONS
 from atlassian_cmk.aws.kms_reads import aws_endpoint_note, describe_error, keys_carrying_tags, read_key_policies
 from atlassian_cmk.aws.lease import LeaseHold, acquire_lease, release_lease, release_within
-from atlassian_cmk.break_glass import (
-    OVERRIDE_FLAG,
-    InputError,
-    RestoreRequest,
-    RevokeRequest,
-    generations_refusal,
-    guard_evidence_changes,
-    guard_reasons,
-    nothing_revoked,
-    read_state,
-    read_state_and_identity,
-    restore_refusal,
-    revoke_refusal,
-)
+from atlassian_cmk.aws.stack_reads import read_state_and_identity
+from atlassian_cmk.break_glass import OVERRIDE_FLAG, InputError, RestoreRequest, RevokeRequest
 from atlassian_cmk.cli.drill import (
     DRILL_PERMISSIONS,
     DRILL_SERVICES,
@@ -66,9 +43,8 @@ from atlassian_cmk.cli.drill import (
 from atlassian_cmk.cli.output import emit, safe_streams, waiting
 from atlassian_cmk.cli.render import render_change, render_status
 from atlassian_cmk.cli.runtime import Runtime
-from atlassian_cmk.config import Revocation, StackConfig, StackConfigErrors, shorten
+from atlassian_cmk.config import StackConfig, StackConfigErrors, shorten
 from atlassian_cmk.config_edit import ENROLLED_KEYS_KEY
-from atlassian_cmk.deadlines import reinstatement_verdict, remaining_restore_step
 from atlassian_cmk.display import markdown_code_block
 from atlassian_cmk.documents import ChangeDocument, RegionAction, RegionResult, RunContext
 from atlassian_cmk.endpoints import where_label
@@ -76,29 +52,21 @@ from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
 from atlassian_cmk.enrollment import EnrollmentCheck, check_enrollment, other_tagged_keys_problems, stack_key_tags
 from atlassian_cmk.exit_codes import ExitCode, exit_codes_help, most_severe
 from atlassian_cmk.git_source import GitRefError
-from atlassian_cmk.guards import realm_revocation_clock, revocation_clock
 from atlassian_cmk.iam_policy import ACCOUNT_ID_RE
 from atlassian_cmk.iam_roles import ROLES, ScopeError, render, role_policy, role_scope
-from atlassian_cmk.identity_rules import alias_findings
-from atlassian_cmk.impact import revocation_impact
 from atlassian_cmk.lease import Command, lease_id_problem, new_lease
 from atlassian_cmk.live_keys import DeployedState
-from atlassian_cmk.naming import (
-    TAG_GUARD_OVERRIDE,
-    TAG_LEASE,
-    TAG_RESTORED_AT,
-    TAG_REVOCATION_ID,
-    TAG_REVOKED_AT,
-    alias_name,
-    stack_name_problem,
-)
+from atlassian_cmk.naming import stack_name_problem
 from atlassian_cmk.realms import REALMS
-from atlassian_cmk.records import current_realm_record, new_revocation_id, revocation_block
 from atlassian_cmk.review import review_stack_change
 from atlassian_cmk.stack_file import StackFileError, load_stack_config, read_text, stack_file_path
 from atlassian_cmk.status import FAIL_ON_CHOICES, assess, status_json
 from atlassian_cmk.status import PERMISSIONS as STATUS_PERMISSIONS
 from atlassian_cmk.suggest import did_you_mean
+from atlassian_cmk.workflows.report import ConfigChangeError, Line, Output, Session
+from atlassian_cmk.workflows.restore import restore
+from atlassian_cmk.workflows.results import unchanged_results
+from atlassian_cmk.workflows.revoke import revoke
 
 __all__ = ["Runtime", "build_parser", "entry_point", "main"]
 
@@ -106,12 +74,6 @@ _log = logging.getLogger("atlassian_cmk")
 
 FORMATS = ("text", "json", "markdown")
 """`--format`: text (for `impact`, markdown is its text) or the versioned JSON document."""
-
-NOT_ENROLLED_NOTE = (
-    "NOT ENROLLED: the keys were found through alias/atlassian-cmk/{stack}, which anyone with kms:UpdateAlias can "
-    "repoint; run `cmkctl enroll --write-config` and commit Pulumi.{stack}.yaml so cmkctl acts on the enrolled key "
-    "ARNs."
-)
 
 
 class UsageError(Exception):
@@ -390,12 +352,11 @@ def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
     except KeyboardInterrupt:
         print(f"\ncmkctl: interrupted: {run.interrupt_summary()}", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except _LeaseRefused:
+        return ExitCode.REFUSED
     except (UsageError, InputError) as error:
         print(f"cmkctl: {error}", file=sys.stderr)
         return ExitCode.USAGE
-    except _GenerationsRefused as refused:
-        print(f"cmkctl: {refused}", file=sys.stderr)
-        return ExitCode.REFUSED
     except CredentialsProblem as unusable:
         print(f"cmkctl: {unusable}; nothing was read or changed", file=sys.stderr)
         return ExitCode.UNREACHABLE
@@ -485,6 +446,7 @@ class _Run:
     phase: str = "before reading AWS; nothing was changed"
     lease: LeaseHold | None = None
     """The break-glass lease this run holds (issue 12 item 4): released after the verify, on an error, on Ctrl-C."""
+    lease_taken_over: bool = False
 
     def remember(self, deployed: DeployedState) -> None:
         self.states = {
@@ -610,23 +572,6 @@ def _status(run: _Run) -> ExitCode:
     return report.exit_code
 
 
-def _identity_outcome(run: _Run, deployed: DeployedState, code: ExitCode, messages: list[str]) -> ExitCode:
-    """After a revoke/restore: say which keys were addressed and where the alias points elsewhere.
-
-    The change itself went to the enrolled keys (by key ID), whatever the alias names; a moved
-    alias is still an incident of its own, so the run exits non-zero.
-    """
-    if not deployed.enrolled:
-        messages.append(NOT_ENROLLED_NOTE.format(stack=deployed.stack))
-        run.say(messages[-1])
-        return code
-    moved = alias_findings(deployed)
-    for finding in moved:
-        messages.append(finding.message)
-        run.say(messages[-1])
-    return most_severe([code, ExitCode.ALIAS_MOVED]) if moved else code
-
-
 def _all_unreadable(deployed: DeployedState) -> bool:
     return all(reading.error is not None for reading in deployed.readings)
 
@@ -645,73 +590,14 @@ def _confirm(run: _Run, stack: str, context: RunContext, what: str) -> bool:
     return False
 
 
-def _finish_config(
-    run: _Run, path: Path, before: str, after: str, converged: bool, summary: str, messages: list[str]
-) -> None:
-    """Print (or write) the stack-file change that makes the stack and the world agree again."""
-    if before == after:
-        messages.append(f"{path.name} already declares this; nothing to commit.")
-        run.say(f"\n{messages[-1]}")
-        return
-    diff = config_edit.unified_diff(path, before, after)
-    if run.args.write_config and converged:
-        config_edit.write_stack_file(path, after)
-        messages.append(f"Wrote {path} ({summary}); commit it.")
-    elif run.args.write_config:
-        messages.append(f"Not writing {path}: not every region converged; once they have, commit the change below.")
-    else:
-        messages.append(f"Commit this change to {path} ({summary}), or rerun with --write-config.")
-    run.say(f"\n{messages[-1]}\n{diff}".rstrip("\n"))
-
-
 def _refused(run: _Run, headline: str, reasons: Sequence[str]) -> None:
     print(headline, file=sys.stderr)
     for reason in reasons:
         print(f"  - {reason}", file=sys.stderr)
 
 
-def _region_results(
-    deployed: DeployedState, changes: tuple[RegionChange, ...], action: RegionAction, record_tag: str
-) -> list[RegionResult]:
-    before = {r.region: r.key.key_state if r.key else None for r in deployed.readings}
-    results = []
-    for change in changes:
-        key = change.key
-        did: RegionAction = {
-            "changed": action,
-            "unchanged": "none",
-            "refused": "refused",
-            "not-deployed": "not-deployed",
-        }.get(change.outcome, "failed")
-        tags = {k: v for k, v in key.tags.items() if k != TAG_LEASE} if key else {}  # the lease is not the record
-        record = {k: v for k, v in tags.items() if k.startswith("atlassian-cmk:") and v} if key else None
-        results.append(
-            RegionResult(
-                region=change.region,
-                key_arn=key.arn if key else None,
-                before=before.get(change.region),
-                after=key.key_state if key else None,
-                action=did,
-                record=record if key is not None and record_tag in key.tags else None,
-                error=None if change.converged else change.detail,
-            )
-        )
-    return results
-
-
 def _unchanged_results(deployed: DeployedState, action: RegionAction) -> list[RegionResult]:
-    return [
-        RegionResult(
-            r.region,
-            r.key.arn if r.key else None,
-            r.key.key_state if r.key else None,
-            r.key.key_state if r.key else None,
-            action,
-            None,
-            r.error,
-        )
-        for r in deployed.readings
-    ]
+    return unchanged_results([("current", deployed)], action)
 
 
 def _document(run: _Run, document: ChangeDocument) -> None:
@@ -719,270 +605,96 @@ def _document(run: _Run, document: ChangeDocument) -> None:
         print(json.dumps(document.to_json(), indent=2))
 
 
-class _GenerationsRefused(Exception):
-    """Break-glass cannot act on every key generation yet: refused before any AWS call."""
+def _session(run: _Run, stack: str) -> Session:
+    """The workflow's view of this run: clients, clock, the prompt (unless --yes), progress, output."""
+
+    def render(item: Output) -> None:
+        if isinstance(item, Line):
+            run.say(item.text, err=item.stream == "err")
+        else:
+            run.say(render_change(item))
+
+    def phase(text: str, states: Mapping[str, str] | None) -> None:
+        run.phase = text
+        if states is not None:
+            run.states = dict(states)
+
+    return Session(
+        client_factory=run.rt.client_factory,
+        policy=run.rt.policy,
+        now=run.rt.now,
+        confirm=None if run.args.yes else (lambda what, context: _confirm(run, stack, context, what)),
+        waiting=run.wait,
+        emit=render,
+        on_context=lambda context: run.say(context.line()),
+        on_phase=phase,
+        exclusive=lambda stack, keys, caller: _lease(run, stack, keys, caller),
+    )
 
 
-def _refuse_other_generations(config: StackConfig, command: str, stack: str) -> None:
-    refusal = generations_refusal(config, command)
-    if refusal is not None:
-        raise _GenerationsRefused(f"REFUSED: {command} of stack {stack}: " + "; ".join(refusal.reasons))
+class _LeaseRefused(Exception):
+    """Another operation holds the stack's lease (or a key changed since the read): said, nothing changed."""
 
 
-def _take_lease(
-    run: _Run, command: Command, ticket: str, caller: str, deployed: DeployedState, context: RunContext
-) -> ExitCode | None:
-    """Take the break-glass lease before the first change (`atlassian_cmk/lease.py`); REFUSED when another
-    operation holds it or a key changed since the run read it (nothing changed, the holder named)."""
+@contextlib.contextmanager
+def _lease(run: _Run, stack: str, keys: DeployedState, caller: str) -> Iterator[None]:
+    """The break-glass lease around the change and its verification (`atlassian_cmk/lease.py`): taken
+    before the first change, released after the verification, on an error and (in `_on_sigint`) on Ctrl-C."""
+    command: Command = "revoke" if run.args.command == "revoke" else "restore"
     run.phase = "while taking the lease; nothing was changed"
-    lease = new_lease(command, ticket, caller, run.rt.now())
+    lease = new_lease(command, run.args.ticket, caller, run.rt.now())
     with run.wait("AWS (the lease)"):
         hold = acquire_lease(
-            deployed, lease, run.rt.client_factory, run.rt.policy, now=run.rt.now(), break_lease=run.args.break_lease
+            keys, lease, run.rt.client_factory, run.rt.policy, now=run.rt.now(), break_lease=run.args.break_lease
         )
     run.lease = hold
     if hold.refused:
-        reasons = (*hold.refused, f"nothing was changed by this {command}")
-        _refused(run, f"REFUSED: another operation is changing stack {deployed.stack}:", reasons)
-        results = _unchanged_results(deployed, "refused")
-        _document(run, ChangeDocument(command, context, ExitCode.REFUSED, run.rt.now(), results, reasons))
-        return ExitCode.REFUSED
+        _refused(
+            run,
+            f"REFUSED: another operation is changing stack {stack}:",
+            (*hold.refused, f"nothing was changed by this {command}"),
+        )
+        raise _LeaseRefused
     for note in hold.notes():
         run.say(note)
-    return None
+    try:
+        yield
+    finally:
+        released = release_lease(hold)
+        for note in released.notes(lease):
+            run.say(note)
+        run.lease_taken_over = run.lease_taken_over or bool(released.taken_over)
 
 
-def _release_lease(run: _Run, code: ExitCode, messages: list[str]) -> ExitCode:
-    """Release the lease after the verification; a lease another operation took meanwhile is a SPLIT."""
-    if run.lease is None:
-        return code
-    released = release_lease(run.lease)
-    for note in released.notes(run.lease.lease):
-        messages.append(note)
-        run.say(note)
-    return most_severe([code, ExitCode.SPLIT]) if released.taken_over else code
+def _lease_outcome(run: _Run, code: ExitCode) -> ExitCode:
+    """A lease another operation took over during the run is a SPLIT (it may have changed the keys)."""
+    return most_severe([code, ExitCode.SPLIT]) if run.lease_taken_over else code
 
 
 def _revoke(run: _Run) -> ExitCode:
+    """The core's revoke workflow (`atlassian_cmk.workflows.revoke`), rendered."""
     args = run.args
     request = RevokeRequest.validated(args.reason, args.ticket, args.override)
     stack, path, config = _load(args)
-    _refuse_other_generations(config, "revoke", stack)
-    before, _ = _planned_text(path, lambda text: config_edit.with_revocation(text, request.reason, request.ticket))
-
-    deployed, identity, context = _read(run, stack, config)
-    caller = identity.caller
-    run.say(context.line())
-    key_policies = read_key_policies(deployed.live_keys(), run.rt.client_factory)
-    refusal = revoke_refusal(config, deployed, request, key_policies=key_policies)
-    if refusal is not None:
-        _refused(run, f"REFUSED: revoking stack {stack} now is unsafe; nothing was changed:", refusal.reasons)
-        _document(
-            run,
-            ChangeDocument(
-                "revoke", context, refusal.code, run.rt.now(), _unchanged_results(deployed, "refused"), refusal.reasons
-            ),
-        )
-        return refusal.code
-    overridden = bool(guard_reasons(config, deployed, key_policies))
-    override = request.override_justification if overridden else None
-    messages: list[str] = []
-    if override is not None:
-        run.say(f"Guard override: revoking although re-encryption may be in progress ({override}).")
-
-    planned = dataclasses.replace(config, enabled=False, revocation=Revocation(request.reason, request.ticket))
-    if not args.yes:
-        if not _confirm(run, stack, context, revocation_impact(planned, stack)):
-            _document(
-                run,
-                ChangeDocument(
-                    "revoke",
-                    context,
-                    ExitCode.REFUSED,
-                    run.rt.now(),
-                    _unchanged_results(deployed, "not-started"),
-                    ("not confirmed",),
-                ),
-            )
-            return ExitCode.REFUSED
-        # Time of check vs time of use: the operator may have waited at the prompt for minutes. The
-        # guard's evidence is read again now, immediately before DisableKey; any change stops the run.
-        with run.wait("AWS (the guard's evidence again)"):
-            fresh = read_state(stack, config, run.rt.client_factory, max_workers=run.rt.policy.max_workers)
-        changed = guard_evidence_changes(deployed, fresh)
-        if changed:
-            reasons = (*changed, "nothing was disabled; run `cmkctl status`, then revoke again if it is still right")
-            _refused(run, "REFUSED: the guard's evidence changed while you confirmed:", reasons)
-            results = _unchanged_results(fresh, "refused")
-            _document(run, ChangeDocument("revoke", context, ExitCode.REFUSED, run.rt.now(), results, reasons))
-            return ExitCode.REFUSED
-        deployed = fresh
-
-    if (refused := _take_lease(run, "revoke", request.ticket, caller, deployed, context)) is not None:  # lease
-        return refused
-    now = run.rt.now()
-    realm_record = current_realm_record(k.tags for k in deployed.live_keys() if not k.enabled)
-    open_before = {k.region: k.tags.get(TAG_REVOCATION_ID, "") for k in deployed.live_keys()}
-    revocation_id = new_revocation_id(now)
-    plan = revocation_tags(
-        request.reason, request.ticket, caller, now, override, revocation_id, realm_record, open_before
-    )
-    run.phase = "during the revoke (DisableKey may have been sent in some regions; run `cmkctl status`)"
-    with run.wait("AWS (DisableKey, tags, verification)"):
-        changes = converge_keys(
-            deployed, enable=False, plan_tags=plan, client_factory=run.rt.client_factory, policy=run.rt.policy
-        )
-        changes, reconciled = reconcile_revocation_records(
-            changes, client_factory=run.rt.client_factory, policy=run.rt.policy
-        )
-        changes = confirm_final_state(changes, enable=False, client_factory=run.rt.client_factory, policy=run.rt.policy)
-    report = ChangeReport("revoke", caller, now, changes, reconciled)
-    run.states = {c.region: c.key.key_state if c.key else c.outcome for c in changes}
-    run.phase = "after the revoke, while printing the config change"
-    run.say(render_change(report))
-    recorded_override = [c.region for c in changes if c.key is not None and c.key.tags.get(TAG_GUARD_OVERRIDE)]
-    if override is not None and recorded_override:
-        messages.append(f"GUARD OVERRIDDEN (recorded on the keys in {', '.join(recorded_override)}): {override}")
-        run.say(messages[-1])
-    code = _identity_outcome(run, deployed, report.exit_code, messages)
-    code = _release_lease(run, code, messages)  # lease: released after the verify
-    keys = [change.key for change in changes if change.key is not None]
-    if any(not key.enabled for key in keys):
-        messages.append(f"Revocation clock: {revocation_clock(keys, now=now).summary(now)}")
-        run.say(messages[-1])
-    if not any(key.enabled is False for key in keys):
-        messages.append("Nothing was revoked: no region's key is disabled; no config change to commit.")
-        run.say(messages[-1])
-        _document(
-            run,
-            ChangeDocument(
-                "revoke", context, code, now, _region_results(deployed, changes, "disabled", TAG_REVOKED_AT), messages
-            ),
-        )
-        return code
-
-    record = report.record() or {}
-    fields = revocation_block(record, request.reason, request.ticket, revocation_id, override)
-    _, after = _planned_text(path, lambda text: config_edit.with_revocation_fields(text, fields))
-    _finish_config(run, path, before, after, report.converged, "enabled: false plus the revocation block", messages)
-    _document(
-        run,
-        ChangeDocument(
-            "revoke",
-            context,
-            code,
-            now,
-            _region_results(deployed, changes, "disabled", TAG_REVOKED_AT),
-            messages,
-        ),
-    )
-    return code
+    try:
+        report = revoke(request, stack, path, config, _session(run, stack), write_config=args.write_config)
+    except ConfigChangeError as error:
+        raise UsageError(str(error)) from None
+    _document(run, report.document())
+    return _lease_outcome(run, report.exit_code)
 
 
 def _restore(run: _Run) -> ExitCode:
+    """The core's restore workflow (`atlassian_cmk.workflows.restore`), rendered."""
     args = run.args
     request = RestoreRequest.validated(args.ticket)
     stack, path, config = _load(args)
-    _refuse_other_generations(config, "restore", stack)
-    before, after = _planned_text(path, config_edit.with_restoration)
-
-    deployed, identity, context = _read(run, stack, config)
-    caller = identity.caller
-    run.say(context.line())
-    now = run.rt.now()
-    if _all_unreadable(deployed):
-        _refused(run, f"Cannot reach any region ({aws_endpoint_note()}); nothing was changed:", deployed.errors())
-        _document(
-            run,
-            ChangeDocument(
-                "restore",
-                context,
-                ExitCode.UNREACHABLE,
-                now,
-                _unchanged_results(deployed, "not-started"),
-                deployed.errors(),
-            ),
-        )
-        return ExitCode.UNREACHABLE
-    messages: list[str] = []
-    if nothing_revoked(deployed):
-        messages.append(f"Nothing to restore: the key is Enabled in every region ({', '.join(config.regions)}).")
-        run.say(messages[-1])
-        _finish_config(run, path, before, after, True, "enabled: true, revocation block removed", messages)
-        _document(
-            run,
-            ChangeDocument(
-                "restore", context, ExitCode.AS_DECLARED, now, _unchanged_results(deployed, "none"), messages
-            ),
-        )
-        return ExitCode.AS_DECLARED
-    refusal = restore_refusal(deployed)
-    if refusal is not None:
-        _refused(run, f"REFUSED: cannot restore stack {stack}; nothing was changed:", refusal.reasons)
-        _document(
-            run,
-            ChangeDocument(
-                "restore", context, refusal.code, now, _unchanged_results(deployed, "refused"), refusal.reasons
-            ),
-        )
-        return refusal.code
-
-    # The window is judged on the evidence as it is before restore touches any tag.
-    with run.wait("CloudTrail (revocation time)"):
-        evidence = collect_cloudtrail_evidence(deployed.live_keys(), run.rt.client_factory, now=now)
-    clock = realm_revocation_clock(deployed.live_keys(), evidence, now=now)
-    messages.append(reinstatement_verdict(clock, now))
-    run.say(messages[-1])
-
-    what = f"About to ENABLE the CMK keys ({alias_name(stack)}) in {', '.join(config.regions)}."
-    if not args.yes and not _confirm(run, stack, context, what):
-        _document(
-            run,
-            ChangeDocument(
-                "restore",
-                context,
-                ExitCode.REFUSED,
-                now,
-                _unchanged_results(deployed, "not-started"),
-                (*messages, "not confirmed"),
-            ),
-        )
-        return ExitCode.REFUSED
-
-    if (refused := _take_lease(run, "restore", request.ticket, caller, deployed, context)) is not None:  # lease
-        return refused
-    run.phase = "during the restore (EnableKey may have been sent in some regions; run `cmkctl status`)"
-    with run.wait("AWS (EnableKey, tags, verification)"):
-        changes = converge_keys(
-            deployed,
-            enable=True,
-            plan_tags=restoration_tags(request.ticket, caller, now),
-            client_factory=run.rt.client_factory,
-            policy=run.rt.policy,
-        )
-        changes = confirm_final_state(changes, enable=True, client_factory=run.rt.client_factory, policy=run.rt.policy)
-    report = ChangeReport("restore", caller, now, changes)
-    run.states = {c.region: c.key.key_state if c.key else c.outcome for c in changes}
-    run.phase = "after the restore, while printing the config change"
-    run.say(render_change(report))
-    code = _identity_outcome(run, deployed, report.exit_code, messages)
-    code = _release_lease(run, code, messages)  # lease: released after the verify
-    if report.converged:
-        messages.append(remaining_restore_step(clock, now, stack))
-        run.say(messages[-1])
-    _finish_config(run, path, before, after, report.converged, "enabled: true, revocation block removed", messages)
-    _document(
-        run,
-        ChangeDocument(
-            "restore",
-            context,
-            code,
-            now,
-            _region_results(deployed, changes, "enabled", TAG_RESTORED_AT),
-            messages,
-        ),
-    )
-    return code
+    try:
+        report = restore(request, stack, path, config, _session(run, stack), write_config=args.write_config)
+    except ConfigChangeError as error:
+        raise UsageError(str(error)) from None
+    _document(run, report.document())
+    return _lease_outcome(run, report.exit_code)
 
 
 def _scan(run: _Run, stack: str, keys: Mapping[str, str]) -> dict[str, tuple[tuple[str, ...], str | None]]:

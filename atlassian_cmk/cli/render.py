@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from atlassian_cmk.aws.kms_actions import ChangeReport, RegionChange
 from atlassian_cmk.display import printable
 from atlassian_cmk.exit_codes import EXIT_CODE_MEANINGS
 from atlassian_cmk.naming import (
@@ -21,6 +20,7 @@ from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.reencryption_activity import KeyUse, ReencryptionActivity
 from atlassian_cmk.status import StatusReport
 from atlassian_cmk.timeline import RevocationClock, iso
+from atlassian_cmk.workflows.changes import ChangeReport, RegionChange
 
 TABLE_WIDTH = 100
 """The status table fits this many columns; the full detail (ARNs, tags, sources) is in --format json."""
@@ -200,7 +200,7 @@ def _generation_lines(report: StatusReport) -> list[str]:
 def _change_line(change: RegionChange) -> str:
     arn = change.key.arn if change.key else "(key unknown)"
     state = change.key.key_state if change.key else "unknown"
-    return f"  {change.region:<15} {change.outcome.upper():<14} {state:<9} {arn}  {change.detail}"
+    return f"  {change.label:<15} {change.outcome.upper():<14} {state:<9} {arn}  {change.detail}"
 
 
 def _other_operation(change: RegionChange) -> str:
@@ -231,19 +231,19 @@ def render_change(report: ChangeReport) -> str:
     for change in report.regions:
         if change.outcome == "overtaken":
             lines.append(
-                f"SPLIT: {change.region} was {state} by this run, then {_other_operation(change)}. Decide which "
+                f"SPLIT: {change.label} was {state} by this run, then {_other_operation(change)}. Decide which "
                 f"stands and run `cmkctl revoke` or `cmkctl restore` again to converge every region."
             )
-    missing = [c.region for c in report.regions if c.outcome == "record-missing"]
+    missing = [c.label for c in report.regions if c.outcome == "record-missing"]
     if missing:
         lines.append(
             f"RECORD NOT WRITTEN in {', '.join(missing)}: access is {state} there, but the tags that say who, when "
             f"and why are missing (see above). Fix the cause, then run the same `cmkctl {report.action}` again: it "
             "writes the record where it is missing and changes nothing else."
         )
-    failed = [c.region for c in report.regions if c.outcome == "failed"]
+    failed = [c.label for c in report.regions if c.outcome == "failed"]
     if failed and len(failed) < len(report.regions):
-        done = [c.region for c in report.regions if c.converged]
+        done = [c.label for c in report.regions if c.converged]
         lines.append(
             f"SPLIT: {', '.join(done) or 'no region'} {state}; {', '.join(failed)} NOT {state} (see above). The "
             f"regions that succeeded stay {state}; run `cmkctl {report.action}` again to converge."

@@ -11,11 +11,11 @@ import http.client
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from tests.support.loopback import closed_port_url, serve_on_loopback
 
@@ -35,10 +35,50 @@ class CountingProxy:
         self._lock = threading.Lock()
         self.requests: Counter[tuple[str, str]] = Counter()
         self.url = ""
+        self._round_lock = threading.Condition()
+        self._sizes: list[int] = []
+        self._round = 0
+        self._deadlock_s = 30.0
+        self.rounds: list[list[tuple[str, str]]] = []
+        """(region, operation) of each request, by round (`expect_rounds`)."""
+        self.deadlocked = False
 
     def record(self, region: str, operation: str) -> None:
         with self._lock:
             self.requests[(region, operation)] += 1
+
+    def expect_rounds(self, sizes: Sequence[int], *, deadlock_s: float = 30.0) -> None:
+        """Hold requests in rounds: no request of round k is answered until `sizes[k]` have arrived.
+
+        This proves round-trip structure without timing: a request that arrives while its round is
+        still filling cannot depend on any answer of that round (none was given), so if a client
+        needed more round trips than `sizes` allows, it would wait for an answer that never comes.
+        `deadlock_s` only ends such a wait (the round is then marked `deadlocked`); it is no speed
+        threshold. Requests after the last round pass at once and land in `rounds[len(sizes)]`.
+        """
+        with self._round_lock:
+            self._sizes = list(sizes)
+            self._round = 0
+            self.rounds = [[] for _ in range(len(sizes) + 1)]
+            self.deadlocked = False
+            self._deadlock_s = deadlock_s
+
+    def _arrive(self, region: str, operation: str) -> None:
+        with self._round_lock:
+            if not self._sizes:
+                return
+            index = min(self._round, len(self._sizes))
+            self.rounds[index].append((region, operation))
+            if index == len(self._sizes):
+                return
+            if len(self.rounds[index]) == self._sizes[index]:
+                self._round += 1
+                self._round_lock.notify_all()
+                return
+            if not self._round_lock.wait_for(lambda: self._round > index, timeout=self._deadlock_s):
+                self.deadlocked = True
+                self._round = len(self._sizes)
+                self._round_lock.notify_all()
 
     def by_region(self) -> dict[str, int]:
         with self._lock:
@@ -64,8 +104,11 @@ class CountingProxy:
                 body = self.rfile.read(length) if length else None
                 scope = _SCOPE_RE.search(self.headers.get("Authorization", ""))
                 if scope:
-                    operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2] or self.command
+                    # JSON protocols (KMS) name the operation in X-Amz-Target; query protocols (STS) in the body.
+                    action = parse_qs((body or b"").decode("utf-8", "replace")).get("Action", [""])[0]
+                    operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2] or action or self.command
                     proxy.record(scope.group(1), operation)
+                    proxy._arrive(scope.group(1), operation)
                 connection = http.client.HTTPConnection(*proxy._upstream, timeout=30)
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}

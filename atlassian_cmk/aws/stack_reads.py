@@ -1,0 +1,141 @@
+"""Reading a stack's keys for cmkctl: every generation it acts on, and who is acting, in one round.
+
+The guard's evidence (each key's state and tags), the alias, and the caller identity do not depend
+on each other, so they go out at once: the first round trip of a revoke is all its reads, and the
+second is DisableKey (issue 14 item 8). `max_workers=1` reads region after region (the benchmark's
+baseline only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from atlassian_cmk.aws.cloudtrail import read_reencryption_activity
+from atlassian_cmk.aws.identity import Identity, read_identity
+from atlassian_cmk.aws.kms_reads import ClientFactory, read_deployed_state, read_key_policies
+from atlassian_cmk.break_glass import KeyPolicies
+from atlassian_cmk.config import StackConfig
+from atlassian_cmk.key_identity import KeyGeneration
+from atlassian_cmk.live_keys import DeployedState, LiveKey
+from atlassian_cmk.naming import alias_name
+
+
+def read_generation(
+    stack: str,
+    regions: tuple[str, ...],
+    keys: KeyGeneration | None,
+    alias: str,
+    client_factory: ClientFactory,
+    *,
+    max_workers: int | None = None,
+) -> DeployedState:
+    """One generation's keys: by their recorded ARNs (every recorded region), else through `alias`."""
+    if max_workers != 1:
+        return read_deployed_state(stack, regions, key_pair_alias=alias, client_factory=client_factory, enrolled=keys)
+    targets = keys.regions if keys is not None else regions
+    parts = [
+        read_deployed_state(
+            stack,
+            (region,),
+            key_pair_alias=alias,
+            client_factory=client_factory,
+            enrolled=None if keys is None else KeyGeneration({region: keys.keys[region]}),
+        )
+        for region in targets
+    ]
+    return DeployedState(stack, alias, tuple(r for part in parts for r in part.readings), keys is not None)
+
+
+def read_state(
+    stack: str,
+    config: StackConfig,
+    client_factory: ClientFactory,
+    *,
+    max_workers: int | None = None,
+    now: datetime | None = None,
+) -> DeployedState:
+    """The current generation: the enrolled keys by ARN once enrolled, else through the stack's alias;
+    while two generations are enrolled, with CloudTrail's evidence of re-encryption (as of `now`,
+    default: the clock), read beside the keys (it is paced, `aws.cloudtrail`)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        trail = pool.submit(read_reencryption_activity, config, client_factory, now=now or datetime.now(UTC))
+        state = read_generation(
+            stack, config.regions, config.enrolled_keys, alias_name(stack), client_factory, max_workers=max_workers
+        )
+        return dataclasses.replace(state, reencryption_activity=trail.result())
+
+
+def read_generations_and_identity(
+    stack: str,
+    config: StackConfig,
+    generations: Sequence[tuple[KeyGeneration | None, str]],
+    client_factory: ClientFactory,
+    *,
+    now: datetime,
+    max_workers: int | None = None,
+    with_policies: bool = False,
+) -> tuple[tuple[DeployedState, ...], Identity, KeyPolicies | None]:
+    """Each generation's keys (recorded ARNs or alias, as `read_generation`) and the caller, all at once;
+    the first generation (the current one) carries CloudTrail's evidence of re-encryption while two
+    generations are enrolled (`read_reencryption_activity`: no request otherwise).
+
+    `with_policies`: also the first generation's key policies (`KeyPolicies`, else None).
+    Raises CredentialsProblem (one line, exit 3) when the profile or credentials are unusable.
+    """
+    with ThreadPoolExecutor(max_workers=3 + len(generations)) as pool:
+        identity = pool.submit(read_identity, client_factory, config.regions[0])
+        trail = pool.submit(read_reencryption_activity, config, client_factory, now=now)
+        first_keys = generations[0][0] if generations else None
+        # The current generation's key policies (the evidence protection the guard checks): by key ID
+        # once enrolled, in this same round; before enrollment they need the key IDs the read finds.
+        policies = (
+            pool.submit(read_key_policies_by_id, first_keys, client_factory)
+            if with_policies and first_keys is not None
+            else None
+        )
+        states = [
+            pool.submit(read_generation, stack, config.regions, keys, alias, client_factory, max_workers=max_workers)
+            for keys, alias in generations
+        ]
+        read = [state.result() for state in states]
+        read[0] = dataclasses.replace(read[0], reencryption_activity=trail.result())
+        key_policies: KeyPolicies | None = None
+        if policies is not None:
+            key_policies = policies.result()
+        elif with_policies:
+            key_policies = read_key_policies(read[0].live_keys(), client_factory)
+        return tuple(read), identity.result(), key_policies
+
+
+def read_key_policies_by_id(keys: KeyGeneration, client_factory: ClientFactory) -> KeyPolicies:
+    """(region -> key policy JSON, region -> why unreadable) of recorded keys, by the key IDs in their ARNs,
+    all regions at once: what `kms_reads.read_key_policies` returns, without waiting for DescribeKey."""
+    stand_ins = [LiveKey(region, key.key_id, key.arn, "unknown", False) for region, key in keys.keys.items()]
+    return read_key_policies(stand_ins, client_factory)
+
+
+def read_state_and_identity(
+    stack: str,
+    config: StackConfig,
+    client_factory: ClientFactory,
+    *,
+    max_workers: int | None = None,
+    through_alias: bool = False,
+    now: datetime | None = None,
+) -> tuple[DeployedState, Identity]:
+    """The current generation (`read_state`) and who is acting, in one concurrent round.
+
+    `through_alias`: the keys the alias names, with their key policies, whatever is enrolled (what
+    `cmkctl enroll` checks before it records them). Raises CredentialsProblem (one line, exit 3)
+    when the profile or credentials are unusable, instead of reporting the same cause once per region.
+    """
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        identity = pool.submit(read_identity, client_factory, config.regions[0])
+        if through_alias:
+            deployed = read_deployed_state(stack, config.regions, client_factory=client_factory, with_policy=True)
+        else:
+            deployed = read_state(stack, config, client_factory, max_workers=max_workers, now=now)
+        return deployed, identity.result()

@@ -1,0 +1,207 @@
+"""`revoke`: disable every key Atlassian holds, in every region and generation, record why, verify.
+
+Round trips with `--yes` (issue 14 item 8; counted in tests/test_workflow_round_trips.py):
+1. every generation's keys (DescribeKey, ListResourceTags, the alias) and the caller, at once;
+2. DisableKey in every region and generation; 3. the record (TagResource); 4. the read-back of
+state and record; 5. the settling read after every region is done (another operator, another
+record). With a confirmation prompt, the guard's evidence and the stack file are read again after
+the answer (one round), immediately before DisableKey.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from atlassian_cmk import config_edit
+from atlassian_cmk.aws.kms_actions import converge_keys, settle
+from atlassian_cmk.break_glass import RevokeRequest, guard_evidence_changes, guard_reasons, revoke_refusal
+from atlassian_cmk.config import Revocation, StackConfig
+from atlassian_cmk.exit_codes import ExitCode
+from atlassian_cmk.generations import CURRENT
+from atlassian_cmk.guards import revocation_clock
+from atlassian_cmk.impact import revocation_impact
+from atlassian_cmk.live_keys import DeployedState
+from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_ID, TAG_REVOKED_AT
+from atlassian_cmk.records import current_realm_record, new_revocation_id, revocation_block
+from atlassian_cmk.workflows.changes import ChangeReport, RegionChange, TagPlanner
+from atlassian_cmk.workflows.follow_up import finish, plan_change, stack_file_changed
+from atlassian_cmk.workflows.outcome import identity_outcome
+from atlassian_cmk.workflows.reading import Reading, read_targets
+from atlassian_cmk.workflows.record_plan import revocation_tags
+from atlassian_cmk.workflows.report import Session, Transcript, WorkflowReport
+from atlassian_cmk.workflows.results import change_results, unchanged_results
+from atlassian_cmk.workflows.targets import Target, revoke_targets
+
+
+def revoke(
+    request: RevokeRequest, stack: str, path: Path, config: StackConfig, session: Session, *, write_config: bool
+) -> WorkflowReport:
+    """Run one break-glass revocation; never raises for AWS trouble (it is in the report).
+
+    Raises `ConfigChangeError` (before any AWS call) when the stack-file follow-up would be invalid,
+    and `CredentialsProblem` when the profile or credentials are unusable (nothing read or changed).
+    """
+    out = Transcript(session.emit)
+    planned = plan_change(path, lambda text: config_edit.with_revocation(text, request.reason, request.ticket))
+    targets = revoke_targets(config, stack)
+    reading = read_targets(stack, config, targets, session, with_policies=True)
+    context = reading.context
+    session.on_context(context)
+    now = session.now()
+
+    key_policies = reading.key_policies or ({}, {})
+    # Every generation's tags (combined), CloudTrail's evidence, and the current keys' evidence protection.
+    refusal = revoke_refusal(config, reading.combined(), request, key_policies=key_policies)
+    if refusal is not None:
+        out.refused(f"REFUSED: revoking stack {stack} now is unsafe; nothing was changed:", refusal.reasons)
+        return out.report(
+            "revoke", context, refusal.code, now, unchanged_results(reading.roles(), "refused"), refusal.reasons
+        )
+    overridden = bool(guard_reasons(config, reading.combined(), key_policies))
+    override = request.override_justification if overridden else None
+    if override is not None:
+        out.say(f"Guard override: revoking although re-encryption may be in progress ({override}).", message=False)
+    absent = _not_deployed_generations(reading)
+    for target, regions in absent:
+        out.say(f"{target.label}: no key behind {target.alias} in {', '.join(regions)}; nothing to disable there.")
+
+    if session.confirm is not None:
+        planned_config = dataclasses.replace(
+            config, enabled=False, revocation=Revocation(request.reason, request.ticket)
+        )
+        session.on_phase("at the confirmation prompt; nothing was changed", None)
+        if not session.confirm(_what(planned_config, stack, reading), context):
+            return out.report(
+                "revoke",
+                context,
+                ExitCode.REFUSED,
+                session.now(),
+                unchanged_results(reading.roles(), "not-started"),
+                ("not confirmed",),
+            )
+        # Time of check vs time of use: the operator may have waited at the prompt for minutes. The
+        # guard's evidence (every generation's keys) and the stack file it judged are read again now,
+        # immediately before DisableKey; any change stops the run.
+        fresh = read_targets(stack, config, targets, session, with_policies=True)  # its own progress line
+        changed = _evidence_changes(reading, fresh)
+        file_changed = stack_file_changed(planned)
+        if file_changed is not None:
+            changed = (*changed, file_changed)
+        if changed:
+            reasons = (*changed, "nothing was disabled; run `cmkctl status`, then revoke again if it is still right")
+            out.refused("REFUSED: the guard's evidence changed while you confirmed:", reasons)
+            results = unchanged_results(fresh.roles(), "refused")
+            return out.report("revoke", context, ExitCode.REFUSED, session.now(), results, reasons)
+        reading = fresh
+
+    now = session.now()
+    acted = _acted(reading, absent)
+    all_keys = [k for _, state in acted for k in state.live_keys()]
+    realm_record = current_realm_record(k.tags for k in all_keys if not k.enabled)
+    open_before = {k.key_id: k.tags.get(TAG_REVOCATION_ID, "") for k in all_keys}
+    revocation_id = new_revocation_id(now)
+    plan = revocation_tags(
+        request.reason, request.ticket, reading.identity.caller, now, override, revocation_id, realm_record, open_before
+    )
+    session.on_phase(
+        "during the revoke (DisableKey may have been sent in some regions; run `cmkctl status`)", reading.key_states()
+    )
+    with (
+        session.exclusive(stack, reading.current, reading.identity.caller),
+        session.waiting("AWS (DisableKey, tags, verification)"),
+    ):
+        changes = _converge_all(acted, plan, session)
+        changes, reconciled = settle(
+            changes, enable=False, client_factory=session.client_factory, policy=session.policy
+        )
+    report = ChangeReport("revoke", reading.identity.caller, now, changes, reconciled)
+    session.on_phase(
+        "after the revoke, while printing the config change",
+        {c.label: c.key.key_state if c.key else c.outcome for c in changes},
+    )
+    out.add(report)
+    recorded_override = [c.label for c in changes if c.key is not None and c.key.tags.get(TAG_GUARD_OVERRIDE)]
+    if override is not None and recorded_override:
+        out.say(f"GUARD OVERRIDDEN (recorded on the keys in {', '.join(recorded_override)}): {override}")
+    code = identity_outcome(out, reading.current, report.exit_code)
+    keys = [change.key for change in changes if change.key is not None]
+    if any(not key.enabled for key in keys):
+        out.say(f"Revocation clock: {revocation_clock(keys, now=now).summary(now)}")
+    results = change_results(acted, changes, "disabled", TAG_REVOKED_AT)
+    if not any(key.enabled is False for key in keys):
+        out.say("Nothing was revoked: no region's key is disabled; no config change to commit.")
+        return out.report("revoke", context, code, now, results, change=report)
+
+    record = report.record() or {}
+    fields = revocation_block(record, request.reason, request.ticket, revocation_id, override)
+    planned = dataclasses.replace(planned, after=config_edit.with_revocation_fields(planned.before, fields))
+    written = finish(
+        out,
+        planned,
+        converged=report.converged,
+        write=write_config,
+        summary="enabled: false plus the revocation block",
+        command="revoke",
+    )
+    return out.report("revoke", context, code, now, results, change=report, config_written=written)
+
+
+def _what(planned: StackConfig, stack: str, reading: Reading) -> str:
+    """The confirmation's text: the impact, and every generation the revoke disables when more than one."""
+    text = revocation_impact(planned, stack)
+    others = [target.label for target in reading.targets if target.role != CURRENT]
+    if others:
+        text += f"\nThis disables every generation Atlassian holds: the current one and {', '.join(others)}."
+    return text
+
+
+def _not_deployed_generations(reading: Reading) -> list[tuple[Target, list[str]]]:
+    """Generations other than the current one found through their alias with no key behind it yet
+    (e.g. `preparing` declared, `pulumi up` not run): nothing to disable there, nothing lost."""
+    absent = []
+    for target, state in reading.pairs():
+        if target.role == CURRENT or target.keys is not None:
+            continue
+        regions = [r.region for r in state.readings if r.missing]
+        if regions:
+            absent.append((target, regions))
+    return absent
+
+
+def _acted(reading: Reading, absent: list[tuple[Target, list[str]]]) -> list[tuple[str, DeployedState]]:
+    """(role, keys) of every generation the revoke acts on, without the regions with nothing deployed."""
+    skipped = {(target.role, region) for target, regions in absent for region in regions}
+    acted: list[tuple[str, DeployedState]] = []
+    for target, state in reading.pairs():
+        readings = tuple(r for r in state.readings if (target.role, r.region) not in skipped)
+        if readings:
+            acted.append((target.role, dataclasses.replace(state, readings=readings)))
+    return acted
+
+
+def _converge_all(
+    acted: list[tuple[str, DeployedState]], plan: TagPlanner, session: Session
+) -> tuple[RegionChange, ...]:
+    """Every generation's keys at once (each generation's regions at once within it): DisableKey goes
+    out in every region and generation in the same round trip."""
+
+    def converge(pair: tuple[str, DeployedState]) -> tuple[RegionChange, ...]:
+        role, state = pair
+        changes = converge_keys(
+            state, enable=False, plan_tags=plan, client_factory=session.client_factory, policy=session.policy
+        )
+        return tuple(dataclasses.replace(change, generation=role) for change in changes)
+
+    with ThreadPoolExecutor(max_workers=session.policy.max_workers or max(1, len(acted))) as pool:
+        return tuple(change for changes in pool.map(converge, acted) for change in changes)
+
+
+def _evidence_changes(checked: Reading, fresh: Reading) -> tuple[str, ...]:
+    """What changed in any generation's evidence between the check and the moment of use."""
+    lines: list[str] = []
+    for (target, before), (_, after) in zip(checked.pairs(), fresh.pairs(), strict=True):
+        prefix = "" if target.role == CURRENT else f"{target.label}: "
+        lines.extend(f"{prefix}{line}" for line in guard_evidence_changes(before, after))
+    return tuple(lines)

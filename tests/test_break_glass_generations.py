@@ -1,0 +1,143 @@
+"""Break-glass with two key generations (issue 15 item 2/4): revoke disables every held generation,
+restore enables the current one only; the guard still stops a revoke during re-encryption."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from atlassian_cmk.aws.kms_reads import read_key
+from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair
+from atlassian_cmk.cli.main import Runtime, main
+from atlassian_cmk.exit_codes import ExitCode
+from atlassian_cmk.naming import TAG_REVOCATION_ID
+from atlassian_cmk.stack_file import load_stack_config
+from tests.support.cmkctl import REGIONS, STACK, emulator_clients, kms, runtime, stack_dir
+
+
+def _arns(keys: list[ProvisionedKey]) -> str:
+    return "".join(f"    {key.region}: {key.arn}\n" for key in keys)
+
+
+def two_generations(
+    tmp_path: Path, endpoint: str, status: str, *, record_next: bool = True
+) -> tuple[Path, list[ProvisionedKey], list[ProvisionedKey]]:
+    """Current and next key pairs as the component creates them, the stack file recording them."""
+    project = stack_dir(tmp_path, {"    status: none": f"    status: {status}\n    ticket: PS-1"})
+    config = load_stack_config(project, STACK)
+    factory = emulator_clients(endpoint)
+    current = create_key_pair(config, STACK, client_factory=factory)
+    following = create_key_pair(config, STACK, key_pair="next", client_factory=factory)
+    path = project / f"Pulumi.{STACK}.yaml"
+    text = path.read_text() + f"  atlassian-cmk:enrolledKeys:\n{_arns(current)}"
+    if record_next:
+        text += f"  atlassian-cmk:nextKeys:\n{_arns(following)}"
+    path.write_text(text)
+    load_stack_config(project, STACK)  # the arranged file is valid
+    return project, current, following
+
+
+def states(endpoint: str, keys: list[ProvisionedKey]) -> dict[str, str]:
+    found = {}
+    for key in keys:
+        reading = read_key(kms(endpoint, key.region), key.region, key.key_id)
+        assert reading.key is not None
+        found[key.region] = reading.key.key_state
+    return found
+
+
+def tags(endpoint: str, key: ProvisionedKey) -> dict[str, str]:
+    reading = read_key(kms(endpoint, key.region), key.region, key.key_id)
+    assert reading.key is not None
+    return dict(reading.key.tags)
+
+
+def quiet_cloudtrail(endpoint: str) -> Runtime:
+    """The emulator for KMS and STS; CloudTrail (not in the emulator) stubbed with botocore's Stubber on the
+    real client: every LookupEvents finds no event, so Atlassian is not seen re-encrypting."""
+    clients: dict[str, Any] = {}
+    for region in REGIONS:
+        client = boto3.client("cloudtrail", region_name=region, aws_access_key_id="x", aws_secret_access_key="x")
+        stub = Stubber(client)
+        for _ in range(50):
+            stub.add_response("lookup_events", {"Events": []})
+        stub.activate()
+        clients[region] = client
+    base = runtime(endpoint)
+
+    def factory(service: str, region: str) -> Any:
+        return clients[region] if service == "cloudtrail" else base.client_factory(service, region)
+
+    return Runtime(factory, base.policy, base.now, base.ask)
+
+
+REVOKE = ["revoke", "--reason", "Suspected breach", "--ticket", "SEC-1", "--yes"]
+DISABLED = {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+ENABLED = {"us-east-1": "Enabled", "us-west-2": "Enabled"}
+
+
+@pytest.mark.parametrize("record_next", [True, False], ids=["nextKeys recorded", "next behind its alias only"])
+def test_revoke_while_preparing_disables_both_generations_in_every_region(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], record_next: bool
+) -> None:
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing", record_next=record_next)
+
+    code = main([*REVOKE, "--format", "json", "--project-dir", str(project)], runtime=quiet_cloudtrail(moto_endpoint))
+    document = json.loads(capsys.readouterr().out)
+
+    assert code == ExitCode.AS_DECLARED
+    assert states(moto_endpoint, current) == DISABLED and states(moto_endpoint, following) == DISABLED
+    rows = {(row["region"], row["generation"]): row for row in document["regions"]}
+    assert set(rows) == {(r, g) for r in DISABLED for g in ("current", "next")}
+    assert {row["action"] for row in rows.values()} == {"disabled"}
+    assert {row["before"] for row in rows.values()} == {"Enabled"}
+    # One revocation, one record on every key of every generation.
+    ids = {tags(moto_endpoint, key)[TAG_REVOCATION_ID] for key in (*current, *following)}
+    assert len(ids) == 1
+
+
+def test_revoke_during_in_progress_is_refused_for_every_generation_unless_overridden(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, current, following = two_generations(tmp_path, moto_endpoint, "in-progress")
+
+    refused = main([*REVOKE, "--project-dir", str(project)], runtime=quiet_cloudtrail(moto_endpoint))
+    err = capsys.readouterr().err
+    assert refused == ExitCode.REFUSED and "re-encryption in progress" in err
+    assert states(moto_endpoint, current) == ENABLED and states(moto_endpoint, following) == ENABLED
+
+    overridden = main(
+        [*REVOKE, "--project-dir", str(project), "--override-reencryption-guard", "CISO approved"],
+        runtime=quiet_cloudtrail(moto_endpoint),
+    )
+    out = capsys.readouterr().out
+    assert overridden == ExitCode.AS_DECLARED
+    assert states(moto_endpoint, current) == DISABLED and states(moto_endpoint, following) == DISABLED
+    assert "us-east-1 (next)" in out and "GUARD OVERRIDDEN" in out
+
+
+def test_restore_enables_the_current_generation_only_and_says_the_next_stays_disabled(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    assert (
+        main([*REVOKE, "--project-dir", str(project)], runtime=quiet_cloudtrail(moto_endpoint)) == ExitCode.AS_DECLARED
+    )
+    capsys.readouterr()
+
+    code = main(
+        ["restore", "--ticket", "SEC-2", "--yes", "--format", "json", "--project-dir", str(project)],
+        runtime=quiet_cloudtrail(moto_endpoint),
+    )
+    document = json.loads(capsys.readouterr().out)
+
+    assert code == ExitCode.AS_DECLARED
+    assert states(moto_endpoint, current) == ENABLED
+    assert states(moto_endpoint, following) == DISABLED  # never by break-glass: the reviewed change enables it
+    assert {(row["generation"], row["action"]) for row in document["regions"]} == {("current", "enabled")}
+    assert any("generation 2 (next) stays disabled in us-east-1, us-west-2" in m for m in document["messages"])

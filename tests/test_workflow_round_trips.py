@@ -1,0 +1,72 @@
+"""Revoke's critical path (issue 14 item 8): DisableKey in every region within two round trips of the
+start, the whole run in at most five, proven by holding each round until all of it has arrived."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from atlassian_cmk.cli.main import main
+from atlassian_cmk.exit_codes import ExitCode
+from tests.support.cmkctl import REGIONS, live, provision, runtime, stack_dir
+from tests.support.counting_proxy import counting_proxy
+
+
+def _enrolled(tmp_path: Path, endpoint: str) -> Path:
+    project = stack_dir(tmp_path)
+    keys = provision(project, endpoint)
+    path = project / "Pulumi.prod.yaml"
+    path.write_text(
+        path.read_text() + "  atlassian-cmk:enrolledKeys:\n" + "".join(f"    {k.region}: {k.arn}\n" for k in keys)
+    )
+    return project
+
+
+def test_revoke_disables_every_region_in_the_second_round_trip_and_finishes_in_five(
+    tmp_path: Path, moto_endpoint: str
+) -> None:
+    project = _enrolled(tmp_path, moto_endpoint)
+    per_region_reads = 4  # DescribeKey (by key ID), ListResourceTags, GetKeyPolicy, DescribeKey (the alias), at once
+    sizes = [1 + per_region_reads * len(REGIONS), len(REGIONS), len(REGIONS), 2 * len(REGIONS), 2 * len(REGIONS)]
+
+    with counting_proxy(moto_endpoint) as proxy:
+        proxy.expect_rounds(sizes)
+        code = main(
+            ["revoke", "--project-dir", str(project), "--reason", "Suspected breach", "--ticket", "SEC-1", "--yes"],
+            runtime=runtime(proxy.url),
+        )
+
+    assert not proxy.deadlocked, proxy.rounds  # no request waited on an answer of its own round
+    assert code == ExitCode.AS_DECLARED
+    assert {region: live(moto_endpoint, region).key_state for region in REGIONS} == dict.fromkeys(REGIONS, "Disabled")
+    rounds = [Counter(operation for _, operation in bucket) for bucket in proxy.rounds]
+    # 1: the guard's evidence (tags, key policies), the alias and the caller identity, in one concurrent round.
+    assert rounds[0] == Counter({"GetCallerIdentity": 1, "DescribeKey": 4, "ListResourceTags": 2, "GetKeyPolicy": 2})
+    # 2: DisableKey, every region.
+    assert sorted(proxy.rounds[1]) == [(region, "DisableKey") for region in REGIONS]
+    # 3: the record; 4: its read-back; 5: the settling read after every region is done.
+    assert rounds[2] == Counter({"TagResource": 2})
+    assert rounds[3] == rounds[4] == Counter({"DescribeKey": 2, "ListResourceTags": 2})
+    assert proxy.rounds[5] == []  # nothing after the fifth round
+
+
+@pytest.mark.parametrize("answer", ["prod"])
+def test_after_confirmation_the_evidence_is_read_again_in_one_round_then_disable(
+    tmp_path: Path, moto_endpoint: str, answer: str
+) -> None:
+    project = _enrolled(tmp_path, moto_endpoint)
+    reads = 1 + 4 * len(REGIONS)
+    sizes = [reads, reads, len(REGIONS)]
+
+    with counting_proxy(moto_endpoint) as proxy:
+        proxy.expect_rounds(sizes)
+        code = main(
+            ["revoke", "--project-dir", str(project), "--reason", "Suspected breach", "--ticket", "SEC-1"],
+            runtime=runtime(proxy.url, answer=answer),
+        )
+
+    assert not proxy.deadlocked, proxy.rounds
+    assert code == ExitCode.AS_DECLARED
+    assert sorted(proxy.rounds[2]) == [(region, "DisableKey") for region in REGIONS]
