@@ -69,21 +69,23 @@ def plant(endpoint: str, value: str) -> None:
 def test_restore_during_a_slow_revoke_refuses_naming_the_holder_and_changes_nothing(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Operator A's revoke has disabled and recorded us-east-1; its us-west-2 DisableKey is held in the proxy.
-    Operator B's restore, started meanwhile, is refused (exit 4) naming A's lease, and sends no write at all;
-    A then converges (exit 0) and releases the lease: no split."""
+    """Operator A's revoke has disabled and recorded us-east-1 (its record released the lease there); its
+    us-west-2 DisableKey is held in the proxy, its lease there written beside it. Operator B's restore,
+    started meanwhile, is refused (exit 4) naming A's lease and sends no EnableKey; A then converges
+    (exit 0) and its record releases the lease: no split."""
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
     codes: dict[str, int] = {}
     with fault_proxy(moto_endpoint) as proxy_a, fault_proxy(moto_endpoint) as proxy_b:
         proxy_a.hold("DisableKey", region="us-west-2", forward=True)
         east_recorded = proxy_a.watch("us-east-1", "TagResource", count=2)  # the lease, then the record
+        west_leased = proxy_a.watch("us-west-2", "TagResource")  # the lease, beside the held DisableKey
         slow = dataclasses.replace(
             runtime(proxy_a.url), client_factory=fast_client_factory(proxy_a.url, read_timeout=60)
         )
         operator_a = threading.Thread(target=lambda: codes.setdefault("revoke", revoke(project, slow)))
         operator_a.start()
-        assert proxy_a.holding.wait(timeout=60) and east_recorded.wait(timeout=60)
+        assert proxy_a.holding.wait(timeout=60) and east_recorded.wait(timeout=60) and west_leased.wait(timeout=60)
         held = leases(moto_endpoint)
 
         codes["restore"] = restore(project, runtime(proxy_b.url))
@@ -94,14 +96,15 @@ def test_restore_during_a_slow_revoke_refuses_naming_the_holder_and_changes_noth
         operator_a.join(timeout=60)
 
     assert codes == {"restore": ExitCode.REFUSED, "revoke": ExitCode.AS_DECLARED}, refused.err
-    assert states_meanwhile == {"us-east-1": "Disabled", "us-west-2": "Enabled"}  # B changed nothing
-    assert proxy_b.operations() <= READ_ONLY
-    lease = parse_lease(held["us-east-1"])
-    assert isinstance(lease, Lease) and held["us-west-2"] == held["us-east-1"]
+    assert states_meanwhile == {"us-east-1": "Disabled", "us-west-2": "Enabled"}  # B changed no key's state
+    assert "EnableKey" not in proxy_b.operations() and "DisableKey" not in proxy_b.operations()
+    assert held["us-east-1"] == ""  # released by A's record in the same TagResource
+    lease = parse_lease(held["us-west-2"])
+    assert isinstance(lease, Lease)
     assert (lease.command, lease.ticket, lease.holder) == ("revoke", "SEC-1", MOTO_CALLER)
     assert "REFUSED: another operation is changing stack prod:" in refused.err
     assert (
-        f"us-east-1: another operation holds the lease: cmkctl revoke by {MOTO_CALLER} under SEC-1 since "
+        f"us-west-2: another operation holds the lease: cmkctl revoke by {MOTO_CALLER} under SEC-1 since "
         f"{lease.lease_id[6:10]}-" in refused.err
     )
     assert f"(lease {lease.lease_id}, expires " in refused.err
@@ -113,49 +116,76 @@ def test_restore_during_a_slow_revoke_refuses_naming_the_holder_and_changes_noth
         assert TAG_RESTORED_AT not in tags and TAG_RESTORE_TICKET not in tags
 
 
-def test_a_lease_taken_over_during_the_run_is_named_and_is_a_split(
+def test_a_revoke_started_during_a_slow_restore_takes_over_and_ends_disabled_everywhere(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The residual race (two writers within KMS's read-after-write window): another lease replaces ours
-    in us-east-1 while us-west-2 is held. At release the run finds it, names it and exits 2."""
+    """Restore A holds the lease; its us-east-1 is enabled, its us-west-2 EnableKey is held in proxy A.
+    Revoke B starts: it does not wait, says it takes over, disables us-east-1 and writes its lease beside
+    (us-west-2's lease write is held in proxy B). A's us-west-2 EnableKey then lands, after B's read: A
+    finishes, finds its lease taken over and exits 2 naming the revocation. B's final check finds
+    us-west-2 re-enabled by that restore and disables it again, once: disabled everywhere, exit 0."""
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
-    other = new_lease("restore", "SEC-B", ALICE, datetime.now(UTC)).tag_value()
+    assert revoke(project, runtime(moto_endpoint), ticket="SEC-0") == ExitCode.AS_DECLARED
+    capsys.readouterr()
     codes: dict[str, int] = {}
-    with fault_proxy(moto_endpoint) as proxy:
-        proxy.hold("DisableKey", region="us-west-2", forward=True)
-        east_recorded = proxy.watch("us-east-1", "TagResource", count=2)
-        slow = dataclasses.replace(runtime(proxy.url), client_factory=fast_client_factory(proxy.url, read_timeout=60))
-        operator_a = threading.Thread(target=lambda: codes.setdefault("revoke", revoke(project, slow)))
+    with fault_proxy(moto_endpoint) as proxy_a, fault_proxy(moto_endpoint) as proxy_b:
+        proxy_a.hold("EnableKey", region="us-west-2", forward=True)
+        east_restored = proxy_a.watch("us-east-1", "TagResource", count=2)  # A's lease, then its record
+        slow_a = dataclasses.replace(
+            runtime(proxy_a.url), client_factory=fast_client_factory(proxy_a.url, read_timeout=60)
+        )
+        operator_a = threading.Thread(target=lambda: codes.setdefault("restore", restore(project, slow_a)))
         operator_a.start()
-        assert proxy.holding.wait(timeout=60) and east_recorded.wait(timeout=60)
-        east = live(moto_endpoint, "us-east-1")
-        kms(moto_endpoint, "us-east-1").tag_resource(KeyId=east.key_id, Tags=[{"TagKey": TAG_LEASE, "TagValue": other}])
-        proxy.release.set()
+        assert proxy_a.holding.wait(timeout=60) and east_restored.wait(timeout=60)
+
+        proxy_b.hold("TagResource", region="us-west-2", forward=True)  # B's lease write there, its first write
+        east_disabled = proxy_b.watch("us-east-1", "DisableKey")
+        slow_b = dataclasses.replace(
+            runtime(proxy_b.url), client_factory=fast_client_factory(proxy_b.url, read_timeout=60)
+        )
+        operator_b = threading.Thread(target=lambda: codes.setdefault("revoke", revoke(project, slow_b)))
+        operator_b.start()
+        assert proxy_b.holding.wait(timeout=60) and east_disabled.wait(timeout=60)
+
+        proxy_a.release.set()  # A's EnableKey in us-west-2 lands after B's DisableKey
         operator_a.join(timeout=60)
+        proxy_b.release.set()
+        operator_b.join(timeout=60)
 
     out = capsys.readouterr().out
-    assert codes == {"revoke": ExitCode.SPLIT}, out
+    assert codes == {"restore": ExitCode.SPLIT, "revoke": ExitCode.AS_DECLARED}, out
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
-    assert leases(moto_endpoint) == {"us-east-1": other, "us-west-2": ""}  # never blanks another's lease
-    assert f"LEASE TAKEN OVER in us-east-1: cmkctl restore by {ALICE} under SEC-B" in out
+    assert leases(moto_endpoint) == dict.fromkeys(REGIONS, "")
+    assert f"a restore by {MOTO_CALLER} (ticket SEC-B) was in progress; revocation takes over" in out
+    assert "DISABLED AGAIN us-west-2: the restore by" in out
+    assert "RESTORE OVERTAKEN: a revocation took over this restore's lease in us-east-1" in out
+    # us-west-2 was still revoked under SEC-0 when B read: B completes that open revocation (records.py's
+    # realm record) rather than starting another, and the restore names it.
+    assert "LEASE TAKEN OVER in us-east-1: " in out and "under revocation rev-" in out and "(ticket SEC-0)" in out
+    assert [c.operation for c in proxy_a.calls].count("EnableKey") == 2  # once per region, never retried
+    for region in REGIONS:
+        tags = live(moto_endpoint, region).tags
+        assert tags[TAG_REVOCATION_TICKET] == "SEC-0" and tags.get(TAG_RESTORED_AT, "") == ""
 
 
-def test_a_key_changed_between_the_read_and_the_lease_refuses_and_releases(
+def test_a_key_changed_between_the_read_and_the_lease_refuses_the_restore_and_releases(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Someone disables us-east-1 (outside cmkctl) after the revoke read the keys and before its lease
+    """Someone enables us-east-1 (outside cmkctl) after the restore read the keys and before its lease
     is written: the plan is stale, so nothing is changed and the lease taken so far is released."""
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint)) == ExitCode.AS_DECLARED
+    capsys.readouterr()
     with fault_proxy(moto_endpoint) as proxy:
         proxy.hold("TagResource", region="us-east-1", forward=True)  # the lease write, the run's first write
         codes: list[int] = []
-        run = threading.Thread(target=lambda: codes.append(revoke(project, runtime(proxy.url))))
+        run = threading.Thread(target=lambda: codes.append(restore(project, runtime(proxy.url))))
         run.start()
         assert proxy.holding.wait(timeout=60)
         east = live(moto_endpoint, "us-east-1")
-        kms(moto_endpoint, "us-east-1").disable_key(KeyId=east.key_id)
+        kms(moto_endpoint, "us-east-1").enable_key(KeyId=east.key_id)
         proxy.release.set()
         run.join(timeout=60)
         sent = [c.operation for c in proxy.calls]
@@ -163,36 +193,38 @@ def test_a_key_changed_between_the_read_and_the_lease_refuses_and_releases(
     err = capsys.readouterr().err
     assert codes == [ExitCode.REFUSED], err
     assert "DisableKey" not in sent and "EnableKey" not in sent
-    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Enabled"}
-    assert "us-east-1: the key changed since this run read it (state Enabled -> Disabled)" in err
-    assert leases(moto_endpoint) == {"us-east-1": "", "us-west-2": None}  # released; never taken in us-west-2
-    assert TAG_REVOCATION_ID not in live(moto_endpoint, "us-east-1").tags
+    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Disabled"}
+    assert "us-east-1: the key changed since this run read it (state Disabled -> Enabled)" in err
+    assert leases(moto_endpoint) == dict.fromkeys(REGIONS, "")  # released in us-east-1; never taken in us-west-2
+    assert TAG_RESTORED_AT not in live(moto_endpoint, "us-east-1").tags
 
 
 # ----------------------------------------------------------------------------- stale leases
 
 
-def test_an_expired_lease_refuses_until_broken_explicitly_then_the_revoke_runs(
+def test_an_expired_lease_refuses_the_restore_until_broken_explicitly_then_it_runs(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A crashed restore left its lease; it expired. The revoke is refused (exit 4, nothing changed) with
-    the holder, ticket, since when, and the exact flag to break it; with that flag the lease is broken
-    (reported) and the revoke converges and releases its own."""
+    """A crashed restore left its lease; it expired. The next restore is refused (exit 4, nothing changed)
+    with the holder, ticket, since when, and the exact flag to break it; with that flag the lease is
+    broken (reported) and the restore converges and releases its own."""
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint)) == ExitCode.AS_DECLARED
     stale = new_lease("restore", "SEC-OLD", ALICE, datetime.now(UTC) - LEASE_TTL - timedelta(minutes=1))
     plant(moto_endpoint, stale.tag_value())
+    capsys.readouterr()
 
-    assert revoke(project, runtime(moto_endpoint)) == ExitCode.REFUSED
+    assert restore(project, runtime(moto_endpoint)) == ExitCode.REFUSED
     err = capsys.readouterr().err
-    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
+    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
     assert leases(moto_endpoint) == dict.fromkeys(REGIONS, stale.tag_value())
     assert f"cmkctl restore by {ALICE} under SEC-OLD since " in err and "expired " in err
     assert f"if that operation is gone, break it: rerun with --break-lease {stale.lease_id}" in err
 
-    assert revoke(project, runtime(moto_endpoint), "--break-lease", stale.lease_id) == ExitCode.AS_DECLARED
+    assert restore(project, runtime(moto_endpoint), "--break-lease", stale.lease_id) == ExitCode.AS_DECLARED
     out = capsys.readouterr().out
-    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
     assert leases(moto_endpoint) == dict.fromkeys(REGIONS, "")
     for region in REGIONS:
         assert f"LEASE BROKEN in {region} (expired or unreadable): cmkctl restore by {ALICE} under SEC-OLD" in out
@@ -203,38 +235,60 @@ def test_an_unexpired_lease_cannot_be_broken(
 ) -> None:
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint)) == ExitCode.AS_DECLARED
     running = new_lease("restore", "SEC-NOW", ALICE, datetime.now(UTC))
     plant(moto_endpoint, running.tag_value())
 
-    code = revoke(project, runtime(moto_endpoint), "--break-lease", running.lease_id)
+    code = restore(project, runtime(moto_endpoint), "--break-lease", running.lease_id)
 
     assert code == ExitCode.REFUSED
-    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
+    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
     assert leases(moto_endpoint) == dict.fromkeys(REGIONS, running.tag_value())
     assert "it has not expired, so --break-lease cannot break it" in capsys.readouterr().err
 
 
-def test_a_lease_cmkctl_cannot_read_holds_until_broken_by_its_first_word(
+def test_a_lease_cmkctl_cannot_read_holds_a_restore_until_broken_by_its_first_word(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint)) == ExitCode.AS_DECLARED
     plant(moto_endpoint, "manual-hold by the SOC")
+    capsys.readouterr()
 
-    assert restore(project, runtime(moto_endpoint)) == ExitCode.AS_DECLARED  # nothing to restore: no lease needed
-    assert revoke(project, runtime(moto_endpoint)) == ExitCode.REFUSED
+    assert restore(project, runtime(moto_endpoint)) == ExitCode.REFUSED
     assert "an unreadable lease 'manual-hold by the SOC'" in capsys.readouterr().err
-    assert revoke(project, runtime(moto_endpoint), "--break-lease", "manual-hold") == ExitCode.AS_DECLARED
+    assert restore(project, runtime(moto_endpoint), "--break-lease", "manual-hold") == ExitCode.AS_DECLARED
+    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
+
+
+@pytest.mark.parametrize("held_by", ["restore", "revoke", "unreadable"])
+def test_revocation_never_waits_for_a_lease(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], held_by: str
+) -> None:
+    """Any lease, unexpired or unreadable: revoke disables every region anyway, says so for a restore's
+    lease, and leaves the lease released (its record's TagResource blanks it)."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    lease = new_lease("restore" if held_by == "restore" else "revoke", "SEC-NOW", ALICE, datetime.now(UTC))
+    plant(moto_endpoint, "manual-hold by the SOC" if held_by == "unreadable" else lease.tag_value())
+
+    assert revoke(project, runtime(moto_endpoint)) == ExitCode.AS_DECLARED
+
+    out = capsys.readouterr().out
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    assert leases(moto_endpoint) == dict.fromkeys(REGIONS, "")
+    takeover = f"a restore by {ALICE} (ticket SEC-NOW) was in progress; revocation takes over"
+    assert (takeover in out) == (held_by == "restore")
 
 
 def test_a_malformed_break_lease_value_is_a_one_line_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["revoke", "--project-dir", str(tmp_path), "--reason", "r", "--ticket", "T-1", "--break-lease", "a b"])
+    code = main(["restore", "--project-dir", str(tmp_path), "--ticket", "T-1", "--break-lease", "a b"])
     assert code == ExitCode.USAGE
     assert capsys.readouterr().err.strip().splitlines() == [
-        "cmkctl: revoke: --break-lease: 'a b' is not allowed; allowed: the lease id a refusal names, e.g. "
+        "cmkctl: restore: --break-lease: 'a b' is not allowed; allowed: the lease id a refusal names, e.g. "
         "lease-20310301T120000Z-3f9a1c2b (one word, at most 256)"
     ]
 

@@ -8,7 +8,10 @@ TagResource (with "" to release) and reads are sent: break-glass may not untag (
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,8 +20,16 @@ from atlassian_cmk.aws.kms_actions import RECORD_NOT_RETRYABLE, RetryPolicy
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_key
 from atlassian_cmk.lease import Lease, judge_lease, lease_tag, parse_lease
 from atlassian_cmk.live_keys import DeployedState, LiveKey
-from atlassian_cmk.naming import TAG_LEASE, TAG_RESTORED_AT, TAG_REVOCATION_ID, TAG_STACK
+from atlassian_cmk.naming import (
+    TAG_LEASE,
+    TAG_RESTORED_AT,
+    TAG_REVOCATION_ID,
+    TAG_REVOCATION_TICKET,
+    TAG_REVOKED_BY,
+    TAG_STACK,
+)
 from atlassian_cmk.timeline import iso
+from atlassian_cmk.workflows.changes import TagChange
 
 
 @dataclass
@@ -89,6 +100,19 @@ def _lease_value(kms: Any, key_id: str) -> str | None:
         if not page.get("Truncated"):
             return None
         marker = {"Marker": page["NextMarker"]}
+
+
+def _revocation_named(kms: Any, region: str, key_id: str) -> str:
+    """`; the key is Disabled under revocation rev-... by <arn> (ticket T)` when a revocation took over
+    (its lease is blanked by the time a restore releases: the record names it); else ""."""
+    reading = read_key(kms, region, key_id)
+    key = reading.key
+    if key is None or key.enabled or not key.tags.get(TAG_REVOCATION_ID):
+        return ""
+    return (
+        f"; the key is {key.key_state} under revocation {key.tags.get(TAG_REVOCATION_ID)} by "
+        f"{key.tags.get(TAG_REVOKED_BY, '?')} (ticket {key.tags.get(TAG_REVOCATION_TICKET, '?')})"
+    )
 
 
 def _error_code(error: BaseException) -> str:
@@ -216,7 +240,8 @@ def release_lease(hold: LeaseHold) -> LeaseRelease:
             if value != mine:
                 found = parse_lease(value)
                 now = datetime.now(UTC)
-                taken.append((region, found.describe(now) if found else "the lease was blanked by another operation"))
+                what = found.describe(now) if found else "the lease was blanked by another operation"
+                taken.append((region, f"{what}{_revocation_named(kms, region, key_id)}"))
             else:
                 _tag(kms, key_id, "")
                 released.append(region)
@@ -252,3 +277,78 @@ def release_within(holds: list[LeaseHold], timeout_s: float) -> list[str]:
         else:
             said.append(f"lease {lease.lease_id} released")
     return said
+
+
+# ----------------------------------------------------------------------------- revoke: never waits, takes over
+
+
+def restore_in_progress(states: Sequence[DeployedState], now: datetime) -> Lease | None:
+    """The unexpired lease of a `cmkctl restore` found in the run's first-round reading (the tags are
+    already read there: no extra request), or None. Revocation does not wait for it: it takes over."""
+    for state in states:
+        for key in state.live_keys():
+            found = parse_lease(key.tags.get(TAG_LEASE))
+            if isinstance(found, Lease) and found.command == "restore" and not found.expired(now):
+                return found
+    return None
+
+
+class RevokeLease:
+    """Revoke's lease: written on every stack key at once, concurrently with DisableKey (round 2),
+    without reading first or waiting for anyone (revocation never waits for coordination; a restore
+    started later reads it and refuses). Released in the record's own TagResource (`release_tags`),
+    so the plain path costs no round trip; what is still held afterwards `hold` releases as any lease.
+    """
+
+    def __init__(self, states: Sequence[DeployedState], lease: Lease, client_factory: ClientFactory) -> None:
+        self.hold = LeaseHold(lease, client_factory)
+        keys = [
+            (reading.region, reading.key.key_id)
+            for state in states
+            for reading in state.readings
+            if reading.key is not None and reading.key.tags.get(TAG_STACK) == state.stack
+        ]
+        self._released: set[str] = set()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(keys)))
+        self._writes: dict[str, tuple[str, Future[None]]] = {
+            key_id: (region, self._pool.submit(self._write, region, key_id)) for region, key_id in keys
+        }
+
+    def _write(self, region: str, key_id: str) -> None:
+        _tag(self.hold.client_factory("kms", region), key_id, self.hold.lease.tag_value())
+
+    def written(self, key_id: str) -> bool:
+        """Wait for the lease write on `key_id` (sent beside its DisableKey, so normally done); True if
+        AWS accepted it (the region is then held), else the region is `not_held`."""
+        entry = self._writes.get(key_id)
+        if entry is None:
+            return False
+        region, future = entry
+        try:
+            future.result()
+        except Exception as error:  # noqa: BLE001 - the revoke goes on; the operator is told
+            if all(r != region for r, _ in self.hold.not_held):
+                self.hold.not_held.append((region, f"lease not written: {describe_error(error)}"))
+            return False
+        if key_id not in self._released:
+            self.hold.held.setdefault(region, key_id)
+        return True
+
+    def release_tags(self, key_id: str, tags: TagChange) -> TagChange:
+        """`tags` (the record this run writes on `key_id`) plus the lease's release, `""`, in the same
+        TagResource, once this run's lease write there has landed (never before: a late lease write
+        would then outlive the run). A key with no record to write keeps its lease for `finish`."""
+        if not tags.put or tags.blocked is not None or not self.written(key_id):
+            return tags
+        region = self._writes[key_id][0]
+        self._released.add(key_id)
+        self.hold.held.pop(region, None)
+        return dataclasses.replace(tags, put={**tags.put, TAG_LEASE: ""})
+
+    def finish(self) -> LeaseRelease:
+        """Wait for every lease write, then release (checked: only where still this run's) what the
+        record's TagResource did not."""
+        for key_id in self._writes:
+            self.written(key_id)
+        self._pool.shutdown(wait=True)
+        return release_lease(self.hold)

@@ -227,11 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="write the change into Pulumi.<stack>.yaml (comments kept) instead of only printing it",
         )
-        command.add_argument(
-            "--break-lease",
-            metavar="LEASE_ID",
-            help="break another operation's lease that has expired (the id its refusal names); audited in CloudTrail",
-        )
+
+    # Only restore waits for the lease (revocation never does: docs/cmkctl.md, "The lease").
+    restore.add_argument(
+        "--break-lease",
+        metavar="LEASE_ID",
+        help="break another operation's lease that has expired (the id its refusal names); audited in CloudTrail",
+    )
 
     enroll = commands.add_parser(
         "enroll",
@@ -629,6 +631,7 @@ def _session(run: _Run, stack: str) -> Session:
         on_context=lambda context: run.say(context.line()),
         on_phase=phase,
         exclusive=lambda stack, keys, caller: _lease(run, stack, keys, caller),
+        on_lease=lambda hold: setattr(run, "lease", hold),
     )
 
 
@@ -638,9 +641,10 @@ class _LeaseRefused(Exception):
 
 @contextlib.contextmanager
 def _lease(run: _Run, stack: str, keys: DeployedState, caller: str) -> Iterator[None]:
-    """The break-glass lease around the change and its verification (`atlassian_cmk/lease.py`): taken
-    before the first change, released after the verification, on an error and (in `_on_sigint`) on Ctrl-C."""
-    command: Command = "revoke" if run.args.command == "revoke" else "restore"
+    """Restore's break-glass lease around EnableKey and its verification (`atlassian_cmk/lease.py`): taken
+    before the first change, released after the verification, on an error and (in `_on_sigint`) on Ctrl-C.
+    Revoke does not come here: it never waits (`atlassian_cmk.aws.lease.RevokeLease`)."""
+    command: Command = "restore"
     run.phase = "while taking the lease; nothing was changed"
     lease = new_lease(command, run.args.ticket, caller, run.rt.now())
     with run.wait("AWS (the lease)"):
@@ -664,6 +668,13 @@ def _lease(run: _Run, stack: str, keys: DeployedState, caller: str) -> Iterator[
         for note in released.notes(lease):
             run.say(note)
         run.lease_taken_over = run.lease_taken_over or bool(released.taken_over)
+        if released.taken_over:
+            # Restore yields: it never sends EnableKey again after a revocation took over.
+            run.say(
+                f"RESTORE OVERTAKEN: a revocation took over this restore's lease in "
+                f"{', '.join(region for region, _ in released.taken_over)} (named above); the revocation stands. "
+                "Run `cmkctl status`; restore again only once that revocation's incident is closed"
+            )
 
 
 def _lease_outcome(run: _Run, code: ExitCode) -> ExitCode:

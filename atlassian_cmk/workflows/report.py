@@ -18,6 +18,7 @@ from typing import Literal
 
 from atlassian_cmk.aws.kms_actions import RetryPolicy
 from atlassian_cmk.aws.kms_reads import ClientFactory
+from atlassian_cmk.aws.lease import LeaseHold
 from atlassian_cmk.documents import ChangeDocument, RegionResult, RunContext
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.live_keys import DeployedState
@@ -61,9 +62,11 @@ class Session:
     progress line when it passes a second). `emit`: each output item as it is produced.
     `on_context`: who/where, as soon as it is known (said first). `on_phase(phase, states)`: what the
     run is doing and each key's last known state (label -> KeyState), for the Ctrl-C line.
-    `exclusive(stack, keys, caller)`: held from before the first change until after the verification:
-    cmkctl takes the break-glass lease on `keys` there (`atlassian_cmk.lease`) and raises, changing
-    nothing, when another operation holds it.
+    `exclusive(stack, keys, caller)`: restore's, held from before EnableKey until after the
+    verification: cmkctl takes the break-glass lease on `keys` there (`atlassian_cmk.lease`) and
+    raises, changing nothing, when another operation holds it. Revoke never waits on it: it writes
+    its own lease beside DisableKey (`aws.lease.RevokeLease`) and hands it to `on_lease(hold)` so
+    an error or Ctrl-C can release it.
     """
 
     client_factory: ClientFactory
@@ -75,6 +78,7 @@ class Session:
     on_context: Callable[[RunContext], None] = _ignore
     on_phase: Callable[[str, Mapping[str, str] | None], None] = _ignore
     exclusive: Callable[[str, DeployedState, str], AbstractContextManager[None]] = _no_lease
+    on_lease: Callable[[LeaseHold], None] = _ignore
 
 
 class ConfigChangeError(ValueError):
