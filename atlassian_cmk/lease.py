@@ -8,13 +8,17 @@ value per key:
 
     lease-20310301T120000Z-3f9a1c2b revoke SEC-1234 2031-03-01T12:10:00Z arn:aws:sts::...:assumed-role/...
 
-(lease id, which holds the acquisition time; command; ticket; expiry; holder). The protocol
-(`atlassian_cmk.aws.lease`): after the operator confirmed and before the first change, in every
-region in sorted order, read the key's tags; refuse if another unexpired lease is there; write
-ours; read it back and refuse if it is not ours. Release after the verification by writing ""
-(break-glass may not untag: `iam_roles`), also on failure and on Ctrl-C. Sorted order makes two
-contenders meet in the same first region, so one of them stops before it has leased anything the
-other needs.
+(lease id, which holds the acquisition time; command; ticket; expiry; holder).
+
+Revocation never waits for coordination; restore yields (docs/cmkctl.md, "The lease"). restore
+(`atlassian_cmk.aws.lease.acquire_lease`): after the operator confirmed and before EnableKey, in
+every region in sorted order, read the key's tags; refuse if another unexpired lease is there;
+write ours; read it back and refuse if it is not ours; release after the verification by writing
+"" (break-glass may not untag: `iam_roles`), also on failure and on Ctrl-C. Sorted order makes two
+restores meet in the same first region. revoke (`atlassian_cmk.aws.lease.RevokeLease`) reads no
+lease before acting (its first round's tags already hold it), writes its own beside DisableKey,
+and releases it in the record's TagResource: a restore started meanwhile refuses, a restore
+already running is taken over (and yields, exit 2).
 
 What remains racy, honestly: KMS tags are last-writer-wins and the read-back is the only arbiter.
 Two operations that both read "no lease" before either write lands, and where one reads back

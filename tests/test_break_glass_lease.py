@@ -1,8 +1,9 @@
 """The break-glass lease keeps two revoke/restore operations on one stack from interleaving (issue 12 item 4).
 
 Against moto through the fault proxy; each case asserts the exit code, every region's key state and
-tags read from the emulator (not from cmkctl's output), and what the refused run sent. The race is
-engineered with the proxy holding one region's DisableKey on an event, never with sleeps.
+tags read from the emulator (not from cmkctl's output), and what the refused run sent. The races are
+engineered with the proxy holding one region's DisableKey, EnableKey or lease write on an event, never
+with sleeps. The decision under test: revocation never waits for coordination; restore yields.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from atlassian_cmk.naming import (
     TAG_LEASE,
     TAG_RESTORE_TICKET,
     TAG_RESTORED_AT,
-    TAG_REVOCATION_ID,
     TAG_REVOCATION_TICKET,
 )
 from atlassian_cmk.stack_file import load_stack_config

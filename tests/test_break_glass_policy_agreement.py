@@ -137,6 +137,8 @@ def test_every_kms_request_of_revoke_and_restore_is_allowed_for_the_break_glass_
     assert any(w.get(TAG_RESTORED_AT) == "" and w.get(TAG_REVOCATION_ID) for w in tag_writes)
     assert any(w.get(TAG_RESTORED_AT) for w in tag_writes)
     assert any(w.get(TAG_LEASE) for w in tag_writes) and any(w == {TAG_LEASE: ""} for w in tag_writes)  # the lease
+    # revoke's lease released in its record's own TagResource (one request with the record tags): allowed too.
+    assert any(w.get(TAG_LEASE) == "" and w.get(TAG_REVOCATION_ID) for w in tag_writes)
     for region in REGIONS:
         tags = live(moto_endpoint, region).tags
         assert tags[TAG_RESTORED_AT] and tags[TAG_REVOCATION_ID]

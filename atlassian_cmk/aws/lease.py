@@ -8,9 +8,10 @@ TagResource (with "" to release) and reads are sent: break-glass may not untag (
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +50,9 @@ class LeaseHold:
     not_held: list[tuple[str, str]] = field(default_factory=list)
     broken: list[tuple[str, str]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    pending: Callable[[], None] = field(default=lambda: None)
+    """Waits for lease writes still in flight (revoke's, sent beside DisableKey) before a release, so
+    Ctrl-C never releases ahead of a write that then lands and outlives the run."""
 
     def notes(self) -> list[str]:
         """Lines for the operator: leases broken, regions where the lease is not held."""
@@ -229,6 +233,7 @@ def release_lease(hold: LeaseHold) -> LeaseRelease:
 
     Idempotent: a region released (or found taken over) is dropped from `hold.held`; a region whose
     release failed stays, so a later call tries again. Never raises."""
+    hold.pending()
     mine = hold.lease.tag_value()
     released: list[str] = []
     taken: list[tuple[str, str]] = []
@@ -300,22 +305,38 @@ class RevokeLease:
     so the plain path costs no round trip; what is still held afterwards `hold` releases as any lease.
     """
 
-    def __init__(self, states: Sequence[DeployedState], lease: Lease, client_factory: ClientFactory) -> None:
+    def __init__(
+        self, states: Sequence[DeployedState], lease: Lease, client_factory: ClientFactory, policy: RetryPolicy
+    ) -> None:
         self.hold = LeaseHold(lease, client_factory)
+        self._policy = policy
         keys = [
             (reading.region, reading.key.key_id)
             for state in states
             for reading in state.readings
             if reading.key is not None and reading.key.tags.get(TAG_STACK) == state.stack
         ]
-        self._released: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(keys)))
+        # Held from the moment the write is sent: a release (the end, an error, Ctrl-C) first waits for it.
+        self.hold.held.update({region: key_id for region, key_id in keys})
         self._writes: dict[str, tuple[str, Future[None]]] = {
             key_id: (region, self._pool.submit(self._write, region, key_id)) for region, key_id in keys
         }
+        self.hold.pending = self._wait
 
     def _write(self, region: str, key_id: str) -> None:
-        _tag(self.hold.client_factory("kms", region), key_id, self.hold.lease.tag_value())
+        try:
+            # Within the run's retry bounds, as restore's lease: a throttled first write is no reason to go unleased.
+            _tag_retried(self.hold.client_factory("kms", region), key_id, self.hold.lease.tag_value(), self._policy)
+        except Exception as error:
+            self.hold.held.pop(region, None)
+            self.hold.not_held.append((region, f"lease not written: {describe_error(error)}"))
+            raise
+
+    def _wait(self) -> None:
+        for _, future in self._writes.values():
+            with contextlib.suppress(Exception):  # a failed write is already in `not_held`
+                future.result()
 
     def written(self, key_id: str) -> bool:
         """Wait for the lease write on `key_id` (sent beside its DisableKey, so normally done); True if
@@ -323,15 +344,10 @@ class RevokeLease:
         entry = self._writes.get(key_id)
         if entry is None:
             return False
-        region, future = entry
         try:
-            future.result()
-        except Exception as error:  # noqa: BLE001 - the revoke goes on; the operator is told
-            if all(r != region for r, _ in self.hold.not_held):
-                self.hold.not_held.append((region, f"lease not written: {describe_error(error)}"))
+            entry[1].result()
+        except Exception:  # noqa: BLE001 - said in `hold.not_held`; the revoke goes on
             return False
-        if key_id not in self._released:
-            self.hold.held.setdefault(region, key_id)
         return True
 
     def release_tags(self, key_id: str, tags: TagChange) -> TagChange:
@@ -340,15 +356,11 @@ class RevokeLease:
         would then outlive the run). A key with no record to write keeps its lease for `finish`."""
         if not tags.put or tags.blocked is not None or not self.written(key_id):
             return tags
-        region = self._writes[key_id][0]
-        self._released.add(key_id)
-        self.hold.held.pop(region, None)
+        self.hold.held.pop(self._writes[key_id][0], None)
         return dataclasses.replace(tags, put={**tags.put, TAG_LEASE: ""})
 
     def finish(self) -> LeaseRelease:
         """Wait for every lease write, then release (checked: only where still this run's) what the
         record's TagResource did not."""
-        for key_id in self._writes:
-            self.written(key_id)
         self._pool.shutdown(wait=True)
         return release_lease(self.hold)

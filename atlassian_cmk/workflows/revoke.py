@@ -116,10 +116,12 @@ def revoke(
     if taken is not None:
         out.say(f"a restore by {taken.holder} (ticket {taken.ticket}) was in progress; revocation takes over")
     with session.waiting("AWS (DisableKey, tags, verification)"):
+        # The stack's lease lives on the current generation's keys: the ones restore leases and enables.
         lease = RevokeLease(
-            [state for _, state in acted],
+            [state for role, state in acted if role == CURRENT],
             new_lease("revoke", request.ticket, reading.identity.caller, now),
             session.client_factory,
+            session.policy,
         )
         session.on_lease(lease.hold)
         try:
