@@ -28,6 +28,7 @@ from atlassian_cmk.yaml_v3 import STR, resolve_plain
 ENABLED_KEY: Final = f"{NAMESPACE}:enabled"
 REVOCATION_KEY: Final = f"{NAMESPACE}:revocation"
 ENROLLED_KEYS_KEY: Final = f"{NAMESPACE}:enrolledKeys"
+NEXT_KEYS_KEY: Final = f"{NAMESPACE}:nextKeys"
 
 _Edit = tuple[int, int, str]  # replace text[start:end] with the string
 _UNPRINTABLE: Final = frozenset("\x85\u2028\u2029\ufeff")
@@ -295,6 +296,11 @@ def with_key_generation(text: str, full_key: str, keys: Mapping[str, str], sourc
 def with_enrolled_keys(text: str, keys: Mapping[str, str], source: str = "stack file") -> str:
     """The stack file with `atlassian-cmk:enrolledKeys` set to the given region -> key ARN map."""
     return with_key_generation(text, ENROLLED_KEYS_KEY, keys, source)
+
+
+def with_next_keys(text: str, keys: Mapping[str, str], source: str = "stack file") -> str:
+    """The stack file with `atlassian-cmk:nextKeys` set to the next generation's region -> key ARN map."""
+    return with_key_generation(text, NEXT_KEYS_KEY, keys, source)
 
 
 def validate_text(text: str, source: str, project_dir: Path | None = None) -> StackConfig:

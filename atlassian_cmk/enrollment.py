@@ -1,10 +1,16 @@
-"""Enrollment: from the keys the first `pulumi up` created to the `enrolledKeys` the stack records.
+"""Enrollment: from the keys the first `pulumi up` created to the `enrolledKeys` the stack records,
+and from the next generation a `preparing` apply created to the `nextKeys` (`cmkctl enroll --next`).
 
 `cmkctl enroll` reads each region's key through the stack's alias (the only way to find it
 before enrollment) and accepts it only when it looks like the stack's own key: its tags name
 this stack, region and key pair, it is not pending deletion, every key is in one account, and
 its key policy keeps the account's administration and Atlassian's grants. An alias someone
 repointed at another key fails at least one of these; then nothing is enrolled.
+
+The next generation is checked the same way through `alias/atlassian-cmk/<stack>/next`, its keys
+tagged `atlassian-cmk:key-pair: next`; it is recorded only while the program creates it (status
+`preparing` or `in-progress`), only beside recorded `enrolledKeys` (the current generation's
+identity must not come from an alias either), and never with an ARN of another generation.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from atlassian_cmk.config import StackConfig
+from atlassian_cmk.config import ReencryptionStatus, StackConfig
+from atlassian_cmk.generations import NEXT
 from atlassian_cmk.key_identity import parse_key_arn
 from atlassian_cmk.key_policy import key_policy_findings
 from atlassian_cmk.live_keys import DeployedState, LiveKey
@@ -67,9 +74,32 @@ def policy_problems(config: StackConfig, key: LiveKey, account: str) -> list[str
     ]
 
 
-def _key_problems(config: StackConfig, stack: str, region: str, key: LiveKey) -> list[str]:
+NEXT_ENROLLMENT_STATUSES: Final[tuple[ReencryptionStatus, ...]] = ("preparing", "in-progress")
+"""The phases in which `cmkctl enroll --next` records `nextKeys`: the program creates the next generation
+then; at `complete` the ARNs must already be recorded (Atlassian re-encrypted to them)."""
+
+
+def next_enrollment_refusal(config: StackConfig) -> str | None:
+    """Why the next generation cannot be recorded for this configuration (before any AWS call), or None."""
+    status = config.reencryption.status
+    if status not in NEXT_ENROLLMENT_STATUSES:
+        return (
+            f"atlassian-cmk:reencryption.status is {status}; enroll --next records the next generation only while "
+            f"it is {' or '.join(NEXT_ENROLLMENT_STATUSES)} (set status: preparing and apply it first)"
+        )
+    if config.enrolled_keys is None:
+        return (
+            "atlassian-cmk:enrolledKeys is not set; enroll the current generation first "
+            "(`cmkctl enroll --write-config`), so neither generation's identity comes from an alias"
+        )
+    return None
+
+
+def _key_problems(
+    config: StackConfig, stack: str, region: str, key: LiveKey, key_pair: str = CURRENT_KEY_PAIR
+) -> list[str]:
     problems: list[str] = []
-    wanted = {TAG_STACK: stack, TAG_REGION: region, TAG_KEY_PAIR: CURRENT_KEY_PAIR}
+    wanted = stack_key_tags(stack, region, key_pair)
     for tag, value in wanted.items():
         found = key.tags.get(tag)
         if found != value:
@@ -89,8 +119,14 @@ def _key_problems(config: StackConfig, stack: str, region: str, key: LiveKey) ->
     return problems
 
 
-def check_enrollment(config: StackConfig, deployed: DeployedState) -> EnrollmentCheck:
-    """Whether the keys behind the alias in every region of the realm are the stack's own, and their ARNs."""
+def check_enrollment(
+    config: StackConfig, deployed: DeployedState, key_pair: str = CURRENT_KEY_PAIR
+) -> EnrollmentCheck:
+    """Whether the keys behind the alias in every region of the realm are the stack's own, and their ARNs.
+
+    `key_pair`: the generation read (`current`, or `next` through `alias/atlassian-cmk/<stack>/next`,
+    whose keys must be tagged `atlassian-cmk:key-pair: next` and hold no ARN of another generation).
+    """
     problems: list[str] = []
     keys: dict[str, str] = {}
     for region in config.regions:
@@ -102,18 +138,35 @@ def check_enrollment(config: StackConfig, deployed: DeployedState) -> Enrollment
             problems.append(f"{region}: no key behind {deployed.alias}: run `pulumi up` first")
             continue
         key = reading.key
-        for problem in _key_problems(config, deployed.stack, region, key):
+        for problem in _key_problems(config, deployed.stack, region, key, key_pair):
             problems.append(f"{region}: {key.arn} does not look like the stack's key: {problem}")
         keys[region] = key.arn
     accounts = sorted({parsed.account for arn in keys.values() if (parsed := parse_key_arn(arn)) is not None})
     if len(accounts) > 1:
         problems.append(f"the keys are in different accounts ({', '.join(accounts)}); one key account is expected")
+    if key_pair == NEXT:
+        problems.extend(_held_elsewhere(config, keys))
     return EnrollmentCheck(keys=keys, problems=tuple(problems))
 
 
-def stack_key_tags(stack: str, region: str) -> dict[str, str]:
-    """The evidence tags that make a key look like the stack's key in `region` (what a decoy would copy)."""
-    return {TAG_STACK: stack, TAG_REGION: region, TAG_KEY_PAIR: CURRENT_KEY_PAIR}
+def _held_elsewhere(config: StackConfig, keys: Mapping[str, str]) -> list[str]:
+    """The next generation's ARNs that another generation already records (an alias repointed back at one)."""
+    recorded: dict[str, str] = {}
+    for index, generation in enumerate(config.retired_keys):
+        recorded.update({key.arn: f"atlassian-cmk:retiredKeys[{index}]" for key in generation})
+    if config.enrolled_keys is not None:
+        recorded.update({key.arn: "atlassian-cmk:enrolledKeys" for key in config.enrolled_keys})
+    return [
+        f"{region}: {arn} is already recorded as {recorded[arn]}; the next generation is a new key per region"
+        for region, arn in keys.items()
+        if arn in recorded
+    ]
+
+
+def stack_key_tags(stack: str, region: str, key_pair: str = CURRENT_KEY_PAIR) -> dict[str, str]:
+    """The evidence tags that make a key look like the stack's key of `key_pair` in `region` (what a decoy
+    would copy)."""
+    return {TAG_STACK: stack, TAG_REGION: region, TAG_KEY_PAIR: key_pair}
 
 
 def other_tagged_keys_problems(

@@ -110,3 +110,22 @@ def generations(config: StackConfig) -> tuple[Generation, ...]:
 def held_generations(config: StackConfig) -> tuple[Generation, ...]:
     """The generations Atlassian holds and uses: current and next (retired ones are no longer used)."""
     return tuple(g for g in generations(config) if g.role != RETIRED)
+
+
+
+def retired_generation(config: StackConfig, resource_name: str, region: str, role: str) -> KeyGeneration | None:
+    """The `retiredKeys` entry a key resource belongs to, when it is tagged retired AND named as that
+    retired generation's key in `region` (numbered 1..len(retiredKeys)); else None.
+
+    Disabling such a key while `enabled` is true is a retirement, whose record is the reviewed
+    `retiredKeys` and re-encryption status, not a revocation that needs a reason and a ticket. The
+    configuration alone cannot prove it (a pull request may list any ARNs as retired and so relabel
+    the deployed current key): the caller must also see that the entry's live key in `region` was
+    deployed as retired (tagged `atlassian-cmk:key-pair: retired` by the promotion's apply).
+    """
+    if role != RETIRED:
+        return None
+    for number, generation in enumerate(config.retired_keys, start=1):
+        if resource_name == key_resource_name(number, region):
+            return generation
+    return None

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from atlassian_cmk.config import StackConfig
-from atlassian_cmk.key_identity import parse_key_arn
-from atlassian_cmk.live_keys import DeployedState, LiveKey
+from atlassian_cmk.generations import NEXT
+from atlassian_cmk.key_identity import KeyGeneration, parse_key_arn
+from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import TAG_ENROLLED, TAG_KEY_PAIR, TAG_REGION, TAG_STACK
 
 KEY_TYPE: Final = "key"
@@ -124,11 +125,37 @@ def alias_command(alias: str, region: str, key_id: str, *, exists: bool) -> str:
     return f"aws kms {verb} --alias-name {alias} --target-key-id {key_id} --region {region}"
 
 
-def alias_findings(deployed: DeployedState) -> list[IdentityFinding]:
-    """Regions where the stack's alias no longer names the enrolled key (ALIAS MOVED), with the fix."""
+def promoted_from(config: StackConfig) -> KeyGeneration | None:
+    """The generation a promotion moves Atlassian away from (the last `retiredKeys` entry), or None.
+
+    A promotion's pull request enrolls keys the last apply deployed as the next generation: until its
+    own apply retags them current and moves `alias/atlassian-cmk/<stack>` onto them, the enrolled
+    keys are tagged `next` and the alias still names the retired generation's key. Those two facts are
+    the promotion, not an identity problem; anything else still is. Whether `complete` was applied
+    first is transition_rules.promotion_findings' concern.
+    """
+    return config.retired_keys[-1] if config.retired_keys else None
+
+
+def _promotion_pending(reading: RegionReading, promotion: KeyGeneration | None) -> bool:
+    """The enrolled key in this region is tagged next and the alias names the retired generation's key there."""
+    if promotion is None or reading.key is None or reading.key.tags.get(TAG_KEY_PAIR) != NEXT:
+        return False
+    retired = promotion.arn(reading.region)
+    return retired is not None and reading.alias_target == retired.arn
+
+
+def alias_findings(deployed: DeployedState, *, promotion: KeyGeneration | None = None) -> list[IdentityFinding]:
+    """Regions where the stack's alias no longer names the enrolled key (ALIAS MOVED), with the fix.
+
+    `promotion` (`promoted_from(config)`): in a promotion's change, an alias still naming the retired
+    generation's key beside an enrolled key tagged next is the state the apply moves on from, not a move.
+    """
     findings: list[IdentityFinding] = []
     for reading in deployed.readings:
         if reading.enrolled_arn is None:
+            continue
+        if reading.alias_error is None and _promotion_pending(reading, promotion):
             continue
         if reading.alias_error is not None:
             findings.append(
@@ -197,19 +224,24 @@ def evidence_tag_problems(key: LiveKey, stack: str, region: str, key_pair: str) 
     ]
 
 
-def enrolled_evidence_findings(deployed: DeployedState, key_pair: str) -> list[IdentityFinding]:
+def enrolled_evidence_findings(
+    deployed: DeployedState, key_pair: str, *, promotion: KeyGeneration | None = None
+) -> list[IdentityFinding]:
     """Enrolled keys that do not carry the stack's evidence tags: ARNs that are not the stack's keys.
 
     A pull request replacing enrolledKeys with ARNs of other keys (decoys) is caught here unless the
     decoys carry the stack's tags too; that residual case is closed by IAM (issue 12: only the apply
     role may create keys with the stack's tags), not by the pack (docs/policy-pack.md).
+    `promotion` (`promoted_from(config)`): an enrolled key tagged next is accepted where the alias still
+    names the retired generation's key (a promotion before its apply).
     """
     findings: list[IdentityFinding] = []
     for reading in deployed.readings:
         key = reading.key
         if key is None or reading.enrolled_arn is None:
             continue
-        problems = evidence_tag_problems(key, deployed.stack, reading.region, key_pair)
+        key_pair_here = NEXT if _promotion_pending(reading, promotion) else key_pair
+        problems = evidence_tag_problems(key, deployed.stack, reading.region, key_pair_here)
         if problems:
             findings.append(
                 IdentityFinding(

@@ -98,17 +98,56 @@ def reencryption_transition(base: StackConfig, head: StackConfig, stack: str) ->
         return (
             "PREPARING RE-ENCRYPTION: the next key generation is created beside the current one",
             f"one new key per region ({regions}) with the same key policy, alias {alias_name(stack, 'next')}. "
-            "After the apply, hand the stack's nextKeyArns output to Atlassian on the re-encryption ticket (a "
-            "manual step with Atlassian support) and record them as atlassian-cmk:nextKeys.",
+            "After the apply, record them as atlassian-cmk:nextKeys with `cmkctl enroll --next --write-config` (a "
+            "pull request of its own) and hand the stack's nextKeyArns output to Atlassian on the re-encryption "
+            "ticket (a manual step: the organization admin requests it from Atlassian support).",
         )
     if after == "in-progress":
-        return ("RE-ENCRYPTION IN PROGRESS: both key generations must stay enabled", reencryption_notice(head))
+        details = reencryption_notice(head)
+        if head.next_keys is None:
+            details += (
+                " atlassian-cmk:nextKeys is not recorded: record the ARNs handed to Atlassian with "
+                "`cmkctl enroll --next --write-config`, or the tools cannot tell the next generation's keys."
+            )
+        return ("RE-ENCRYPTION IN PROGRESS: both key generations must stay enabled", details)
     if after == "complete":
         return (
             "RE-ENCRYPTION COMPLETE: Atlassian confirmed; promotion is the next, separate change",
             "both generations stay enabled. Promoting in this same change is refused by the guardrails.",
         )
     return None
+
+
+def next_keys_change(base: StackConfig, head: StackConfig) -> tuple[bool, str, str] | None:
+    """(critical, summary, details) when the recorded next generation (`nextKeys`) changes outside a
+    promotion, or None. Recording it names the ARNs to hand Atlassian; changing it afterwards means
+    Atlassian re-encrypts to keys the stack no longer records."""
+    before = base.next_keys.as_config() if base.next_keys else {}
+    after = head.next_keys.as_config() if head.next_keys else {}
+    if before == after or is_promotion(base, head):
+        return None
+    lines = [f"- {region}: {arn}" for region, arn in before.items() if after.get(region) != arn]
+    lines += [f"+ {region}: {arn}" for region, arn in after.items() if before.get(region) != arn]
+    if not before:
+        return (
+            False,
+            "NEXT KEYS RECORDED: hand these ARNs to Atlassian on the re-encryption ticket (manual: the organization "
+            "admin requests re-encryption from Atlassian support; it involves downtime)",
+            "\n".join(lines),
+        )
+    if not after:
+        return (
+            False,
+            "The next key generation is no longer recorded: its keys stay deployed and protected; a re-encryption "
+            "Atlassian runs to them would not be known to the tools",
+            "\n".join(lines),
+        )
+    return (
+        True,
+        "The next keys change after they were recorded: Atlassian re-encrypts to the ARNs on its ticket; a changed "
+        "ARN makes every tool watch a key Atlassian does not use",
+        "\n".join(lines),
+    )
 
 
 def restoration_notice(config: StackConfig, stack: str) -> str:

@@ -16,6 +16,7 @@ from atlassian_cmk.git_source import project_text_at_ref, stack_text_at_ref
 from atlassian_cmk.guardrail_catalog import GUARDRAILS, Guardrail
 from atlassian_cmk.impact import (
     is_promotion,
+    next_keys_change,
     reencryption_notice,
     reencryption_transition,
     regions_phrase,
@@ -49,6 +50,7 @@ ChangeKind = Literal[
     "region-joining",
     "primary-region",
     "enrolled-keys",
+    "next-keys",
     "multi-region",
     "new-stack",
 ]
@@ -371,6 +373,10 @@ def _config_changes(base: StackConfig, head: StackConfig, stack: str) -> list[Ch
     enrolled = _enrolled_keys_change(base, head)
     if enrolled is not None:
         changes.append(enrolled)
+    following = next_keys_change(base, head)
+    if following is not None:
+        critical, summary, details = following
+        changes.append(Change("next-keys", "critical" if critical else "warning", head.regions, summary, details))
     if base.multi_region != head.multi_region:
         changes.append(
             Change(
@@ -497,11 +503,12 @@ def _enrolled_keys_change(base: StackConfig, head: StackConfig) -> Change | None
 def enrolled_keys_change_declared(base: StackConfig, head: StackConfig) -> bool:
     """Whether a change or removal of the enrolled keys carries a declared reason.
 
-    The hook for key generations (issue 15): promoting re-encrypted keys will declare itself in the
-    head (the re-encryption record naming the promoted generation) and return True here. Today no
-    declaration exists, so every change or removal of enrolled keys fails the impact check: a pull
-    request that drops enrolledKeys (the pack would fall back to the alias) or swaps in other ARNs is
-    exactly what an attacker holding a repointed alias needs.
+    A promotion of re-encrypted keys never reaches this: `_enrolled_keys_change` recognizes it first
+    (`impact.is_promotion`: the base's nextKeys enrolled, its enrolledKeys appended to retiredKeys)
+    and the re-encryption change describes it. No other declaration exists, so every other change or
+    removal of enrolled keys fails the impact check: a pull request that drops enrolledKeys (the pack
+    would fall back to the alias) or swaps in other ARNs is exactly what an attacker holding a
+    repointed alias needs.
     """
     del base, head
     return False

@@ -7,6 +7,9 @@
 3. The review loop: two pull requests to the shipped Pulumi.prod.yaml judged as CI judges them
    (program under Pulumi mocks, the policy pack over its wire protocol, the deployed keys in the
    emulator): a revocation while re-encryption is live (blocked), then after it completed (allowed).
+4. A whole re-encryption (`rehearsal.reencryption`), each step a pull request judged the same way and
+   applied to the emulator when allowed: prepare, `cmkctl enroll --next`, in-progress with a revocation
+   refused, complete and promote in one change refused, complete, promote, retire.
 
 The emulator and the pack processes are stopped on the way out, Ctrl-C included.
 """
@@ -28,6 +31,7 @@ from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.stack_file import raw_config_from_text
 from rehearsal.emulator import emulator_env, moto_server
 from rehearsal.pull_request import Rehearsal, load_policy_config, rehearse_pull_request
+from rehearsal.reencryption import rehearse_reencryption
 
 ROOT = Path(__file__).resolve().parents[1]
 REVOCATION = "  atlassian-cmk:revocation:\n    reason: Suspected breach of encrypted data\n    ticket: SEC-1234\n"
@@ -107,10 +111,18 @@ def main() -> int:
             drill = run_drill(cli=cmkctl, realm="us")
             heading("3. The review loop: revocation pull requests judged by the guardrails")
             loop_ok = review_loop(endpoint, enrolled, arns)
+            heading("4. Re-encryption, step by step: each change a pull request, applied when allowed")
+            with tempfile.TemporaryDirectory(prefix="cmk-demo-reencryption-") as folder:
+                # Its own stack, so its keys and aliases never meet section 1's.
+                project = Path(folder)
+                (project / "Pulumi.reencrypt.yaml").write_text((ROOT / "Pulumi.prod.yaml").read_text())
+                walk = rehearse_reencryption(
+                    project, endpoint=endpoint, client_factory=shared_client_factory(), stack="reencrypt"
+                )
     except KeyboardInterrupt:
         print("\nInterrupted: the emulator and the policy pack are stopped; nothing was left running.")
         return 130
-    verdict = "PASS" if drill.passed and loop_ok else "FAIL"
+    verdict = "PASS" if drill.passed and loop_ok and walk.passed else "FAIL"
     heading(f"Demo {verdict} in {time.perf_counter() - started:.1f} s (emulator stopped)")
     return 0 if verdict == "PASS" else 1
 

@@ -18,6 +18,7 @@ from atlassian_cmk.config import StackConfigErrors
 from atlassian_cmk.review import Review, invalid_review, review_change
 from atlassian_cmk.stack_file import StackFileError, check_text, checked_stack_config, engine_config
 from rehearsal.policy_pack_client import (
+    UNKNOWN_STRING,
     StepVerdicts,
     Violation,
     analyze_program_run,
@@ -114,6 +115,7 @@ def rehearse_pull_request(
     base_project: str | None = None,
     head_project: str | None = None,
     deployed_arns: Mapping[str, str] | None = None,
+    deployed_keys: Mapping[str, str] | None = None,
 ) -> Rehearsal:
     """Judge the change from `base_text` to `head_text` (stack-file texts, with the `Pulumi.yaml`
     texts of each side) as CI would: `cmkctl impact` on the files, the program and the pack on
@@ -121,6 +123,9 @@ def rehearse_pull_request(
 
     `deployed_arns` (region -> ARN) is the engine's state of the deployed keys: AnalyzeStack then
     sees each key resource's real `arn` output, as it would for a key the update keeps.
+    `deployed_keys` (key resource name -> ARN, every generation; `rehearsal.apply.DeployedStack.arns`)
+    says the same for named resources, and a key resource it does not hold is one the plan creates:
+    its `arn` is unknown in the preview, as the engine sends it.
     """
     source = f"Pulumi.{stack}.yaml"
     try:
@@ -156,6 +161,8 @@ def rehearse_pull_request(
         client.configure(policy_config)
         steps = judge_each_step(client, run)
         outputs = {f"cmk-{region}": {"arn": arn} for region, arn in (deployed_arns or {}).items()}
+        if deployed_keys is not None:
+            outputs.update({k.name: {"arn": deployed_keys.get(k.name, UNKNOWN_STRING)} for k in run.kms_keys})
         after = client.analyze_stack(
             analyzer_resource(r, properties=with_outputs(r.outputs, outputs[r.name]) if r.name in outputs else None)
             for r in run.resources

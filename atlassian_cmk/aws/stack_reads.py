@@ -20,7 +20,7 @@ from atlassian_cmk.break_glass import KeyPolicies
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState, LiveKey
-from atlassian_cmk.naming import alias_name
+from atlassian_cmk.naming import CURRENT_KEY_PAIR, alias_name
 
 
 def read_generation(
@@ -124,18 +124,26 @@ def read_state_and_identity(
     *,
     max_workers: int | None = None,
     through_alias: bool = False,
+    key_pair: str = CURRENT_KEY_PAIR,
     now: datetime | None = None,
 ) -> tuple[DeployedState, Identity]:
     """The current generation (`read_state`) and who is acting, in one concurrent round.
 
-    `through_alias`: the keys the alias names, with their key policies, whatever is enrolled (what
-    `cmkctl enroll` checks before it records them). Raises CredentialsProblem (one line, exit 3)
+    `through_alias`: the keys the alias of `key_pair` names (`alias/atlassian-cmk/<stack>`, or
+    `.../next`), with their key policies, whatever is enrolled (what `cmkctl enroll [--next]` checks
+    before it records them). Raises CredentialsProblem (one line, exit 3)
     when the profile or credentials are unusable, instead of reporting the same cause once per region.
     """
     with ThreadPoolExecutor(max_workers=2) as pool:
         identity = pool.submit(read_identity, client_factory, config.regions[0])
         if through_alias:
-            deployed = read_deployed_state(stack, config.regions, client_factory=client_factory, with_policy=True)
+            deployed = read_deployed_state(
+                stack,
+                config.regions,
+                key_pair_alias=alias_name(stack, key_pair),
+                client_factory=client_factory,
+                with_policy=True,
+            )
         else:
             deployed = read_state(stack, config, client_factory, max_workers=max_workers, now=now)
         return deployed, identity.result()

@@ -44,19 +44,26 @@ from atlassian_cmk.cli.output import emit, safe_streams, waiting
 from atlassian_cmk.cli.render import render_change, render_status
 from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.config import StackConfig, StackConfigErrors, shorten
-from atlassian_cmk.config_edit import ENROLLED_KEYS_KEY
+from atlassian_cmk.config_edit import ENROLLED_KEYS_KEY, NEXT_KEYS_KEY
 from atlassian_cmk.display import markdown_code_block
 from atlassian_cmk.documents import ChangeDocument, RegionAction, RegionResult, RunContext
 from atlassian_cmk.endpoints import where_label
 from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
-from atlassian_cmk.enrollment import EnrollmentCheck, check_enrollment, other_tagged_keys_problems, stack_key_tags
+from atlassian_cmk.enrollment import (
+    EnrollmentCheck,
+    check_enrollment,
+    next_enrollment_refusal,
+    other_tagged_keys_problems,
+    stack_key_tags,
+)
 from atlassian_cmk.exit_codes import ExitCode, exit_codes_help, most_severe
+from atlassian_cmk.generations import NEXT
 from atlassian_cmk.git_source import GitRefError
 from atlassian_cmk.iam_policy import ACCOUNT_ID_RE
 from atlassian_cmk.iam_roles import ROLES, ScopeError, render, role_policy, role_scope
 from atlassian_cmk.lease import Command, lease_id_problem, new_lease
 from atlassian_cmk.live_keys import DeployedState
-from atlassian_cmk.naming import stack_name_problem
+from atlassian_cmk.naming import CURRENT_KEY_PAIR, stack_name_problem
 from atlassian_cmk.realms import REALMS
 from atlassian_cmk.review import review_stack_change
 from atlassian_cmk.stack_file import StackFileError, load_stack_config, read_text, stack_file_path
@@ -250,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     enroll.add_argument(
         "--write-config", action="store_true", help="write the block into Pulumi.<stack>.yaml instead of printing it"
+    )
+    enroll.add_argument(
+        "--next",
+        action="store_true",
+        help=(
+            "record the next generation (re-encryption) as atlassian-cmk:nextKeys, read through "
+            "alias/atlassian-cmk/<stack>/next; only while reencryption.status is preparing or in-progress"
+        ),
     )
 
     impact = commands.add_parser(
@@ -509,12 +524,12 @@ def _planned_text(path: Path, edit: Callable[[str], str]) -> tuple[str, str]:
 
 
 def _read(
-    run: _Run, stack: str, config: StackConfig, *, through_alias: bool = False
+    run: _Run, stack: str, config: StackConfig, *, through_alias: bool = False, key_pair: str = CURRENT_KEY_PAIR
 ) -> tuple[DeployedState, Identity, RunContext]:
     """Who/where and the deployed keys, in one concurrent round; a progress line if it takes long.
 
     The enrolled keys by ARN once the stack records them (every enrolled region), else, and with
-    `through_alias` (enroll), the keys the alias names in the stack's regions.
+    `through_alias` (enroll), the keys the alias of `key_pair` names in the stack's regions.
     """
     enrolled = None if through_alias else config.enrolled_keys
     regions = enrolled.regions if enrolled is not None else config.regions
@@ -529,6 +544,7 @@ def _read(
             run.rt.client_factory,
             max_workers=run.rt.policy.max_workers,
             through_alias=through_alias,
+            key_pair=key_pair,
             now=run.rt.now(),
         )
     run.remember(deployed)
@@ -708,15 +724,18 @@ def _restore(run: _Run) -> ExitCode:
     return _lease_outcome(run, report.exit_code)
 
 
-def _scan(run: _Run, stack: str, keys: Mapping[str, str]) -> dict[str, tuple[tuple[str, ...], str | None]]:
-    """Every region's keys carrying the stack's tags (a decoy behind the alias copies them), concurrently."""
+def _scan(
+    run: _Run, stack: str, keys: Mapping[str, str], key_pair: str = CURRENT_KEY_PAIR
+) -> dict[str, tuple[tuple[str, ...], str | None]]:
+    """Every region's keys carrying the stack's tags for `key_pair` (a decoy behind the alias copies them),
+    concurrently."""
 
     def scan(region: str) -> tuple[tuple[str, ...], str | None]:
         try:
             kms = run.rt.client_factory("kms", region)
         except Exception as error:  # noqa: BLE001 - a reason, never a crash
             return (), describe_error(error)
-        return keys_carrying_tags(kms, stack_key_tags(stack, region))
+        return keys_carrying_tags(kms, stack_key_tags(stack, region, key_pair))
 
     with run.wait("other keys carrying the stack's tags"), ThreadPoolExecutor(max_workers=max(1, len(keys))) as pool:
         return dict(zip(keys, pool.map(scan, keys), strict=True))
@@ -728,22 +747,35 @@ def _arn_list(keys: Mapping[str, str]) -> str:
 
 
 def _enroll(run: _Run) -> ExitCode:
-    """Record the keys the alias names as `enrolledKeys`, after checking they are the stack's own.
+    """Record the keys the alias names as `enrolledKeys` (with --next: the next generation's, behind
+    `alias/atlassian-cmk/<stack>/next`, as `nextKeys`), after checking they are the stack's own.
 
     Changes nothing in AWS; writes the stack file only with --write-config. The JSON document is the
     change document (command "enroll"); each region's action is "none" (nothing changed in AWS) or
-    "refused", and `enrolled_keys`/`config_written` say what was (or would be) recorded.
+    "refused", and `enrolled_keys` (with --next: `next_keys`) and `config_written` say what was (or
+    would be) recorded. --next outside `preparing`/`in-progress`, or before `enrolledKeys` is recorded,
+    is refused in one line (exit 4) before any AWS call.
     """
     args = run.args
     stack, path, config = _load(args)
-    deployed, _, context = _read(run, stack, config, through_alias=True)
+    following = bool(getattr(args, "next", False))
+    key_pair = NEXT if following else CURRENT_KEY_PAIR
+    if following:
+        refusal = next_enrollment_refusal(config)
+        if refusal is not None:
+            message = f"REFUSED: enroll --next of stack {stack}: {refusal}; nothing was read or written"
+            print(f"cmkctl: {message}", file=sys.stderr)
+            return ExitCode.REFUSED
+    config_key = NEXT_KEYS_KEY if following else ENROLLED_KEYS_KEY
+    recorded = config.next_keys if following else config.enrolled_keys
+    deployed, _, context = _read(run, stack, config, through_alias=True, key_pair=key_pair)
     run.say(context.line())
     now = run.rt.now()
 
     def document(
         code: ExitCode, action: RegionAction, messages: Sequence[str], keys: dict[str, str], written: bool = False
     ) -> None:
-        extra = {"enrolled_keys": keys or None, "config_written": written}
+        extra = {"next_keys" if following else "enrolled_keys": keys or None, "config_written": written}
         results = _unchanged_results(deployed, action)
         _document(run, ChangeDocument("enroll", context, code, now, results, messages, extra))
 
@@ -751,32 +783,35 @@ def _enroll(run: _Run) -> ExitCode:
         _refused(run, f"Cannot reach any region ({aws_endpoint_note()}); nothing was enrolled:", deployed.errors())
         document(ExitCode.UNREACHABLE, "not-started", deployed.errors(), {})
         return ExitCode.UNREACHABLE
-    check = check_enrollment(config, deployed)
+    check = check_enrollment(config, deployed, key_pair)
     if check.ok:
         check = EnrollmentCheck(
-            check.keys, tuple(other_tagged_keys_problems(check.keys, _scan(run, stack, check.keys)))
+            check.keys, tuple(other_tagged_keys_problems(check.keys, _scan(run, stack, check.keys, key_pair)))
         )
     if not check.ok:
         headline = f"REFUSED: the keys behind {deployed.alias} cannot be enrolled; nothing was written:"
         _refused(run, headline, check.problems)
         document(ExitCode.REFUSED, "refused", check.problems, {})
         return ExitCode.REFUSED
-    if config.enrolled_keys is not None and config.enrolled_keys.as_config() != check.keys:
+    if recorded is not None and recorded.as_config() != check.keys:
+        what = "records nextKeys" if following else "already enrolls"
         moved = (
-            f"REFUSED: {path.name} already enrolls {_arn_list(config.enrolled_keys.as_config())}, but the alias "
-            f"names {_arn_list(check.keys)}; see `cmkctl status` (ALIAS MOVED). A new key for Atlassian is a "
+            f"REFUSED: {path.name} {what} {_arn_list(recorded.as_config())}, but {deployed.alias} names "
+            f"{_arn_list(check.keys)}; see `cmkctl status` (ALIAS MOVED). A new key for Atlassian is a "
             "re-encryption, not an enrollment."
         )
         print(moved, file=sys.stderr)
         document(ExitCode.REFUSED, "refused", (moved,), {})
         return ExitCode.REFUSED
-    before, after = _planned_text(path, lambda text: config_edit.with_enrolled_keys(text, check.keys))
+    edit = config_edit.with_next_keys if following else config_edit.with_enrolled_keys
+    before, after = _planned_text(path, lambda text: edit(text, check.keys))
     for region, arn in check.keys.items():
         run.say(f"  {region:<15} {arn}  (tags, key policy and account checked)")
     messages: list[str] = []
     written = False
     if before == after:
-        messages.append(f"{path.name} already enrolls these keys; nothing to commit.")
+        recorded_as = f"records these keys as {config_key}" if following else "enrolls these keys"
+        messages.append(f"{path.name} already {recorded_as}; nothing to commit.")
         run.say(messages[-1])
     elif args.write_config:
         config_edit.write_stack_file(path, after)
@@ -785,8 +820,14 @@ def _enroll(run: _Run) -> ExitCode:
         run.say(f"{messages[-1]}\n{config_edit.unified_diff(path, before, after)}".rstrip("\n"))
     else:
         block = "\n".join(f"    {region}: {arn}" for region, arn in check.keys.items())
-        messages.append(f"Add {ENROLLED_KEYS_KEY} to {path.name} under config: (or rerun with --write-config).")
-        run.say(f"Add to {path.name} under config: (or rerun with --write-config):\n  {ENROLLED_KEYS_KEY}:\n{block}")
+        messages.append(f"Add {config_key} to {path.name} under config: (or rerun with --write-config).")
+        run.say(f"Add to {path.name} under config: (or rerun with --write-config):\n  {config_key}:\n{block}")
+    if following:
+        # Atlassian's side is manual: the organization admin's re-encryption ticket carries these ARNs.
+        messages.append(
+            "Hand these ARNs to Atlassian on the re-encryption ticket (the organization admin requests it)."
+        )
+        run.say(messages[-1])
     document(ExitCode.AS_DECLARED, "none", messages, check.keys, written)
     return ExitCode.AS_DECLARED
 

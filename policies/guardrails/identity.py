@@ -47,6 +47,7 @@ from atlassian_cmk.identity_rules import (
     dropped_keys,
     enrolled_evidence_findings,
     output_arn_findings,
+    promoted_from,
     removed_enrollment_findings,
 )
 from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR
@@ -84,7 +85,10 @@ def identity_findings(realm: Realm, _settings: Mapping[str, Any]) -> Iterator[Re
         return
     yield from (RealmFinding(finding.message) for finding in dropped_keys(config))
     state = realm.deployed()
-    yield from (RealmFinding(f.message) for f in enrolled_evidence_findings(state, CURRENT_KEY_PAIR))
+    promotion = promoted_from(config)
+    yield from (
+        RealmFinding(f.message) for f in enrolled_evidence_findings(state, CURRENT_KEY_PAIR, promotion=promotion)
+    )
     for region in config.regions:
         reading = state.reading(region)
         live = reading.key if reading is not None else None
@@ -97,7 +101,7 @@ def identity_findings(realm: Realm, _settings: Mapping[str, Any]) -> Iterator[Re
                 f"the alias still names it is unknown; fails closed{unreadable_suffix()}",
                 reading.region,
             )
-    yield from (RealmFinding(finding.message) for finding in alias_findings(state))
+    yield from (RealmFinding(finding.message) for finding in alias_findings(state, promotion=promotion))
 
 
 def check_own_key(key: CmkKey, _opts: PolicyResourceOptions, _settings: Mapping[str, Any]) -> Iterator[str]:
