@@ -45,7 +45,10 @@ Residual (the key policies of keys that are not the stack's are not ours): KMS a
 create-time tags as `TagResource` on every key of the region, so a holder of the apply role can
 write `atlassian-cmk:*` tags onto another key whose key policy delegates to IAM, and point `/next`
 at it; a holder of break-glass too could then disable it while the next generation is unrecorded.
-Recording `nextKeys` (`cmkctl enroll --next`) closes that window: every key action names ARNs again.
+Recording `nextKeys` (`cmkctl enroll --next`) closes that window: every key action names ARNs again,
+and enrollment itself refuses a key without the composed key policy. Not granted: creating the next
+generation while revoked (`enabled: false` would make the provider DisableKey a key known only by
+its tags: terraform-provider-aws internal/service/kms/key.go resourceKeyCreate); restore first.
 """
 
 from __future__ import annotations
@@ -222,23 +225,22 @@ def _apply(scope: RoleScope) -> list[dict[str, Any]]:
         )
     statements += [
         _statement("ManageTheStacksKeys", "Allow", manage, scope.key_resources(), **scope.key_condition()),
-        # CreateAlias/UpdateAlias are authorized on the alias and on the key it names (old and new):
-        # the stack's aliases, at the enrolled keys. Before enrollment, at the region's keys not tagged
-        # for another stack (an alias resource has no tags, hence IfExists).
+        # CreateAlias/UpdateAlias are authorized on the alias and on the key it names (old and new),
+        # each side on its own: the stack's aliases by name; the key side at the enrolled keys, or
+        # before enrollment at the region's keys tagged with the stack (never IfExists: a key
+        # without the tag, e.g. another team's, must not be a target).
         _statement(
-            "PointTheStacksAliasesAtItsKeys",
+            "PointTheStacksAliases",
             "Allow",
             ["kms:CreateAlias", "kms:UpdateAlias"],
-            [
-                *scope.alias_resources(),
-                *(scope.alias_resources(NEXT) if scope.enrolled_arns is not None else []),
-                *scope.key_resources(),
-            ],
-            **(
-                {}
-                if scope.enrolled_arns is not None
-                else {"Condition": {"StringEqualsIfExists": {f"aws:ResourceTag/{TAG_STACK}": scope.stack}}}
-            ),
+            [*scope.alias_resources(), *(scope.alias_resources(NEXT) if scope.enrolled_arns is not None else [])],
+        ),
+        _statement(
+            "AtTheStacksKeysOnly",
+            "Allow",
+            ["kms:CreateAlias", "kms:UpdateAlias"],
+            scope.key_resources(),
+            **scope.key_condition(),
         ),
         *_FIND,
         _statement("NeverDeleteOrRewriteTheKeys", "Deny", NEVER_LIST, "*"),

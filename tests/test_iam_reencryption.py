@@ -14,7 +14,7 @@ from atlassian_cmk.iam_policy import Decision, Request, effective_kms_decision, 
 from atlassian_cmk.iam_roles import role_policy, role_scope
 from atlassian_cmk.naming import TAG_KEY_PAIR, TAG_REENCRYPTION, TAG_REVOCATION_ID, TAG_STACK
 from atlassian_cmk.stack_file import raw_config_from_text
-from rehearsal.iam_samples import SAMPLE_ACCOUNT, SAMPLE_ENROLLED, enrolled_stack_text
+from rehearsal.iam_samples import ROOT, SAMPLE_ACCOUNT, SAMPLE_ENROLLED, enrolled_stack_text
 
 APPLY = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/cmk-apply"
 BREAK_GLASS = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/cmk-break-glass"
@@ -78,7 +78,7 @@ def decide(
     return effective_kms_decision(key_policy, identity, Request(PRINCIPALS[role], action, resource, context))
 
 
-NEW_BY_ALIAS = {"tags": NEXT_TAGS, "aliases": ["alias/atlassian-cmk/prod/next"]}
+NEXT_ALIAS_NAME = ["alias/atlassian-cmk/prod/next"]
 
 
 def test_prepare_apply_creates_reads_rotates_and_aliases_the_next_generation() -> None:
@@ -101,11 +101,12 @@ def test_enroll_next_and_revoke_read_the_unrecorded_next_keys_through_their_alia
     cfg = phase("preparing")
     for role in ("preview", "break-glass"):
         for action in ("kms:DescribeKey", "kms:ListResourceTags", "kms:GetKeyPolicy"):
-            assert decide(cfg, role, action, NEW, **NEW_BY_ALIAS).allowed, (role, action)  # type: ignore[arg-type]
+            assert decide(cfg, role, action, NEW, tags=NEXT_TAGS, aliases=NEXT_ALIAS_NAME).allowed, (role, action)
     # Revoke disables every held generation and records it on each key.
-    assert decide(cfg, "break-glass", "kms:DisableKey", NEW, **NEW_BY_ALIAS).allowed  # type: ignore[arg-type]
+    assert decide(cfg, "break-glass", "kms:DisableKey", NEW, tags=NEXT_TAGS, aliases=NEXT_ALIAS_NAME).allowed
     record = {TAG_REVOCATION_ID: "r-1"}
-    assert decide(cfg, "break-glass", "kms:TagResource", NEW, request_tags=record, **NEW_BY_ALIAS).allowed  # type: ignore[arg-type]
+    by_alias: dict[str, Any] = {"tags": NEXT_TAGS, "aliases": NEXT_ALIAS_NAME}
+    assert decide(cfg, "break-glass", "kms:TagResource", NEW, request_tags=record, **by_alias).allowed
 
 
 def test_in_progress_and_complete_reach_both_generations_by_arn() -> None:
@@ -137,9 +138,9 @@ def test_nobody_deletes_schedules_deletion_or_rewrites_a_key_policy_in_any_phase
     configs = [phase("preparing"), phase("in-progress", next_keys=True), phase("complete", promoted=True)]
     for cfg in configs:
         for role in ("preview", "apply", "break-glass"):
-            for key, extra in ((OLD, {}), (NEW, NEW_BY_ALIAS)):
+            for key in (OLD, NEW):
                 for action in ("kms:ScheduleKeyDeletion", "kms:PutKeyPolicy"):
-                    decision = decide(cfg, role, action, key, **extra)  # type: ignore[arg-type]
+                    decision = decide(cfg, role, action, key, tags=NEXT_TAGS, aliases=NEXT_ALIAS_NAME)
                     assert not decision.allowed, (role, action, key)
 
 
@@ -153,13 +154,14 @@ def test_apply_creates_no_key_that_is_not_the_stacks_next_generation() -> None:
     cfg = phase("preparing")
     assert not decide(cfg, "apply", "kms:CreateKey", "*", request_tags={TAG_STACK: "prod"}).allowed
     assert not decide(cfg, "apply", "kms:CreateKey", "*", request_tags={**NEXT_TAGS, TAG_STACK: "dev"}).allowed
-    assert not decide(phase("in-progress", next_keys=True), "apply", "kms:CreateKey", "*", request_tags=NEXT_TAGS).allowed
+    recorded = phase("in-progress", next_keys=True)
+    assert not decide(recorded, "apply", "kms:CreateKey", "*", request_tags=NEXT_TAGS).allowed
 
 
 def test_apply_never_disables_or_enables_an_unrecorded_key() -> None:
     cfg = phase("preparing")
     for action in ("kms:DisableKey", "kms:EnableKey"):
-        assert not decide(cfg, "apply", action, NEW, **NEW_BY_ALIAS).allowed, action  # type: ignore[arg-type]
+        assert not decide(cfg, "apply", action, NEW, tags=NEXT_TAGS, aliases=NEXT_ALIAS_NAME).allowed, action
 
 
 def test_next_alias_cannot_be_pointed_at_another_key_and_that_key_then_disabled() -> None:
@@ -185,3 +187,18 @@ def test_once_next_keys_are_recorded_only_their_arns_are_reached() -> None:
     for role in ("apply", "break-glass"):
         assert not decide(cfg, role, "kms:DisableKey", OTHER, tags=NEXT_TAGS, aliases=aliased, foreign=True).allowed
     assert not decide(cfg, "apply", "kms:UpdateAlias", OTHER, tags=NEXT_TAGS, foreign=True).allowed
+
+
+def test_before_enrollment_the_stacks_alias_cannot_be_pointed_at_an_untagged_key() -> None:
+    raw = raw_config_from_text((ROOT / "Pulumi.prod.yaml").read_text())
+    raw["atlassian-cmk:applyRoleArn"] = APPLY
+    cfg = parse_stack_config(raw)
+    identity = parse_policy(role_policy("apply", role_scope(cfg, "prod", SAMPLE_ACCOUNT)))
+    ours = {f"aws:ResourceTag/{TAG_STACK}": "prod"}
+
+    def allowed(action: str, resource: str, context: dict[str, str] | None = None) -> bool:
+        request = Request(APPLY, action, resource, context or {})
+        return effective_kms_decision(OTHER_TEAMS_KEY_POLICY, identity, request).allowed
+
+    assert allowed("kms:UpdateAlias", ALIAS) and allowed("kms:CreateAlias", OTHER, ours)
+    assert not allowed("kms:UpdateAlias", OTHER)  # untagged: no IfExists pass
