@@ -8,12 +8,13 @@ keys exist and where, so every component must agree on it. Source: Atlassian sup
 from __future__ import annotations
 
 import functools
+import gzip
+import json
+import os
 import re
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
-
-from botocore.loaders import Loader
+from typing import Any, Final
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def region_partitions() -> MappingProxyType[str, str]:
     the shape of a name; the `*-global` pseudo-regions are left out by each partition's own
     `regionRegex`.
     """
-    data = Loader().load_data("partitions")
+    data = _partition_data()
     return MappingProxyType(
         {
             region: partition["id"]
@@ -81,6 +82,29 @@ def region_partitions() -> MappingProxyType[str, str]:
             if re.fullmatch(partition["regionRegex"], region)
         }
     )
+
+
+def _partition_data() -> Any:
+    """The document `botocore.loaders.Loader().load_data("partitions")` returns, read the way it reads it.
+
+    Loader searches ~/.aws/models, then botocore's own data folder, for `partitions.json`, then
+    `partitions.json.gz`, and returns the first file found (botocore/loaders.py: Loader.__init__,
+    _potential_locations, load_data_with_path, JSONFileLoader.load_file). Importing botocore.loaders
+    pulls in botocore.compat and botocore.utils (urllib3, dateutil: about 0.25 s), which a process that
+    only validates a stack's regions (the policy pack, cmkctl on a file) otherwise never needs.
+    tests/test_partition_data.py keeps this equal to Loader's answer.
+    """
+    import botocore  # the package alone: its folder, not its HTTP stack
+
+    folders = (os.path.join(os.path.expanduser("~"), ".aws", "models"), os.path.join(botocore.BOTOCORE_ROOT, "data"))
+    for folder in folders:
+        if not os.path.isdir(folder):
+            continue
+        for path, opener in ((f"{folder}/partitions.json", open), (f"{folder}/partitions.json.gz", gzip.open)):
+            if os.path.isfile(path):
+                with opener(path, "rb") as file:
+                    return json.loads(file.read().decode("utf-8"))
+    raise FileNotFoundError(f"botocore's partitions.json in none of {', '.join(folders)}")
 
 
 def known_regions() -> frozenset[str]:

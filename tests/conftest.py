@@ -10,6 +10,13 @@ import pytest
 
 from atlassian_cmk.aws import cloudtrail
 from tests.support.aws import FAKE_CREDENTIALS, client_factory_for, moto_server, reset_moto
+from tests.support.bytecode import compile_project
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the project's modules before any test, once: in the controller, before xdist starts workers."""
+    if not hasattr(config, "workerinput"):
+        compile_project()
 
 
 @pytest.fixture(autouse=True)

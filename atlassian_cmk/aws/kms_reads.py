@@ -13,17 +13,20 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final
-
-import boto3
-import botocore.config
-import botocore.exceptions
-import botocore.utils
+from typing import TYPE_CHECKING, Any, Final
 
 from atlassian_cmk.endpoints import is_loopback, redact_text
 from atlassian_cmk.key_identity import KeyArn, KeyGeneration
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import alias_name
+
+if TYPE_CHECKING:
+    import boto3
+    import botocore.config
+
+# boto3 and botocore are imported where a client is made or an AWS error judged, not here: the policy
+# pack imports this module at start (guardrails.context), and boto3 costs about 0.3 s of its import,
+# paid only by a pack that reads AWS (liveStateCheck). An AWS error can only exist once botocore is loaded.
 
 CONNECT_TIMEOUT_S: Final = 3.0
 READ_TIMEOUT_S: Final = 5.0
@@ -33,6 +36,8 @@ MAX_ATTEMPTS: Final = 3
 
 def client_config() -> botocore.config.Config:
     """Timeouts and retries for every AWS call this product makes: bounded, so guards can fail closed."""
+    import botocore.config
+
     return botocore.config.Config(
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
@@ -46,6 +51,8 @@ ClientFactory = Callable[[str, str], Any]
 
 def default_client_factory(service: str, region: str) -> Any:
     """A client from the standard credential chain; AWS_ENDPOINT_URL (the emulator) is honoured by boto3."""
+    import boto3
+
     session = boto3.session.Session()
     client = session.client(service, region_name=region, config=client_config())
     return _unproxied_if_loopback(session, client, service, region, client_config(), None)
@@ -67,6 +74,9 @@ def _unproxied_if_loopback(
     calls 127.0.0.1, which is not this machine: the drill's "on this machine" check and the emulator would
     be wrong. So a loopback endpoint is never proxied (as Go's net/http does for localhost).
     """
+    import botocore.config
+    import botocore.utils
+
     url = str(client.meta.endpoint_url)
     if not is_loopback(url) or not botocore.utils.get_environ_proxies(url):
         return client
@@ -96,6 +106,8 @@ def describe_error(error: BaseException) -> str:
 
 
 def _describe_error(error: BaseException) -> str:
+    import botocore.exceptions
+
     if isinstance(error, botocore.exceptions.NoCredentialsError):
         return "no AWS credentials found (standard credential chain: environment, profile, role)"
     if isinstance(error, botocore.exceptions.ConnectTimeoutError | botocore.exceptions.ReadTimeoutError):
@@ -124,6 +136,8 @@ def read_key(kms: Any, region: str, key_ref: str, *, with_policy: bool = False) 
     GetKeyPolicy need the key ID DescribeKey returns (they do not accept an alias: botocore
     data/kms/2014-11-01/service-2.json, ListResourceTagsRequest.KeyId "key ID or key ARN"), so they follow it.
     """
+    import botocore.exceptions
+
     if not key_ref.startswith(("alias/", "arn:")):
         return _read_key_at_once(kms, region, key_ref, with_policy=with_policy)
     try:
@@ -181,6 +195,8 @@ def _read_key_at_once(kms: Any, region: str, key_id: str, *, with_policy: bool) 
     botocore clients are thread-safe (boto3 docs, guide/clients.html "Multithreading or
     multiprocessing with clients"). DescribeKey's answer decides, as in the sequential read: a key
     that is not found is missing, whatever the tag read said."""
+    import botocore.exceptions
+
     with ThreadPoolExecutor(max_workers=3 if with_policy else 2) as pool:
         described = pool.submit(kms.describe_key, KeyId=key_id)
         tagged = pool.submit(_list_tags, kms, key_id)
@@ -208,6 +224,8 @@ def _read_key_at_once(kms: Any, region: str, key_id: str, *, with_policy: bool) 
 
 def alias_target(kms: Any, alias: str) -> tuple[str | None, str | None]:
     """(ARN of the key the alias names, None) or (None, None) when the alias does not exist, or (None, reason)."""
+    import botocore.exceptions
+
     try:
         return str(kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"]), None
     except botocore.exceptions.ClientError as error:
@@ -320,6 +338,8 @@ def shared_client_factory(
     several times per region. Sessions are not thread-safe, so clients are created under a
     lock; the clients themselves are safe to share between threads.
     """
+    import boto3
+
     session = session or boto3.session.Session()
     clients: dict[tuple[str, str], Any] = {}
     lock = threading.Lock()
@@ -351,6 +371,8 @@ def keys_carrying_tags(
     (AccessDenied: another team's key policy) is skipped: the stack's own keys are readable by the
     roles that run cmkctl, and a decoy behind the alias was just read through it.
     """
+    import botocore.exceptions
+
     found: list[str] = []
     scanned = 0
     try:

@@ -7,6 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+# Loaded while cmkctl starts, under entry.py's Ctrl-C handler, although kms_reads itself imports boto3 only
+# when it makes a client (the policy pack needs it only for live reads): nearly every command reads AWS.
+import boto3  # noqa: F401
+
 from atlassian_cmk.aws.kms_actions import RetryPolicy
 from atlassian_cmk.aws.kms_reads import ClientFactory, shared_client_factory
 
