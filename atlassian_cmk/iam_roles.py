@@ -225,23 +225,7 @@ def _apply(scope: RoleScope) -> list[dict[str, Any]]:
         )
     statements += [
         _statement("ManageTheStacksKeys", "Allow", manage, scope.key_resources(), **scope.key_condition()),
-        # CreateAlias/UpdateAlias are authorized on the alias and on the key it names (old and new),
-        # each side on its own: the stack's aliases by name; the key side at the enrolled keys, or
-        # before enrollment at the region's keys tagged with the stack (never IfExists: a key
-        # without the tag, e.g. another team's, must not be a target).
-        _statement(
-            "PointTheStacksAliases",
-            "Allow",
-            ["kms:CreateAlias", "kms:UpdateAlias"],
-            [*scope.alias_resources(), *(scope.alias_resources(NEXT) if scope.enrolled_arns is not None else [])],
-        ),
-        _statement(
-            "AtTheStacksKeysOnly",
-            "Allow",
-            ["kms:CreateAlias", "kms:UpdateAlias"],
-            scope.key_resources(),
-            **scope.key_condition(),
-        ),
+        *_point_aliases(scope),
         *_FIND,
         _statement("NeverDeleteOrRewriteTheKeys", "Deny", NEVER_LIST, "*"),
         _statement("NeverDeleteTheStacksAlias", "Deny", ["kms:DeleteAlias"], scope.alias_resources()),
@@ -252,6 +236,22 @@ def _apply(scope: RoleScope) -> list[dict[str, Any]]:
 
 
 NEVER_LIST: Final = list(NEVER)
+
+
+def _point_aliases(scope: RoleScope) -> list[dict[str, Any]]:
+    """CreateAlias/UpdateAlias are authorized on the alias and on the key it names (old and new),
+    each side on its own. Once enrolled: the stack's aliases (and `/next`) at the recorded ARNs, one
+    statement. Before: the key side is the region's keys tagged with the stack, in a statement of
+    its own; a shared statement would need `StringEqualsIfExists` (an alias has no tags), which
+    lets a key without the tag, e.g. another team's, through."""
+    actions = ["kms:CreateAlias", "kms:UpdateAlias"]
+    if scope.enrolled_arns is not None:
+        resources = [*scope.alias_resources(), *scope.alias_resources(NEXT), *scope.key_resources()]
+        return [_statement("PointTheStacksAliasesAtItsKeys", "Allow", actions, resources)]
+    return [
+        _statement("PointTheStacksAliases", "Allow", actions, scope.alias_resources()),
+        _statement("AtTheStacksKeysOnly", "Allow", actions, scope.key_resources(), **scope.key_condition()),
+    ]
 
 
 def _apply_unrecorded_next(scope: RoleScope) -> list[dict[str, Any]]:
