@@ -21,7 +21,7 @@ from atlassian_cmk.naming import (
 from atlassian_cmk.records import REVOCATION_RECORD
 from atlassian_cmk.stack_file import load_stack_config
 from atlassian_cmk.timeline import parse_iso
-from tests.support.cmkctl import REGIONS, STACK, kms, live, provision, runtime, stack_dir
+from tests.support.cmkctl import REGIONS, STACK, kms, live, provision, runtime, stack_dir, unwrap
 from tests.support.faults import dead_endpoint, fault_proxy
 
 MOTO_CALLER = "arn:aws:sts::123456789012:user/moto"
@@ -50,7 +50,7 @@ def test_revoke_disables_tags_verifies_and_prints_the_config_change(
 
     code = revoke(project, runtime(moto_endpoint), "--yes")
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.AS_DECLARED
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
     for region in REGIONS:
@@ -80,7 +80,7 @@ def test_revoke_twice_changes_nothing_the_second_time_and_keeps_the_first_record
     with fault_proxy(moto_endpoint) as proxy:
         code = revoke(project, runtime(proxy.url), "--yes", ticket="SEC-2")
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.AS_DECLARED
     assert {region: record(moto_endpoint, region) for region in REGIONS} == first
     assert proxy.operations() <= READ_ONLY
@@ -129,7 +129,7 @@ def test_revoke_refuses_while_the_stack_declares_reencryption_in_progress(
 
     err = capsys.readouterr().err
     assert code == ExitCode.REFUSED
-    assert "the configuration declares re-encryption in progress (ticket PS-5678)" in err
+    assert "re-encryption is declared in progress (ticket PS-5678)" in err
     assert "--override-reencryption-guard" in err
     assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
     assert proxy.operations() <= READ_ONLY
@@ -146,7 +146,8 @@ def test_revoke_refuses_while_the_live_keys_say_reencryption_in_progress(
 
     err = capsys.readouterr().err
     assert code == ExitCode.REFUSED
-    assert "the deployed key in us-east-1" in err and "tagged re-encryption in-progress" in err
+    assert "the deployed key in each of us-east-1 and us-west-2 is tagged re-encryption in-progress" in err
+    assert "apply a change that marks it complete first, then revoke in a second change" in err
     assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
 
 
@@ -165,8 +166,8 @@ def test_override_revokes_during_reencryption_and_records_the_justification(
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
     for region in REGIONS:
         assert live(moto_endpoint, region).tags[TAG_GUARD_OVERRIDE] == justification
-    assert (
-        f"GUARD OVERRIDDEN (recorded on the keys in us-east-1, us-west-2): {justification}" in capsys.readouterr().out
+    assert f"GUARD OVERRIDDEN (recorded on the keys in us-east-1, us-west-2): {justification}" in unwrap(
+        capsys.readouterr().out
     )
     # The stack file names the revocation the keys carry, and the override (the program's own validation reads it).
     revocation = load_stack_config(project, STACK).revocation
@@ -286,7 +287,7 @@ def test_a_region_that_keeps_failing_ends_split_and_a_later_run_converges(
     with fault_proxy(moto_endpoint) as proxy:
         proxy.fail("us-west-2", times=1000, operations={"DisableKey"})
         code = revoke(project, runtime(proxy.url, attempts=3), "--yes", "--write-config")
-        out = capsys.readouterr().out
+        out = unwrap(capsys.readouterr().out)
         assert code == ExitCode.SPLIT
         assert len(proxy.failed) == 3  # bounded: the policy's attempts, then reported
         assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Enabled"}  # east is never re-enabled
@@ -323,7 +324,7 @@ def test_a_dead_region_refuses_revoke_unless_overridden_then_splits_then_converg
     partial = revoke(project, west_down, "--yes", "--override-reencryption-guard", "us-west-2 outage during breach")
     assert partial == ExitCode.SPLIT
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Enabled"}
-    assert "SPLIT: us-east-1 disabled; us-west-2 NOT disabled" in capsys.readouterr().out
+    assert "SPLIT: us-east-1 disabled; us-west-2 NOT disabled" in unwrap(capsys.readouterr().out)
 
     assert revoke(project, runtime(moto_endpoint), "--yes") == ExitCode.AS_DECLARED
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
@@ -339,7 +340,7 @@ def test_revoke_with_a_key_pending_deletion_disables_the_rest_and_exits_5(
 
     code = revoke(project, runtime(moto_endpoint), "--yes")
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.KEY_LOST
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "PendingDeletion"}
     assert f"aws kms cancel-key-deletion --region us-west-2 --key-id {keys['us-west-2'].key_id}" in out
