@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from atlassian_cmk.cli.main import main
 from atlassian_cmk.cli.render import TABLE_WIDTH
 from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.exit_codes import ExitCode
-from atlassian_cmk.naming import TAG_REVOKED_AT
+from atlassian_cmk.naming import TAG_LEASE, TAG_REVOKED_AT
 from tests.support.aws import aws_env
 from tests.support.cmkctl import CMKCTL, REGIONS, fast_policy, kms, live, provision, runtime, stack_dir, unwrap
 from tests.support.faults import dead_endpoint, fault_proxy
@@ -248,10 +249,14 @@ def test_ctrl_c_mid_revoke_exits_130_at_once_naming_each_region(project: Path, m
     assert process.returncode == 130
     text = err.decode()
     assert "Traceback" not in text
-    assert text.strip().splitlines() == [
-        "cmkctl: interrupted: during the revoke (DisableKey may have been sent in some regions; run `cmkctl "
-        "status`); last known state: us-east-1 Enabled, us-west-2 Enabled"
-    ]
+    # One line; the lease this run took is released on the way out, so the next operator is not blocked.
+    [line] = text.strip().splitlines()
+    assert re.fullmatch(
+        r"cmkctl: interrupted: during the revoke \(DisableKey may have been sent in some regions; run `cmkctl "
+        r"status`\); last known state: us-east-1 Enabled, us-west-2 Enabled; lease lease-\S+ released",
+        line,
+    ), line
+    assert {region: live(moto_endpoint, region).tags[TAG_LEASE] for region in REGIONS} == {r: "" for r in REGIONS}
 
 
 def test_a_bad_profile_is_exit_3_in_one_line(project: Path, moto_endpoint: str) -> None:

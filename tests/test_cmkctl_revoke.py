@@ -12,6 +12,7 @@ from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import (
     TAG_ENABLED,
     TAG_GUARD_OVERRIDE,
+    TAG_LEASE,
     TAG_REVOCATION_ID,
     TAG_REVOCATION_REASON,
     TAG_REVOCATION_TICKET,
@@ -83,7 +84,9 @@ def test_revoke_twice_changes_nothing_the_second_time_and_keeps_the_first_record
     out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.AS_DECLARED
     assert {region: record(moto_endpoint, region) for region in REGIONS} == first
-    assert proxy.operations() <= READ_ONLY
+    # Only reads, and the lease taken and released (the run cannot know beforehand that nothing will change).
+    assert proxy.operations() <= READ_ONLY | {"TagResource"}
+    assert {tag["TagKey"] for _, body in proxy.sent("kms") for tag in body.get("Tags", [])} == {TAG_LEASE}
     assert out.count("UNCHANGED") == 2
     assert "+    ticket: SEC-1" in out  # the config change carries the record on the keys
 
@@ -106,14 +109,17 @@ def test_two_revokes_at_once_end_in_one_consistent_state(
     for thread in threads:
         thread.join()
 
-    # Records are write-once to break-glass (the key policy): in each region the first record stands
-    # and a run that finds another operator's fresh record there accepts it, never rewrites it.
-    # moto enforces no key policy, so which run wrote first in a region is all this can assert.
-    assert set(codes) == {"SEC-A", "SEC-B"} and set(codes.values()) <= {ExitCode.AS_DECLARED}
+    # The lease lets one run through and refuses the other (exit 4, nothing changed), unless one finished
+    # before the other took it. Records are write-once to break-glass (the key policy): in each region the
+    # first record stands and a run that finds another operator's fresh record there accepts it.
+    assert set(codes) == {"SEC-A", "SEC-B"} and set(codes.values()) <= {ExitCode.AS_DECLARED, ExitCode.REFUSED}
+    assert ExitCode.AS_DECLARED in codes.values()
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    refused = [ticket for ticket, code in codes.items() if code == ExitCode.REFUSED]
     for region in REGIONS:
         tags = live(moto_endpoint, region).tags
-        assert tags[TAG_REVOCATION_TICKET] in ("SEC-A", "SEC-B")
+        assert tags[TAG_LEASE] == ""  # released
+        assert tags[TAG_REVOCATION_TICKET] in ("SEC-A", "SEC-B") and tags[TAG_REVOCATION_TICKET] not in refused
         assert tags[TAG_REVOCATION_REASON] == f"incident {tags[TAG_REVOCATION_TICKET]}"
         assert tags[TAG_REVOCATION_ID].startswith("rev-") and tags[TAG_REVOKED_AT]
 
@@ -272,7 +278,12 @@ def test_a_region_failing_its_first_calls_is_retried_and_converges(
         code = revoke(project, runtime(proxy.url, attempts=3), "--yes")
 
     assert code == ExitCode.AS_DECLARED
-    assert [(call.region, call.operation) for call in proxy.failed] == [("us-west-2", "DisableKey")] * 2
+    # The region's first two writes fail: DisableKey and the lease's TagResource go out together (revocation
+    # never waits for the lease), so the failures fall on either; both are retried within the same bounds.
+    assert len(proxy.failed) == 2
+    assert {call.region for call in proxy.failed} == {"us-west-2"}
+    assert {call.operation for call in proxy.failed} <= {"DisableKey", "TagResource"}
+    assert "LEASE NOT HELD" not in capsys.readouterr().out
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
     assert record(moto_endpoint, "us-east-1") == record(moto_endpoint, "us-west-2")
 

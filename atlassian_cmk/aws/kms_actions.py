@@ -21,6 +21,7 @@ from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_key
 from atlassian_cmk.key_identity import parse_key_arn
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import (
+    TAG_LEASE,
     TAG_REVOCATION_ID,
     TAG_STACK,
 )
@@ -294,7 +295,11 @@ def _read_back(kms: Any, region: str, key_id: str, enable: bool, tags: TagChange
         reading = read_key(kms, region, key_id)
         if reading.key is not None:
             key = reading.key
-            if key.enabled == enable and all(key.tags.get(tag) == value for tag, value in tags.put.items()):
+            # Not the lease's release: a restore may take the lease the moment revoke released it; that is
+            # no failure of this run's record (and retrying would overwrite the restore's lease).
+            if key.enabled == enable and all(
+                key.tags.get(tag) == value for tag, value in tags.put.items() if tag != TAG_LEASE
+            ):
                 return key
             # Not (yet) in the wanted state: KMS is eventually consistent, so read again; still not
             # after the bound, another operation changed it (the caller names it, never retries over it).
