@@ -18,7 +18,6 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -28,7 +27,7 @@ from atlassian_cmk.aws.cloudtrail import collect_cloudtrail_evidence
 from atlassian_cmk.aws.generation_reads import read_generations
 from atlassian_cmk.aws.identity import CredentialsProblem, Identity, credentials_problem, resolved_endpoints
 from atlassian_cmk.aws.kms_actions import RESTORE_PERMISSIONS, REVOKE_PERMISSIONS
-from atlassian_cmk.aws.kms_reads import aws_endpoint_note, describe_error, keys_carrying_tags, read_key_policies
+from atlassian_cmk.aws.kms_reads import aws_endpoint_note, read_key_policies, stack_keys_by_tags
 from atlassian_cmk.aws.stack_reads import read_state_and_identity
 from atlassian_cmk.break_glass import OVERRIDE_FLAG, InputError, RestoreRequest, RevokeRequest
 from atlassian_cmk.cli.drill import (
@@ -53,7 +52,6 @@ from atlassian_cmk.enrollment import (
     check_enrollment,
     next_enrollment_refusal,
     other_tagged_keys_problems,
-    stack_key_tags,
 )
 from atlassian_cmk.exit_codes import ExitCode, exit_codes_help
 from atlassian_cmk.generations import NEXT
@@ -257,7 +255,6 @@ def build_parser() -> argparse.ArgumentParser:
             "alias/atlassian-cmk/<stack>/next; only while reencryption.status is preparing or in-progress"
         ),
     )
-
 
     impact = commands.add_parser(
         "impact",
@@ -653,18 +650,9 @@ def _restore(run: _Run) -> ExitCode:
 def _scan(
     run: _Run, stack: str, keys: Mapping[str, str], key_pair: str = CURRENT_KEY_PAIR
 ) -> dict[str, tuple[tuple[str, ...], str | None]]:
-    """Every region's keys carrying the stack's tags for `key_pair` (a decoy behind the alias copies them),
-    concurrently."""
-
-    def scan(region: str) -> tuple[tuple[str, ...], str | None]:
-        try:
-            kms = run.rt.client_factory("kms", region)
-        except Exception as error:  # noqa: BLE001 - a reason, never a crash
-            return (), describe_error(error)
-        return keys_carrying_tags(kms, stack_key_tags(stack, region, key_pair))
-
-    with run.wait("other keys carrying the stack's tags"), ThreadPoolExecutor(max_workers=max(1, len(keys))) as pool:
-        return dict(zip(keys, pool.map(scan, keys), strict=True))
+    """Every region's keys carrying the stack's tags for `key_pair` (a decoy behind the alias copies them)."""
+    with run.wait("other keys carrying the stack's tags"):
+        return stack_keys_by_tags(stack, tuple(keys), key_pair, run.rt.client_factory)
 
 
 def _arn_list(keys: Mapping[str, str]) -> str:
