@@ -56,6 +56,9 @@ PERMISSIONS: Final = (
 two generations are enrolled for the evidence of re-encryption (`atlassian_cmk.reencryption_activity`);
 GetCallerIdentity (allowed to every principal, no IAM statement needed) names the account and caller."""
 
+SERVICES: Final = ("kms", "sts", "cloudtrail")
+"""The AWS services `cmkctl status` calls (PERMISSIONS); its header names where each one's requests go."""
+
 FindingKind = Literal["critical", "alias-moved", "unreachable", "split", "access", "drift", "not-deployed", "deadline"]
 
 _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {

@@ -45,7 +45,7 @@ from atlassian_cmk.config import StackConfig, StackConfigErrors, shorten
 from atlassian_cmk.config_edit import ENROLLED_KEYS_KEY, NEXT_KEYS_KEY
 from atlassian_cmk.display import markdown_code_block
 from atlassian_cmk.documents import ChangeDocument, RegionAction, RegionResult, RunContext
-from atlassian_cmk.endpoints import where_label
+from atlassian_cmk.endpoints import where_by_service
 from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
 from atlassian_cmk.enrollment import (
     EnrollmentCheck,
@@ -65,6 +65,7 @@ from atlassian_cmk.review import review_stack_change
 from atlassian_cmk.stack_file import StackFileError, load_stack_config, read_text, stack_file_path
 from atlassian_cmk.status import FAIL_ON_CHOICES, assess, status_json
 from atlassian_cmk.status import PERMISSIONS as STATUS_PERMISSIONS
+from atlassian_cmk.status import SERVICES as STATUS_SERVICES
 from atlassian_cmk.suggest import did_you_mean
 from atlassian_cmk.workflows.report import ConfigChangeError, Line, Output, Session
 from atlassian_cmk.workflows.restore import restore
@@ -496,7 +497,13 @@ def _planned_text(path: Path, edit: Callable[[str], str]) -> tuple[str, str]:
 
 
 def _read(
-    run: _Run, stack: str, config: StackConfig, *, through_alias: bool = False, key_pair: str = CURRENT_KEY_PAIR
+    run: _Run,
+    stack: str,
+    config: StackConfig,
+    *,
+    through_alias: bool = False,
+    key_pair: str = CURRENT_KEY_PAIR,
+    services: tuple[str, ...] = ("kms", "sts"),
 ) -> tuple[DeployedState, Identity, RunContext]:
     """Who/where and the deployed keys, in one concurrent round; a progress line if it takes long.
 
@@ -507,8 +514,8 @@ def _read(
     regions = enrolled.regions if enrolled is not None else config.regions
     # Building the clients first resolves the profile (AWS_PROFILE=nope is one line here, exit 3) and
     # says where the requests go, as botocore resolved it.
-    endpoints = resolved_endpoints(run.rt.client_factory, ("kms", "sts"), regions)
-    where = where_label(endpoints.values())
+    endpoints = resolved_endpoints(run.rt.client_factory, services, regions)
+    where = where_by_service(endpoints)
     with run.wait(f"AWS ({len(regions)} region(s), endpoint {where})"):
         deployed, identity = read_state_and_identity(
             stack,
@@ -536,7 +543,7 @@ def _read(
 def _status(run: _Run) -> ExitCode:
     args = run.args
     stack, _, config = _load(args)
-    deployed, _, context = _read(run, stack, config)
+    deployed, _, context = _read(run, stack, config, services=STATUS_SERVICES)
     if getattr(args, "format", "text") != "markdown":
         run.say(context.line())
     now = run.rt.now()
