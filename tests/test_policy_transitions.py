@@ -155,7 +155,7 @@ def test_a_follow_up_revocation_that_would_disable_the_next_generation_is_refuse
     )
     violations = judge(raw, moto_endpoint)
     assert len(violations) == 4, describe(violations)
-    assert all("next generation: the deployed key in" in v.message for v in violations)
+    assert all("Next generation: the deployed key in" in v.message for v in violations)
 
 
 def test_a_follow_up_revocation_with_every_generation_already_disabled_passes(moto_endpoint: str, aws: Any) -> None:
@@ -207,8 +207,8 @@ def test_a_second_reencryption_before_retirement_was_applied_is_refused(moto_end
     assert len(violations) == 6, describe(violations)  # three generations, both regions
     assert all("retire the old generation (reencryption.status: none) as its own" in v.message for v in violations)
     # A transition disables nothing: the advice names the steps, not the danger of disabling.
-    assert not any("Disabling keys during re-encryption" in v.message for v in violations)
-    assert all("Each re-encryption step is its own reviewed and applied change" in v.message for v in violations)
+    assert not any("Disabling keys mid-re-encryption" in v.message for v in violations)
+    assert all("Each re-encryption step is its own applied change" in v.message for v in violations)
 
 
 def test_promoting_while_preparing_a_later_reencryption_is_refused(moto_endpoint: str, aws: Any) -> None:
@@ -225,6 +225,6 @@ def test_only_a_disabling_refusal_carries_the_disabling_advice(moto_endpoint: st
         **REVOKED, reencryption={"status": "complete", "ticket": "PS-1"}, enrolledKeys=current, nextKeys=following
     )
     violations = judge(raw, moto_endpoint)
-    assert violations and all("Disabling keys during re-encryption leaves data" in v.message for v in violations)
+    assert violations and all("Disabling keys mid-re-encryption leaves data" in v.message for v in violations)
     violations = judge(promoted(current, following), moto_endpoint)
-    assert violations and not any("Disabling keys during re-encryption" in v.message for v in violations)
+    assert violations and not any("Disabling keys mid-re-encryption" in v.message for v in violations)

@@ -33,6 +33,7 @@ from ruamel.yaml import YAML
 from atlassian_cmk.aws.identity import read_identity, resolved_endpoints
 from atlassian_cmk.aws.kms_reads import ClientFactory
 from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair, find_stack_keys, retire_keys
+from atlassian_cmk.cli.output import TEXT_WIDTH, fit, text_width
 from atlassian_cmk.cli.runtime import Runtime, ask_on_stderr
 from atlassian_cmk.config import Reencryption, StackConfig, parse_stack_config
 from atlassian_cmk.documents import ChangeDocument, RegionResult, RunContext
@@ -64,6 +65,11 @@ DRILL_PERMISSIONS = (
     "cloudtrail:LookupEvents",
 )
 """The drill creates keys, so it needs more than the break-glass role: run it with a sandbox role."""
+
+QUOTE = "    | "
+"""How the drill quotes a step's own output under the step's line."""
+QUOTED_WIDTH = TEXT_WIDTH - len(QUOTE)
+"""The width a step's command writes in, so that quoted it still fits TEXT_WIDTH (the status table does)."""
 
 
 class DrillRefused(Exception):
@@ -231,7 +237,7 @@ def run_drill(
         print(f"  ... {name}", file=out, flush=True)
         captured = io.StringIO()
         started = time.perf_counter()
-        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), text_width(QUOTED_WIDTH):
             outcome = cli(["--stack", stack, "--project-dir", str(project), *args], runtime=rt)
         if outcome == ExitCode.INTERRUPTED:  # the command caught Ctrl-C itself: the drill stops too
             raise KeyboardInterrupt
@@ -240,7 +246,8 @@ def run_drill(
         mark = "ok  " if record.ok else "FAIL"
         print(f"  {mark} {name}: exit {outcome} (expected {int(expected)}) in {record.seconds:.2f} s", file=out)
         if show or not record.ok:
-            print("\n".join(f"       | {line}" for line in record.output.splitlines()), file=out)
+            # The command's own output (written QUOTED_WIDTH wide), quoted: within TEXT_WIDTH columns.
+            print("\n".join(f"{QUOTE}{line}".rstrip() for line in record.output.splitlines()), file=out)
         return record
 
     created: list[ProvisionedKey] = []
@@ -374,18 +381,18 @@ def print_timeline(result: DrillResult, out: TextIO) -> None:
     if result.passed:
         revoke = result.step("revoke: every region disabled and verified").seconds
         restore = result.step("restore: every region enabled and verified").seconds
-        print(
+        verdict = (
             f"\nVerdict: PASS. The guard refused revocation during re-encryption; revoke took {revoke:.2f} s and "
-            f"restore {restore:.2f} s from command to verified state in {len(result.regions)} region(s).",
-            file=out,
+            f"restore {restore:.2f} s from command to verified state in {len(result.regions)} region(s)."
         )
+        print("\n".join(fit(verdict.split("\n"))), file=out)
     else:
         failed = [s.name for s in result.steps if not s.ok]
         print(f"\nVerdict: FAIL at: {'; '.join(failed)}.", file=out)
     if result.keys:
-        print(
+        left = (
             f"Drill keys left disabled, tagged {TAG_DRILL}=true: "
             + ", ".join(key.arn for key in result.keys)
-            + ". To remove them, schedule their deletion by hand (see README).",
-            file=out,
+            + ". To remove them, schedule their deletion by hand (see README)."
         )
+        print("\n".join(fit([left])), file=out)

@@ -185,7 +185,7 @@ def realm_check_of_key(
         findings = list(realm_check(Realm(stack=stack_name(), config=config), settings))
         if findings:
             said = advice if isinstance(advice, str) else advice(findings)
-            yield realm_message(key.label, config.regions, findings, said)
+            yield realm_message(config.regions, findings, said)
 
     return check
 
