@@ -40,9 +40,9 @@ def deploy(aws: Any, role: str, status: str, **overrides: Any) -> dict[str, str]
 def judge(raw: dict[str, Any], endpoint: str, enable: str | None = None) -> list[Any]:
     """The pack's violations of REENCRYPTION for the program's resources; `enable`: a name fragment of
     keys whose `isEnabled` input is set true, as a program edited by hand would register them."""
-    run = run_program(raw)
-    assert run.error is None, run.error
-    with start_policy_pack(raw, aws_env(endpoint)) as client:
+    with start_policy_pack(raw, aws_env(endpoint)) as client:  # the pack imports while the program runs
+        run = run_program(raw)
+        assert run.error is None, run.error
         client.configure()
         if enable is None:
             return by_policy(analyze_program_run(client, run, stack=False), REENCRYPTION)
