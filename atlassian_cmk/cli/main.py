@@ -258,7 +258,6 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
 
-
     impact = commands.add_parser(
         "impact",
         parents=[common],
@@ -307,6 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--realm", choices=tuple(REALMS), default="us", help="realm of the drill keys (default: us)")
     drill.add_argument(
         "--real-account", action="store_true", help="allow creating drill keys in a real AWS account (asks first)"
+    )
+    drill.add_argument(
+        "--reencryption",
+        action="store_true",
+        help=(
+            "rehearse a whole re-encryption instead: a second drill key generation prepared, enroll --next, a revoke "
+            "refused while in progress, complete, promote, retire, status at each step (twice the keys)"
+        ),
     )
     for sub in (parser, status, enroll, revoke, restore, impact, iam, drill):
         _ALL_OPTIONS.update(option for action in sub._actions for option in action.option_strings)
@@ -795,6 +802,7 @@ def _drill(run: _Run) -> ExitCode:
         result = run_drill(
             realm=args.realm,
             real_account=args.real_account,
+            reencryption=args.reencryption,
             ask=run.rt.ask,
             runtime=run.rt,
             cli=main,
