@@ -119,7 +119,9 @@ def _key_problems(
     return problems
 
 
-def check_enrollment(config: StackConfig, deployed: DeployedState, key_pair: str = CURRENT_KEY_PAIR) -> EnrollmentCheck:
+def check_enrollment(
+    config: StackConfig, deployed: DeployedState, key_pair: str = CURRENT_KEY_PAIR
+) -> EnrollmentCheck:
     """Whether the keys behind the alias in every region of the realm are the stack's own, and their ARNs.
 
     `key_pair`: the generation read (`current`, or `next` through `alias/atlassian-cmk/<stack>/next`,
