@@ -46,12 +46,20 @@ from atlassian_cmk.documents import ChangeDocument, RegionResult, RunContext
 from atlassian_cmk.drill_rules import DRILL_PREFIX, cleanup_tags, drill_stack_name, emulator_problem
 from atlassian_cmk.endpoints import where_label
 from atlassian_cmk.exit_codes import ExitCode
-from atlassian_cmk.generations import NEXT
+from atlassian_cmk.generations import NEXT, generations
 from atlassian_cmk.naming import TAG_DRILL, TAG_REENCRYPTION, alias_name
 from atlassian_cmk.realms import REALMS
 from atlassian_cmk.stack_file import load_stack_config
 
-__all__ = ["DRILL_PERMISSIONS", "DRILL_PREFIX", "DRILL_SERVICES", "DrillRefused", "DrillUnreachable", "run_drill"]
+__all__ = [
+    "DRILL_PERMISSIONS",
+    "DRILL_PREFIX",
+    "DRILL_SERVICES",
+    "REENCRYPTION_DRILL_PERMISSIONS",
+    "DrillRefused",
+    "DrillUnreachable",
+    "run_drill",
+]
 
 DRILL_SERVICES: Final = ("sts", "kms", "cloudtrail")
 """Every AWS service the drill's clients call: the emulator check resolves each one's endpoint."""
@@ -72,6 +80,9 @@ DRILL_PERMISSIONS = (
     "cloudtrail:LookupEvents",
 )
 """The drill creates keys, so it needs more than the break-glass role: run it with a sandbox role."""
+
+REENCRYPTION_DRILL_PERMISSIONS = (*DRILL_PERMISSIONS, "kms:UpdateAlias", "kms:DeleteAlias")
+"""`drill --reencryption` also moves the drill stack's alias at promotion and deletes its `/next` alias."""
 
 
 class DrillRefused(Exception):
@@ -108,10 +119,17 @@ class DrillResult:
     keys: list[ProvisionedKey] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     context: RunContext | None = None
+    roles: dict[str, str] = field(default_factory=dict)
+    """Key ARN -> its generation's role at the end (re-encryption drill: generation 1 retired); else current."""
 
     def document(self, code: ExitCode, now: datetime) -> ChangeDocument:
         """The drill's JSON document: the change document's shape, plus the drill stack and its steps."""
-        regions = [RegionResult(key.region, key.arn, None, "Disabled", "created") for key in self.keys]
+        regions = [
+            RegionResult(
+                key.region, key.arn, None, "Disabled", "created", generation=self.roles.get(key.arn, "current")
+            )
+            for key in self.keys
+        ]
         steps = [
             {
                 "name": s.name,
@@ -350,6 +368,8 @@ def _reencryption_operations(
 
     def apply(config: StackConfig) -> None:
         apply_generations(config, stack, generation_keys, extra_tags=drill_tags, client_factory=factory)
+        for generation in generations(config):
+            result.roles.update({key.arn: generation.role for key in generation_keys[generation.number]})
 
     def key_states() -> dict[int, dict[str, str]]:
         return {

@@ -34,6 +34,7 @@ from atlassian_cmk.break_glass import OVERRIDE_FLAG, InputError, RestoreRequest,
 from atlassian_cmk.cli.drill import (
     DRILL_PERMISSIONS,
     DRILL_SERVICES,
+    REENCRYPTION_DRILL_PERMISSIONS,
     DrillInterrupted,
     DrillRefused,
     DrillUnreachable,
@@ -301,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
             "never deletes them. Needs --real-account unless AWS_ENDPOINT_URL points at a local emulator. "
             "Exit 0 when every step ended as expected."
         ),
-        epilog=_permissions(DRILL_PERMISSIONS),
+        epilog=_permissions(DRILL_PERMISSIONS)
+        + "\n  with --reencryption also:\n"
+        + "\n".join(f"  {name}" for name in REENCRYPTION_DRILL_PERMISSIONS[len(DRILL_PERMISSIONS) :]),
     )
     drill.add_argument("--realm", choices=tuple(REALMS), default="us", help="realm of the drill keys (default: us)")
     drill.add_argument(
