@@ -88,7 +88,10 @@ def test_the_reencryption_drill_walks_every_phase_and_never_deletes(moto_endpoin
     )
     assert set(generation_1) == set(generation_2) == set(REGIONS)
     assert result.step(walk.STEP_PROMOTED).output == ", ".join(f"{r} -> {generation_2[r]}" for r in REGIONS)
-    assert result.roles == {**dict.fromkeys(generation_1.values(), "retired"), **dict.fromkeys(generation_2.values(), "current")}
+    assert result.roles == {
+        **dict.fromkeys(generation_1.values(), "retired"),
+        **dict.fromkeys(generation_2.values(), "current"),
+    }
 
     aws = client_factory_for(moto_endpoint)
     keys = _keys(aws)
@@ -162,7 +165,7 @@ def test_a_reencryption_drill_interrupted_while_creating_the_next_generation_fin
     the clean-up finds that key by the drill's unique stack tag and disables it too."""
     import atlassian_cmk.cli.drill as drill_module
 
-    real_create = drill_module.create_key_pair
+    real_create = drill_module.create_key_pair  # type: ignore[attr-defined]
 
     def create_then_ctrl_c(config: Any, stack: str, **kwargs: Any) -> Any:
         if kwargs.get("key_pair") != "next":
@@ -185,9 +188,3 @@ def test_a_reencryption_drill_interrupted_while_creating_the_next_generation_fin
         "next",
         "next",
     ]
-
-
-def test_the_revocation_drill_is_unchanged_without_the_flag(aws: Any) -> None:
-    result = run_drill(cli=main, realm="sg", out=io.StringIO(), client_factory=aws)
-    assert result.passed and len(result.keys) == 1 and result.roles == {}
-    assert walk.STEP_PROMOTED not in {step.name for step in result.steps}
