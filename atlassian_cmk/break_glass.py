@@ -133,7 +133,9 @@ def revoke_refusal(
         f"if this incident needs the keys disabled anyway, rerun with {OVERRIDE_FLAG} 'JUSTIFICATION' "
         "(recorded on the keys)"
     )
-    return Refusal(code=ExitCode.REFUSED, reasons=(*reasons, tail))
+    # The re-encryption remedy once, after every reason (guards.Verdict.advice; "" when none applies).
+    advice = reencryption_running(config.reencryption, deployed).advice
+    return Refusal(code=ExitCode.REFUSED, reasons=(*reasons, *filter(None, [advice]), tail))
 
 
 def restore_refusal(deployed: DeployedState) -> Refusal | None:

@@ -8,7 +8,9 @@ operator's terminal; the drift job copies status output into a GitHub job summar
 from __future__ import annotations
 
 import re
+import textwrap
 import unicodedata
+from collections.abc import Sequence
 from typing import Final
 
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -42,3 +44,30 @@ def markdown_code_block(text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{printable_lines(unicodedata.normalize('NFC', text))}\n{fence}\n"
+
+
+TEXT_WIDTH: Final = 100
+"""The columns a text a person reads fits (a terminal, a ticket, a CI log, a code block in a pull request)."""
+
+
+def fit_lines(lines: Sequence[str], width: int = TEXT_WIDTH) -> list[str]:
+    """Each line at most `width` columns: a longer one wrapped at spaces, its continuation indented two
+    more than its own indent. A word longer than the width (an ARN, a URL) is never broken; a line
+    that already fits is kept as is (a table's padding included)."""
+    fitted: list[str] = []
+    for line in lines:
+        if len(line) <= width:
+            fitted.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip(" ")))
+        fitted.extend(
+            textwrap.wrap(
+                line.strip(),
+                width,
+                initial_indent=indent,
+                subsequent_indent=indent + "  ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    return fitted

@@ -35,7 +35,7 @@ EXIT_CODE_MEANINGS: Final = {
     ExitCode.UNREACHABLE: "AWS unreachable in at least one region, or the profile/credentials unusable",
     ExitCode.REFUSED: (
         "refused by a guard (re-encryption in progress, a key policy without the evidence protection, "
-        "or the confirmation was not given)"
+        "the confirmation not given, or another revoke/restore holds the stack's lease)"
     ),
     ExitCode.KEY_LOST: "a key is pending deletion, or an enrolled key is not found or not the stack's (an incident)",
     ExitCode.ALIAS_MOVED: "the stack's alias no longer names the enrolled key in some region (see ALIAS MOVED)",

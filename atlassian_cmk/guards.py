@@ -27,6 +27,9 @@ class Verdict:
 
     allowed: bool
     reasons: tuple[str, ...] = ()
+    advice: str = ""
+    """What to do (or what is at stake), said once after the reasons however many regions they name;
+    "" when the reasons say it themselves."""
 
 
 def reencryption_running(declared: Reencryption, deployed: DeployedState | None) -> Verdict:
@@ -38,9 +41,10 @@ def reencryption_running(declared: Reencryption, deployed: DeployedState | None)
     turned off on purpose; the caller says so in its message.
     """
     reasons: list[str] = []
+    running: dict[str, list[str]] = {}
     if declared.in_progress:
         ticket = f" (ticket {declared.ticket})" if declared.ticket else ""
-        reasons.append(f"the configuration declares re-encryption in progress{ticket}")
+        reasons.append(f"re-encryption is declared in progress{ticket}")
     if deployed is not None:
         for error in deployed.errors():
             reasons.append(f"the deployed keys could not be read, so re-encryption cannot be ruled out ({error})")
@@ -50,12 +54,23 @@ def reencryption_running(declared: Reencryption, deployed: DeployedState | None)
         # nothing acts on it); its tags are no evidence about this stack's re-encryption either.
         foreign = {finding.arn for finding in foreign_keys(deployed)}
         own = [key for key in deployed.live_keys() if key.arn not in foreign]
-        tagged = [(key, reencryption_evidence(key.reencryption)) for key in own]
-        running = [(key, evidence) for key, evidence in tagged if evidence.may_run]
-        reasons.extend(f"the deployed key in {key.region} ({key.arn}) {evidence.reason}" for key, evidence in running)
-        if running:  # the remedy once, however many regions say it
-            reasons.append("apply a change that marks it complete first, then revoke in a second change")
-    return Verdict(allowed=not reasons, reasons=tuple(reasons))
+        # One reason per distinct tag value, naming every region that shows it (the region names the
+        # key: its enrolled ARN is in the stack file and in `cmkctl status`).
+        for key in own:
+            evidence = reencryption_evidence(key.reencryption)
+            if evidence.may_run and evidence.reason is not None:
+                running.setdefault(evidence.reason, []).append(key.region)
+        reasons.extend(f"the deployed key in {_each_of(regions)} {reason}" for reason, regions in running.items())
+    # The remedy once, however many regions say it (an unreadable region has its own: make it readable).
+    advice = REENCRYPTION_REMEDY if declared.in_progress or running else ""
+    return Verdict(allowed=not reasons, reasons=tuple(reasons), advice=advice)
+
+
+REENCRYPTION_REMEDY: Final = "apply a change that marks it complete first, then revoke in a second change"
+
+
+def _each_of(regions: list[str]) -> str:
+    return regions[0] if len(regions) == 1 else f"each of {' and '.join(regions)}"
 
 
 def every_key_disabled(deployed: DeployedState | None) -> bool:
@@ -94,7 +109,7 @@ def revocation_during_reencryption(declared: Reencryption, deployed: DeployedSta
             "so this change would disable a key; only a change that disables nothing (every region already "
             "Disabled) may pass"
         )
-        return Verdict(allowed=False, reasons=(*verdict.reasons, partial))
+        return Verdict(allowed=False, reasons=(*verdict.reasons, partial), advice=verdict.advice)
     return verdict
 
 
@@ -130,21 +145,26 @@ def deployed_integrity(deployed: DeployedState) -> Verdict:
     reasons: list[str] = []
     for error in deployed.errors():
         reasons.append(f"the deployed keys could not be read ({error})")
+    lost = False
     for key in deployed.live_keys():
         if key.pending_deletion:
+            lost = True
+            # The key ID is in the command; the region names the key (its ARN is the enrolled one).
             reasons.append(
-                f"the deployed key in {key.region} ({key.arn}) is {key.key_state}: run `aws kms "
-                f"cancel-key-deletion --region {key.region} --key-id {key.key_id}`, then enable it; deploying "
-                "now would create a new key Atlassian has never been given"
+                f"the deployed key in {key.region} is {key.key_state}: run `aws kms cancel-key-deletion "
+                f"--region {key.region} --key-id {key.key_id}`, then enable it"
             )
     for reading in deployed.readings:
         if reading.missing and reading.enrolled_arn is not None:
+            lost = True
             reasons.append(
-                f"the enrolled key {reading.enrolled_arn} in {reading.region} is not found: the key Atlassian holds "
-                "there is gone; check the ARN in atlassian-cmk:enrolledKeys against `pulumi stack output keyArns` "
-                "and restore the key before deploying, or a new key Atlassian has never been given would be created"
+                f"the enrolled key {reading.enrolled_arn} is not found: the key Atlassian holds in {reading.region} "
+                "is gone; check atlassian-cmk:enrolledKeys against `pulumi stack output keyArns`"
             )
-    return Verdict(allowed=not reasons, reasons=tuple(reasons))
+    # What is at stake, once for the realm: said by the pack before a deployment (status and restore
+    # say their own next step).
+    advice = "deploying now would create a new key Atlassian has never been given" if lost else ""
+    return Verdict(allowed=not reasons, reasons=tuple(reasons), advice=advice)
 
 
 def not_deployed_regions(deployed: DeployedState) -> list[str]:

@@ -16,7 +16,7 @@ Rules every document keeps (tests evaluate them with `atlassian_cmk.iam_policy`)
   `aws:ResourceTag/atlassian-cmk:stack` (a tag the key policy lets only the apply role write);
 - `UpdateAlias`/`CreateAlias` name the stack's aliases and (for the key side KMS also
   authorizes) the enrolled ARNs;
-- break-glass may tag only the revocation record and state tags (`atlassian_cmk.evidence`),
+- break-glass may tag only the revocation record, state tags and its lease (`atlassian_cmk.evidence`),
   never untag, never an evidence tag; the key policy's Deny statements add write-once.
 - nobody may schedule deletion or rewrite a key policy (`kms:PutKeyPolicy`).
 """
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from atlassian_cmk.config import StackConfig
-from atlassian_cmk.evidence import RESTORATION_RECORD_TAGS, REVOCATION_RECORD_TAGS, STATE_TAGS
+from atlassian_cmk.evidence import LEASE_TAGS, RESTORATION_RECORD_TAGS, REVOCATION_RECORD_TAGS, STATE_TAGS
 from atlassian_cmk.key_identity import partition_of_region
 from atlassian_cmk.naming import TAG_STACK, alias_name
 
@@ -166,7 +166,7 @@ def _apply(scope: RoleScope) -> list[dict[str, Any]]:
 
 
 def _break_glass(scope: RoleScope) -> list[dict[str, Any]]:
-    writable = [*REVOCATION_RECORD_TAGS, *RESTORATION_RECORD_TAGS, *STATE_TAGS]
+    writable = [*REVOCATION_RECORD_TAGS, *RESTORATION_RECORD_TAGS, *STATE_TAGS, *LEASE_TAGS]
     return [
         _statement(
             "RevokeAndRestoreTheStacksKeys",

@@ -7,6 +7,7 @@ texts in the pull request. One source, so the preview and the review never tell 
 from __future__ import annotations
 
 from atlassian_cmk.config import StackConfig
+from atlassian_cmk.display import TEXT_WIDTH, fit_lines
 from atlassian_cmk.naming import alias_name
 from atlassian_cmk.timeline import (
     DATA_AT_RISK_AFTER,
@@ -34,14 +35,14 @@ def restore_steps(stack: str) -> list[str]:
 def revocation_impact(config: StackConfig, stack: str) -> str:
     """The warning for a stack whose keys are (to be) disabled."""
     if config.enrolled_keys is not None:
-        keys = ", ".join(key.arn for key in config.enrolled_keys if key.region in config.regions)
+        keys = [f"  {key.region}: {key.arn}" for key in config.enrolled_keys if key.region in config.regions]
     else:
-        keys = ", ".join(f"{alias_name(stack)} in {region}" for region in config.regions)
+        keys = [f"  {region}: {alias_name(stack)}" for region in config.regions]
     reason = config.revocation.reason if config.revocation else "(none given)"
     ticket = config.revocation.ticket if config.revocation else "(none given)"
     lines = [
-        f"REVOCATION: Atlassian's access to the CMK keys will be revoked: {len(config.regions)} key(s) "
-        f"disabled ({keys}).",
+        f"REVOCATION: Atlassian's access to the CMK keys will be revoked: {len(config.regions)} key(s) disabled:",
+        *keys,
         f"  Reason: {reason}. Ticket: {ticket}.",
         f"  Atlassian suspends the CMK-enabled sites {SUSPENSION_AFTER} after the keys are disabled; "
         f"{DATA_LOSS_WINDOW} of data written before the revocation may be lost.",
@@ -51,7 +52,9 @@ def revocation_impact(config: StackConfig, stack: str) -> str:
     ]
     if config.reencryption.in_progress:
         lines.append("  " + reencryption_notice(config))
-    return "\n".join(lines)
+    # Read in a terminal, a CI log and a pull request's code block: each line fits TEXT_WIDTH columns
+    # with room for the four columns Pulumi (and the demo) indent a warning by.
+    return "\n".join(fit_lines(lines, TEXT_WIDTH - 4))
 
 
 def reencryption_notice(config: StackConfig) -> str:

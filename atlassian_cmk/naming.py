@@ -43,6 +43,9 @@ TAG_RESTORED_AT: Final = "atlassian-cmk:restored-at"
 TAG_RESTORED_BY: Final = "atlassian-cmk:restored-by"
 TAG_RESTORE_TICKET: Final = "atlassian-cmk:restore-ticket"
 TAG_DRILL: Final = "atlassian-cmk:drill"
+TAG_LEASE: Final = "atlassian-cmk:lease"
+"""The break-glass lease (`atlassian_cmk.lease`): which cmkctl revoke/restore is changing the keys right
+now; "" once released."""
 RECORD_TAGS: Final = (
     TAG_REVOCATION_ID,
     TAG_REVOKED_AT,
@@ -52,8 +55,10 @@ RECORD_TAGS: Final = (
     TAG_RESTORED_BY,
     TAG_RESTORE_TICKET,
     TAG_DRILL,
+    TAG_LEASE,
 )
-"""The break-glass record `cmkctl` writes on the keys; a deployment never declares, changes or removes them."""
+"""The break-glass record and lease `cmkctl` writes on the keys; a deployment never declares, changes or
+removes them (the provider's `ignore_tags`: `pulumi up` never clears a lease, and is never blocked by one)."""
 
 KEY_DESCRIPTION: Final = "Atlassian Cloud customer-managed key ({stack}, {region})"
 """Every CMK key's description; `str.format` it with the stack and region."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from atlassian_cmk.config import StackConfig, StackConfigErrors
+from atlassian_cmk.display import fit_lines
 from atlassian_cmk.git_source import project_text_at_ref, stack_text_at_ref
 from atlassian_cmk.guardrail_catalog import GUARDRAILS, Guardrail
 from atlassian_cmk.impact import (
@@ -147,8 +148,8 @@ class Review:
         for change in self.changes:
             where = f" ({regions_phrase(change.regions)})" if change.regions else ""
             lines.append(f"### {icons[change.severity]} {change.summary}{where}")
-            if change.details:
-                lines += ["", "```text", change.details, "```"]
+            if change.details:  # preformatted: wrapped here to fit the reader's columns
+                lines += ["", "```text", *fit_lines(change.details.split("\n")), "```"]
             lines.append("")
         if self.checklist:
             lines += ["### Checklist before merging", "", *[f"- [ ] {item}" for item in self.checklist], ""]

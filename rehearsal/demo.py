@@ -76,8 +76,8 @@ def review_loop(endpoint: str, enrolled: str, arns: dict[str, str]) -> bool:
     policy_config = load_policy_config((ROOT / "policies" / "policy-config.json").read_text())
     env = emulator_env(endpoint)
     print(
-        "  ... Atlassian's key-policy statement in Pulumi.prod.yaml is a labelled SAMPLE (principal in 279766244153);"
-        " a real stack pastes Atlassian's own",
+        "  ... Atlassian's key-policy statement in Pulumi.prod.yaml is a labelled SAMPLE"
+        "\n      (principal in 279766244153); a real stack pastes Atlassian's own",
         flush=True,
     )
     factory = shared_client_factory()

@@ -180,8 +180,9 @@ class _Walk:
             policy_config=self.policy_config,
             deployed_keys=self.deployed.arns(),
         )
-        impact = result.review.to_markdown()
-        missing = [text for text in says if text not in impact]
+        # The impact wraps its text to the reader's columns: a phrase may span a line break.
+        impact = " ".join(result.review.to_markdown().split())
+        missing = [text for text in says if " ".join(text.split()) not in impact]
         if blocked_by:
             # Exactly these policies: a refusal by another one (a guard misreading the transition) is a finding.
             ok = result.blocked and tuple(result.blocking_policies()) == blocked_by and not result.preview_failed

@@ -33,6 +33,7 @@ from atlassian_cmk.timeline import iso
 from rehearsal.policy_pack_client import describe
 from rehearsal.pull_request import Rehearsal, load_policy_config, rehearse_pull_request
 from tests.support.aws import aws_env
+from tests.support.cmkctl import unwrap
 
 ROOT = Path(__file__).resolve().parents[1]
 PROD = (ROOT / "Pulumi.prod.yaml").read_text()
@@ -131,7 +132,7 @@ def test_the_impact_summary_shows_the_override_first(
     break_glass(aws, reencrypting_keys)
     review = rehearse(follow_up(REENCRYPTING), moto_endpoint).review
     assert [c.kind for c in review.changes][:2] == ["guard-override", "revocation"]
-    markdown = review.to_markdown()
+    markdown = unwrap(review.to_markdown())  # the code block is wrapped to 100 columns
     heading = next(line for line in markdown.splitlines() if line.startswith("### "))
     assert heading == f"### 🛑 GUARD OVERRIDDEN: {JUSTIFICATION} (us-east-1 and us-west-2)"
     assert f"records a break-glass revocation (revocation {REVOCATION_ID})" in markdown

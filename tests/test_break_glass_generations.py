@@ -108,7 +108,7 @@ def test_revoke_during_in_progress_is_refused_for_every_generation_unless_overri
 
     refused = main([*REVOKE, "--project-dir", str(project)], runtime=quiet_cloudtrail(moto_endpoint))
     err = capsys.readouterr().err
-    assert refused == ExitCode.REFUSED and "re-encryption in progress" in err
+    assert refused == ExitCode.REFUSED and "re-encryption is declared in progress" in err
     assert states(moto_endpoint, current) == ENABLED and states(moto_endpoint, following) == ENABLED
 
     overridden = main(

@@ -23,7 +23,7 @@ from atlassian_cmk.composed_policy import composed_key_policy
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.iam_policy import Request, effective_kms_decision, parse_policy
 from atlassian_cmk.iam_roles import role_policy, role_scope
-from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_RESTORED_AT, TAG_REVOCATION_ID
+from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_LEASE, TAG_RESTORED_AT, TAG_REVOCATION_ID
 from atlassian_cmk.stack_file import load_stack_config
 from tests.support.cmkctl import REGIONS, STACK, kms, live, provision, runtime, stack_dir
 from tests.support.faults import Call, FaultProxy, fault_proxy
@@ -136,6 +136,9 @@ def test_every_kms_request_of_revoke_and_restore_is_allowed_for_the_break_glass_
     # together with a new revocation id, and restore records.
     assert any(w.get(TAG_RESTORED_AT) == "" and w.get(TAG_REVOCATION_ID) for w in tag_writes)
     assert any(w.get(TAG_RESTORED_AT) for w in tag_writes)
+    assert any(w.get(TAG_LEASE) for w in tag_writes) and any(w == {TAG_LEASE: ""} for w in tag_writes)  # the lease
+    # revoke's lease released in its record's own TagResource (one request with the record tags): allowed too.
+    assert any(w.get(TAG_LEASE) == "" and w.get(TAG_REVOCATION_ID) for w in tag_writes)
     for region in REGIONS:
         tags = live(moto_endpoint, region).tags
         assert tags[TAG_RESTORED_AT] and tags[TAG_REVOCATION_ID]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -19,9 +20,9 @@ from atlassian_cmk.cli.main import main
 from atlassian_cmk.cli.render import TABLE_WIDTH
 from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.exit_codes import ExitCode
-from atlassian_cmk.naming import TAG_REVOKED_AT
+from atlassian_cmk.naming import TAG_LEASE, TAG_REVOKED_AT
 from tests.support.aws import aws_env
-from tests.support.cmkctl import CMKCTL, REGIONS, fast_policy, kms, live, provision, runtime, stack_dir
+from tests.support.cmkctl import CMKCTL, REGIONS, fast_policy, kms, live, provision, runtime, stack_dir, unwrap
 from tests.support.faults import dead_endpoint, fault_proxy
 from tests.support.hung import hung_endpoint
 
@@ -56,7 +57,7 @@ def test_status_says_account_caller_regions_and_endpoint_before_anything_else(
 ) -> None:
     code = main(["status", "--project-dir", str(project)], runtime=runtime(moto_endpoint))
 
-    first = capsys.readouterr().out.splitlines()[0]
+    first = unwrap(capsys.readouterr().out).splitlines()[0]
     assert code == ExitCode.AS_DECLARED
     assert first == (
         f"Account {ACCOUNT} as {CALLER}; regions us-east-1, us-west-2; "
@@ -90,7 +91,7 @@ def test_revoke_and_restore_print_the_versioned_change_document(
 ) -> None:
     code = main([*REVOKE, "--yes", "--format", "json", "--project-dir", str(project)], runtime=runtime(moto_endpoint))
 
-    document = json.loads(capsys.readouterr().out)
+    document = json.loads(unwrap(capsys.readouterr().out))
     assert code == ExitCode.AS_DECLARED
     assert document["schema_version"] == 1 and document["command"] == "revoke" and document["exit_code"] == 0
     assert document["context"] == {
@@ -114,7 +115,7 @@ def test_revoke_and_restore_print_the_versioned_change_document(
         ["restore", "--ticket", "SEC-1", "--yes", "--format", "json", "--project-dir", str(project)],
         runtime=runtime(moto_endpoint),
     )
-    document = json.loads(capsys.readouterr().out)
+    document = json.loads(unwrap(capsys.readouterr().out))
     assert code == ExitCode.AS_DECLARED and document["command"] == "restore"
     assert {row["action"] for row in document["regions"]} == {"enabled"}
     assert any("INSIDE the 10-day reinstatement window" in message for message in document["messages"])
@@ -125,9 +126,9 @@ def test_status_json_flag_is_an_alias_of_format_json(
 ) -> None:
     at = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
     main(["status", "--json", "--project-dir", str(project)], runtime=runtime(moto_endpoint, now=lambda: at))
-    alias = json.loads(capsys.readouterr().out)
+    alias = json.loads(unwrap(capsys.readouterr().out))
     main(["status", "--format", "json", "--project-dir", str(project)], runtime=runtime(moto_endpoint, now=lambda: at))
-    switch = json.loads(capsys.readouterr().out)
+    switch = json.loads(unwrap(capsys.readouterr().out))
     assert alias == switch and alias["context"]["account"] == ACCOUNT
 
 
@@ -142,7 +143,7 @@ def test_status_with_one_region_unreachable_says_read_1_of_2_and_each_error_once
 
     code = main(["status", "--project-dir", str(project)], runtime=rt)
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.UNREACHABLE
     assert "Read 1 of 2 regions." in out
     assert out.count("Could not connect to the endpoint URL") == 1
@@ -177,7 +178,7 @@ def test_misspelled_command_and_config_key_get_did_you_mean(tmp_path: Path, caps
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
-    assert capsys.readouterr().out.startswith("cmkctl 0.")
+    assert unwrap(capsys.readouterr().out).startswith("cmkctl 0.")
 
 
 # 4. Robust edges (real subprocesses of the installed cmkctl where the OS is part of the behaviour) ---------
@@ -248,10 +249,14 @@ def test_ctrl_c_mid_revoke_exits_130_at_once_naming_each_region(project: Path, m
     assert process.returncode == 130
     text = err.decode()
     assert "Traceback" not in text
-    assert text.strip().splitlines() == [
-        "cmkctl: interrupted: during the revoke (DisableKey may have been sent in some regions; run `cmkctl "
-        "status`); last known state: us-east-1 Enabled, us-west-2 Enabled"
-    ]
+    # One line; the lease this run took is released on the way out, so the next operator is not blocked.
+    [line] = text.strip().splitlines()
+    assert re.fullmatch(
+        r"cmkctl: interrupted: during the revoke \(DisableKey may have been sent in some regions; run `cmkctl "
+        r"status`\); last known state: us-east-1 Enabled, us-west-2 Enabled; lease lease-\S+ released",
+        line,
+    ), line
+    assert {region: live(moto_endpoint, region).tags[TAG_LEASE] for region in REGIONS} == {r: "" for r in REGIONS}
 
 
 def test_a_bad_profile_is_exit_3_in_one_line(project: Path, moto_endpoint: str) -> None:
@@ -330,7 +335,7 @@ def test_deadline_findings_with_an_injected_clock(
     rt = runtime(moto_endpoint, now=lambda: revoked_at + after)
 
     default = main(["status", "--project-dir", str(project)], runtime=rt)
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     paging = main(["status", "--fail-on", "deadline", "--project-dir", str(project)], runtime=rt)
 
     assert default == ExitCode.AS_DECLARED  # the revocation is as declared; only --fail-on pages
@@ -375,7 +380,7 @@ def test_restore_with_nothing_revoked_is_a_plain_line_no_prompt_exit_0(
         runtime=Runtime(rt.client_factory, rt.policy, rt.now, no_prompt),
     )
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.AS_DECLARED
     assert "Nothing to restore: the key is Enabled in every region (us-east-1, us-west-2)." in out
     assert "Atlassian" not in out
@@ -393,7 +398,7 @@ def test_restore_outside_the_window_says_atlassian_may_no_longer_reinstate(
         runtime=runtime(moto_endpoint, now=lambda: revoked_at + timedelta(days=12)),
     )
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.AS_DECLARED
     assert "OUTSIDE the 10-day reinstatement window" in out and "Atlassian may no longer reinstate" in out
     assert "ask what can still be recovered" in out
@@ -487,7 +492,7 @@ def test_a_future_or_malformed_revoked_at_tag_is_an_unknown_clock_naming_the_val
 
     code = main(["status", "--fail-on", "deadline", "--project-dir", str(project)], runtime=runtime(moto_endpoint))
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.DEADLINE
     (line,) = [line for line in out.splitlines() if line.startswith("DEADLINE")]
     assert "revocation time is unknown" in line and doubt in line and "no tag" not in line
@@ -549,7 +554,7 @@ def test_tag_values_cannot_forge_lines_or_drive_the_terminal(
 
     for output in ("text", "markdown"):
         main(["status", "--format", output, "--project-dir", str(project)], runtime=runtime(moto_endpoint))
-        out = capsys.readouterr().out
+        out = unwrap(capsys.readouterr().out)
         assert "\x1b" not in out
         assert len([line for line in out.splitlines() if line.startswith("Result:")]) == 1  # the real one only
         assert "\\n\\nResult: exit 0: as declared\\x1b[2J" in out
@@ -588,7 +593,7 @@ def test_a_deadline_finding_in_json_names_its_subkind(
 
     main(["status", "--format", "json", "--fail-on", "deadline", "--project-dir", str(project)], runtime=rt)
 
-    document = json.loads(capsys.readouterr().out)
+    document = json.loads(unwrap(capsys.readouterr().out))
     assert document["outcome"] == "deadline"
     assert [(f["kind"], f["subkind"]) for f in document["findings"]] == [("deadline", "window-passed")]
 

@@ -18,7 +18,7 @@ from atlassian_cmk.naming import (
     TAG_REVOKED_AT,
 )
 from atlassian_cmk.timeline import parse_iso
-from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir
+from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir, unwrap
 from tests.support.faults import dead_endpoint, fault_proxy
 
 MOTO_CALLER = "arn:aws:sts::123456789012:user/moto"
@@ -53,7 +53,7 @@ def test_restore_enables_every_region_tags_and_names_the_remaining_atlassian_ste
 
     code = restore(revoked_project, runtime(moto_endpoint), "--yes", ticket="SEC-1-RESTORE")
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.AS_DECLARED
     assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
     for region in REGIONS:
@@ -80,7 +80,7 @@ def test_restore_outside_the_window_says_so(
 
     code = restore(revoked_project, runtime(moto_endpoint, now=lambda: eleven_days_later), "--yes")
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.AS_DECLARED
     assert "OUTSIDE the 10-day reinstatement window" in out
     assert "window has passed" in out
@@ -96,7 +96,7 @@ def test_restore_twice_changes_nothing_the_second_time(
     with fault_proxy(moto_endpoint) as proxy:
         code = restore(revoked_project, runtime(proxy.url), "--yes", ticket="SEC-OTHER")
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.AS_DECLARED
     assert {region: dict(live(moto_endpoint, region).tags) for region in REGIONS} == first
     assert proxy.operations() <= {"DescribeKey", "ListResourceTags", "GetCallerIdentity"}
@@ -117,7 +117,7 @@ def test_restore_round_trips_the_stack_file_written_by_revoke(
 
     assert code == ExitCode.AS_DECLARED
     assert (project / "Pulumi.prod.yaml").read_text() == original
-    assert "-  atlassian-cmk:revocation:" in capsys.readouterr().out
+    assert "-  atlassian-cmk:revocation:" in unwrap(capsys.readouterr().out)
 
 
 def test_revoke_then_restore_keep_the_quotes_pulumi_config_set_wrote(
@@ -167,7 +167,7 @@ def test_restore_partial_failure_splits_and_a_later_run_converges(
     with fault_proxy(moto_endpoint) as proxy:
         proxy.fail("us-east-1", times=1000, operations={"EnableKey"})
         code = restore(revoked_project, runtime(proxy.url), "--yes")
-        out = capsys.readouterr().out
+        out = unwrap(capsys.readouterr().out)
         assert code == ExitCode.SPLIT
         assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Enabled"}
         assert "SPLIT: us-west-2 enabled; us-east-1 NOT enabled" in out

@@ -12,6 +12,7 @@ from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import (
     TAG_ENABLED,
     TAG_GUARD_OVERRIDE,
+    TAG_LEASE,
     TAG_REVOCATION_ID,
     TAG_REVOCATION_REASON,
     TAG_REVOCATION_TICKET,
@@ -21,7 +22,7 @@ from atlassian_cmk.naming import (
 from atlassian_cmk.records import REVOCATION_RECORD
 from atlassian_cmk.stack_file import load_stack_config
 from atlassian_cmk.timeline import parse_iso
-from tests.support.cmkctl import REGIONS, STACK, kms, live, provision, runtime, stack_dir
+from tests.support.cmkctl import REGIONS, STACK, kms, live, provision, runtime, stack_dir, unwrap
 from tests.support.faults import dead_endpoint, fault_proxy
 
 MOTO_CALLER = "arn:aws:sts::123456789012:user/moto"
@@ -50,7 +51,7 @@ def test_revoke_disables_tags_verifies_and_prints_the_config_change(
 
     code = revoke(project, runtime(moto_endpoint), "--yes")
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.AS_DECLARED
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
     for region in REGIONS:
@@ -80,10 +81,12 @@ def test_revoke_twice_changes_nothing_the_second_time_and_keeps_the_first_record
     with fault_proxy(moto_endpoint) as proxy:
         code = revoke(project, runtime(proxy.url), "--yes", ticket="SEC-2")
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.AS_DECLARED
     assert {region: record(moto_endpoint, region) for region in REGIONS} == first
-    assert proxy.operations() <= READ_ONLY
+    # Only reads, and the lease taken and released (the run cannot know beforehand that nothing will change).
+    assert proxy.operations() <= READ_ONLY | {"TagResource"}
+    assert {tag["TagKey"] for _, body in proxy.sent("kms") for tag in body.get("Tags", [])} == {TAG_LEASE}
     assert out.count("UNCHANGED") == 2
     assert "+    ticket: SEC-1" in out  # the config change carries the record on the keys
 
@@ -106,14 +109,17 @@ def test_two_revokes_at_once_end_in_one_consistent_state(
     for thread in threads:
         thread.join()
 
-    # Records are write-once to break-glass (the key policy): in each region the first record stands
-    # and a run that finds another operator's fresh record there accepts it, never rewrites it.
-    # moto enforces no key policy, so which run wrote first in a region is all this can assert.
-    assert set(codes) == {"SEC-A", "SEC-B"} and set(codes.values()) <= {ExitCode.AS_DECLARED}
+    # The lease lets one run through and refuses the other (exit 4, nothing changed), unless one finished
+    # before the other took it. Records are write-once to break-glass (the key policy): in each region the
+    # first record stands and a run that finds another operator's fresh record there accepts it.
+    assert set(codes) == {"SEC-A", "SEC-B"} and set(codes.values()) <= {ExitCode.AS_DECLARED, ExitCode.REFUSED}
+    assert ExitCode.AS_DECLARED in codes.values()
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    refused = [ticket for ticket, code in codes.items() if code == ExitCode.REFUSED]
     for region in REGIONS:
         tags = live(moto_endpoint, region).tags
-        assert tags[TAG_REVOCATION_TICKET] in ("SEC-A", "SEC-B")
+        assert tags[TAG_LEASE] == ""  # released
+        assert tags[TAG_REVOCATION_TICKET] in ("SEC-A", "SEC-B") and tags[TAG_REVOCATION_TICKET] not in refused
         assert tags[TAG_REVOCATION_REASON] == f"incident {tags[TAG_REVOCATION_TICKET]}"
         assert tags[TAG_REVOCATION_ID].startswith("rev-") and tags[TAG_REVOKED_AT]
 
@@ -129,7 +135,7 @@ def test_revoke_refuses_while_the_stack_declares_reencryption_in_progress(
 
     err = capsys.readouterr().err
     assert code == ExitCode.REFUSED
-    assert "the configuration declares re-encryption in progress (ticket PS-5678)" in err
+    assert "re-encryption is declared in progress (ticket PS-5678)" in err
     assert "--override-reencryption-guard" in err
     assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
     assert proxy.operations() <= READ_ONLY
@@ -146,7 +152,8 @@ def test_revoke_refuses_while_the_live_keys_say_reencryption_in_progress(
 
     err = capsys.readouterr().err
     assert code == ExitCode.REFUSED
-    assert "the deployed key in us-east-1" in err and "tagged re-encryption in-progress" in err
+    assert "the deployed key in each of us-east-1 and us-west-2 is tagged re-encryption in-progress" in err
+    assert "apply a change that marks it complete first, then revoke in a second change" in err
     assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
 
 
@@ -165,8 +172,8 @@ def test_override_revokes_during_reencryption_and_records_the_justification(
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
     for region in REGIONS:
         assert live(moto_endpoint, region).tags[TAG_GUARD_OVERRIDE] == justification
-    assert (
-        f"GUARD OVERRIDDEN (recorded on the keys in us-east-1, us-west-2): {justification}" in capsys.readouterr().out
+    assert f"GUARD OVERRIDDEN (recorded on the keys in us-east-1, us-west-2): {justification}" in unwrap(
+        capsys.readouterr().out
     )
     # The stack file names the revocation the keys carry, and the override (the program's own validation reads it).
     revocation = load_stack_config(project, STACK).revocation
@@ -271,7 +278,12 @@ def test_a_region_failing_its_first_calls_is_retried_and_converges(
         code = revoke(project, runtime(proxy.url, attempts=3), "--yes")
 
     assert code == ExitCode.AS_DECLARED
-    assert [(call.region, call.operation) for call in proxy.failed] == [("us-west-2", "DisableKey")] * 2
+    # The region's first two writes fail: DisableKey and the lease's TagResource go out together (revocation
+    # never waits for the lease), so the failures fall on either; both are retried within the same bounds.
+    assert len(proxy.failed) == 2
+    assert {call.region for call in proxy.failed} == {"us-west-2"}
+    assert {call.operation for call in proxy.failed} <= {"DisableKey", "TagResource"}
+    assert "LEASE NOT HELD" not in capsys.readouterr().out
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
     assert record(moto_endpoint, "us-east-1") == record(moto_endpoint, "us-west-2")
 
@@ -286,7 +298,7 @@ def test_a_region_that_keeps_failing_ends_split_and_a_later_run_converges(
     with fault_proxy(moto_endpoint) as proxy:
         proxy.fail("us-west-2", times=1000, operations={"DisableKey"})
         code = revoke(project, runtime(proxy.url, attempts=3), "--yes", "--write-config")
-        out = capsys.readouterr().out
+        out = unwrap(capsys.readouterr().out)
         assert code == ExitCode.SPLIT
         assert len(proxy.failed) == 3  # bounded: the policy's attempts, then reported
         assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Enabled"}  # east is never re-enabled
@@ -323,7 +335,7 @@ def test_a_dead_region_refuses_revoke_unless_overridden_then_splits_then_converg
     partial = revoke(project, west_down, "--yes", "--override-reencryption-guard", "us-west-2 outage during breach")
     assert partial == ExitCode.SPLIT
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Enabled"}
-    assert "SPLIT: us-east-1 disabled; us-west-2 NOT disabled" in capsys.readouterr().out
+    assert "SPLIT: us-east-1 disabled; us-west-2 NOT disabled" in unwrap(capsys.readouterr().out)
 
     assert revoke(project, runtime(moto_endpoint), "--yes") == ExitCode.AS_DECLARED
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
@@ -339,7 +351,7 @@ def test_revoke_with_a_key_pending_deletion_disables_the_rest_and_exits_5(
 
     code = revoke(project, runtime(moto_endpoint), "--yes")
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.KEY_LOST
     assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "PendingDeletion"}
     assert f"aws kms cancel-key-deletion --region us-west-2 --key-id {keys['us-west-2'].key_id}" in out

@@ -17,7 +17,7 @@ from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_REVOKED_AT
 from atlassian_cmk.status import SCHEMA_VERSION
 from atlassian_cmk.timeline import iso
-from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir
+from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir, unwrap
 from tests.support.faults import dead_endpoint, fast_client_factory, fault_proxy
 
 
@@ -28,7 +28,7 @@ def status(project: Path, rt: Runtime, *extra: str) -> int:
 def status_json(project: Path, rt: Runtime, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
     capsys.readouterr()
     code = status(project, rt, "--json")
-    return code, json.loads(capsys.readouterr().out)
+    return code, json.loads(unwrap(capsys.readouterr().out))
 
 
 def test_status_as_declared_exits_0_and_shows_every_key(
@@ -39,7 +39,7 @@ def test_status_as_declared_exits_0_and_shows_every_key(
 
     code = status(project, runtime(moto_endpoint))
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.AS_DECLARED
     for key in keys:
         assert key.arn in out
@@ -130,7 +130,7 @@ def test_status_reencryption_declared_but_not_deployed_is_drift_exit_1(
 
     code = status(project, runtime(moto_endpoint))
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.DRIFT
     assert "DRIFT: us-east-1: re-encryption tag is none; the stack declares in-progress" in out
     assert "Declared: enabled, re-encryption in-progress." in out
@@ -158,7 +158,7 @@ def test_status_aws_unreachable_exits_3(tmp_path: Path, moto_endpoint: str, caps
 
     code = status(project, runtime(dead_endpoint()))
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.UNREACHABLE
     assert out.count("UNREACHABLE:") == 2
     assert "cannot reach the AWS endpoint" in out
@@ -210,7 +210,7 @@ def test_status_key_pending_deletion_is_critical_exit_5_with_remedy(
 
     code = status(project, runtime(moto_endpoint))
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.KEY_LOST
     assert f"cancel-key-deletion --region us-west-2 --key-id {keys['us-west-2'].key_id}" in out
     critical = [line for line in out.splitlines() if line.startswith("CRITICAL:")]
@@ -244,7 +244,7 @@ def test_status_before_the_first_deployment_is_not_deployed_exit_8_and_says_so_a
 
     code = status(project, runtime(moto_endpoint))
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.NOT_DEPLOYED and int(code) == 8
     assert "NOT DEPLOYED: no key yet behind alias/atlassian-cmk/prod in us-east-1, us-west-2" in out
     assert "CRITICAL" not in out and "CancelKeyDeletion" not in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,6 +14,7 @@ from atlassian_cmk.cli.main import main
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_DRILL, TAG_REVOKED_AT, alias_name
 from tests.support.aws import client_factory_for
+from tests.support.cmkctl import unwrap
 
 
 def test_drill_walks_the_lifecycle_and_leaves_disabled_drill_keys(aws: Any) -> None:
@@ -31,12 +33,18 @@ def test_drill_walks_the_lifecycle_and_leaves_disabled_drill_keys(aws: Any) -> N
         ("leave the drill keys disabled", ExitCode.AS_DECLARED),
     ]
     assert result.passed
-    assert "; keys enrolled in account " in result.step("status: healthy again").output.splitlines()[0]
+    assert "; keys enrolled in account " in unwrap(result.step("status: healthy again").output).splitlines()[0]
     assert "re-encryption" in result.step("revoke during re-encryption: refused by the guard").output
     revoked_status = result.step("status: revoked, deadlines shown").output
-    assert "Disabled" in revoked_status and "reinstatement possible until" in revoked_status
+    assert "Disabled" in revoked_status and "reinstatement possible until" in " ".join(revoked_status.split())
     text = out.getvalue()
     assert "Verdict: PASS" in text and "Timeline" in text
+    # What the demo prints: every line within 100 columns (the steps' output quoted too), and no
+    # sentence said twice within one command's report.
+    assert max(len(line) for line in text.splitlines()) <= 100, text
+    for step in result.steps:
+        said = [s for s in re.split(r"(?<=\.)\s+", " ".join(step.output.split())) if s]
+        assert not {s for s in said if said.count(s) > 1}, step.output
 
     assert [k.region for k in result.keys] == ["us-east-1", "us-west-2"]
     for key in result.keys:

@@ -70,8 +70,12 @@ def test_the_reencryption_drill_walks_every_phase_and_never_deletes(moto_endpoin
     assert result.passed
     text = out.getvalue()
     assert "Verdict: PASS. A whole re-encryption" in text
-    # One line per step (plus its "..." start line for commands): nothing of the nested commands leaks.
-    assert all(line.startswith(("  ok   ", "  ... ")) for line in text.split("\nTimeline")[0].splitlines()[1:])
+    # One line per step (its "..." start line for commands; a long line wrapped within 100 columns, its
+    # continuation indented): nothing of the nested commands leaks.
+    walk_lines = text.split("\nTimeline")[0].splitlines()[1:]
+    assert all(line.startswith(("  ok   ", "  ... ", "    ")) for line in walk_lines)
+    assert sum(line.startswith("  ok   ") for line in walk_lines) == 15
+    assert max(len(line) for line in text.splitlines() if "arn:aws:kms" not in line) <= 100
 
     # The refusal is the re-encryption guard's, and it disabled nothing in either generation.
     assert "re-encryption" in result.step(walk.STEP_REVOKE_REFUSED).output

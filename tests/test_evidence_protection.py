@@ -28,7 +28,7 @@ from atlassian_cmk.naming import TAG_GUARD_OVERRIDE
 from atlassian_cmk.stack_file import raw_config_from_text
 from rehearsal.iam_samples import ROOT, SAMPLE_ACCOUNT
 from rehearsal.policy_pack_client import analyze_program_run, by_policy, describe
-from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir
+from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir, unwrap
 from tests.test_config import engine_config
 from tests.test_policy_live_state import REENCRYPTION, REVOKED, aws, aws_clients, deploy, mandatory, pack_for, preview
 
@@ -170,7 +170,7 @@ def test_status_names_an_unprotected_region_as_drift(
 
     code = main(["status", "--project-dir", str(project)], runtime=runtime(moto_endpoint))
 
-    out = capsys.readouterr().out
+    out = unwrap(capsys.readouterr().out)  # the finding is wrapped to 100 columns
     assert code == ExitCode.DRIFT
     lines = [line for line in out.splitlines() if "EVIDENCE UNPROTECTED" in line]
     assert len(lines) == 1, out
@@ -203,7 +203,7 @@ def test_the_pack_denies_a_revocation_while_a_deployed_key_policy_lacks_the_evid
 
     assert len(violations) == 2, describe(violations)  # every key of the realm is held back
     for violation in violations:
-        assert f"the key policy in us-west-2 does not protect the evidence tags (it lacks {SID_EVIDENCE_TAGS})" in (
+        assert f"The key policy in us-west-2 does not protect the evidence tags (it lacks {SID_EVIDENCE_TAGS})" in (
             violation.message
         )
         assert "us-east-1 does not protect" not in violation.message

@@ -70,7 +70,7 @@ def test_revoke_and_clear_reencryption_in_one_pull_request_is_blocked(moto_endpo
     result = rehearse(base, revoked(reencryption(PROD, "complete")), moto_endpoint)
     assert result.blocking_policies() == ["no-revocation-during-reencryption"], describe(result.violations)
     assert {v.urn.rsplit("::", 1)[1] for v in result.mandatory} == {"cmk-us-east-1", "cmk-us-west-2"}
-    assert "apply a change that marks it complete first, then revoke in a second change" in result.mandatory[0].message
+    assert "apply reencryption.status: complete alone, then this change" in result.mandatory[0].message
     kinds = [c.kind for c in result.review.changes]
     assert kinds[0] == "revocation" and "reencryption" in kinds
 
@@ -215,6 +215,7 @@ def test_the_demo_pull_request_messages_fit_the_line_length_and_say_each_sentenc
     """The demo's first pull request (revoke during re-encryption): what a person reads in the terminal."""
     import re
 
+    from atlassian_cmk.realm_findings import MESSAGE_LIMIT
     from rehearsal.pull_request import SUMMARY_WIDTH
 
     base = reencryption(PROD, "in-progress")
@@ -227,6 +228,14 @@ def test_the_demo_pull_request_messages_fit_the_line_length_and_say_each_sentenc
         sentences = [s.strip() for s in re.split(r"(?<=[.;])\s+", violation.message) if s.strip()]
         repeated = {s for s in sentences if sentences.count(s) > 1}
         assert not repeated, repeated
+        # pulumi_policy sends the policy's description, then the violation's own message: that is bounded.
+        own = violation.message.split("\n", 1)[1]
+        assert len(own) <= MESSAGE_LIMIT, (len(own), own)
+        assert own.count("in-progress") == 1 and "arn:aws:kms" not in own  # both regions' tags in one sentence
+    # The program's warning and the reviewer's summary in a code block: within the columns too.
+    assert result.run is not None
+    assert all(len(line) <= 100 for warning in result.run.warnings for line in warning.splitlines())
+    assert all(len(line) <= 100 for line in result.review.to_markdown().split("```")[1].splitlines())
 
 
 def test_unquoting_the_context_tag_fails_the_impact_check_with_the_quote_advice(

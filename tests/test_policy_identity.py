@@ -80,8 +80,8 @@ def test_a_dropped_region_fails_every_remaining_key(moto_endpoint: str, aws: Any
     west = keys["us-west-2"].arn
     assert [v.urn.rsplit("::", 1)[1] for v in violations] == ["cmk-us-east-1"], describe(violations)
     message = violations[0].message
-    assert "is held back with every key of the realm (us-east-1)" in message
-    assert f"the enrolled key {west} in us-west-2 would be dropped: us-west-2 is no longer in the stack's regions" in (
+    assert "Held back with the realm's keys (us-east-1)" in message
+    assert f"The enrolled key {west} in us-west-2 would be dropped: us-west-2 is no longer in the stack's regions" in (
         message
     )
     assert "Atlassian would lose the key it holds there" in message
@@ -141,7 +141,7 @@ def test_an_alias_that_names_another_key_than_the_enrolled_one_is_refused(moto_e
 
     assert sorted(v.urn.rsplit("::", 1)[1] for v in violations) == ["cmk-us-east-1", "cmk-us-west-2"]
     message = violations[0].message
-    assert violations[1].message.endswith(message.split("so no region changes alone: ", 1)[1])
+    assert violations[1].message.endswith(message.split("so no region changes alone. ", 1)[1])
     assert f"ALIAS MOVED: us-west-2: {ALIAS} names {other['Arn']}, not the enrolled key {keys['us-west-2'].arn}" in (
         message
     )
@@ -178,7 +178,10 @@ def test_the_reencryption_guard_reads_the_enrolled_keys_not_the_decoys_behind_th
 
     reencryption = mandatory(violations, REENCRYPTION)
     assert len(reencryption) == 2, describe(violations)
-    assert f"({keys['us-west-2'].arn}) is tagged re-encryption in-progress" in " ".join(v.message for v in reencryption)
+    # The enrolled keys' tags (in-progress), not the decoys' behind the alias (complete).
+    assert "The deployed key in each of us-east-1 and us-west-2 is tagged re-encryption in-progress." in " ".join(
+        v.message for v in reencryption
+    )
     assert len(by_policy(violations, IDENTITY)) == 2  # the moved aliases, both regions on each key
 
 

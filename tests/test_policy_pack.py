@@ -183,9 +183,9 @@ def test_disabling_while_the_inputs_declare_reencryption_in_progress_is_denied(p
 
     assert len(violations) == len(run.kms_keys) == 4  # the next generation is held back too
     message = next(v.message for v in violations if v.urn == key_in(run, "us-west-2").urn)
-    assert "cmk-us-west-2 (us-west-2) is held back with every key of the realm (us-east-1, us-west-2)" in message
-    assert "declares re-encryption in progress (ticket PS-5678)" in message
-    assert "the live check is off (policy config liveStateCheck: false)" in message
+    assert "Held back with the realm's keys (us-east-1, us-west-2)" in message
+    assert "Re-encryption is declared in progress (ticket PS-5678)." in message
+    assert "The live check is off (policy config liveStateCheck: false)" in message
 
 
 def test_one_key_disabled_by_hand_during_declared_reencryption_is_denied(packs: PackPool) -> None:
@@ -197,7 +197,7 @@ def test_one_key_disabled_by_hand_during_declared_reencryption_is_denied(packs: 
 
     assert len(violations) == 1, describe(violations)
     assert "cmk-us-west-2 (us-west-2) would be disabled while re-encryption may be in progress" in violations[0].message
-    assert "declares re-encryption in progress (ticket PS-5678)" in violations[0].message
+    assert "re-encryption is declared in progress (ticket PS-5678)" in violations[0].message
 
 
 def test_disabling_after_reencryption_is_declared_complete_passes_offline(packs: PackPool) -> None:

@@ -155,7 +155,7 @@ def test_a_follow_up_revocation_that_would_disable_the_next_generation_is_refuse
     )
     violations = judge(raw, moto_endpoint)
     assert len(violations) == 4, describe(violations)
-    assert all("next generation: the deployed key in" in v.message for v in violations)
+    assert all("Next generation: the deployed key in" in v.message for v in violations)
 
 
 def test_a_follow_up_revocation_with_every_generation_already_disabled_passes(moto_endpoint: str, aws: Any) -> None:

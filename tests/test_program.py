@@ -14,6 +14,7 @@ from atlassian_cmk.naming import RECORD_TAGS, TAG_ENROLLED
 from atlassian_cmk.stack_file import raw_config_from_text
 from rehearsal.program_run import ACCOUNT_ID, PROJECT_DIR, ProgramRun, RegisteredResource, run_program
 from rehearsal.sample_atlassian_policy import SAMPLE_ATLASSIAN_KEY_POLICY, SAMPLE_SID
+from tests.support.cmkctl import unwrap
 from tests.test_config import PRINCIPAL, engine_config
 
 KEY = "aws:kms/key:Key"
@@ -195,7 +196,8 @@ def test_exports_key_arns_by_region_enabled_and_realm() -> None:
 def test_revocation_preview_warns_with_regions_timeline_and_restore_steps() -> None:
     run = run_ok(enabled="false", revocation={"reason": "Suspected breach", "ticket": "SEC-7"})
     assert len(run.warnings) == 1
-    warning = run.warnings[0]
+    assert all(len(line) <= 100 for line in run.warnings[0].splitlines())  # wrapped for a terminal
+    warning = unwrap(run.warnings[0])
     for fact in (
         "REVOCATION",
         "us-east-1",

@@ -45,7 +45,8 @@ def walked(moto_endpoint_session: str, tmp_path_factory: pytest.TempPathFactory)
 def impact(result: ReencryptionRehearsal, title: str) -> str:
     step = result.step(title)
     assert step.pull_request is not None
-    return step.pull_request.review.to_markdown()
+    # The impact wraps its text to the reader's columns; a sentence may span a line break.
+    return " ".join(step.pull_request.review.to_markdown().split())
 
 
 def test_every_step_of_the_walk_ends_as_expected(walked: tuple[ReencryptionRehearsal, Path]) -> None:

@@ -12,6 +12,7 @@ from atlassian_cmk.cli.main import main
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.git_source import GitRefError
 from atlassian_cmk.review import review_stack_change
+from tests.support.cmkctl import unwrap
 
 ROOT = Path(__file__).resolve().parents[1]
 PROD = (ROOT / "Pulumi.prod.yaml").read_text()
@@ -49,7 +50,7 @@ def test_revocation_pull_request_shows_consequences_timeline_and_checklist(repo:
     (repo / "Pulumi.prod.yaml").write_text(revoke(PROD))
     review = review_stack_change(repo, "prod", "main")
     assert review.valid and review.revokes
-    markdown = review.to_markdown()
+    markdown = unwrap(review.to_markdown())  # the code block is wrapped to 100 columns
     for fact in (
         "REVOCATION",
         "us-east-1 and us-west-2",

@@ -10,6 +10,7 @@ touches a key policy (see FORBIDDEN_OPERATIONS); the tests record every operatio
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_key
 from atlassian_cmk.key_identity import parse_key_arn
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import (
+    TAG_LEASE,
     TAG_REVOCATION_ID,
     TAG_STACK,
 )
@@ -155,7 +157,7 @@ def _converge_region(
                 return RegionChange(
                     region,
                     "refused",
-                    f"REFUSED: {key.arn} {tagged}, not {stack}: cmkctl changes only the stack's keys; "
+                    f"REFUSED: the key {tagged}, not {stack}: cmkctl changes only the stack's keys; "
                     "check Pulumi.<stack>.yaml's enrolledKeys and the key's tags",
                     attempt,
                     key,
@@ -168,7 +170,7 @@ def _converge_region(
                 return RegionChange(
                     region,
                     "key-lost",
-                    f"{key.arn} is {key.key_state}: run `aws kms cancel-key-deletion --region {region} "
+                    f"the key is {key.key_state}: run `aws kms cancel-key-deletion --region {region} "
                     f"--key-id {key.key_id}` (the key comes back Disabled), then run cmkctl again",
                     attempt,
                     key,
@@ -220,7 +222,20 @@ def _converge_region(
             policy.sleep(policy.backoff_s * 2 ** (attempt - 1))
     if changed and key is not None and key.enabled == enable:
         return _record_missing(None, region, key, enable, changed, policy.attempts, last_error)
-    return RegionChange(region, "failed", f"{last_error} (after {policy.attempts} attempts)", policy.attempts, key)
+    return RegionChange(region, "failed", with_attempts(last_error, policy.attempts), policy.attempts, key)
+
+
+_BOTOCORE_RETRIES: Final = re.compile(r" after (\d+) attempts$")
+
+
+def with_attempts(reason: str, attempts: int) -> str:
+    """`reason` with how often the region's chain was tried, said once: an AWS error already ending in
+    botocore's own count (`kms_reads.describe_error`: " after N attempts", HTTP requests of one call)
+    says both counts in one parenthesis instead of "after N attempts (after M attempts)"."""
+    retried = _BOTOCORE_RETRIES.search(reason)
+    if retried is None:
+        return f"{reason} (after {attempts} attempts)"
+    return f"{reason[: retried.start()]} (after {attempts} attempts of up to {retried.group(1)} requests each)"
 
 
 def _overtaken(region: str, key: LiveKey, enable: bool, attempt: int) -> RegionChange:
@@ -280,7 +295,11 @@ def _read_back(kms: Any, region: str, key_id: str, enable: bool, tags: TagChange
         reading = read_key(kms, region, key_id)
         if reading.key is not None:
             key = reading.key
-            if key.enabled == enable and all(key.tags.get(tag) == value for tag, value in tags.put.items()):
+            # Not the lease's release: a restore may take the lease the moment revoke released it; that is
+            # no failure of this run's record (and retrying would overwrite the restore's lease).
+            if key.enabled == enable and all(
+                key.tags.get(tag) == value for tag, value in tags.put.items() if tag != TAG_LEASE
+            ):
                 return key
             # Not (yet) in the wanted state: KMS is eventually consistent, so read again; still not
             # after the bound, another operation changed it (the caller names it, never retries over it).

@@ -40,6 +40,7 @@ from atlassian_cmk.aws.provision import (
     retire_keys,
 )
 from atlassian_cmk.cli.drill_reencryption import STEP_PROMOTED, ReencryptionDrill, walk_reencryption
+from atlassian_cmk.cli.output import TEXT_WIDTH, fit, text_width
 from atlassian_cmk.cli.runtime import Runtime, ask_on_stderr
 from atlassian_cmk.config import Reencryption, StackConfig, parse_stack_config
 from atlassian_cmk.documents import ChangeDocument, RegionResult, RunContext
@@ -83,6 +84,11 @@ DRILL_PERMISSIONS = (
 
 REENCRYPTION_DRILL_PERMISSIONS = (*DRILL_PERMISSIONS, "kms:UpdateAlias", "kms:DeleteAlias")
 """`drill --reencryption` also moves the drill stack's alias at promotion and deletes its `/next` alias."""
+
+QUOTE = "    | "
+"""How the drill quotes a step's own output under the step's line."""
+QUOTED_WIDTH = TEXT_WIDTH - len(QUOTE)
+"""The width a step's command writes in, so that quoted it still fits TEXT_WIDTH (the status table does)."""
 
 
 class DrillRefused(Exception):
@@ -268,7 +274,7 @@ def run_drill(
         print(f"  ... {name}", file=out, flush=True)
         captured = io.StringIO()
         started = time.perf_counter()
-        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured), text_width(QUOTED_WIDTH):
             outcome = cli(["--stack", stack, "--project-dir", str(project), *args], runtime=rt)
         if outcome == ExitCode.INTERRUPTED:  # the command caught Ctrl-C itself: the drill stops too
             raise KeyboardInterrupt
@@ -277,14 +283,15 @@ def run_drill(
         mark = "ok  " if record.ok else "FAIL"
         print(f"  {mark} {name}: exit {outcome} (expected {int(expected)}) in {record.seconds:.2f} s", file=out)
         if show or not record.ok:
-            print("\n".join(f"       | {line}" for line in record.output.splitlines()), file=out)
+            # The command's own output (written QUOTED_WIDTH wide), quoted: within TEXT_WIDTH columns.
+            print("\n".join(f"{QUOTE}{line}".rstrip() for line in record.output.splitlines()), file=out)
         return record
 
     def check(name: str, ok: bool, detail: str) -> Step:
         """A step the drill verifies itself by reading the keys (exit 0 when as expected, else 1)."""
         record = Step(name, ExitCode.AS_DECLARED, 0 if ok else int(ExitCode.DRIFT), 0.0, detail)
         result.steps.append(record)
-        print(f"  {'ok  ' if ok else 'FAIL'} {name}: {detail}", file=out, flush=True)
+        print("\n".join(fit([f"  {'ok  ' if ok else 'FAIL'} {name}: {detail}"])), file=out, flush=True)
         return record
 
     created: list[ProvisionedKey] = []
@@ -494,27 +501,27 @@ def print_timeline(result: DrillResult, out: TextIO) -> None:
     for step in result.steps:
         print(f"  {step.seconds:7.2f} s  {'ok  ' if step.ok else 'FAIL'} {step.name}", file=out)
     if result.passed and any(s.name == STEP_PROMOTED for s in result.steps):
-        print(
+        verdict = (
             "\nVerdict: PASS. A whole re-encryption on the drill's keys: generation 2 created and recorded, a revoke "
             "refused while in progress with nothing disabled, generation 2 promoted (no key created or deleted), "
-            f"generation 1 retired (disabled, never deleted), in {len(result.regions)} region(s).",
-            file=out,
+            f"generation 1 retired (disabled, never deleted), in {len(result.regions)} region(s)."
         )
+        print("\n".join(fit(verdict.split("\n"))), file=out)
     elif result.passed:
         revoke = result.step("revoke: every region disabled and verified").seconds
         restore = result.step("restore: every region enabled and verified").seconds
-        print(
+        verdict = (
             f"\nVerdict: PASS. The guard refused revocation during re-encryption; revoke took {revoke:.2f} s and "
-            f"restore {restore:.2f} s from command to verified state in {len(result.regions)} region(s).",
-            file=out,
+            f"restore {restore:.2f} s from command to verified state in {len(result.regions)} region(s)."
         )
+        print("\n".join(fit(verdict.split("\n"))), file=out)
     else:
         failed = [s.name for s in result.steps if not s.ok]
         print(f"\nVerdict: FAIL at: {'; '.join(failed)}.", file=out)
     if result.keys:
-        print(
+        left = (
             f"Drill keys left disabled, tagged {TAG_DRILL}=true: "
             + ", ".join(key.arn for key in result.keys)
-            + ". To remove them, schedule their deletion by hand (see README).",
-            file=out,
+            + ". To remove them, schedule their deletion by hand (see README)."
         )
+        print("\n".join(fit([left])), file=out)

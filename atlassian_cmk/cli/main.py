@@ -29,6 +29,7 @@ from atlassian_cmk.aws.generation_reads import read_generations
 from atlassian_cmk.aws.identity import CredentialsProblem, Identity, credentials_problem, resolved_endpoints
 from atlassian_cmk.aws.kms_actions import RESTORE_PERMISSIONS, REVOKE_PERMISSIONS
 from atlassian_cmk.aws.kms_reads import aws_endpoint_note, describe_error, keys_carrying_tags, read_key_policies
+from atlassian_cmk.aws.lease import LeaseHold, acquire_lease, release_lease, release_within
 from atlassian_cmk.aws.stack_reads import read_state_and_identity
 from atlassian_cmk.break_glass import OVERRIDE_FLAG, InputError, RestoreRequest, RevokeRequest
 from atlassian_cmk.cli.drill import (
@@ -56,11 +57,12 @@ from atlassian_cmk.enrollment import (
     other_tagged_keys_problems,
     stack_key_tags,
 )
-from atlassian_cmk.exit_codes import ExitCode, exit_codes_help
+from atlassian_cmk.exit_codes import ExitCode, exit_codes_help, most_severe
 from atlassian_cmk.generations import NEXT
 from atlassian_cmk.git_source import GitRefError
 from atlassian_cmk.iam_policy import ACCOUNT_ID_RE
 from atlassian_cmk.iam_roles import ROLES, ScopeError, render, role_policy, role_scope
+from atlassian_cmk.lease import Command, lease_id_problem, new_lease
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import CURRENT_KEY_PAIR, stack_name_problem
 from atlassian_cmk.realms import REALMS
@@ -234,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="write the change into Pulumi.<stack>.yaml (comments kept) instead of only printing it",
         )
 
+    # Only restore waits for the lease (revocation never does: docs/cmkctl.md, "The lease").
+    restore.add_argument(
+        "--break-lease",
+        metavar="LEASE_ID",
+        help="break another operation's lease that has expired (the id its refusal names); audited in CloudTrail",
+    )
+
     enroll = commands.add_parser(
         "enroll",
         parents=[common],
@@ -371,6 +380,8 @@ def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
     except KeyboardInterrupt:
         print(f"\ncmkctl: interrupted: {run.interrupt_summary()}", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except _LeaseRefused:
+        return ExitCode.REFUSED
     except (UsageError, InputError) as error:
         print(f"cmkctl: {error}", file=sys.stderr)
         return ExitCode.USAGE
@@ -386,11 +397,16 @@ def _main(argv: list[str] | None, runtime: Runtime | None) -> int:
         print(f"cmkctl: internal error: {type(error).__name__}: {error} (run with -v for details)", file=sys.stderr)
         return ExitCode.INTERNAL
     finally:
+        if run.lease is not None and run.lease.held:  # lease: an error or Ctrl-C ended the run
+            print("cmkctl: " + "; ".join(release_within([run.lease], _LEASE_RELEASE_WAIT_S)), file=sys.stderr)
         _CURRENT.remove(run)
 
 
 _CURRENT: list[_Run] = []
 """The run in progress, for the Ctrl-C handler of the installed command."""
+
+_LEASE_RELEASE_WAIT_S = 10.0
+"""How long Ctrl-C or an error waits for the lease's release (one read and one TagResource per region)."""
 
 
 def _on_sigint(signum: int, frame: object) -> None:
@@ -406,6 +422,10 @@ def _on_sigint(signum: int, frame: object) -> None:
     if run is None or any(r.args.command == "drill" for r in _CURRENT):
         raise KeyboardInterrupt
     summary = run.interrupt_summary()
+    # lease: released before exiting (bounded), so a Ctrl-C never blocks the next operator for LEASE_TTL.
+    with contextlib.suppress(Exception):
+        held = [r.lease for r in _CURRENT if r.lease is not None]
+        summary = "; ".join([summary, *release_within(held, _LEASE_RELEASE_WAIT_S)])
     with contextlib.suppress(Exception):
         print(f"\ncmkctl: interrupted: {summary}", file=sys.stderr, flush=True)
     with contextlib.suppress(Exception):
@@ -433,6 +453,9 @@ def _format_problem(args: argparse.Namespace) -> str | None:
         return f"{args.command}: --format {chosen} is not supported; choose from {', '.join(allowed)}"
     if getattr(args, "json", False) and chosen not in (None, "json"):
         return f"{args.command}: --json and --format {chosen} conflict; use one (--json is --format json)"
+    break_lease = getattr(args, "break_lease", None)
+    if break_lease is not None and (problem := lease_id_problem(break_lease)) is not None:
+        return f"{args.command}: --break-lease: {shorten(break_lease)!r} is not allowed; {problem}"
     return None
 
 
@@ -449,6 +472,9 @@ class _Run:
     json: bool
     states: dict[str, str] = field(default_factory=dict)
     phase: str = "before reading AWS; nothing was changed"
+    lease: LeaseHold | None = None
+    """The break-glass lease this run holds (issue 12 item 4): released after the verify, on an error, on Ctrl-C."""
+    lease_taken_over: bool = False
 
     def remember(self, deployed: DeployedState) -> None:
         self.states = {
@@ -631,7 +657,56 @@ def _session(run: _Run, stack: str) -> Session:
         emit=render,
         on_context=lambda context: run.say(context.line()),
         on_phase=phase,
+        exclusive=lambda stack, keys, caller: _lease(run, stack, keys, caller),
+        on_lease=lambda hold: setattr(run, "lease", hold),
     )
+
+
+class _LeaseRefused(Exception):
+    """Another operation holds the stack's lease (or a key changed since the read): said, nothing changed."""
+
+
+@contextlib.contextmanager
+def _lease(run: _Run, stack: str, keys: DeployedState, caller: str) -> Iterator[None]:
+    """Restore's break-glass lease around EnableKey and its verification (`atlassian_cmk/lease.py`): taken
+    before the first change, released after the verification, on an error and (in `_on_sigint`) on Ctrl-C.
+    Revoke does not come here: it never waits (`atlassian_cmk.aws.lease.RevokeLease`)."""
+    command: Command = "restore"
+    run.phase = "while taking the lease; nothing was changed"
+    lease = new_lease(command, run.args.ticket, caller, run.rt.now())
+    with run.wait("AWS (the lease)"):
+        hold = acquire_lease(
+            keys, lease, run.rt.client_factory, run.rt.policy, now=run.rt.now(), break_lease=run.args.break_lease
+        )
+    run.lease = hold
+    if hold.refused:
+        _refused(
+            run,
+            f"REFUSED: another operation is changing stack {stack}:",
+            (*hold.refused, f"nothing was changed by this {command}"),
+        )
+        raise _LeaseRefused
+    for note in hold.notes():
+        run.say(note)
+    try:
+        yield
+    finally:
+        released = release_lease(hold)
+        for note in released.notes(lease):
+            run.say(note)
+        run.lease_taken_over = run.lease_taken_over or bool(released.taken_over)
+        if released.taken_over:
+            # Restore yields: it never sends EnableKey again after a revocation took over.
+            run.say(
+                f"RESTORE OVERTAKEN: a revocation took over this restore's lease in "
+                f"{', '.join(region for region, _ in released.taken_over)} (named above); the revocation stands. "
+                "Run `cmkctl status`; restore again only once that revocation's incident is closed"
+            )
+
+
+def _lease_outcome(run: _Run, code: ExitCode) -> ExitCode:
+    """A lease another operation took over during the run is a SPLIT (it may have changed the keys)."""
+    return most_severe([code, ExitCode.SPLIT]) if run.lease_taken_over else code
 
 
 def _revoke(run: _Run) -> ExitCode:
@@ -644,7 +719,7 @@ def _revoke(run: _Run) -> ExitCode:
     except ConfigChangeError as error:
         raise UsageError(str(error)) from None
     _document(run, report.document())
-    return report.exit_code
+    return _lease_outcome(run, report.exit_code)
 
 
 def _restore(run: _Run) -> ExitCode:
@@ -657,7 +732,7 @@ def _restore(run: _Run) -> ExitCode:
     except ConfigChangeError as error:
         raise UsageError(str(error)) from None
     _document(run, report.document())
-    return report.exit_code
+    return _lease_outcome(run, report.exit_code)
 
 
 def _scan(

@@ -12,14 +12,39 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 from rich.console import Console
 from rich.highlighter import RegexHighlighter
 from rich.theme import Theme
 
+from atlassian_cmk.display import TEXT_WIDTH as DISPLAY_WIDTH
+from atlassian_cmk.display import fit_lines
 from atlassian_cmk.endpoints import redact_text
+
+TEXT_WIDTH = DISPLAY_WIDTH
+"""cmkctl's text output fits this many columns (a terminal, a ticket, a CI log): `emit` wraps longer
+lines. One-line errors on stderr are not wrapped (a script reads them as one line)."""
+
+
+_WIDTH: ContextVar[int] = ContextVar("cmkctl_text_width", default=TEXT_WIDTH)
+
+
+def fit(lines: Sequence[str], width: int | None = None) -> list[str]:
+    """`lines`, each at most `width` columns (default: the current text width, `text_width`)."""
+    return fit_lines(lines, width or _WIDTH.get())
+
+
+@contextlib.contextmanager
+def text_width(width: int) -> Iterator[None]:
+    """Text output within `width` columns meanwhile (the drill quotes a command's output indented)."""
+    token = _WIDTH.set(width)
+    try:
+        yield
+    finally:
+        _WIDTH.reset(token)
 
 
 class SafeStream:
@@ -116,8 +141,10 @@ def wants_colour(stream: Any) -> bool:
 
 
 def emit(text: str, *, file: Any = None) -> None:
-    """Print text as is; on a colour terminal, its keywords (CRITICAL, DRIFT, Enabled...) coloured by rich."""
+    """Print text wrapped to TEXT_WIDTH columns (`fit`); on a colour terminal, its keywords (CRITICAL,
+    DRIFT, Enabled...) coloured by rich."""
     stream = file or sys.stdout
+    text = "\n".join(fit(text.split("\n")))
     if not wants_colour(stream):
         print(text, file=stream)
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from atlassian_cmk.cli.output import TEXT_WIDTH, fit
 from atlassian_cmk.display import printable
 from atlassian_cmk.exit_codes import EXIT_CODE_MEANINGS
 from atlassian_cmk.naming import (
@@ -22,7 +23,7 @@ from atlassian_cmk.status import StatusReport
 from atlassian_cmk.timeline import RevocationClock, iso
 from atlassian_cmk.workflows.changes import ChangeReport, RegionChange
 
-TABLE_WIDTH = 100
+TABLE_WIDTH = TEXT_WIDTH
 """The status table fits this many columns; the full detail (ARNs, tags, sources) is in --format json."""
 
 
@@ -125,8 +126,9 @@ def render_status(report: StatusReport) -> str:
     code = report.exit_code
     lines.append("")
     lines.append(f"Result: exit {int(code)}: {EXIT_CODE_MEANINGS[code]}")
-    # Tag values and AWS error messages are inside these lines: one line each, no terminal control.
-    return "\n".join(printable(line) for line in lines)
+    # Tag values and AWS error messages are inside these lines: one line each, no terminal control,
+    # then wrapped to TABLE_WIDTH columns.
+    return "\n".join(fit([printable(line) for line in lines]))
 
 
 def _use_cell(use: KeyUse | None) -> str:
@@ -197,10 +199,12 @@ def _generation_lines(report: StatusReport) -> list[str]:
     return ["", *lines]
 
 
-def _change_line(change: RegionChange) -> str:
+def _change_lines(change: RegionChange) -> list[str]:
+    """The region's outcome, state and detail, then its key ARN on its own line (said once: a detail
+    names the key as "the key")."""
     arn = change.key.arn if change.key else "(key unknown)"
     state = change.key.key_state if change.key else "unknown"
-    return f"  {change.label:<15} {change.outcome.upper():<14} {state:<9} {arn}  {change.detail}"
+    return [f"  {change.label:<15} {change.outcome.upper():<14} {state:<9} {change.detail}".rstrip(), f"    {arn}"]
 
 
 def _other_operation(change: RegionChange) -> str:
@@ -221,7 +225,8 @@ def render_change(report: ChangeReport) -> str:
     verb = "Revoke" if report.action == "revoke" else "Restore"
     state = "disabled" if report.action == "revoke" else "enabled"
     lines = [f"{verb} by {report.caller} at {iso(report.at)} (state read back after the attempt):"]
-    lines.extend(_change_line(change) for change in report.regions)
+    for change in report.regions:
+        lines.extend(_change_lines(change))
     if report.reconciled:
         regions = ", ".join(report.reconciled)
         lines.append(
@@ -254,4 +259,4 @@ def render_change(report: ChangeReport) -> str:
         lines.append(
             f"Nothing was {noun} by this run" + (f": the key was already {state} in every region." if already else ".")
         )
-    return "\n".join(printable(line) for line in lines)
+    return "\n".join(fit([printable(line) for line in lines]))

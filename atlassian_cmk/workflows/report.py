@@ -18,8 +18,10 @@ from typing import Literal
 
 from atlassian_cmk.aws.kms_actions import RetryPolicy
 from atlassian_cmk.aws.kms_reads import ClientFactory
+from atlassian_cmk.aws.lease import LeaseHold
 from atlassian_cmk.documents import ChangeDocument, RegionResult, RunContext
 from atlassian_cmk.exit_codes import ExitCode
+from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.workflows.changes import ChangeReport
 
 Command = Literal["revoke", "restore"]
@@ -47,7 +49,7 @@ def _no_wait(_what: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _no_lease(_stack: str) -> Iterator[None]:
+def _no_lease(_stack: str, _keys: DeployedState, _caller: str) -> Iterator[None]:
     yield
 
 
@@ -60,8 +62,11 @@ class Session:
     progress line when it passes a second). `emit`: each output item as it is produced.
     `on_context`: who/where, as soon as it is known (said first). `on_phase(phase, states)`: what the
     run is doing and each key's last known state (label -> KeyState), for the Ctrl-C line.
-    `exclusive(stack)`: held from before the first change until after the verification; the one
-    place a lease between two break-glass operations on one stack goes (today: no lease).
+    `exclusive(stack, keys, caller)`: restore's, held from before EnableKey until after the
+    verification: cmkctl takes the break-glass lease on `keys` there (`atlassian_cmk.lease`) and
+    raises, changing nothing, when another operation holds it. Revoke never waits on it: it writes
+    its own lease beside DisableKey (`aws.lease.RevokeLease`) and hands it to `on_lease(hold)` so
+    an error or Ctrl-C can release it.
     """
 
     client_factory: ClientFactory
@@ -72,7 +77,8 @@ class Session:
     emit: Callable[[Output], None] = _ignore
     on_context: Callable[[RunContext], None] = _ignore
     on_phase: Callable[[str, Mapping[str, str] | None], None] = _ignore
-    exclusive: Callable[[str], AbstractContextManager[None]] = _no_lease
+    exclusive: Callable[[str, DeployedState, str], AbstractContextManager[None]] = _no_lease
+    on_lease: Callable[[LeaseHold], None] = _ignore
 
 
 class ConfigChangeError(ValueError):

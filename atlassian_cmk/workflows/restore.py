@@ -86,7 +86,10 @@ def restore(
     plan = restoration_tags(
         request.ticket, reading.identity.caller, now, realm_restore_record(k.tags for k in current.live_keys())
     )
-    with session.exclusive(stack), session.waiting("AWS (EnableKey, tags, verification)"):
+    with (
+        session.exclusive(stack, current, reading.identity.caller),
+        session.waiting("AWS (EnableKey, tags, verification)"),
+    ):
         changes = converge_keys(
             current, enable=True, plan_tags=plan, client_factory=session.client_factory, policy=session.policy
         )

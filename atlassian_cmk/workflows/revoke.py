@@ -16,14 +16,16 @@ from pathlib import Path
 
 from atlassian_cmk import config_edit
 from atlassian_cmk.aws.kms_actions import converge_keys, settle
+from atlassian_cmk.aws.lease import RevokeLease, restore_in_progress
 from atlassian_cmk.break_glass import RevokeRequest, guard_evidence_changes, guard_reasons, revoke_refusal
 from atlassian_cmk.config import Revocation, StackConfig
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.guards import revocation_clock
 from atlassian_cmk.impact import revocation_impact
+from atlassian_cmk.lease import Lease, new_lease
 from atlassian_cmk.live_keys import DeployedState
-from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_ID, TAG_REVOKED_AT
+from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_RESTORE_TICKET, TAG_REVOCATION_ID, TAG_REVOKED_AT
 from atlassian_cmk.records import current_realm_record, new_revocation_id, revocation_block
 from atlassian_cmk.workflows.changes import ChangeReport, RegionChange, TagPlanner
 from atlassian_cmk.workflows.follow_up import finish, plan_change, stack_file_changed
@@ -108,11 +110,38 @@ def revoke(
     session.on_phase(
         "during the revoke (DisableKey may have been sent in some regions; run `cmkctl status`)", reading.key_states()
     )
-    with session.exclusive(stack), session.waiting("AWS (DisableKey, tags, verification)"):
-        changes = _converge_all(acted, plan, session)
-        changes, reconciled = settle(
-            changes, enable=False, client_factory=session.client_factory, policy=session.policy
+    # Revocation never waits for coordination (docs/cmkctl.md, "The lease"): a restore's lease in the
+    # first round's tags is taken over, said in one line; this run's lease goes out beside DisableKey.
+    taken = restore_in_progress([state for _, state in acted], now)
+    if taken is not None:
+        out.say(f"a restore by {taken.holder} (ticket {taken.ticket}) was in progress; revocation takes over")
+    with session.waiting("AWS (DisableKey, tags, verification)"):
+        # The stack's lease lives on the current generation's keys: the ones restore leases and enables.
+        lease = RevokeLease(
+            [state for role, state in acted if role == CURRENT],
+            new_lease("revoke", request.ticket, reading.identity.caller, now),
+            session.client_factory,
+            session.policy,
         )
+        session.on_lease(lease.hold)
+        try:
+            changes = _converge_all(
+                acted, lambda key, changed: lease.release_tags(key.key_id, plan(key, changed)), session
+            )
+            changes, reconciled = settle(
+                changes, enable=False, client_factory=session.client_factory, policy=session.policy
+            )
+            if taken is not None:
+                changes, reconciled, again = _disable_again(changes, reconciled, acted, taken, plan, session)
+                for label in again:
+                    out.say(
+                        f"DISABLED AGAIN {label}: the restore by {taken.holder} (ticket {taken.ticket}) enabled it "
+                        "after this revoke's DisableKey; revocation wins"
+                    )
+        finally:
+            released = lease.finish()
+    for note in (*lease.hold.notes(), *released.notes(lease.hold.lease)):
+        out.say(note)
     report = ChangeReport("revoke", reading.identity.caller, now, changes, reconciled)
     session.on_phase(
         "after the revoke, while printing the config change",
@@ -202,3 +231,41 @@ def _evidence_changes(checked: Reading, fresh: Reading) -> tuple[str, ...]:
         prefix = "" if target.role == CURRENT else f"{target.label}: "
         lines.extend(f"{prefix}{line}" for line in guard_evidence_changes(before, after))
     return tuple(lines)
+
+
+def _disable_again(
+    changes: tuple[RegionChange, ...],
+    reconciled: tuple[str, ...],
+    acted: list[tuple[str, DeployedState]],
+    taken: Lease,
+    plan: TagPlanner,
+    session: Session,
+) -> tuple[tuple[RegionChange, ...], tuple[str, ...], list[str]]:
+    """Keys the taken-over restore enabled after this run's DisableKey (the final check found them
+    Enabled, with no other restore's record on them): DisableKey once more, bounded (one converge and
+    one re-check, never a loop), and the labels so disabled again. Anything else that changed stays
+    `overtaken` (exit 2)."""
+    again = {
+        (change.generation, change.region): change.key
+        for change in changes
+        if change.outcome == "overtaken"
+        and change.key is not None
+        and change.key.enabled
+        and change.key.tags.get(TAG_RESTORE_TICKET, "") in ("", taken.ticket)
+    }
+    if not again:
+        return changes, reconciled, []
+    subset: list[tuple[str, DeployedState]] = []
+    for role, state in acted:
+        readings = tuple(
+            dataclasses.replace(r, key=again[(role, r.region)]) for r in state.readings if (role, r.region) in again
+        )
+        if readings:
+            subset.append((role, dataclasses.replace(state, readings=readings)))
+    redone, reconciled_again = settle(
+        _converge_all(subset, plan, session), enable=False, client_factory=session.client_factory, policy=session.policy
+    )
+    fresh = {(change.generation, change.region): change for change in redone}
+    merged = tuple(fresh.get((change.generation, change.region), change) for change in changes)
+    labels = [change.label for change in redone if change.converged]
+    return merged, tuple(dict.fromkeys((*reconciled, *reconciled_again))), labels

@@ -56,9 +56,8 @@ BYPASS_INPUT: Final = "bypassPolicyLockoutSafetyCheck"
 _REMEDY: Final = "revoke only through atlassian-cmk:enabled, and keep the key policy the program composes"
 
 ADVICE = (
-    "Keep Atlassian's statements as deployed; if Atlassian revised its key policy, paste its statements into "
-    "atlassian-cmk:atlassianKeyPolicy and declare the revision with a new atlassian-cmk:atlassianKeyPolicyRevision "
-    "(the ticket) in a change a security owner approves."
+    "Keep Atlassian's statements as deployed, or paste its revised ones under a new "
+    "atlassian-cmk:atlassianKeyPolicyRevision (the ticket) that a security owner approves."
 )
 
 

@@ -133,8 +133,8 @@ def deployed_after_steps(stack: str, regions: tuple[str, ...], enrolled: KeyGene
 def unreadable_suffix() -> str:
     """Where the reads went and how to make them work, for fail-closed messages."""
     return (
-        f" (reads went to {aws_endpoint_note()}; give the pack AWS credentials that may call kms:DescribeKey "
-        "and kms:ListResourceTags in the stack's regions, then run again)"
+        f" (reads went to {aws_endpoint_note()}: give the pack credentials for kms:DescribeKey and "
+        "kms:ListResourceTags)"
     )
 
 

@@ -53,8 +53,12 @@ def intact_findings(realm: Realm, _settings: Mapping[str, Any]) -> Iterator[Real
     (`guards.not_deployed_regions`): the presence of atlassian-cmk:enrolledKeys says the keys exist.
     """
     state = realm.deployed()
-    # The core's reasons name their region ("the deployed key in us-west-2 ..."), so they are realm-wide here.
-    yield from (RealmFinding(reason) for reason in deployed_integrity(state).reasons)
+    # The core's reasons name their region ("the deployed key in us-west-2 ..."), so they are realm-wide
+    # here; what is at stake (a new key Atlassian was never given) is said once after them.
+    verdict = deployed_integrity(state)
+    yield from (RealmFinding(reason) for reason in verdict.reasons)
+    if verdict.advice:
+        yield RealmFinding(verdict.advice)
     if state.errors():
         yield RealmFinding("the deployed state cannot be read, so the policy fails closed" + unreadable_suffix())
 

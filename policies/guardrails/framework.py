@@ -182,7 +182,7 @@ def realm_check_of_key(
             return
         findings = list(realm_check(Realm(stack=stack_name(), config=config), settings))
         if findings:
-            yield realm_message(key.label, config.regions, findings, advice)
+            yield realm_message(config.regions, findings, advice)
 
     return check
 

@@ -148,7 +148,7 @@ def check_stack(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[St
     if not findings:
         return
     for key in keys:
-        yield realm_message(key.label, config.regions, findings, ADVICE), key.urn
+        yield realm_message(config.regions, findings, ADVICE), key.urn
 
 
 def policy() -> ResourceAndStackPolicy:

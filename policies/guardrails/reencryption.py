@@ -96,14 +96,14 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
         return
     deployed = realm.deployed() if live else None
     verdict = revocation_during_reencryption(realm.config.reencryption, deployed)
-    # The core's reasons name their region where there is one.
+    # The core's reasons name their region where there is one; its remedy is ADVICE's, said once.
     yield from (RealmFinding(reason) for reason in verdict.reasons)
     if deployed is not None and not every_key_disabled(deployed):
         # The live tags are evidence only under the key policy's ProtectCmkEvidence* statements (the same
         # rule as cmkctl revoke and status): a revocation that would disable a key fails closed without them.
         lines = deployed_evidence_protection(deployed, realm.config.apply_role_arn)
         yield from (RealmFinding(line) for line in lines)
-    yield from _next_generation_findings(realm, live)
+    yield from _next_generation_findings(realm, live, said=verdict.reasons)
     yield from _activity_findings(realm, live)
     if verdict.reasons and not live:
         yield RealmFinding(
@@ -113,10 +113,11 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
         yield RealmFinding("the pack fails closed" + unreadable_suffix())
 
 
-def _next_generation_findings(realm: Realm, live: bool) -> Iterator[RealmFinding]:
+def _next_generation_findings(realm: Realm, live: bool, said: tuple[str, ...] = ()) -> Iterator[RealmFinding]:
     """The next generation judged like the current one: break-glass disables only the enrolled keys
     today, so "every deployed key already Disabled" must hold for the next keys too, or this change
-    would disable them during re-encryption."""
+    would disable them during re-encryption. A reason already `said` for the current generation (the
+    declared status is the realm's) is not said again."""
     config = realm.config
     if not config.has_next_generation or not live:
         return
@@ -126,7 +127,7 @@ def _next_generation_findings(realm: Realm, live: bool) -> Iterator[RealmFinding
         return
     deployed_next = DEPLOYED_STATE.get(realm.stack, config.regions, config.next_keys)
     verdict = revocation_during_reencryption(config.reencryption, deployed_next)
-    yield from (RealmFinding(f"next generation: {reason}") for reason in verdict.reasons)
+    yield from (RealmFinding(f"next generation: {reason}") for reason in verdict.reasons if reason not in said)
 
 
 def _activity_findings(realm: Realm, live: bool) -> Iterator[RealmFinding]:
@@ -146,9 +147,8 @@ def _activity_findings(realm: Realm, live: bool) -> Iterator[RealmFinding]:
 
 
 ADVICE = (
-    "Disabling keys during re-encryption leaves data unevenly readable across sites: wait until Atlassian confirms "
-    "re-encryption is complete, apply atlassian-cmk:reencryption.status: complete as its own reviewed change, then "
-    "revoke, promote or retire in a later change."
+    "Disabling keys mid-re-encryption leaves data unevenly readable: once Atlassian says it is done, apply "
+    "reencryption.status: complete alone, then this change"
 )
 
 

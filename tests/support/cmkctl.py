@@ -86,3 +86,25 @@ def runtime(
     factory = emulator_clients(endpoint_for) if isinstance(endpoint_for, str) else fast_client_factory(endpoint_for)
     base = Runtime(client_factory=factory, policy=fast_policy(attempts), ask=ask)
     return Runtime(base.client_factory, base.policy, now or base.now, base.ask)
+
+
+def unwrap(text: str, widths: tuple[int, ...] = (94, 96, 100)) -> str:
+    """`text` with the lines `display.fit_lines` wrapped joined again, so a test can look for a
+    sentence whatever column it was wrapped at: a line continues the one above when it is indented
+    two more than the wrapped line's first line and its first word would not have fitted on the line
+    above (`widths`: the widths cmkctl wraps at: the drill's quoted output, the impact warning, text)."""
+    lines: list[str] = []
+    above = ""  # the physical line above
+    for line in text.split("\n"):
+        if lines and line.strip() and above.strip():
+            head = lines[-1]
+            indent = len(head) - len(head.lstrip(" "))
+            word = line.strip().split(" ", 1)[0]
+            continued = line.startswith(" " * (indent + 2)) and not line.startswith(" " * (indent + 3))
+            if continued and any(len(above) + 1 + len(word) > w for w in widths):
+                lines[-1] = f"{head} {line.strip()}"
+                above = line
+                continue
+        lines.append(line)
+        above = line
+    return "\n".join(lines)

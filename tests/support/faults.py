@@ -83,7 +83,7 @@ class FaultProxy:
     forward_held: bool = False
     """After `release`, forward a held request and answer it (a slow region), instead of never answering."""
 
-    watches: list[tuple[str, str, threading.Event]] = field(default_factory=list)
+    watches: list[tuple[str, str, threading.Event, list[int]]] = field(default_factory=list)
     observe: Callable[[Call, bytes], None] | None = None
     """Called with each request before it is answered or forwarded (on the handler's thread): a test
     snapshots what the request acts on, e.g. a key's tags as the key policy would see them."""
@@ -101,18 +101,20 @@ class FaultProxy:
             found = [(call, body) for call, body in self.requests if call.service == service]
         return [(call, json.loads(body or b"{}")) for call, body in found]
 
-    def watch(self, region: str, operation: str) -> threading.Event:
-        """An event set once a request of this region and operation has been answered by the emulator."""
+    def watch(self, region: str, operation: str, count: int = 1) -> threading.Event:
+        """An event set once `count` requests of this region and operation have been answered by the emulator."""
         event = threading.Event()
         with self.lock:
-            self.watches.append((region, operation, event))
+            self.watches.append((region, operation, event, [count]))
         return event
 
     def _answered(self, call: Call) -> None:
         with self.lock:
-            for region, operation, event in self.watches:
+            for region, operation, event, left in self.watches:
                 if (region, operation) == (call.region, call.operation):
-                    event.set()
+                    left[0] -= 1
+                    if left[0] <= 0:
+                        event.set()
 
     def hold(self, *operations: str, region: str | None = None, forward: bool = False) -> None:
         with self.lock:

@@ -1,0 +1,366 @@
+"""Taking, checking and releasing the break-glass lease on the stack's keys (AWS I/O).
+
+The rules (what the tag says, who may break it, why there is no key-policy statement on it) are
+`atlassian_cmk.lease`'s; this module only reads and writes the tag. Regions go one after another
+in sorted order, never concurrently: two contenders then meet in the same first region. Only
+TagResource (with "" to release) and reads are sent: break-glass may not untag (`iam_roles`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from atlassian_cmk.aws.kms_actions import RECORD_NOT_RETRYABLE, RetryPolicy
+from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_key
+from atlassian_cmk.lease import Lease, judge_lease, lease_tag, parse_lease
+from atlassian_cmk.live_keys import DeployedState, LiveKey
+from atlassian_cmk.naming import (
+    TAG_LEASE,
+    TAG_RESTORED_AT,
+    TAG_REVOCATION_ID,
+    TAG_REVOCATION_TICKET,
+    TAG_REVOKED_BY,
+    TAG_STACK,
+)
+from atlassian_cmk.timeline import iso
+from atlassian_cmk.workflows.changes import TagChange
+
+
+@dataclass
+class LeaseHold:
+    """A lease this run holds, region by region as it was taken (so Ctrl-C mid-way releases what is held).
+
+    `held`: region -> key ID where the key carries this run's lease (read back). `not_held`: regions
+    where it could not be written or read (region, reason): there the run is not kept apart from
+    another operation, and says so. `broken`: leases this run broke with `--break-lease` (region,
+    the lease as it was). `refused`: why the run must change nothing (another operation holds the
+    lease, or a key changed since the run read it); empty when the run may go ahead.
+    """
+
+    lease: Lease
+    client_factory: ClientFactory
+    held: dict[str, str] = field(default_factory=dict)
+    not_held: list[tuple[str, str]] = field(default_factory=list)
+    broken: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    pending: Callable[[], None] = field(default=lambda: None)
+    """Waits for lease writes still in flight (revoke's, sent beside DisableKey) before a release, so
+    Ctrl-C never releases ahead of a write that then lands and outlives the run."""
+
+    def notes(self) -> list[str]:
+        """Lines for the operator: leases broken, regions where the lease is not held."""
+        lines = [f"LEASE BROKEN in {region} (expired or unreadable): {what}" for region, what in self.broken]
+        lines += [
+            f"LEASE NOT HELD in {region}: {reason}; this run is not kept apart from another operation there "
+            "(the final re-read still names one)"
+            for region, reason in self.not_held
+        ]
+        return lines
+
+
+@dataclass(frozen=True)
+class LeaseRelease:
+    """What releasing found: regions released, regions whose lease another operation took or
+    blanked meanwhile (region, what is there now), regions where the release failed (region, reason)."""
+
+    released: tuple[str, ...]
+    taken_over: tuple[tuple[str, str], ...]
+    failed: tuple[tuple[str, str], ...]
+
+    def notes(self, lease: Lease) -> list[str]:
+        lines = [
+            f"LEASE TAKEN OVER in {region}: {what}; another operation may have changed the keys during this run: "
+            "run `cmkctl status`"
+            for region, what in self.taken_over
+        ]
+        lines += [
+            f"LEASE NOT RELEASED in {region}: {reason}; it expires at {iso(lease.expires_at)}; "
+            f"after that another operator can rerun with --break-lease {lease.lease_id}"
+            for region, reason in self.failed
+        ]
+        return lines
+
+
+def _tag(kms: Any, key_id: str, value: str) -> None:
+    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in lease_tag(value).items()])
+
+
+def _lease_value(kms: Any, key_id: str) -> str | None:
+    """The key's lease tag (None: no such tag), from ListResourceTags alone: the lease's reads before
+    the write and at release need no DescribeKey, and every request here delays the first DisableKey."""
+    marker: dict[str, str] = {}
+    while True:
+        page = kms.list_resource_tags(KeyId=key_id, **marker)
+        for tag in page.get("Tags", []):
+            if tag["TagKey"] == TAG_LEASE:
+                return str(tag["TagValue"])
+        if not page.get("Truncated"):
+            return None
+        marker = {"Marker": page["NextMarker"]}
+
+
+def _revocation_named(kms: Any, region: str, key_id: str) -> str:
+    """`; the key is Disabled under revocation rev-... by <arn> (ticket T)` when a revocation took over
+    (its lease is blanked by the time a restore releases: the record names it); else ""."""
+    reading = read_key(kms, region, key_id)
+    key = reading.key
+    if key is None or key.enabled or not key.tags.get(TAG_REVOCATION_ID):
+        return ""
+    return (
+        f"; the key is {key.key_state} under revocation {key.tags.get(TAG_REVOCATION_ID)} by "
+        f"{key.tags.get(TAG_REVOKED_BY, '?')} (ticket {key.tags.get(TAG_REVOCATION_TICKET, '?')})"
+    )
+
+
+def _error_code(error: BaseException) -> str:
+    response = getattr(error, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+def _tag_retried(kms: Any, key_id: str, value: str, policy: RetryPolicy) -> None:
+    """`_tag` within the run's retry bounds (on top of botocore's); a refusal no retry can cure
+    (AccessDenied, the 50-tag limit) is raised at once."""
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            _tag(kms, key_id, value)
+            return
+        except Exception as error:
+            if attempt == policy.attempts or _error_code(error) in RECORD_NOT_RETRYABLE:
+                raise
+            policy.sleep(policy.backoff_s * attempt)
+
+
+def _changed_since(before: LiveKey, now: LiveKey) -> str | None:
+    """How the key differs from the reading the run planned on (state or the record slot), or None."""
+    if before.key_state != now.key_state:
+        return f"state {before.key_state} -> {now.key_state}"
+    for tag in (TAG_REVOCATION_ID, TAG_RESTORED_AT):
+        if before.tags.get(tag, "") != now.tags.get(tag, ""):
+            return f"{tag} {before.tags.get(tag, '')!r} -> {now.tags.get(tag, '')!r}"
+    return None
+
+
+def acquire_lease(
+    deployed: DeployedState,
+    lease: Lease,
+    client_factory: ClientFactory,
+    policy: RetryPolicy,
+    *,
+    now: datetime,
+    break_lease: str | None = None,
+) -> LeaseHold:
+    """Take `lease` on every readable key of `deployed`, region by region in sorted order.
+
+    Per region: read the key; another operation's lease refuses the run (unless it is the expired
+    or unreadable lease `break_lease` names: blanked first, and reported); write ours; read it back:
+    not ours means another operation won, which refuses the run; a key whose state or record slot
+    differs from `deployed` (the reading the run planned on) refuses it too. On refusal the regions
+    already taken are released before returning. A write or read that fails for another reason
+    (throttling, AccessDenied, the 50-tag limit) leaves that region `not_held` and the run goes on:
+    an emergency revoke must not be stopped by the coordination device itself.
+    """
+    hold = LeaseHold(lease, client_factory)
+    mine = lease.tag_value()
+    for reading in sorted(deployed.readings, key=lambda r: r.region):
+        if reading.key is None or reading.key.tags.get(TAG_STACK) != deployed.stack:
+            # Not deployed or unreadable, or not the stack's key (an enrolled ARN outside the realm may be
+            # another team's key; the change refuses it too): the run changes nothing there, not even a tag.
+            continue
+        region, key_id = reading.region, reading.key.key_id
+        try:
+            kms = client_factory("kms", region)
+        except Exception as error:  # noqa: BLE001 - a reason, never a crash
+            hold.not_held.append((region, describe_error(error)))
+            continue
+        try:
+            current = _lease_value(kms, key_id)
+        except Exception as error:  # noqa: BLE001
+            hold.not_held.append((region, f"tags unreadable: {describe_error(error)}"))
+            continue
+        finding = judge_lease(current, lease, now, break_lease)
+        if finding.verdict == "held":
+            hold.refused.append(f"{region}: {finding.reason}")
+            break
+        if finding.verdict == "breakable":
+            try:
+                _tag(kms, key_id, "")
+            except Exception as error:  # noqa: BLE001
+                hold.refused.append(f"{region}: could not break the lease: {describe_error(error)}")
+                break
+            assert finding.found is not None
+            hold.broken.append((region, finding.found.describe(now)))
+        try:
+            _tag_retried(kms, key_id, mine, policy)
+        except Exception as error:  # noqa: BLE001
+            reason = describe_error(error)
+            again = read_key(kms, region, key_id)
+            other = judge_lease(again.key.tags.get(TAG_LEASE), lease, now, None) if again.key else None
+            if other is not None and other.verdict == "held":
+                hold.refused.append(f"{region}: {other.reason}")
+                break
+            hold.not_held.append((region, f"lease not written: {reason}"))
+            continue
+        back = read_key(kms, region, key_id)
+        if back.key is None:
+            hold.held[region] = key_id  # written; released (if still ours) on the way out
+            hold.not_held.append((region, f"lease not read back: {back.error or 'key not found'}"))
+            continue
+        check = judge_lease(back.key.tags.get(TAG_LEASE), lease, now, None)
+        if check.verdict != "ours":
+            hold.refused.append(f"{region}: {check.reason or 'the lease was blanked while this run took it'}")
+            break
+        hold.held[region] = key_id
+        changed = _changed_since(reading.key, back.key)
+        if changed is not None:
+            hold.refused.append(
+                f"{region}: the key changed since this run read it ({changed}): another operation ran meanwhile"
+            )
+            break
+    if hold.refused:
+        release_lease(hold)
+    return hold
+
+
+def release_lease(hold: LeaseHold) -> LeaseRelease:
+    """Blank the lease in every region where this run holds it, if it is still this run's there.
+
+    Idempotent: a region released (or found taken over) is dropped from `hold.held`; a region whose
+    release failed stays, so a later call tries again. Never raises."""
+    hold.pending()
+    mine = hold.lease.tag_value()
+    released: list[str] = []
+    taken: list[tuple[str, str]] = []
+    failed: list[tuple[str, str]] = []
+    for region, key_id in sorted(hold.held.items()):
+        try:
+            kms = hold.client_factory("kms", region)
+            value = _lease_value(kms, key_id)
+            if value != mine:
+                found = parse_lease(value)
+                now = datetime.now(UTC)
+                what = found.describe(now) if found else "the lease was blanked by another operation"
+                taken.append((region, f"{what}{_revocation_named(kms, region, key_id)}"))
+            else:
+                _tag(kms, key_id, "")
+                released.append(region)
+        except Exception as error:  # noqa: BLE001 - reported, never raised: the run's own result stands
+            failed.append((region, describe_error(error)))
+            continue
+        del hold.held[region]
+    return LeaseRelease(tuple(released), tuple(taken), tuple(failed))
+
+
+def _release_into(hold: LeaseHold, result: list[LeaseRelease]) -> None:
+    result.append(release_lease(hold))
+
+
+def release_within(holds: list[LeaseHold], timeout_s: float) -> list[str]:
+    """For the Ctrl-C handler: release `holds`, waiting at most `timeout_s` for each.
+
+    Returns one clause per lease (`lease <id> released` or why not). The release runs on a daemon
+    thread, so a hung endpoint cannot keep the process from exiting."""
+    said: list[str] = []
+    for hold in holds:
+        if not hold.held:
+            continue
+        result: list[LeaseRelease] = []
+        worker = threading.Thread(target=_release_into, args=(hold, result), daemon=True)
+        worker.start()
+        worker.join(timeout_s)
+        lease = hold.lease
+        if not result:
+            said.append(f"lease {lease.lease_id} NOT released (no answer); it expires at {iso(lease.expires_at)}")
+        elif result[0].failed or result[0].taken_over:
+            said.append(f"lease {lease.lease_id} NOT released everywhere: " + "; ".join(result[0].notes(lease)))
+        else:
+            said.append(f"lease {lease.lease_id} released")
+    return said
+
+
+# ----------------------------------------------------------------------------- revoke: never waits, takes over
+
+
+def restore_in_progress(states: Sequence[DeployedState], now: datetime) -> Lease | None:
+    """The unexpired lease of a `cmkctl restore` found in the run's first-round reading (the tags are
+    already read there: no extra request), or None. Revocation does not wait for it: it takes over."""
+    for state in states:
+        for key in state.live_keys():
+            found = parse_lease(key.tags.get(TAG_LEASE))
+            if isinstance(found, Lease) and found.command == "restore" and not found.expired(now):
+                return found
+    return None
+
+
+class RevokeLease:
+    """Revoke's lease: written on every stack key at once, concurrently with DisableKey (round 2),
+    without reading first or waiting for anyone (revocation never waits for coordination; a restore
+    started later reads it and refuses). Released in the record's own TagResource (`release_tags`),
+    so the plain path costs no round trip; what is still held afterwards `hold` releases as any lease.
+    """
+
+    def __init__(
+        self, states: Sequence[DeployedState], lease: Lease, client_factory: ClientFactory, policy: RetryPolicy
+    ) -> None:
+        self.hold = LeaseHold(lease, client_factory)
+        self._policy = policy
+        keys = [
+            (reading.region, reading.key.key_id)
+            for state in states
+            for reading in state.readings
+            if reading.key is not None and reading.key.tags.get(TAG_STACK) == state.stack
+        ]
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(keys)))
+        # Held from the moment the write is sent: a release (the end, an error, Ctrl-C) first waits for it.
+        self.hold.held.update({region: key_id for region, key_id in keys})
+        self._writes: dict[str, tuple[str, Future[None]]] = {
+            key_id: (region, self._pool.submit(self._write, region, key_id)) for region, key_id in keys
+        }
+        self.hold.pending = self._wait
+
+    def _write(self, region: str, key_id: str) -> None:
+        try:
+            # Within the run's retry bounds, as restore's lease: a throttled first write is no reason to go unleased.
+            _tag_retried(self.hold.client_factory("kms", region), key_id, self.hold.lease.tag_value(), self._policy)
+        except Exception as error:
+            self.hold.held.pop(region, None)
+            self.hold.not_held.append((region, f"lease not written: {describe_error(error)}"))
+            raise
+
+    def _wait(self) -> None:
+        for _, future in self._writes.values():
+            with contextlib.suppress(Exception):  # a failed write is already in `not_held`
+                future.result()
+
+    def written(self, key_id: str) -> bool:
+        """Wait for the lease write on `key_id` (sent beside its DisableKey, so normally done); True if
+        AWS accepted it (the region is then held), else the region is `not_held`."""
+        entry = self._writes.get(key_id)
+        if entry is None:
+            return False
+        try:
+            entry[1].result()
+        except Exception:  # noqa: BLE001 - said in `hold.not_held`; the revoke goes on
+            return False
+        return True
+
+    def release_tags(self, key_id: str, tags: TagChange) -> TagChange:
+        """`tags` (the record this run writes on `key_id`) plus the lease's release, `""`, in the same
+        TagResource, once this run's lease write there has landed (never before: a late lease write
+        would then outlive the run). A key with no record to write keeps its lease for `finish`."""
+        if not tags.put or tags.blocked is not None or not self.written(key_id):
+            return tags
+        self.hold.held.pop(self._writes[key_id][0], None)
+        return dataclasses.replace(tags, put={**tags.put, TAG_LEASE: ""})
+
+    def finish(self) -> LeaseRelease:
+        """Wait for every lease write, then release (checked: only where still this run's) what the
+        record's TagResource did not."""
+        self._pool.shutdown(wait=True)
+        return release_lease(self.hold)
