@@ -31,6 +31,7 @@ from typing import Final, Literal
 
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.key_identity import KeyGeneration
+from atlassian_cmk.naming import key_tags
 
 GenerationRole = Literal["current", "next", "retired"]
 CURRENT: Final[GenerationRole] = "current"
@@ -63,6 +64,13 @@ class Generation:
     def key_resource_name(self, region: str) -> str:
         """The key's Pulumi resource name: `cmk-<region>` for generation 1, `cmk-gen<n>-<region>` after."""
         return key_resource_name(self.number, region)
+
+
+def generation_key_tags(config: StackConfig, stack: str, region: str, generation: Generation) -> dict[str, str]:
+    """The tags the program gives `generation`'s key in `region` (the component and the drill's apply):
+    its role, and its own enabled state when it differs from `atlassian-cmk:enabled` (a retired one)."""
+    own_state = None if generation.enabled == config.enabled else generation.enabled
+    return key_tags(config, stack, region, generation.role, own_state)
 
 
 def key_resource_name(number: int, region: str) -> str:
@@ -110,7 +118,6 @@ def generations(config: StackConfig) -> tuple[Generation, ...]:
 def held_generations(config: StackConfig) -> tuple[Generation, ...]:
     """The generations Atlassian holds and uses: current and next (retired ones are no longer used)."""
     return tuple(g for g in generations(config) if g.role != RETIRED)
-
 
 
 def retired_generation(config: StackConfig, resource_name: str, region: str, role: str) -> KeyGeneration | None:

@@ -19,10 +19,11 @@ from atlassian_cmk.generations import (
     Generation,
     GenerationRole,
     alias_resource_name,
+    generation_key_tags,
     generations,
 )
 from atlassian_cmk.key_set import DELETION_WINDOW_DAYS
-from atlassian_cmk.naming import COMPONENT_TYPE, KEY_DESCRIPTION, RECORD_TAGS, alias_name, key_tags
+from atlassian_cmk.naming import COMPONENT_TYPE, KEY_DESCRIPTION, RECORD_TAGS, alias_name
 
 
 @dataclass
@@ -115,8 +116,7 @@ class CmkKeyPair(pulumi.ComponentResource):
         for region in config.regions:
             resource_name = generation.key_resource_name(region)
             description = KEY_DESCRIPTION.format(stack=args.stack, region=region)
-            own_state = None if generation.enabled == config.enabled else generation.enabled
-            tags = key_tags(config, args.stack, region, generation.role, own_state)
+            tags = generation_key_tags(config, args.stack, region, generation)
             if config.multi_region and primary is not None:
                 # The replica shares key material and rotation with the primary, but has its
                 # own enabled state: `enabled` must be set on it as on the primary.

@@ -10,6 +10,9 @@
 4. A whole re-encryption (`rehearsal.reencryption`), each step a pull request judged the same way and
    applied to the emulator when allowed: prepare, `cmkctl enroll --next`, in-progress with a revocation
    refused, complete and promote in one change refused, complete, promote, retire.
+5. `cmkctl drill --reencryption`: the same re-encryption done by the operator's own commands on throwaway
+   drill keys (prepare, enroll --next, a revoke refused in progress, complete, promote, retire; status at
+   each step), what a team runs in its sandbox account.
 
 The emulator and the pack processes are stopped on the way out, Ctrl-C included.
 """
@@ -119,10 +122,13 @@ def main() -> int:
                 walk = rehearse_reencryption(
                     project, endpoint=endpoint, client_factory=shared_client_factory(), stack="reencrypt"
                 )
+            heading("5. Re-encryption drill (cmkctl drill --reencryption): the operator's commands on drill keys")
+            reencryption_drill = run_drill(cli=cmkctl, realm="us", reencryption=True)
     except KeyboardInterrupt:
         print("\nInterrupted: the emulator and the policy pack are stopped; nothing was left running.")
         return 130
-    verdict = "PASS" if drill.passed and loop_ok and walk.passed else "FAIL"
+    passed = drill.passed and loop_ok and walk.passed and reencryption_drill.passed
+    verdict = "PASS" if passed else "FAIL"
     heading(f"Demo {verdict} in {time.perf_counter() - started:.1f} s (emulator stopped)")
     return 0 if verdict == "PASS" else 1
 

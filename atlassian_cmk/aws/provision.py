@@ -8,13 +8,15 @@ component, so whatever reads the live keys sees what a deployment would leave.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from atlassian_cmk.aws.kms_reads import ClientFactory, default_client_factory, describe_error
 from atlassian_cmk.composed_policy import composed_key_policy
 from atlassian_cmk.config import StackConfig
-from atlassian_cmk.naming import CURRENT_KEY_PAIR, KEY_DESCRIPTION, TAG_STACK, alias_name, key_tags
+from atlassian_cmk.generations import CURRENT, NEXT, generation_key_tags, generations
+from atlassian_cmk.naming import CURRENT_KEY_PAIR, KEY_DESCRIPTION, RECORD_TAGS, TAG_STACK, alias_name, key_tags
 
 MAX_KEYS_SCANNED_PER_REGION = 2000
 """`find_stack_keys` reads at most this many keys' tags per region (a sandbox account, not a key farm)."""
@@ -101,6 +103,78 @@ def _ensure_alias(kms: Any, alias: str, key_id: str) -> None:
     except kms.exceptions.AlreadyExistsException:
         if kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] != key_id:
             raise
+
+
+def apply_generations(
+    config: StackConfig,
+    stack: str,
+    keys: Mapping[int, Sequence[ProvisionedKey]],
+    *,
+    extra_tags: Mapping[str, str] | None = None,
+    client_factory: ClientFactory,
+) -> list[str]:
+    """Bring live keys and aliases to what the program declares for `config` (`pulumi up` stood in for,
+    without Pulumi): for the drill's keys, whose stack no engine holds. Returns one line per change.
+
+    `keys`: generation number (`generations.Generation.number`) -> its keys, one per region; every
+    generation of `generations(config)` must be there. Per key, in the provider's order
+    (hashicorp/terraform-provider-aws internal/service/kms/key.go resourceKeyUpdate): EnableKey first,
+    DisableKey after, tags last (declared ones set, other non-record tags removed, as the provider
+    removes undeclared tags; RECORD_TAGS are left alone, `ignore_tags` in components/cmk_key_pair.py).
+    Aliases as the component declares them: `alias/atlassian-cmk/<stack>` on the current generation
+    (UpdateAlias in place at promotion), `/next` on the next one, and `/next` deleted once there is no
+    next generation (the program no longer registers it). Never deletes or schedules deletion of a key;
+    the key policy is the same for every generation and is not touched.
+    """
+    changes: list[str] = []
+    for generation in generations(config):
+        held = keys.get(generation.number)
+        if held is None:
+            raise ValueError(f"no keys given for {generation.label}")
+        for key in held:
+            kms = client_factory("kms", key.region)
+            enabled = kms.describe_key(KeyId=key.key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+            if generation.enabled and not enabled:
+                kms.enable_key(KeyId=key.key_id)
+                changes.append(f"{key.region} {generation.label}: enabled")
+            if enabled and not generation.enabled:
+                kms.disable_key(KeyId=key.key_id)
+                changes.append(f"{key.region} {generation.label}: disabled")
+            declared = {**generation_key_tags(config, stack, key.region, generation), **(extra_tags or {})}
+            live = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key.key_id).get("Tags", [])}
+            stale = [k for k in live if k not in declared and k not in RECORD_TAGS]
+            if stale:
+                kms.untag_resource(KeyId=key.key_id, TagKeys=stale)
+            different = {k: v for k, v in declared.items() if live.get(k) != v}
+            if different:
+                kms.tag_resource(KeyId=key.key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in different.items()])
+            if stale or different:
+                changes.append(f"{key.region} {generation.label}: tags {', '.join(sorted([*stale, *different]))}")
+            if generation.role in (CURRENT, NEXT):
+                changes.extend(_point_alias(kms, alias_name(stack, generation.role), key, generation.label))
+    if not config.has_next_generation:
+        for region in config.regions:
+            kms = client_factory("kms", region)
+            try:  # DescribeKey first: no DeleteAlias is sent for an alias that does not exist
+                kms.describe_key(KeyId=alias_name(stack, NEXT))
+            except kms.exceptions.NotFoundException:
+                continue
+            kms.delete_alias(AliasName=alias_name(stack, NEXT))
+            changes.append(f"{region}: {alias_name(stack, NEXT)} deleted (no next generation)")
+    return changes
+
+
+def _point_alias(kms: Any, alias: str, key: ProvisionedKey, label: str) -> list[str]:
+    """Create `alias` on `key`, or move it there in place (UpdateAlias); [] when it names `key` already."""
+    try:
+        target = kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+    except kms.exceptions.NotFoundException:
+        kms.create_alias(AliasName=alias, TargetKeyId=key.key_id)
+        return [f"{key.region}: {alias} created on {label}"]
+    if target == key.key_id:
+        return []
+    kms.update_alias(AliasName=alias, TargetKeyId=key.key_id)
+    return [f"{key.region}: {alias} moved to {label}"]
 
 
 def retire_keys(keys: list[ProvisionedKey], tags: dict[str, str], *, client_factory: ClientFactory) -> list[str]:

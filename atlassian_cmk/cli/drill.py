@@ -32,7 +32,14 @@ from ruamel.yaml import YAML
 
 from atlassian_cmk.aws.identity import read_identity, resolved_endpoints
 from atlassian_cmk.aws.kms_reads import ClientFactory
-from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair, find_stack_keys, retire_keys
+from atlassian_cmk.aws.provision import (
+    ProvisionedKey,
+    apply_generations,
+    create_key_pair,
+    find_stack_keys,
+    retire_keys,
+)
+from atlassian_cmk.cli.drill_reencryption import STEP_PROMOTED, ReencryptionDrill, walk_reencryption
 from atlassian_cmk.cli.output import TEXT_WIDTH, fit, text_width
 from atlassian_cmk.cli.runtime import Runtime, ask_on_stderr
 from atlassian_cmk.config import Reencryption, StackConfig, parse_stack_config
@@ -40,11 +47,20 @@ from atlassian_cmk.documents import ChangeDocument, RegionResult, RunContext
 from atlassian_cmk.drill_rules import DRILL_PREFIX, cleanup_tags, drill_stack_name, emulator_problem
 from atlassian_cmk.endpoints import where_label
 from atlassian_cmk.exit_codes import ExitCode
-from atlassian_cmk.naming import TAG_DRILL, TAG_REENCRYPTION
+from atlassian_cmk.generations import NEXT, generations
+from atlassian_cmk.naming import TAG_DRILL, TAG_REENCRYPTION, alias_name
 from atlassian_cmk.realms import REALMS
 from atlassian_cmk.stack_file import load_stack_config
 
-__all__ = ["DRILL_PERMISSIONS", "DRILL_PREFIX", "DRILL_SERVICES", "DrillRefused", "DrillUnreachable", "run_drill"]
+__all__ = [
+    "DRILL_PERMISSIONS",
+    "DRILL_PREFIX",
+    "DRILL_SERVICES",
+    "REENCRYPTION_DRILL_PERMISSIONS",
+    "DrillRefused",
+    "DrillUnreachable",
+    "run_drill",
+]
 
 DRILL_SERVICES: Final = ("sts", "kms", "cloudtrail")
 """Every AWS service the drill's clients call: the emulator check resolves each one's endpoint."""
@@ -65,6 +81,9 @@ DRILL_PERMISSIONS = (
     "cloudtrail:LookupEvents",
 )
 """The drill creates keys, so it needs more than the break-glass role: run it with a sandbox role."""
+
+REENCRYPTION_DRILL_PERMISSIONS = (*DRILL_PERMISSIONS, "kms:UpdateAlias", "kms:DeleteAlias")
+"""`drill --reencryption` also moves the drill stack's alias at promotion and deletes its `/next` alias."""
 
 QUOTE = "    | "
 """How the drill quotes a step's own output under the step's line."""
@@ -106,10 +125,17 @@ class DrillResult:
     keys: list[ProvisionedKey] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     context: RunContext | None = None
+    roles: dict[str, str] = field(default_factory=dict)
+    """Key ARN -> its generation's role at the end (re-encryption drill: generation 1 retired); else current."""
 
     def document(self, code: ExitCode, now: datetime) -> ChangeDocument:
         """The drill's JSON document: the change document's shape, plus the drill stack and its steps."""
-        regions = [RegionResult(key.region, key.arn, None, "Disabled", "created") for key in self.keys]
+        regions = [
+            RegionResult(
+                key.region, key.arn, None, "Disabled", "created", generation=self.roles.get(key.arn, "current")
+            )
+            for key in self.keys
+        ]
         steps = [
             {
                 "name": s.name,
@@ -138,12 +164,19 @@ def drill_stack_text(config: StackConfig) -> str:
     else:
         values["atlassian-cmk:regions"] = list(config.regions)
     values["atlassian-cmk:enabled"] = config.enabled
-    values["atlassian-cmk:reencryption"] = {"status": config.reencryption.status}
+    reencryption: dict[str, str] = {"status": config.reencryption.status}
+    if config.reencryption.ticket is not None:
+        reencryption["ticket"] = config.reencryption.ticket
+    values["atlassian-cmk:reencryption"] = reencryption
     values["atlassian-cmk:multiRegion"] = config.multi_region
     values["atlassian-cmk:atlassianKeyPolicy"] = [dict(s) for s in config.atlassian_key_policy]
     values["atlassian-cmk:contextTag"] = config.context_tag
     if config.enrolled_keys is not None:
         values["atlassian-cmk:enrolledKeys"] = config.enrolled_keys.as_config()
+    if config.next_keys is not None:
+        values["atlassian-cmk:nextKeys"] = config.next_keys.as_config()
+    if config.retired_keys:
+        values["atlassian-cmk:retiredKeys"] = [generation.as_config() for generation in config.retired_keys]
     buffer = io.StringIO()
     buffer.write("# Throwaway stack written by `cmkctl drill`; never a real stack.\n")
     YAML().dump({"config": values}, buffer)
@@ -162,8 +195,10 @@ def run_drill(
     endpoints: Mapping[tuple[str, str], str] | None = None,
     on_context: Callable[[RunContext], None] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    reencryption: bool = False,
 ) -> DrillResult:
-    """Walk the lifecycle on fresh drill keys with `cli` (cmkctl's `main`).
+    """Walk the lifecycle on fresh drill keys with `cli` (cmkctl's `main`); with `reencryption`, a whole
+    re-encryption instead (`cli.drill_reencryption`: a second key generation, promoted, the first retired).
 
     Raises DrillRefused before any request when an endpoint of sts, kms or cloudtrail leaves this
     machine without `real_account`, DrillUnreachable (exit 3) when STS does not answer, and
@@ -190,7 +225,8 @@ def run_drill(
         on_context(context)
     if problem is not None:
         typed = ask(
-            f"{context.line()}\nThe drill creates 1-2 KMS keys in account {account} and leaves them disabled. "
+            f"{context.line()}\nThe drill creates {len(regions) * (2 if reencryption else 1)} KMS key(s) in account "
+            f"{account} and leaves them disabled. "
             f"Type {account}: "
         )
         if typed.strip() != account:
@@ -234,6 +270,7 @@ def run_drill(
             )
 
     def step(name: str, expected: ExitCode, *args: str, show: bool = False) -> Step:
+        """Run one cmkctl command against the drill stack, print one line, record it."""
         print(f"  ... {name}", file=out, flush=True)
         captured = io.StringIO()
         started = time.perf_counter()
@@ -250,7 +287,15 @@ def run_drill(
             print("\n".join(f"{QUOTE}{line}".rstrip() for line in record.output.splitlines()), file=out)
         return record
 
+    def check(name: str, ok: bool, detail: str) -> Step:
+        """A step the drill verifies itself by reading the keys (exit 0 when as expected, else 1)."""
+        record = Step(name, ExitCode.AS_DECLARED, 0 if ok else int(ExitCode.DRIFT), 0.0, detail)
+        result.steps.append(record)
+        print("\n".join(fit([f"  {'ok  ' if ok else 'FAIL'} {name}: {detail}"])), file=out, flush=True)
+        return record
+
     created: list[ProvisionedKey] = []
+    expected_keys = [0]  # keys asked for so far: the clean-up searches by tag while some were not answered
 
     def clean_up(why: str) -> tuple[list[ProvisionedKey], list[str]]:
         """Disable and tag every key of this drill: those CreateKey answered for, and those whose answer
@@ -258,7 +303,7 @@ def run_drill(
         must not leave a key enabled half way through the clean-up."""
         with _sigint_ignored():
             keys = list(created)
-            if len({key.region for key in created}) < len(config.regions):  # a CreateKey may have been in flight
+            if len(created) < expected_keys[0]:  # a CreateKey may have been in flight
                 found, problems = find_stack_keys(stack, config.regions, client_factory=factory)
                 keys += [key for key in found if key.arn not in {k.arn for k in created}]
             else:
@@ -266,7 +311,9 @@ def run_drill(
             return keys, problems + retire_keys(keys, cleanup_tags(now(), why), client_factory=factory)
 
     try:
-        print(f"Drill stack {stack}: realm {realm} ({', '.join(config.regions)})", file=out)
+        walk = "re-encryption drill" if reencryption else "drill"
+        print(f"{walk.capitalize()} stack {stack}: realm {realm} ({', '.join(config.regions)})", file=out)
+        expected_keys[0] += len(config.regions)
         result.keys = create_key_pair(
             config,
             stack,
@@ -275,7 +322,20 @@ def run_drill(
             created_keys=created,
             drill_stand_in=True,
         )
-        _walk(step, mark_reencryption, write_config, config, lambda: enrolled.append(load_stack_config(project, stack)))
+        if reencryption:
+            operations = _reencryption_operations(
+                stack, project, result, created, expected_keys, factory, step, check, write_config
+            )
+            if problem is None:  # every endpoint is the emulator, which has no CloudTrail LookupEvents
+                note = (
+                    "(the emulator has no CloudTrail LookupEvents: status with two generations enrolled fails "
+                    "closed, exit 3, re-encryption evidence unknown, as where CloudTrail is unreadable)"
+                )
+                print("\n".join(fit(["    " + note])), file=out)
+            walk_reencryption(operations, config, evidence_readable=problem is not None)
+        else:
+            reload = lambda: enrolled.append(load_stack_config(project, stack))  # noqa: E731
+            _walk(step, mark_reencryption, write_config, config, reload)
     except KeyboardInterrupt:
         keys, problems = clean_up("interrupted")
         raise DrillInterrupted(_cleanup_line(keys, problems, "drill interrupted")) from None
@@ -288,6 +348,74 @@ def run_drill(
     if not result.passed:
         retire_keys(result.keys, cleanup_tags(now(), "failed"), client_factory=factory)
     return result
+
+
+def _reencryption_operations(
+    stack: str,
+    project: Path,
+    result: DrillResult,
+    created: list[ProvisionedKey],
+    expected_keys: list[int],
+    factory: ClientFactory,
+    step: Callable[..., Step],
+    check: Callable[[str, bool, str], Step],
+    write_config: Callable[[StackConfig], None],
+) -> ReencryptionDrill:
+    """The re-encryption walk's operations on this drill's stack, keys and scratch project."""
+    generation_keys: dict[int, list[ProvisionedKey]] = {1: list(result.keys)}
+    drill_tags = {TAG_DRILL: "true"}
+
+    def create_next(config: StackConfig) -> None:
+        expected_keys[0] += len(config.regions)
+        keys = create_key_pair(
+            config,
+            stack,
+            key_pair=NEXT,
+            extra_tags=drill_tags,
+            client_factory=factory,
+            created_keys=created,
+            drill_stand_in=True,
+        )
+        generation_keys[len(generation_keys) + 1] = keys
+        result.keys.extend(keys)
+
+    def apply(config: StackConfig) -> None:
+        apply_generations(config, stack, generation_keys, extra_tags=drill_tags, client_factory=factory)
+        for generation in generations(config):
+            result.roles.update({key.arn: generation.role for key in generation_keys[generation.number]})
+
+    def key_states() -> dict[int, dict[str, str]]:
+        return {
+            number: {
+                key.region: factory("kms", key.region).describe_key(KeyId=key.key_id)["KeyMetadata"]["KeyState"]
+                for key in keys
+            }
+            for number, keys in generation_keys.items()
+        }
+
+    def alias_targets() -> dict[str, str]:
+        return {
+            region: factory("kms", region).describe_key(KeyId=alias_name(stack))["KeyMetadata"]["Arn"]
+            for region in result.regions
+        }
+
+    def key_count() -> int:
+        """The drill stack's keys that exist now, found by its unique stack tag (none may ever go)."""
+        found, problems = find_stack_keys(stack, result.regions, client_factory=factory)
+        return -1 if problems else len(found)
+
+    return ReencryptionDrill(
+        step=step,
+        check=check,
+        write_config=write_config,
+        reload_config=lambda: load_stack_config(project, stack),
+        apply=apply,
+        create_next=create_next,
+        key_states=key_states,
+        alias_targets=alias_targets,
+        arns=lambda: {n: {k.region: k.arn for k in keys} for n, keys in generation_keys.items()},
+        key_count=key_count,
+    )
 
 
 @contextlib.contextmanager
@@ -378,7 +506,14 @@ def print_timeline(result: DrillResult, out: TextIO) -> None:
     print("\nTimeline", file=out)
     for step in result.steps:
         print(f"  {step.seconds:7.2f} s  {'ok  ' if step.ok else 'FAIL'} {step.name}", file=out)
-    if result.passed:
+    if result.passed and any(s.name == STEP_PROMOTED for s in result.steps):
+        verdict = (
+            "\nVerdict: PASS. A whole re-encryption on the drill's keys: generation 2 created and recorded, a revoke "
+            "refused while in progress with nothing disabled, generation 2 promoted (no key created or deleted), "
+            f"generation 1 retired (disabled, never deleted), in {len(result.regions)} region(s)."
+        )
+        print("\n".join(fit(verdict.split("\n"))), file=out)
+    elif result.passed:
         revoke = result.step("revoke: every region disabled and verified").seconds
         restore = result.step("restore: every region enabled and verified").seconds
         verdict = (

@@ -34,6 +34,7 @@ from atlassian_cmk.break_glass import OVERRIDE_FLAG, InputError, RestoreRequest,
 from atlassian_cmk.cli.drill import (
     DRILL_PERMISSIONS,
     DRILL_SERVICES,
+    REENCRYPTION_DRILL_PERMISSIONS,
     DrillInterrupted,
     DrillRefused,
     DrillUnreachable,
@@ -309,11 +310,21 @@ def build_parser() -> argparse.ArgumentParser:
             "never deletes them. Needs --real-account unless AWS_ENDPOINT_URL points at a local emulator. "
             "Exit 0 when every step ended as expected."
         ),
-        epilog=_permissions(DRILL_PERMISSIONS),
+        epilog=_permissions(DRILL_PERMISSIONS)
+        + "\n  with --reencryption also:\n"
+        + "\n".join(f"  {name}" for name in REENCRYPTION_DRILL_PERMISSIONS[len(DRILL_PERMISSIONS) :]),
     )
     drill.add_argument("--realm", choices=tuple(REALMS), default="us", help="realm of the drill keys (default: us)")
     drill.add_argument(
         "--real-account", action="store_true", help="allow creating drill keys in a real AWS account (asks first)"
+    )
+    drill.add_argument(
+        "--reencryption",
+        action="store_true",
+        help=(
+            "rehearse a whole re-encryption instead: a second drill key generation prepared, enroll --next, a revoke "
+            "refused while in progress, complete, promote, retire, status at each step (twice the keys)"
+        ),
     )
     for sub in (parser, status, enroll, revoke, restore, impact, iam, drill):
         _ALL_OPTIONS.update(option for action in sub._actions for option in action.option_strings)
@@ -865,6 +876,7 @@ def _drill(run: _Run) -> ExitCode:
         result = run_drill(
             realm=args.realm,
             real_account=args.real_account,
+            reencryption=args.reencryption,
             ask=run.rt.ask,
             runtime=run.rt,
             cli=main,
