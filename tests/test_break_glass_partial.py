@@ -186,6 +186,35 @@ def test_guard_evidence_changed_while_confirming_disables_nothing(
     assert "nothing was disabled" in err
 
 
+def test_key_policy_protection_removed_while_confirming_disables_nothing(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlassian_cmk.evidence import SID_EVIDENCE_TAGS
+    from tests.test_evidence_protection import strip_live_policy
+
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+
+    def operator_types_the_stack_name_while_an_admin_drops_the_deny(prompt: str) -> str:
+        strip_live_policy(moto_endpoint, "us-west-2", SID_EVIDENCE_TAGS)  # kms:PutKeyPolicy by an admin
+        return "prod"
+
+    rt = dataclasses.replace(runtime(moto_endpoint), ask=operator_types_the_stack_name_while_an_admin_drops_the_deny)
+    with fault_proxy(moto_endpoint) as proxy:
+        rt = dataclasses.replace(rt, client_factory=fast_client_factory(proxy.url))
+        code = revoke(project, rt)
+
+    err = capsys.readouterr().err
+    assert code == ExitCode.REFUSED
+    assert "DisableKey" not in proxy.operations() and "TagResource" not in proxy.operations()
+    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
+    assert "REFUSED: the guard's evidence changed while you confirmed:" in err
+    check = "since the check, the key policy in us-west-2 does not protect the evidence tags"
+    line = f"{check} (it lacks {SID_EVIDENCE_TAGS})"
+    assert line in " ".join(err.split())
+    assert "nothing was disabled" in err
+
+
 def test_a_new_revoke_after_a_restore_never_inherits_the_old_record(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -4,8 +4,9 @@ Round trips with `--yes` (issue 14 item 8; counted in tests/test_workflow_round_
 1. every generation's keys (DescribeKey, ListResourceTags, the alias) and the caller, at once;
 2. DisableKey in every region and generation; 3. the record (TagResource); 4. the read-back of
 state and record; 5. the settling read after every region is done (another operator, another
-record). With a confirmation prompt, the guard's evidence and the stack file are read again after
-the answer (one round), immediately before DisableKey.
+record). With a confirmation prompt, the guard's evidence (the tags, CloudTrail's phase and the key
+policies' evidence protection) and the stack file are read again after the answer (one round),
+immediately before DisableKey.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from atlassian_cmk.aws.kms_actions import converge_keys, settle
 from atlassian_cmk.aws.lease import RevokeLease, restore_in_progress
 from atlassian_cmk.break_glass import RevokeRequest, guard_evidence_changes, guard_reasons, revoke_refusal
 from atlassian_cmk.config import Revocation, StackConfig
+from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.guards import revocation_clock
@@ -87,7 +89,7 @@ def revoke(
         # guard's evidence (every generation's keys) and the stack file it judged are read again now,
         # immediately before DisableKey; any change stops the run.
         fresh = read_targets(stack, config, targets, session, with_policies=True)  # its own progress line
-        changed = _evidence_changes(reading, fresh)
+        changed = (*_evidence_changes(reading, fresh), *_protection_changes(config, reading, fresh))
         file_changed = stack_file_changed(planned)
         if file_changed is not None:
             changed = (*changed, file_changed)
@@ -231,6 +233,18 @@ def _evidence_changes(checked: Reading, fresh: Reading) -> tuple[str, ...]:
         prefix = "" if target.role == CURRENT else f"{target.label}: "
         lines.extend(f"{prefix}{line}" for line in guard_evidence_changes(before, after))
     return tuple(lines)
+
+
+def _protection_changes(config: StackConfig, checked: Reading, fresh: Reading) -> tuple[str, ...]:
+    """The key policies' evidence protection (`evidence.deployed_evidence_protection`) that failed between
+    the check and the moment of use: one line per new finding (a Deny removed by kms:PutKeyPolicy, a
+    policy now unreadable). A finding already judged before the prompt (and overridden) is not new."""
+
+    def findings(reading: Reading) -> tuple[str, ...]:
+        return deployed_evidence_protection(reading.combined(), config.apply_role_arn, reading.key_policies or ({}, {}))
+
+    before = set(findings(checked))
+    return tuple(f"since the check, {line}" for line in findings(fresh) if line not in before)
 
 
 def _disable_again(
