@@ -239,8 +239,12 @@ def key_policy_evidence_statements(apply_role_arn: str | None) -> list[dict[str,
     close a record while the key stays disabled, and can start a NEW record (a new id) after
     closing one; both are visible as two TagResource events in CloudTrail and, for the key
     state, in `cmkctl status` (the key state is the truth, the record only describes it).
-    The first write of a record is as trustworthy as the break-glass principal that makes it;
-    CloudTrail's DisableKey event is the independent cross-check of `revoked-at`.
+    So backdating is NOT fully denied: close the open record, then open a new one (new id, any
+    `revoked-at`). The first write of a record is as trustworthy as the break-glass principal that
+    makes it; CloudTrail's DisableKey event would be the independent cross-check of `revoked-at`, but
+    `cmkctl status` does not yet make it. An account admin with kms:PutKeyPolicy can remove these
+    statements (the live check, `evidence_protection`, sees only the moment it runs), and the
+    exempt apply role can rewrite tags outside Pulumi (CI holds it; keep it there).
 
     Tag keys are case-sensitive to KMS (`Atlassian-CMK:Reencryption` is another tag, which no
     guard reads); the Deny still matches case variants (`StringEqualsIgnoreCase`) so a look-alike
