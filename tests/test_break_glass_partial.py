@@ -215,6 +215,32 @@ def test_key_policy_protection_removed_while_confirming_disables_nothing(
     assert "nothing was disabled" in err
 
 
+def test_a_second_revoke_is_told_its_reason_and_ticket_were_not_recorded_naming_the_standing_revocation(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint), "--yes", reason="Incident A", ticket="SEC-A") == 0
+    first = live(moto_endpoint, "us-east-1").tags
+    capsys.readouterr()
+
+    assert revoke(project, runtime(moto_endpoint), "--yes", reason="Incident A", ticket="SEC-A") == 0  # a rerun
+    assert "ANOTHER REVOCATION STANDS" not in capsys.readouterr().out
+
+    code = revoke(project, runtime(moto_endpoint), "--yes", reason="Incident B", ticket="SEC-B")
+
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == ExitCode.AS_DECLARED
+    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    for region in REGIONS:
+        tags = live(moto_endpoint, region).tags
+        assert tags[TAG_REVOCATION_ID] == first[TAG_REVOCATION_ID] and tags[TAG_REVOCATION_TICKET] == "SEC-A"
+    assert (
+        f"ANOTHER REVOCATION STANDS: {first[TAG_REVOCATION_ID]} (revoked by {first[TAG_REVOKED_BY]} under SEC-A at "
+        f"{first[TAG_REVOKED_AT]}) is the record on the keys; this run's reason and ticket SEC-B were NOT recorded"
+    ) in out
+
+
 def test_a_new_revoke_after_a_restore_never_inherits_the_old_record(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -26,9 +26,17 @@ from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.guards import revocation_clock
 from atlassian_cmk.impact import revocation_impact
 from atlassian_cmk.lease import Lease, new_lease
-from atlassian_cmk.live_keys import DeployedState
-from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_RESTORE_TICKET, TAG_REVOCATION_ID, TAG_REVOKED_AT
-from atlassian_cmk.records import current_realm_record, new_revocation_id, revocation_block
+from atlassian_cmk.live_keys import DeployedState, LiveKey
+from atlassian_cmk.naming import (
+    TAG_GUARD_OVERRIDE,
+    TAG_RESTORE_TICKET,
+    TAG_REVOCATION_ID,
+    TAG_REVOCATION_REASON,
+    TAG_REVOCATION_TICKET,
+    TAG_REVOKED_AT,
+    TAG_REVOKED_BY,
+)
+from atlassian_cmk.records import current_realm_record, has_current_revocation, new_revocation_id, revocation_block
 from atlassian_cmk.workflows.changes import ChangeReport, RegionChange, TagPlanner
 from atlassian_cmk.workflows.follow_up import finish, plan_change, stack_file_changed
 from atlassian_cmk.workflows.outcome import identity_outcome
@@ -155,6 +163,8 @@ def revoke(
         out.say(f"GUARD OVERRIDDEN (recorded on the keys in {', '.join(recorded_override)}): {override}")
     code = identity_outcome(out, reading.current, report.exit_code)
     keys = [change.key for change in changes if change.key is not None]
+    for line in _other_revocations(keys, request, revocation_id):
+        out.say(line)
     if any(not key.enabled for key in keys):
         out.say(f"Revocation clock: {revocation_clock(keys, now=now).summary(now)}")
     results = change_results(acted, changes, "disabled", TAG_REVOKED_AT)
@@ -232,6 +242,30 @@ def _evidence_changes(checked: Reading, fresh: Reading) -> tuple[str, ...]:
     for (target, before), (_, after) in zip(checked.pairs(), fresh.pairs(), strict=True):
         prefix = "" if target.role == CURRENT else f"{target.label}: "
         lines.extend(f"{prefix}{line}" for line in guard_evidence_changes(before, after))
+    return tuple(lines)
+
+
+def _other_revocations(keys: list[LiveKey], request: RevokeRequest, revocation_id: str) -> tuple[str, ...]:
+    """One line per other revocation whose open record stands on the keys instead of this run's (two
+    revokes at once, or a revoke of an incident already revoked): the record is write-once to
+    break-glass, so this run's reason and ticket were not recorded. A record with this run's reason
+    and ticket is the same incident (a rerun) and is not reported."""
+    lines = []
+    seen: set[str] = set()
+    for key in keys:
+        tags = key.tags
+        other = tags.get(TAG_REVOCATION_ID, "")
+        if key.enabled or not has_current_revocation(tags) or other == revocation_id or other in seen:
+            continue
+        seen.add(other)
+        if (tags.get(TAG_REVOCATION_REASON), tags.get(TAG_REVOCATION_TICKET)) == (request.reason, request.ticket):
+            continue
+        who, ticket, when = (tags.get(t) or "?" for t in (TAG_REVOKED_BY, TAG_REVOCATION_TICKET, TAG_REVOKED_AT))
+        lines.append(
+            f"ANOTHER REVOCATION STANDS: {other or 'a record without an id'} (revoked by {who} under {ticket} at "
+            f"{when}) is the record on the keys; this run's reason and ticket {request.ticket} were NOT recorded "
+            "(records are write-once to break-glass). Add them to that incident's ticket."
+        )
     return tuple(lines)
 
 
