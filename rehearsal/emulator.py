@@ -9,11 +9,15 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final
 
+import moto.kms.models
+import moto.kms.utils
 from moto.kms.models import KmsBackend
+from moto.kms.utils import AbstractPrivateKey
 from moto.server import ThreadedMotoServer
 
 FAKE_CREDENTIALS = {
@@ -48,11 +52,59 @@ def _own_multi_region_configuration() -> None:
     KmsBackend.replicate_key = replicate_key  # type: ignore[method-assign]
 
 
+class _SigningKeyOnFirstUse(AbstractPrivateKey):
+    """moto's signing key of a KMS key, generated when first used rather than at CreateKey.
+
+    moto gives every key, a symmetric one too, an RSA-2048 private key at creation (moto/kms/models.py
+    Key.__init__: `self.private_key = generate_private_key(self.key_spec)`; moto/kms/utils.py), used
+    only by Sign, Verify and GetPublicKey. Generating it costs ~0.1 s of CPU per CreateKey, most of
+    the emulator's time in the suite, for keys this product never signs with. The same key, of the
+    same spec, is made by moto's own function at the first Sign, Verify or GetPublicKey, so every
+    answer is moto's.
+    """
+
+    def __init__(self, key_spec: str) -> None:
+        self._key_spec = key_spec
+        self._key: AbstractPrivateKey | None = None
+        self._lock = threading.Lock()
+
+    def _made(self) -> AbstractPrivateKey:
+        with self._lock:  # the server answers each request on its own thread
+            if self._key is None:
+                self._key = _MOTO_GENERATE_PRIVATE_KEY(self._key_spec)
+            return self._key
+
+    def sign(self, message: bytes, signing_algorithm: str) -> bytes:
+        return self._made().sign(message, signing_algorithm)
+
+    def verify(self, message: bytes, signature: bytes, signing_algorithm: str) -> bool:
+        return self._made().verify(message, signature, signing_algorithm)
+
+    def public_key(self) -> bytes:
+        return self._made().public_key()
+
+
+_MOTO_GENERATE_PRIVATE_KEY: Final = moto.kms.utils.generate_private_key
+
+
+def _signing_keys_on_first_use() -> None:
+    """Key.__init__ calls the name `generate_private_key` of moto.kms.models: point it at the lazy key."""
+    moto.kms.models.generate_private_key = _SigningKeyOnFirstUse  # type: ignore[attr-defined]
+
+
 @contextmanager
 def moto_server() -> Iterator[str]:
     """Start the emulator on 127.0.0.1 with a free port; yield its URL; stop it, even on Ctrl-C."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    # An action moto does not implement (CloudTrail LookupEvents) raises NotImplementedError in the
+    # server, which Flask logs with its traceback on the app's logger, named after the app: "moto"
+    # (flask/app.py Flask.log_exception; moto/moto_server/werkzeug_app.py Flask("moto")), and werkzeug's
+    # server again as "Error on request" (werkzeug/serving.py log_error), besides one line per request.
+    # The client still gets the HTTP 500, and cmkctl says in one line that the evidence is unknown; the
+    # server's tracebacks are the emulator's business, not the reader's output.
+    for name in ("werkzeug", "moto"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     _own_multi_region_configuration()
+    _signing_keys_on_first_use()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

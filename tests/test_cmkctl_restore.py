@@ -188,3 +188,40 @@ def test_restore_ticket_with_spaces_exits_64_before_any_aws_call(
     assert code == ExitCode.USAGE
     assert "--ticket: 'SEC 1' is not allowed" in capsys.readouterr().err
     assert proxy.calls == []
+
+
+def test_nothing_to_restore_is_not_said_when_a_revocation_started_after_the_first_read(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 14 attack: a restore racing a revoke said "Nothing to restore: Enabled in every region" and
+    advised committing `enabled: true` while the revoke had disabled the keys. The second reading of
+    us-west-2's key is followed by the key being disabled (the revoke's DisableKey landing in between)."""
+    project = stack_dir(tmp_path)
+    keys = provision(project, moto_endpoint)
+    west = next(key for key in keys if key.region == "us-west-2")
+    base = runtime(moto_endpoint)
+    reads = {"count": 0}
+
+    def revoke_lands_after_the_first_read(**_: object) -> None:
+        reads["count"] += 1
+        if reads["count"] == 1:  # the first reading of us-west-2 is complete: the revoke lands now
+            kms(moto_endpoint, "us-west-2").disable_key(KeyId=west.key_id)
+
+    def factory(service: str, region: str) -> object:
+        client = base.client_factory(service, region)
+        if (service, region) == ("kms", "us-west-2") and not getattr(client, "_race_hooked", False):
+            client.meta.events.register("after-call.kms.ListResourceTags", revoke_lands_after_the_first_read)
+            client._race_hooked = True
+        return client
+
+    rt = Runtime(factory, base.policy, base.now, base.ask)
+    code = restore(project, rt, "--yes", ticket="SEC-2")
+
+    captured = capsys.readouterr()
+    out, err = unwrap(captured.out), unwrap(captured.err)
+    assert code == ExitCode.SPLIT, out + err
+    assert reads["count"] == 2  # read once, then once more before answering
+    assert "Nothing to restore" not in out
+    assert "RESTORE OVERTAKEN" in err and "the key no longer reads Enabled in us-west-2" in err
+    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Disabled"}  # restore changed nothing
+    assert "enabled: true" not in out

@@ -13,6 +13,8 @@ from atlassian_cmk.exit_codes import ExitCode
 from tests.support.cmkctl import REGIONS, live, provision, runtime, stack_dir
 from tests.support.counting_proxy import counting_proxy
 
+ROUND_TIMEOUT = 60  # seconds a held request may wait for the rest of its round on a loaded machine
+
 
 def _enrolled(tmp_path: Path, endpoint: str) -> Path:
     project = stack_dir(tmp_path)
@@ -35,7 +37,7 @@ def test_revoke_disables_every_region_in_the_second_round_trip_and_finishes_in_f
         proxy.expect_rounds(sizes)
         code = main(
             ["revoke", "--project-dir", str(project), "--reason", "Suspected breach", "--ticket", "SEC-1", "--yes"],
-            runtime=runtime(proxy.url),
+            runtime=runtime(proxy.url, read_timeout=ROUND_TIMEOUT),
         )
 
     assert not proxy.deadlocked, proxy.rounds  # no request waited on an answer of its own round
@@ -67,7 +69,7 @@ def test_after_confirmation_the_evidence_is_read_again_in_one_round_then_disable
         proxy.expect_rounds(sizes)
         code = main(
             ["revoke", "--project-dir", str(project), "--reason", "Suspected breach", "--ticket", "SEC-1"],
-            runtime=runtime(proxy.url, answer=answer),
+            runtime=runtime(proxy.url, answer=answer, read_timeout=ROUND_TIMEOUT),
         )
 
     assert not proxy.deadlocked, proxy.rounds

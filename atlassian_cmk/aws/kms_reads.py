@@ -50,12 +50,39 @@ ClientFactory = Callable[[str, str], Any]
 
 
 def default_client_factory(service: str, region: str) -> Any:
-    """A client from the standard credential chain; AWS_ENDPOINT_URL (the emulator) is honoured by boto3."""
-    import boto3
+    """A client from the standard credential chain; AWS_ENDPOINT_URL (the emulator) is honoured by boto3.
 
-    session = boto3.session.Session()
-    client = session.client(service, region_name=region, config=client_config())
-    return _unproxied_if_loopback(session, client, service, region, client_config(), None)
+    One boto3 session and one client per (service, region) per process and per AWS environment
+    (`shared_client_factory`): a fresh session per call would load the endpoint rules and the
+    service model again (tens of ms of CPU each), and a policy pack reads every region, twice
+    with CloudTrail. A process whose AWS_* or proxy variables change gets a new session, so
+    credentials or an endpoint set later are honoured as a fresh session would honour them.
+    """
+    key = _client_environment()
+    with _DEFAULT_FACTORIES_LOCK:
+        factory = _DEFAULT_FACTORIES.get(key)
+        if factory is None:
+            factory = _DEFAULT_FACTORIES[key] = shared_client_factory()
+    return factory(service, region)
+
+
+_CLIENT_CREATION_LOCK: Final = threading.Lock()
+"""Held while any `shared_client_factory` creates a client: a boto3 session is not thread-safe."""
+_PROXY_VARIABLES: Final = frozenset({"http_proxy", "https_proxy", "no_proxy", "all_proxy"})
+_DEFAULT_FACTORIES: dict[tuple[tuple[str, str], ...], ClientFactory] = {}
+_DEFAULT_FACTORIES_LOCK: Final = threading.Lock()
+
+
+def _client_environment() -> tuple[tuple[str, str], ...]:
+    """The environment a boto3 session and its clients are made from: AWS_* and the proxy variables.
+
+    botocore reads AWS_* for credentials (cached by the session: botocore/session.py,
+    Session.get_credentials) and settings, and the proxy variables per client
+    (botocore/endpoint.py, EndpointCreator._get_proxies).
+    """
+    return tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_") or k.lower() in _PROXY_VARIABLES)
+    )
 
 
 def _unproxied_if_loopback(
@@ -335,18 +362,19 @@ def shared_client_factory(
 
     Creating a client from a fresh session loads the service model again (about 100 ms, more
     than a KMS round trip); a run that reads, changes and verifies every region would pay it
-    several times per region. Sessions are not thread-safe, so clients are created under a
-    lock; the clients themselves are safe to share between threads.
+    several times per region. Sessions are not thread-safe, so clients are created under one
+    process-wide lock (`session` may be shared by several factories, e.g. the suite's tests); the
+    clients themselves are safe to share between threads (boto3 docs, guide/clients.html,
+    "Multithreading or multiprocessing with clients").
     """
     import boto3
 
     session = session or boto3.session.Session()
     clients: dict[tuple[str, str], Any] = {}
-    lock = threading.Lock()
     chosen = config or client_config()
 
     def factory(service: str, region: str) -> Any:
-        with lock:
+        with _CLIENT_CREATION_LOCK:
             client = clients.get((service, region))
             if client is None:
                 client = session.client(service, region_name=region, config=chosen, endpoint_url=endpoint_url)
@@ -394,3 +422,23 @@ def keys_carrying_tags(
     except Exception as error:  # noqa: BLE001 - any failure is a reason
         return (), describe_error(error)
     return tuple(found), None
+
+
+def stack_keys_by_tags(
+    stack: str, regions: Sequence[str], key_pair: str, client_factory: ClientFactory
+) -> dict[str, tuple[tuple[str, ...], str | None]]:
+    """Per region, the ARNs of every key carrying the stack's tags for `key_pair` (`atlassian-cmk:stack`,
+    `atlassian-cmk:region`, `atlassian-cmk:key-pair`; `enrollment.stack_key_tags`), or why the scan is
+    incomplete; regions at once. The one lookup of a generation's keys without its alias: `cmkctl enroll`
+    (a decoy behind the alias copies the tags) and `cmkctl revoke` (a next key whose alias is gone)."""
+    from atlassian_cmk.enrollment import stack_key_tags
+
+    def scan(region: str) -> tuple[tuple[str, ...], str | None]:
+        try:
+            kms = client_factory("kms", region)
+        except Exception as error:  # noqa: BLE001 - a reason, never a crash
+            return (), describe_error(error)
+        return keys_carrying_tags(kms, stack_key_tags(stack, region, key_pair))
+
+    with ThreadPoolExecutor(max_workers=max(1, len(regions))) as pool:
+        return dict(zip(regions, pool.map(scan, regions), strict=True))

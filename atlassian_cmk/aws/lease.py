@@ -290,10 +290,15 @@ def release_within(holds: list[LeaseHold], timeout_s: float) -> list[str]:
 def restore_in_progress(states: Sequence[DeployedState], now: datetime) -> Lease | None:
     """The unexpired lease of a `cmkctl restore` found in the run's first-round reading (the tags are
     already read there: no extra request), or None. Revocation does not wait for it: it takes over."""
+    return operation_in_progress(states, now, "restore")
+
+
+def operation_in_progress(states: Sequence[DeployedState], now: datetime, command: str) -> Lease | None:
+    """The first unexpired lease of `command` (revoke/restore) on any key read in `states`, or None."""
     for state in states:
         for key in state.live_keys():
             found = parse_lease(key.tags.get(TAG_LEASE))
-            if isinstance(found, Lease) and found.command == "restore" and not found.expired(now):
+            if isinstance(found, Lease) and found.command == command and not found.expired(now):
                 return found
     return None
 

@@ -13,6 +13,7 @@ from atlassian_cmk import config_edit
 from atlassian_cmk.aws.cloudtrail import collect_cloudtrail_evidence
 from atlassian_cmk.aws.kms_actions import converge_keys, settle
 from atlassian_cmk.aws.kms_reads import aws_endpoint_note
+from atlassian_cmk.aws.lease import operation_in_progress
 from atlassian_cmk.break_glass import RestoreRequest, nothing_revoked, restore_refusal
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.deadlines import reinstatement_verdict, remaining_restore_step
@@ -56,6 +57,11 @@ def restore(
         results = unchanged_results(acted, "not-started")
         return out.report("restore", context, ExitCode.UNREACHABLE, now, results, current.errors())
     if nothing_revoked(current):
+        overtaken = _revocation_meanwhile(stack, config, session)
+        if overtaken is not None:
+            out.refused("RESTORE OVERTAKEN: the keys read Enabled, then a revocation started:", [overtaken])
+            results = unchanged_results(acted, "none")
+            return out.report("restore", context, ExitCode.SPLIT, now, results, (overtaken,))
         out.say(f"Nothing to restore: the key is Enabled in every region ({', '.join(config.regions)}).")
         _next_generation_note(out, reading)
         written = finish(out, planned, converged=True, write=write_config, summary=SUMMARY, command="restore")
@@ -121,3 +127,19 @@ def _next_generation_note(out: Transcript, reading: Reading) -> None:
                 "generation only; the reviewed change `enabled: true` enables it when applied, and Atlassian "
                 "cannot continue a re-encryption until then."
             )
+
+
+def _revocation_meanwhile(stack: str, config: StackConfig, session: Session) -> str | None:
+    """Read the current keys once more before saying "nothing to restore": a revoke that started after
+    the first read (it writes its lease beside DisableKey, without waiting) must not be reported as
+    "Enabled in every region" with advice to commit `enabled: true`. Restore is not urgent: one round.
+    Returns what was found (one sentence), or None when the keys still read Enabled and unleased."""
+    again = read_targets(stack, config, restore_targets(config, stack), session).current
+    lease = operation_in_progress([again], session.now(), "revoke")
+    if lease is not None:
+        holder = f"{lease.holder} (ticket {lease.ticket}, {lease.lease_id})"
+        return f"a cmkctl revoke by {holder} is in progress; nothing was changed by this run; run `cmkctl status`"
+    if nothing_revoked(again):
+        return None
+    changed = ", ".join(r.region for r in again.readings if r.key is None or not r.key.enabled)
+    return f"the key no longer reads Enabled in {changed}; nothing was changed by this run; run `cmkctl status`"

@@ -75,15 +75,19 @@ def runtime(
     now: Callable[[], datetime] | None = None,
     answer: str | None = None,
     attempts: int = 3,
+    read_timeout: float = 5,
 ) -> Runtime:
-    """A Runtime with fast clients routed per region, and an operator who types `answer`."""
+    """A Runtime with fast clients routed per region, and an operator who types `answer`.
+
+    `read_timeout` (seconds): tests that hold requests at a proxy until a whole round has arrived
+    raise it, so a loaded machine delays the round instead of timing its first requests out."""
 
     def ask(prompt: str) -> str:
         if answer is None:
             raise EOFError
         return answer
 
-    factory = emulator_clients(endpoint_for) if isinstance(endpoint_for, str) else fast_client_factory(endpoint_for)
+    factory = fast_client_factory(endpoint_for, read_timeout=read_timeout)
     base = Runtime(client_factory=factory, policy=fast_policy(attempts), ask=ask)
     return Runtime(base.client_factory, base.policy, now or base.now, base.ask)
 
