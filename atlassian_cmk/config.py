@@ -391,6 +391,22 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         errors.extend(_shared_arns(enrolled, next_keys, retired))
     if apply_role is not None:
         errors.extend(_apply_role_conflicts(apply_role, admins or (), enrolled or next_keys))
+        accounts = _allowed_accounts(raw)
+        keys = enrolled or next_keys
+        # One line per key: a role outside the enrolled keys' account is already refused above.
+        if (
+            accounts is not None
+            and role_account(apply_role) not in accounts
+            and (keys is None or role_account(apply_role) == keys.account)
+        ):
+            errors.append(
+                ConfigError(
+                    "applyRoleArn",
+                    apply_role,
+                    f"allowed: a role in the account {ALLOWED_ACCOUNTS_KEY} names ({', '.join(accounts)}), "
+                    "the keys' own account",
+                )
+            )
 
     if errors:
         raise StackConfigErrors(errors)
@@ -764,9 +780,39 @@ def _parse_apply_role_arn(value: Any) -> str | None:
     if value is _MISSING:
         return None
     allowed = "allowed: the CI apply role's ARN in the keys' own account, e.g. arn:aws:iam::111122223333:role/cmk-apply"
-    if not isinstance(value, str) or not IAM_ROLE_ARN_RE.match(value):
+    if not isinstance(value, str) or (match := IAM_ROLE_ARN_RE.match(value)) is None:
         raise ConfigError("applyRoleArn", value, allowed)
+    if match.group(1):
+        # Every realm's regions are in the commercial partition `aws` (`atlassian_cmk.realms`): a role in
+        # another partition can never be the caller on these keys, so the exemption would go to nobody.
+        raise ConfigError("applyRoleArn", value, f"allowed: a role in partition aws (the keys' partition); {allowed}")
+    name = value.rsplit("/", 1)[-1]
+    if len(name) > IAM_ROLE_NAME_MAX:
+        raise ConfigError(
+            "applyRoleArn",
+            value,
+            f"allowed: a role name of at most {IAM_ROLE_NAME_MAX} characters (IAM's limit; this one has {len(name)})",
+        )
     return value
+
+
+IAM_ROLE_NAME_MAX: Final = 64
+"""IAM role names hold at most 64 characters (IAM User Guide, "IAM and AWS STS quotas", "IAM name
+requirements"; IAM API Reference, CreateRole: RoleName "Length Constraints: Maximum length of 64").
+A longer name cannot exist, so an ARN naming one is a typo that would exempt nobody."""
+
+
+def _allowed_accounts(raw: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """`aws:allowedAccountIds` as a tuple of account IDs, or None when absent or unreadable."""
+    value = raw.get(ALLOWED_ACCOUNTS_KEY)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = [value]
+    if isinstance(value, list) and value and all(ACCOUNT_ID_RE.match(str(v)) for v in value):
+        return tuple(str(v) for v in value)
+    return None
 
 
 def _apply_role_conflicts(

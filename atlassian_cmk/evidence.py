@@ -40,8 +40,10 @@ from atlassian_cmk.identity_rules import foreign_keys
 from atlassian_cmk.key_policy import EVIDENCE_SID_PREFIX
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import (
+    TAG_CONTEXT_TAG,
     TAG_DRILL,
     TAG_ENABLED,
+    TAG_ENROLLED,
     TAG_GUARD_OVERRIDE,
     TAG_KEY_PAIR,
     TAG_LEASE,
@@ -58,10 +60,14 @@ from atlassian_cmk.naming import (
     TAG_STACK,
 )
 
-EVIDENCE_TAGS: Final = (TAG_STACK, TAG_REGION, TAG_KEY_PAIR, TAG_REENCRYPTION)
+EVIDENCE_TAGS: Final = (TAG_STACK, TAG_REGION, TAG_KEY_PAIR, TAG_REENCRYPTION, TAG_ENROLLED, TAG_CONTEXT_TAG)
 """Tags a guard or an IAM condition trusts; only the CI apply role (the program) writes them.
 `stack`/`region`/`key-pair`: the key's identity checks (`cmkctl enroll`, the pack) and the IAM
-roles' `aws:ResourceTag/atlassian-cmk:stack` scoping; `reencryption`: the re-encryption guard."""
+roles' `aws:ResourceTag/atlassian-cmk:stack` scoping; `reencryption`: the re-encryption guard;
+`enrolled`: the pack refuses a stack without `enrolledKeys` whose alias key carries it
+(`identity_rules`); `context-tag`: the pack refuses a contextTag that differs from it
+(`context_tag_rule`). A tag a guard reads that is missing here could be untagged or rewritten by
+an account admin or break-glass, and the guard would then pass."""
 
 REVOCATION_RECORD_TAGS: Final = (
     TAG_REVOCATION_ID,
@@ -175,6 +181,7 @@ SID_CLOSED_RECORD_KEPT: Final = "ProtectCmkEvidenceClosedRecordKept"
 SID_CLOSED_RECORD_SET: Final = "ProtectCmkEvidenceClosedRecordSet"
 SID_NEXT_RECORD_ID: Final = "ProtectCmkEvidenceNextRecordId"
 SID_NEXT_RECORD_NEW_ID: Final = "ProtectCmkEvidenceNextRecordNewId"
+SID_RECORD_NEEDS_ID: Final = "ProtectCmkEvidenceRecordNeedsId"
 EVIDENCE_SIDS: Final = (
     SID_EVIDENCE_TAGS,
     SID_RECORD_REMOVAL,
@@ -184,6 +191,7 @@ EVIDENCE_SIDS: Final = (
     SID_CLOSED_RECORD_SET,
     SID_NEXT_RECORD_ID,
     SID_NEXT_RECORD_NEW_ID,
+    SID_RECORD_NEEDS_ID,
 )
 """All start with `key_policy.EVIDENCE_SID_PREFIX`, so the pack reads them as ours."""
 
@@ -209,6 +217,11 @@ def key_policy_evidence_statements(apply_role_arn: str | None) -> list[dict[str,
       starts the next revocation. Without this the slot would stay full after the first restore
       (the program never clears record tags: `components/cmk_key_pair.py` ignores them) and the
       next incident could not be recorded at all;
+    - a write of any revocation record field carries a non-empty revocation-id in the same request
+      (`ProtectCmkEvidenceRecordNeedsId`). Every write-once statement keys on the id being on the
+      key (`aws:ResourceTag/...revocation-id`); without this one a key that has no id (never
+      revoked, or revoked before ids existed) would take `revoked-at` again and again, so the
+      record would not be write-once at all;
     - that next revocation carries a non-empty revocation-id (`ProtectCmkEvidenceNextRecordId`)
       that differs from the key's current one (`ProtectCmkEvidenceNextRecordNewId`). Without
       them the closed record could be reopened by `restored-at: ""` alone (the old incident
@@ -226,8 +239,12 @@ def key_policy_evidence_statements(apply_role_arn: str | None) -> list[dict[str,
     close a record while the key stays disabled, and can start a NEW record (a new id) after
     closing one; both are visible as two TagResource events in CloudTrail and, for the key
     state, in `cmkctl status` (the key state is the truth, the record only describes it).
-    The first write of a record is as trustworthy as the break-glass principal that makes it;
-    CloudTrail's DisableKey event is the independent cross-check of `revoked-at`.
+    So backdating is NOT fully denied: close the open record, then open a new one (new id, any
+    `revoked-at`). The first write of a record is as trustworthy as the break-glass principal that
+    makes it; CloudTrail's DisableKey event would be the independent cross-check of `revoked-at`, but
+    `cmkctl status` does not yet make it. An account admin with kms:PutKeyPolicy can remove these
+    statements (the live check, `evidence_protection`, sees only the moment it runs), and the
+    exempt apply role can rewrite tags outside Pulumi (CI holds it; keep it there).
 
     Tag keys are case-sensitive to KMS (`Atlassian-CMK:Reencryption` is another tag, which no
     guard reads); the Deny still matches case variants (`StringEqualsIgnoreCase`) so a look-alike
@@ -294,6 +311,9 @@ def key_policy_evidence_statements(apply_role_arn: str | None) -> list[dict[str,
                 "StringEquals": {request_revocation_id: "${" + revocation_id + "}"},
             },
         ),
+        # A record field is written only together with a non-empty id (StringNotLike is true when the
+        # request has no id), so the record is keyed by an id from its first write on.
+        deny(SID_RECORD_NEEDS_ID, tag, REVOCATION_RECORD_TAGS, {"StringNotLike": {request_revocation_id: "?*"}}),
     ]
 
 

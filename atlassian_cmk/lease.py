@@ -56,6 +56,13 @@ covers only the change and its verification (seconds; at most about two minutes 
 region: botocore's timeouts and retries times cmkctl's own). A crashed operation blocks others at
 most this long; before that, `--break-lease` cannot break it (the holder may still be changing keys)."""
 
+LEASE_CLOCK_SKEW: Final = timedelta(minutes=5)
+"""How far two operators' clocks may disagree. Expiry is judged on the breaker's clock, so a lease whose
+expiry lies more than `LEASE_TTL + LEASE_CLOCK_SKEW` in the breaker's future was not written by a cmkctl on
+a sane clock (cmkctl writes `acquired + LEASE_TTL`) and counts as expired: without this bound a lease
+tagged `... 2099-01-01T00:00:00Z ...` (a wrong clock, a hand edit, a hostile break-glass holder) would
+block every restore forever."""
+
 LEASE_ID_PREFIX: Final = "lease-"
 
 Command = Literal["revoke", "restore"]
@@ -85,8 +92,22 @@ class Lease:
         except ValueError:
             return None
 
+    def beyond_bound(self, now: datetime) -> bool:
+        """Whether the expiry is not one cmkctl writes: later than the acquired time (from the id) plus
+        `LEASE_TTL`, or more than `LEASE_TTL + LEASE_CLOCK_SKEW` after `now` (the breaker's clock)."""
+        acquired = self.acquired_at
+        if acquired is not None and self.expires_at > acquired + LEASE_TTL:
+            return True
+        return self.expires_at - now > LEASE_TTL + LEASE_CLOCK_SKEW
+
     def expired(self, now: datetime) -> bool:
-        return now >= self.expires_at
+        """True once the written expiry has passed, once the acquired time plus `LEASE_TTL` has passed
+        (whatever expiry was written), or when the expiry is beyond that bound (`beyond_bound`): no lease
+        holds longer than `LEASE_TTL` (plus the clock-skew allowance), so `--break-lease` can always end it."""
+        acquired = self.acquired_at
+        if now >= self.expires_at or (acquired is not None and now >= acquired + LEASE_TTL):
+            return True
+        return self.beyond_bound(now)
 
     def tag_value(self) -> str:
         """The tag value, at most 256 characters (KMS's limit): ticket and holder are shortened if
@@ -102,10 +123,14 @@ class Lease:
     def describe(self, now: datetime) -> str:
         """`cmkctl revoke by <holder> under SEC-1 since <t> (lease <id>, expires <t>)`, for messages."""
         since = self.acquired_at
-        expiry = "expired" if self.expired(now) else "expires"
+        if self.beyond_bound(now):
+            bound = int(LEASE_TTL.total_seconds() // 60)
+            expiry = f"expiry {iso(self.expires_at)} beyond the {bound}-minute lease bound, so expired"
+        else:
+            expiry = f"{'expired' if self.expired(now) else 'expires'} {iso(self.expires_at)}"
         return (
             f"cmkctl {self.command} by {self.holder} under {self.ticket}"
-            f"{f' since {iso(since)}' if since else ''} (lease {self.lease_id}, {expiry} {iso(self.expires_at)})"
+            f"{f' since {iso(since)}' if since else ''} (lease {self.lease_id}, {expiry})"
         )
 
 

@@ -26,9 +26,11 @@ TAG_ENROLLED: Final = "atlassian-cmk:enrolled"
 
 The policy pack refuses a stack whose configuration has no `enrolledKeys` while a key it reads
 (through the alias) carries this tag: removing enrolledKeys would make every tool trust the alias
-again. The key policy protects the tag from being removed (issue 12)."""
+again. An evidence tag (`evidence.EVIDENCE_TAGS`): the key policy denies tagging or untagging it to every
+principal but the CI apply role."""
 TAG_CONTEXT_TAG: Final = "atlassian-cmk:context-tag"
-"""The context tag the key is enrolled with; the pack refuses a stack whose contextTag differs from it."""
+"""The context tag the key is enrolled with; the pack refuses a stack whose contextTag differs from it. An
+evidence tag (`evidence.EVIDENCE_TAGS`): only the CI apply role may tag or untag it."""
 TAG_REVOCATION_REASON: Final = "atlassian-cmk:revocation-reason"
 TAG_REVOCATION_TICKET: Final = "atlassian-cmk:revocation-ticket"
 # Written only by `cmkctl revoke`/`restore` (the break-glass path): a deployment cannot know

@@ -23,9 +23,11 @@ SAMPLE_ENROLLED: Final = {
 
 
 def enrolled_stack_text() -> str:
-    """Pulumi.prod.yaml with its enrolledKeys block filled in with the sample ARNs."""
+    """Pulumi.prod.yaml with its enrolledKeys block filled in with the sample ARNs, and `aws:allowedAccountIds`
+    naming their account (the provider refuses any other, so a real stack cannot differ)."""
     block = "".join(f"    {region}: {arn}\n" for region, arn in SAMPLE_ENROLLED.items())
-    return (ROOT / "Pulumi.prod.yaml").read_text() + "  atlassian-cmk:enrolledKeys:\n" + block
+    text = (ROOT / "Pulumi.prod.yaml").read_text().replace('    - "123456789012"\n', f'    - "{SAMPLE_ACCOUNT}"\n', 1)
+    return text + "  atlassian-cmk:enrolledKeys:\n" + block
 
 
 def generate(project_dir: Path, role: str, *extra: str) -> str:

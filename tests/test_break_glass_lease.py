@@ -333,6 +333,69 @@ def test_judging_a_keys_lease(value: str | None, break_lease: str | None, minute
     assert isinstance(parse_lease("OTHER"), UnreadableLease)
 
 
+@pytest.mark.parametrize(
+    ("what", "lease_id", "expires", "minutes_later", "verdict"),
+    [
+        (
+            "a far-future expiry, acquired now",
+            "lease-20310301T120000Z-aaaa0000",
+            "2099-01-01T00:00:00Z",
+            0,
+            "breakable",
+        ),
+        (
+            "expiry and acquired time both far ahead",
+            "lease-20990101T000000Z-aaaa0000",
+            "2099-01-01T00:10:00Z",
+            0,
+            "breakable",
+        ),
+        ("an id without a time, far expiry", "lease-forever", "2099-01-01T00:00:00Z", 0, "breakable"),
+        (
+            "expiry one minute past acquired + TTL",
+            "lease-20310301T120000Z-aaaa0000",
+            "2031-03-01T12:11:00Z",
+            0,
+            "breakable",
+        ),
+        (
+            "acquired + TTL passed, expiry written later",
+            "lease-20310301T115000Z-aaaa0000",
+            "2031-03-01T12:05:00Z",
+            0,
+            "breakable",
+        ),
+        (
+            "within TTL + skew of the breaker's clock",
+            "lease-20310301T120400Z-aaaa0000",
+            "2031-03-01T12:14:00Z",
+            0,
+            "held",
+        ),
+        (
+            "acquired time ahead by more than TTL + skew",
+            "lease-20310301T121000Z-aaaa0000",
+            "2031-03-01T12:20:00Z",
+            0,
+            "breakable",
+        ),
+        ("an ordinary lease, not yet expired", "lease-20310301T120000Z-aaaa0000", "2031-03-01T12:10:00Z", 9, "held"),
+    ],
+)
+def test_no_lease_holds_beyond_its_ttl_so_break_lease_can_end_it(
+    what: str, lease_id: str, expires: str, minutes_later: int, verdict: str
+) -> None:
+    now = datetime(2031, 3, 1, 12, 0, 0, tzinfo=UTC)
+    mine = new_lease("restore", "SEC-1", MOTO_CALLER, now)
+    value = f"{lease_id} restore SEC-OLD {expires} {ALICE}"
+
+    finding = judge_lease(value, mine, now + timedelta(minutes=minutes_later), lease_id)
+
+    assert finding.verdict == verdict, what
+    if verdict == "breakable" and expires.startswith("2099"):
+        assert finding.reason is not None and "beyond the 10-minute lease bound, so expired" in finding.reason
+
+
 # ----------------------------------------------------------------------------- the policies on the lease's requests
 
 

@@ -186,6 +186,61 @@ def test_guard_evidence_changed_while_confirming_disables_nothing(
     assert "nothing was disabled" in err
 
 
+def test_key_policy_protection_removed_while_confirming_disables_nothing(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlassian_cmk.evidence import SID_EVIDENCE_TAGS
+    from tests.test_evidence_protection import strip_live_policy
+
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+
+    def operator_types_the_stack_name_while_an_admin_drops_the_deny(prompt: str) -> str:
+        strip_live_policy(moto_endpoint, "us-west-2", SID_EVIDENCE_TAGS)  # kms:PutKeyPolicy by an admin
+        return "prod"
+
+    rt = dataclasses.replace(runtime(moto_endpoint), ask=operator_types_the_stack_name_while_an_admin_drops_the_deny)
+    with fault_proxy(moto_endpoint) as proxy:
+        rt = dataclasses.replace(rt, client_factory=fast_client_factory(proxy.url))
+        code = revoke(project, rt)
+
+    err = capsys.readouterr().err
+    assert code == ExitCode.REFUSED
+    assert "DisableKey" not in proxy.operations() and "TagResource" not in proxy.operations()
+    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
+    assert "REFUSED: the guard's evidence changed while you confirmed:" in err
+    check = "since the check, the key policy in us-west-2 does not protect the evidence tags"
+    line = f"{check} (it lacks {SID_EVIDENCE_TAGS})"
+    assert line in " ".join(err.split())
+    assert "nothing was disabled" in err
+
+
+def test_a_second_revoke_is_told_its_reason_and_ticket_were_not_recorded_naming_the_standing_revocation(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint), "--yes", reason="Incident A", ticket="SEC-A") == 0
+    first = live(moto_endpoint, "us-east-1").tags
+    capsys.readouterr()
+
+    assert revoke(project, runtime(moto_endpoint), "--yes", reason="Incident A", ticket="SEC-A") == 0  # a rerun
+    assert "ANOTHER REVOCATION STANDS" not in capsys.readouterr().out
+
+    code = revoke(project, runtime(moto_endpoint), "--yes", reason="Incident B", ticket="SEC-B")
+
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == ExitCode.AS_DECLARED
+    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    for region in REGIONS:
+        tags = live(moto_endpoint, region).tags
+        assert tags[TAG_REVOCATION_ID] == first[TAG_REVOCATION_ID] and tags[TAG_REVOCATION_TICKET] == "SEC-A"
+    assert (
+        f"ANOTHER REVOCATION STANDS: {first[TAG_REVOCATION_ID]} (revoked by {first[TAG_REVOKED_BY]} under SEC-A at "
+        f"{first[TAG_REVOKED_AT]}) is the record on the keys; this run's reason and ticket SEC-B were NOT recorded"
+    ) in out
+
+
 def test_a_new_revoke_after_a_restore_never_inherits_the_old_record(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -502,3 +502,23 @@ def test_only_explicit_markers_are_placeholders(principal: str, placeholder: boo
         assert "a placeholder: replace it with the value from your enrollment ticket" in only_error(raw)
     else:
         assert parse_stack_config(raw).atlassian_key_policy[0]["Principal"] == {"AWS": principal}
+
+
+@pytest.mark.parametrize(
+    ("arn", "fragment"),
+    [
+        ("arn:aws-cn:iam::123456789012:role/cmk-apply", "allowed: a role in partition aws (the keys' partition)"),
+        ("arn:aws-us-gov:iam::123456789012:role/cmk-apply", "allowed: a role in partition aws (the keys' partition)"),
+        ("arn:aws:iam::123456789012:role/" + "r" * 65, "at most 64 characters (IAM's limit; this one has 65)"),
+        ("arn:aws:iam::123456789012:role/ci/" + "r" * 65, "at most 64 characters (IAM's limit; this one has 65)"),
+        ("arn:aws:iam::999999999999:role/cmk-apply", "allowed: a role in the account aws:allowedAccountIds names"),
+    ],
+)
+def test_apply_role_arn_outside_the_keys_partition_account_or_name_limit_is_one_line(arn: str, fragment: str) -> None:
+    message = only_error(engine_config(applyRoleArn=arn))
+    assert "applyRoleArn" in message and fragment in message and "\n" not in message
+
+
+def test_apply_role_arn_at_the_name_limit_in_the_allowed_account_is_accepted() -> None:
+    arn = "arn:aws:iam::123456789012:role/ci/" + "r" * 64
+    assert parse_stack_config(engine_config(applyRoleArn=arn)).apply_role_arn == arn

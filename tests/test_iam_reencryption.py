@@ -191,6 +191,7 @@ def test_once_next_keys_are_recorded_only_their_arns_are_reached() -> None:
 
 def test_before_enrollment_the_stacks_alias_cannot_be_pointed_at_an_untagged_key() -> None:
     raw = raw_config_from_text((ROOT / "Pulumi.prod.yaml").read_text())
+    raw["aws:allowedAccountIds"] = json.dumps([SAMPLE_ACCOUNT])  # the sample keys' account (applyRoleArn's)
     raw["atlassian-cmk:applyRoleArn"] = APPLY
     cfg = parse_stack_config(raw)
     identity = parse_policy(role_policy("apply", role_scope(cfg, "prod", SAMPLE_ACCOUNT)))

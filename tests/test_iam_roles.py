@@ -15,6 +15,8 @@ from atlassian_cmk.config import StackConfig, StackConfigErrors, parse_stack_con
 from atlassian_cmk.iam_policy import Decision, Request, effective_kms_decision, parse_policy
 from atlassian_cmk.iam_roles import ROLES, render, role_policy, role_scope
 from atlassian_cmk.naming import (
+    TAG_CONTEXT_TAG,
+    TAG_ENROLLED,
     TAG_GUARD_OVERRIDE,
     TAG_REENCRYPTION,
     TAG_RESTORE_TICKET,
@@ -70,9 +72,12 @@ def test_the_documents_in_iam_are_current() -> None:
         assert (ROOT / "iam" / name).read_text() == text, f"iam/{name} is stale: run `make iam`"
 
 
-def config(enrolled: bool = True, **extra: Any) -> StackConfig:
+def config(enrolled: bool = True, *, allowed_accounts: bool = True, **extra: Any) -> StackConfig:
     text = enrolled_stack_text() if enrolled else (ROOT / "Pulumi.prod.yaml").read_text()
     raw = raw_config_from_text(text)
+    raw["aws:allowedAccountIds"] = json.dumps([SAMPLE_ACCOUNT])  # the sample keys' account (applyRoleArn must be in it)
+    if not allowed_accounts:
+        del raw["aws:allowedAccountIds"]
     raw.update({f"atlassian-cmk:{k}": v for k, v in {"applyRoleArn": APPLY, **extra}.items()})
     return parse_stack_config(raw)
 
@@ -179,6 +184,36 @@ class KeyTags:
 RESTORE = {TAG_RESTORED_AT: "2026-11-30T10:00:00Z", TAG_RESTORED_BY: BREAK_GLASS, TAG_RESTORE_TICKET: "SEC-2"}
 
 
+LEGACY_RECORD = {TAG_STACK: "prod", TAG_REENCRYPTION: "none", TAG_REVOKED_AT: "2026-11-29T10:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("what", "tags", "request_tags"),
+    [
+        ("revoked-at alone on a fresh key", {TAG_STACK: "prod"}, {TAG_REVOKED_AT: "2026-01-01T00:00:00Z"}),
+        ("backdate a record without an id", LEGACY_RECORD, {TAG_REVOKED_AT: "2026-01-01T00:00:00Z"}),
+        ("blank revoked-at of a record without an id", LEGACY_RECORD, {TAG_REVOKED_AT: ""}),
+        (
+            "a record with an empty id",
+            {TAG_STACK: "prod"},
+            {TAG_REVOCATION_ID: "", TAG_REVOKED_AT: "2026-01-01T00:00Z"},
+        ),
+        ("the reason alone", {TAG_STACK: "prod"}, {TAG_REVOCATION_REASON: "other"}),
+        ("a guard override alone", {TAG_STACK: "prod"}, {TAG_GUARD_OVERRIDE: "nobody asked"}),
+    ],
+)
+def test_a_record_field_is_never_written_without_a_revocation_id(
+    what: str, tags: dict[str, str], request_tags: dict[str, str]
+) -> None:
+    key = KeyTags(tags)
+
+    decision = key.tag(request_tags)
+
+    assert decision.reason == "explicit-deny" and "ProtectCmkEvidenceRecordNeedsId" in decision.statements, what
+    assert key.tags == tags
+    assert KeyTags(tags).tag(request_tags, role="apply", principal=APPLY).allowed  # the reviewed path may
+
+
 def test_break_glass_cannot_rewrite_an_open_record_by_closing_and_reopening_it_under_the_same_id() -> None:
     key = KeyTags(OPEN_RECORD)
     assert key.tag(RESTORE).allowed  # closing is the restore cmkctl sends
@@ -249,6 +284,39 @@ def test_nobody_but_the_apply_role_rewrites_re_encryption_not_even_an_account_ad
     assert decision.reason == "explicit-deny" and "ProtectCmkEvidenceTags" in decision.statements
 
 
+@pytest.mark.parametrize(
+    ("what", "action", "context"),
+    [
+        ("untag enrolled", "kms:UntagResource", {"aws:TagKeys": [TAG_ENROLLED]}),
+        (
+            "write enrolled false",
+            "kms:TagResource",
+            {"aws:TagKeys": [TAG_ENROLLED], f"aws:RequestTag/{TAG_ENROLLED}": ""},
+        ),
+        ("untag context-tag", "kms:UntagResource", {"aws:TagKeys": [TAG_CONTEXT_TAG]}),
+        (
+            "rewrite context-tag",
+            "kms:TagResource",
+            {"aws:TagKeys": [TAG_CONTEXT_TAG], f"aws:RequestTag/{TAG_CONTEXT_TAG}": "Other"},
+        ),
+    ],
+)
+@pytest.mark.parametrize("role", ["Administrator", "cmk-break-glass"])
+def test_nobody_but_the_apply_role_rewrites_the_enrolled_or_context_tag(
+    what: str, action: str, context: dict[str, Any], role: str
+) -> None:
+    # The pack trusts both tags (identity_rules: `enrolled`; context_tag_rule: `context-tag`).
+    principal = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/{role}"
+    everything = parse_policy({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    tags = {f"aws:ResourceTag/{TAG_STACK}": "prod", f"aws:ResourceTag/{TAG_ENROLLED}": "true"}
+    decision = effective_kms_decision(
+        key_policy(config()), everything, Request(principal, action, EAST, {**tags, **context})
+    )
+    assert decision.reason == "explicit-deny" and "ProtectCmkEvidenceTags" in decision.statements, what
+    exempt = effective_kms_decision(key_policy(config()), everything, Request(APPLY, action, EAST, {**tags, **context}))
+    assert exempt.allowed, what
+
+
 # ----------------------------------------------------------------------------- each role's documented commands
 
 
@@ -289,10 +357,11 @@ def test_break_glass_revokes_records_restores_and_records_the_next_incident() ->
 
 
 def test_an_apply_role_of_another_account_is_refused_when_the_policy_is_composed() -> None:
-    # Before enrollment the file does not name the keys' account: the program refuses it at composition.
+    # Before enrollment and without aws:allowedAccountIds the file does not name the keys' account: the
+    # program refuses it at composition.
     with pytest.raises(KeyPolicyRefused, match="applyRoleArn"):
         composed_key_policy(
-            config(False, applyRoleArn="arn:aws:iam::999988887777:role/cmk-apply"),
+            config(False, allowed_accounts=False, applyRoleArn="arn:aws:iam::999988887777:role/cmk-apply"),
             account_id=SAMPLE_ACCOUNT,
             partition="aws",
         )

@@ -4,8 +4,9 @@ Round trips with `--yes` (issue 14 item 8; counted in tests/test_workflow_round_
 1. every generation's keys (DescribeKey, ListResourceTags, the alias) and the caller, at once;
 2. DisableKey in every region and generation; 3. the record (TagResource); 4. the read-back of
 state and record; 5. the settling read after every region is done (another operator, another
-record). With a confirmation prompt, the guard's evidence and the stack file are read again after
-the answer (one round), immediately before DisableKey.
+record). With a confirmation prompt, the guard's evidence (the tags, CloudTrail's phase and the key
+policies' evidence protection) and the stack file are read again after the answer (one round),
+immediately before DisableKey.
 """
 
 from __future__ import annotations
@@ -20,14 +21,23 @@ from atlassian_cmk.aws.kms_reads import stack_keys_by_tags
 from atlassian_cmk.aws.lease import RevokeLease, restore_in_progress
 from atlassian_cmk.break_glass import RevokeRequest, guard_evidence_changes, guard_reasons, revoke_refusal
 from atlassian_cmk.config import Revocation, StackConfig
+from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.guards import revocation_clock
 from atlassian_cmk.impact import revocation_impact
 from atlassian_cmk.lease import Lease, new_lease
-from atlassian_cmk.live_keys import DeployedState
-from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_RESTORE_TICKET, TAG_REVOCATION_ID, TAG_REVOKED_AT
-from atlassian_cmk.records import current_realm_record, new_revocation_id, revocation_block
+from atlassian_cmk.live_keys import DeployedState, LiveKey
+from atlassian_cmk.naming import (
+    TAG_GUARD_OVERRIDE,
+    TAG_RESTORE_TICKET,
+    TAG_REVOCATION_ID,
+    TAG_REVOCATION_REASON,
+    TAG_REVOCATION_TICKET,
+    TAG_REVOKED_AT,
+    TAG_REVOKED_BY,
+)
+from atlassian_cmk.records import current_realm_record, has_current_revocation, new_revocation_id, revocation_block
 from atlassian_cmk.workflows.changes import ChangeReport, RegionChange, TagPlanner
 from atlassian_cmk.workflows.follow_up import finish, plan_change, stack_file_changed
 from atlassian_cmk.workflows.outcome import identity_outcome
@@ -97,7 +107,7 @@ def revoke(
         # guard's evidence (every generation's keys) and the stack file it judged are read again now,
         # immediately before DisableKey; any change stops the run.
         fresh = read_targets(stack, config, targets, session, with_policies=True)  # its own progress line
-        changed = _evidence_changes(reading, fresh)
+        changed = (*_evidence_changes(reading, fresh), *_protection_changes(config, reading, fresh))
         file_changed = stack_file_changed(planned)
         if file_changed is not None:
             changed = (*changed, file_changed)
@@ -163,6 +173,8 @@ def revoke(
         out.say(f"GUARD OVERRIDDEN (recorded on the keys in {', '.join(recorded_override)}): {override}")
     code = identity_outcome(out, reading.current, report.exit_code)
     keys = [change.key for change in changes if change.key is not None]
+    for line in _other_revocations(keys, request, revocation_id):
+        out.say(line)
     if any(not key.enabled for key in keys):
         out.say(f"Revocation clock: {revocation_clock(keys, now=now).summary(now)}")
     results = change_results(acted, changes, "disabled", TAG_REVOKED_AT)
@@ -265,6 +277,42 @@ def _evidence_changes(checked: Reading, fresh: Reading) -> tuple[str, ...]:
         prefix = "" if target.role == CURRENT else f"{target.label}: "
         lines.extend(f"{prefix}{line}" for line in guard_evidence_changes(before, after))
     return tuple(lines)
+
+
+def _other_revocations(keys: list[LiveKey], request: RevokeRequest, revocation_id: str) -> tuple[str, ...]:
+    """One line per other revocation whose open record stands on the keys instead of this run's (two
+    revokes at once, or a revoke of an incident already revoked): the record is write-once to
+    break-glass, so this run's reason and ticket were not recorded. A record with this run's reason
+    and ticket is the same incident (a rerun) and is not reported."""
+    lines = []
+    seen: set[str] = set()
+    for key in keys:
+        tags = key.tags
+        other = tags.get(TAG_REVOCATION_ID, "")
+        if key.enabled or not has_current_revocation(tags) or other == revocation_id or other in seen:
+            continue
+        seen.add(other)
+        if (tags.get(TAG_REVOCATION_REASON), tags.get(TAG_REVOCATION_TICKET)) == (request.reason, request.ticket):
+            continue
+        who, ticket, when = (tags.get(t) or "?" for t in (TAG_REVOKED_BY, TAG_REVOCATION_TICKET, TAG_REVOKED_AT))
+        lines.append(
+            f"ANOTHER REVOCATION STANDS: {other or 'a record without an id'} (revoked by {who} under {ticket} at "
+            f"{when}) is the record on the keys; this run's reason and ticket {request.ticket} were NOT recorded "
+            "(records are write-once to break-glass). Add them to that incident's ticket."
+        )
+    return tuple(lines)
+
+
+def _protection_changes(config: StackConfig, checked: Reading, fresh: Reading) -> tuple[str, ...]:
+    """The key policies' evidence protection (`evidence.deployed_evidence_protection`) that failed between
+    the check and the moment of use: one line per new finding (a Deny removed by kms:PutKeyPolicy, a
+    policy now unreadable). A finding already judged before the prompt (and overridden) is not new."""
+
+    def findings(reading: Reading) -> tuple[str, ...]:
+        return deployed_evidence_protection(reading.combined(), config.apply_role_arn, reading.key_policies or ({}, {}))
+
+    before = set(findings(checked))
+    return tuple(f"since the check, {line}" for line in findings(fresh) if line not in before)
 
 
 def _disable_again(
