@@ -1,0 +1,65 @@
+"""cmkctl says each thing once and within 100 columns: the adversarial review of issue 14's item 3.
+
+Each test drives `main([...])` against the emulator (faults through tests/support/faults.py) and reads
+the output as a person would: unwrapped (`unwrap`) for sentences, raw for line widths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import botocore.config
+import pytest
+
+from atlassian_cmk.aws.kms_reads import shared_client_factory
+from atlassian_cmk.cli.main import main
+from atlassian_cmk.cli.runtime import Runtime
+from atlassian_cmk.display import TEXT_WIDTH
+from atlassian_cmk.exit_codes import ExitCode
+from tests.support.cmkctl import fast_policy, live, provision, runtime, stack_dir, unwrap
+from tests.support.faults import fault_proxy
+
+REVOKE = ("revoke", "--reason", "Suspected breach", "--ticket", "SEC-1")
+
+
+@pytest.fixture
+def project(tmp_path: Path, moto_endpoint: str) -> Path:
+    folder = stack_dir(tmp_path)
+    provision(folder, moto_endpoint)
+    return folder
+
+
+def wide(text: str) -> list[str]:
+    return [line for line in text.splitlines() if len(line) > TEXT_WIDTH]
+
+
+@pytest.mark.parametrize("operation", ["DisableKey", "EnableKey"])
+def test_a_state_change_refused_by_a_502_says_its_attempts_once(
+    project: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], operation: str
+) -> None:
+    args = ["--yes", "--project-dir", str(project)]
+    if operation == "EnableKey":
+        assert main([*REVOKE, *args], runtime=runtime(moto_endpoint)) == ExitCode.AS_DECLARED
+        capsys.readouterr()
+    command = [*REVOKE, *args] if operation == "DisableKey" else ["restore", "--ticket", "SEC-2", *args]
+    with fault_proxy(moto_endpoint) as proxy:
+        proxy.fail("us-west-2", 100, {operation}, status=502, error_type="BadGateway", message="Bad Gateway")
+        # botocore retries the 502 itself (as cmkctl's own client config does), so its count ends the
+        # AWS error inside the region's reason: "... after 2 attempts; the key is Enabled".
+        config = botocore.config.Config(
+            connect_timeout=1, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2}
+        )
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing"
+        )
+        factory = shared_client_factory(config, session=session, endpoint_url=proxy.url)
+        code = main(command, runtime=Runtime(client_factory=factory, policy=fast_policy(2)))
+
+    out = capsys.readouterr().out
+    text = unwrap(out)
+    assert code != ExitCode.AS_DECLARED
+    line = next(line for line in text.splitlines() if f"{operation} failed" in line)
+    assert line.count("attempts") == 1, line
+    assert "BadGateway: Bad Gateway; the key is" in line and "(after 2 attempts of up to 2 requests each)" in line
+    assert live(moto_endpoint, "us-west-2").key_state == ("Enabled" if operation == "DisableKey" else "Disabled")
+    assert not wide(out)
