@@ -17,7 +17,7 @@ from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.display import TEXT_WIDTH
 from atlassian_cmk.exit_codes import ExitCode
 from tests.support.cmkctl import fast_policy, live, provision, runtime, stack_dir, unwrap
-from tests.support.faults import fault_proxy
+from tests.support.faults import dead_endpoint, fault_proxy
 
 REVOKE = ("revoke", "--reason", "Suspected breach", "--ticket", "SEC-1")
 
@@ -62,4 +62,21 @@ def test_a_state_change_refused_by_a_502_says_its_attempts_once(
     assert line.count("attempts") == 1, line
     assert "BadGateway: Bad Gateway; the key is" in line and "(after 2 attempts of up to 2 requests each)" in line
     assert live(moto_endpoint, "us-west-2").key_state == ("Enabled" if operation == "DisableKey" else "Disabled")
+    assert not wide(out)
+
+
+def test_a_revoke_that_reached_no_region_says_nothing_was_revoked_once(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = dead_endpoint()
+    code = main(
+        [*REVOKE, "--yes", "--override-reencryption-guard", "Incident SEC-1", "--project-dir", str(project)],
+        runtime=runtime(dead, attempts=1),
+    )
+
+    out = capsys.readouterr().out
+    text = unwrap(out).lower()
+    assert code == ExitCode.UNREACHABLE
+    assert text.count("nothing was revoked") == 1, out
+    assert "no config change to commit" in text
     assert not wide(out)
