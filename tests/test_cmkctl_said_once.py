@@ -11,6 +11,7 @@ import boto3
 import botocore.config
 import pytest
 
+from atlassian_cmk import config_edit
 from atlassian_cmk.aws.kms_reads import shared_client_factory
 from atlassian_cmk.cli.main import main
 from atlassian_cmk.cli.runtime import Runtime
@@ -79,4 +80,24 @@ def test_a_revoke_that_reached_no_region_says_nothing_was_revoked_once(
     assert code == ExitCode.UNREACHABLE
     assert text.count("nothing was revoked") == 1, out
     assert "no config change to commit" in text
+    assert not wide(out)
+
+
+def test_every_region_unreachable_says_the_cause_once(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    keys = {key.region: key.arn for key in provision(project, moto_endpoint)}
+    path = project / "Pulumi.prod.yaml"
+    path.write_text(config_edit.with_enrolled_keys(path.read_text(), keys))
+
+    code = main(["status", "--project-dir", str(project)], runtime=runtime(dead_endpoint()))
+
+    out = capsys.readouterr().out
+    text = unwrap(out)
+    assert code == ExitCode.UNREACHABLE
+    assert text.count("Could not connect to the endpoint URL") == 1, out
+    assert "UNREACHABLE: read 0 of 2 regions: cannot reach the AWS endpoint" in text
+    assert "ALIAS UNREADABLE: us-east-1: alias/atlassian-cmk/prod could not be read (unreachable)" in text
+    assert text.splitlines()[0].startswith("Account unknown (sts:GetCallerIdentity: unreachable, as every region)")
     assert not wide(out)

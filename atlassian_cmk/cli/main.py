@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib.metadata
 import json
 import logging
@@ -62,7 +63,7 @@ from atlassian_cmk.git_source import GitRefError
 from atlassian_cmk.iam_policy import ACCOUNT_ID_RE
 from atlassian_cmk.iam_roles import ROLES, ScopeError, render, role_policy, role_scope
 from atlassian_cmk.lease import Command, lease_id_problem, new_lease
-from atlassian_cmk.live_keys import DeployedState
+from atlassian_cmk.live_keys import DeployedState, realm_wide_error
 from atlassian_cmk.naming import CURRENT_KEY_PAIR, stack_name_problem
 from atlassian_cmk.realms import REALMS
 from atlassian_cmk.review import review_stack_change
@@ -565,8 +566,12 @@ def _status(run: _Run) -> ExitCode:
     args = run.args
     stack, _, config = _load(args)
     deployed, _, context = _read(run, stack, config)
+    said = context
+    if context.identity_error is not None and context.identity_error == realm_wide_error(deployed):
+        # The same cause as every region's: the UNREACHABLE finding below states it, once.
+        said = dataclasses.replace(context, identity_error="unreachable, as every region")
     if getattr(args, "format", "text") != "markdown":
-        run.say(context.line())
+        run.say(said.line())
     now = run.rt.now()
     with run.wait("CloudTrail and key policies"):
         evidence = collect_cloudtrail_evidence(deployed.live_keys(), run.rt.client_factory, now=now)
@@ -584,7 +589,7 @@ def _status(run: _Run) -> ExitCode:
     if run.json:
         print(json.dumps({**status_json(report), "context": context.to_json()}, indent=2))
     elif getattr(args, "format", "text") == "markdown":  # e.g. a GitHub job summary: nothing in it renders
-        print(markdown_code_block(f"{context.line()}\n{render_status(report)}"), end="")
+        print(markdown_code_block(f"{said.line()}\n{render_status(report)}"), end="")
     else:
         emit(render_status(report))
     return report.exit_code
