@@ -101,3 +101,23 @@ def test_every_region_unreachable_says_the_cause_once(
     assert "ALIAS UNREADABLE: us-east-1: alias/atlassian-cmk/prod could not be read (unreachable)" in text
     assert text.splitlines()[0].startswith("Account unknown (sts:GetCallerIdentity: unreachable, as every region)")
     assert not wide(out)
+
+
+def test_status_unreachable_lines_are_as_the_output_rules_say(
+    project: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status tries each read once through botocore (its own retries): no "(after N attempts)" of
+    cmkctl's on an UNREACHABLE line, and docs/cmkctl.md's Output rules say exactly that."""
+    code = main(
+        ["status", "--project-dir", str(project)],
+        runtime=runtime(lambda region: dead_endpoint() if region == "us-west-2" else moto_endpoint),
+    )
+
+    text = unwrap(capsys.readouterr().out)
+    assert code == ExitCode.UNREACHABLE
+    line = next(line for line in text.splitlines() if line.startswith("UNREACHABLE: us-west-2: "))
+    assert "attempts" not in line
+    rules = (Path(__file__).resolve().parents[1] / "docs" / "cmkctl.md").read_text(encoding="utf-8")
+    rules = " ".join(rules.split())
+    assert "`status` makes no attempts of its own" in rules
+    assert "a connection refused or a timeout carries none" in rules
