@@ -17,7 +17,8 @@ from atlassian_cmk.cli.main import main
 from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.display import TEXT_WIDTH
 from atlassian_cmk.exit_codes import ExitCode
-from tests.support.cmkctl import fast_policy, live, provision, runtime, stack_dir, unwrap
+from atlassian_cmk.naming import TAG_REVOKED_AT
+from tests.support.cmkctl import fast_policy, kms, live, provision, runtime, stack_dir, unwrap
 from tests.support.faults import dead_endpoint, fault_proxy
 
 REVOKE = ("revoke", "--reason", "Suspected breach", "--ticket", "SEC-1")
@@ -121,3 +122,22 @@ def test_status_unreachable_lines_are_as_the_output_rules_say(
     rules = " ".join(rules.split())
     assert "`status` makes no attempts of its own" in rules
     assert "a connection refused or a timeout carries none" in rules
+
+
+def test_an_unknown_revocation_time_says_why_once(
+    project: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*REVOKE, "--yes", "--project-dir", str(project)], runtime=runtime(moto_endpoint)) == 0
+    for region in ("us-east-1", "us-west-2"):
+        key = live(moto_endpoint, region)
+        kms(moto_endpoint, region).untag_resource(KeyId=key.key_id, TagKeys=[TAG_REVOKED_AT])
+    capsys.readouterr()
+
+    main(["status", "--project-dir", str(project)], runtime=runtime(moto_endpoint))
+
+    out = capsys.readouterr().out
+    text = unwrap(out)
+    assert text.count("no atlassian-cmk:revoked-at tag") == 1, out
+    assert "Revocation clock: revocation time unknown: Atlassian can reinstate within 10 days" in text
+    assert "DEADLINE: the keys are disabled and the revocation time is unknown (no atlassian-cmk:revoked-at" in text
+    assert not wide(out)
