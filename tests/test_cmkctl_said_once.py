@@ -141,3 +141,24 @@ def test_an_unknown_revocation_time_says_why_once(
     assert "Revocation clock: revocation time unknown: Atlassian can reinstate within 10 days" in text
     assert "DEADLINE: the keys are disabled and the revocation time is unknown (no atlassian-cmk:revoked-at" in text
     assert not wide(out)
+
+
+@pytest.mark.parametrize("command", ["revoke", "restore"])
+def test_the_confirmation_prompt_fits_100_columns(project: Path, moto_endpoint: str, command: str) -> None:
+    if command == "restore":
+        assert main([*REVOKE, "--yes", "--project-dir", str(project)], runtime=runtime(moto_endpoint)) == 0
+    prompts: list[str] = []
+
+    def ask(prompt: str) -> str:
+        prompts.append(prompt)
+        return "not-the-stack"
+
+    rt = runtime(moto_endpoint)
+    args = [*REVOKE] if command == "revoke" else ["restore", "--ticket", "SEC-2"]
+    main([*args, "--project-dir", str(project)], runtime=Runtime(rt.client_factory, rt.policy, rt.now, ask))
+
+    assert len(prompts) == 1
+    assert not wide(prompts[0]), prompts[0]
+    assert "Account 123456789012 as arn:aws:sts::123456789012:user/moto; regions us-east-1, us-west-2" in unwrap(
+        prompts[0]
+    )

@@ -41,7 +41,7 @@ from atlassian_cmk.cli.drill import (
     DrillUnreachable,
     run_drill,
 )
-from atlassian_cmk.cli.output import emit, safe_streams, waiting
+from atlassian_cmk.cli.output import emit, fit, safe_streams, waiting
 from atlassian_cmk.cli.render import render_change, render_status
 from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.config import StackConfig, StackConfigErrors, shorten
@@ -603,7 +603,8 @@ def _confirm(run: _Run, stack: str, context: RunContext, what: str) -> bool:
     """Ask to type the stack name, with who/where repeated right above the question."""
     run.phase = "at the confirmation prompt; nothing was changed"
     try:
-        typed = run.rt.ask(f"{what}\n{context.line()}\nType the stack name ({stack}) to go ahead: ")
+        shown = "\n".join(fit([*what.split("\n"), context.line()]))  # within 100 columns, as all text
+        typed = run.rt.ask(f"{shown}\nType the stack name ({stack}) to go ahead: ")
     except EOFError:
         typed = ""
     if typed.strip() == stack:
