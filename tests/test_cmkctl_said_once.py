@@ -162,3 +162,30 @@ def test_the_confirmation_prompt_fits_100_columns(project: Path, moto_endpoint: 
     assert "Account 123456789012 as arn:aws:sts::123456789012:user/moto; regions us-east-1, us-west-2" in unwrap(
         prompts[0]
     )
+
+
+def test_a_revoke_of_enrolled_keys_that_no_longer_exist_names_them_key_lost(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    gone = {
+        region: f"arn:aws:kms:{region}:123456789012:key/{key_id}"
+        for region, key_id in [
+            ("us-east-1", "0e0de11c-f597-4154-a4e6-e75b4605e861"),
+            ("us-west-2", "be0f49ef-6d8a-4c8f-a6e1-44a73276444d"),
+        ]
+    }
+    path = project / "Pulumi.prod.yaml"
+    path.write_text(config_edit.with_enrolled_keys(path.read_text(), gone))
+
+    code = main([*REVOKE, "--yes", "--project-dir", str(project)], runtime=runtime(moto_endpoint))
+
+    captured = capsys.readouterr()
+    out = unwrap(captured.out + captured.err)
+    assert code == ExitCode.KEY_LOST
+    assert out.count("nothing was changed") == 1, out
+    assert not wide(captured.out)
+    assert "KEY LOST" in out
+    assert gone["us-east-1"] in out and gone["us-west-2"] in out
+    assert "--override-reencryption-guard" not in out
+    assert "evidence tags cannot be trusted" not in out
