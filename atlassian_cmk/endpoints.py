@@ -7,7 +7,7 @@ cmkctl's output into a job summary, so every URL cmkctl prints goes through `red
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -65,3 +65,25 @@ def where_label(endpoints: Iterable[str]) -> str:
     """`AWS` when every endpoint is AWS's own, else the distinct configured endpoints, redacted."""
     custom = sorted({redact_text(url) for url in endpoints if not is_aws_endpoint(url)})
     return "AWS" if not custom else ", ".join(custom)
+
+
+def where_by_service(endpoints: Mapping[tuple[str, str], str]) -> str:
+    """Where each service's requests go, as botocore resolved its clients ((service, region) -> URL).
+
+    `AWS` when every one is AWS's own; the one configured endpoint when every service uses it
+    (`AWS_ENDPOINT_URL`); else each distinct endpoint with the services that use it, e.g.
+    `cloudtrail http://10.0.0.5:4566; kms, sts AWS`. A service-specific setting
+    (`AWS_ENDPOINT_URL_CLOUDTRAIL`, or `endpoint_url` in a profile's service section) redirects
+    that service alone (botocore/configprovider.py, ConfiguredEndpointProvider.provide: the
+    service-specific environment variable first, then the global one, then the config file's),
+    and the reader must see that those reads come from elsewhere. Credentials redacted.
+    """
+    if not endpoints:
+        return "AWS"
+    # A service whose regions resolve differently is named once per endpoint.
+    by_label: dict[str, set[str]] = {}
+    for (service, _), url in endpoints.items():
+        by_label.setdefault("AWS" if is_aws_endpoint(url) else redact_text(url), set()).add(service)
+    if len(by_label) == 1:
+        return next(iter(by_label))
+    return "; ".join(f"{', '.join(sorted(services))} {label}" for label, services in sorted(by_label.items()))

@@ -32,7 +32,10 @@ EXIT_CODE_MEANINGS: Final = {
     ExitCode.AS_DECLARED: "all regions as declared (or the revoke/restore converged in every region)",
     ExitCode.DRIFT: "drift: the live keys differ from the stack file, and the regions agree",
     ExitCode.SPLIT: "split: the regions differ, or a revoke/restore changed some regions but not all",
-    ExitCode.UNREACHABLE: "AWS unreachable in at least one region, or the profile/credentials unusable",
+    ExitCode.UNREACHABLE: (
+        "AWS unreachable in at least one region, re-encryption evidence (CloudTrail) unreadable, or the "
+        "profile/credentials unusable"
+    ),
     ExitCode.REFUSED: (
         "refused by a guard (re-encryption in progress, a key policy without the evidence protection, "
         "the confirmation not given, or another revoke/restore holds the stack's lease)"

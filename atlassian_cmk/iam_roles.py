@@ -164,7 +164,9 @@ def _statement(sid: str, effect: str, actions: list[str], resources: list[str] |
 
 _READ: Final = ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"]
 _FIND: Final = [
-    _statement("ListAliasesToFindTheKeys", "Allow", ["kms:ListAliases"], "*"),
+    # ListKeys: `cmkctl enroll` and `cmkctl revoke` find a generation's keys by their tags when its alias
+    # names none (`kms_reads.stack_keys_by_tags`); it reveals key IDs only, and tags stay scoped above.
+    _statement("ListAliasesToFindTheKeys", "Allow", ["kms:ListAliases", "kms:ListKeys"], "*"),
     _statement("RevocationTimeFromCloudTrail", "Allow", ["cloudtrail:LookupEvents"], "*"),
 ]
 

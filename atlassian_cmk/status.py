@@ -18,6 +18,7 @@ from atlassian_cmk.config import StackConfig
 from atlassian_cmk.deadlines import deadline_findings
 from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode, most_severe
+from atlassian_cmk.generations import CURRENT, RETIRED
 from atlassian_cmk.guards import (
     deployed_integrity,
     not_deployed_regions,
@@ -46,6 +47,7 @@ from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_
 from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.reencryption_activity import ReencryptionActivity, activity_json, unknown_activity_reasons
 from atlassian_cmk.timeline import RevocationClock, iso
+from atlassian_cmk.transition_rules import expected_enabled
 
 SCHEMA_VERSION: Final = 1
 """Version of `cmkctl status --json`; bumped only when a field changes meaning or disappears."""
@@ -60,6 +62,9 @@ PERMISSIONS: Final = (
 """What `cmkctl status` calls; LookupEvents for a disabled key without the revoked-at tag, and while
 two generations are enrolled for the evidence of re-encryption (`atlassian_cmk.reencryption_activity`);
 GetCallerIdentity (allowed to every principal, no IAM statement needed) names the account and caller."""
+
+SERVICES: Final = ("kms", "sts", "cloudtrail")
+"""The AWS services `cmkctl status` calls (PERMISSIONS); its header names where each one's requests go."""
 
 FindingKind = Literal["critical", "alias-moved", "unreachable", "split", "access", "drift", "not-deployed", "deadline"]
 
@@ -167,7 +172,8 @@ def assess(
     `generations`: every generation's keys (`aws.generation_reads.read_generations`), shown as read.
     `deployed.reencryption_activity`: CloudTrail's evidence while two generations are enrolled.
     Atlassian seen re-encrypting while the stack does not declare `in-progress` is DRIFT; evidence
-    that cannot be read is a note (the guards refuse a revocation on it; status has nothing to change).
+    that cannot be read is RE-ENCRYPTION EVIDENCE UNKNOWN (kind unreachable, exit 3: fail closed).
+    A next or retired key whose state differs from the stack's rule is DRIFT naming its generation.
     """
     evidence = cloudtrail or {}
     rows = tuple(
@@ -232,9 +238,15 @@ def assess(
         for difference in row.drift:
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
 
+    findings.extend(generation_state_findings(config, generations))
     activity = deployed.reencryption_activity
     findings.extend(_activity_findings(config, activity))
-    notes.extend(f"RE-ENCRYPTION EVIDENCE UNKNOWN: {reason}" for reason in unknown_activity_reasons(config, activity))
+    # Fail closed: while Atlassian holds two generations, evidence that cannot be read is a reading in doubt
+    # (exit 3, as an unreadable region), never "as declared": re-encryption cannot be ruled out.
+    findings.extend(
+        Finding("unreachable", f"RE-ENCRYPTION EVIDENCE UNKNOWN: {reason}", subkind="reencryption-evidence")
+        for reason in unknown_activity_reasons(config, activity)
+    )
 
     overall = realm_revocation_clock(keys, evidence, now=now)
     findings.extend(Finding("deadline", d.message, subkind=d.kind) for d in deadline_findings(overall, now))
@@ -251,6 +263,49 @@ def assess(
         fail_on=fail_on,
         generations=generations,
         activity=activity,
+    )
+
+
+def generation_state_findings(config: StackConfig, generations: Sequence[GenerationKeys]) -> list[Finding]:
+    """DRIFT for each key of a next or retired generation whose state differs from the one the stack gives
+    it (`transition_rules.expected_enabled`, the rule the program and the pack apply): the next key is
+    enabled with the current one unless revoked; a retired key is disabled unless the stack is `complete`
+    with access on. The current generation's state is each region's own row (`_region_status`)."""
+    findings = []
+    for generation in generations:
+        if generation.role == CURRENT or generation.deployed is None:
+            continue
+        expected = expected_enabled(config, generation.role)
+        label = f"generation {generation.number} ({generation.role})"
+        for reading in generation.deployed.readings:
+            key = reading.key
+            if key is None or key.pending_deletion or expected is None or key.enabled == expected:
+                continue
+            findings.append(
+                Finding(
+                    "drift",
+                    f"DRIFT: {reading.region}: {label} key {key.arn} is {key.key_state}; the stack gives it "
+                    f"{'Enabled' if expected else 'Disabled'} ({_generation_rule(config, generation.role)}; "
+                    "changed outside the stack? `pulumi up` brings it back to the declared state)",
+                    region=reading.region,
+                )
+            )
+    return findings
+
+
+def _generation_rule(config: StackConfig, role: str) -> str:
+    """Why the stack gives a key of `role` its state, in the words of `generations.generations`."""
+    if not config.enabled:
+        return "atlassian-cmk:enabled is false: a revocation disables every generation"
+    if role == RETIRED:
+        return (
+            "retired keys stay enabled only while reencryption.status is complete"
+            if config.reencryption.status == "complete"
+            else f"retired keys are disabled outside complete (reencryption.status {config.reencryption.status})"
+        )
+    return (
+        f"Atlassian holds current and next alike while reencryption.status is {config.reencryption.status}: "
+        "one disabled leaves data unevenly readable"
     )
 
 

@@ -14,6 +14,7 @@ Pure rules: the policy pack and cmkctl hand in what they read.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Final
 
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.generations import CURRENT, NEXT, RETIRED, generations
@@ -51,8 +52,16 @@ def generation_split(config: StackConfig, role: str, enabled: bool) -> str | Non
     )
 
 
+class TransitionFinding(RealmFinding):
+    """A re-encryption step skipped or merged with another (promotion, retirement, a second
+    re-encryption started too early): nothing is disabled by it, so the pack's advice about
+    disabling during re-encryption does not apply (policies/guardrails/reencryption.py)."""
+
+
 def promotion_findings(config: StackConfig, deployed: DeployedState | None) -> Iterator[RealmFinding]:
-    """Promotion and retirement are each their own change after `complete` was applied.
+    """Promotion and retirement are each their own change after `complete` was applied; a later
+    re-encryption (status `preparing` or `in-progress` with `retiredKeys` kept, as enrolled-keys-kept
+    requires) starts only from the promoted keys once the retirement (`none`) was applied.
 
     `deployed`: the keys of `config.enrolled_keys`, read by ARN (None: the live check is off, and
     nothing can be said about what was applied, so a promotion or retirement is refused).
@@ -60,41 +69,64 @@ def promotion_findings(config: StackConfig, deployed: DeployedState | None) -> I
     if not config.retired_keys or config.enrolled_keys is None:
         return
     status = config.reencryption.status
-    if status not in ("complete", "none"):
-        yield RealmFinding(
-            f"retiredKeys is set while reencryption.status is {status}: promotion keeps status complete "
-            "(the next re-encryption starts from none, after retirement)"
-        )
-        return
     if deployed is None:
-        yield RealmFinding("the live check is off, so whether complete was applied before promotion cannot be told")
+        yield TransitionFinding(
+            "the live check is off, so whether complete was applied before promotion cannot be told"
+        )
         return
     for reading in deployed.readings:
         region = reading.region
         if reading.error is not None or reading.key is None:
-            yield RealmFinding(f"the enrolled key could not be read ({reading.error or 'not found'})", region)
+            yield TransitionFinding(f"the enrolled key could not be read ({reading.error or 'not found'})", region)
             continue
         applied_status = reading.key.reencryption
         applied_role = reading.key.tags.get(TAG_KEY_PAIR)
-        if applied_role == NEXT:  # this change promotes
+        if status in ("preparing", "in-progress"):
+            yield from _later_reencryption(reading.key.arn, applied_role, applied_status, status, region)
+        elif applied_role == NEXT:  # this change promotes
             if applied_status != "complete":
-                yield RealmFinding(
+                yield TransitionFinding(
                     f"promotes the next generation while the deployed status is {applied_status or 'untagged'}: "
                     "apply reencryption.status: complete as its own change first",
                     region,
                 )
             if status != "complete":
-                yield RealmFinding(
+                yield TransitionFinding(
                     "promotes and retires in one change: keep reencryption.status complete when promoting", region
                 )
         elif applied_role == CURRENT:
             if status == "none" and applied_status not in ("complete", "none"):
-                yield RealmFinding(
+                yield TransitionFinding(
                     f"retires the old generation while the deployed status is {applied_status or 'untagged'}", region
                 )
         else:
-            yield RealmFinding(
+            yield TransitionFinding(
                 f"the enrolled key {reading.key.arn} is tagged {TAG_KEY_PAIR} {applied_role or 'nothing'}, "
                 "not next or current: enrolledKeys names a key this stack did not deploy as that generation",
                 region,
             )
+
+
+_LATER_REENCRYPTION_FROM: Final = frozenset({"none", "preparing", "in-progress"})
+"""Deployed statuses a later re-encryption may be declared from: retirement (`none`) applied, or already under way."""
+
+
+def _later_reencryption(
+    arn: str, applied_role: str | None, applied_status: str | None, status: str, region: str
+) -> Iterator[RealmFinding]:
+    """A re-encryption after the first one (`retiredKeys` kept): the enrolled key must be the deployed
+    current generation (a promotion keeps status complete) and the previous one retired (status none
+    applied) before the next generation is prepared; untagged = not applied (fail closed)."""
+    if applied_role != CURRENT:
+        yield TransitionFinding(
+            f"reencryption.status is {status} while the enrolled key {arn} is deployed as "
+            f"{TAG_KEY_PAIR} {applied_role or 'nothing'}, not current: a promotion keeps status complete, and "
+            "the next re-encryption starts from the promoted keys",
+            region,
+        )
+    elif applied_status not in _LATER_REENCRYPTION_FROM:
+        yield TransitionFinding(
+            f"starts re-encryption ({status}) while the deployed status is {applied_status or 'untagged'}: "
+            "retire the old generation (reencryption.status: none) as its own applied change first",
+            region,
+        )

@@ -141,3 +141,40 @@ def test_restore_enables_the_current_generation_only_and_says_the_next_stays_dis
     assert states(moto_endpoint, following) == DISABLED  # never by break-glass: the reviewed change enables it
     assert {(row["generation"], row["action"]) for row in document["regions"]} == {("current", "enabled")}
     assert any("generation 2 (next) stays disabled in us-east-1, us-west-2" in m for m in document["messages"])
+
+
+def test_revoke_refuses_when_the_unrecorded_next_keys_alias_is_gone_but_its_key_is_there(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """preparing, nextKeys not recorded, alias/atlassian-cmk/prod/next deleted in us-west-2: the next key there
+    (found by its stack and generation tags) would stay enabled, so nothing is disabled and the run says why."""
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing", record_next=False)
+    kms(moto_endpoint, "us-west-2").delete_alias(AliasName=f"alias/atlassian-cmk/{STACK}/next")
+
+    code = main([*REVOKE, "--project-dir", str(project)], runtime=quiet_cloudtrail(moto_endpoint))
+    captured = capsys.readouterr()
+
+    assert code == ExitCode.REFUSED, captured.out
+    hidden = next(key for key in following if key.region == "us-west-2")
+    said = " ".join(captured.err.split())  # the text wraps within 100 columns
+    assert f"us-west-2: no key behind alias/atlassian-cmk/{STACK}/next, but {hidden.arn} carries" in said
+    assert "nothing to disable there" not in captured.out
+    assert states(moto_endpoint, current) == ENABLED and states(moto_endpoint, following) == ENABLED
+
+
+def test_revoke_while_preparing_before_the_next_keys_exist_disables_the_current_ones(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """preparing declared, `pulumi up` not run: no next key anywhere, so there is nothing of it to disable."""
+    project = stack_dir(tmp_path, {"    status: none": "    status: preparing\n    ticket: PS-1"})
+    current = create_key_pair(load_stack_config(project, STACK), STACK, client_factory=emulator_clients(moto_endpoint))
+    path = project / f"Pulumi.{STACK}.yaml"
+    path.write_text(path.read_text() + f"  atlassian-cmk:enrolledKeys:\n{_arns(current)}")
+
+    code = main([*REVOKE, "--project-dir", str(project)], runtime=quiet_cloudtrail(moto_endpoint))
+    out = capsys.readouterr().out
+
+    assert code == ExitCode.AS_DECLARED, out
+    said = " ".join(out.split())  # the text wraps within 100 columns
+    assert f"no key behind alias/atlassian-cmk/{STACK}/next in us-east-1, us-west-2; nothing to disable there" in said
+    assert states(moto_endpoint, current) == DISABLED

@@ -116,8 +116,9 @@ def test_status_json_per_generation_and_the_evidence(
     code, out = status(project, rt, capsys, "--json")
     document = json.loads(out)
 
-    # Atlassian re-encrypting while the stack says preparing: the stack is wrong (DRIFT, exit 1).
-    assert code == ExitCode.DRIFT
+    # Atlassian re-encrypting while the stack says preparing: the stack is wrong (DRIFT); us-west-2's evidence
+    # unreadable is a reading in doubt (exit 3), which outranks it.
+    assert code == ExitCode.UNREACHABLE
     (drift,) = [f for f in document["findings"] if f["kind"] == "drift"]
     assert drift["region"] == "us-east-1" and "declares reencryption.status preparing" in drift["message"]
     assert [(g["number"], g["role"], g["recorded"]) for g in document["generations"]] == [
@@ -136,7 +137,7 @@ def test_status_json_per_generation_and_the_evidence(
     assert east["old_key_decrypt"]["event_name"] == "Decrypt"
     assert east["new_key_encrypt"]["last_seen"] == "2026-11-29T17:30:00Z"
     assert "AccessDeniedException" in west["old_key_decrypt"]["error"]
-    (note,) = [n for n in document["notes"] if n.startswith("RE-ENCRYPTION EVIDENCE UNKNOWN")]
+    (note,) = [f["message"] for f in document["findings"] if f["subkind"] == "reencryption-evidence"]
     assert "us-west-2" in note and "needs cloudtrail:LookupEvents" in note
 
 
@@ -174,3 +175,82 @@ def test_status_in_preparing_shows_the_next_generation_found_through_its_alias(
     assert "Re-encryption evidence" not in out
     section = out[out.index("Key generations") :].split("\n\n")[0].splitlines()
     assert max(len(line) for line in section) <= TABLE_WIDTH
+
+
+def answered(current: list[ProvisionedKey], following: list[ProvisionedKey]) -> dict[str, list[dict[str, Any]]]:
+    """CloudTrail showing Atlassian re-encrypting in every region (old key decrypted, new key encrypting)."""
+    return {
+        old.region: [
+            {"Events": [event(old.arn, "Decrypt", NOW - timedelta(minutes=3))]},
+            {"Events": [event(new.arn, "GenerateDataKey", NOW - timedelta(minutes=2))]},
+        ]
+        for old, new in zip(current, following, strict=True)
+    }
+
+
+def test_status_in_progress_with_the_next_key_disabled_by_hand_is_drift_naming_the_generation(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, current, following = two_generations(tmp_path, moto_endpoint, "in-progress")
+    disabled = following[1]
+    emulator_clients(moto_endpoint)("kms", disabled.region).disable_key(KeyId=disabled.arn.rsplit("/", 1)[1])
+    rt, _ = runtime_with(moto_endpoint, answered(current, following))
+
+    code, out = status(project, rt, capsys, "--json")
+    document = json.loads(out)
+
+    assert code == ExitCode.DRIFT, out
+    (drift,) = [f for f in document["findings"] if f["kind"] == "drift"]
+    assert drift["region"] == disabled.region
+    assert f"generation 2 (next) key {disabled.arn} is Disabled; the stack gives it Enabled" in drift["message"]
+
+
+def test_status_with_a_retired_key_re_enabled_is_drift_naming_the_generation(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Status none after retirement: generation 1 (retired) must be disabled; one re-enabled by hand is DRIFT."""
+    project = stack_dir(tmp_path)
+    config = load_stack_config(project, STACK)
+    clients = emulator_clients(moto_endpoint)
+    current = create_key_pair(config, STACK, client_factory=clients)
+    retired = create_key_pair(config, STACK, key_pair="next", client_factory=clients)
+    # Generation 1 in us-east-1 retired (disabled) as the program retires it; us-west-2's re-enabled by hand.
+    clients("kms", retired[0].region).disable_key(KeyId=retired[0].arn.rsplit("/", 1)[1])
+    path = project / f"Pulumi.{STACK}.yaml"
+    path.write_text(
+        path.read_text()
+        + "  atlassian-cmk:enrolledKeys:\n"
+        + "".join(f"    {k.region}: {k.arn}\n" for k in current)
+        + "  atlassian-cmk:retiredKeys:\n"
+        + "".join(f"    {'-' if i == 0 else ' '} {k.region}: {k.arn}\n" for i, k in enumerate(retired))
+    )
+    rt, _ = runtime_with(moto_endpoint, {region: [] for region in REGIONS})  # one generation held: no evidence
+
+    code, out = status(project, rt, capsys)
+
+    assert code == ExitCode.DRIFT, out
+    assert (
+        f"DRIFT: {retired[1].region}: generation 1 (retired) key {retired[1].arn} is Enabled; the stack gives it "
+        "Disabled (retired keys are disabled outside complete (reencryption.status none)"
+    ) in " ".join(out.split())
+    assert f"generation 1 (retired) key {retired[0].arn}" not in out
+
+
+def test_status_fails_closed_when_the_re_encryption_evidence_cannot_be_read(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two generations enrolled and CloudTrail unreadable: a finding and exit 3, never "as declared"."""
+    project, _, _ = two_generations(tmp_path, moto_endpoint, "in-progress")
+    denied: dict[str, list[dict[str, Any]]] = {
+        region: [{"error": "AccessDeniedException"}, {"error": "AccessDeniedException"}] for region in REGIONS
+    }
+    rt, _ = runtime_with(moto_endpoint, denied)
+
+    code, out = status(project, rt, capsys, "--json")
+    document = json.loads(out)
+
+    assert code == ExitCode.UNREACHABLE
+    unknown = [f for f in document["findings"] if f["subkind"] == "reencryption-evidence"]
+    assert [f["kind"] for f in unknown] == ["unreachable", "unreachable"]
+    assert all(f["message"].startswith("RE-ENCRYPTION EVIDENCE UNKNOWN: ") for f in unknown)
+    assert not [n for n in document["notes"] if "EVIDENCE UNKNOWN" in n]

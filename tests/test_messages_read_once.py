@@ -101,7 +101,7 @@ def test_a_cause_that_repeats_the_advice_is_dropped() -> None:
 def reencryption_message(declared: Reencryption, deployed: DeployedState | None) -> str:
     verdict = reencryption_running(declared, deployed)
     assert not verdict.allowed
-    return realm_message(REGIONS, (RealmFinding(r) for r in verdict.reasons), reencryption.ADVICE)
+    return realm_message(REGIONS, (RealmFinding(r) for r in verdict.reasons), reencryption.DISABLING_ADVICE)
 
 
 def test_reencryption_declared_and_tagged_in_both_regions_is_one_short_message() -> None:

@@ -182,3 +182,49 @@ def test_a_revocation_with_two_generations_enrolled_fails_closed_without_cloudtr
     assert len(violations) == 4, describe(violations)  # both generations, both regions
     assert all("whether Atlassian is re-encrypting cannot be told from CloudTrail" in v.message for v in violations)
     assert all(f"current key {current['us-east-1']}" in v.message for v in violations)
+
+
+def second_reencryption(aws: Any, applied: str, status: str = "preparing") -> dict[str, Any]:
+    """After the first re-encryption: generation 1 retired, generation 2 current, both as `applied` left them."""
+    retired, current = deploy(aws, "retired", applied), deploy(aws, "current", applied)
+    return engine_config(reencryption={"status": status, "ticket": "PS-2"}, enrolledKeys=current, retiredKeys=[retired])
+
+
+@pytest.mark.parametrize("status", ["preparing", "in-progress"])
+def test_a_second_reencryption_after_retirement_is_allowed(moto_endpoint: str, aws: Any, status: str) -> None:
+    raw = second_reencryption(aws, "none", status)
+    run = run_program(raw)  # under Pulumi's mocks
+    assert run.error is None, run.error
+    keys = {resource.name for resource in run.resources if resource.type == "aws:kms/key:Key"}
+    # Generation 1 retired, 2 current, 3 the next one the program prepares.
+    assert {"cmk-us-east-1", "cmk-gen2-us-east-1", "cmk-gen3-us-east-1", "cmk-gen3-us-west-2"} <= keys
+    violations = judge(raw, moto_endpoint)
+    assert violations == [], describe(violations)
+
+
+def test_a_second_reencryption_before_retirement_was_applied_is_refused(moto_endpoint: str, aws: Any) -> None:
+    violations = judge(second_reencryption(aws, "complete"), moto_endpoint)
+    assert len(violations) == 6, describe(violations)  # three generations, both regions
+    assert all("retire the old generation (reencryption.status: none) as its own" in v.message for v in violations)
+    # A transition disables nothing: the advice names the steps, not the danger of disabling.
+    assert not any("Disabling keys mid-re-encryption" in v.message for v in violations)
+    assert all("Each re-encryption step is its own applied change" in v.message for v in violations)
+
+
+def test_promoting_while_preparing_a_later_reencryption_is_refused(moto_endpoint: str, aws: Any) -> None:
+    old, new = deploy(aws, "current", "complete"), deploy(aws, "next", "complete")
+    violations = judge(promoted(old, new, status="preparing"), moto_endpoint)
+    assert len(violations) == 6, describe(violations)
+    assert all("deployed as atlassian-cmk:key-pair next, not current" in v.message for v in violations)
+
+
+def test_only_a_disabling_refusal_carries_the_disabling_advice(moto_endpoint: str, aws: Any) -> None:
+    current = deploy(aws, "current", "in-progress")
+    following = deploy(aws, "next", "in-progress")
+    raw = engine_config(
+        **REVOKED, reencryption={"status": "complete", "ticket": "PS-1"}, enrolledKeys=current, nextKeys=following
+    )
+    violations = judge(raw, moto_endpoint)
+    assert violations and all("Disabling keys mid-re-encryption leaves data" in v.message for v in violations)
+    violations = judge(promoted(current, following), moto_endpoint)
+    assert violations and not any("Disabling keys mid-re-encryption" in v.message for v in violations)

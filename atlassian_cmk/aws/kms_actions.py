@@ -37,6 +37,7 @@ REVOKE_PERMISSIONS: Final = (
     "kms:DescribeKey",
     "kms:ListResourceTags",
     "kms:GetKeyPolicy",  # the guard trusts the tags only while the key policy protects them (evidence.py)
+    "kms:ListKeys",  # only when a generation's alias names no key: is one tagged as it there? (workflows/revoke.py)
     "kms:DisableKey",
     "kms:TagResource",
     "sts:GetCallerIdentity",

@@ -422,3 +422,23 @@ def keys_carrying_tags(
     except Exception as error:  # noqa: BLE001 - any failure is a reason
         return (), describe_error(error)
     return tuple(found), None
+
+
+def stack_keys_by_tags(
+    stack: str, regions: Sequence[str], key_pair: str, client_factory: ClientFactory
+) -> dict[str, tuple[tuple[str, ...], str | None]]:
+    """Per region, the ARNs of every key carrying the stack's tags for `key_pair` (`atlassian-cmk:stack`,
+    `atlassian-cmk:region`, `atlassian-cmk:key-pair`; `enrollment.stack_key_tags`), or why the scan is
+    incomplete; regions at once. The one lookup of a generation's keys without its alias: `cmkctl enroll`
+    (a decoy behind the alias copies the tags) and `cmkctl revoke` (a next key whose alias is gone)."""
+    from atlassian_cmk.enrollment import stack_key_tags
+
+    def scan(region: str) -> tuple[tuple[str, ...], str | None]:
+        try:
+            kms = client_factory("kms", region)
+        except Exception as error:  # noqa: BLE001 - a reason, never a crash
+            return (), describe_error(error)
+        return keys_carrying_tags(kms, stack_key_tags(stack, region, key_pair))
+
+    with ThreadPoolExecutor(max_workers=max(1, len(regions))) as pool:
+        return dict(zip(regions, pool.map(scan, regions), strict=True))

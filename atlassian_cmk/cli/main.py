@@ -19,7 +19,6 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -29,7 +28,7 @@ from atlassian_cmk.aws.cloudtrail import collect_cloudtrail_evidence
 from atlassian_cmk.aws.generation_reads import read_generations
 from atlassian_cmk.aws.identity import CredentialsProblem, Identity, credentials_problem, resolved_endpoints
 from atlassian_cmk.aws.kms_actions import RESTORE_PERMISSIONS, REVOKE_PERMISSIONS
-from atlassian_cmk.aws.kms_reads import aws_endpoint_note, describe_error, keys_carrying_tags, read_key_policies
+from atlassian_cmk.aws.kms_reads import aws_endpoint_note, read_key_policies, stack_keys_by_tags
 from atlassian_cmk.aws.lease import LeaseHold, acquire_lease, release_lease, release_within
 from atlassian_cmk.aws.stack_reads import read_state_and_identity
 from atlassian_cmk.break_glass import OVERRIDE_FLAG, InputError, RestoreRequest, RevokeRequest
@@ -48,14 +47,13 @@ from atlassian_cmk.config import StackConfig, StackConfigErrors, shorten
 from atlassian_cmk.config_edit import ENROLLED_KEYS_KEY, NEXT_KEYS_KEY
 from atlassian_cmk.display import markdown_code_block
 from atlassian_cmk.documents import ChangeDocument, RegionAction, RegionResult, RunContext
-from atlassian_cmk.endpoints import where_label
+from atlassian_cmk.endpoints import where_by_service
 from atlassian_cmk.enrollment import PERMISSIONS as ENROLL_PERMISSIONS
 from atlassian_cmk.enrollment import (
     EnrollmentCheck,
     check_enrollment,
     next_enrollment_refusal,
     other_tagged_keys_problems,
-    stack_key_tags,
 )
 from atlassian_cmk.exit_codes import ExitCode, exit_codes_help, most_severe
 from atlassian_cmk.generations import NEXT
@@ -70,6 +68,7 @@ from atlassian_cmk.review import review_stack_change
 from atlassian_cmk.stack_file import StackFileError, load_stack_config, read_text, stack_file_path
 from atlassian_cmk.status import FAIL_ON_CHOICES, assess, status_json
 from atlassian_cmk.status import PERMISSIONS as STATUS_PERMISSIONS
+from atlassian_cmk.status import SERVICES as STATUS_SERVICES
 from atlassian_cmk.suggest import did_you_mean
 from atlassian_cmk.workflows.report import ConfigChangeError, Line, Output, Session
 from atlassian_cmk.workflows.restore import restore
@@ -525,7 +524,13 @@ def _planned_text(path: Path, edit: Callable[[str], str]) -> tuple[str, str]:
 
 
 def _read(
-    run: _Run, stack: str, config: StackConfig, *, through_alias: bool = False, key_pair: str = CURRENT_KEY_PAIR
+    run: _Run,
+    stack: str,
+    config: StackConfig,
+    *,
+    through_alias: bool = False,
+    key_pair: str = CURRENT_KEY_PAIR,
+    services: tuple[str, ...] = ("kms", "sts"),
 ) -> tuple[DeployedState, Identity, RunContext]:
     """Who/where and the deployed keys, in one concurrent round; a progress line if it takes long.
 
@@ -536,8 +541,8 @@ def _read(
     regions = enrolled.regions if enrolled is not None else config.regions
     # Building the clients first resolves the profile (AWS_PROFILE=nope is one line here, exit 3) and
     # says where the requests go, as botocore resolved it.
-    endpoints = resolved_endpoints(run.rt.client_factory, ("kms", "sts"), regions)
-    where = where_label(endpoints.values())
+    endpoints = resolved_endpoints(run.rt.client_factory, services, regions)
+    where = where_by_service(endpoints)
     with run.wait(f"AWS ({len(regions)} region(s), endpoint {where})"):
         deployed, identity = read_state_and_identity(
             stack,
@@ -565,7 +570,7 @@ def _read(
 def _status(run: _Run) -> ExitCode:
     args = run.args
     stack, _, config = _load(args)
-    deployed, _, context = _read(run, stack, config)
+    deployed, _, context = _read(run, stack, config, services=STATUS_SERVICES)
     said = context
     if context.identity_error is not None and context.identity_error == realm_wide_error(deployed):
         # The same cause as every region's: the UNREACHABLE finding below states it, once.
@@ -733,18 +738,9 @@ def _restore(run: _Run) -> ExitCode:
 def _scan(
     run: _Run, stack: str, keys: Mapping[str, str], key_pair: str = CURRENT_KEY_PAIR
 ) -> dict[str, tuple[tuple[str, ...], str | None]]:
-    """Every region's keys carrying the stack's tags for `key_pair` (a decoy behind the alias copies them),
-    concurrently."""
-
-    def scan(region: str) -> tuple[tuple[str, ...], str | None]:
-        try:
-            kms = run.rt.client_factory("kms", region)
-        except Exception as error:  # noqa: BLE001 - a reason, never a crash
-            return (), describe_error(error)
-        return keys_carrying_tags(kms, stack_key_tags(stack, region, key_pair))
-
-    with run.wait("other keys carrying the stack's tags"), ThreadPoolExecutor(max_workers=max(1, len(keys))) as pool:
-        return dict(zip(keys, pool.map(scan, keys), strict=True))
+    """Every region's keys carrying the stack's tags for `key_pair` (a decoy behind the alias copies them)."""
+    with run.wait("other keys carrying the stack's tags"):
+        return stack_keys_by_tags(stack, tuple(keys), key_pair, run.rt.client_factory)
 
 
 def _arn_list(keys: Mapping[str, str]) -> str:

@@ -10,7 +10,7 @@ from atlassian_cmk.aws.stack_reads import read_generations_and_identity
 from atlassian_cmk.break_glass import KeyPolicies
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.documents import RunContext
-from atlassian_cmk.endpoints import where_label
+from atlassian_cmk.endpoints import where_by_service
 from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.workflows.report import Session
@@ -68,8 +68,9 @@ def read_targets(
     Building the clients first resolves the profile (AWS_PROFILE=nope is one line, exit 3) and says
     where the requests go, as botocore resolved it."""
     regions = regions_of(config)
-    endpoints = resolved_endpoints(session.client_factory, ("kms", "sts"), regions)
-    where = where_label(endpoints.values())
+    # CloudTrail too: revoke's guard reads the re-encryption evidence and restore the revocation time there.
+    endpoints = resolved_endpoints(session.client_factory, ("kms", "sts", "cloudtrail"), regions)
+    where = where_by_service(endpoints)
     with session.waiting(f"AWS ({len(regions)} region(s), endpoint {where})"):
         states, identity, key_policies = read_generations_and_identity(
             stack,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from atlassian_cmk import config_edit
 from atlassian_cmk.aws.kms_actions import converge_keys, settle
+from atlassian_cmk.aws.kms_reads import stack_keys_by_tags
 from atlassian_cmk.aws.lease import RevokeLease, restore_in_progress
 from atlassian_cmk.break_glass import RevokeRequest, guard_evidence_changes, guard_reasons, revoke_refusal
 from atlassian_cmk.config import Revocation, StackConfig
@@ -66,6 +67,15 @@ def revoke(
     if override is not None:
         out.say(f"Guard override: revoking although re-encryption may be in progress ({override}).", message=False)
     absent = _not_deployed_generations(reading)
+    hidden = _keys_without_alias(stack, absent, session)
+    if hidden:
+        out.refused(
+            f"REFUSED: revoking stack {stack} would leave a key Atlassian may hold enabled; nothing was changed:",
+            hidden,
+        )
+        return out.report(
+            "revoke", context, ExitCode.REFUSED, now, unchanged_results(reading.roles(), "refused"), hidden
+        )
     for target, regions in absent:
         out.say(f"{target.label}: no key behind {target.alias} in {', '.join(regions)}; nothing to disable there.")
 
@@ -195,6 +205,30 @@ def _not_deployed_generations(reading: Reading) -> list[tuple[Target, list[str]]
         if regions:
             absent.append((target, regions))
     return absent
+
+
+def _keys_without_alias(stack: str, absent: list[tuple[Target, list[str]]], session: Session) -> tuple[str, ...]:
+    """Why the revoke must not go on: a generation's alias names no key in a region, yet a key there
+    carries the stack's tags for that generation (the alias deleted or moved by hand), or the scan for
+    one could not finish. Such a key may be the one handed to Atlassian; disabling the others and
+    reporting success would leave it enabled. The lookup is `enroll`'s (`stack_keys_by_tags`)."""
+    reasons: list[str] = []
+    for target, regions in absent:
+        with session.waiting(f"keys carrying the stack's {target.role} tags"):
+            scans = stack_keys_by_tags(stack, regions, target.role, session.client_factory)
+        for region, (found, error) in scans.items():
+            if error is not None:
+                reasons.append(
+                    f"{region}: no key behind {target.alias}, and whether a key tagged as {target.label} exists "
+                    f"cannot be told ({error}); needs kms:ListKeys and kms:ListResourceTags"
+                )
+            elif found:
+                reasons.append(
+                    f"{region}: no key behind {target.alias}, but {', '.join(found)} carries the stack's tags as "
+                    f"{target.label}: record it with `cmkctl enroll --next` after putting the alias back (or add it to "
+                    "nextKeys), then revoke again"
+                )
+    return tuple(reasons)
 
 
 def _acted(reading: Reading, absent: list[tuple[Target, list[str]]]) -> list[tuple[str, DeployedState]]:

@@ -25,7 +25,7 @@ state (read once per pack process). To add one (enrolled identity, key-policy in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,8 @@ class Realm:
 
 
 RealmCheck = Callable[[Realm, Mapping[str, Any]], Iterable[RealmFinding]]
+Advice = str | Callable[[Sequence[RealmFinding]], str]
+"""What to do, said once after a realm's causes: one sentence, or one chosen from the findings."""
 """(the realm, the policy's config) -> findings against the realm as a whole."""
 
 
@@ -157,7 +159,7 @@ def realm_policy(
     realm_check: RealmCheck,
     *,
     key_check: ResourceCheck | None = None,
-    advice: str = "",
+    advice: Advice = "",
 ) -> ResourceValidationPolicy:
     """A policy whose realm findings fail every CMK key of the stack, each naming the region at cause.
 
@@ -168,7 +170,7 @@ def realm_policy(
 
 
 def realm_check_of_key(
-    name: str, realm_check: RealmCheck, key_check: ResourceCheck | None = None, advice: str = ""
+    name: str, realm_check: RealmCheck, key_check: ResourceCheck | None = None, advice: Advice = ""
 ) -> ResourceCheck:
     """The per-key check `realm_policy` runs (for a policy that also has a whole-stack half,
     `ResourceAndStackPolicy`): the key's own findings, then the realm's, said on every key."""
@@ -182,7 +184,8 @@ def realm_check_of_key(
             return
         findings = list(realm_check(Realm(stack=stack_name(), config=config), settings))
         if findings:
-            yield realm_message(config.regions, findings, advice)
+            said = advice if isinstance(advice, str) else advice(findings)
+            yield realm_message(config.regions, findings, said)
 
     return check
 

@@ -16,7 +16,7 @@ in any region is refused on every key, as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
@@ -28,7 +28,7 @@ from atlassian_cmk.guards import every_key_disabled, reencryption_running, revoc
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from atlassian_cmk.realm_findings import RealmFinding
 from atlassian_cmk.reencryption_activity import activity_reasons
-from atlassian_cmk.transition_rules import generation_split, promotion_findings
+from atlassian_cmk.transition_rules import TransitionFinding, generation_split, promotion_findings
 
 from .context import DEPLOYED_STATE, REENCRYPTION_ACTIVITY, stack_config, stack_name, unreadable_suffix
 from .framework import Realm, realm_policy
@@ -58,6 +58,11 @@ def check_key(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, 
         split = generation_split(config, key.key_pair, enabled)
         if split is not None:
             yield f"{key.label} ({key.key_pair} generation): {split}"
+        elif key.key_pair == RETIRED and not enabled:
+            # A retired key kept disabled, as `generations` gives it outside complete: Atlassian no longer
+            # holds it, so a later re-encryption (in-progress with retiredKeys kept) disables nothing it uses.
+            # Retiring it in the same change as starting a re-encryption is promotion_findings' refusal.
+            return
     if enabled:
         return
     if isinstance(declared_tag, Unknown):
@@ -96,7 +101,7 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
         return
     deployed = realm.deployed() if live else None
     verdict = revocation_during_reencryption(realm.config.reencryption, deployed)
-    # The core's reasons name their region where there is one; its remedy is ADVICE's, said once.
+    # The core's reasons name their region where there is one; its remedy is DISABLING_ADVICE, said once.
     yield from (RealmFinding(reason) for reason in verdict.reasons)
     if deployed is not None and not every_key_disabled(deployed):
         # The live tags are evidence only under the key policy's ProtectCmkEvidence* statements (the same
@@ -146,13 +151,24 @@ def _activity_findings(realm: Realm, live: bool) -> Iterator[RealmFinding]:
     yield from (RealmFinding(reason) for reason in activity_reasons(config, REENCRYPTION_ACTIVITY.get(config)))
 
 
-ADVICE = (
+DISABLING_ADVICE = (
     "Disabling keys mid-re-encryption leaves data unevenly readable: once Atlassian says it is done, apply "
     "reencryption.status: complete alone, then this change"
 )
+TRANSITION_ADVICE = (
+    "Each re-encryption step is its own applied change: complete, promote (status stays complete), retire "
+    '(status none), then a later re-encryption (README "Re-encrypting, step by step")'
+)
+
+
+def advice(findings: Sequence[RealmFinding]) -> str:
+    """The disabling advice only when a finding refuses disabling keys; a transition's own advice otherwise."""
+    if all(isinstance(finding, TransitionFinding) for finding in findings):
+        return TRANSITION_ADVICE
+    return DISABLING_ADVICE
 
 
 def policy() -> ResourceValidationPolicy:
     return realm_policy(
-        REENCRYPTION_POLICY, DESCRIPTION, EnforcementLevel.MANDATORY, realm_findings, key_check=check_key, advice=ADVICE
+        REENCRYPTION_POLICY, DESCRIPTION, EnforcementLevel.MANDATORY, realm_findings, key_check=check_key, advice=advice
     )
