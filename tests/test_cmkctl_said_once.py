@@ -189,3 +189,21 @@ def test_a_revoke_of_enrolled_keys_that_no_longer_exist_names_them_key_lost(
     assert gone["us-east-1"] in out and gone["us-west-2"] in out
     assert "--override-reencryption-guard" not in out
     assert "evidence tags cannot be trusted" not in out
+
+
+def test_a_revoke_with_one_enrolled_key_lost_disables_the_other_and_names_the_lost_one(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = stack_dir(tmp_path)
+    keys = {key.region: key.arn for key in provision(project, moto_endpoint)}
+    lost = "arn:aws:kms:us-west-2:123456789012:key/be0f49ef-6d8a-4c8f-a6e1-44a73276444d"
+    path = project / "Pulumi.prod.yaml"
+    path.write_text(config_edit.with_enrolled_keys(path.read_text(), {**keys, "us-west-2": lost}))
+
+    code = main([*REVOKE, "--yes", "--project-dir", str(project)], runtime=runtime(moto_endpoint))
+
+    out = unwrap(capsys.readouterr().out)
+    assert code == ExitCode.KEY_LOST
+    assert live(moto_endpoint, "us-east-1").key_state == "Disabled"
+    assert lost in out
+    assert "--override-reencryption-guard" not in out
