@@ -122,10 +122,30 @@ def revoke_refusal(
     exit 3, and the remedy is AWS answering, not an override). `deployed`: every generation the
     revoke acts on (`workflows.targets`), so the tags of each are judged.
     """
+    # An enrolled key that no longer exists is KEY LOST (exit 5, as `cmkctl status` says it), never a guard
+    # decision: no override brings it back, and its key policy's NotFoundException is no evidence problem.
+    lost = [r for r in deployed.readings if r.missing and r.enrolled_arn is not None]
+    if lost:
+        gone = {r.region for r in lost}
+        deployed = dataclasses.replace(deployed, readings=tuple(r for r in deployed.readings if r.region not in gone))
+        policies, errors = key_policies
+        key_policies = (
+            {region: text for region, text in policies.items() if region not in gone},
+            {region: error for region, error in errors.items() if region not in gone},
+        )
+    lost_reasons = tuple(
+        f"KEY LOST: {r.region}: the enrolled key {r.enrolled_arn} is not found; check atlassian-cmk:enrolledKeys "
+        "against `pulumi stack output keyArns`"
+        for r in lost
+    )
+    if lost and not deployed.readings:
+        return Refusal(code=ExitCode.KEY_LOST, reasons=(*lost_reasons, "no key is left to revoke"))
     reasons = guard_reasons(config, deployed, key_policies)
     if not reasons or request.override_justification is not None:
+        # The regions whose key is there are revoked; the converge names each lost one (key-lost, exit 5).
         return None
     only_unreadable = all(reason.startswith("the deployed keys could not be read") for reason in reasons)
+    reasons = (*lost_reasons, *reasons)
     if only_unreadable:
         # Unreachable is no guard decision an override could take: AWS must answer first (exit 3).
         return Refusal(code=ExitCode.UNREACHABLE, reasons=(*reasons, "nothing was changed; retry when AWS answers"))

@@ -158,11 +158,13 @@ def alias_findings(deployed: DeployedState, *, promotion: KeyGeneration | None =
         if reading.alias_error is None and _promotion_pending(reading, promotion):
             continue
         if reading.alias_error is not None:
+            # A region unreachable as a whole: its UNREACHABLE finding states the cause, once.
+            why = "unreachable" if reading.alias_error == reading.error else reading.alias_error
             findings.append(
                 IdentityFinding(
                     reading.region,
                     reading.enrolled_arn,
-                    f"ALIAS UNREADABLE: {reading.region}: {deployed.alias} could not be read ({reading.alias_error}); "
+                    f"ALIAS UNREADABLE: {reading.region}: {deployed.alias} could not be read ({why}); "
                     "whether it still names the enrolled key is unknown",
                     unreadable=True,
                 )

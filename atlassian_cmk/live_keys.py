@@ -118,3 +118,13 @@ class CloudTrailEvidence:
 
     disabled_at: datetime | None = None
     error: str | None = None
+
+
+def realm_wide_error(deployed: DeployedState) -> str | None:
+    """The one error every region's read failed with (one endpoint down, credentials refused), or None
+    when some region was read or the regions failed differently: a realm-wide cause is said once, not
+    per region (docs/cmkctl.md "Output rules")."""
+    errors = {reading.error for reading in deployed.readings}
+    if not deployed.readings or len(errors) != 1:
+        return None
+    return next(iter(errors))

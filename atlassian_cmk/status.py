@@ -35,7 +35,14 @@ from atlassian_cmk.key_policy import (
     parse_atlassian_statements,
     split_key_policy,
 )
-from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, GenerationKeys, LiveKey, RegionReading
+from atlassian_cmk.live_keys import (
+    CloudTrailEvidence,
+    DeployedState,
+    GenerationKeys,
+    LiveKey,
+    RegionReading,
+    realm_wide_error,
+)
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
 from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.reencryption_activity import ReencryptionActivity, activity_json, unknown_activity_reasons
@@ -202,8 +209,13 @@ def assess(
             f"`cmkctl enroll --write-config` and commit Pulumi.{deployed.stack}.yaml so every tool addresses the keys "
             "Atlassian holds, not whatever the alias names"
         )
+    cause = realm_wide_error(deployed)
+    if cause is not None:
+        # Every region failed alike (one endpoint down, credentials refused): the cause is said once.
+        total = len(deployed.readings)
+        findings.append(Finding("unreachable", f"UNREACHABLE: read 0 of {total} regions: {cause}"))
     for reading in deployed.readings:
-        if reading.error is not None:
+        if reading.error is not None and cause is None:
             findings.append(
                 Finding("unreachable", f"UNREACHABLE: {reading.region}: {reading.error}", region=reading.region)
             )

@@ -55,11 +55,15 @@ class RevocationClock:
         deadline = self.reinstate_until
         return None if deadline is None else now <= deadline
 
-    def summary(self, now: datetime) -> str:
-        """One sentence with both dates, for warnings and terminal output."""
+    def summary(self, now: datetime, *, say_why: bool = True) -> str:
+        """One sentence with both dates, for warnings and terminal output.
+
+        `say_why=False`: an unknown time without its cause, for a report whose DEADLINE finding
+        (`deadlines.deadline_findings`, revoked-at-unknown) states the cause already."""
         if self.revoked_at is None:
+            why = f" ({self.unknown_because()})" if say_why else ""
             return (
-                f"revocation time unknown ({self.unknown_because()}): "
+                f"revocation time unknown{why}: "
                 f"Atlassian can reinstate within {REINSTATEMENT_WINDOW.days} days of revocation; "
                 f"data is at risk after {DATA_AT_RISK_AFTER.days} days"
             )

@@ -26,6 +26,7 @@ from atlassian_cmk import config_edit
 from atlassian_cmk.aws.kms_reads import ClientFactory
 from atlassian_cmk.cli.main import main as cmkctl
 from atlassian_cmk.cli.runtime import Runtime
+from atlassian_cmk.display import TEXT_WIDTH, fit_lines
 from atlassian_cmk.generations import key_resource_name
 from atlassian_cmk.naming import alias_name
 from atlassian_cmk.stack_file import engine_config
@@ -81,6 +82,8 @@ class ReencryptionRehearsal:
 
     steps: list[Step] = field(default_factory=list)
     deployed: DeployedStack = field(default_factory=DeployedStack)
+    said: list[str] = field(default_factory=list)
+    """The walk's output lines as shown (`say`), each within TEXT_WIDTH columns."""
 
     @property
     def passed(self) -> bool:
@@ -151,9 +154,15 @@ class _Walk:
 
     def record(self, step: Step) -> Step:
         self.result.steps.append(step)
-        self.say(f"\n--- {step.title}: {'as expected' if step.ok else 'NOT AS EXPECTED'}")
-        for line in step.lines:
-            self.say(f"  {line}")
+        # The walk's text within TEXT_WIDTH columns, as cmkctl's (docs/cmkctl.md "Output rules"): long
+        # impact details, applied-resource lists and ARNs wrap at spaces, continuations indented.
+        shown = [f"--- {step.title}: {'as expected' if step.ok else 'NOT AS EXPECTED'}"]
+        shown += [f"  {part}" for line in step.lines for part in line.split("\n")]
+        self.say("")
+        self.result.said.append("")
+        for line in fit_lines(shown, TEXT_WIDTH):
+            self.say(line)
+            self.result.said.append(line)
         return step
 
     def apply(self, text: str) -> ApplyReport:

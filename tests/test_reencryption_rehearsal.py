@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from atlassian_cmk.config import parse_stack_config
+from atlassian_cmk.display import TEXT_WIDTH
 from atlassian_cmk.generations import retired_generation
 from atlassian_cmk.stack_file import load_stack_config
 from rehearsal.policy_pack_client import analyze_program_run, by_policy, describe, start_policy_pack
@@ -230,3 +231,11 @@ def test_the_stack_file_edits_of_the_walk_are_what_the_readme_describes() -> Non
     assert "    status: preparing\n    ticket: PS-5678\n" in with_status(text, "preparing")
     with pytest.raises(ValueError, match="no atlassian-cmk:nextKeys block"):
         promoted(text, {}, {})
+
+
+def test_the_walks_lines_fit_the_text_width(walked: tuple[ReencryptionRehearsal, Path]) -> None:
+    """What `make demo` prints of the walk (impact continuations, applied resources, key states) fits
+    TEXT_WIDTH columns, as cmkctl's own text does."""
+    result, _ = walked
+    assert any(line.startswith("  applied (pulumi up): ") for line in result.said)
+    assert [line for line in result.said if len(line) > TEXT_WIDTH] == []

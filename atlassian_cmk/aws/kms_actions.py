@@ -226,17 +226,20 @@ def _converge_region(
     return RegionChange(region, "failed", with_attempts(last_error, policy.attempts), policy.attempts, key)
 
 
-_BOTOCORE_RETRIES: Final = re.compile(r" after (\d+) attempts$")
+_BOTOCORE_RETRIES: Final = re.compile(r" after (\d+) attempts(?=;|$)")
 
 
 def with_attempts(reason: str, attempts: int) -> str:
     """`reason` with how often the region's chain was tried, said once: an AWS error already ending in
     botocore's own count (`kms_reads.describe_error`: " after N attempts", HTTP requests of one call)
-    says both counts in one parenthesis instead of "after N attempts (after M attempts)"."""
+    says both counts in one parenthesis instead of "after N attempts (after M attempts)". The count may
+    end the AWS error inside a longer reason ("DisableKey failed: <error> after 3 attempts; the key is
+    Enabled", from `_read_state`): it is taken out there and said once, at the end."""
     retried = _BOTOCORE_RETRIES.search(reason)
     if retried is None:
         return f"{reason} (after {attempts} attempts)"
-    return f"{reason[: retried.start()]} (after {attempts} attempts of up to {retried.group(1)} requests each)"
+    rest = reason[: retried.start()] + reason[retried.end() :]
+    return f"{rest} (after {attempts} attempts of up to {retried.group(1)} requests each)"
 
 
 def _overtaken(region: str, key: LiveKey, enable: bool, attempt: int) -> RegionChange:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib.metadata
 import json
 import logging
@@ -40,7 +41,7 @@ from atlassian_cmk.cli.drill import (
     DrillUnreachable,
     run_drill,
 )
-from atlassian_cmk.cli.output import emit, safe_streams, waiting
+from atlassian_cmk.cli.output import emit, fit, safe_streams, waiting
 from atlassian_cmk.cli.render import render_change, render_status
 from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.config import StackConfig, StackConfigErrors, shorten
@@ -61,7 +62,7 @@ from atlassian_cmk.git_source import GitRefError
 from atlassian_cmk.iam_policy import ACCOUNT_ID_RE
 from atlassian_cmk.iam_roles import ROLES, ScopeError, render, role_policy, role_scope
 from atlassian_cmk.lease import Command, lease_id_problem, new_lease
-from atlassian_cmk.live_keys import DeployedState
+from atlassian_cmk.live_keys import DeployedState, realm_wide_error
 from atlassian_cmk.naming import CURRENT_KEY_PAIR, stack_name_problem
 from atlassian_cmk.realms import REALMS
 from atlassian_cmk.review import review_stack_change
@@ -581,8 +582,12 @@ def _status(run: _Run) -> ExitCode:
     args = run.args
     stack, _, config = _load(args)
     deployed, _, context = _read(run, stack, config, services=STATUS_SERVICES)
+    said = context
+    if context.identity_error is not None and context.identity_error == realm_wide_error(deployed):
+        # The same cause as every region's: the UNREACHABLE finding below states it, once.
+        said = dataclasses.replace(context, identity_error="unreachable, as every region")
     if getattr(args, "format", "text") != "markdown":
-        run.say(context.line())
+        run.say(said.line())
     now = run.rt.now()
     with run.wait("CloudTrail and key policies"):
         evidence = collect_cloudtrail_evidence(deployed.live_keys(), run.rt.client_factory, now=now)
@@ -600,7 +605,7 @@ def _status(run: _Run) -> ExitCode:
     if run.json:
         print(json.dumps({**status_json(report), "context": context.to_json()}, indent=2))
     elif getattr(args, "format", "text") == "markdown":  # e.g. a GitHub job summary: nothing in it renders
-        print(markdown_code_block(f"{context.line()}\n{render_status(report)}"), end="")
+        print(markdown_code_block(f"{said.line()}\n{render_status(report)}"), end="")
     else:
         emit(render_status(report))
     return report.exit_code
@@ -614,7 +619,8 @@ def _confirm(run: _Run, stack: str, context: RunContext, what: str) -> bool:
     """Ask to type the stack name, with who/where repeated right above the question."""
     run.phase = "at the confirmation prompt; nothing was changed"
     try:
-        typed = run.rt.ask(f"{what}\n{context.line()}\nType the stack name ({stack}) to go ahead: ")
+        shown = "\n".join(fit([*what.split("\n"), context.line()]))  # within 100 columns, as all text
+        typed = run.rt.ask(f"{shown}\nType the stack name ({stack}) to go ahead: ")
     except EOFError:
         typed = ""
     if typed.strip() == stack:

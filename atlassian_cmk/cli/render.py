@@ -118,7 +118,9 @@ def render_status(report: StatusReport) -> str:
     if revocation:
         lines.append(revocation)
     if report.clock is not None:
-        lines.append(f"Revocation clock: {report.clock.summary(now)}")
+        # The revoked-at-unknown DEADLINE finding below says why the time is unknown: said once, there.
+        said = any(finding.subkind == "revoked-at-unknown" for finding in report.findings)
+        lines.append(f"Revocation clock: {report.clock.summary(now, say_why=not said)}")
     if report.findings or report.notes:
         lines.append("")
         lines.extend(finding.message for finding in report.findings)

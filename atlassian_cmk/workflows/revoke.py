@@ -179,7 +179,8 @@ def revoke(
         out.say(f"Revocation clock: {revocation_clock(keys, now=now).summary(now)}")
     results = change_results(acted, changes, "disabled", TAG_REVOKED_AT)
     if not any(key.enabled is False for key in keys):
-        out.say("Nothing was revoked: no region's key is disabled; no config change to commit.")
+        # The change report above already said "Nothing was revoked by this run": say only what follows.
+        out.say("No region's key is disabled, so there is no config change to commit.")
         return out.report("revoke", context, code, now, results, change=report)
 
     record = report.record() or {}
