@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -67,35 +67,47 @@ def invalid_config_message(errors: StackConfigErrors, policy: str) -> str:
     )
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
 StateReader = Callable[[str, tuple[str, ...], KeyGeneration | None], DeployedState]
 """(stack, regions, enrolled keys or None) -> the deployed state: by enrolled ARN once enrolled, else by alias."""
 
 
-class DeployedStateCache:
-    """One read of the deployed keys per (stack, regions), shared by every policy and thread.
+class _SingleFlight(Generic[K, V]):
+    """One computation per key per pack process, shared by every policy and thread: the first caller
+    computes; concurrent callers for the same key wait for its answer instead of starting their own."""
 
-    The first caller reads; concurrent callers for the same key wait for that read instead of
-    starting their own, so the pack makes at most one round of reads per region per process.
-    """
-
-    def __init__(self, reader: StateReader) -> None:
-        self._reader = reader
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._reads: dict[tuple[str, tuple[str, ...], KeyGeneration | None], Future[DeployedState]] = {}
+        self._futures: dict[K, Future[V]] = {}
 
-    def get(self, stack: str, regions: tuple[str, ...], enrolled: KeyGeneration | None = None) -> DeployedState:
-        key = (stack, regions, enrolled)
+    def get(self, key: K, compute: Callable[[], V]) -> V:
         with self._lock:
-            future = self._reads.get(key)
+            future = self._futures.get(key)
             owner = future is None
             if future is None:
-                future = self._reads[key] = Future()
+                future = self._futures[key] = Future()
         if owner:
             try:
-                future.set_result(self._reader(stack, regions, enrolled))
+                future.set_result(compute())
             except BaseException as error:  # noqa: BLE001 - never raises today; keep waiters from hanging
                 future.set_exception(error)
         return future.result()
+
+
+class DeployedStateCache:
+    """One read of the deployed keys per (stack, regions, enrolled keys), shared by every policy and
+    thread, so the pack makes at most one round of reads per region per process."""
+
+    def __init__(self, reader: StateReader) -> None:
+        self._reader = reader
+        self._reads: _SingleFlight[tuple[str, tuple[str, ...], KeyGeneration | None], DeployedState] = (
+            _SingleFlight()
+        )
+
+    def get(self, stack: str, regions: tuple[str, ...], enrolled: KeyGeneration | None = None) -> DeployedState:
+        return self._reads.get((stack, regions, enrolled), lambda: self._reader(stack, regions, enrolled))
 
 
 DEPLOYED_STATE = DeployedStateCache(
@@ -151,25 +163,14 @@ class ReencryptionActivityCache:
 
     def __init__(self, reader: ActivityReader) -> None:
         self.reader = reader
-        self._lock = threading.Lock()
-        self._reads: dict[Any, Future[ReencryptionActivity | None]] = {}
+        self._reads: _SingleFlight[Any, ReencryptionActivity | None] = _SingleFlight()
 
     def get(self, config: StackConfig) -> ReencryptionActivity | None:
         pair = enrolled_pair(config)
         if pair is None:
             return None
         key = (pair.old, pair.new, config.atlassian_key_policy_revision, len(config.atlassian_key_policy))
-        with self._lock:
-            future = self._reads.get(key)
-            owner = future is None
-            if future is None:
-                future = self._reads[key] = Future()
-        if owner:
-            try:
-                future.set_result(self.reader(config))
-            except BaseException as error:  # noqa: BLE001 - never raises today; keep waiters from hanging
-                future.set_exception(error)
-        return future.result()
+        return self._reads.get(key, lambda: self.reader(config))
 
 
 REENCRYPTION_ACTIVITY = ReencryptionActivityCache(
