@@ -163,12 +163,29 @@ def read_key(kms: Any, region: str, key_ref: str, *, with_policy: bool = False) 
     GetKeyPolicy need the key ID DescribeKey returns (they do not accept an alias: botocore
     data/kms/2014-11-01/service-2.json, ListResourceTagsRequest.KeyId "key ID or key ARN"), so they follow it.
     """
-    import botocore.exceptions
-
     if not key_ref.startswith(("alias/", "arn:")):
         return _read_key_at_once(kms, region, key_ref, with_policy=with_policy)
+    return _assemble(
+        region,
+        lambda: kms.describe_key(KeyId=key_ref),
+        lambda metadata: _list_tags(kms, metadata["KeyId"]),
+        (lambda metadata: _key_policy(kms, metadata["KeyId"])) if with_policy else None,
+    )
+
+
+def _assemble(
+    region: str,
+    described: Callable[[], Mapping[str, Any]],
+    tagged: Callable[[Mapping[str, Any]], dict[str, str]],
+    policed: Callable[[Mapping[str, Any]], str] | None,
+) -> RegionReading:
+    """One region's reading from its three answers (each a call given DescribeKey's metadata), checked in
+    order: DescribeKey decides (NotFound = missing, any other failure = the reason to fail closed), then
+    the tags, then the key policy when read."""
+    import botocore.exceptions
+
     try:
-        metadata = kms.describe_key(KeyId=key_ref)["KeyMetadata"]
+        metadata = described()["KeyMetadata"]
     except botocore.exceptions.ClientError as error:
         if error.response.get("Error", {}).get("Code") == "NotFoundException":
             return RegionReading(region)
@@ -176,13 +193,13 @@ def read_key(kms: Any, region: str, key_ref: str, *, with_policy: bool = False) 
     except Exception as error:  # noqa: BLE001 - any failure is a reason to fail closed
         return RegionReading(region, error=describe_error(error))
     try:
-        tags = _list_tags(kms, metadata["KeyId"])
+        tags = tagged(metadata)
     except Exception as error:  # noqa: BLE001
         return RegionReading(region, error=f"tags unreadable: {describe_error(error)}")
     policy: str | None = None
-    if with_policy:
+    if policed is not None:
         try:
-            policy = _key_policy(kms, metadata["KeyId"])
+            policy = policed(metadata)
         except Exception as error:  # noqa: BLE001
             return RegionReading(region, error=f"key policy unreadable: {describe_error(error)}")
     return RegionReading(region, key=_live_key(region, metadata, tags, policy))
@@ -222,31 +239,16 @@ def _read_key_at_once(kms: Any, region: str, key_id: str, *, with_policy: bool) 
     botocore clients are thread-safe (boto3 docs, guide/clients.html "Multithreading or
     multiprocessing with clients"). DescribeKey's answer decides, as in the sequential read: a key
     that is not found is missing, whatever the tag read said."""
-    import botocore.exceptions
-
     with ThreadPoolExecutor(max_workers=3 if with_policy else 2) as pool:
         described = pool.submit(kms.describe_key, KeyId=key_id)
         tagged = pool.submit(_list_tags, kms, key_id)
         policed = pool.submit(_key_policy, kms, key_id) if with_policy else None
-        try:
-            metadata = described.result()["KeyMetadata"]
-        except botocore.exceptions.ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "NotFoundException":
-                return RegionReading(region)
-            return RegionReading(region, error=describe_error(error))
-        except Exception as error:  # noqa: BLE001 - any failure is a reason to fail closed
-            return RegionReading(region, error=describe_error(error))
-        try:
-            tags = tagged.result()
-        except Exception as error:  # noqa: BLE001
-            return RegionReading(region, error=f"tags unreadable: {describe_error(error)}")
-        policy: str | None = None
-        if policed is not None:
-            try:
-                policy = policed.result()
-            except Exception as error:  # noqa: BLE001
-                return RegionReading(region, error=f"key policy unreadable: {describe_error(error)}")
-    return RegionReading(region, key=_live_key(region, metadata, tags, policy))
+        return _assemble(
+            region,
+            described.result,
+            lambda _: tagged.result(),
+            (lambda _: policed.result()) if policed is not None else None,
+        )
 
 
 def alias_target(kms: Any, alias: str) -> tuple[str | None, str | None]:
