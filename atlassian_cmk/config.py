@@ -874,12 +874,5 @@ before any key exists (the pack reads it when no deployed key shows the account)
 def allowed_account_id(raw: Mapping[str, Any]) -> str | None:
     """The single account of `aws:allowedAccountIds` (a JSON list as the engine passes it, or a
     list), or None when absent, unreadable or naming more than one account (unknown: fail closed)."""
-    value = raw.get(ALLOWED_ACCOUNTS_KEY)
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            value = [value]
-    if isinstance(value, list) and len(value) == 1 and ACCOUNT_ID_RE.match(str(value[0])):
-        return str(value[0])
-    return None
+    accounts = _allowed_accounts(raw)
+    return accounts[0] if accounts is not None and len(accounts) == 1 else None

@@ -71,7 +71,7 @@ from atlassian_cmk.status import FAIL_ON_CHOICES, assess, status_json
 from atlassian_cmk.status import PERMISSIONS as STATUS_PERMISSIONS
 from atlassian_cmk.status import SERVICES as STATUS_SERVICES
 from atlassian_cmk.suggest import did_you_mean
-from atlassian_cmk.workflows.report import ConfigChangeError, Line, Output, Session
+from atlassian_cmk.workflows.report import ConfigChangeError, Line, Output, Session, WorkflowReport
 from atlassian_cmk.workflows.restore import restore
 from atlassian_cmk.workflows.results import unchanged_results
 from atlassian_cmk.workflows.revoke import revoke
@@ -723,23 +723,19 @@ def _lease_outcome(run: _Run, code: ExitCode) -> ExitCode:
 def _revoke(run: _Run) -> ExitCode:
     """The core's revoke workflow (`atlassian_cmk.workflows.revoke`), rendered."""
     args = run.args
-    request = RevokeRequest.validated(args.reason, args.ticket, args.override)
-    stack, path, config = _load(args)
-    try:
-        report = revoke(request, stack, path, config, _session(run, stack), write_config=args.write_config)
-    except ConfigChangeError as error:
-        raise UsageError(str(error)) from None
-    _document(run, report.document())
-    return _lease_outcome(run, report.exit_code)
+    return _workflow(run, revoke, RevokeRequest.validated(args.reason, args.ticket, args.override))
 
 
 def _restore(run: _Run) -> ExitCode:
     """The core's restore workflow (`atlassian_cmk.workflows.restore`), rendered."""
-    args = run.args
-    request = RestoreRequest.validated(args.ticket)
-    stack, path, config = _load(args)
+    return _workflow(run, restore, RestoreRequest.validated(run.args.ticket))
+
+
+def _workflow(run: _Run, workflow: Callable[..., WorkflowReport], request: object) -> ExitCode:
+    """Load the stack, run `workflow` (revoke or restore) on `request`, render its report."""
+    stack, path, config = _load(run.args)
     try:
-        report = restore(request, stack, path, config, _session(run, stack), write_config=args.write_config)
+        report = workflow(request, stack, path, config, _session(run, stack), write_config=run.args.write_config)
     except ConfigChangeError as error:
         raise UsageError(str(error)) from None
     _document(run, report.document())
