@@ -66,11 +66,12 @@ from atlassian_cmk.live_keys import DeployedState, realm_wide_error
 from atlassian_cmk.naming import CURRENT_KEY_PAIR, stack_name_problem
 from atlassian_cmk.realms import REALMS
 from atlassian_cmk.review import review_stack_change
-from atlassian_cmk.stack_file import StackFileError, load_stack_config, read_text, stack_file_path
+from atlassian_cmk.stack_file import StackFileError, load_stack_config, stack_file_path
 from atlassian_cmk.status import FAIL_ON_CHOICES, assess, status_json
 from atlassian_cmk.status import PERMISSIONS as STATUS_PERMISSIONS
 from atlassian_cmk.status import SERVICES as STATUS_SERVICES
 from atlassian_cmk.suggest import did_you_mean
+from atlassian_cmk.workflows.follow_up import plan_change
 from atlassian_cmk.workflows.report import ConfigChangeError, Line, Output, Session, WorkflowReport
 from atlassian_cmk.workflows.restore import restore
 from atlassian_cmk.workflows.results import unchanged_results
@@ -523,17 +524,6 @@ def _load(args: argparse.Namespace) -> tuple[str, Path, StackConfig]:
         raise UsageError(f"{path}: invalid configuration:\n" + "\n".join(f"  {e}" for e in errors.errors)) from None
 
 
-def _planned_text(path: Path, edit: Callable[[str], str]) -> tuple[str, str]:
-    """The stack file now and after the edit, checked by the program's validation before any AWS change."""
-    try:
-        before = read_text(path, missing="no such stack file") or ""
-        after = edit(before)
-        config_edit.validate_text(after, str(path), path.parent)
-    except (StackFileError, StackConfigErrors) as error:
-        raise UsageError(f"{path}: the config change would not be valid: {error}") from None
-    return before, after
-
-
 def _read(
     run: _Run,
     stack: str,
@@ -813,7 +803,11 @@ def _enroll(run: _Run) -> ExitCode:
         document(ExitCode.REFUSED, "refused", (moved,), {})
         return ExitCode.REFUSED
     edit = config_edit.with_next_keys if following else config_edit.with_enrolled_keys
-    before, after = _planned_text(path, lambda text: edit(text, check.keys))
+    try:
+        planned = plan_change(path, lambda text: edit(text, check.keys))
+    except ConfigChangeError as error:
+        raise UsageError(str(error)) from None
+    before, after = planned.before, planned.after
     for region, arn in check.keys.items():
         run.say(f"  {region:<15} {arn}  (tags, key policy and account checked)")
     messages: list[str] = []
