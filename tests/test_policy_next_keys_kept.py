@@ -76,14 +76,24 @@ def without_next_keys(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if k != "atlassian-cmk:nextKeys"}
 
 
-@pytest.mark.parametrize("applied", ["recorded", "in-progress"])
-def test_dropping_recorded_next_keys_is_refused_on_every_key_of_both_generations(
-    moto_endpoint: str, aws_clients: Any, applied: str
+@pytest.mark.parametrize(
+    ("applied", "head_status"),
+    [("recorded", None), ("in-progress", None), ("in-progress", "none")],
+    ids=["preparing", "in-progress", "in-progress, status set back to none in the same change"],
+)
+def test_dropping_recorded_next_keys_is_refused_on_every_key(
+    moto_endpoint: str, aws_clients: Any, applied: str, head_status: str | None
 ) -> None:
     raw, following = walk(aws_clients, "drop", applied)
-    violations = judge(without_next_keys(raw), "drop", moto_endpoint)
+    head = without_next_keys(raw)
+    if head_status is not None:  # the program then no longer declares the next keys: only the current ones
+        head["atlassian-cmk:reencryption"] = engine_config(reencryption={"status": head_status})[
+            "atlassian-cmk:reencryption"
+        ]
+    violations = judge(head, "drop", moto_endpoint)
     names = sorted(v.urn.rsplit("::", 1)[1] for v in violations)
-    assert names == sorted([f"cmk-{r}" for r in REGIONS] + [f"cmk-gen2-{r}" for r in REGIONS]), describe(violations)
+    generations = ("cmk-", "cmk-gen2-") if head_status is None else ("cmk-",)
+    assert names == sorted(f"{g}{r}" for g in generations for r in REGIONS), describe(violations)
     for violation in violations:
         assert violation.level == "mandatory"
         for region, arn in following.items():
