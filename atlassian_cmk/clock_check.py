@@ -95,23 +95,21 @@ class RevokedAtCheck:
         later = self.tag_at > self.cloudtrail_at
         gap = _span(abs(self.tag_at - self.cloudtrail_at))
         if later:
-            direction = f"{gap} later: forward-dated, it shows more days left than there are"
+            how = f"after CloudTrail's DisableKey {iso(self.cloudtrail_at)} (forward-dated: it shows more days left"
+            how += " than there are)"
             used = "the clock runs from CloudTrail's time, the earlier deadline"
         else:
-            direction = f"{gap} earlier: backdated, the key was not disabled then"
-            used = (
-                f"the clock runs from CloudTrail's time, written by AWS (the tag would end the window "
-                f"{iso(self.tag_at + REINSTATEMENT_WINDOW)})"
-            )
+            how = f"before CloudTrail's DisableKey {iso(self.cloudtrail_at)} (backdated: the key was not disabled then)"
+            used = "the clock runs from CloudTrail's time, written by AWS"
         who = self.record.get(TAG_REVOKED_BY) or "?"
         ticket = self.record.get(TAG_REVOCATION_TICKET) or "?"
         rid = self.record.get(TAG_REVOCATION_ID) or "no id"
         return (
             f"REVOKED-AT DISAGREES WITH CLOUDTRAIL: {self.region}: key {self.key_arn}: {TAG_REVOKED_AT} "
-            f"{iso(self.tag_at)} is {direction}, CloudTrail's DisableKey is {iso(self.cloudtrail_at)}; record "
-            f"{shorten(rid, 40)} by {shorten(who, 80)} under {shorten(ticket, 40)}; {used}, reinstate until "
-            f"{iso(self.cloudtrail_at + REINSTATEMENT_WINDOW)}; find who wrote the tag in CloudTrail's TagResource "
-            "events"
+            f"{iso(self.tag_at)} is {gap} {how}; record {shorten(rid, 40)} by {shorten(who, 80)} under "
+            f"{shorten(ticket, 40)}; {used}: reinstate until {iso(self.cloudtrail_at + REINSTATEMENT_WINDOW)}, not "
+            f"the tag's {iso(self.tag_at + REINSTATEMENT_WINDOW)}; find who wrote the tag in CloudTrail's "
+            "TagResource events"
         )
 
 
