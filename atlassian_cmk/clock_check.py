@@ -291,10 +291,20 @@ def _verification(
     for level in ("disagrees", "unverified"):
         picked = [n for n in notes if n[0] == level]
         if picked:
-            return picked[0][0], picked[0][1], "; ".join(note for _, _, note in picked)
+            return picked[0][0], picked[0][1], _said_once([note for _, _, note in picked])
     if not candidates:
         return None, None, None
     return "confirmed", "from-cloudtrail" if all(src == "cloudtrail" for _, src in candidates) else "agrees", None
+
+
+def _said_once(notes: list[str]) -> str:
+    """`region: clause` notes joined, one clause per distinct text naming every region that says it
+    (docs/cmkctl.md "Output rules": a realm-wide cause is said once)."""
+    regions: dict[str, list[str]] = {}
+    for note in notes:
+        region, _, text = note.partition(": ")
+        regions.setdefault(text, []).append(region)
+    return "; ".join(f"{', '.join(names)}: {text}" for text, names in regions.items())
 
 
 def tag_doubt(key: LiveKey, now: datetime) -> str | None:

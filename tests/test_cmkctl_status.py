@@ -320,7 +320,7 @@ def test_status_json_after_revoke_has_the_documented_schema_and_deadlines(
         "tag_revoked_at": iso(revoked_at),
         "cloudtrail_disabled_at": None,
     }
-    assert document["clock"]["verification_note"].startswith("us-east-1: CloudTrail lookup failed: ")
+    assert document["clock"]["verification_note"].startswith("us-east-1, us-west-2: CloudTrail lookup failed: ")
     assert [r["region"] for r in document["regions"]] == list(REGIONS)
     for region in document["regions"]:
         assert set(region) == {

@@ -248,7 +248,7 @@ def test_right_after_a_revoke_the_disable_not_yet_in_cloudtrail_is_unverified_no
     assert (clock["verification"], clock["verification_reason"]) == ("unverified", "not-in-cloudtrail-yet")
     assert "the tag is 3 minutes old" in clock["verification_note"]
     assert "within 15 minutes: expected soon" in clock["verification_note"]
-    assert "unverified: us-east-1: no DisableKey after the last EnableKey in CloudTrail yet" in text
+    assert "unverified: us-east-1, us-west-2: no DisableKey after the last EnableKey in CloudTrail yet" in text
 
 
 def test_a_tag_older_than_cloudtrails_90_days_is_unverified(
@@ -307,7 +307,8 @@ def test_a_refused_or_throttled_lookup_is_unverified_with_the_reason(
     clock = document["clock"]
     assert clock["revoked_at"] == iso(T0)
     assert (clock["verification"], clock["verification_reason"]) == ("unverified", "lookup-failed")
-    assert f"us-east-1: CloudTrail lookup failed: {error}: {message}" in clock["verification_note"]
+    # The same cause in both regions, said once naming both.
+    assert clock["verification_note"] == f"us-east-1, us-west-2: CloudTrail lookup failed: {error}: {message}"
     assert all(r["clock_note"] == f"CloudTrail lookup failed: {error}: {message}" for r in document["regions"])
     assert "revoked-at unknown" not in text  # the time is known (the tag's); only its check failed
 
