@@ -170,7 +170,7 @@ def _check(
     # Forward-dating needs only the key's own DisableKey after its last EnableKey: the key has been
     # disabled since then at the latest, even when the scan was cut short.
     if disabled_at is not None and tag_at > disabled_at + LATER_ALLOWED:
-        return verdict("disagrees", "forward-dated", "the revoked-at tag is later than CloudTrail's DisableKey")
+        return verdict("disagrees", "forward-dated", "forward-dated, later than the key's own DisableKey")
     if tag_at < now - CLOUDTRAIL_EVENT_HISTORY:
         return verdict(
             "unverified",
@@ -208,7 +208,7 @@ def _check(
         )
     if tag_at >= min(proven) - EARLIER_ALLOWED:
         return verdict("confirmed", "agrees", "")
-    return verdict("disagrees", "backdated", "the revoked-at tag is earlier than every region's DisableKey")
+    return verdict("disagrees", "backdated", "backdated, earlier than every region's DisableKey")
 
 
 def verified_clock(

@@ -114,7 +114,7 @@ class RevocationClock:
         if self.verification == "unverified":
             return f", unverified: {self.verification_note}"
         if self.verification == "disagrees":
-            return ", the revoked-at tag disagrees: see REVOKED-AT DISAGREES WITH CLOUDTRAIL"
+            return f", the revoked-at tag disagrees: {self.verification_note}"
         return ""
 
     def unknown_because(self) -> str:

@@ -177,7 +177,10 @@ def test_backdated_record_is_named_and_the_clock_runs_from_cloudtrail(
     assert clock["cloudtrail_disabled_at"] == iso(DISABLED)
     assert all(r["clock"]["source"] == "cloudtrail" for r in document["regions"])
     assert "REVOKED-AT DISAGREES WITH CLOUDTRAIL: us-west-2" in text
-    assert "Revocation clock: revoked at 2031-03-01T12:00:02Z (from cloudtrail, the revoked-at tag disagrees" in text
+    assert (
+        "Revocation clock: revoked at 2031-03-01T12:00:02Z (from cloudtrail, the revoked-at tag disagrees: "
+        "us-east-1, us-west-2: backdated, earlier than every region's DisableKey)"
+    ) in text
 
 
 def test_forward_dated_record_is_named_and_the_earlier_deadline_wins(
@@ -329,7 +332,10 @@ def test_restore_judges_the_window_on_cloudtrails_time_when_the_tag_is_backdated
 
     out = unwrap(capsys.readouterr().out)
     assert code == ExitCode.AS_DECLARED
-    assert "INSIDE the 10-day reinstatement window: revoked at 2031-03-01T12:00:02Z (from cloudtrail" in out
+    assert (
+        "INSIDE the 10-day reinstatement window: revoked at 2031-03-01T12:00:02Z (from cloudtrail, the revoked-at "
+        "tag disagrees: us-east-1, us-west-2: backdated, earlier than every region's DisableKey)"
+    ) in out
     assert {live(moto_endpoint, r).key_state for r in REGIONS} == {"Enabled"}
 
 
