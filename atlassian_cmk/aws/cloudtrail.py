@@ -103,11 +103,12 @@ def disable_evidence(cloudtrail: Any, key: LiveKey, *, now: datetime) -> CloudTr
     """The first DisableKey after the last EnableKey, and whether the bounded scan could prove it first.
 
     A repeated DisableKey on an already-disabled key must not restart the clock, so the latest
-    DisableKey alone would overstate the days left. LookupEvents returns the newest events first
-    (CloudTrail API Reference, LookupEvents), so the first EnableKey of this key found is the last one;
-    the DisableKey lookup then starts at it (`StartTime`), and is complete when its last page has no
-    `NextToken`. At most `MAX_PAGES` pages of 50 per event name; anything not proven is `exhausted`.
-    Raises botocore's errors (the caller turns them into a reason).
+    DisableKey alone would overstate the days left. LookupEvents returns the newest events first ("The
+    events list is sorted by time. The most recent event is listed first.": botocore
+    data/cloudtrail/2013-11-01/service-2.json, LookupEventsResponse), so the first EnableKey of this key
+    found is the last one; the DisableKey lookup then starts at it (`StartTime`), and is complete when
+    its last page has no `NextToken`. At most `MAX_PAGES` pages of 50 per event name; anything not proven
+    is `exhausted`. Raises botocore's errors (the caller turns them into a reason).
     """
     oldest = now - CLOUDTRAIL_LOOKBACK
     enabled_times, enable_complete = _event_times(cloudtrail, key, "EnableKey", oldest, now, first_match=True)
