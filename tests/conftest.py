@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: the AWS emulator (one per session, reset per test)."""
+"""Fixtures shared by the whole suite: the AWS emulator (one per session, reset per test) and the
+offline policy pack processes (one pool per session)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from atlassian_cmk.aws import cloudtrail
 from tests.support.aws import FAKE_CREDENTIALS, client_factory_for, moto_server, reset_moto
 from tests.support.bytecode import compile_project
+from tests.support.pack_pool import PackPool
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,3 +50,13 @@ def moto_endpoint(moto_endpoint_session: str, monkeypatch: pytest.MonkeyPatch) -
 def aws(moto_endpoint: str) -> Any:
     """A ClientFactory for the emulator: aws("kms", "us-east-1")."""
     return client_factory_for(moto_endpoint)
+
+
+@pytest.fixture(scope="session")
+def pack_pool() -> Iterator[PackPool]:
+    """Offline pack processes shared by every test module this pytest process (xdist worker) runs,
+    one per (stack config, stack, project): a pack costs ~0.5 s of CPU to start (bench/bench_pack_start.py).
+    Call `configure` on a process before analysing (tests/support/pack_pool.py says why that is faithful);
+    a test that needs live reads starts its own pack (`start_policy_pack`), as each preview does."""
+    with PackPool() as pool:
+        yield pool
