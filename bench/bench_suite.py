@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
         env = {**os.environ, "SUITE_CENSUS_DIR": folder}
         command = [sys.executable, "-m", "pytest", "-q", "-p", "bench.suite_census", "-n", workers]
         if workers != "0":
-            command += ["--dist", "loadfile"]
+            command += ["--dist", "loadfile", "--no-loadscope-reorder"]
         load_before = os.getloadavg()
         started = time.perf_counter()
         result = subprocess.run([*command, *extra], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
