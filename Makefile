@@ -25,11 +25,13 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Two workers (pytest-xdist), one per core of the shared 2-core machine; --dist loadfile keeps each test file on
-# one worker, so the module-scoped pack pools and emulator clients are made once. Each worker starts its own
-# emulator (the session fixture) on a free port. For one file or test: `.venv/bin/pytest -q tests/test_x.py`.
+# one worker, so the module-scoped fixtures are made once. Each worker starts its own emulator and offline pack
+# pool (session fixtures) on free ports. --no-loadscope-reorder keeps the order tests/conftest.py gives: the
+# modules that took longest in the last run first (tests/support/module_order.py), so the workers end together.
+# Figures: `.venv/bin/python bench/bench_suite.py`. For one file or test: `.venv/bin/pytest -q tests/test_x.py`.
 PYTEST_WORKERS ?= 2
 unit: $(STAMP)
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile; rc=$$?; \
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 ## iam: regenerate iam/ (the sample stack's role policies) with `cmkctl iam`

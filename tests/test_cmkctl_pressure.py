@@ -22,7 +22,18 @@ from atlassian_cmk.cli.runtime import Runtime
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_LEASE, TAG_REVOKED_AT
 from tests.support.aws import aws_env
-from tests.support.cmkctl import CMKCTL, REGIONS, fast_policy, kms, live, provision, runtime, stack_dir, unwrap
+from tests.support.cmkctl import (
+    CMKCTL,
+    REGIONS,
+    fast_policy,
+    kms,
+    live,
+    provision,
+    run_in_process,
+    runtime,
+    stack_dir,
+    unwrap,
+)
 from tests.support.faults import dead_endpoint, fault_proxy
 from tests.support.hung import hung_endpoint
 
@@ -259,13 +270,11 @@ def test_ctrl_c_mid_revoke_exits_130_at_once_naming_each_region(project: Path, m
     assert {region: live(moto_endpoint, region).tags[TAG_LEASE] for region in REGIONS} == {r: "" for r in REGIONS}
 
 
-def test_a_bad_profile_is_exit_3_in_one_line(project: Path, moto_endpoint: str) -> None:
-    done = subprocess.run(
-        [str(CMKCTL), "status", "--project-dir", str(project)],
-        capture_output=True,
-        text=True,
-        env=cmkctl_env(moto_endpoint, AWS_PROFILE="nope"),
-        timeout=60,
+def test_a_bad_profile_is_exit_3_in_one_line(
+    project: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = run_in_process(
+        ["status", "--project-dir", str(project)], cmkctl_env(moto_endpoint, AWS_PROFILE="nope"), monkeypatch, capsys
     )
 
     assert done.returncode == ExitCode.UNREACHABLE
@@ -276,16 +285,17 @@ def test_a_bad_profile_is_exit_3_in_one_line(project: Path, moto_endpoint: str) 
     ]
 
 
-def test_credentials_in_the_endpoint_url_are_never_printed(project: Path, moto_endpoint: str) -> None:
+def test_credentials_in_the_endpoint_url_are_never_printed(
+    project: Path, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     port = dead_endpoint().rsplit(":", 1)[1]
     endpoint = f"http://user:secret@127.0.0.1:{port}"
     for output in ("text", "json"):
-        done = subprocess.run(
-            [str(CMKCTL), "status", "--format", output, "--project-dir", str(project)],
-            capture_output=True,
-            text=True,
-            env=cmkctl_env(moto_endpoint, AWS_ENDPOINT_URL=endpoint),
-            timeout=90,
+        done = run_in_process(
+            ["status", "--format", output, "--project-dir", str(project)],
+            cmkctl_env(moto_endpoint, AWS_ENDPOINT_URL=endpoint),
+            monkeypatch,
+            capsys,
         )
         assert done.returncode == ExitCode.UNREACHABLE, done.stderr
         assert "secret" not in done.stdout + done.stderr
@@ -511,7 +521,14 @@ def test_a_future_or_malformed_revoked_at_tag_is_an_unknown_clock_naming_the_val
     ],
 )
 def test_an_unusable_aws_environment_is_one_redacted_line_and_exit_3(
-    project: Path, moto_endpoint: str, tmp_path: Path, variable: str, value: str, words: str | None
+    project: Path,
+    moto_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    words: str | None,
 ) -> None:
     bad_file = tmp_path / "aws-file"
     bad_file.write_text("[default\naws_secret_access_key = secret\n")  # the section header never closes
@@ -520,9 +537,7 @@ def test_an_unusable_aws_environment_is_one_redacted_line_and_exit_3(
     if variable == "AWS_SHARED_CREDENTIALS_FILE":  # botocore reads the file only when no key is in the environment
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
             env.pop(name, None)
-    done = subprocess.run(
-        [str(CMKCTL), "status", "--project-dir", str(project)], capture_output=True, text=True, env=env, timeout=90
-    )
+    done = run_in_process(["status", "--project-dir", str(project)], env, monkeypatch, capsys)
 
     assert done.returncode == ExitCode.UNREACHABLE, done.stderr
     assert "secret" not in done.stdout + done.stderr and "Traceback" not in done.stderr

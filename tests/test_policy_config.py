@@ -28,10 +28,9 @@ MANDATORY = {g.name for g in GUARDRAILS if g.enforcement == "mandatory"}
 POLICIES = [PolicyInfo("a", "mandatory", {"on": {"type": "boolean", "default": True}}), PolicyInfo("b", "advisory")]
 
 
-@pytest.fixture(scope="module")
-def packs() -> Any:
-    with PackPool() as pool:
-        yield pool
+@pytest.fixture
+def packs(pack_pool: PackPool) -> PackPool:
+    return pack_pool
 
 
 # ----------------------------------------------------------------------------- the CLI's reconciliation

@@ -8,7 +8,6 @@ configuration serves every test here. tests/test_policy_live_state.py covers the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -57,10 +56,9 @@ REVOKED = {"enabled": "false", "revocation": {"reason": "Suspected breach of enc
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's sentinel for an unknown string
 
 
-@pytest.fixture(scope="module")
-def packs() -> Iterator[PackPool]:
-    with PackPool() as pool:
-        yield pool
+@pytest.fixture
+def packs(pack_pool: PackPool) -> PackPool:
+    return pack_pool
 
 
 def offline(pool: PackPool, raw: dict[str, Any], **policy_config: dict[str, Any]) -> PolicyPackClient:
