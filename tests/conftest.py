@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from atlassian_cmk.aws import cloudtrail
+from rehearsal.emulator import event_history
 from tests.support.aws import FAKE_CREDENTIALS, client_factory_for, moto_server, reset_moto
 from tests.support.bytecode import compile_project
 
@@ -21,7 +23,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def unpaced_cloudtrail(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CloudTrail lookups in this process are not paced (stubbed or refused, never AWS's rate limit):
+    """CloudTrail lookups in this process are not paced (stubbed, refused or the emulator's, never AWS's rate limit):
     the pacer's own behaviour is tested with a fake clock (tests/test_reencryption_activity.py)."""
     monkeypatch.setattr(cloudtrail, "PACER", cloudtrail.RequestPacer(clock=lambda: 0.0, sleep=lambda _: None))
 
@@ -48,3 +50,15 @@ def moto_endpoint(moto_endpoint_session: str, monkeypatch: pytest.MonkeyPatch) -
 def aws(moto_endpoint: str) -> Any:
     """A ClientFactory for the emulator: aws("kms", "us-east-1")."""
     return client_factory_for(moto_endpoint)
+
+
+@pytest.fixture
+def cloudtrail_not_delivered(moto_endpoint: str) -> Iterator[str]:
+    """The emulator, its CloudTrail events not delivered yet (AWS: "within an average of about 5 minutes ...
+    not guaranteed"): LookupEvents answers, without this test's calls. The emulator's URL."""
+    history = event_history(moto_endpoint)
+    history.delivery_delay = timedelta(hours=1)
+    try:
+        yield moto_endpoint
+    finally:
+        history.delivery_delay = timedelta(0)
