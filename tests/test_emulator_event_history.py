@@ -28,7 +28,8 @@ from tests.test_revocation_clock_cloudtrail import _disagreements, _reopen_with,
 
 
 def _by(cloudtrail: Any, key: str, value: str, **more: Any) -> list[dict[str, Any]]:
-    return cloudtrail.lookup_events(LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}], **more)["Events"]
+    page = cloudtrail.lookup_events(LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}], **more)
+    return list(page["Events"])
 
 
 @pytest.fixture
