@@ -26,7 +26,7 @@ import io
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -530,8 +530,3 @@ def _logged(value: dict[str, Any]) -> dict[str, Any]:
 def _camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
-
-def iter_events(history: EventHistory, account_id: str, region: str) -> Iterator[dict[str, Any]]:
-    """The account's events in `region` newest first, in LookupEvents' shape (for tests and the demo)."""
-    for event in reversed(history.events(account_id, region)):
-        yield event.as_lookup_event()
