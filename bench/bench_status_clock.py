@@ -1,7 +1,7 @@
 """Benchmark: what cross-checking the revocation clock against CloudTrail costs `cmkctl status`.
 
 Figures, not assertions. A revoked two-region stack in moto (real HTTP on 127.0.0.1); CloudTrail is
-the real botocore client answered by `botocore.stub.Stubber` (moto has no LookupEvents), paced by the
+the real botocore client answered by `botocore.stub.Stubber` (pages of a chosen size), paced by the
 real `RequestPacer` (2 requests per second per region: it sleeps). Cases:
 
 - before: the old rule (CloudTrail only for a disabled key WITHOUT revoked-at): no lookup here;

@@ -12,13 +12,20 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, Final
 
 import moto.kms.models
 import moto.kms.utils
-from moto.kms.models import KmsBackend
+from moto.iam.models import get_account_id_from
+from moto.kms.models import KmsBackend, kms_backends
 from moto.kms.utils import AbstractPrivateKey
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.sts.models import sts_backends
+from werkzeug.serving import make_server
+
+from rehearsal.event_history import Caller, EventHistory, EventHistoryMiddleware, credential_scope
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -92,25 +99,128 @@ def _signing_keys_on_first_use() -> None:
     moto.kms.models.generate_private_key = _SigningKeyOnFirstUse  # type: ignore[attr-defined]
 
 
+def caller_of(environ: dict[str, Any]) -> Caller | None:
+    """Who signed the request, as moto sees it: the account moto serves it from (moto/core/responses.py
+    get_current_account: MOTO_ACCOUNT_ID, then the x-moto-account-id header, then the access key's account)
+    and the identity moto's STS GetCallerIdentity reports for the access key (moto/sts/models.py
+    get_caller_identity), in CloudTrail's `userIdentity` shape (CloudTrail User Guide, "CloudTrail
+    userIdentity element"). None for an unsigned request."""
+    scope = credential_scope(environ)
+    if scope is None:
+        return None
+    access_key_id, region = scope
+    account_id = (
+        os.environ.get("MOTO_ACCOUNT_ID")
+        or environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+        or get_account_id_from(access_key_id)
+    )
+    try:
+        principal_id, arn, account_id = sts_backends[account_id]["global"].get_caller_identity(access_key_id, region)
+    except Exception:  # noqa: BLE001 - an identity moto cannot place is still a caller of its account
+        principal_id, arn = access_key_id, f"arn:aws:iam::{account_id}:user/unknown"
+    identity: dict[str, Any] = {
+        "principalId": principal_id,
+        "arn": arn,
+        "accountId": account_id,
+        "accessKeyId": access_key_id,
+    }
+    resource = arn.split(":", 5)[-1]  # user/NAME, assumed-role/ROLE/SESSION, root
+    if resource.startswith("assumed-role/"):
+        _, role, session = [*resource.split("/", 2), "", ""][:3]
+        partition = arn.split(":", 2)[1]
+        identity["type"] = "AssumedRole"
+        identity["sessionContext"] = {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": principal_id.split(":", 1)[0],
+                "arn": f"arn:{partition}:iam::{account_id}:role/{role}",
+                "accountId": account_id,
+                "userName": role,
+            }
+        }
+        username = session  # LookupEvents' Username of an assumed role is its session name
+    elif resource == "root":
+        identity["type"] = "Root"
+        username = "root"
+    else:
+        identity["type"] = "IAMUser"
+        username = resource.rsplit("/", 1)[-1]
+        identity["userName"] = username
+    return Caller(account_id, access_key_id, identity, username)
+
+
+def key_arn(account_id: str, region: str, key_id: str) -> str | None:
+    """The ARN of the key `key_id` names (key ID, key ARN, alias name or alias ARN) in moto's KMS, or None.
+
+    Aliases are matched by hand: moto's get_key_id_from_alias creates AWS managed keys for reserved
+    aliases (moto/kms/models.py), and recording must change nothing."""
+    try:
+        backend = kms_backends[account_id][region]
+        name = KmsBackend.get_alias_name(key_id)
+        if name.startswith("alias/"):
+            key = next((k for k in list(backend.keys.values()) if name in k.aliases), None)
+        else:
+            key = backend.keys.get(KmsBackend.get_key_id(name))
+    except Exception:  # noqa: BLE001 - an unknown region or key names no resource
+        return None
+    return str(key.arn) if key is not None else None
+
+
+class _RecordingMotoServer(ThreadedMotoServer):
+    """moto's ThreadedMotoServer with CloudTrail's event history in front of its app.
+
+    `_server_entry` is moto's own (moto/moto_server/threaded_moto_server.py), with the app wrapped."""
+
+    def __init__(self, history: EventHistory, *, ip_address: str, port: int) -> None:
+        super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self.history = history
+
+    def _server_entry(self) -> None:
+        app = EventHistoryMiddleware(DomainDispatcherApplication(create_backend_app), self.history, caller_of, key_arn)
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+_HISTORIES: dict[str, EventHistory] = {}
+_HISTORIES_LOCK = threading.Lock()
+
+
+def event_history(endpoint: str) -> EventHistory:
+    """The event history of the running emulator at `endpoint` (set its `delivery_delay` or `clock`).
+
+    Raises KeyError when no emulator of this process serves that URL."""
+    with _HISTORIES_LOCK:
+        return _HISTORIES[endpoint]
+
+
 @contextmanager
-def moto_server() -> Iterator[str]:
-    """Start the emulator on 127.0.0.1 with a free port; yield its URL; stop it, even on Ctrl-C."""
-    # An action moto does not implement (CloudTrail LookupEvents) raises NotImplementedError in the
-    # server, which Flask logs with its traceback on the app's logger, named after the app: "moto"
-    # (flask/app.py Flask.log_exception; moto/moto_server/werkzeug_app.py Flask("moto")), and werkzeug's
-    # server again as "Error on request" (werkzeug/serving.py log_error), besides one line per request.
-    # The client still gets the HTTP 500, and cmkctl says in one line that the evidence is unknown; the
-    # server's tracebacks are the emulator's business, not the reader's output.
+def moto_server(*, delivery_delay: timedelta = timedelta(0)) -> Iterator[str]:
+    """Start the emulator on 127.0.0.1 with a free port; yield its URL; stop it, even on Ctrl-C.
+
+    It keeps CloudTrail's event history of the KMS calls it answers and answers LookupEvents
+    (`rehearsal.event_history`); `delivery_delay` holds each event back from lookups that long
+    (AWS delivers "within an average of about 5 minutes"; the emulator at once by default)."""
+    # Werkzeug's server logs one line per request, and Flask logs the traceback of an action moto does
+    # not implement on the app's logger, "moto" (flask/app.py Flask.log_exception;
+    # moto/moto_server/werkzeug_app.py Flask("moto")): the client gets its HTTP 500 either way, and
+    # the server's logs are the emulator's business, not the reader's output.
     for name in ("werkzeug", "moto"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     _own_multi_region_configuration()
     _signing_keys_on_first_use()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    history = EventHistory(delivery_delay=delivery_delay)
+    server = _RecordingMotoServer(history, ip_address="127.0.0.1", port=0)
     server.start()
     host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    with _HISTORIES_LOCK:
+        _HISTORIES[endpoint] = history
     try:
-        yield f"http://{host}:{port}"
+        yield endpoint
     finally:
+        with _HISTORIES_LOCK:
+            _HISTORIES.pop(endpoint, None)
         server.stop()
 
 

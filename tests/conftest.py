@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from atlassian_cmk.aws import cloudtrail
+from rehearsal.emulator import event_history
 from tests.support.aws import FAKE_CREDENTIALS, client_factory_for, moto_server, reset_moto
 from tests.support.bytecode import compile_project
 from tests.support.module_order import MODULE_SECONDS, longest_first, merged, module_of
@@ -62,7 +64,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.fixture(autouse=True)
 def unpaced_cloudtrail(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CloudTrail lookups in this process are not paced (stubbed or refused, never AWS's rate limit):
+    """CloudTrail lookups in this process are not paced (stubbed, refused or the emulator's, never AWS's rate limit):
     the pacer's own behaviour is tested with a fake clock (tests/test_reencryption_activity.py)."""
     monkeypatch.setattr(cloudtrail, "PACER", cloudtrail.RequestPacer(clock=lambda: 0.0, sleep=lambda _: None))
 
@@ -99,3 +101,15 @@ def pack_pool() -> Iterator[PackPool]:
     a test that needs live reads starts its own pack (`start_policy_pack`), as each preview does."""
     with PackPool() as pool:
         yield pool
+
+
+@pytest.fixture
+def cloudtrail_not_delivered(moto_endpoint: str) -> Iterator[str]:
+    """The emulator, its CloudTrail events not delivered yet (AWS: "within an average of about 5 minutes ...
+    not guaranteed"): LookupEvents answers, without this test's calls. The emulator's URL."""
+    history = event_history(moto_endpoint)
+    history.delivery_delay = timedelta(hours=1)
+    try:
+        yield moto_endpoint
+    finally:
+        history.delivery_delay = timedelta(0)

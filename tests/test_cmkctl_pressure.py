@@ -488,8 +488,11 @@ def test_json_without_yes_keeps_stdout_for_the_document_and_asks_on_stderr(proje
     ],
 )
 def test_a_future_or_malformed_revoked_at_tag_is_an_unknown_clock_naming_the_value(
-    project: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], tag_value: str, doubt: str
+    project: Path, cloudtrail_not_delivered: str, capsys: pytest.CaptureFixture[str], tag_value: str, doubt: str
 ) -> None:
+    """CloudTrail has not delivered the DisableKey yet, so only the tag could tell (with CloudTrail's time the
+    clock runs from CloudTrail: tests/test_revocation_clock_cloudtrail.py)."""
+    moto_endpoint = cloudtrail_not_delivered
     assert (
         main([*REVOKE, "--yes", "--write-config", "--project-dir", str(project)], runtime=runtime(moto_endpoint)) == 0
     )

@@ -125,8 +125,9 @@ def test_status_unreachable_lines_are_as_the_output_rules_say(
 
 
 def test_an_unknown_revocation_time_says_why_once(
-    project: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+    project: Path, cloudtrail_not_delivered: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    moto_endpoint = cloudtrail_not_delivered  # no tag, and CloudTrail has not delivered the DisableKey yet
     assert main([*REVOKE, "--yes", "--project-dir", str(project)], runtime=runtime(moto_endpoint)) == 0
     for region in ("us-east-1", "us-west-2"):
         key = live(moto_endpoint, region)

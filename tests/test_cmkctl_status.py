@@ -17,6 +17,7 @@ from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_REVOKED_AT
 from atlassian_cmk.status import SCHEMA_VERSION
 from atlassian_cmk.timeline import iso
+from tests.support.cloudtrail_events import kms_events
 from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir, unwrap
 from tests.support.faults import dead_endpoint, fast_client_factory, fault_proxy
 
@@ -58,15 +59,19 @@ def test_status_key_disabled_in_console_everywhere_is_drift_exit_1(
 
     assert code == ExitCode.DRIFT
     assert document["outcome"] == "drift"
-    assert [f["kind"] for f in document["findings"]] == ["drift", "drift", "deadline"]  # revoked-at unknown
+    assert [f["kind"] for f in document["findings"]] == ["drift", "drift"]
+    disabled = [
+        event["EventTime"]
+        for region in REGIONS
+        for event in kms_events(moto_endpoint, region, "DisableKey")
+    ]
     for region in document["regions"]:
         assert region["key_state"] == "Disabled"
         assert region["declared_enabled"] is True
         assert "declares enabled: true" in region["drift"][0]
-        # No revoked-at tag, and the emulator has no CloudTrail: the clock is unknown, and says why.
-        assert region["clock"]["source"] == "unknown"
-        assert region["clock"]["revoked_at"] is None
-        assert "CloudTrail lookup failed" in region["clock_note"]
+        # No revoked-at tag: the clock is CloudTrail's DisableKey (the emulator keeps the event history).
+        assert region["clock"]["source"] == "cloudtrail"
+        assert region["clock"]["revoked_at"] in {iso(when) for when in disabled}
 
 
 def test_status_reports_a_deleted_atlassian_principal_as_broken_access_and_a_split(
@@ -313,14 +318,15 @@ def test_status_json_after_revoke_has_the_documented_schema_and_deadlines(
         "data_at_risk_after": iso(revoked_at + timedelta(days=20)),
         "days_left_to_reinstate": 7.0,
         "within_reinstatement_window": True,
-        # moto has no LookupEvents (a 500): the tag cannot be cross-checked, and the clock says so.
-        "verification": "unverified",
-        "verification_reason": "lookup-failed",
+        # The emulator's CloudTrail holds the revoke's DisableKey calls: the tag is confirmed.
+        "verification": "confirmed",
+        "verification_reason": document["clock"]["verification_reason"],
         "verification_note": document["clock"]["verification_note"],
         "tag_revoked_at": iso(revoked_at),
-        "cloudtrail_disabled_at": None,
+        "cloudtrail_disabled_at": document["clock"]["cloudtrail_disabled_at"],
     }
-    assert document["clock"]["verification_note"].startswith("us-east-1, us-west-2: CloudTrail lookup failed: ")
+    disabled_at = datetime.fromisoformat(document["clock"]["cloudtrail_disabled_at"].replace("Z", "+00:00"))
+    assert revoked_at - timedelta(seconds=1) <= disabled_at <= revoked_at + timedelta(minutes=1)
     assert [r["region"] for r in document["regions"]] == list(REGIONS)
     for region in document["regions"]:
         assert set(region) == {

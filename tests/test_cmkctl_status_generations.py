@@ -1,5 +1,5 @@
 """`cmkctl status` per key generation (issue 15 item 4) against the emulator, with CloudTrail's evidence of
-re-encryption through botocore's Stubber (the emulator has no LookupEvents)."""
+re-encryption through botocore's Stubber (Atlassian's cross-account calls never reach the emulator)."""
 
 from __future__ import annotations
 

@@ -55,13 +55,13 @@ def test_the_reencryption_drill_walks_every_phase_and_never_deletes(moto_endpoin
         (walk.STEP_STATUS_ONE, ExitCode.AS_DECLARED),
         (walk.STEP_STATUS_PREPARING, ExitCode.AS_DECLARED),
         (walk.STEP_ENROLL_NEXT, ExitCode.AS_DECLARED),
-        (walk.STEP_STATUS_NEXT, ExitCode.UNREACHABLE),  # the emulator has no LookupEvents: fails closed
+        (walk.STEP_STATUS_NEXT, ExitCode.AS_DECLARED),  # evidence absent: Atlassian never calls the emulator
         (walk.STEP_REVOKE_REFUSED, ExitCode.REFUSED),
         (walk.STEP_NOTHING_DISABLED, ExitCode.AS_DECLARED),
-        (walk.STEP_STATUS_IN_PROGRESS, ExitCode.UNREACHABLE),  # the emulator has no LookupEvents: fails closed
-        (walk.STEP_STATUS_COMPLETE, ExitCode.UNREACHABLE),  # the emulator has no LookupEvents: fails closed
+        (walk.STEP_STATUS_IN_PROGRESS, ExitCode.AS_DECLARED),  # evidence absent: Atlassian never calls the emulator
+        (walk.STEP_STATUS_COMPLETE, ExitCode.AS_DECLARED),  # evidence absent: Atlassian never calls the emulator
         (walk.STEP_PROMOTED, ExitCode.AS_DECLARED),
-        (walk.STEP_STATUS_PROMOTED, ExitCode.UNREACHABLE),  # the emulator has no LookupEvents: fails closed
+        (walk.STEP_STATUS_PROMOTED, ExitCode.AS_DECLARED),  # evidence absent: Atlassian never calls the emulator
         (walk.STEP_RETIRED, ExitCode.AS_DECLARED),
         (walk.STEP_STATUS_RETIRED, ExitCode.AS_DECLARED),
         (walk.STEP_LEFT_DISABLED, ExitCode.AS_DECLARED),

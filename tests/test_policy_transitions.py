@@ -14,6 +14,7 @@ from atlassian_cmk.config import parse_stack_config
 from rehearsal.policy_pack_client import analyze_program_run, analyze_request, by_policy, describe, start_policy_pack
 from rehearsal.program_run import run_program
 from tests.support.aws import aws_env, client_factory_for
+from tests.support.faults import fault_proxy
 from tests.test_config import engine_config
 
 REENCRYPTION = "no-revocation-during-reencryption"
@@ -171,14 +172,20 @@ def test_a_revocation_with_two_generations_enrolled_fails_closed_without_cloudtr
     moto_endpoint: str, aws: Any
 ) -> None:
     """Both generations enabled, nextKeys recorded, status preparing: the revocation disables both (allowed by
-    the transition rules), but CloudTrail's evidence of re-encryption must be readable. The emulator answers no
-    LookupEvents (as AWS answers a pack role without cloudtrail:LookupEvents): unknown, so every key is held."""
+    the transition rules), but CloudTrail's evidence of re-encryption must be readable. Here LookupEvents is
+    refused as AWS refuses a pack role without cloudtrail:LookupEvents: unknown, so every key is held."""
     current = deploy(aws, "current", "preparing")
     following = deploy(aws, "next", "preparing")
     raw = engine_config(
         **REVOKED, reencryption={"status": "preparing", "ticket": "PS-1"}, enrolledKeys=current, nextKeys=following
     )
-    violations = judge(raw, moto_endpoint)
+    with fault_proxy(moto_endpoint) as proxy:
+        for region in ("us-east-1", "us-west-2"):
+            proxy.fail(
+                region, 1000, {"LookupEvents"}, status=400, error_type="AccessDeniedException",
+                message="User is not authorized to perform: cloudtrail:LookupEvents",
+            )  # fmt: skip
+        violations = judge(raw, proxy.url)
     assert len(violations) == 4, describe(violations)  # both generations, both regions
     assert all("whether Atlassian is re-encrypting cannot be told from CloudTrail" in v.message for v in violations)
     assert all(f"current key {current['us-east-1']}" in v.message for v in violations)

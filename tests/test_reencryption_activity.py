@@ -1,5 +1,6 @@
 """Live evidence of re-encryption from CloudTrail (issue 15 item 3), through botocore's Stubber on the
-real client (the emulator has no LookupEvents): present, absent, unreadable, throttled, bounded."""
+real client (Atlassian's calls and AWS's refusals never come from the emulator): present, absent,
+unreadable, throttled, bounded."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """The revocation clock cross-checked against CloudTrail (issue 12, the backdating residual).
 
-Keys live in moto over HTTP; moto has no LookupEvents, so CloudTrail is the real botocore client under
-`botocore.stub.Stubber`, answering as CloudTrail does (newest first, `NextToken` while more pages remain).
+Keys live in moto over HTTP; CloudTrail is the real botocore client under `botocore.stub.Stubber`, answering
+as CloudTrail does (newest first, `NextToken` while more pages remain), for times, pages and refusals the
+emulator's own event history cannot produce (events at T0 in 2031, exhausted scans, throttling); the same
+cases from the emulator's real (emulated) events: tests/test_emulator_event_history.py.
 """
 
 from __future__ import annotations

@@ -88,14 +88,15 @@ def _states_line(states: dict[int, dict[str, str]]) -> str:
     )
 
 
-def walk_reencryption(drill: ReencryptionDrill, config: StackConfig, *, evidence_readable: bool = True) -> None:
+def walk_reencryption(drill: ReencryptionDrill, config: StackConfig) -> None:
     """The re-encryption drill's steps, in order (see the module text); each records itself.
 
-    `evidence_readable`: False on the emulator (moto has no CloudTrail LookupEvents). While two
-    generations are enrolled, `cmkctl status` then fails closed with exit 3 (evidence unknown): the
-    drill expects exactly that there, and exit 0 where CloudTrail answers.
+    While two generations are enrolled `cmkctl status` reads CloudTrail's evidence of Atlassian's use of
+    the drill keys. Atlassian never uses them (on AWS, and on the emulator, which its principals never
+    call), so the evidence is absent, not unknown, and status exits 0. Where CloudTrail cannot be read
+    status fails closed with exit 3, and the drill's step fails, naming why.
     """
-    two_generations = ExitCode.AS_DECLARED if evidence_readable else ExitCode.UNREACHABLE
+    two_generations = ExitCode.AS_DECLARED
     revoke = ("revoke", "--reason", "Re-encryption drill", "--ticket", "DRILL-1", "--yes")
     drill.write_config(config)
     drill.step(STEP_ENROLL, ExitCode.AS_DECLARED, "enroll", "--write-config")
