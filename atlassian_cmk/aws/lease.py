@@ -54,6 +54,22 @@ class LeaseHold:
     """Waits for lease writes still in flight (revoke's, sent beside DisableKey) before a release, so
     Ctrl-C never releases ahead of a write that then lands and outlives the run."""
 
+    def taken_over(self, key: LiveKey) -> str | None:
+        """Why this run must no longer change `key` (read just now, tags included): the lease there is
+        not this run's any more (another operation's, or blanked), where this run held it; None: go on.
+
+        For a retried state change (`kms_actions.converge_keys`' `yields_to`): the retry's own fresh
+        read carries the lease tag, so the check costs no request. A region where the lease was never
+        held (`not_held`) is not judged: there the run is not kept apart, and says so."""
+        if self.held.get(key.region) != key.key_id:
+            return None
+        value = key.tags.get(TAG_LEASE)
+        if value == self.lease.tag_value():
+            return None
+        found = parse_lease(value)
+        what = found.describe(datetime.now(UTC)) if found is not None else "blanked by another operation"
+        return f"this run's lease there was taken over ({what})"
+
     def notes(self) -> list[str]:
         """Lines for the operator: leases broken, regions where the lease is not held."""
         lines = [f"LEASE BROKEN in {region} (expired or unreadable): {what}" for region, what in self.broken]

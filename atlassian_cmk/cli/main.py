@@ -668,7 +668,7 @@ class _LeaseRefused(Exception):
 
 
 @contextlib.contextmanager
-def _lease(run: _Run, stack: str, keys: DeployedState, caller: str) -> Iterator[None]:
+def _lease(run: _Run, stack: str, keys: DeployedState, caller: str) -> Iterator[LeaseHold]:
     """Restore's break-glass lease around EnableKey and its verification (`atlassian_cmk/lease.py`): taken
     before the first change, released after the verification, on an error and (in `_on_sigint`) on Ctrl-C.
     Revoke does not come here: it never waits (`atlassian_cmk.aws.lease.RevokeLease`)."""
@@ -690,7 +690,7 @@ def _lease(run: _Run, stack: str, keys: DeployedState, caller: str) -> Iterator[
     for note in hold.notes():
         run.say(note)
     try:
-        yield
+        yield hold
     finally:
         released = release_lease(hold)
         for note in released.notes(lease):

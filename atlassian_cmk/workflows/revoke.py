@@ -68,7 +68,13 @@ def revoke(
     # Every generation's tags (combined), CloudTrail's evidence, and the current keys' evidence protection.
     refusal = revoke_refusal(config, reading.combined(), request, key_policies=key_policies)
     if refusal is not None:
-        out.refused(f"REFUSED: revoking stack {stack} now is unsafe; nothing was changed:", refusal.reasons)
+        # Every enrolled key lost (exit 5) is no guard decision: the heading says what the lines and the code say.
+        heading = (
+            f"KEY LOST: no enrolled key of stack {stack} is found; nothing was changed:"
+            if refusal.code == ExitCode.KEY_LOST
+            else f"REFUSED: revoking stack {stack} now is unsafe; nothing was changed:"
+        )
+        out.refused(heading, refusal.reasons)
         return out.report(
             "revoke", context, refusal.code, now, unchanged_results(reading.roles(), "refused"), refusal.reasons
         )
@@ -183,7 +189,9 @@ def revoke(
         out.say("No region's key is disabled, so there is no config change to commit.")
         return out.report("revoke", context, code, now, results, change=report)
 
-    record = report.record() or {}
+    # Records that still differ (two revokes at once, the alignment refused): the earliest is the realm's
+    # record (kms_actions.settle), so the stack file names that revocation, never this run's by default.
+    record = report.record() or current_realm_record(key.tags for key in keys if not key.enabled) or {}
     fields = revocation_block(record, request.reason, request.ticket, revocation_id, override)
     planned = dataclasses.replace(planned, after=config_edit.with_revocation_fields(planned.before, fields))
     written = finish(

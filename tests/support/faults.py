@@ -57,6 +57,9 @@ class FaultRule:
     forward_first: bool = False
     hang: bool = False
     """Never answer (until the proxy's `release`): with `forward_first`, a read timeout that still reached AWS."""
+    after: int = 0
+    """Let this many matching requests through first: e.g. the third TagResource of a region refused
+    (AWS's answer once a key-policy Deny on the tags the first two wrote is in effect)."""
 
 
 @dataclass
@@ -133,6 +136,7 @@ class FaultProxy:
         message: str = "injected fault",
         forward_first: bool = False,
         hang: bool = False,
+        after: int = 0,
     ) -> None:
         rule = FaultRule(
             region,
@@ -143,6 +147,7 @@ class FaultProxy:
             message,
             forward_first,
             hang,
+            after,
         )
         with self.lock:
             self.rules.append(rule)
@@ -165,6 +170,9 @@ class FaultProxy:
             for rule in self.rules:
                 applies = rule.operations is None or call.operation in rule.operations
                 if rule.region == call.region and applies and rule.remaining > 0:
+                    if rule.after > 0:
+                        rule.after -= 1
+                        continue
                     rule.remaining -= 1
                     self.failed.append(call)
                     return rule
