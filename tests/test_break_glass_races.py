@@ -20,6 +20,7 @@ from atlassian_cmk.cli.main import Runtime, main
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import (
     TAG_LEASE,
+    TAG_RESTORE_TICKET,
     TAG_RESTORED_AT,
     TAG_REVOCATION_ID,
     TAG_REVOCATION_TICKET,
@@ -213,3 +214,57 @@ def test_two_revokes_whose_records_cannot_be_aligned_exit_9_naming_the_regions(
         f"another stands in us-west-2: writing {b_id} there was refused" in a_out
     )
     assert f"+    id: {b_id}" in a_out and "+    ticket: SEC-B" in a_out  # the stack file names the realm's record
+
+
+# ----------------------------------------------------------------------------- restore and restore at once
+
+
+def test_two_restores_that_both_read_the_lease_free_end_enabled_and_each_says_what_it_did(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lease's remaining window: restore A reads us-east-1's lease free, its lease write is held.
+    Restore B reads it free too, takes the lease in both regions; its EnableKeys are held. A's write
+    lands over B's and reads back as A's (the window: both read "free" within one round trip); in
+    us-west-2 A finds B's lease and yields: exit 4, nothing enabled, its lease blanked on the way out.
+    B goes on: both regions Enabled under B's record. At release B finds us-east-1's lease blanked by
+    the restore that yielded: it says another restore ran, and exits 0 (not "a revocation took over",
+    not exit 2): the keys read Enabled as it set them, verified after A had gone."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint), ticket="SEC-0") == ExitCode.AS_DECLARED
+    capsys.readouterr()
+    codes: dict[str, int] = {}
+    with fault_proxy(moto_endpoint) as proxy_a, fault_proxy(moto_endpoint) as proxy_b:
+        proxy_a.hold("TagResource", region="us-east-1", forward=True)  # A's lease write, its first write
+        operator_a = threading.Thread(
+            target=lambda: codes.setdefault("A", restore(project, slow_runtime(proxy_a.url), ticket="SEC-A"))
+        )
+        operator_a.start()
+        assert proxy_a.holding.wait(timeout=60)
+
+        proxy_b.hold("EnableKey", forward=True)
+        operator_b = threading.Thread(
+            target=lambda: codes.setdefault("B", restore(project, slow_runtime(proxy_b.url), ticket="SEC-B"))
+        )
+        operator_b.start()
+        assert proxy_b.holding.wait(timeout=60)
+        b_leases = tag(moto_endpoint, TAG_LEASE)
+
+        proxy_a.release.set()
+        operator_a.join(timeout=60)
+        a = capsys.readouterr()
+        proxy_b.release.set()
+        operator_b.join(timeout=60)
+        b_out = unwrap(capsys.readouterr().out)
+        a_sent = {c.operation for c in proxy_a.calls}
+
+    assert codes == {"A": ExitCode.REFUSED, "B": ExitCode.AS_DECLARED}, b_out
+    assert all(value and " restore SEC-B " in value for value in b_leases.values())  # B held both first
+    assert "EnableKey" not in a_sent
+    assert "us-west-2: another operation holds the lease: cmkctl restore by " in a.err and "under SEC-B" in a.err
+    assert "nothing was changed by this restore" in a.err
+    assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Enabled")
+    assert tag(moto_endpoint, TAG_RESTORE_TICKET) == dict.fromkeys(REGIONS, "SEC-B")
+    assert tag(moto_endpoint, TAG_LEASE) == dict.fromkeys(REGIONS, "")
+    assert "LEASE TAKEN OVER in us-east-1: the lease was blanked by another operation; another restore ran" in b_out
+    assert "RESTORE OVERTAKEN" not in b_out and "a revocation took over" not in b_out

@@ -89,11 +89,18 @@ class LeaseRelease:
     released: tuple[str, ...]
     taken_over: tuple[tuple[str, str], ...]
     failed: tuple[tuple[str, str], ...]
+    revoked: tuple[str, ...] = ()
+    """The taken-over regions where a revocation is what took over (a revoke's lease there, or the key
+    no longer Enabled, or unreadable: fail closed). Elsewhere another restore's lease replaced this
+    run's, or a restore that then yielded blanked it (both restores want the keys Enabled)."""
 
     def notes(self, lease: Lease) -> list[str]:
         lines = [
             f"LEASE TAKEN OVER in {region}: {what}; another operation may have changed the keys during this run: "
             "run `cmkctl status`"
+            if region in self.revoked or lease.command != "restore"
+            else f"LEASE TAKEN OVER in {region}: {what}; another restore ran at the same time (the key reads "
+            "Enabled, as both restores set it)"
             for region, what in self.taken_over
         ]
         lines += [
@@ -122,16 +129,18 @@ def _lease_value(kms: Any, key_id: str) -> str | None:
         marker = {"Marker": page["NextMarker"]}
 
 
-def _revocation_named(kms: Any, region: str, key_id: str) -> str:
-    """`; the key is Disabled under revocation rev-... by <arn> (ticket T)` when a revocation took over
-    (its lease is blanked by the time a restore releases: the record names it); else ""."""
+def _revocation_named(kms: Any, region: str, key_id: str) -> tuple[str, bool]:
+    """(`; the key is Disabled under revocation rev-... by <arn> (ticket T)` when a revocation took over
+    (its lease is blanked by the time a restore releases: the record names it), else ""; whether the key
+    reads Enabled now: False when it does not or cannot be read)."""
     reading = read_key(kms, region, key_id)
     key = reading.key
     if key is None or key.enabled or not key.tags.get(TAG_REVOCATION_ID):
-        return ""
+        return "", key is not None and key.enabled
     return (
         f"; the key is {key.key_state} under revocation {key.tags.get(TAG_REVOCATION_ID)} by "
-        f"{key.tags.get(TAG_REVOKED_BY, '?')} (ticket {key.tags.get(TAG_REVOCATION_TICKET, '?')})"
+        f"{key.tags.get(TAG_REVOKED_BY, '?')} (ticket {key.tags.get(TAG_REVOCATION_TICKET, '?')})",
+        False,
     )
 
 
@@ -254,6 +263,7 @@ def release_lease(hold: LeaseHold) -> LeaseRelease:
     released: list[str] = []
     taken: list[tuple[str, str]] = []
     failed: list[tuple[str, str]] = []
+    revoked: list[str] = []
     for region, key_id in sorted(hold.held.items()):
         try:
             kms = hold.client_factory("kms", region)
@@ -262,7 +272,10 @@ def release_lease(hold: LeaseHold) -> LeaseRelease:
                 found = parse_lease(value)
                 now = datetime.now(UTC)
                 what = found.describe(now) if found else "the lease was blanked by another operation"
-                taken.append((region, f"{what}{_revocation_named(kms, region, key_id)}"))
+                named, enabled = _revocation_named(kms, region, key_id)
+                taken.append((region, f"{what}{named}"))
+                if not enabled or not (found is None or (isinstance(found, Lease) and found.command == "restore")):
+                    revoked.append(region)
             else:
                 _tag(kms, key_id, "")
                 released.append(region)
@@ -270,7 +283,7 @@ def release_lease(hold: LeaseHold) -> LeaseRelease:
             failed.append((region, describe_error(error)))
             continue
         del hold.held[region]
-    return LeaseRelease(tuple(released), tuple(taken), tuple(failed))
+    return LeaseRelease(tuple(released), tuple(taken), tuple(failed), tuple(revoked))
 
 
 def _release_into(hold: LeaseHold, result: list[LeaseRelease]) -> None:

@@ -695,12 +695,14 @@ def _lease(run: _Run, stack: str, keys: DeployedState, caller: str) -> Iterator[
         released = release_lease(hold)
         for note in released.notes(lease):
             run.say(note)
-        run.lease_taken_over = run.lease_taken_over or bool(released.taken_over)
-        if released.taken_over:
+        # Only a revocation taking over makes the restore yield (exit 2): another restore that replaced or
+        # blanked this run's lease wanted the keys Enabled too, and the end-state check already judged them.
+        run.lease_taken_over = run.lease_taken_over or bool(released.revoked)
+        if released.revoked:
             # Restore yields: it never sends EnableKey again after a revocation took over.
             run.say(
                 f"RESTORE OVERTAKEN: a revocation took over this restore's lease in "
-                f"{', '.join(region for region, _ in released.taken_over)} (named above); the revocation stands. "
+                f"{', '.join(released.revoked)} (named above); the revocation stands. "
                 "Run `cmkctl status`; restore again only once that revocation's incident is closed"
             )
 

@@ -12,6 +12,7 @@ import http.client
 import json
 import re
 import threading
+import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -90,6 +91,9 @@ class FaultProxy:
     observe: Callable[[Call, bytes], None] | None = None
     """Called with each request before it is answered or forwarded (on the handler's thread): a test
     snapshots what the request acts on, e.g. a key's tags as the key policy would see them."""
+    delay: Callable[[Call], float] | None = None
+    """Seconds to wait before forwarding each request (benchmarks only: bench/bench_races.py draws them
+    at random from a printed seed; tests never wait on time)."""
     requests: list[tuple[Call, bytes]] = field(default_factory=list)
     """Every request with its body, in arrival order: what the client actually sent (the policy tests
     evaluate each KMS request against the key policy and the IAM role)."""
@@ -206,6 +210,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 proxy.requests.append((call, body))
             if proxy.observe is not None:
                 proxy.observe(call, body)
+            if proxy.delay is not None:
+                time.sleep(proxy.delay(call))
             held = call.operation in proxy.held_operations and proxy.held_region in (None, call.region)
             if held:
                 proxy.holding.set()
