@@ -109,6 +109,7 @@ def trial(endpoint: str, pair: tuple[str, str], rng: random.Random, out: PerThre
         states = {region: key.key_state for region, key in keys.items()}
         uniform = len(set(states.values())) == 1
         verdict: dict[str, Any] = {"states": states, "codes": [results[i][0] for i in (0, 1)]}
+        verdict["texts"] = [results[i][2] for i in (0, 1)]
         verdict["silent_split"] = not uniform and ExitCode.SPLIT not in verdict["codes"]
         verdict["honest_split"] = not uniform and ExitCode.SPLIT in verdict["codes"]
         false_success = 0
@@ -139,17 +140,21 @@ def trial(endpoint: str, pair: tuple[str, str], rng: random.Random, out: PerThre
         return verdict
 
 
-def run(trials: int, seed: int) -> None:
+def run(trials: int, seed: int, pairs: tuple[tuple[str, str], ...] = PAIRS, show: frozenset[int] = frozenset()) -> None:
     rng = random.Random(seed)
     out = PerThreadStdout()
-    counts: dict[tuple[str, str], Counter[str]] = {pair: Counter() for pair in PAIRS}
+    counts: dict[tuple[str, str], Counter[str]] = {pair: Counter() for pair in pairs}
+    shown: list[str] = []
     with moto_server() as endpoint, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         import os
 
         os.environ.update(FAKE_CREDENTIALS)
-        for pair in PAIRS:
+        for pair in pairs:
             for _ in range(trials):
                 verdict = trial(endpoint, pair, rng, out)
+                for name, code, text in zip(pair, verdict["codes"], verdict["texts"], strict=True):
+                    if code in show:
+                        shown.append(f"--- {name} exit {code} ({pair[0]}/{pair[1]}):\n{text}")
                 tally = counts[pair]
                 tally["trials"] += 1
                 tally["uniform"] += not (verdict["silent_split"] or verdict["honest_split"])
@@ -192,15 +197,20 @@ def run(trials: int, seed: int) -> None:
         print(" | ".join(str(cell) for cell in row))
         codes = ", ".join(f"{k[6:]}: {v}" for k, v in sorted(tally.items()) if k.startswith("codes "))
         print(f"    exit codes (first/second): {codes}")
+    for text in shown:
+        print(text)
 
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--pair", action="append", choices=[f"{a}/{b}" for a, b in PAIRS], help="default: all")
+    parser.add_argument("--show", type=int, action="append", default=[], help="print the output of runs exiting so")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
-    run(args.trials, seed)
+    pairs = tuple(pair for pair in PAIRS if not args.pair or f"{pair[0]}/{pair[1]}" in args.pair)
+    run(args.trials, seed, pairs, frozenset(args.show))
 
 
 if __name__ == "__main__":

@@ -268,3 +268,39 @@ def test_two_restores_that_both_read_the_lease_free_end_enabled_and_each_says_wh
     assert tag(moto_endpoint, TAG_LEASE) == dict.fromkeys(REGIONS, "")
     assert "LEASE TAKEN OVER in us-east-1: the lease was blanked by another operation; another restore ran" in b_out
     assert "RESTORE OVERTAKEN" not in b_out and "a revocation took over" not in b_out
+
+
+def test_a_revoke_that_read_a_key_torn_by_another_revoke_accepts_its_record(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Revoke B's first read of us-west-2 is torn: DescribeKey answered Enabled, ListResourceTags held
+    until revoke A has disabled and recorded every key, so B reads an Enabled key already carrying A's
+    open record (bench_races found this: 2 of 40 pairs exited 9 with "the key was enabled without
+    `cmkctl restore`"). That record is A's of this moment (enabled tag "false", revoked-at now), not a
+    stale one: B accepts it, says A's revocation stands and B's ticket was not recorded, and exits 0."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    codes: dict[str, int] = {}
+    with fault_proxy(moto_endpoint) as proxy_b:
+        proxy_b.hold("ListResourceTags", region="us-west-2", forward=True)
+        operator_b = threading.Thread(
+            target=lambda: codes.setdefault("B", revoke(project, slow_runtime(proxy_b.url), ticket="SEC-B"))
+        )
+        operator_b.start()
+        assert proxy_b.holding.wait(timeout=60)
+        earlier = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
+        # A's record is the earliest: B's own record, written where B read no record (us-east-1), is aligned to A's.
+        codes["A"] = revoke(project, runtime(moto_endpoint, now=lambda: earlier), ticket="SEC-A")
+        a_id = live(moto_endpoint, "us-west-2").tags[TAG_REVOCATION_ID]
+        capsys.readouterr()
+        proxy_b.release.set()
+        operator_b.join(timeout=60)
+
+    b_out = unwrap(capsys.readouterr().out)
+    assert codes == {"A": ExitCode.AS_DECLARED, "B": ExitCode.AS_DECLARED}, b_out
+    assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled")
+    assert tag(moto_endpoint, TAG_REVOCATION_ID) == dict.fromkeys(REGIONS, a_id)
+    assert tag(moto_endpoint, TAG_REVOCATION_TICKET) == dict.fromkeys(REGIONS, "SEC-A")
+    assert "RECORD-MISSING" not in b_out and "enabled without `cmkctl restore`" not in b_out
+    assert f"ANOTHER REVOCATION STANDS: {a_id} (revoked by " in b_out
+    assert "this run's reason and ticket SEC-B were NOT recorded" in b_out
