@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final
 
-from atlassian_cmk.config import Reencryption, shorten
+from atlassian_cmk.clock_check import tag_doubt, verified_clock
+from atlassian_cmk.config import Reencryption
 from atlassian_cmk.evidence import reencryption_evidence
 from atlassian_cmk.identity_rules import foreign_keys
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey
@@ -172,10 +173,6 @@ def not_deployed_regions(deployed: DeployedState) -> list[str]:
     return [r.region for r in deployed.readings if r.missing and r.enrolled_arn is None]
 
 
-CLOCK_SKEW: Final = timedelta(minutes=5)
-"""How far in the future a revoked-at tag may be and still be believed (clocks of two machines differ)."""
-
-
 def revocation_clock(
     keys: list[LiveKey], cloudtrail_disabled_at: datetime | None = None, *, now: datetime
 ) -> RevocationClock:
@@ -184,8 +181,9 @@ def revocation_clock(
     Evidence, best first: the `atlassian-cmk:revoked-at` tag that `cmkctl revoke` writes (exact,
     and survives CloudTrail's 90-day history), then the CloudTrail DisableKey event time found
     by the caller; otherwise unknown. A tag anyone with kms:TagResource can write is not believed
-    blindly: a malformed one, or one later than `now` + CLOCK_SKEW, makes the clock unknown (a future
-    time would promise days of reinstatement window that may be gone), with `doubt` naming the value.
+    blindly: a malformed one, or one later than `now` + CLOCK_SKEW (`clock_check.tag_doubt`), makes the
+    clock unknown (a future time would promise days of reinstatement window that may be gone), with
+    `doubt` naming the value.
     """
     stamps: list[datetime] = []
     for key in keys:
@@ -193,14 +191,11 @@ def revocation_clock(
         # "" is absent (a field cleared by writing "", since nobody but the apply role may untag).
         if key.enabled or not key.tags.get(TAG_REVOKED_AT) or not has_current_revocation(key.tags):
             continue
-        value = key.tags[TAG_REVOKED_AT]
-        moment = parse_iso(value)
-        if moment is None:
-            doubt = f"the {TAG_REVOKED_AT} tag in {key.region} is malformed: {shorten(value, 40)!r}"
+        doubt = tag_doubt(key, now)
+        if doubt is not None:
             return RevocationClock(revoked_at=None, source="unknown", doubt=doubt)
-        if moment > now + CLOCK_SKEW:
-            doubt = f"the {TAG_REVOKED_AT} tag in {key.region} is in the future: {shorten(value, 40)!r}"
-            return RevocationClock(revoked_at=None, source="unknown", doubt=doubt)
+        moment = parse_iso(key.tags[TAG_REVOKED_AT])
+        assert moment is not None  # tag_doubt said it parses
         stamps.append(moment)
     if stamps:
         return RevocationClock(revoked_at=min(stamps), source="revoked-at tag")
@@ -213,9 +208,6 @@ def realm_revocation_clock(
     keys: list[LiveKey], evidence: Mapping[str, CloudTrailEvidence], *, now: datetime
 ) -> RevocationClock | None:
     """The realm's one revocation clock: the earliest evidence across its disabled keys (a key pending
-    deletion is an incident of its own, not a revocation); None when no key is disabled."""
-    disabled = [key for key in keys if not key.enabled and not key.pending_deletion]
-    if not disabled:
-        return None
-    trail = [e.disabled_at for e in evidence.values() if e.disabled_at is not None]
-    return revocation_clock(disabled, min(trail, default=None), now=now)
+    deletion is an incident of its own, not a revocation), each revoked-at tag cross-checked against
+    CloudTrail's DisableKey (`clock_check.verified_clock`); None when no key is disabled."""
+    return verified_clock(keys, evidence, now=now)

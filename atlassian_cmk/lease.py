@@ -50,7 +50,7 @@ from typing import Final, Literal
 
 from atlassian_cmk.config import TAG_VALUE_MAX, shorten
 from atlassian_cmk.naming import TAG_LEASE
-from atlassian_cmk.timeline import iso, parse_iso
+from atlassian_cmk.timeline import CLOCK_SKEW, iso, parse_iso
 
 LEASE_TTL: Final = timedelta(minutes=10)
 """How long a lease holds without its holder. The lease is taken after the confirmation prompt, so it
@@ -58,8 +58,9 @@ covers only the change and its verification (seconds; at most about two minutes 
 region: botocore's timeouts and retries times cmkctl's own). A crashed operation blocks others at
 most this long; before that, `--break-lease` cannot break it (the holder may still be changing keys)."""
 
-LEASE_CLOCK_SKEW: Final = timedelta(minutes=5)
-"""How far two operators' clocks may disagree. Expiry is judged on the breaker's clock, so a lease whose
+LEASE_CLOCK_SKEW: Final = CLOCK_SKEW
+"""How far two operators' clocks may disagree (`timeline.CLOCK_SKEW`, the one bound). Expiry is judged on
+the breaker's clock, so a lease whose
 expiry lies more than `LEASE_TTL + LEASE_CLOCK_SKEW` in the breaker's future was not written by a cmkctl on
 a sane clock (cmkctl writes `acquired + LEASE_TTL`) and counts as expired: without this bound a lease
 tagged `... 2099-01-01T00:00:00Z ...` (a wrong clock, a hand edit, a hostile break-glass holder) would

@@ -114,10 +114,17 @@ class GenerationKeys:
 
 @dataclass(frozen=True)
 class CloudTrailEvidence:
-    """What CloudTrail said about one key: the time it was disabled, or why we do not know."""
+    """What CloudTrail said about one key: the time it was disabled, or why we do not know.
+
+    `disabled_at`: the earliest DisableKey found after the key's last EnableKey (the key has been
+    disabled since then, at the latest). `exhausted`: the bounded scan stopped (`MAX_PAGES`, other keys'
+    events filling the pages) before it could rule out an earlier such DisableKey, or before it found the
+    last EnableKey: `disabled_at` is then only an upper bound of the start. `error`: the lookup failed.
+    """
 
     disabled_at: datetime | None = None
     error: str | None = None
+    exhausted: bool = False
 
 
 def realm_wide_error(deployed: DeployedState) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
+from atlassian_cmk.clock_check import check_revoked_at, region_clocks
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.deadlines import deadline_findings
 from atlassian_cmk.evidence import deployed_evidence_protection
@@ -23,7 +24,6 @@ from atlassian_cmk.guards import (
     deployed_integrity,
     not_deployed_regions,
     realm_revocation_clock,
-    revocation_clock,
     split_regions,
 )
 from atlassian_cmk.iam_policy import PolicyError, Request, Statement, evaluate, statement_actions
@@ -59,7 +59,7 @@ PERMISSIONS: Final = (
     "cloudtrail:LookupEvents",
     "sts:GetCallerIdentity",
 )
-"""What `cmkctl status` calls; LookupEvents for a disabled key without the revoked-at tag, and while
+"""What `cmkctl status` calls; LookupEvents for every disabled key (the clock, or its cross-check), and while
 two generations are enrolled for the evidence of re-encryption (`atlassian_cmk.reencryption_activity`);
 GetCallerIdentity (allowed to every principal, no IAM statement needed) names the account and caller."""
 
@@ -91,7 +91,8 @@ class Finding:
     message: str
     region: str | None = None
     subkind: str | None = None
-    """For a deadline: window-closing | window-passed | data-at-risk | revoked-at-unknown (`DeadlineKind`)."""
+    """For a deadline: window-closing | window-passed | data-at-risk | revoked-at-unknown (`DeadlineKind`);
+    for a drift: revoked-at-disagrees (REVOKED-AT DISAGREES WITH CLOUDTRAIL), else None."""
 
 
 @dataclass(frozen=True)
@@ -176,8 +177,9 @@ def assess(
     A next or retired key whose state differs from the stack's rule is DRIFT naming its generation.
     """
     evidence = cloudtrail or {}
+    clocks = region_clocks(deployed.live_keys(), evidence, now=now)
     rows = tuple(
-        _region_status(config, deployed.stack, reading, evidence.get(reading.region), now)
+        _region_status(config, deployed.stack, reading, evidence.get(reading.region), clocks.get(reading.region))
         for reading in deployed.readings
     )
     findings: list[Finding] = []
@@ -248,6 +250,15 @@ def assess(
         for reason in unknown_activity_reasons(config, activity)
     )
 
+    # The revoked-at tag against CloudTrail's DisableKey (written by AWS, not by a role we ship): a
+    # disagreement is evidence of a rewritten record, DRIFT (exit 1) like EVIDENCE UNPROTECTED; the clock
+    # already runs from CloudTrail's time there. "Unverified" is no finding: right after a revoke the
+    # DisableKey is normally not in CloudTrail yet (it is said on the clock's line and in the JSON).
+    findings.extend(
+        Finding("drift", check.finding(), region=region, subkind="revoked-at-disagrees")
+        for region, check in sorted(check_revoked_at(keys, evidence, now=now).items())
+        if check.disagrees
+    )
     overall = realm_revocation_clock(keys, evidence, now=now)
     findings.extend(Finding("deadline", d.message, subkind=d.kind) for d in deadline_findings(overall, now))
     return StatusReport(
@@ -423,11 +434,14 @@ def evidence_protection_findings(
 
 
 def _region_status(
-    config: StackConfig, stack: str, reading: RegionReading, evidence: CloudTrailEvidence | None, now: datetime
+    config: StackConfig,
+    stack: str,
+    reading: RegionReading,
+    evidence: CloudTrailEvidence | None,
+    clock: RevocationClock | None,
 ) -> RegionStatus:
     key = reading.key
     drift: list[str] = []
-    clock: RevocationClock | None = None
     note: str | None = None
     if key is not None and not key.pending_deletion:
         if key.enabled != config.enabled:
@@ -442,7 +456,6 @@ def _region_status(
                 f"{config.reencryption.status} (deploy the stack to record it on the keys)"
             )
         if not key.enabled:
-            clock = revocation_clock([key], evidence.disabled_at if evidence else None, now=now)
             note = evidence.error if evidence else None
     return RegionStatus(
         region=reading.region,
@@ -468,6 +481,12 @@ def clock_json(clock: RevocationClock | None, now: datetime) -> dict[str, Any] |
         "data_at_risk_after": iso(clock.data_at_risk_after) if clock.data_at_risk_after else None,
         "days_left_to_reinstate": clock.days_left_to_reinstate(now),
         "within_reinstatement_window": clock.within_reinstatement_window(now),
+        # Added with the CloudTrail cross-check (schema_version stays 1): docs/cmkctl.md, "Deadlines".
+        "verification": clock.verification,
+        "verification_reason": clock.verification_reason,
+        "verification_note": clock.verification_note,
+        "tag_revoked_at": iso(clock.tag_revoked_at) if clock.tag_revoked_at else None,
+        "cloudtrail_disabled_at": iso(clock.cloudtrail_disabled_at) if clock.cloudtrail_disabled_at else None,
     }
 
 

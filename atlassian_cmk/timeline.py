@@ -26,7 +26,30 @@ DATA_AT_RISK_AFTER: Final = timedelta(days=20)
 RESTORATION_TURNAROUND: Final = "about two business days"
 """How long Atlassian generally needs once the restoration ticket is addressed."""
 
+CLOCK_SKEW: Final = timedelta(minutes=5)
+"""How far two machines' clocks (an operator's, another operator's, AWS's) may disagree: the one bound
+the lease's expiry (`atlassian_cmk.lease`), a revoked-at tag in the future (`guards.revocation_clock`)
+and the cross-check of revoked-at against CloudTrail (`atlassian_cmk.clock_check`) allow."""
+
 RevokedAtSource = Literal["revoked-at tag", "cloudtrail", "unknown"]
+
+Verification = Literal["confirmed", "unverified", "disagrees"]
+"""What CloudTrail (written by AWS, not by any role this product ships) said of the clock's time:
+confirmed (it agrees within the bounds of `atlassian_cmk.clock_check`), unverified (it could not say:
+see `VerificationReason`), disagrees (a revoked-at tag contradicts it; the clock then runs from CloudTrail)."""
+
+VerificationReason = Literal[
+    "agrees",
+    "from-cloudtrail",
+    "backdated",
+    "forward-dated",
+    "tag-unreadable",
+    "not-in-cloudtrail-yet",
+    "beyond-event-history",
+    "scan-exhausted",
+    "lookup-failed",
+    "other-region-unconfirmed",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +61,16 @@ class RevocationClock:
     doubt: str | None = None
     """Why a revoked-at tag was not believed (malformed, or in the future), when it was not: then
     `revoked_at` is None and the clock is unknown (fail closed)."""
+    verification: Verification | None = None
+    """CloudTrail's word on `revoked_at` (`atlassian_cmk.clock_check`); None when CloudTrail was not read
+    (the policy pack, the revoke's own report)."""
+    verification_reason: VerificationReason | None = None
+    verification_note: str | None = None
+    """One clause saying why the clock is unverified or which tag disagrees, for humans; None when confirmed."""
+    tag_revoked_at: datetime | None = None
+    """The earliest current revoked-at tag that was read (believed or not), for comparison."""
+    cloudtrail_disabled_at: datetime | None = None
+    """The earliest DisableKey after the last EnableKey that CloudTrail showed, for comparison."""
 
     @property
     def reinstate_until(self) -> datetime | None:
@@ -71,9 +104,18 @@ class RevocationClock:
         days_left = self.days_left_to_reinstate(now)
         left = f"{days_left} days left" if days_left is not None and days_left >= 0 else "window has passed"
         return (
-            f"revoked at {iso(self.revoked_at)} (from {self.source}); reinstatement possible until "
+            f"revoked at {iso(self.revoked_at)} (from {self.source}{self._checked()}); reinstatement possible until "
             f"{iso(self.reinstate_until)} ({left}); data at risk after {iso(self.data_at_risk_after)}"
         )
+
+    def _checked(self) -> str:
+        if self.verification == "confirmed":
+            return ", confirmed by CloudTrail" if self.source != "cloudtrail" else ""
+        if self.verification == "unverified":
+            return f", unverified: {self.verification_note}"
+        if self.verification == "disagrees":
+            return f", the revoked-at tag disagrees: {self.verification_note}"
+        return ""
 
     def unknown_because(self) -> str:
         """Why the revocation time is unknown, as a clause."""

@@ -313,7 +313,14 @@ def test_status_json_after_revoke_has_the_documented_schema_and_deadlines(
         "data_at_risk_after": iso(revoked_at + timedelta(days=20)),
         "days_left_to_reinstate": 7.0,
         "within_reinstatement_window": True,
+        # moto has no LookupEvents (a 500): the tag cannot be cross-checked, and the clock says so.
+        "verification": "unverified",
+        "verification_reason": "lookup-failed",
+        "verification_note": document["clock"]["verification_note"],
+        "tag_revoked_at": iso(revoked_at),
+        "cloudtrail_disabled_at": None,
     }
+    assert document["clock"]["verification_note"].startswith("us-east-1, us-west-2: CloudTrail lookup failed: ")
     assert [r["region"] for r in document["regions"]] == list(REGIONS)
     for region in document["regions"]:
         assert set(region) == {

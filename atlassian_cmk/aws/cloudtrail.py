@@ -6,7 +6,8 @@ The first, when were the keys disabled, is the fallback behind the `revoked-at` 
 `cmkctl revoke` tags the moment it disabled a key; a key disabled another way (the console, a
 deployment) has no tag, and its revocation time lives only in CloudTrail's 90-day event
 history. The reinstatement window runs from that moment, so status and restore look it up,
-bounded, and say "unknown" rather than guess.
+bounded, and say "unknown" rather than guess. A key with the tag is looked up too: the tag is
+written by a role we ship, CloudTrail by AWS, and `atlassian_cmk.clock_check` compares the two.
 """
 
 from __future__ import annotations
@@ -14,16 +15,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error
+from atlassian_cmk.clock_check import CLOUDTRAIL_EVENT_HISTORY
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.live_keys import CloudTrailEvidence, LiveKey
-from atlassian_cmk.naming import TAG_REVOKED_AT
-from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.reencryption_activity import (
     ACTIVITY_WINDOW,
     AtlassianCallers,
@@ -37,7 +37,7 @@ from atlassian_cmk.reencryption_activity import (
     match_events,
 )
 
-CLOUDTRAIL_LOOKBACK: Final = timedelta(days=90)
+CLOUDTRAIL_LOOKBACK: Final = CLOUDTRAIL_EVENT_HISTORY
 """CloudTrail keeps management events for 90 days; older revocations are unknowable here."""
 
 MAX_PAGES: Final = 3
@@ -86,40 +86,62 @@ PACER = RequestPacer()
 
 
 def needs_cloudtrail(key: LiveKey) -> bool:
-    """Only a disabled key without a current `revoked-at` record needs the (slow, rate-limited) lookup."""
-    current = bool(key.tags.get(TAG_REVOKED_AT)) and has_current_revocation(key.tags)  # "" is absent
-    return not key.enabled and not key.pending_deletion and not current
+    """Every disabled key (not one pending deletion: an incident of its own) is looked up: without a
+    current `revoked-at` CloudTrail is the clock; with one, CloudTrail cross-checks it, since the
+    break-glass role can close a record and open a new one with any `revoked-at` while the key stays
+    disabled (`atlassian_cmk.clock_check`). Enabled keys cost no lookup."""
+    return not key.enabled and not key.pending_deletion
 
 
 def cloudtrail_disabled_at(cloudtrail: Any, key: LiveKey, *, now: datetime) -> datetime | None:
-    """The start of the key's current disabled period: the first DisableKey after the last EnableKey.
+    """The start of the key's current disabled period: the first DisableKey after the last EnableKey
+    (`disable_evidence`, without saying whether the bounded scan saw everything)."""
+    return disable_evidence(cloudtrail, key, now=now).disabled_at
 
-    A repeated DisableKey on an already-disabled key must not restart the clock, so the
-    latest DisableKey alone would overstate the days left.
+
+def disable_evidence(cloudtrail: Any, key: LiveKey, *, now: datetime) -> CloudTrailEvidence:
+    """The first DisableKey after the last EnableKey, and whether the bounded scan could prove it first.
+
+    A repeated DisableKey on an already-disabled key must not restart the clock, so the latest
+    DisableKey alone would overstate the days left. LookupEvents returns the newest events first ("The
+    events list is sorted by time. The most recent event is listed first.": botocore
+    data/cloudtrail/2013-11-01/service-2.json, LookupEventsResponse), so the first EnableKey of this key
+    found is the last one; the DisableKey lookup then starts at it (`StartTime`), and is complete when
+    its last page has no `NextToken`. At most `MAX_PAGES` pages of 50 per event name; anything not proven
+    is `exhausted`. Raises botocore's errors (the caller turns them into a reason).
     """
-    enabled_times = list(_event_times(cloudtrail, key, "EnableKey", now))
-    disabled_times = list(_event_times(cloudtrail, key, "DisableKey", now))
+    oldest = now - CLOUDTRAIL_LOOKBACK
+    enabled_times, enable_complete = _event_times(cloudtrail, key, "EnableKey", oldest, now, first_match=True)
     last_enabled = max(enabled_times, default=None)
+    if last_enabled is None and not enable_complete:
+        # The last EnableKey may lie beyond the pages read: no DisableKey can be placed after it.
+        return CloudTrailEvidence(exhausted=True)
+    start = max(oldest, last_enabled) if last_enabled is not None else oldest
+    disabled_times, disable_complete = _event_times(cloudtrail, key, "DisableKey", start, now, first_match=False)
     after_enable = [t for t in disabled_times if last_enabled is None or t > last_enabled]
-    return min(after_enable, default=None)
+    return CloudTrailEvidence(disabled_at=min(after_enable, default=None), exhausted=not disable_complete)
 
 
-def _event_times(cloudtrail: Any, key: LiveKey, event_name: str, now: datetime) -> Iterator[datetime]:
+def _event_times(
+    cloudtrail: Any, key: LiveKey, event_name: str, start: datetime, end: datetime, *, first_match: bool
+) -> tuple[list[datetime], bool]:
+    """This key's `event_name` times in [start, end], newest first, and whether the scan was complete
+    (the last page read had no NextToken, or `first_match` and a page held a match)."""
     request: dict[str, Any] = {
         "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": event_name}],
-        "StartTime": now - CLOUDTRAIL_LOOKBACK,
-        "EndTime": now,
+        "StartTime": start,
+        "EndTime": end,
         "MaxResults": 50,
     }
+    found: list[datetime] = []
     for _ in range(MAX_PAGES):
         PACER.wait(key.region)  # the same per-region budget as the re-encryption evidence (RequestPacer)
         page = cloudtrail.lookup_events(**request)
-        for event in page.get("Events", []):
-            if _about_key(event, key):
-                yield event["EventTime"]
-        if not page.get("NextToken"):
-            return
+        found.extend(event["EventTime"] for event in page.get("Events", []) if _about_key(event, key))
+        if (first_match and found) or not page.get("NextToken"):
+            return found, True
         request["NextToken"] = page["NextToken"]
+    return found, False
 
 
 def _about_key(event: dict[str, Any], key: LiveKey) -> bool:
@@ -137,14 +159,13 @@ def _about_key(event: dict[str, Any], key: LiveKey) -> bool:
 def collect_cloudtrail_evidence(
     keys: list[LiveKey], client_factory: ClientFactory, *, now: datetime
 ) -> dict[str, CloudTrailEvidence]:
-    """Look up every key that needs it, one region per thread; failures become reasons."""
+    """Look up every key that needs it (`needs_cloudtrail`: the disabled ones), one region per thread,
+    paced per region (`PACER`); failures become reasons. Region -> evidence."""
     wanted = [key for key in keys if needs_cloudtrail(key)]
 
     def lookup(key: LiveKey) -> CloudTrailEvidence:
         try:
-            return CloudTrailEvidence(
-                disabled_at=cloudtrail_disabled_at(client_factory("cloudtrail", key.region), key, now=now)
-            )
+            return disable_evidence(client_factory("cloudtrail", key.region), key, now=now)
         except Exception as error:  # noqa: BLE001 - evidence is optional; say why it is missing
             return CloudTrailEvidence(error=f"CloudTrail lookup failed: {describe_error(error)}")
 

@@ -112,7 +112,8 @@ def render_status(report: StatusReport) -> str:
                 f"enrolled key {row.enrolled_arn} not found" if row.enrolled_arn else f"no key behind {report.alias}"
             )
             lines.append(f"  {row.region}: {absent}")
-        if row.clock_note:
+        if row.clock_note and (row.clock is None or row.clock.revoked_at is None):
+            # With a time, the lookup's failure is the clock's "unverified" reason, said on its line below.
             lines.append(f"  {row.region}: revoked-at unknown; {row.clock_note}")
     lines.extend(_generation_lines(report))
     revocation = _revocation_line(report)
