@@ -8,7 +8,7 @@ printed), the second started after a random offset. After both exit, it checks:
 - split: the regions end in different states. Honest when a run exited 2 naming the region; silent
   otherwise (must be 0).
 - false success: a run exited 0 although the realm ends not as it set it, unless the other run
-  exited 0 after it with the realm as that one set it (a later operation, not a lie) (must be 0).
+  ended after it with the realm as that one sets it (a later operation, not a lie) (must be 0).
 - records: every disabled key carries the same revocation id; every enabled key that carries a
   restore record carries the same restore ticket.
 - enabled tag: no key reads Enabled with `atlassian-cmk:enabled=false` unless `cmkctl status`
@@ -118,9 +118,10 @@ def trial(endpoint: str, pair: tuple[str, str], rng: random.Random, out: PerThre
             goal = "Disabled" if name == "revoke" else "Enabled"
             if code != ExitCode.AS_DECLARED or all(state == goal for state in states.values()):
                 continue
-            other_code, other_finished, _ = results[1 - index]
+            _, other_finished, _ = results[1 - index]
             other_goal = "Disabled" if pair[1 - index] == "revoke" else "Enabled"
-            later = other_code == ExitCode.AS_DECLARED and other_finished > finished
+            # The other run ended later with the realm as it sets it: a later change, whatever it exited.
+            later = other_finished > finished
             if not (later and all(state == other_goal for state in states.values())):
                 false_success += 1
         verdict["false_success"] = false_success

@@ -93,6 +93,9 @@ class LeaseRelease:
     """The taken-over regions where a revocation is what took over (a revoke's lease there, or the key
     no longer Enabled, or unreadable: fail closed). Elsewhere another restore's lease replaced this
     run's, or a restore that then yielded blanked it (both restores want the keys Enabled)."""
+    restore_took: tuple[str, ...] = ()
+    """The taken-over regions where a restore's unexpired lease stands now: that restore may still
+    enable the key after this run's end-state check (what a revoke must not call success)."""
 
     def notes(self, lease: Lease) -> list[str]:
         lines = [
@@ -264,6 +267,7 @@ def release_lease(hold: LeaseHold) -> LeaseRelease:
     taken: list[tuple[str, str]] = []
     failed: list[tuple[str, str]] = []
     revoked: list[str] = []
+    restore_took: list[str] = []
     for region, key_id in sorted(hold.held.items()):
         try:
             kms = hold.client_factory("kms", region)
@@ -276,6 +280,8 @@ def release_lease(hold: LeaseHold) -> LeaseRelease:
                 taken.append((region, f"{what}{named}"))
                 if not enabled or not (found is None or (isinstance(found, Lease) and found.command == "restore")):
                     revoked.append(region)
+                if isinstance(found, Lease) and found.command == "restore" and not found.expired(now):
+                    restore_took.append(region)
             else:
                 _tag(kms, key_id, "")
                 released.append(region)
@@ -283,7 +289,7 @@ def release_lease(hold: LeaseHold) -> LeaseRelease:
             failed.append((region, describe_error(error)))
             continue
         del hold.held[region]
-    return LeaseRelease(tuple(released), tuple(taken), tuple(failed), tuple(revoked))
+    return LeaseRelease(tuple(released), tuple(taken), tuple(failed), tuple(revoked), tuple(restore_took))
 
 
 def _release_into(hold: LeaseHold, result: list[LeaseRelease]) -> None:

@@ -22,7 +22,7 @@ from atlassian_cmk.aws.lease import RevokeLease, restore_in_progress
 from atlassian_cmk.break_glass import RevokeRequest, guard_evidence_changes, guard_reasons, revoke_refusal
 from atlassian_cmk.config import Revocation, StackConfig
 from atlassian_cmk.evidence import deployed_evidence_protection
-from atlassian_cmk.exit_codes import ExitCode
+from atlassian_cmk.exit_codes import ExitCode, most_severe
 from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.guards import revocation_clock
 from atlassian_cmk.impact import revocation_impact
@@ -178,6 +178,15 @@ def revoke(
     if override is not None and recorded_override:
         out.say(f"GUARD OVERRIDDEN (recorded on the keys in {', '.join(recorded_override)}): {override}")
     code = identity_outcome(out, reading.current, report.exit_code)
+    if released.restore_took:
+        # A restore wrote its lease over this revoke's (it read "free" before this run's write landed): it may
+        # enable a key after this run's end-state check, so this run cannot call the realm revoked (bench_races).
+        out.say(
+            f"RESTORE RUNNING in {', '.join(released.restore_took)}: a restore's lease replaced this revoke's "
+            "there (named above); it may enable keys after this run's check. Run `cmkctl status`, and "
+            "`cmkctl revoke` again if any key reads Enabled"
+        )
+        code = most_severe([code, ExitCode.SPLIT])
     keys = [change.key for change in changes if change.key is not None]
     for line in _other_revocations(keys, request, revocation_id):
         out.say(line)
