@@ -68,9 +68,10 @@ class Generation:
 
 def generation_key_tags(config: StackConfig, stack: str, region: str, generation: Generation) -> dict[str, str]:
     """The tags the program gives `generation`'s key in `region` (the component and the drill's apply):
-    its role, and its own enabled state when it differs from `atlassian-cmk:enabled` (a retired one)."""
+    its role, its own enabled state when it differs from `atlassian-cmk:enabled` (a retired one), and
+    `atlassian-cmk:enrolled=true` once this generation's ARNs are recorded (`Generation.keys`)."""
     own_state = None if generation.enabled == config.enabled else generation.enabled
-    return key_tags(config, stack, region, generation.role, own_state)
+    return key_tags(config, stack, region, generation.role, own_state, recorded=generation.keys is not None)
 
 
 def key_resource_name(number: int, region: str) -> str:
@@ -113,6 +114,12 @@ def generations(config: StackConfig) -> tuple[Generation, ...]:
         return (*retired, current)
     following = Generation(number=current_number + 1, role=NEXT, keys=config.next_keys, enabled=config.enabled)
     return (*retired, current, following)
+
+
+def role_recorded(config: StackConfig, role: str) -> bool:
+    """Whether the stack records the ARNs of its generation of `role` (enrolledKeys, nextKeys, a
+    retiredKeys entry): what a key created for that role is tagged `atlassian-cmk:enrolled` by."""
+    return any(generation.role == role and generation.keys is not None for generation in generations(config))
 
 
 def held_generations(config: StackConfig) -> tuple[Generation, ...]:

@@ -9,11 +9,12 @@ is one Atlassian has never been given).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
 from atlassian_cmk.config import StackConfig
-from atlassian_cmk.generations import NEXT
+from atlassian_cmk.generations import CURRENT, NEXT
 from atlassian_cmk.key_identity import KeyGeneration, parse_key_arn
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
 from atlassian_cmk.naming import TAG_ENROLLED, TAG_KEY_PAIR, TAG_REGION, TAG_STACK
@@ -256,20 +257,64 @@ def enrolled_evidence_findings(
     return findings
 
 
-def removed_enrollment_findings(deployed: DeployedState) -> list[IdentityFinding]:
-    """Before-enrollment reads (through the alias) that find a key tagged enrolled: enrolledKeys was removed."""
+RECORDED_BY: Final[dict[str, str]] = {CURRENT: "atlassian-cmk:enrolledKeys", NEXT: "atlassian-cmk:nextKeys"}
+"""The stack file's key that records each generation found through an alias (retired ones have none)."""
+
+DROPPED_CONSEQUENCE: Final[dict[str, str]] = {
+    CURRENT: "without it every tool would trust whatever the alias names",
+    NEXT: (
+        "without it the CloudTrail cross-check of re-encryption is off and the tools find the next keys through "
+        "the alias, which anyone with kms:UpdateAlias can repoint"
+    ),
+}
+
+
+def removed_enrollment_findings(
+    deployed: DeployedState, role: str = CURRENT, recorded: Collection[str] = ()
+) -> list[IdentityFinding]:
+    """A generation the stack no longer records while its keys say they were handed to Atlassian.
+
+    `deployed`: the keys of generation `role` (current or next) read through its alias, because the
+    stack records no ARNs for it (no enrolledKeys, no nextKeys). A key tagged `atlassian-cmk:enrolled=true`
+    there was recorded by an applied change (the program tags a generation once ITS ARNs are recorded,
+    `generations.generation_key_tags`; only the apply role may write the tag, `evidence.EVIDENCE_TAGS`),
+    so this change drops the record. `recorded`: ARNs the stack records as another generation (a
+    promotion's pull request: the `/next` alias names the keys now in enrolledKeys until its apply).
+    A next generation never recorded (`preparing` before `cmkctl enroll --next`) carries no such tag.
+    """
+    key_name = RECORDED_BY[role]
     findings: list[IdentityFinding] = []
     for reading in deployed.readings:
         key = reading.key
-        if key is None or key.tags.get(TAG_ENROLLED) != "true":
+        if key is None or key.tags.get(TAG_ENROLLED) != "true" or key.arn in recorded:
             continue
+        which = "this stack's keys are" if role == CURRENT else f"the {role} generation's keys are"
         findings.append(
             IdentityFinding(
                 reading.region,
                 key.arn,
-                f"{reading.region}: this stack's keys are enrolled with Atlassian ({key.arn} is tagged "
-                f"{TAG_ENROLLED}=true); atlassian-cmk:enrolledKeys cannot be removed: restore it from the base "
-                "branch (without it every tool would trust whatever the alias names)",
+                f"{reading.region}: {which} enrolled with Atlassian ({key.arn}, behind {deployed.alias}, is tagged "
+                f"{TAG_ENROLLED}=true); {key_name} cannot be removed: restore it from the base branch "
+                f"({DROPPED_CONSEQUENCE[role]})",
             )
         )
     return findings
+
+
+def unreadable_generation_findings(
+    deployed: DeployedState, role: str, said: Collection[str] = ()
+) -> list[IdentityFinding]:
+    """Regions where the `role` generation's alias could not be read, so whether the stack drops its
+    record (`removed_enrollment_findings`) is unknown: fail closed. `said`: regions whose read failure
+    a finding already states (the same endpoint failing for the current generation), said once."""
+    return [
+        IdentityFinding(
+            reading.region,
+            None,
+            f"{reading.region}: {deployed.alias} could not be read ({reading.error}), so whether its {role} keys "
+            f"are enrolled with Atlassian while {RECORDED_BY[role]} is absent is unknown; fails closed",
+            unreadable=True,
+        )
+        for reading in deployed.readings
+        if reading.error is not None and reading.region not in said
+    ]

@@ -123,8 +123,9 @@ def reencryption_transition(base: StackConfig, head: StackConfig, stack: str) ->
 
 def next_keys_change(base: StackConfig, head: StackConfig) -> tuple[bool, str, str] | None:
     """(critical, summary, details) when the recorded next generation (`nextKeys`) changes outside a
-    promotion, or None. Recording it names the ARNs to hand Atlassian; changing it afterwards means
-    Atlassian re-encrypts to keys the stack no longer records."""
+    promotion, or None. Recording it names the ARNs to hand Atlassian; removing or changing it afterwards
+    means Atlassian re-encrypts to keys the stack no longer records (or watches). A critical change has no
+    declaration that makes it acceptable: `cmkctl impact` fails the check (exit 4), as for enrolledKeys."""
     before = base.next_keys.as_config() if base.next_keys else {}
     after = head.next_keys.as_config() if head.next_keys else {}
     if before == after or is_promotion(base, head):
@@ -140,9 +141,11 @@ def next_keys_change(base: StackConfig, head: StackConfig) -> tuple[bool, str, s
         )
     if not after:
         return (
-            False,
-            "The next key generation is no longer recorded: its keys stay deployed and protected; a re-encryption "
-            "Atlassian runs to them would not be known to the tools",
+            True,
+            "NEXT KEYS REMOVED: the next generation was handed to Atlassian, and without atlassian-cmk:nextKeys the "
+            "CloudTrail cross-check of re-encryption is off and the tools find its keys through an alias anyone "
+            "with kms:UpdateAlias can repoint; restore the lines from the base branch (enrolled-keys-kept refuses "
+            "this while the next keys are tagged atlassian-cmk:enrolled)",
             "\n".join(lines),
         )
     return (

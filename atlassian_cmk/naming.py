@@ -22,12 +22,14 @@ TAG_KEY_PAIR: Final = "atlassian-cmk:key-pair"
 TAG_ENABLED: Final = "atlassian-cmk:enabled"
 TAG_REENCRYPTION: Final = "atlassian-cmk:reencryption"
 TAG_ENROLLED: Final = "atlassian-cmk:enrolled"
-"""Evidence written by the program once `enrolledKeys` is set: these keys are enrolled with Atlassian.
+"""Evidence written by the program once a generation's ARNs are recorded (current: `enrolledKeys`,
+next: `nextKeys`, retired: its `retiredKeys` entry): these keys were handed to Atlassian.
 
-The policy pack refuses a stack whose configuration has no `enrolledKeys` while a key it reads
-(through the alias) carries this tag: removing enrolledKeys would make every tool trust the alias
-again. An evidence tag (`evidence.EVIDENCE_TAGS`): the key policy denies tagging or untagging it to every
-principal but the CI apply role."""
+The policy pack refuses a stack whose configuration no longer records a generation while a key it
+reads through that generation's alias carries this tag (`identity_rules.removed_enrollment_findings`):
+removing enrolledKeys would make every tool trust the alias again, removing nextKeys would turn off
+the CloudTrail cross-check of re-encryption. An evidence tag (`evidence.EVIDENCE_TAGS`): the key
+policy denies tagging or untagging it to every principal but the CI apply role."""
 TAG_CONTEXT_TAG: Final = "atlassian-cmk:context-tag"
 """The context tag the key is enrolled with; the pack refuses a stack whose contextTag differs from it. An
 evidence tag (`evidence.EVIDENCE_TAGS`): only the CI apply role may tag or untag it."""
@@ -90,12 +92,20 @@ def alias_name(stack: str, key_pair: str = CURRENT_KEY_PAIR) -> str:
 
 
 def key_tags(
-    config: StackConfig, stack: str, region: str, key_pair: str = CURRENT_KEY_PAIR, enabled: bool | None = None
+    config: StackConfig,
+    stack: str,
+    region: str,
+    key_pair: str = CURRENT_KEY_PAIR,
+    enabled: bool | None = None,
+    *,
+    recorded: bool,
 ) -> dict[str, str]:
     """The tags every CMK key carries, so the live state explains itself to a reader of the console.
 
     `key_pair`: the generation's role (current, next, retired); `enabled`: the generation's own
-    state when it differs from `atlassian-cmk:enabled` (a retired generation), else None.
+    state when it differs from `atlassian-cmk:enabled` (a retired generation), else None;
+    `recorded`: whether the stack records THIS generation's ARNs (`generations.Generation.keys`),
+    which is what `atlassian-cmk:enrolled=true` says.
     """
     tags = {
         TAG_STACK: stack,
@@ -105,8 +115,12 @@ def key_tags(
         TAG_REENCRYPTION: config.reencryption.status,
         TAG_CONTEXT_TAG: config.context_tag,
     }
-    if config.enrolled_keys is not None:
-        tags[TAG_ENROLLED] = "true"  # an in-place tag update: the keys are never replaced for it
+    if recorded:
+        # Per generation, not "enrolledKeys exists": a next key is tagged only once nextKeys names it, so the
+        # deployed tags tell "never recorded" from "dropped". An in-place tag update, never a replacement:
+        # hashicorp/terraform-provider-aws internal/service/kms/key.go declares `tags` as tftags.TagsSchema()
+        # (not ForceNew), updated through the resource's @Tags(identifierAttribute="id") TagResource calls.
+        tags[TAG_ENROLLED] = "true"
     if not config.enabled and config.revocation is not None:
         tags[TAG_REVOCATION_REASON] = config.revocation.reason
         tags[TAG_REVOCATION_TICKET] = config.revocation.ticket

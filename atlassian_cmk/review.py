@@ -377,7 +377,11 @@ def _config_changes(base: StackConfig, head: StackConfig, stack: str) -> list[Ch
     following = next_keys_change(base, head)
     if following is not None:
         critical, summary, details = following
-        changes.append(Change("next-keys", "critical" if critical else "warning", head.regions, summary, details))
+        # Critical = removed or changed after recording (a promotion is not this): like an undeclared change
+        # of enrolledKeys, no declaration makes it acceptable, so the impact check fails (exit 4).
+        severity: Severity = "critical" if critical else "warning"
+        failing = "; this check fails" if critical else ""
+        changes.append(Change("next-keys", severity, head.regions, summary + failing, details, blocks=critical))
     if base.multi_region != head.multi_region:
         changes.append(
             Change(

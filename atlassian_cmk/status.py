@@ -19,7 +19,7 @@ from atlassian_cmk.config import StackConfig
 from atlassian_cmk.deadlines import deadline_findings
 from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode, most_severe
-from atlassian_cmk.generations import CURRENT, RETIRED
+from atlassian_cmk.generations import CURRENT, NEXT, RETIRED
 from atlassian_cmk.guards import (
     deployed_integrity,
     not_deployed_regions,
@@ -27,7 +27,7 @@ from atlassian_cmk.guards import (
     split_regions,
 )
 from atlassian_cmk.iam_policy import PolicyError, Request, Statement, evaluate, statement_actions
-from atlassian_cmk.identity_rules import alias_findings, dropped_keys, foreign_keys
+from atlassian_cmk.identity_rules import alias_findings, dropped_keys, foreign_keys, removed_enrollment_findings
 from atlassian_cmk.key_policy import (
     atlassian_access,
     atlassian_callers,
@@ -241,6 +241,7 @@ def assess(
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
 
     findings.extend(generation_state_findings(config, generations))
+    findings.extend(dropped_generation_findings(config, generations))
     activity = deployed.reencryption_activity
     findings.extend(_activity_findings(config, activity))
     # Fail closed: while Atlassian holds two generations, evidence that cannot be read is a reading in doubt
@@ -302,6 +303,19 @@ def generation_state_findings(config: StackConfig, generations: Sequence[Generat
                 )
             )
     return findings
+
+
+def dropped_generation_findings(config: StackConfig, generations: Sequence[GenerationKeys]) -> list[Finding]:
+    """DROPPED (drift) for each key of an unrecorded next generation (read through `/next`) that is tagged
+    `atlassian-cmk:enrolled`: the stack file no longer records nextKeys that an applied change recorded
+    (the pack's enrolled-keys-kept refuses such a pull request: `identity_rules.removed_enrollment_findings`)."""
+    recorded = {key.arn for key in config.enrolled_keys or ()}
+    return [
+        Finding("drift", f"DROPPED: {finding.message}", region=finding.region)
+        for generation in generations
+        if generation.role == NEXT and not generation.recorded and generation.deployed is not None
+        for finding in removed_enrollment_findings(generation.deployed, NEXT, recorded)
+    ]
 
 
 def _generation_rule(config: StackConfig, role: str) -> str:

@@ -8,10 +8,11 @@ operator's own commands are the real `cmkctl enroll` and `cmkctl enroll --next`.
 
 The walk (README "Re-encrypting, step by step"): deploy and enroll; prepare (the next generation
 created; the impact says to hand its ARNs to Atlassian); `cmkctl enroll --next`; Atlassian's
-re-encryption ticket (manual, only said); in-progress; a revocation while in-progress (refused);
-complete and promote in one change (refused); complete; promote (no key created or replaced, the
-stack's alias moves to the promoted keys); retire (the impact says backups under the retired keys stop
-working; the retired keys are disabled, never deleted); `cmkctl status` then finds every region as declared.
+re-encryption ticket (manual, only said); in-progress; dropping the recorded nextKeys (refused); a
+revocation while in-progress (refused); complete and promote in one change (refused); complete;
+promote (no key created or replaced, the stack's alias moves to the promoted keys); retire (the impact
+says backups under the retired keys stop working; the retired keys are disabled, never deleted);
+`cmkctl status` then finds every region as declared.
 """
 
 from __future__ import annotations
@@ -312,6 +313,14 @@ def _walk(walk: _Walk) -> None:
             "Pull request: in progress",
             with_status(walk.applied, "in-progress"),
             says=("both key generations must stay enabled",),
+        )
+    )
+    expect(
+        walk.pull_request(
+            "Pull request: drop nextKeys while in progress",
+            _NEXT_KEYS_BLOCK.sub("", walk.applied),
+            blocked_by=("enrolled-keys-kept",),
+            says=("NEXT KEYS REMOVED",),
         )
     )
     expect(

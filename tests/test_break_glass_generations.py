@@ -81,11 +81,19 @@ DISABLED = {"us-east-1": "Disabled", "us-west-2": "Disabled"}
 ENABLED = {"us-east-1": "Enabled", "us-west-2": "Enabled"}
 
 
-@pytest.mark.parametrize("record_next", [True, False], ids=["nextKeys recorded", "next behind its alias only"])
+@pytest.mark.parametrize(
+    ("record_next", "enrolled_tag"),
+    [(True, False), (False, False), (False, True)],
+    ids=["nextKeys recorded", "next behind its alias only", "nextKeys dropped, next keys tagged enrolled"],
+)
 def test_revoke_while_preparing_disables_both_generations_in_every_region(
-    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], record_next: bool
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], record_next: bool, enrolled_tag: bool
 ) -> None:
     project, current, following = two_generations(tmp_path, moto_endpoint, "preparing", record_next=record_next)
+    for key in following if enrolled_tag else ():  # a stack file that dropped nextKeys after their apply (issue 15)
+        kms(moto_endpoint, key.region).tag_resource(
+            KeyId=key.key_id, Tags=[{"TagKey": "atlassian-cmk:enrolled", "TagValue": "true"}]
+        )
 
     code = main([*REVOKE, "--format", "json", "--project-dir", str(project)], runtime=quiet_cloudtrail(moto_endpoint))
     document = json.loads(capsys.readouterr().out)

@@ -254,3 +254,29 @@ def test_status_fails_closed_when_the_re_encryption_evidence_cannot_be_read(
     assert [f["kind"] for f in unknown] == ["unreachable", "unreachable"]
     assert all(f["message"].startswith("RE-ENCRYPTION EVIDENCE UNKNOWN: ") for f in unknown)
     assert not [n for n in document["notes"] if "EVIDENCE UNKNOWN" in n]
+
+
+def test_status_names_next_keys_enrolled_but_no_longer_recorded(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """nextKeys dropped from the stack file while the applied record (enrolled tag) is on the next keys (issue 15)."""
+    project, _, following = two_generations(tmp_path, moto_endpoint, "in-progress")
+    for key in following:  # what the apply of the recorded nextKeys wrote (generations.generation_key_tags)
+        tags = [{"TagKey": "atlassian-cmk:enrolled", "TagValue": "true"}]
+        emulator_clients(moto_endpoint)("kms", key.region).tag_resource(KeyId=key.key_id, Tags=tags)
+    path = project / f"Pulumi.{STACK}.yaml"
+    text = path.read_text()
+    path.write_text(text[: text.index("  atlassian-cmk:nextKeys:")])
+    rt, _ = runtime_with(moto_endpoint, {region: [] for region in REGIONS})  # one generation recorded: no evidence
+
+    code, out = status(project, rt, capsys, "--json")
+    document = json.loads(out)
+
+    assert code == ExitCode.DRIFT
+    dropped = [f for f in document["findings"] if f["message"].startswith("DROPPED:")]
+    assert [(f["kind"], f["region"]) for f in dropped] == [("drift", key.region) for key in following]
+    for finding, key in zip(dropped, following, strict=True):
+        assert (
+            f"the next generation's keys are enrolled with Atlassian ({key.arn}, behind alias/atlassian-cmk/"
+            f"{STACK}/next, is tagged atlassian-cmk:enrolled=true); atlassian-cmk:nextKeys cannot be removed"
+        ) in finding["message"]

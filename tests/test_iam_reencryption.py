@@ -12,7 +12,7 @@ from atlassian_cmk.composed_policy import composed_key_policy
 from atlassian_cmk.config import StackConfig, parse_stack_config
 from atlassian_cmk.iam_policy import Decision, Request, effective_kms_decision, parse_policy
 from atlassian_cmk.iam_roles import role_policy, role_scope
-from atlassian_cmk.naming import TAG_KEY_PAIR, TAG_REENCRYPTION, TAG_REVOCATION_ID, TAG_STACK
+from atlassian_cmk.naming import TAG_ENROLLED, TAG_KEY_PAIR, TAG_REENCRYPTION, TAG_REVOCATION_ID, TAG_STACK
 from atlassian_cmk.stack_file import raw_config_from_text
 from rehearsal.iam_samples import ROOT, SAMPLE_ACCOUNT, SAMPLE_ENROLLED, enrolled_stack_text
 
@@ -203,3 +203,18 @@ def test_before_enrollment_the_stacks_alias_cannot_be_pointed_at_an_untagged_key
 
     assert allowed("kms:UpdateAlias", ALIAS) and allowed("kms:CreateAlias", OTHER, ours)
     assert not allowed("kms:UpdateAlias", OTHER)  # untagged: no IfExists pass
+
+
+def test_recording_next_keys_lets_apply_alone_tag_them_enrolled() -> None:
+    """The apply after `cmkctl enroll --next` adds `atlassian-cmk:enrolled=true` to the next keys (issue 15,
+    generations.generation_key_tags): allowed to the apply role by ARN; denied to break-glass, since the
+    tag is evidence (the key policy's ProtectCmkEvidence statements) that a dropped nextKeys is refused by."""
+    enrolled = {TAG_ENROLLED: "true"}
+    next_tags = {**NEXT_TAGS, TAG_REENCRYPTION: "preparing"}
+    cfg = phase("preparing", next_keys=True)
+    for key in (NEW, NEW_WEST):
+        assert decide(cfg, "apply", "kms:TagResource", key, tags=next_tags, request_tags=enrolled).allowed, key
+        denied = decide(cfg, "break-glass", "kms:TagResource", key, tags=next_tags, request_tags=enrolled)
+        assert (denied.allowed, denied.reason) == (False, "explicit-deny")
+        assert denied.statements == ("ProtectCmkEvidenceTags",)
+        assert not decide(cfg, "break-glass", "kms:UntagResource", key, tags=next_tags, request_tags=enrolled).allowed

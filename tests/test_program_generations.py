@@ -225,3 +225,39 @@ def test_impact_describes_each_transition() -> None:
     assert "RETIREMENT" in summary
     assert "Backups protected by them no longer work" in details
     assert generation_arns(1)["us-east-1"] in details
+
+
+RECORDED = {**PREPARING, "nextKeys": generation_arns(2)}
+"""`preparing` once `cmkctl enroll --next` recorded the next generation."""
+
+
+def enrolled_tags(run: ProgramRun) -> dict[str, str | None]:
+    return {key.name: key.inputs["tags"].get("atlassian-cmk:enrolled") for key in run.kms_keys}
+
+
+def test_a_generation_is_tagged_enrolled_only_once_its_own_arns_are_recorded() -> None:
+    """Issue 15: the deployed tags tell a next generation never recorded from one whose nextKeys were dropped."""
+    walk = [run_ok(**phase) for phase in (PREPARING, RECORDED, PROMOTED, RETIRED)]
+    preparing, recorded, promoted, retired = (enrolled_tags(run) for run in walk)
+    current, following = [f"cmk-{r}" for r in REGIONS], [f"cmk-gen2-{r}" for r in REGIONS]
+    assert preparing == {**dict.fromkeys(current, "true"), **dict.fromkeys(following, None)}
+    # Recording nextKeys, promotion (the next keys enrolled as current) and retirement (the old ones a
+    # retiredKeys entry): every key of every generation stays tagged from then on.
+    assert recorded == promoted == retired == dict.fromkeys(current + following, "true")
+
+
+def test_recording_the_next_keys_changes_only_their_enrolled_tag_in_place() -> None:
+    before, after = run_ok(**PREPARING), run_ok(**RECORDED)
+    assert {r.urn for r in before.resources} == {r.urn for r in after.resources}  # nothing created or deleted
+    old, new = keys_by_name(before), keys_by_name(after)
+    for name, key in new.items():
+        # No replacement: no replace-on-change or delete-before-replace asked, and apart from the one tag the
+        # inputs are the previous ones (tags are updated in place, never ForceNew in the provider).
+        assert list(key.request.replaceOnChanges) == [] and not key.request.deleteBeforeReplace
+        changed = {k for k in {*key.inputs, *old[name].inputs} if key.inputs.get(k) != old[name].inputs.get(k)}
+        tags = key.inputs["tags"]
+        if name.startswith("cmk-gen2-"):
+            assert changed == {"tags"}
+            assert {k: v for k, v in tags.items() if k != "atlassian-cmk:enrolled"} == old[name].inputs["tags"]
+        else:
+            assert changed == set()

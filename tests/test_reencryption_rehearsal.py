@@ -239,3 +239,25 @@ def test_the_walks_lines_fit_the_text_width(walked: tuple[ReencryptionRehearsal,
     result, _ = walked
     assert any(line.startswith("  applied (pulumi up): ") for line in result.said)
     assert [line for line in result.said if len(line) > TEXT_WIDTH] == []
+
+
+def test_dropping_the_recorded_next_keys_is_refused_by_enrolled_keys_kept_alone(
+    walked: tuple[ReencryptionRehearsal, Path],
+) -> None:
+    """Issue 15: once `enroll --next` is applied the next keys are tagged enrolled, so the drop shows."""
+    result, _ = walked
+    step = result.step("Pull request: drop nextKeys while in progress")
+    assert step.pull_request is not None and step.applied is None
+    assert step.pull_request.blocking_policies() == [IDENTITY]
+    refused = step.pull_request.steps
+    assert refused is not None
+    assert sorted(name.rsplit("::", 1)[1] for name in refused.refused()) == [
+        "cmk-gen2-us-east-1",
+        "cmk-gen2-us-west-2",
+        "cmk-us-east-1",
+        "cmk-us-west-2",
+    ]
+    messages = [v.message for v in step.pull_request.mandatory]
+    for arn in result.generation_arns(2).values():
+        assert any(arn in m and "atlassian-cmk:nextKeys cannot be removed" in m for m in messages), arn
+    assert "NEXT KEYS REMOVED" in impact(result, "Pull request: drop nextKeys while in progress")

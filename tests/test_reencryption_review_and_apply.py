@@ -38,7 +38,7 @@ def test_recording_next_keys_names_the_arns_to_hand_atlassian() -> None:
 def test_changing_recorded_next_keys_is_critical() -> None:
     base = {**IN_PROGRESS, "nextKeys": generation_arns(2)}
     (change,) = changes(base, {**IN_PROGRESS, "nextKeys": generation_arns(3)}, "next-keys")
-    assert change.severity == "critical"
+    assert change.severity == "critical" and change.blocks  # cmkctl impact exits 4, as for enrolledKeys
     assert "Atlassian re-encrypts to the ARNs on its ticket" in change.summary
     assert f"- us-east-1: {generation_arns(2)['us-east-1']}" in change.details
     assert f"+ us-east-1: {generation_arns(3)['us-east-1']}" in change.details

@@ -311,3 +311,31 @@ def test_enrolling_for_the_first_time_does_not_fail_the_impact_check(repo: Path)
     (repo / "Pulumi.prod.yaml").write_text(PROD + ENROLLED)
 
     assert main(["--project-dir", str(repo), "impact", "--base", "main"]) == 0
+
+
+NEXT_KEYS = (
+    "  atlassian-cmk:nextKeys:\n"
+    f"    us-east-1: {EAST_ARN.replace('1234abcd', '3334abcd')}\n"
+    f"    us-west-2: {WEST_ARN.replace('2234abcd', '4434abcd')}\n"
+)
+
+
+@pytest.mark.parametrize("status", ["preparing", "in-progress"])
+def test_removing_recorded_next_keys_fails_the_impact_check(
+    repo: Path, capsys: pytest.CaptureFixture[str], status: str
+) -> None:
+    """As for enrolledKeys: no declaration makes dropping the next generation's record acceptable (issue 15)."""
+    from atlassian_cmk.cli.main import main
+
+    reencrypting = PROD.replace("status: none", f"status: {status}\n    ticket: PS-1") + ENROLLED
+    commit_base(repo, reencrypting + NEXT_KEYS)
+    (repo / "Pulumi.prod.yaml").write_text(reencrypting)
+
+    code = main(["--project-dir", str(repo), "impact", "--base", "main", "--format", "json"])
+
+    document = json.loads(capsys.readouterr().out)
+    assert code == 4 and document["blocked"] is True
+    removed = next(c for c in document["changes"] if c["kind"] == "next-keys")
+    assert removed["severity"] == "critical" and removed["blocks"] is True
+    assert removed["summary"].startswith("NEXT KEYS REMOVED: the next generation was handed to Atlassian")
+    assert removed["summary"].endswith("; this check fails")

@@ -15,7 +15,7 @@ from typing import Any
 from atlassian_cmk.aws.kms_reads import ClientFactory, default_client_factory, describe_error
 from atlassian_cmk.composed_policy import composed_key_policy
 from atlassian_cmk.config import StackConfig
-from atlassian_cmk.generations import CURRENT, NEXT, generation_key_tags, generations
+from atlassian_cmk.generations import CURRENT, NEXT, generation_key_tags, generations, role_recorded
 from atlassian_cmk.naming import CURRENT_KEY_PAIR, KEY_DESCRIPTION, RECORD_TAGS, TAG_STACK, alias_name, key_tags
 
 MAX_KEYS_SCANNED_PER_REGION = 2000
@@ -56,13 +56,14 @@ def create_key_pair(
         config, account_id=identity["Account"], partition=partition, drill_stand_in=drill_stand_in
     )
     alias = alias_name(stack, key_pair)
+    recorded = role_recorded(config, key_pair)
     created: list[ProvisionedKey] = []
     primary_key_id: str | None = None
     for region in config.regions:
         kms = client_factory("kms", region)
         tags = [
             {"TagKey": k, "TagValue": v}
-            for k, v in {**key_tags(config, stack, region, key_pair), **(extra_tags or {})}.items()
+            for k, v in {**key_tags(config, stack, region, key_pair, recorded=recorded), **(extra_tags or {})}.items()
         ]
         description = KEY_DESCRIPTION.format(stack=stack, region=region)
         metadata: dict[str, Any]

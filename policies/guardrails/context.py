@@ -70,8 +70,9 @@ def invalid_config_message(errors: StackConfigErrors, policy: str) -> str:
 K = TypeVar("K")
 V = TypeVar("V")
 
-StateReader = Callable[[str, tuple[str, ...], KeyGeneration | None], DeployedState]
-"""(stack, regions, enrolled keys or None) -> the deployed state: by enrolled ARN once enrolled, else by alias."""
+StateReader = Callable[[str, tuple[str, ...], KeyGeneration | None, str | None], DeployedState]
+"""(stack, regions, recorded keys or None, alias or None for the stack's own) -> the deployed state: by
+recorded ARN (the alias read beside them), else through the alias."""
 
 
 class _SingleFlight(Generic[K, V]):
@@ -97,21 +98,26 @@ class _SingleFlight(Generic[K, V]):
 
 
 class DeployedStateCache:
-    """One read of the deployed keys per (stack, regions, enrolled keys), shared by every policy and
-    thread, so the pack makes at most one round of reads per region per process."""
+    """One read of the deployed keys per (stack, regions, recorded keys, alias), shared by every policy
+    and thread, so the pack makes at most one round of reads per region per process."""
 
     def __init__(self, reader: StateReader) -> None:
         self._reader = reader
-        self._reads: _SingleFlight[tuple[str, tuple[str, ...], KeyGeneration | None], DeployedState] = (
+        self._reads: _SingleFlight[tuple[str, tuple[str, ...], KeyGeneration | None, str | None], DeployedState] = (
             _SingleFlight()
         )
 
-    def get(self, stack: str, regions: tuple[str, ...], enrolled: KeyGeneration | None = None) -> DeployedState:
-        return self._reads.get((stack, regions, enrolled), lambda: self._reader(stack, regions, enrolled))
+    def get(
+        self, stack: str, regions: tuple[str, ...], enrolled: KeyGeneration | None = None, alias: str | None = None
+    ) -> DeployedState:
+        """`alias`: another generation's alias (`alias/atlassian-cmk/<stack>/next`); None: the stack's own."""
+        return self._reads.get((stack, regions, enrolled, alias), lambda: self._reader(stack, regions, enrolled, alias))
 
 
 DEPLOYED_STATE = DeployedStateCache(
-    lambda stack, regions, enrolled: read_deployed_state(stack, regions, with_policy=True, enrolled=enrolled)
+    lambda stack, regions, enrolled, alias: read_deployed_state(
+        stack, regions, key_pair_alias=alias, with_policy=True, enrolled=enrolled
+    )
 )
 """The pack process's one cache: a new process (a new preview or update) reads afresh."""
 

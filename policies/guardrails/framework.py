@@ -43,6 +43,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from atlassian_cmk.config import StackConfig, StackConfigErrors
 from atlassian_cmk.live_keys import DeployedState
+from atlassian_cmk.naming import alias_name
 from atlassian_cmk.realm_findings import RealmFinding, realm_message
 
 from .context import DEPLOYED_STATE, invalid_config_message, raw_stack_config, stack_config, stack_name
@@ -71,6 +72,11 @@ class Realm:
         """The deployed keys of every region of the realm (one read per pack process): the enrolled
         keys by ARN once enrolled (every enrolled region, also one the stack drops), else through the alias."""
         return DEPLOYED_STATE.get(self.stack, self.config.regions, self.config.enrolled_keys)
+
+    def deployed_through_alias(self, key_pair: str) -> DeployedState:
+        """The keys the alias of generation `key_pair` names now (`alias/atlassian-cmk/<stack>/next`), in
+        every region of the realm (one read per pack process): a generation the stack does not record."""
+        return DEPLOYED_STATE.get(self.stack, self.config.regions, None, alias_name(self.stack, key_pair))
 
 
 RealmCheck = Callable[[Realm, Mapping[str, Any]], Iterable[RealmFinding]]

@@ -12,7 +12,9 @@ own inputs show (the program declaring another key type than the configuration m
 that key. On the whole stack (AnalyzeStack, after the plan): a key whose `arn` output is not its
 enrolled ARN (unknown in preview: created or replaced) fails every key the same way. Before
 enrollment (no `atlassian-cmk:enrolledKeys`) there is nothing to keep yet: the first deployment
-creates the keys.
+creates the keys, unless the keys behind the alias are tagged enrolled (enrolledKeys was removed).
+Likewise with no `nextKeys`: a key behind `alias/atlassian-cmk/<stack>/next` tagged enrolled means
+an applied change recorded the next generation and this one drops it (issue 15).
 
 only-component-keys: a KMS resource outside the CmkKeyPair component (for instance the real key
 adopted with `import` and `ignoreChanges`, a KeyPolicy emptying the enrolled key's policy, an Alias
@@ -37,6 +39,7 @@ from pulumi_policy import (
 )
 
 from atlassian_cmk.config import StackConfigErrors, shorten_repr
+from atlassian_cmk.generations import NEXT
 from atlassian_cmk.identity_rules import (
     KEY_TYPE,
     LOSS,
@@ -49,7 +52,9 @@ from atlassian_cmk.identity_rules import (
     output_arn_findings,
     promoted_from,
     removed_enrollment_findings,
+    unreadable_generation_findings,
 )
+from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import COMPONENT_TYPE, CURRENT_KEY_PAIR
 from atlassian_cmk.realm_findings import RealmFinding, realm_message
 
@@ -60,8 +65,9 @@ from .settings import COMPONENT_KEYS_POLICY, IDENTITY_POLICY
 
 DESCRIPTION = (
     "Checks whether the change keeps every key Atlassian holds (atlassian-cmk:enrolledKeys): no enrolled region "
-    "dropped, no key replaced (multiRegion flip, Key <-> ReplicaKey), each key's ARN its enrolled ARN, and the "
-    "alias still naming the enrolled key; any of these holds back every key of the realm."
+    "dropped, no key replaced (multiRegion flip, Key <-> ReplicaKey), each key's ARN its enrolled ARN, the "
+    "alias still naming the enrolled key, and neither enrolledKeys nor a recorded nextKeys removed while the keys "
+    "are tagged enrolled; any of these holds back every key of the realm."
 )
 COMPONENT_DESCRIPTION = (
     "Checks whether every aws:kms/* resource in the stack (keys, replica and external keys, key policies, aliases, "
@@ -85,6 +91,7 @@ def identity_findings(realm: Realm, _settings: Mapping[str, Any]) -> Iterator[Re
         return
     yield from (RealmFinding(finding.message) for finding in dropped_keys(config))
     state = realm.deployed()
+    yield from _dropped_next_generation(realm, state)
     promotion = promoted_from(config)
     yield from (
         RealmFinding(f.message) for f in enrolled_evidence_findings(state, CURRENT_KEY_PAIR, promotion=promotion)
@@ -102,6 +109,23 @@ def identity_findings(realm: Realm, _settings: Mapping[str, Any]) -> Iterator[Re
                 reading.region,
             )
     yield from (RealmFinding(finding.message) for finding in alias_findings(state, promotion=promotion))
+
+
+def _dropped_next_generation(realm: Realm, current: DeployedState) -> Iterator[RealmFinding]:
+    """With no nextKeys, a key behind `alias/atlassian-cmk/<stack>/next` tagged enrolled: nextKeys was dropped.
+
+    Read whatever the status says: a pull request may drop nextKeys and change the status at once. The
+    ARNs the stack enrolls are not a dropped next generation (a promotion's pull request: the `/next` alias
+    names them until its apply removes it). A region whose alias cannot be read fails closed, said once when the
+    current generation's read failed there too.
+    """
+    config = realm.config
+    if config.next_keys is None:
+        recorded = {key.arn for key in config.enrolled_keys or ()}
+        following = realm.deployed_through_alias(NEXT)
+        yield from (RealmFinding(f.message) for f in removed_enrollment_findings(following, NEXT, recorded))
+        said = {reading.region for reading in current.readings if reading.error is not None}
+        yield from (RealmFinding(f.message) for f in unreadable_generation_findings(following, NEXT, said))
 
 
 def check_own_key(key: CmkKey, _opts: PolicyResourceOptions, _settings: Mapping[str, Any]) -> Iterator[str]:
