@@ -30,8 +30,10 @@ Developer Guide, "Use tags to control access to KMS keys"). The same lag would r
 legitimate acquisition for up to five minutes after a release (a restore right after a revoke,
 the drill), so the key policy has no such statement. What still catches the residual race: the
 holder checks at release that the lease is still its own (else it names the operation that took
-it over, exit 2), and revoke/restore re-read every region at the end (exit 2, naming the other
-operation's record).
+it over: exit 2 when a revocation did; another restore wanted the keys Enabled too, which the end
+check judged, so that is a note), a restore's retried EnableKey first checks on the retry's own read
+that the lease is still its own (`aws.lease.LeaseHold.taken_over`), and revoke/restore re-read every
+region at the end (exit 2, naming the other operation's record).
 
 The lease is coordination between honest operators, not a security boundary: anyone allowed to
 call DisableKey can do so without it. It does not block the reviewed path: `pulumi up` neither

@@ -16,6 +16,7 @@ import pytest
 from atlassian_cmk.cli.main import Runtime, main
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import (
+    TAG_ENABLED,
     TAG_GUARD_OVERRIDE,
     TAG_REENCRYPTION,
     TAG_RESTORE_TICKET,
@@ -366,8 +367,11 @@ def test_a_key_enabled_through_the_reviewed_path_keeps_its_write_once_record_and
     keys = provision(project, moto_endpoint)
     assert revoke(project, runtime(moto_endpoint), "--yes", reason="Old incident A", ticket="OLD-A") == 0
     old_id = live(moto_endpoint, "us-east-1").tags[TAG_REVOCATION_ID]
-    for key in keys:  # `pulumi up` with enabled: true: EnableKey, no restore record
+    for key in keys:  # `pulumi up` with enabled: true: EnableKey and the enabled tag, no restore record
         kms(moto_endpoint, key.region).enable_key(KeyId=key.key_id)
+        kms(moto_endpoint, key.region).tag_resource(
+            KeyId=key.key_id, Tags=[{"TagKey": TAG_ENABLED, "TagValue": "true"}]
+        )
 
     code = revoke(project, runtime(moto_endpoint), "--yes", reason="New incident B", ticket="NEW-B")
 

@@ -187,6 +187,9 @@ def test_a_revoke_of_enrolled_keys_that_no_longer_exist_names_them_key_lost(
     assert out.count("nothing was changed") == 1, out
     assert not wide(captured.out)
     assert "KEY LOST" in out
+    # The heading matches the exit code (5) and the lines: no REFUSED (a guard's word) anywhere.
+    assert "KEY LOST: no enrolled key of stack prod is found; nothing was changed:" in out
+    assert "REFUSED" not in out
     assert gone["us-east-1"] in out and gone["us-west-2"] in out
     assert "--override-reencryption-guard" not in out
     assert "evidence tags cannot be trusted" not in out

@@ -27,8 +27,10 @@ from atlassian_cmk.naming import (
 )
 from atlassian_cmk.records import (
     REVOCATION_RECORD,
+    current_realm_record,
     has_current_revocation,
     record_order,
+    replacement,
     revocation_record,
 )
 from atlassian_cmk.workflows.changes import RegionChange, RegionOutcome, TagChange, TagPlanner
@@ -86,14 +88,22 @@ def converge_keys(
     plan_tags: TagPlanner,
     client_factory: ClientFactory,
     policy: RetryPolicy,
+    yields_to: Callable[[LiveKey], str | None] | None = None,
 ) -> tuple[RegionChange, ...]:
-    """Bring every region's key to the wanted state, all regions at once; never undo a region."""
+    """Bring every region's key to the wanted state, all regions at once; never undo a region.
+
+    `yields_to(key)`: asked before a RETRIED DisableKey/EnableKey, on the key as the retry just read it
+    (tags included, so no extra request): why this run must not change it any more (restore's lease
+    taken over by a revoke: `aws.lease.LeaseHold.taken_over`), or None. A reason makes the region
+    `overtaken` without the request."""
 
     def run(reading: RegionReading) -> RegionChange:
         # Once enrolled, the key is addressed by the enrolled key ID only: never re-found through the alias.
         enrolled = parse_key_arn(reading.enrolled_arn) if reading.enrolled_arn else None
         key_ref = enrolled.key_id if enrolled is not None else deployed.alias
-        return _converge_region(reading, deployed.stack, key_ref, enable, plan_tags, client_factory, policy)
+        return _converge_region(
+            reading, deployed.stack, key_ref, enable, plan_tags, client_factory, policy, yields_to
+        )
 
     workers = policy.max_workers or max(1, len(deployed.readings))
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -117,6 +127,7 @@ def _converge_region(
     plan_tags: TagPlanner,
     client_factory: ClientFactory,
     policy: RetryPolicy,
+    yields_to: Callable[[LiveKey], str | None] | None = None,
 ) -> RegionChange:
     """One region's chain: state change, read back, record, read back.
 
@@ -177,6 +188,14 @@ def _converge_region(
                     key,
                 )
             verified = True
+            if key.enabled != enable and attempt > 1 and yields_to is not None:
+                # A retry re-read the key (above): if another operation took this run's lease meanwhile
+                # (a revoke taking over a restore), its change stands; never send ours again over it.
+                yielded = yields_to(key)
+                if yielded is not None:
+                    want = "Enabled" if enable else "Disabled"
+                    detail = f"{key.key_state}, not {want}: {yielded}; {operation} not sent again"
+                    return RegionChange(region, "overtaken", detail, attempt, key, state_changed=changed)
             if key.enabled != enable:
                 answer: str | None = None
                 try:
@@ -329,11 +348,17 @@ def settle(
     realm split: the slower one's write lands after the other's read-back. A region whose state is no
     longer what this run set becomes `overtaken`, with the key as read now (its tags name the other
     operation). **Does another revocation's record stand somewhere?** (revoke only) Two revokes at
-    once both disable and both tag; the key policy makes an open record write-once to every
-    principal but the CI apply role (`atlassian_cmk.evidence`), so in each region the first record
-    written stands. The labels (`RegionChange.label`) of the keys whose current record has another
-    revocation id than the earliest one (`records.record_order`) are returned, so the report names
-    them; aligning them is a change to evidence, the apply role's, through the reviewed path.
+    once both disable and both tag, each region's record in its own TagResource. Tags are
+    last-writer-wins, and the key policy's write-once Deny on an open record
+    (`atlassian_cmk.evidence`) keys on `aws:ResourceTag`, which "might take up to five minutes" to
+    affect authorization (AWS KMS Developer Guide, "Use tags to control access to KMS keys"): within
+    a race either run's write may land last in either region, so the realm can end with run 1's id in
+    one region and run 2's in another. The rule: **the earliest record stands in every region**
+    (`records.record_order`; the reinstatement clock then never starts later than the first
+    revocation). A run that finds a mix writes the earliest record over the other one, once, in
+    those regions (`_align_records`), and reads them again. The labels (`RegionChange.label`) of the
+    keys that still carry another revocation id (the write-once Deny refused the alignment) are
+    returned, so the report names them and the exit code says it (9).
     """
     targets = [index for index, change in enumerate(changes) if change.converged and change.key is not None]
     if not targets:
@@ -355,17 +380,64 @@ def settle(
     with ThreadPoolExecutor(max_workers=policy.max_workers or len(targets)) as pool:
         fresh = dict(zip(targets, pool.map(reread, [changes[index] for index in targets]), strict=True))
     settled = tuple(fresh.get(index, change) for index, change in enumerate(changes))
-    if enable:
+    if enable or not _other_records(settled):
         return settled, ()
+    aligned = _align_records(settled, client_factory, policy)
+    return aligned, _other_records(aligned)
+
+
+def _other_records(changes: tuple[RegionChange, ...]) -> tuple[str, ...]:
+    """Labels of the disabled keys whose current record has another revocation id than the earliest
+    record on the keys (`records.record_order`). Only a record of ANOTHER revocation (another id) means
+    another operator ran at the same time; this run's own record with and without a time (a key it
+    found disabled) is one revocation."""
     records = {
         change.label: revocation_record(change.key.tags)
-        for change in settled
+        for change in changes
         if change.key is not None and not change.key.enabled and has_current_revocation(change.key.tags)
     }
     if len(set(records.values())) <= 1:
-        return settled, ()
+        return ()
     winner = min(records.values(), key=record_order)
-    # Only a record of ANOTHER revocation (another id) means another operator ran at the same time;
-    # this run's own record with and without a time (a key it found disabled) is one revocation.
     index = REVOCATION_RECORD.index(TAG_REVOCATION_ID)
-    return settled, tuple(label for label, record in records.items() if record[index] != winner[index])
+    return tuple(label for label, record in records.items() if record[index] != winner[index])
+
+
+def _align_records(
+    changes: tuple[RegionChange, ...], client_factory: ClientFactory, policy: RetryPolicy
+) -> tuple[RegionChange, ...]:
+    """Write the earliest record (`records.current_realm_record`) over another revocation's on the keys
+    that carry one, all at once, one TagResource each (never UntagResource: fields the earliest record
+    lacks are written ""), then read them again. Once, never a loop; a write AWS refuses (the
+    write-once Deny already in effect for the other record) leaves the key as it is, and its label
+    stays in `_other_records` for the report."""
+    winner = current_realm_record(
+        change.key.tags
+        for change in changes
+        if change.key is not None and not change.key.enabled and has_current_revocation(change.key.tags)
+    )
+    assert winner is not None  # _other_records found at least two records
+    winner_id = winner.get(TAG_REVOCATION_ID, "")
+    others = set(_other_records(changes))
+
+    def align(change: RegionChange) -> RegionChange:
+        if change.label not in others or change.key is None:
+            return change
+        key = change.key
+        replaced = key.tags.get(TAG_REVOCATION_ID) or "a record without an id"
+        try:
+            kms = client_factory("kms", change.region)
+            put = replacement(key.tags, winner)
+            kms.tag_resource(KeyId=key.key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in put.items()])
+        except Exception as error:  # noqa: BLE001 - reported: the region keeps the other record
+            detail = f"{change.detail}; record {replaced} not aligned to {winner_id}: {describe_error(error)}"
+            return dataclasses.replace(change, detail=detail)
+        reading = read_key(kms, change.region, key.key_id)
+        detail = (
+            f"{change.detail}; record aligned: {replaced} (another revoke at the same time) replaced by "
+            f"{winner_id}, the earliest"
+        )
+        return dataclasses.replace(change, key=reading.key or key, detail=detail)
+
+    with ThreadPoolExecutor(max_workers=policy.max_workers or len(changes)) as pool:
+        return tuple(pool.map(align, changes))

@@ -54,6 +54,22 @@ class LeaseHold:
     """Waits for lease writes still in flight (revoke's, sent beside DisableKey) before a release, so
     Ctrl-C never releases ahead of a write that then lands and outlives the run."""
 
+    def taken_over(self, key: LiveKey) -> str | None:
+        """Why this run must no longer change `key` (read just now, tags included): the lease there is
+        not this run's any more (another operation's, or blanked), where this run held it; None: go on.
+
+        For a retried state change (`kms_actions.converge_keys`' `yields_to`): the retry's own fresh
+        read carries the lease tag, so the check costs no request. A region where the lease was never
+        held (`not_held`) is not judged: there the run is not kept apart, and says so."""
+        if self.held.get(key.region) != key.key_id:
+            return None
+        value = key.tags.get(TAG_LEASE)
+        if value == self.lease.tag_value():
+            return None
+        found = parse_lease(value)
+        what = found.describe(datetime.now(UTC)) if found is not None else "blanked by another operation"
+        return f"this run's lease there was taken over ({what})"
+
     def notes(self) -> list[str]:
         """Lines for the operator: leases broken, regions where the lease is not held."""
         lines = [f"LEASE BROKEN in {region} (expired or unreadable): {what}" for region, what in self.broken]
@@ -73,11 +89,21 @@ class LeaseRelease:
     released: tuple[str, ...]
     taken_over: tuple[tuple[str, str], ...]
     failed: tuple[tuple[str, str], ...]
+    revoked: tuple[str, ...] = ()
+    """The taken-over regions where a revocation is what took over (a revoke's lease there, or the key
+    no longer Enabled, or unreadable: fail closed). Elsewhere another restore's lease replaced this
+    run's, or a restore that then yielded blanked it (both restores want the keys Enabled)."""
+    restore_took: tuple[str, ...] = ()
+    """The taken-over regions where a restore's unexpired lease stands now: that restore may still
+    enable the key after this run's end-state check (what a revoke must not call success)."""
 
     def notes(self, lease: Lease) -> list[str]:
         lines = [
             f"LEASE TAKEN OVER in {region}: {what}; another operation may have changed the keys during this run: "
             "run `cmkctl status`"
+            if region in self.revoked or lease.command != "restore"
+            else f"LEASE TAKEN OVER in {region}: {what}; another restore ran at the same time (the key reads "
+            "Enabled, as both restores set it)"
             for region, what in self.taken_over
         ]
         lines += [
@@ -106,16 +132,18 @@ def _lease_value(kms: Any, key_id: str) -> str | None:
         marker = {"Marker": page["NextMarker"]}
 
 
-def _revocation_named(kms: Any, region: str, key_id: str) -> str:
-    """`; the key is Disabled under revocation rev-... by <arn> (ticket T)` when a revocation took over
-    (its lease is blanked by the time a restore releases: the record names it); else ""."""
+def _revocation_named(kms: Any, region: str, key_id: str) -> tuple[str, bool]:
+    """(`; the key is Disabled under revocation rev-... by <arn> (ticket T)` when a revocation took over
+    (its lease is blanked by the time a restore releases: the record names it), else ""; whether the key
+    reads Enabled now: False when it does not or cannot be read)."""
     reading = read_key(kms, region, key_id)
     key = reading.key
     if key is None or key.enabled or not key.tags.get(TAG_REVOCATION_ID):
-        return ""
+        return "", key is not None and key.enabled
     return (
         f"; the key is {key.key_state} under revocation {key.tags.get(TAG_REVOCATION_ID)} by "
-        f"{key.tags.get(TAG_REVOKED_BY, '?')} (ticket {key.tags.get(TAG_REVOCATION_TICKET, '?')})"
+        f"{key.tags.get(TAG_REVOKED_BY, '?')} (ticket {key.tags.get(TAG_REVOCATION_TICKET, '?')})",
+        False,
     )
 
 
@@ -238,6 +266,8 @@ def release_lease(hold: LeaseHold) -> LeaseRelease:
     released: list[str] = []
     taken: list[tuple[str, str]] = []
     failed: list[tuple[str, str]] = []
+    revoked: list[str] = []
+    restore_took: list[str] = []
     for region, key_id in sorted(hold.held.items()):
         try:
             kms = hold.client_factory("kms", region)
@@ -246,7 +276,12 @@ def release_lease(hold: LeaseHold) -> LeaseRelease:
                 found = parse_lease(value)
                 now = datetime.now(UTC)
                 what = found.describe(now) if found else "the lease was blanked by another operation"
-                taken.append((region, f"{what}{_revocation_named(kms, region, key_id)}"))
+                named, enabled = _revocation_named(kms, region, key_id)
+                taken.append((region, f"{what}{named}"))
+                if not enabled or not (found is None or (isinstance(found, Lease) and found.command == "restore")):
+                    revoked.append(region)
+                if isinstance(found, Lease) and found.command == "restore" and not found.expired(now):
+                    restore_took.append(region)
             else:
                 _tag(kms, key_id, "")
                 released.append(region)
@@ -254,7 +289,7 @@ def release_lease(hold: LeaseHold) -> LeaseRelease:
             failed.append((region, describe_error(error)))
             continue
         del hold.held[region]
-    return LeaseRelease(tuple(released), tuple(taken), tuple(failed))
+    return LeaseRelease(tuple(released), tuple(taken), tuple(failed), tuple(revoked), tuple(restore_took))
 
 
 def _release_into(hold: LeaseHold, result: list[LeaseRelease]) -> None:

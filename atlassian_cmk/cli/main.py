@@ -668,7 +668,7 @@ class _LeaseRefused(Exception):
 
 
 @contextlib.contextmanager
-def _lease(run: _Run, stack: str, keys: DeployedState, caller: str) -> Iterator[None]:
+def _lease(run: _Run, stack: str, keys: DeployedState, caller: str) -> Iterator[LeaseHold]:
     """Restore's break-glass lease around EnableKey and its verification (`atlassian_cmk/lease.py`): taken
     before the first change, released after the verification, on an error and (in `_on_sigint`) on Ctrl-C.
     Revoke does not come here: it never waits (`atlassian_cmk.aws.lease.RevokeLease`)."""
@@ -690,17 +690,19 @@ def _lease(run: _Run, stack: str, keys: DeployedState, caller: str) -> Iterator[
     for note in hold.notes():
         run.say(note)
     try:
-        yield
+        yield hold
     finally:
         released = release_lease(hold)
         for note in released.notes(lease):
             run.say(note)
-        run.lease_taken_over = run.lease_taken_over or bool(released.taken_over)
-        if released.taken_over:
+        # Only a revocation taking over makes the restore yield (exit 2): another restore that replaced or
+        # blanked this run's lease wanted the keys Enabled too, and the end-state check already judged them.
+        run.lease_taken_over = run.lease_taken_over or bool(released.revoked)
+        if released.revoked:
             # Restore yields: it never sends EnableKey again after a revocation took over.
             run.say(
                 f"RESTORE OVERTAKEN: a revocation took over this restore's lease in "
-                f"{', '.join(region for region, _ in released.taken_over)} (named above); the revocation stands. "
+                f"{', '.join(released.revoked)} (named above); the revocation stands. "
                 "Run `cmkctl status`; restore again only once that revocation's incident is closed"
             )
 

@@ -12,12 +12,13 @@ from atlassian_cmk.naming import (
     TAG_RESTORE_TICKET,
     TAG_RESTORED_AT,
     TAG_RESTORED_BY,
+    TAG_REVOCATION_ID,
     TAG_REVOCATION_REASON,
     TAG_REVOCATION_TICKET,
     TAG_REVOKED_AT,
     TAG_REVOKED_BY,
 )
-from atlassian_cmk.records import has_current_revocation
+from atlassian_cmk.records import current_realm_record, has_current_revocation
 from atlassian_cmk.reencryption_activity import KeyUse, ReencryptionActivity
 from atlassian_cmk.status import StatusReport
 from atlassian_cmk.timeline import RevocationClock, iso
@@ -232,9 +233,13 @@ def render_change(report: ChangeReport) -> str:
         lines.extend(_change_lines(change))
     if report.reconciled:
         regions = ", ".join(report.reconciled)
+        keys = [c.key.tags for c in report.regions if c.key is not None and not c.key.enabled]
+        earliest = (current_realm_record(keys) or {}).get(TAG_REVOCATION_ID, "?")
         lines.append(
-            f"  Another revocation ran at the same time; its record, not the earliest, stands in {regions} (records "
-            "are write-once to break-glass: the CI apply role aligns them)."
+            f"RECORDS DIFFER: another revocation ran at the same time; the realm's record is the earliest, {earliest}, "
+            f"but another stands in {regions}: writing {earliest} there was refused (the key policy makes an open "
+            f"record write-once to break-glass). The keys are disabled; have the CI apply role write {earliest}'s "
+            "tags there."
         )
     for change in report.regions:
         if change.outcome == "overtaken":

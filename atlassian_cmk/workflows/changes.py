@@ -78,6 +78,8 @@ class ChangeReport:
     at: datetime
     regions: tuple[RegionChange, ...]
     reconciled: tuple[str, ...] = ()
+    """Labels of the keys still carrying another revocation's record than the earliest one after
+    `kms_actions.settle` tried to align them (two revokes at once): exit 9."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -91,7 +93,9 @@ class ChangeReport:
             return ExitCode.UNREACHABLE
         if any(r.outcome in ("failed", "overtaken") for r in deployed):
             return ExitCode.SPLIT
-        if any(r.outcome == "record-missing" for r in deployed):
+        if any(r.outcome == "record-missing" for r in deployed) or self.reconciled:
+            # `reconciled`: another revocation's record still stands in some region (two revokes at once,
+            # the alignment to the earliest record refused): the keys are as asked, the record is not one.
             return ExitCode.RECORD_NOT_WRITTEN
         if len(deployed) < len(self.regions):
             return ExitCode.NOT_DEPLOYED

@@ -23,7 +23,7 @@ from atlassian_cmk.naming import (
     TAG_REVOKED_AT,
     TAG_REVOKED_BY,
 )
-from atlassian_cmk.records import has_current_revocation, is_closed, replacement
+from atlassian_cmk.records import has_current_revocation, is_closed, replacement, revocation_in_flight
 from atlassian_cmk.timeline import iso
 from atlassian_cmk.workflows.changes import TagChange, TagPlanner
 
@@ -68,7 +68,11 @@ def revocation_tags(
             # One TagResource call, never UntagResource: the key policy lets break-glass write a record
             # only into an empty or closed slot, and a closed one only with `restored-at` blanked.
             wanted.update(replacement(key.tags, record))
-        elif changed and key.tags.get(TAG_REVOCATION_ID, "") == (open_before or {}).get(key.key_id, ""):
+        elif (
+            changed
+            and key.tags.get(TAG_REVOCATION_ID, "") == (open_before or {}).get(key.key_id, "")
+            and not revocation_in_flight(key.tags, now)
+        ):
             # The open record was on the key before this run disabled it: the key was enabled after it
             # without a restore record (e.g. `pulumi up`). The record is write-once to break-glass
             # (ProtectCmkEvidenceOpenRecord): say so instead of sending a write AWS refuses. (A record

@@ -49,8 +49,8 @@ def _no_wait(_what: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _no_lease(_stack: str, _keys: DeployedState, _caller: str) -> Iterator[None]:
-    yield
+def _no_lease(_stack: str, _keys: DeployedState, _caller: str) -> Iterator[LeaseHold | None]:
+    yield None
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,9 @@ class Session:
     `on_context`: who/where, as soon as it is known (said first). `on_phase(phase, states)`: what the
     run is doing and each key's last known state (label -> KeyState), for the Ctrl-C line.
     `exclusive(stack, keys, caller)`: restore's, held from before EnableKey until after the
-    verification: cmkctl takes the break-glass lease on `keys` there (`atlassian_cmk.lease`) and
-    raises, changing nothing, when another operation holds it. Revoke never waits on it: it writes
+    verification: cmkctl takes the break-glass lease on `keys` there (`atlassian_cmk.lease`), yields
+    the hold (None: no lease, e.g. the drill) and raises, changing nothing, when another operation
+    holds it. Revoke never waits on it: it writes
     its own lease beside DisableKey (`aws.lease.RevokeLease`) and hands it to `on_lease(hold)` so
     an error or Ctrl-C can release it.
     """
@@ -77,7 +78,7 @@ class Session:
     emit: Callable[[Output], None] = _ignore
     on_context: Callable[[RunContext], None] = _ignore
     on_phase: Callable[[str, Mapping[str, str] | None], None] = _ignore
-    exclusive: Callable[[str, DeployedState, str], AbstractContextManager[None]] = _no_lease
+    exclusive: Callable[[str, DeployedState, str], AbstractContextManager[LeaseHold | None]] = _no_lease
     on_lease: Callable[[LeaseHold], None] = _ignore
 
 

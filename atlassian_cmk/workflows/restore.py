@@ -93,11 +93,18 @@ def restore(
         request.ticket, reading.identity.caller, now, realm_restore_record(k.tags for k in current.live_keys())
     )
     with (
-        session.exclusive(stack, current, reading.identity.caller),
+        session.exclusive(stack, current, reading.identity.caller) as hold,
         session.waiting("AWS (EnableKey, tags, verification)"),
     ):
+        # A retried EnableKey first checks, on the retry's fresh read, that the lease is still this
+        # restore's: a revoke that took it over meanwhile stands (restore yields, docs/cmkctl.md).
         changes = converge_keys(
-            current, enable=True, plan_tags=plan, client_factory=session.client_factory, policy=session.policy
+            current,
+            enable=True,
+            plan_tags=plan,
+            client_factory=session.client_factory,
+            policy=session.policy,
+            yields_to=hold.taken_over if hold is not None else None,
         )
         changes, _ = settle(changes, enable=True, client_factory=session.client_factory, policy=session.policy)
     report = ChangeReport("restore", reading.identity.caller, now, changes)

@@ -22,7 +22,7 @@ from atlassian_cmk.aws.lease import RevokeLease, restore_in_progress
 from atlassian_cmk.break_glass import RevokeRequest, guard_evidence_changes, guard_reasons, revoke_refusal
 from atlassian_cmk.config import Revocation, StackConfig
 from atlassian_cmk.evidence import deployed_evidence_protection
-from atlassian_cmk.exit_codes import ExitCode
+from atlassian_cmk.exit_codes import ExitCode, most_severe
 from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.guards import revocation_clock
 from atlassian_cmk.impact import revocation_impact
@@ -68,7 +68,13 @@ def revoke(
     # Every generation's tags (combined), CloudTrail's evidence, and the current keys' evidence protection.
     refusal = revoke_refusal(config, reading.combined(), request, key_policies=key_policies)
     if refusal is not None:
-        out.refused(f"REFUSED: revoking stack {stack} now is unsafe; nothing was changed:", refusal.reasons)
+        # Every enrolled key lost (exit 5) is no guard decision: the heading says what the lines and the code say.
+        heading = (
+            f"KEY LOST: no enrolled key of stack {stack} is found; nothing was changed:"
+            if refusal.code == ExitCode.KEY_LOST
+            else f"REFUSED: revoking stack {stack} now is unsafe; nothing was changed:"
+        )
+        out.refused(heading, refusal.reasons)
         return out.report(
             "revoke", context, refusal.code, now, unchanged_results(reading.roles(), "refused"), refusal.reasons
         )
@@ -172,6 +178,15 @@ def revoke(
     if override is not None and recorded_override:
         out.say(f"GUARD OVERRIDDEN (recorded on the keys in {', '.join(recorded_override)}): {override}")
     code = identity_outcome(out, reading.current, report.exit_code)
+    if released.restore_took:
+        # A restore wrote its lease over this revoke's (it read "free" before this run's write landed): it may
+        # enable a key after this run's end-state check, so this run cannot call the realm revoked (bench_races).
+        out.say(
+            f"RESTORE RUNNING in {', '.join(released.restore_took)}: a restore's lease replaced this revoke's "
+            "there (named above); it may enable keys after this run's check. Run `cmkctl status`, and "
+            "`cmkctl revoke` again if any key reads Enabled"
+        )
+        code = most_severe([code, ExitCode.SPLIT])
     keys = [change.key for change in changes if change.key is not None]
     for line in _other_revocations(keys, request, revocation_id):
         out.say(line)
@@ -183,7 +198,9 @@ def revoke(
         out.say("No region's key is disabled, so there is no config change to commit.")
         return out.report("revoke", context, code, now, results, change=report)
 
-    record = report.record() or {}
+    # Records that still differ (two revokes at once, the alignment refused): the earliest is the realm's
+    # record (kms_actions.settle), so the stack file names that revocation, never this run's by default.
+    record = report.record() or current_realm_record(key.tags for key in keys if not key.enabled) or {}
     fields = revocation_block(record, request.reason, request.ticket, revocation_id, override)
     planned = dataclasses.replace(planned, after=config_edit.with_revocation_fields(planned.before, fields))
     written = finish(

@@ -12,6 +12,7 @@ import http.client
 import json
 import re
 import threading
+import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -57,6 +58,9 @@ class FaultRule:
     forward_first: bool = False
     hang: bool = False
     """Never answer (until the proxy's `release`): with `forward_first`, a read timeout that still reached AWS."""
+    after: int = 0
+    """Let this many matching requests through first: e.g. the third TagResource of a region refused
+    (AWS's answer once a key-policy Deny on the tags the first two wrote is in effect)."""
 
 
 @dataclass
@@ -87,6 +91,9 @@ class FaultProxy:
     observe: Callable[[Call, bytes], None] | None = None
     """Called with each request before it is answered or forwarded (on the handler's thread): a test
     snapshots what the request acts on, e.g. a key's tags as the key policy would see them."""
+    delay: Callable[[Call], float] | None = None
+    """Seconds to wait before forwarding each request (benchmarks only: bench/bench_races.py draws them
+    at random from a printed seed; tests never wait on time)."""
     requests: list[tuple[Call, bytes]] = field(default_factory=list)
     """Every request with its body, in arrival order: what the client actually sent (the policy tests
     evaluate each KMS request against the key policy and the IAM role)."""
@@ -133,6 +140,7 @@ class FaultProxy:
         message: str = "injected fault",
         forward_first: bool = False,
         hang: bool = False,
+        after: int = 0,
     ) -> None:
         rule = FaultRule(
             region,
@@ -143,6 +151,7 @@ class FaultProxy:
             message,
             forward_first,
             hang,
+            after,
         )
         with self.lock:
             self.rules.append(rule)
@@ -165,6 +174,9 @@ class FaultProxy:
             for rule in self.rules:
                 applies = rule.operations is None or call.operation in rule.operations
                 if rule.region == call.region and applies and rule.remaining > 0:
+                    if rule.after > 0:
+                        rule.after -= 1
+                        continue
                     rule.remaining -= 1
                     self.failed.append(call)
                     return rule
@@ -198,6 +210,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 proxy.requests.append((call, body))
             if proxy.observe is not None:
                 proxy.observe(call, body)
+            if proxy.delay is not None:
+                time.sleep(proxy.delay(call))
             held = call.operation in proxy.held_operations and proxy.held_region in (None, call.region)
             if held:
                 proxy.holding.set()

@@ -1,0 +1,306 @@
+"""Two operators at once, engineered deterministically (issue 12 item 4, the cases left open in session 18).
+
+Against moto through the fault proxy; each race is built by holding one request at a proxy (or by
+running the other operator inside the first one's retry back-off) until the other run reached a
+named point, never with sleeps. Each case asserts both exit codes, every region's key state and the
+tags read from the emulator, and what each run said. The design under test (docs/cmkctl.md, "Two
+operators at once"): revocation never waits; restore yields; one revocation record per realm.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from atlassian_cmk.cli.main import Runtime, main
+from atlassian_cmk.exit_codes import ExitCode
+from atlassian_cmk.naming import (
+    TAG_LEASE,
+    TAG_RESTORE_TICKET,
+    TAG_RESTORED_AT,
+    TAG_REVOCATION_ID,
+    TAG_REVOCATION_TICKET,
+)
+from tests.support.cmkctl import REGIONS, live, provision, runtime, stack_dir, unwrap
+from tests.support.faults import fast_client_factory, fault_proxy
+
+
+def revoke(project: Path, rt: Runtime, *, ticket: str = "SEC-1", reason: str = "Suspected breach") -> int:
+    args = ["revoke", "--project-dir", str(project), "--reason", reason, "--ticket", ticket, "--yes"]
+    return main(args, runtime=rt)
+
+
+def restore(project: Path, rt: Runtime, *, ticket: str = "SEC-B") -> int:
+    return main(["restore", "--project-dir", str(project), "--ticket", ticket, "--yes"], runtime=rt)
+
+
+def states(endpoint: str) -> dict[str, str]:
+    return {region: live(endpoint, region).key_state for region in REGIONS}
+
+
+def tag(endpoint: str, name: str) -> dict[str, str | None]:
+    return {region: live(endpoint, region).tags.get(name) for region in REGIONS}
+
+
+def slow_runtime(url: str) -> Runtime:
+    """A runtime whose clients wait long enough for a request the proxy holds (no timing in the test)."""
+    return dataclasses.replace(runtime(url), client_factory=fast_client_factory(url, read_timeout=60))
+
+
+# ----------------------------------------------------------------------------- restore retries yield to a revoke
+
+
+def test_a_restore_retry_never_enables_again_after_a_revoke_took_its_lease(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Restore A's EnableKey in us-west-2 is answered 500 (not processed). During A's back-off before the
+    retry (its RetryPolicy.sleep, called on that region's thread), revoke B runs to its end: it takes over
+    A's lease and disables every key. A's retry reads the key again (as every retry does), finds its lease
+    no longer its own and does not send EnableKey again: us-west-2 is `overtaken`, A exits 2 naming the
+    revocation, B exits 0, every key Disabled under B's record."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint), ticket="SEC-0") == ExitCode.AS_DECLARED
+    capsys.readouterr()
+    codes: dict[str, int] = {}
+    with fault_proxy(moto_endpoint) as proxy_a:
+        proxy_a.fail("us-west-2", 1, {"EnableKey"}, status=500, error_type="InternalFailure")
+        east_recorded = proxy_a.watch("us-east-1", "TagResource", count=2)  # A's lease, then its record
+        ran: list[bool] = []
+
+        def back_off(_seconds: float) -> None:
+            # A's first pause after the 500 (us-west-2's thread): operator B revokes now, to its end.
+            if not ran and threading.current_thread() is not threading.main_thread():
+                ran.append(True)
+                assert east_recorded.wait(timeout=60)
+                codes["revoke"] = revoke(project, runtime(moto_endpoint), ticket="SEC-2")
+
+        base = runtime(proxy_a.url)
+        slow_a = dataclasses.replace(base, policy=dataclasses.replace(base.policy, sleep=back_off))
+        codes["restore"] = restore(project, slow_a)
+        enable_keys = [(c.region, c.operation) for c in proxy_a.calls if c.operation == "EnableKey"]
+
+    out = unwrap(capsys.readouterr().out)
+    assert codes == {"revoke": ExitCode.AS_DECLARED, "restore": ExitCode.SPLIT}, out
+    assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled")
+    assert sorted(enable_keys) == [("us-east-1", "EnableKey"), ("us-west-2", "EnableKey")]  # never retried
+    assert "this run's lease there was taken over" in out and "EnableKey not sent again" in out
+    assert "RESTORE OVERTAKEN" in out
+    assert tag(moto_endpoint, TAG_LEASE) == dict.fromkeys(REGIONS, "")
+    # us-west-2 was still revoked under SEC-0 when B read it: B completes that open revocation (one record).
+    assert len(set(tag(moto_endpoint, TAG_REVOCATION_ID).values())) == 1
+    assert tag(moto_endpoint, TAG_REVOCATION_TICKET) == dict.fromkeys(REGIONS, "SEC-0")
+    assert not live(moto_endpoint, "us-west-2").tags.get(TAG_RESTORED_AT)
+
+
+# ----------------------------------------------------------------------------- revoke and revoke at once
+
+
+@dataclasses.dataclass
+class TwoRevokes:
+    codes: dict[str, int]
+    a_id: str
+    b_ids: dict[str, str | None]
+    a_out: str
+    b_out: str
+
+
+def two_revokes(
+    project: Path,
+    endpoint: str,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    b_earliest: bool,
+    deny_alignment: bool = False,
+) -> TwoRevokes:
+    """Revoke B reads every key, then its DisableKeys are held. Revoke A reads (no record anywhere yet),
+    disables and records us-east-1 and reads it back; its us-west-2 DisableKey is held. B is released and
+    ends: its record overwrites A's in us-east-1 (tags are last-writer-wins, and the write-once Deny keys
+    on aws:ResourceTag, which lags) and lands in us-west-2. A is released: its record lands last in
+    us-west-2, so the realm carries A's id in one region and B's in the other when A's final check reads.
+    `b_earliest`: B's revoked-at is 2 s before A's (else after). `deny_alignment`: A's third TagResource
+    in each region (after its lease and its record) is refused AccessDenied, as AWS answers once the
+    write-once Deny on the record already there is in effect."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    first, later = start, start + timedelta(seconds=2)
+    now_a, now_b = (later, first) if b_earliest else (first, later)
+    codes: dict[str, int] = {}
+    with fault_proxy(endpoint) as proxy_a, fault_proxy(endpoint) as proxy_b:
+        proxy_b.hold("DisableKey", forward=True)
+        run_b = dataclasses.replace(slow_runtime(proxy_b.url), now=lambda: now_b)
+        operator_b = threading.Thread(
+            target=lambda: codes.setdefault("B", revoke(project, run_b, ticket="SEC-B", reason="Leaked token"))
+        )
+        operator_b.start()
+        assert proxy_b.holding.wait(timeout=60)
+
+        proxy_a.hold("DisableKey", region="us-west-2", forward=True)
+        if deny_alignment:
+            for region in REGIONS:
+                proxy_a.fail(region, 1, {"TagResource"}, status=400, error_type="AccessDeniedException", after=2)
+        east_read_back = proxy_a.watch("us-east-1", "ListResourceTags", count=2)  # the first read, the read-back
+        run_a = dataclasses.replace(slow_runtime(proxy_a.url), now=lambda: now_a)
+        operator_a = threading.Thread(target=lambda: codes.setdefault("A", revoke(project, run_a, ticket="SEC-A")))
+        operator_a.start()
+        assert proxy_a.holding.wait(timeout=60) and east_read_back.wait(timeout=60)
+        a_id = live(endpoint, "us-east-1").tags[TAG_REVOCATION_ID]
+
+        proxy_b.release.set()
+        operator_b.join(timeout=60)
+        b_out = unwrap(capsys.readouterr().out)
+        b_ids = tag(endpoint, TAG_REVOCATION_ID)
+        proxy_a.release.set()
+        operator_a.join(timeout=60)
+    return TwoRevokes(codes, a_id, b_ids, unwrap(capsys.readouterr().out), b_out)
+
+
+@pytest.mark.parametrize("earliest", ["finished-first", "finished-last"])
+def test_two_revokes_at_once_end_with_one_record_the_earliest_in_every_region(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], earliest: str
+) -> None:
+    """`two_revokes` leaves A's id in one region and B's in the other; A's final check finds the mix and
+    writes the earliest record (by revoked-at) over the other: one revocation id everywhere, both exit 0.
+    When B's record is the earliest, A says B's revocation stands and A's reason/ticket were not
+    recorded; when A's is, A says which region it aligned (B, already finished, said its own)."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+
+    race = two_revokes(project, moto_endpoint, capsys, b_earliest=earliest == "finished-first")
+
+    a_out, a_id = race.a_out, race.a_id
+    assert race.codes == {"A": ExitCode.AS_DECLARED, "B": ExitCode.AS_DECLARED}, a_out
+    assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled")
+    b_id = race.b_ids["us-east-1"]
+    assert race.b_ids == dict.fromkeys(REGIONS, b_id) and b_id != a_id  # B overwrote A's first record
+    winner, ticket = (b_id, "SEC-B") if earliest == "finished-first" else (a_id, "SEC-A")
+    assert tag(moto_endpoint, TAG_REVOCATION_ID) == dict.fromkeys(REGIONS, winner)
+    assert tag(moto_endpoint, TAG_REVOCATION_TICKET) == dict.fromkeys(REGIONS, ticket)
+    assert tag(moto_endpoint, TAG_LEASE) == dict.fromkeys(REGIONS, "")
+    assert "RECORDS DIFFER" not in a_out
+    assert f"+    id: {b_id}" in race.b_out and "ANOTHER REVOCATION STANDS" not in race.b_out
+    if earliest == "finished-first":
+        assert f"record aligned: {a_id} (another revoke at the same time) replaced by {b_id}, the earliest" in a_out
+        assert f"ANOTHER REVOCATION STANDS: {b_id} (revoked by " in a_out and "under SEC-B at" in a_out
+        assert "this run's reason and ticket SEC-A were NOT recorded" in a_out
+        assert f"+    id: {b_id}" in a_out  # the config change A prints names the revocation that stands
+    else:
+        assert f"record aligned: {b_id} (another revoke at the same time) replaced by {a_id}, the earliest" in a_out
+        assert "ANOTHER REVOCATION STANDS" not in a_out
+        assert f"+    id: {a_id}" in a_out
+
+
+def test_two_revokes_whose_records_cannot_be_aligned_exit_9_naming_the_regions(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same race, with the write-once Deny already in effect when A aligns (AccessDenied): both keys
+    stay disabled, the two ids stay, and A says so (RECORDS DIFFER, exit 9) with no config change that
+    names one revocation for the realm."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+
+    race = two_revokes(project, moto_endpoint, capsys, b_earliest=True, deny_alignment=True)
+
+    a_out, b_id = race.a_out, race.b_ids["us-east-1"]
+    assert race.codes == {"A": ExitCode.RECORD_NOT_WRITTEN, "B": ExitCode.AS_DECLARED}, a_out
+    assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled")
+    assert tag(moto_endpoint, TAG_REVOCATION_ID) == {"us-east-1": b_id, "us-west-2": race.a_id}
+    assert f"record {race.a_id} not aligned to {b_id}: " in a_out and "AccessDeniedException" in a_out
+    assert (
+        f"RECORDS DIFFER: another revocation ran at the same time; the realm's record is the earliest, {b_id}, but "
+        f"another stands in us-west-2: writing {b_id} there was refused" in a_out
+    )
+    assert f"+    id: {b_id}" in a_out and "+    ticket: SEC-B" in a_out  # the stack file names the realm's record
+
+
+# ----------------------------------------------------------------------------- restore and restore at once
+
+
+def test_two_restores_that_both_read_the_lease_free_end_enabled_and_each_says_what_it_did(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lease's remaining window: restore A reads us-east-1's lease free, its lease write is held.
+    Restore B reads it free too, takes the lease in both regions; its EnableKeys are held. A's write
+    lands over B's and reads back as A's (the window: both read "free" within one round trip); in
+    us-west-2 A finds B's lease and yields: exit 4, nothing enabled, its lease blanked on the way out.
+    B goes on: both regions Enabled under B's record. At release B finds us-east-1's lease blanked by
+    the restore that yielded: it says another restore ran, and exits 0 (not "a revocation took over",
+    not exit 2): the keys read Enabled as it set them, verified after A had gone."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint), ticket="SEC-0") == ExitCode.AS_DECLARED
+    capsys.readouterr()
+    codes: dict[str, int] = {}
+    with fault_proxy(moto_endpoint) as proxy_a, fault_proxy(moto_endpoint) as proxy_b:
+        proxy_a.hold("TagResource", region="us-east-1", forward=True)  # A's lease write, its first write
+        operator_a = threading.Thread(
+            target=lambda: codes.setdefault("A", restore(project, slow_runtime(proxy_a.url), ticket="SEC-A"))
+        )
+        operator_a.start()
+        assert proxy_a.holding.wait(timeout=60)
+
+        proxy_b.hold("EnableKey", forward=True)
+        operator_b = threading.Thread(
+            target=lambda: codes.setdefault("B", restore(project, slow_runtime(proxy_b.url), ticket="SEC-B"))
+        )
+        operator_b.start()
+        assert proxy_b.holding.wait(timeout=60)
+        b_leases = tag(moto_endpoint, TAG_LEASE)
+
+        proxy_a.release.set()
+        operator_a.join(timeout=60)
+        a = capsys.readouterr()
+        proxy_b.release.set()
+        operator_b.join(timeout=60)
+        b_out = unwrap(capsys.readouterr().out)
+        a_sent = {c.operation for c in proxy_a.calls}
+
+    assert codes == {"A": ExitCode.REFUSED, "B": ExitCode.AS_DECLARED}, b_out
+    assert all(value and " restore SEC-B " in value for value in b_leases.values())  # B held both first
+    assert "EnableKey" not in a_sent
+    assert "us-west-2: another operation holds the lease: cmkctl restore by " in a.err and "under SEC-B" in a.err
+    assert "nothing was changed by this restore" in a.err
+    assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Enabled")
+    assert tag(moto_endpoint, TAG_RESTORE_TICKET) == dict.fromkeys(REGIONS, "SEC-B")
+    assert tag(moto_endpoint, TAG_LEASE) == dict.fromkeys(REGIONS, "")
+    assert "LEASE TAKEN OVER in us-east-1: the lease was blanked by another operation; another restore ran" in b_out
+    assert "RESTORE OVERTAKEN" not in b_out and "a revocation took over" not in b_out
+
+
+def test_a_revoke_that_read_a_key_torn_by_another_revoke_accepts_its_record(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Revoke B's first read of us-west-2 is torn: DescribeKey answered Enabled, ListResourceTags held
+    until revoke A has disabled and recorded every key, so B reads an Enabled key already carrying A's
+    open record (bench_races found this: 2 of 40 pairs exited 9 with "the key was enabled without
+    `cmkctl restore`"). That record is A's of this moment (enabled tag "false", revoked-at now), not a
+    stale one: B accepts it, says A's revocation stands and B's ticket was not recorded, and exits 0."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    codes: dict[str, int] = {}
+    with fault_proxy(moto_endpoint) as proxy_b:
+        proxy_b.hold("ListResourceTags", region="us-west-2", forward=True)
+        operator_b = threading.Thread(
+            target=lambda: codes.setdefault("B", revoke(project, slow_runtime(proxy_b.url), ticket="SEC-B"))
+        )
+        operator_b.start()
+        assert proxy_b.holding.wait(timeout=60)
+        earlier = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
+        # A's record is the earliest: B's own record, written where B read no record (us-east-1), is aligned to A's.
+        codes["A"] = revoke(project, runtime(moto_endpoint, now=lambda: earlier), ticket="SEC-A")
+        a_id = live(moto_endpoint, "us-west-2").tags[TAG_REVOCATION_ID]
+        capsys.readouterr()
+        proxy_b.release.set()
+        operator_b.join(timeout=60)
+
+    b_out = unwrap(capsys.readouterr().out)
+    assert codes == {"A": ExitCode.AS_DECLARED, "B": ExitCode.AS_DECLARED}, b_out
+    assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled")
+    assert tag(moto_endpoint, TAG_REVOCATION_ID) == dict.fromkeys(REGIONS, a_id)
+    assert tag(moto_endpoint, TAG_REVOCATION_TICKET) == dict.fromkeys(REGIONS, "SEC-A")
+    assert "RECORD-MISSING" not in b_out and "enabled without `cmkctl restore`" not in b_out
+    assert f"ANOTHER REVOCATION STANDS: {a_id} (revoked by " in b_out
+    assert "this run's reason and ticket SEC-B were NOT recorded" in b_out
