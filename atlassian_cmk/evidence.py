@@ -85,8 +85,10 @@ RESTORATION_RECORD_TAGS: Final = (TAG_RESTORED_AT, TAG_RESTORED_BY, TAG_RESTORE_
 """The restore that closed the current revocation: one TagResource call, keyed by `TAG_RESTORED_AT`."""
 
 STATE_TAGS: Final = (TAG_ENABLED, TAG_DRILL)
-"""Descriptive tags no guard reads: `enabled` mirrors the key state for console readers (the
-key state itself is the truth), `drill` marks rehearsal keys. Break-glass may set them."""
+"""Descriptive tags: `enabled` mirrors the key state for console readers (the key state itself is the
+truth), `drill` marks rehearsal keys. Break-glass may set them. No guard trusts them, but revoke reads
+`enabled`: `records.revocation_in_flight` accepts an open record on a key read Enabled as another
+revoke's of this moment only while it is "false"; forging it can only make a revoke accept a record."""
 
 LEASE_TAGS: Final = (TAG_LEASE, TAG_LAST_REVOKE)
 """The break-glass lease (`atlassian_cmk.lease`): coordination between two honest operators, not

@@ -103,7 +103,7 @@ def test_a_restore_retry_never_enables_again_after_a_revoke_took_its_lease(
 
 def restore_held_while_revoke_runs(
     project: Path, endpoint: str, held: str, region: str, *, revoke_held: bool = False
-) -> tuple[dict[str, int], str, str]:
+) -> dict[str, int]:
     """Restore A (ticket SEC-A) runs with its first `held` request in `region` held at its proxy; once held,
     revoke B (ticket SEC-B, reason "Incident B") starts. `revoke_held` False: B runs to its end before A is
     released. True: B's lease and trace writes (TagResource, every region) are held too, A is released and
@@ -132,7 +132,7 @@ def restore_held_while_revoke_runs(
         operator_a.join(timeout=60)
         proxy_b.release.set()
         operator_b.join(timeout=60)
-    return codes, "", ""
+    return codes
 
 
 @pytest.mark.parametrize(
@@ -152,7 +152,7 @@ def test_a_revoke_during_a_restore_is_never_lost(
     assert revoke(project, runtime(moto_endpoint), ticket="SEC-0") == ExitCode.AS_DECLARED
     capsys.readouterr()
 
-    codes, _, _ = restore_held_while_revoke_runs(project, moto_endpoint, held, region)
+    codes = restore_held_while_revoke_runs(project, moto_endpoint, held, region)
 
     out = unwrap(capsys.readouterr().out)
     assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled"), out
@@ -181,7 +181,7 @@ def test_a_revoke_whose_trace_lands_after_the_restore_ended_disables_again_at_it
     assert revoke(project, runtime(moto_endpoint), ticket="SEC-0") == ExitCode.AS_DECLARED
     capsys.readouterr()
 
-    codes, _, _ = restore_held_while_revoke_runs(project, moto_endpoint, "EnableKey", "us-west-2", revoke_held=True)
+    codes = restore_held_while_revoke_runs(project, moto_endpoint, "EnableKey", "us-west-2", revoke_held=True)
 
     out = unwrap(capsys.readouterr().out)
     assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled"), out

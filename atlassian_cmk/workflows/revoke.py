@@ -160,12 +160,8 @@ def revoke(
                 changes, enable=False, client_factory=session.client_factory, policy=session.policy
             )
             # Revocation wins, whoever enabled a key meanwhile (a restore that started before this run's
-            # trace landed: docs/cmkctl.md "Two operators at once"). The record planner for it takes no
-            # realm record: a record the restore closed cannot be reopened under its id (a new one).
-            fresh_plan = revocation_tags(
-                request.reason, request.ticket, reading.identity.caller, now, override, revocation_id
-            )
-            changes, reconciled, again = _disable_again(changes, reconciled, acted, fresh_plan, session)
+            # trace landed: docs/cmkctl.md "Two operators at once").
+            changes, reconciled, again = _disable_again(changes, reconciled, acted, plan, session)
             for label, by in again:
                 out.say(
                     f"DISABLED AGAIN {label}: re-enabled by {by} during this revoke; disabled again (revocation wins)"
