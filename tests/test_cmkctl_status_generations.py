@@ -213,7 +213,7 @@ def test_status_with_a_retired_key_re_enabled_is_drift_naming_the_generation(
     config = load_stack_config(project, STACK)
     clients = emulator_clients(moto_endpoint)
     current = create_key_pair(config, STACK, client_factory=clients)
-    retired = create_key_pair(config, STACK, key_pair="next", client_factory=clients)
+    retired = create_key_pair(config, STACK, key_pair="retired", client_factory=clients)  # as the promotion tags it
     # Generation 1 in us-east-1 retired (disabled) as the program retires it; us-west-2's re-enabled by hand.
     clients("kms", retired[0].region).disable_key(KeyId=retired[0].arn.rsplit("/", 1)[1])
     path = project / f"Pulumi.{STACK}.yaml"
