@@ -241,14 +241,18 @@ def alias_findings(deployed: DeployedState, *, promotion: KeyGeneration | None =
         key_id = enrolled.key_id if enrolled is not None else reading.enrolled_arn
         names = f"names {reading.alias_target}" if reading.alias_target else "does not exist"
         command = alias_command(deployed.alias, reading.region, key_id, exists=reading.alias_target is not None)
-        # The `/next` alias is checked against the recorded next key (`next_alias_findings`).
-        which = "the recorded next key" if deployed.alias.endswith(f"/{NEXT}") else "the enrolled key"
+        # The `/next` alias is checked against the recorded next key (`next_alias_findings`); there the record
+        # may be what changed (a pull request editing nextKeys), so both fixes are named.
+        following = deployed.alias.endswith(f"/{NEXT}")
+        which = "the recorded next key" if following else "the enrolled key"
+        record = f"; or, if {RECORDED_BY[NEXT]} was changed, restore it from the base branch" if following else ""
         findings.append(
             IdentityFinding(
                 reading.region,
                 reading.enrolled_arn,
                 f"ALIAS MOVED: {reading.region}: {deployed.alias} {names}, not {which} "
-                f"{reading.enrolled_arn}; anything using the alias acts on the wrong key. Put it back: `{command}`",
+                f"{reading.enrolled_arn}; anything using the alias acts on the wrong key. Put it back: `{command}`"
+                f"{record}",
             )
         )
     return findings
