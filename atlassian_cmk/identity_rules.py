@@ -17,7 +17,7 @@ from atlassian_cmk.config import StackConfig
 from atlassian_cmk.generations import CURRENT, NEXT, RETIRED, Generation, generations
 from atlassian_cmk.key_identity import KeyArn, KeyGeneration, parse_key_arn
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
-from atlassian_cmk.naming import TAG_ENROLLED, TAG_KEY_PAIR, TAG_REGION, TAG_STACK
+from atlassian_cmk.naming import TAG_ENROLLED, TAG_KEY_PAIR, TAG_REGION, TAG_STACK, alias_name
 
 KEY_TYPE: Final = "key"
 REPLICA_KEY_TYPE: Final = "replica"
@@ -471,3 +471,24 @@ def next_alias_findings(deployed: DeployedState, *, recorded: bool) -> list[Iden
                 )
             )
     return findings
+
+
+def refused_key_remedy(config: StackConfig, stack: str, region: str, role: str) -> str:
+    """What to fix before a revoke or restore can converge, for a key cmkctl refused as not the stack's.
+
+    Rerunning alone never converges: the same record (or alias) names the same key again. A next key found
+    through `alias/atlassian-cmk/<stack>/next` (nextKeys not recorded) means the alias was repointed; a
+    recorded one (enrolledKeys, nextKeys, retiredKeys) means the stack file names another key.
+    """
+    if role == NEXT and config.next_keys is None:
+        alias = alias_name(stack, NEXT)
+        command = alias_command(alias, region, "<the program's next key ID>", exists=True)
+        return (
+            f"{region} ({role}): {alias} names a key that is not the stack's; put it back on the program's next key "
+            f"(`pulumi stack output nextKeyArns`): `{command}`"
+        )
+    record = RECORDED_BY.get(role, "atlassian-cmk:retiredKeys")
+    return (
+        f"{region} ({role}): {record} names a key that is not the stack's; restore {record} from the base branch "
+        "(`git checkout origin/main -- Pulumi.<stack>.yaml`) or compare it with the keys handed to Atlassian"
+    ).replace("<stack>", stack)
