@@ -136,7 +136,8 @@ def next_keys_change(base: StackConfig, head: StackConfig) -> tuple[bool, str, s
         return (
             False,
             "NEXT KEYS RECORDED: hand these ARNs to Atlassian on the re-encryption ticket (manual: the organization "
-            "admin requests re-encryption from Atlassian support; it involves downtime)",
+            "admin requests re-encryption from Atlassian support; it involves downtime) once the preview passes: "
+            "this check reads only Git, and enrolled-keys-kept checks that each ARN is this stack's next key",
             "\n".join(lines),
         )
     if not after:
