@@ -1,10 +1,13 @@
 """Benchmark: what the emulator's CloudTrail event history (rehearsal/event_history.py) costs a KMS call.
 
 Figures, not assertions. The same process runs the client and the server, so its CPU time covers both;
-the client's share is the same in both cases, and the difference is the recording. Cases, CALLS
+the client's share is the same in both cases, and the difference is the emulator's own layer: the recording,
+less what its dispatcher saves (it remembers each host's backend and each response class's actions, which
+moto's server recomputes per request: rehearsal/emulator.py). Cases, CALLS
 DescribeKey calls each (median of ROUNDS rounds, CPU ms per call):
 - `moto`: moto's own ThreadedMotoServer, nothing recorded;
-- `recorded`: `rehearsal.emulator.moto_server()`, every call recorded as a CloudTrail event.
+- `recorded`: `rehearsal.emulator.moto_server()`, every call recorded as a CloudTrail event (and dispatched
+  through the remembering dispatcher).
 Then one LookupEvents by ResourceName over the recorded history (CPU ms per lookup, 50 events a page).
 
 Run from the repository root: `.venv/bin/python bench/bench_event_history.py [CALLS]`.
