@@ -46,6 +46,7 @@ from atlassian_cmk.naming import (
     TAG_ENROLLED,
     TAG_GUARD_OVERRIDE,
     TAG_KEY_PAIR,
+    TAG_LAST_REVOKE,
     TAG_LEASE,
     TAG_REENCRYPTION,
     TAG_REGION,
@@ -84,15 +85,19 @@ RESTORATION_RECORD_TAGS: Final = (TAG_RESTORED_AT, TAG_RESTORED_BY, TAG_RESTORE_
 """The restore that closed the current revocation: one TagResource call, keyed by `TAG_RESTORED_AT`."""
 
 STATE_TAGS: Final = (TAG_ENABLED, TAG_DRILL)
-"""Descriptive tags no guard reads: `enabled` mirrors the key state for console readers (the
-key state itself is the truth), `drill` marks rehearsal keys. Break-glass may set them."""
+"""Descriptive tags: `enabled` mirrors the key state for console readers (the key state itself is the
+truth), `drill` marks rehearsal keys. Break-glass may set them. No guard trusts them, but revoke reads
+`enabled`: `records.revocation_in_flight` accepts an open record on a key read Enabled as another
+revoke's of this moment only while it is "false"; forging it can only make a revoke accept a record."""
 
-LEASE_TAGS: Final = (TAG_LEASE,)
+LEASE_TAGS: Final = (TAG_LEASE, TAG_LAST_REVOKE)
 """The break-glass lease (`atlassian_cmk.lease`): coordination between two honest operators, not
 evidence (no guard trusts it). Break-glass writes its own lease and blanks it (""); the key policy has
 no statement on it, because KMS authorization sees tag changes up to five minutes late (see the module
 docstring of `atlassian_cmk.lease`), so a Deny "while another lease is present" would not exclude a
-concurrent writer and would refuse every acquisition for minutes after a release."""
+concurrent writer and would refuse every acquisition for minutes after a release. `last-revoke` (the last
+revoke's trace, never blanked: `naming.TAG_LAST_REVOKE`) is coordination too: a restore yields when it
+changes; a principal who forges it can only make a restore yield (disable the keys again), never enable one."""
 
 PROTECTED_TAGS: Final = EVIDENCE_TAGS + REVOCATION_RECORD_TAGS + RESTORATION_RECORD_TAGS
 """Every tag that nobody but the apply role may remove."""
@@ -127,7 +132,9 @@ WRITE_RULES: Final = (
         "break-glass may add it while the key has no restored-at; only the apply role rewrites or clears it",
     ),
     TagWriteRule(STATE_TAGS, False, None, "anyone who may tag the key (no guard reads them)"),
-    TagWriteRule(LEASE_TAGS, False, None, "break-glass, its own lease and its release (coordination, not evidence)"),
+    TagWriteRule(
+        LEASE_TAGS, False, None, "break-glass: its own lease, its release, the last revoke (coordination, not evidence)"
+    ),
 )
 
 

@@ -35,6 +35,13 @@ check judged, so that is a note), a restore's retried EnableKey first checks on 
 that the lease is still its own (`aws.lease.LeaseHold.taken_over`), and revoke/restore re-read every
 region at the end (exit 2, naming the other operation's record).
 
+The lease alone cannot keep a revoke from being lost: a revoke whose lease a restore overwrites (or that
+releases before the restore's EnableKey lands) leaves no lease to see. So every revoke also writes
+`atlassian-cmk:last-revoke` (its lease value, `naming.TAG_LAST_REVOKE`) in the same TagResource, and nothing
+blanks it: a restore compares it with its first read before a retried EnableKey and at its final check
+(`revoke_since`), and yields when it changed; a revoke's final check disables again any key it finds
+Enabled. The order argument is in docs/cmkctl.md, "Two operators at once".
+
 The lease is coordination between honest operators, not a security boundary: anyone allowed to
 call DisableKey can do so without it. It does not block the reviewed path: `pulumi up` neither
 reads nor writes it (the provider ignores it: `naming.RECORD_TAGS`).
@@ -239,3 +246,16 @@ def lease_id_problem(text: str) -> str | None:
 def lease_tag(value: str) -> dict[str, str]:
     """The one-tag TagResource payload that writes (or, with "", releases) a lease."""
     return {TAG_LEASE: value}
+
+
+# ----------------------------------------------------------------------------- the last revoke's trace
+
+
+def revoke_since(first: str | None, now: str | None) -> FoundLease | None:
+    """The revoke that ran on a key since a run first read it: its `atlassian-cmk:last-revoke` value
+    (`naming.TAG_LAST_REVOKE`, the lease's format) as read `now`, when it differs from the `first` read;
+    None when it is unchanged (None and "" are both "no trace"). A trace blanked since the first read
+    (no cmkctl writes that) is unknown, so it counts as a revoke too (fail closed: the restore yields)."""
+    if (now or "") == (first or ""):
+        return None
+    return parse_lease(now) or UnreadableLease(now or "(the trace was blanked)")

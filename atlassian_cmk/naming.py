@@ -50,6 +50,11 @@ TAG_DRILL: Final = "atlassian-cmk:drill"
 TAG_LEASE: Final = "atlassian-cmk:lease"
 """The break-glass lease (`atlassian_cmk.lease`): which cmkctl revoke/restore is changing the keys right
 now; "" once released."""
+TAG_LAST_REVOKE: Final = "atlassian-cmk:last-revoke"
+"""The last `cmkctl revoke` that ran on the key, in the lease's format (`atlassian_cmk.lease`: its id, which
+holds its start time, ticket, expiry, holder). Written by every revoke beside DisableKey and never blanked:
+the lease is last-writer-wins and a restore overwrites it, so this is the trace a restore re-reads to know
+a revoke ran meanwhile (docs/cmkctl.md, "Two operators at once"). Coordination, not evidence."""
 RECORD_TAGS: Final = (
     TAG_REVOCATION_ID,
     TAG_REVOKED_AT,
@@ -60,6 +65,7 @@ RECORD_TAGS: Final = (
     TAG_RESTORE_TICKET,
     TAG_DRILL,
     TAG_LEASE,
+    TAG_LAST_REVOKE,
 )
 """The break-glass record and lease `cmkctl` writes on the keys; a deployment never declares, changes or
 removes them (the provider's `ignore_tags`: `pulumi up` never clears a lease, and is never blocked by one)."""

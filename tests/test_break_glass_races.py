@@ -19,6 +19,7 @@ import pytest
 from atlassian_cmk.cli.main import Runtime, main
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import (
+    TAG_LAST_REVOKE,
     TAG_LEASE,
     TAG_RESTORE_TICKET,
     TAG_RESTORED_AT,
@@ -95,6 +96,99 @@ def test_a_restore_retry_never_enables_again_after_a_revoke_took_its_lease(
     assert len(set(tag(moto_endpoint, TAG_REVOCATION_ID).values())) == 1
     assert tag(moto_endpoint, TAG_REVOCATION_TICKET) == dict.fromkeys(REGIONS, "SEC-0")
     assert not live(moto_endpoint, "us-west-2").tags.get(TAG_RESTORED_AT)
+
+
+# ----------------------------------------------------------------------------- a revoke while a restore starts
+
+
+def restore_held_while_revoke_runs(
+    project: Path, endpoint: str, held: str, region: str, *, revoke_held: bool = False
+) -> dict[str, int]:
+    """Restore A (ticket SEC-A) runs with its first `held` request in `region` held at its proxy; once held,
+    revoke B (ticket SEC-B, reason "Incident B") starts. `revoke_held` False: B runs to its end before A is
+    released. True: B's lease and trace writes (TagResource, every region) are held too, A is released and
+    ends first, then B. Returns the exit codes and what A and B printed (captured by the caller's capsys)."""
+    codes: dict[str, int] = {}
+    with fault_proxy(endpoint) as proxy_a, fault_proxy(endpoint) as proxy_b:
+        proxy_a.hold(held, region=region, forward=True)
+        operator_a = threading.Thread(
+            target=lambda: codes.setdefault("A", restore(project, slow_runtime(proxy_a.url), ticket="SEC-A"))
+        )
+        operator_a.start()
+        assert proxy_a.holding.wait(timeout=60)
+        if revoke_held:
+            proxy_b.hold("TagResource", forward=True)
+        operator_b = threading.Thread(
+            target=lambda: codes.setdefault(
+                "B", revoke(project, slow_runtime(proxy_b.url), ticket="SEC-B", reason="Incident B")
+            )
+        )
+        operator_b.start()
+        if revoke_held:
+            assert proxy_b.holding.wait(timeout=60)
+        else:
+            operator_b.join(timeout=60)
+        proxy_a.release.set()
+        operator_a.join(timeout=60)
+        proxy_b.release.set()
+        operator_b.join(timeout=60)
+    return codes
+
+
+@pytest.mark.parametrize(
+    ("held", "region"), [("EnableKey", "us-west-2"), ("TagResource", "us-east-1")], ids=["enable-slow", "lease-slow"]
+)
+def test_a_revoke_during_a_restore_is_never_lost(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], held: str, region: str
+) -> None:
+    """The adversarial review's BLOCKER (issue 12). Restore A is slowed at one step, us-west-2's EnableKey or
+    its first lease write in us-east-1; revoke B runs to its end meanwhile. B may find the keys still
+    Disabled (the open record SEC-0) and disable nothing, but it leaves its trace (`last-revoke`) on the keys
+    beside its lease. A's EnableKey lands after B ended; A's final check reads B's trace, so A disables
+    again every key it enabled, names B and exits 2. Every key ends Disabled, and B never exits 0 while a
+    key ends Enabled."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint), ticket="SEC-0") == ExitCode.AS_DECLARED
+    capsys.readouterr()
+
+    codes = restore_held_while_revoke_runs(project, moto_endpoint, held, region)
+
+    out = unwrap(capsys.readouterr().out)
+    assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled"), out
+    assert codes["A"] == ExitCode.SPLIT, out
+    assert codes["B"] in (ExitCode.AS_DECLARED, ExitCode.SPLIT), out  # exit 0 only with every key Disabled
+    assert "RESTORE OVERTAKEN: cmkctl revoke by " in out and "under SEC-B" in out
+    traces = tag(moto_endpoint, TAG_LAST_REVOKE)
+    assert all(value and " revoke SEC-B " in value for value in traces.values()), traces
+    assert tag(moto_endpoint, TAG_LEASE) == dict.fromkeys(REGIONS, "")
+    # The keys carry an open revocation record: SEC-0 still open, or a new one A wrote for B's ticket where
+    # A's own restore record had closed SEC-0 (a closed record is never reopened under its id).
+    for key in (live(moto_endpoint, r) for r in REGIONS):
+        assert key.tags.get(TAG_REVOCATION_ID) and not key.tags.get(TAG_RESTORED_AT), key.tags
+        assert key.tags.get(TAG_REVOCATION_TICKET) in ("SEC-0", "SEC-B"), key.tags
+
+
+def test_a_revoke_whose_trace_lands_after_the_restore_ended_disables_again_at_its_final_check(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The other side of the order argument: revoke B reads the keys while restore A's us-west-2 EnableKey is
+    held, and B's lease and trace writes are held too; A is released and ends before B's trace lands (its
+    final check cannot see B). B's final check (after its trace write) reads us-west-2 Enabled by A's
+    restore: B disables it again, names the restore, and every key ends Disabled."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint), ticket="SEC-0") == ExitCode.AS_DECLARED
+    capsys.readouterr()
+
+    codes = restore_held_while_revoke_runs(project, moto_endpoint, "EnableKey", "us-west-2", revoke_held=True)
+
+    out = unwrap(capsys.readouterr().out)
+    assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled"), out
+    assert codes["B"] in (ExitCode.AS_DECLARED, ExitCode.SPLIT), out
+    assert "DISABLED AGAIN us-west-2: re-enabled by a restore (" in out and "ticket SEC-A) during this revoke" in out
+    west = live(moto_endpoint, "us-west-2").tags
+    assert west.get(TAG_REVOCATION_TICKET) == "SEC-B" and not west.get(TAG_RESTORED_AT), west
 
 
 # ----------------------------------------------------------------------------- revoke and revoke at once

@@ -12,6 +12,7 @@ from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import (
     TAG_ENABLED,
     TAG_GUARD_OVERRIDE,
+    TAG_LAST_REVOKE,
     TAG_LEASE,
     TAG_REVOCATION_ID,
     TAG_REVOCATION_REASON,
@@ -86,7 +87,10 @@ def test_revoke_twice_changes_nothing_the_second_time_and_keeps_the_first_record
     assert {region: record(moto_endpoint, region) for region in REGIONS} == first
     # Only reads, and the lease taken and released (the run cannot know beforehand that nothing will change).
     assert proxy.operations() <= READ_ONLY | {"TagResource"}
-    assert {tag["TagKey"] for _, body in proxy.sent("kms") for tag in body.get("Tags", [])} == {TAG_LEASE}
+    assert {tag["TagKey"] for _, body in proxy.sent("kms") for tag in body.get("Tags", [])} == {
+        TAG_LEASE,
+        TAG_LAST_REVOKE,
+    }
     assert out.count("UNCHANGED") == 2
     assert "+    ticket: SEC-1" in out  # the config change carries the record on the keys
 

@@ -356,6 +356,22 @@ def test_break_glass_revokes_records_restores_and_records_the_next_incident() ->
     assert decide("break-glass", BREAK_GLASS, "kms:TagResource", tags=CLOSED_RECORD, request_tags=following).allowed
 
 
+@pytest.mark.parametrize("tags", [{}, OPEN_RECORD, CLOSED_RECORD], ids=["no-record", "open", "closed"])
+def test_break_glass_writes_the_lease_and_the_last_revoke_trace_in_one_request_on_any_record(
+    tags: dict[str, str],
+) -> None:
+    """Revoke's round-2 TagResource (its lease and `last-revoke`, coordination, not evidence) is allowed by
+    the role AND the key policy whatever record the key carries; the apply role's tags stay out of reach."""
+    value = f"lease-20261129T100000Z-3f9a1c2b revoke SEC-1 2026-11-29T10:10:00Z {BREAK_GLASS}"
+    lease = {"atlassian-cmk:lease": value, "atlassian-cmk:last-revoke": value}
+    assert decide("break-glass", BREAK_GLASS, "kms:TagResource", tags=tags, request_tags=lease).allowed
+    assert decide(
+        "break-glass", BREAK_GLASS, "kms:TagResource", tags=tags, request_tags={**lease, "atlassian-cmk:lease": ""}
+    ).allowed
+    with_evidence = {**lease, "atlassian-cmk:reencryption": "none"}
+    assert not decide("break-glass", BREAK_GLASS, "kms:TagResource", tags=tags, request_tags=with_evidence).allowed
+
+
 def test_an_apply_role_of_another_account_is_refused_when_the_policy_is_composed() -> None:
     # Before enrollment and without aws:allowedAccountIds the file does not name the keys' account: the
     # program refuses it at composition.

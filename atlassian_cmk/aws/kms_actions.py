@@ -48,6 +48,7 @@ RESTORE_PERMISSIONS: Final = (
     "kms:DescribeKey",
     "kms:ListResourceTags",
     "kms:EnableKey",
+    "kms:DisableKey",  # only to yield: a revoke ran meanwhile, its keys are disabled again (workflows/restore.py)
     "kms:TagResource",
     "sts:GetCallerIdentity",
     "cloudtrail:LookupEvents",

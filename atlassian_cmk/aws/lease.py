@@ -22,6 +22,7 @@ from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_key
 from atlassian_cmk.lease import Lease, judge_lease, lease_tag, parse_lease
 from atlassian_cmk.live_keys import DeployedState, LiveKey
 from atlassian_cmk.naming import (
+    TAG_LAST_REVOKE,
     TAG_LEASE,
     TAG_RESTORED_AT,
     TAG_REVOCATION_ID,
@@ -114,8 +115,9 @@ class LeaseRelease:
         return lines
 
 
-def _tag(kms: Any, key_id: str, value: str) -> None:
-    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in lease_tag(value).items()])
+def _tag(kms: Any, key_id: str, value: str, extra: dict[str, str] | None = None) -> None:
+    tags = {**lease_tag(value), **(extra or {})}
+    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])
 
 
 def _lease_value(kms: Any, key_id: str) -> str | None:
@@ -152,12 +154,14 @@ def _error_code(error: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
-def _tag_retried(kms: Any, key_id: str, value: str, policy: RetryPolicy) -> None:
+def _tag_retried(
+    kms: Any, key_id: str, value: str, policy: RetryPolicy, extra: dict[str, str] | None = None
+) -> None:
     """`_tag` within the run's retry bounds (on top of botocore's); a refusal no retry can cure
     (AccessDenied, the 50-tag limit) is raised at once."""
     for attempt in range(1, policy.attempts + 1):
         try:
-            _tag(kms, key_id, value)
+            _tag(kms, key_id, value, extra)
             return
         except Exception as error:
             if attempt == policy.attempts or _error_code(error) in RECORD_NOT_RETRYABLE:
@@ -339,7 +343,9 @@ def operation_in_progress(states: Sequence[DeployedState], now: datetime, comman
 
 
 class RevokeLease:
-    """Revoke's lease: written on every stack key at once, concurrently with DisableKey (round 2),
+    """Revoke's lease: written on every stack key at once, concurrently with DisableKey (round 2), with the
+    revoke's trace `atlassian-cmk:last-revoke` in the same TagResource (every revoke, also one that finds
+    every key already disabled),
     without reading first or waiting for anyone (revocation never waits for coordination; a restore
     started later reads it and refuses). Released in the record's own TagResource (`release_tags`),
     so the plain path costs no round trip; what is still held afterwards `hold` releases as any lease.
@@ -367,7 +373,11 @@ class RevokeLease:
     def _write(self, region: str, key_id: str) -> None:
         try:
             # Within the run's retry bounds, as restore's lease: a throttled first write is no reason to go unleased.
-            _tag_retried(self.hold.client_factory("kms", region), key_id, self.hold.lease.tag_value(), self._policy)
+            # The same TagResource leaves the revoke's trace (`naming.TAG_LAST_REVOKE`), which no release blanks:
+            # a restore that re-reads it and finds it changed knows a revoke ran meanwhile and yields.
+            value = self.hold.lease.tag_value()
+            kms = self.hold.client_factory("kms", region)
+            _tag_retried(kms, key_id, value, self._policy, {TAG_LAST_REVOKE: value})
         except Exception as error:
             self.hold.held.pop(region, None)
             self.hold.not_held.append((region, f"lease not written: {describe_error(error)}"))

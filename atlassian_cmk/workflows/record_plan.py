@@ -62,8 +62,12 @@ def revocation_tags(
     def plan(key: LiveKey, changed: bool) -> TagChange:
         wanted = {TAG_ENABLED: "false"}
         if not has_current_revocation(key.tags):
-            record = dict(realm_record) if realm_record else dict(fresh)
-            if not realm_record and not changed:
+            # The realm's record is copied only onto a key that never carried its id: a key whose record under
+            # that id was closed (a restore ran on it meanwhile) cannot reopen it (the key policy's
+            # ProtectCmkEvidenceNextRecordNewId, `evidence.key_policy_evidence_statements`): this run's record.
+            reuse = realm_record and realm_record.get(TAG_REVOCATION_ID) != key.tags.get(TAG_REVOCATION_ID)
+            record = dict(realm_record) if realm_record and reuse else dict(fresh)
+            if not reuse and not changed:
                 del record[TAG_REVOKED_AT]
             # One TagResource call, never UntagResource: the key policy lets break-glass write a record
             # only into an empty or closed slot, and a closed one only with `restored-at` blanked.

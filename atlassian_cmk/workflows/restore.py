@@ -7,6 +7,8 @@ so the report can say when it stays disabled.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 
 from atlassian_cmk import config_edit
@@ -20,13 +22,15 @@ from atlassian_cmk.deadlines import reinstatement_verdict, remaining_restore_ste
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.guards import realm_revocation_clock
-from atlassian_cmk.naming import TAG_RESTORED_AT, alias_name
-from atlassian_cmk.records import realm_restore_record
-from atlassian_cmk.workflows.changes import ChangeReport
+from atlassian_cmk.lease import FoundLease, Lease, revoke_since
+from atlassian_cmk.live_keys import DeployedState, LiveKey
+from atlassian_cmk.naming import TAG_LAST_REVOKE, TAG_RESTORED_AT, TAG_REVOCATION_ID, alias_name
+from atlassian_cmk.records import new_revocation_id, realm_restore_record
+from atlassian_cmk.workflows.changes import ChangeReport, RegionChange
 from atlassian_cmk.workflows.follow_up import finish, plan_change
 from atlassian_cmk.workflows.outcome import identity_outcome
 from atlassian_cmk.workflows.reading import Reading, read_targets
-from atlassian_cmk.workflows.record_plan import restoration_tags
+from atlassian_cmk.workflows.record_plan import restoration_tags, revocation_tags
 from atlassian_cmk.workflows.report import Session, Transcript, WorkflowReport
 from atlassian_cmk.workflows.results import change_results, unchanged_results
 from atlassian_cmk.workflows.targets import other_held_targets, restore_targets
@@ -88,6 +92,8 @@ def restore(
     session.on_phase(
         "during the restore (EnableKey may have been sent in some regions; run `cmkctl status`)", reading.key_states()
     )
+    # The last revoke's trace as first read (`naming.TAG_LAST_REVOKE`): a change later means a revoke ran.
+    first_traces = {key.region: key.tags.get(TAG_LAST_REVOKE) for key in current.live_keys()}
     # A rerun after a restore that could not record every region copies that restore's record.
     plan = restoration_tags(
         request.ticket, reading.identity.caller, now, realm_restore_record(k.tags for k in current.live_keys())
@@ -97,16 +103,27 @@ def restore(
         session.waiting("AWS (EnableKey, tags, verification)"),
     ):
         # A retried EnableKey first checks, on the retry's fresh read, that the lease is still this
-        # restore's: a revoke that took it over meanwhile stands (restore yields, docs/cmkctl.md).
+        # restore's and that no revoke left its trace since the first read: a revoke that ran meanwhile
+        # stands (restore yields, docs/cmkctl.md "Two operators at once").
+        def yields_to(key: LiveKey) -> str | None:
+            taken = hold.taken_over(key) if hold is not None else None
+            ran = revoke_since(first_traces.get(key.region), key.tags.get(TAG_LAST_REVOKE))
+            return taken or (f"a revoke ran meanwhile: {ran.describe(session.now())}" if ran is not None else None)
+
         changes = converge_keys(
             current,
             enable=True,
             plan_tags=plan,
             client_factory=session.client_factory,
             policy=session.policy,
-            yields_to=hold.taken_over if hold is not None else None,
+            yields_to=yields_to,
         )
+        # The final check (after every EnableKey was answered): its read also carries each key's revoke trace.
         changes, _ = settle(changes, enable=True, client_factory=session.client_factory, policy=session.policy)
+        ran = _revoke_meanwhile(first_traces, changes)
+        if ran is not None:
+            changes, yielded = _yield_to_revoke(current, changes, ran, request, reading.identity.caller, session)
+            out.say(yielded)
     report = ChangeReport("restore", reading.identity.caller, now, changes)
     session.on_phase(
         "after the restore, while printing the config change",
@@ -150,3 +167,86 @@ def _revocation_meanwhile(stack: str, config: StackConfig, session: Session) -> 
         return None
     changed = ", ".join(r.region for r in again.readings if r.key is None or not r.key.enabled)
     return f"the key no longer reads Enabled in {changed}; nothing was changed by this run; run `cmkctl status`"
+
+
+def _revoke_meanwhile(first: Mapping[str, str | None], changes: tuple[RegionChange, ...]) -> FoundLease | None:
+    """The revoke whose trace (`naming.TAG_LAST_REVOKE`) the final check read where the first read had
+    another (or none), in any region; None when every key read at the end carries the first trace."""
+    for change in changes:
+        if change.key is not None:
+            ran = revoke_since(first.get(change.region), change.key.tags.get(TAG_LAST_REVOKE))
+            if ran is not None:
+                return ran
+    return None
+
+
+def _yield_to_revoke(
+    current: DeployedState,
+    changes: tuple[RegionChange, ...],
+    ran: FoundLease,
+    request: RestoreRequest,
+    caller: str,
+    session: Session,
+) -> tuple[tuple[RegionChange, ...], str]:
+    """A revoke ran during this restore (its trace changed): revocation wins. Every key that reads Enabled
+    is disabled again (one converge, re-checked, never a loop), with a revocation record for that revoke
+    where this restore's record closed the one the keys carried (break-glass cannot reopen a closed record,
+    `evidence.key_policy_evidence_statements`: a new record, a new id). Every region becomes `overtaken`
+    (exit 2); returns the changes and the one line that names the revoke."""
+    now = session.now()
+    enabled = {c.region: c.key for c in changes if c.key is not None and c.key.enabled}
+    readings = tuple(
+        dataclasses.replace(r, key=enabled[r.region]) for r in current.readings if r.region in enabled
+    )
+    described = ran.describe(now)
+    ticket = ran.ticket if isinstance(ran, Lease) else request.ticket
+    reason = f"disabled again by cmkctl restore {request.ticket}: cmkctl revoke {ran.lease_id} ran meanwhile"
+    plan = revocation_tags(
+        reason[:256],
+        ticket,
+        caller,
+        now,
+        None,
+        new_revocation_id(now),
+        None,
+        {key.key_id: key.tags.get(TAG_REVOCATION_ID, "") for key in enabled.values() if key is not None},
+    )
+    redone: dict[str, RegionChange] = {}
+    if readings:
+        again = converge_keys(
+            dataclasses.replace(current, readings=readings),
+            enable=False,
+            plan_tags=plan,
+            client_factory=session.client_factory,
+            policy=session.policy,
+        )
+        again, _ = settle(again, enable=False, client_factory=session.client_factory, policy=session.policy)
+        redone = {c.region: c for c in again}
+    merged: list[RegionChange] = []
+    for change in changes:
+        fresh = redone.get(change.region)
+        key = fresh.key if fresh is not None and fresh.key is not None else change.key
+        state = key.key_state if key is not None else change.outcome
+        if fresh is not None:
+            detail = (
+                f"now {state}: disabled again by this run (a revoke ran meanwhile; revocation wins)"
+                if fresh.converged
+                else f"now {state}: disabling again failed ({fresh.detail}); run `cmkctl revoke`"
+            )
+        elif change.outcome == "overtaken":
+            detail = change.detail
+        else:
+            detail = f"now {state}: a revoke ran meanwhile; this run left it"
+        merged.append(dataclasses.replace(change, outcome="overtaken", detail=detail, key=key))
+    still = [c.region for c in merged if c.key is None or c.key.enabled]
+    line = (
+        f"RESTORE OVERTAKEN: {described} ran during this restore; revocation wins: "
+        + (
+            f"this restore disabled again the keys it found Enabled ({', '.join(sorted(enabled))})"
+            if enabled
+            else "no key reads Enabled"
+        )
+        + (f"; STILL ENABLED in {', '.join(still)}: run `cmkctl revoke` now" if still else "")
+        + "; run `cmkctl status`"
+    )
+    return tuple(merged), line

@@ -25,12 +25,15 @@ from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode, most_severe
 from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.guards import revocation_clock
+from atlassian_cmk.identity_rules import refused_key_remedy
 from atlassian_cmk.impact import revocation_impact
-from atlassian_cmk.lease import Lease, new_lease
+from atlassian_cmk.lease import new_lease
 from atlassian_cmk.live_keys import DeployedState, LiveKey
 from atlassian_cmk.naming import (
     TAG_GUARD_OVERRIDE,
     TAG_RESTORE_TICKET,
+    TAG_RESTORED_AT,
+    TAG_RESTORED_BY,
     TAG_REVOCATION_ID,
     TAG_REVOCATION_REASON,
     TAG_REVOCATION_TICKET,
@@ -157,13 +160,13 @@ def revoke(
             changes, reconciled = settle(
                 changes, enable=False, client_factory=session.client_factory, policy=session.policy
             )
-            if taken is not None:
-                changes, reconciled, again = _disable_again(changes, reconciled, acted, taken, plan, session)
-                for label in again:
-                    out.say(
-                        f"DISABLED AGAIN {label}: the restore by {taken.holder} (ticket {taken.ticket}) enabled it "
-                        "after this revoke's DisableKey; revocation wins"
-                    )
+            # Revocation wins, whoever enabled a key meanwhile (a restore that started before this run's
+            # trace landed: docs/cmkctl.md "Two operators at once").
+            changes, reconciled, again = _disable_again(changes, reconciled, acted, plan, session)
+            for label, by in again:
+                out.say(
+                    f"DISABLED AGAIN {label}: re-enabled by {by} during this revoke; disabled again (revocation wins)"
+                )
         finally:
             released = lease.finish()
     for note in (*lease.hold.notes(), *released.notes(lease.hold.lease)):
@@ -210,6 +213,7 @@ def revoke(
         write=write_config,
         summary="enabled: false plus the revocation block",
         command="revoke",
+        fixes=[refused_key_remedy(config, stack, c.region, c.generation) for c in changes if c.outcome == "refused"],
     )
     return out.report("revoke", context, code, now, results, change=report, config_written=written)
 
@@ -337,21 +341,17 @@ def _disable_again(
     changes: tuple[RegionChange, ...],
     reconciled: tuple[str, ...],
     acted: list[tuple[str, DeployedState]],
-    taken: Lease,
     plan: TagPlanner,
     session: Session,
-) -> tuple[tuple[RegionChange, ...], tuple[str, ...], list[str]]:
-    """Keys the taken-over restore enabled after this run's DisableKey (the final check found them
-    Enabled, with no other restore's record on them): DisableKey once more, bounded (one converge and
-    one re-check, never a loop), and the labels so disabled again. Anything else that changed stays
-    `overtaken` (exit 2)."""
+) -> tuple[tuple[RegionChange, ...], tuple[str, ...], list[tuple[str, str]]]:
+    """Keys the final check found Enabled (another operation enabled them after this run's DisableKey or
+    after its first read: a restore): DisableKey once more, bounded (one converge and one re-check, never
+    a loop). Returns the changes, the reconciled labels, and (label, who enabled it) for each key disabled
+    again; a key still Enabled after that stays `overtaken` (exit 2)."""
     again = {
         (change.generation, change.region): change.key
         for change in changes
-        if change.outcome == "overtaken"
-        and change.key is not None
-        and change.key.enabled
-        and change.key.tags.get(TAG_RESTORE_TICKET, "") in ("", taken.ticket)
+        if change.outcome == "overtaken" and change.key is not None and change.key.enabled
     }
     if not again:
         return changes, reconciled, []
@@ -367,5 +367,16 @@ def _disable_again(
     )
     fresh = {(change.generation, change.region): change for change in redone}
     merged = tuple(fresh.get((change.generation, change.region), change) for change in changes)
-    labels = [change.label for change in redone if change.converged]
+    labels = [
+        (change.label, _enabled_by(again[(change.generation, change.region)])) for change in redone if change.converged
+    ]
     return merged, tuple(dict.fromkeys((*reconciled, *reconciled_again))), labels
+
+
+def _enabled_by(key: LiveKey | None) -> str:
+    """Who enabled `key`, from the restore record it carried when found Enabled: `a restore (<who>, ticket
+    <t>)`, or `another operation (no restore record on the key)`."""
+    tags = key.tags if key is not None else {}
+    if tags.get(TAG_RESTORE_TICKET) and tags.get(TAG_RESTORED_AT):
+        return f"a restore ({tags.get(TAG_RESTORED_BY) or '?'}, ticket {tags.get(TAG_RESTORE_TICKET)})"
+    return "another operation (no restore record on the key; a restore still running, or `pulumi up`)"
