@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 
 from atlassian_cmk.config import StackConfig, StackConfigErrors
 from atlassian_cmk.display import fit_lines
+from atlassian_cmk.follow_up_rules import FOLLOW_UP_ADVICE, follow_up_findings
 from atlassian_cmk.git_source import project_text_at_ref, stack_text_at_ref
 from atlassian_cmk.guardrail_catalog import GUARDRAILS, Guardrail
 from atlassian_cmk.impact import (
@@ -33,6 +34,7 @@ from atlassian_cmk.key_policy import (
     serialize_key_policy,
     split_key_policy,
 )
+from atlassian_cmk.realm_findings import cause_sentences
 from atlassian_cmk.stack_file import StackFileError, check_text, load_stack_config
 from atlassian_cmk.timeline import REINSTATEMENT_WINDOW
 
@@ -43,6 +45,7 @@ ChangeKind = Literal[
     "restoration",
     "revocation-justification",
     "guard-override",
+    "break-glass-follow-up",
     "reencryption",
     "atlassian-key-policy",
     "key-administrators",
@@ -210,7 +213,38 @@ def review_change(base: StackConfig | None, head: StackConfig, stack: str, base_
         after = head.revocation.override if head.revocation else None
         if override is not None and before != after:
             review.changes.insert(0, override)
+    follow_up = follow_up_change(base, head)
+    if follow_up is not None:
+        # Right after what the pull request does to access (the override, the revocation), before the rest.
+        leading = next(
+            (i for i, c in enumerate(review.changes) if c.kind not in ("guard-override", "revocation")),
+            len(review.changes),
+        )
+        review.changes.insert(leading, follow_up)
     return review
+
+
+def follow_up_change(base: StackConfig | None, head: StackConfig) -> Change | None:
+    """A revocation declared while re-encryption was applied or is declared in progress is allowed only as
+    the break-glass follow-up (`follow_up_rules.follow_up_findings`, the guardrail's rule): the base
+    branch stands for what was applied, and the keys' record cannot be read here (no AWS call), so
+    only its shape is judged (an id and an override) and a status change; the guardrail compares
+    the block with the keys' record. Blocks (exit 4) when it is not the follow-up."""
+    if base is None or head.enabled:
+        return None
+    findings = follow_up_findings(head.revocation, head.reencryption, [(None, base.reencryption.status)], None)
+    if not findings:
+        return None
+    causes = cause_sentences(findings)
+    advice = FOLLOW_UP_ADVICE[:1].upper() + FOLLOW_UP_ADVICE[1:] + "."
+    return Change(
+        "break-glass-follow-up",
+        "critical",
+        head.regions,
+        "Not the break-glass follow-up: " + causes[0].rstrip(".") + "; this check fails",
+        "\n".join([*causes, advice]),
+        blocks=True,
+    )
 
 
 def guard_override_change(config: StackConfig) -> Change | None:
@@ -233,7 +267,8 @@ def guard_override_change(config: StackConfig) -> Change | None:
         f"This pull request records a break-glass revocation{record} made with --override-reencryption-guard: "
         "it disables nothing when the keys are already disabled in every region (the guardrail "
         "no-revocation-during-reencryption allows it only then, and refuses it on every key while any region is "
-        "still Enabled).",
+        "still Enabled), and only while its id, reason, ticket and override equal the record on the keys "
+        "(atlassian-cmk:revocation-id, revocation-reason, revocation-ticket, guard-override) in every region.",
     )
 
 

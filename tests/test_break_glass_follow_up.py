@@ -10,6 +10,7 @@ mocks, and the real pack judges each resource on its own (`judge_each_step`).
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair
+from atlassian_cmk.cli.main import main
 from atlassian_cmk.config import StackConfigErrors, parse_stack_config
 from atlassian_cmk.naming import (
     TAG_ENABLED,
@@ -28,6 +30,7 @@ from atlassian_cmk.naming import (
     TAG_REVOKED_AT,
     TAG_REVOKED_BY,
 )
+from atlassian_cmk.realm_findings import MESSAGE_LIMIT
 from atlassian_cmk.stack_file import raw_config_from_text
 from atlassian_cmk.timeline import iso
 from rehearsal.policy_pack_client import describe
@@ -82,11 +85,11 @@ def rehearse(head: str, endpoint: str) -> Rehearsal:
     return rehearse_pull_request(REENCRYPTING, head, env=aws_env(endpoint), policy_config=CI_POLICY_CONFIG)
 
 
-def test_the_follow_up_pull_request_disables_nothing_and_is_allowed(
+def test_the_follow_up_pull_request_disables_nothing_and_is_allowed_and_shows_the_override_first(
     moto_endpoint: str, aws: Any, reencrypting_keys: list[ProvisionedKey]
 ) -> None:
     break_glass(aws, reencrypting_keys)
-    result = rehearse(follow_up(REENCRYPTING), moto_endpoint)
+    result = rehearse(follow_up(REENCRYPTING), moto_endpoint)  # one pack process for the verdict and the review
     assert result.mandatory == [] and not result.blocked, describe(result.violations)
     assert result.run is not None and result.steps is not None
     keys = {k.urn for k in result.run.kms_keys}
@@ -97,6 +100,15 @@ def test_the_follow_up_pull_request_disables_nothing_and_is_allowed(
         clock.message
     ), clock.message
     assert JUSTIFICATION in clock.message
+    review = result.review
+    assert [c.kind for c in review.changes][:2] == ["guard-override", "revocation"] and not review.blocked
+    markdown = unwrap(review.to_markdown())  # the code block is wrapped to 100 columns
+    heading = next(line for line in markdown.splitlines() if line.startswith("### "))
+    assert heading == f"### 🛑 GUARD OVERRIDDEN: {JUSTIFICATION} (us-east-1 and us-west-2)"
+    assert f"records a break-glass revocation (revocation {REVOCATION_ID})" in markdown
+    assert "disables nothing when the keys are already disabled in every region" in markdown
+    assert "equal the record on the keys" in markdown
+    assert any("already Disabled in every region" in item for item in review.checklist)
 
 
 def test_the_same_pull_request_while_one_region_is_enabled_is_refused_on_every_key(
@@ -126,26 +138,14 @@ def test_an_unreadable_region_fails_closed(
     assert {k.urn for k in result.run.kms_keys} <= result.steps.refused()
 
 
-def test_the_impact_summary_shows_the_override_first(
-    moto_endpoint: str, aws: Any, reencrypting_keys: list[ProvisionedKey]
-) -> None:
-    break_glass(aws, reencrypting_keys)
-    review = rehearse(follow_up(REENCRYPTING), moto_endpoint).review
-    assert [c.kind for c in review.changes][:2] == ["guard-override", "revocation"]
-    markdown = unwrap(review.to_markdown())  # the code block is wrapped to 100 columns
-    heading = next(line for line in markdown.splitlines() if line.startswith("### "))
-    assert heading == f"### 🛑 GUARD OVERRIDDEN: {JUSTIFICATION} (us-east-1 and us-west-2)"
-    assert f"records a break-glass revocation (revocation {REVOCATION_ID})" in markdown
-    assert "disables nothing when the keys are already disabled in every region" in markdown
-    assert any("already Disabled in every region" in item for item in review.checklist)
-
-
 def test_a_revocation_without_override_shows_no_override(moto_endpoint: str, aws: Any) -> None:
     create_key_pair(parse_stack_config(raw_config_from_text(PROD)), "prod", client_factory=aws)
     head = PROD.replace("atlassian-cmk:enabled: true", "atlassian-cmk:enabled: false") + FOLLOW_UP.split("    id:")[0]
     result = rehearse_pull_request(PROD, head, env=aws_env(moto_endpoint), policy_config=CI_POLICY_CONFIG)
     assert [c.kind for c in result.review.changes] == ["revocation"]
     assert "GUARD OVERRIDDEN" not in result.review.to_markdown()
+    # The ordinary GitOps revocation: keys Enabled, no record yet, no id: nothing to compare, allowed.
+    assert result.mandatory == [] and not result.blocked, describe(result.violations)
 
 
 @pytest.mark.parametrize(
@@ -173,3 +173,99 @@ def test_override_and_id_are_parsed() -> None:
     revocation = parse_stack_config(raw).revocation
     assert revocation is not None
     assert (revocation.override, revocation.id) == (JUSTIFICATION, REVOCATION_ID)
+
+
+# --- The follow-up must be the keys' record (issue 12 items 5 and 7; the reviewer's finding) -------------------
+
+OTHER_ID = "rev-20261129T170000Z-000000"
+NO_OVERRIDE = follow_up(REENCRYPTING).replace(f"    override: {JUSTIFICATION}\n", "")
+VARIANTS = {
+    # head stack file -> (what the pack's refusal says, cmkctl impact's exit code: it reads no AWS, so it
+    # sees the block's shape and the status change, never the keys' id)
+    "wrong id": (
+        follow_up(REENCRYPTING).replace(REVOCATION_ID, OTHER_ID),
+        f"the revocation block's id '{OTHER_ID}' is not the keys' '{REVOCATION_ID}' (atlassian-cmk:revocation-id)",
+        0,
+    ),
+    "missing override": (
+        NO_OVERRIDE,
+        "the revocation block's override (none) is not the keys' 'Active exfiltration confirmed by SOC - '… "
+        "(63 characters) (atlassian-cmk:guard-override)",
+        4,
+    ),
+    "status complete": (
+        follow_up(REENCRYPTING).replace("    status: in-progress", "    status: complete"),
+        "reencryption.status 'complete' is not the applied 'in-progress': a pull request that records a "
+        "revocation during re-encryption cannot also change the status",
+        4,
+    ),
+    "status none": (
+        follow_up(PROD),
+        "reencryption.status 'none' is not the applied 'in-progress'",
+        4,
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_a_follow_up_that_is_not_the_keys_record_is_refused_on_every_key(
+    variant: str, moto_endpoint: str, aws: Any, reencrypting_keys: list[ProvisionedKey]
+) -> None:
+    head, expected, _code = VARIANTS[variant]
+    break_glass(aws, reencrypting_keys)
+    result = rehearse(head, moto_endpoint)
+    assert result.blocking_policies() == ["no-revocation-during-reencryption"], describe(result.violations)
+    assert result.run is not None and result.steps is not None
+    assert {k.urn for k in result.run.kms_keys} <= result.steps.refused()
+    assert result.keys_updated_alone() == []
+    message = result.mandatory[0].message
+    body = " ".join(message.splitlines()[1:])  # pulumi_policy sends the description first
+    assert expected in unwrap(body), body
+    assert "us-east-1 and us-west-2: " in body  # said once, naming both regions
+    assert "Copy the atlassian-cmk:revocation block cmkctl revoke printed, unchanged" in body
+    assert len(body) <= MESSAGE_LIMIT, (len(body), body)
+
+
+def test_an_id_no_key_carries_is_a_stale_copy_outside_reencryption(moto_endpoint: str, aws: Any) -> None:
+    """Keys Enabled, no record: a revocation pull request carrying an id names a record no key has."""
+    create_key_pair(parse_stack_config(raw_config_from_text(PROD)), "prod", client_factory=aws)
+    head = follow_up(PROD).replace(f"    override: {JUSTIFICATION}\n", "")
+    result = rehearse_pull_request(PROD, head, env=aws_env(moto_endpoint), policy_config=CI_POLICY_CONFIG)
+    assert result.blocking_policies() == ["no-revocation-during-reencryption"], describe(result.violations)
+    assert result.run is not None and result.steps is not None
+    assert {k.urn for k in result.run.kms_keys} <= result.steps.refused()
+    body = " ".join(result.mandatory[0].message.splitlines()[1:])
+    assert f"The revocation block's id '{REVOCATION_ID}' names a record no key carries now" in body, body
+
+
+@pytest.fixture
+def impact_repo(tmp_path: Path) -> Path:
+    """A repository whose main branch declares re-encryption in progress (the base of the follow-up)."""
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["config", "user.email", "ci@example.com"],
+        ["config", "user.name", "ci"],
+    ):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+    (tmp_path / "Pulumi.prod.yaml").write_text(REENCRYPTING)
+    for args in (["add", "Pulumi.prod.yaml"], ["commit", "-q", "-m", "base"]):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+    return tmp_path
+
+
+@pytest.mark.parametrize("variant", [*VARIANTS, "right follow-up"])
+def test_cmkctl_impact_exit_code_for_each_variant(
+    variant: str, impact_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head, _said, code = VARIANTS.get(variant, (follow_up(REENCRYPTING), "", 0))
+    (impact_repo / "Pulumi.prod.yaml").write_text(head)
+    assert main(["--project-dir", str(impact_repo), "impact", "--base", "main"]) == code
+    out = unwrap(capsys.readouterr().out)
+    headings = [line for line in out.splitlines() if line.startswith("### ")]
+    if code:
+        # After the override and the revocation, which say what the pull request does to access.
+        heading = headings[2] if headings[0].startswith("### 🛑 GUARD OVERRIDDEN") else headings[1]
+        assert heading.startswith("### 🛑 Not the break-glass follow-up: "), headings
+        assert "this check fails" in heading
+    else:
+        assert "Not the break-glass follow-up" not in out

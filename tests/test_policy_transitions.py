@@ -11,6 +11,13 @@ from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 
 from atlassian_cmk.aws.provision import create_key_pair
 from atlassian_cmk.config import parse_stack_config
+from atlassian_cmk.naming import (
+    TAG_GUARD_OVERRIDE,
+    TAG_REVOCATION_ID,
+    TAG_REVOCATION_REASON,
+    TAG_REVOCATION_TICKET,
+    TAG_REVOKED_AT,
+)
 from rehearsal.policy_pack_client import analyze_program_run, analyze_request, by_policy, describe, start_policy_pack
 from rehearsal.program_run import run_program
 from tests.support.aws import aws_env, client_factory_for
@@ -162,8 +169,31 @@ def test_a_follow_up_revocation_that_would_disable_the_next_generation_is_refuse
 def test_a_follow_up_revocation_with_every_generation_already_disabled_passes(moto_endpoint: str, aws: Any) -> None:
     current = deploy(aws, "current", "in-progress", **REVOKED)
     following = deploy(aws, "next", "in-progress", **REVOKED)
+    # What `cmkctl revoke --override-reencryption-guard` wrote on every held key; the follow-up copies its block
+    # (atlassian_cmk/follow_up_rules.py: the block must equal the record on every key of both generations).
+    block = {
+        "reason": "Suspected breach",
+        "ticket": "SEC-1",
+        "id": "rev-20261129T170000Z-3f9a1c",
+        "override": "SOC confirmed exfiltration",
+    }
+    record = {
+        TAG_REVOCATION_ID: block["id"],
+        TAG_REVOCATION_REASON: block["reason"],
+        TAG_REVOCATION_TICKET: block["ticket"],
+        TAG_GUARD_OVERRIDE: block["override"],
+        TAG_REVOKED_AT: "2026-11-29T17:00:00Z",
+    }
+    for arn in [*current.values(), *following.values()]:
+        aws("kms", arn.split(":")[3]).tag_resource(
+            KeyId=arn, Tags=[{"TagKey": key, "TagValue": value} for key, value in record.items()]
+        )
     raw = engine_config(
-        **REVOKED, reencryption={"status": "in-progress", "ticket": "PS-1"}, enrolledKeys=current, nextKeys=following
+        enabled="false",
+        revocation=block,
+        reencryption={"status": "in-progress", "ticket": "PS-1"},
+        enrolledKeys=current,
+        nextKeys=following,
     )
     assert judge(raw, moto_endpoint) == []
 

@@ -278,8 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Compare Pulumi.<stack>.yaml at --base with the working tree and say what the change does to "
             "Atlassian's access: revocation, restoration, re-encryption, principals, key policy, realm; the "
             "consequences and timeline, a checklist, and the guardrails that will be checked. Reads Git only; "
-            "no AWS call. Exit 0; 4 when the change is one the guardrails refuse (a changed contextTag); 64 when the "
-            "configuration is invalid (its errors are the summary)."
+            "no AWS call. Exit 0; 4 when the change is one the guardrails refuse (a changed contextTag, a revocation "
+            "during re-encryption that is not the break-glass follow-up); 64 when the configuration is invalid "
+            "(its errors are the summary)."
         ),
     )
     impact.add_argument("--base", required=True, help="the Git ref the pull request merges into, e.g. origin/main")

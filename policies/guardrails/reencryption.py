@@ -23,6 +23,7 @@ from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValid
 
 from atlassian_cmk.config import StackConfigErrors
 from atlassian_cmk.evidence import deployed_evidence_protection, reencryption_evidence
+from atlassian_cmk.follow_up_rules import FOLLOW_UP_ADVICE, FollowUpFinding, follow_up_findings, held_key
 from atlassian_cmk.generations import NEXT, RETIRED
 from atlassian_cmk.guards import every_key_disabled, reencryption_running, revocation_during_reencryption
 from atlassian_cmk.naming import TAG_REENCRYPTION
@@ -110,6 +111,7 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
         yield from (RealmFinding(line) for line in lines)
     yield from _next_generation_findings(realm, live, said=verdict.reasons)
     yield from _activity_findings(realm, live)
+    yield from _follow_up_findings(realm, live)
     if verdict.reasons and not live:
         yield RealmFinding(
             "the live check is off (policy config liveStateCheck: false): only the declared status was checked"
@@ -133,6 +135,24 @@ def _next_generation_findings(realm: Realm, live: bool, said: tuple[str, ...] = 
     deployed_next = DEPLOYED_STATE.get(realm.stack, config.regions, config.next_keys)
     verdict = revocation_during_reencryption(config.reencryption, deployed_next)
     yield from (RealmFinding(f"next generation: {reason}") for reason in verdict.reasons if reason not in said)
+
+
+def _follow_up_findings(realm: Realm, live: bool) -> Iterator[RealmFinding]:
+    """A revocation that disables nothing is allowed only as the follow-up of what break-glass did: its
+    block equal to the keys' current record on every held key (current generation, and the next one once
+    recorded), and, during re-encryption, the status as deployed (`follow_up_rules.follow_up_findings`).
+    Unreadable keys are judged above (fail closed); the live check off reads no record."""
+    if not live:
+        return
+    config = realm.config
+    held = [realm.deployed()]
+    if config.has_next_generation and config.next_keys is not None:
+        held.append(DEPLOYED_STATE.get(realm.stack, config.regions, config.next_keys))
+    if any(state.errors() or any(r.key is None for r in state.readings) for state in held):
+        return
+    keys = [key for state in held for key in state.live_keys()]
+    applied = [(key.region, key.reencryption) for key in keys]
+    yield from follow_up_findings(config.revocation, config.reencryption, applied, [held_key(k) for k in keys])
 
 
 def _activity_findings(realm: Realm, live: bool) -> Iterator[RealmFinding]:
@@ -165,6 +185,8 @@ def advice(findings: Sequence[RealmFinding]) -> str:
     """The disabling advice only when a finding refuses disabling keys; a transition's own advice otherwise."""
     if all(isinstance(finding, TransitionFinding) for finding in findings):
         return TRANSITION_ADVICE
+    if all(isinstance(finding, FollowUpFinding) for finding in findings):
+        return FOLLOW_UP_ADVICE
     return DISABLING_ADVICE
 
 
