@@ -20,7 +20,14 @@ this module compares that time with the key's current `revoked-at`:
 
 When CloudTrail cannot say (the DisableKey not delivered yet, the tag older than the event history,
 the bounded scan exhausted, the lookup refused or throttled), the clock runs from the tag and is
-"unverified", with the reason: the normal case right after a revoke is "not in CloudTrail yet".
+"unverified", with the reason: the normal case right after a revoke is "not in CloudTrail yet". A
+DisableKey of the current disabled period that WAS found still bounds the clock (it can only move the
+deadline earlier: the key has been disabled since then at the latest).
+
+Where the disabled period starts (`disabled_since`, walking back through the key's DisableKey/EnableKey):
+an enabled period shorter than `SHORTEST_RESTORE` restored nothing and joins the disabled periods around
+it, so an EnableKey "blip" never restarts the clock; events in one second (CloudTrail's resolution) are
+ordered EnableKey first, the order that gives the earlier start.
 """
 
 from __future__ import annotations
@@ -28,16 +35,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, Literal
 
 from atlassian_cmk.config import shorten
 from atlassian_cmk.lease import LEASE_TTL
-from atlassian_cmk.live_keys import CloudTrailEvidence, LiveKey
+from atlassian_cmk.live_keys import CloudTrailEvidence, EnabledGap, LiveKey
 from atlassian_cmk.naming import TAG_REVOCATION_ID, TAG_REVOCATION_TICKET, TAG_REVOKED_AT, TAG_REVOKED_BY
 from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.timeline import (
     CLOCK_SKEW,
     REINSTATEMENT_WINDOW,
+    SUSPENSION_HORIZON,
     RevocationClock,
     RevokedAtSource,
     Verification,
@@ -66,6 +74,86 @@ EARLIER_ALLOWED: Final = CLOCK_SKEW + RECORD_LATENCY
 LATER_ALLOWED: Final = CLOCK_SKEW
 """How far a `revoked-at` may follow the key's own DisableKey and still agree with it (clocks only)."""
 
+SHORTEST_RESTORE: Final = SUSPENSION_HORIZON
+"""An enabled period shorter than this restored nothing, so the revocation clock runs on through it.
+
+Atlassian reinstates suspended sites only after the customer enables the keys AND replies on the support
+ticket, and restoration then takes about two business days; it notices a disabled key within 30 to 60
+minutes (the suspension, `timeline.SUSPENSION_AFTER`). A key enabled for less than that horizon may never
+have been seen enabled, and certainly restored nothing: its sites stayed suspended and the 10-day window
+kept running from the first DisableKey. Longer enabled periods restart the clock (we cannot see whether
+Atlassian reinstated), so the rule errs only towards the earlier deadline. Source: Atlassian support,
+"Revoke Atlassian access..." and "Restore access..." (../shared/DOMAIN.md)."""
+
+CLOCK_UNPROVEN: Final[tuple[VerificationReason, ...]] = ("lookup-failed", "scan-exhausted")
+"""Unverified because CloudTrail could not be read in full: an earlier DisableKey (a forward-dated tag) may
+be hidden, so the deadline may be earlier than shown (`deadlines.deadline_findings`: clock-unverified).
+Not the other reasons: not-in-cloudtrail-yet is the normal state right after a revoke; beyond-event-history
+is a tag older than 90 days, whose window (10 days) and data-at-risk date (20) have passed whichever time
+is true; other-region-unconfirmed is a tag EARLIER than the key's own DisableKey (the earlier deadline),
+and the region that could not be confirmed has its own reason."""
+
+KeyEvent = tuple[datetime, Literal["EnableKey", "DisableKey"]]
+"""One of the key's own CloudTrail events: its `EventTime` (1 s resolution) and `EventName`."""
+
+
+@dataclass(frozen=True)
+class DisabledSince:
+    """`disabled_since`'s answer. `start`: the first DisableKey of the joined disabled period found (None:
+    no DisableKey after the last EnableKey yet); `gaps`: the short enabled periods joined, newest first;
+    `complete`: the events read reach back to the period's start (else `start` is only an upper bound)."""
+
+    start: datetime | None
+    gaps: tuple[EnabledGap, ...]
+    complete: bool
+
+
+def disabled_since(events: Sequence[KeyEvent], *, complete: bool, now: datetime) -> DisabledSince:
+    """When a key that is disabled now was disabled, from its own DisableKey/EnableKey events.
+
+    `events`: this key's events, any order; `complete`: they are every such event in the event history
+    (else only the newest ones: the answer then says what they prove). Walking back from now: the first
+    DisableKey after the last EnableKey starts the current disabled period; an enabled period before it
+    (from the first EnableKey after the previous DisableKey) shorter than `SHORTEST_RESTORE` joins the two
+    periods, and the walk goes on. CloudTrail times have 1 s resolution, so events in one second have no
+    order: EnableKey is put first, which makes every enabled period shorter, never longer, so the start
+    is the earliest any real order gives (fail closed). The last EnableKey with no DisableKey after it (not
+    delivered yet) joins the period before when it is less than `SHORTEST_RESTORE` before `now`.
+    """
+    # Newest first; within one second DisableKey before EnableKey (= EnableKey first in time order).
+    ordered = sorted(events, key=lambda e: (e[0], 0 if e[1] == "EnableKey" else 1), reverse=True)
+    start: datetime | None = None
+    gaps: list[EnabledGap] = []
+    index = 0
+    while True:
+        # A disabled period: its DisableKeys, newest first; the earliest one is where it began.
+        period_start: datetime | None = None
+        while index < len(ordered) and ordered[index][1] == "DisableKey":
+            period_start = ordered[index][0]
+            index += 1
+        if period_start is not None:
+            start = period_start
+        elif start is not None or index >= len(ordered):
+            # Only the first period may lack its DisableKey (not delivered yet); no events at all: unknown.
+            return DisabledSince(start, tuple(gaps), complete)
+        if index >= len(ordered):
+            return DisabledSince(start, tuple(gaps), complete)
+        # The enabled period before it: its EnableKeys, newest first; the earliest one enabled the key.
+        enabled_at = ordered[index][0]
+        while index < len(ordered) and ordered[index][1] == "EnableKey":
+            enabled_at = ordered[index][0]
+            index += 1
+        ends = start if start is not None else now
+        if ends - enabled_at >= SHORTEST_RESTORE:
+            return DisabledSince(start, tuple(gaps), True)  # a real restore: the clock restarted after it
+        if index >= len(ordered):
+            # complete: enabled since creation (or beyond the history), no earlier revocation to join; else
+            # a DisableKey before it may lie beyond the events read, and the period may be a short one.
+            return DisabledSince(start, tuple(gaps), complete)
+        seconds = int((start - enabled_at).total_seconds()) if start is not None else None
+        gaps.append(EnabledGap(enabled_at, seconds))
+        # The next pass starts at the DisableKey that ended the earlier disabled period: it becomes the start.
+
 
 @dataclass(frozen=True)
 class RevokedAtCheck:
@@ -84,6 +172,8 @@ class RevokedAtCheck:
     tag_at: datetime | None = None
     cloudtrail_at: datetime | None = None
     record: Mapping[str, str] = field(default_factory=dict)
+    gaps: tuple[EnabledGap, ...] = ()
+    """The short enabled periods CloudTrail's time runs through (`disabled_since`)."""
 
     @property
     def disagrees(self) -> bool:
@@ -96,7 +186,8 @@ class RevokedAtCheck:
         gap = _span(abs(self.tag_at - self.cloudtrail_at))
         if later:
             how = f"after CloudTrail's DisableKey {iso(self.cloudtrail_at)} (forward-dated: it shows more days left"
-            how += " than there are)"
+            how += " than there are"
+            how += f"; {gaps_note(self.cloudtrail_at, self.gaps)})" if self.gaps else ")"
             used = "the clock runs from CloudTrail's time, the earlier deadline"
         else:
             how = f"before CloudTrail's DisableKey {iso(self.cloudtrail_at)} (backdated: the key was not disabled then)"
@@ -111,6 +202,29 @@ class RevokedAtCheck:
             f"the tag's {iso(self.tag_at + REINSTATEMENT_WINDOW)}; find who wrote the tag in CloudTrail's "
             "TagResource events"
         )
+
+
+def exhausted_note(trail: CloudTrailEvidence) -> str:
+    """Why a bounded scan proved no start, by what filled its pages (this key's own events or others')."""
+    return (
+        f"CloudTrail's bounded scan read {trail.scanned} DisableKey/EnableKey events ({trail.own} of them this "
+        "key's) without reaching the start of its disabled period"
+    )
+
+
+def gaps_note(start: datetime, gaps: Sequence[EnabledGap]) -> str:
+    """One clause: the clock runs through short enabled periods (`SHORTEST_RESTORE`), newest first."""
+    each = [
+        f"{gap.seconds} s at {iso(gap.enabled_at)}"
+        if gap.seconds is not None
+        else f"at {iso(gap.enabled_at)}, its DisableKey not in CloudTrail yet"
+        for gap in gaps
+    ]
+    limit = int(SHORTEST_RESTORE.total_seconds() // 60)
+    return (
+        f"clock from {iso(start)}: the key was enabled only {', '.join(each)} in between (under {limit} minutes "
+        "restores nothing)"
+    )
 
 
 def _span(delta: timedelta) -> str:
@@ -164,7 +278,8 @@ def _check(
 ) -> RevokedAtCheck:
     def verdict(verification: Verification, reason: VerificationReason, note: str) -> RevokedAtCheck:
         at = trail.disabled_at if trail is not None else None
-        return RevokedAtCheck(key.region, key.arn, verification, reason, note, tag_at, at, record)
+        gaps = trail.gaps if trail is not None else ()
+        return RevokedAtCheck(key.region, key.arn, verification, reason, note, tag_at, at, record, gaps)
 
     disabled_at = trail.disabled_at if trail is not None else None
     # Forward-dating needs only the key's own DisableKey after its last EnableKey: the key has been
@@ -181,12 +296,7 @@ def _check(
         why = trail.error if trail is not None and trail.error else "CloudTrail was not read"
         return verdict("unverified", "lookup-failed", why)
     if trail.exhausted:
-        return verdict(
-            "unverified",
-            "scan-exhausted",
-            "CloudTrail's DisableKey/EnableKey pages filled with other keys' events before this key's were read "
-            "(the scan is bounded)",
-        )
+        return verdict("unverified", "scan-exhausted", exhausted_note(trail))
     if disabled_at is None:
         age = now - tag_at
         expected = "expected soon" if age <= CLOUDTRAIL_DELIVERY + CLOCK_SKEW else "overdue: check CloudTrail"
@@ -247,6 +357,8 @@ def _combine(
     notes: list[tuple[Verification, VerificationReason, str]] = []
     tags: list[datetime] = []
     trails: list[datetime] = []
+    gap_notes: list[str] = []
+    unread: list[str] = []  # regions CloudTrail could not read in full (CLOCK_UNPROVEN), even where a tag disagrees
     doubt: str | None = None
     for key in disabled:
         trail = evidence.get(key.region)
@@ -270,26 +382,49 @@ def _combine(
             candidates.append((check.tag_at, "revoked-at tag"))
             if check.verification != "confirmed":
                 notes.append((check.verification, check.reason, f"{key.region}: {check.note}"))
+                if at is not None and at < check.tag_at:
+                    # Unverified never hides an earlier time: a DisableKey of the current period that was
+                    # found bounds the clock even when CloudTrail could not confirm the rest.
+                    candidates.append((at, "cloudtrail"))
         elif at is not None:
             candidates.append((at, "cloudtrail"))
             if trail is not None and trail.exhausted:
-                beyond = f"{key.region}: an earlier DisableKey may lie beyond the pages read"
+                beyond = f"{key.region}: an earlier DisableKey may lie beyond the pages read ({exhausted_note(trail)})"
                 notes.append(("unverified", "scan-exhausted", beyond))
+            elif trail is not None and trail.error:
+                notes.append(("unverified", "lookup-failed", f"{key.region}: {trail.error}"))
         elif trail is not None and trail.error:
             notes.append(("unverified", "lookup-failed", f"{key.region}: {trail.error}"))
+        elif trail is not None and trail.exhausted:
+            notes.append(("unverified", "scan-exhausted", f"{key.region}: {exhausted_note(trail)}"))
+        elif trail is not None:
+            after = " after its last EnableKey" if trail.own else ""
+            quiet = f"{key.region}: no DisableKey{after} in CloudTrail yet"
+            notes.append(("unverified", "not-in-cloudtrail-yet", quiet))
+        if trail is not None and trail.error:
+            unread.append(f"{key.region}: {trail.error}")
+        elif trail is not None and trail.exhausted:
+            unread.append(f"{key.region}: {exhausted_note(trail)}")
+        elif check is not None and check.reason == "lookup-failed":
+            unread.append(f"{key.region}: {check.note}")
+        if trail is not None and at is not None and trail.gaps:
+            gap_notes.append(f"{key.region}: {gaps_note(at, trail.gaps)}")
     verification, reason, note = _verification(notes, candidates)
     tag_at, trail_at = min(tags, default=None), min(trails, default=None)
+    gaps = _said_once(gap_notes) if gap_notes else None
+    unproven = _said_once(unread) if unread else None
     if doubt is not None or not candidates:
-        return RevocationClock(None, "unknown", doubt, verification, reason, note, tag_at, trail_at)
+        return RevocationClock(None, "unknown", doubt, verification, reason, note, tag_at, trail_at, gaps, unproven)
     revoked_at, source = min(candidates, key=lambda c: c[0])
-    return RevocationClock(revoked_at, source, None, verification, reason, note, tag_at, trail_at)
+    return RevocationClock(revoked_at, source, None, verification, reason, note, tag_at, trail_at, gaps, unproven)
 
 
 def _verification(
     notes: list[tuple[Verification, VerificationReason, str]], candidates: list[tuple[datetime, RevokedAtSource]]
 ) -> tuple[Verification | None, VerificationReason | None, str | None]:
     for level in ("disagrees", "unverified"):
-        picked = [n for n in notes if n[0] == level]
+        # The reason that matters most first: CloudTrail unread beats "not in CloudTrail yet" (the normal case).
+        picked = sorted((n for n in notes if n[0] == level), key=lambda n: n[1] not in CLOCK_UNPROVEN)
         if picked:
             return picked[0][0], picked[0][1], _said_once([note for _, _, note in picked])
     if not candidates:

@@ -17,7 +17,7 @@ from atlassian_cmk.timeline import REINSTATEMENT_WINDOW, RevocationClock, iso
 WINDOW_WARNING: Final = timedelta(hours=48)
 """How long before the reinstatement window closes status starts to warn."""
 
-DeadlineKind = Literal["window-closing", "window-passed", "data-at-risk", "revoked-at-unknown"]
+DeadlineKind = Literal["window-closing", "window-passed", "data-at-risk", "revoked-at-unknown", "clock-unverified"]
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,28 @@ def deadline_findings(clock: RevocationClock | None, now: datetime) -> tuple[Dea
 
     window-closing: the reinstatement window closes within WINDOW_WARNING; window-passed: it has
     closed; data-at-risk: the data-at-risk date has passed too (said instead of window-passed, which
-    it implies); revoked-at-unknown: keys are disabled and no evidence says since when (fail closed).
+    it implies); revoked-at-unknown: keys are disabled and no evidence says since when (fail closed);
+    clock-unverified (besides any of those): CloudTrail could not be read in full (`clock_check.CLOCK_UNPROVEN`), so
+    the time shown may be later than the real one (status exits 3 for it, as for unreadable evidence).
     """
     if clock is None:
         return ()
+    doubt = (
+        (
+            DeadlineFinding(
+                "clock-unverified",
+                f"DEADLINE UNVERIFIED: CloudTrail could not confirm the revocation time ({clock.unproven_note}): an "
+                "earlier DisableKey may be hidden, so the reinstatement window may close sooner than shown; read "
+                "CloudTrail's DisableKey/EnableKey events for the keys.",
+            ),
+        )
+        if clock.unproven_note
+        else ()
+    )
+    return _window_findings(clock, now) + doubt
+
+
+def _window_findings(clock: RevocationClock, now: datetime) -> tuple[DeadlineFinding, ...]:
     if clock.revoked_at is None or clock.reinstate_until is None or clock.data_at_risk_after is None:
         return (
             DeadlineFinding(

@@ -248,8 +248,10 @@ def key_policy_evidence_statements(apply_role_arn: str | None) -> list[dict[str,
     state, in `cmkctl status` (the key state is the truth, the record only describes it).
     So backdating is NOT fully denied: close the open record, then open a new one (new id, any
     `revoked-at`). The first write of a record is as trustworthy as the break-glass principal that
-    makes it; CloudTrail's DisableKey event would be the independent cross-check of `revoked-at`, but
-    `cmkctl status` does not yet make it. An account admin with kms:PutKeyPolicy can remove these
+    makes it; CloudTrail's DisableKey/EnableKey events are the independent cross-check of `revoked-at`:
+    `cmkctl status` and `cmkctl restore` make it (`atlassian_cmk.clock_check`: a forward- or backdated tag
+    is REVOKED-AT DISAGREES WITH CLOUDTRAIL and the clock runs from CloudTrail's time, through any
+    enabled period too short to restore anything). An account admin with kms:PutKeyPolicy can remove these
     statements (the live check, `evidence_protection`, sees only the moment it runs), and the
     exempt apply role can rewrite tags outside Pulumi (CI holds it; keep it there).
 

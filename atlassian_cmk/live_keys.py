@@ -113,18 +113,33 @@ class GenerationKeys:
 
 
 @dataclass(frozen=True)
+class EnabledGap:
+    """An enabled period shorter than `clock_check.SHORTEST_RESTORE` that the revocation clock ran through:
+    EnableKey at `enabled_at`, DisableKey `seconds` later (None: that DisableKey is not in CloudTrail yet,
+    so the gap is shorter than SHORTEST_RESTORE but not known)."""
+
+    enabled_at: datetime
+    seconds: int | None
+
+
+@dataclass(frozen=True)
 class CloudTrailEvidence:
     """What CloudTrail said about one key: the time it was disabled, or why we do not know.
 
-    `disabled_at`: the earliest DisableKey found after the key's last EnableKey (the key has been
-    disabled since then, at the latest). `exhausted`: the bounded scan stopped (`MAX_PAGES`, other keys'
-    events filling the pages) before it could rule out an earlier such DisableKey, or before it found the
-    last EnableKey: `disabled_at` is then only an upper bound of the start. `error`: the lookup failed.
+    `disabled_at`: the first DisableKey of the key's current disabled period, short enabled periods joined
+    (`clock_check.disabled_since`; the key has been disabled since then, at the latest). `gaps`: those
+    short enabled periods, newest first. `exhausted`: the bounded scan stopped (`MAX_PAGES`) before it
+    reached the period's start: `disabled_at` is then only an upper bound of the start. `error`: the
+    lookup failed (`disabled_at` then holds what the pages read before the failure proved, if anything).
+    `scanned`/`own`: DisableKey/EnableKey events read, and how many of them were this key's.
     """
 
     disabled_at: datetime | None = None
     error: str | None = None
     exhausted: bool = False
+    gaps: tuple[EnabledGap, ...] = ()
+    scanned: int = 0
+    own: int = 0
 
 
 def realm_wide_error(deployed: DeployedState) -> str | None:

@@ -87,6 +87,12 @@ _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "deadline": ExitCode.DEADLINE,
 }
 
+def _exit_code(finding: Finding) -> ExitCode:
+    if finding.kind == "deadline" and finding.subkind == "clock-unverified":
+        return ExitCode.UNREACHABLE
+    return _EXIT_BY_KIND[finding.kind]
+
+
 FAIL_ON_CHOICES: Final = ("deadline",)
 """Finding kinds that only change the exit code when asked (`cmkctl status --fail-on deadline`)."""
 
@@ -99,7 +105,8 @@ class Finding:
     message: str
     region: str | None = None
     subkind: str | None = None
-    """For a deadline: window-closing | window-passed | data-at-risk | revoked-at-unknown (`DeadlineKind`);
+    """For a deadline: window-closing | window-passed | data-at-risk | revoked-at-unknown | clock-unverified
+    (`DeadlineKind`; clock-unverified counts as exit 3 under `--fail-on deadline`);
     for a drift: revoked-at-disagrees (REVOKED-AT DISAGREES WITH CLOUDTRAIL), else None."""
 
 
@@ -154,9 +161,10 @@ class StatusReport:
 
     @property
     def exit_code(self) -> ExitCode:
-        """The most severe finding's code; deadline findings count only when in `fail_on`."""
-        kinds = [f.kind for f in self.findings if f.kind not in FAIL_ON_CHOICES or f.kind in self.fail_on]
-        return most_severe([_EXIT_BY_KIND[kind] for kind in kinds])
+        """The most severe finding's code; deadline findings count only when in `fail_on`. A clock CloudTrail
+        could not confirm (DEADLINE UNVERIFIED) is evidence unknown: exit 3, as RE-ENCRYPTION EVIDENCE UNKNOWN."""
+        counted = [f for f in self.findings if f.kind not in FAIL_ON_CHOICES or f.kind in self.fail_on]
+        return most_severe([_exit_code(f) for f in counted])
 
     @property
     def regions_read(self) -> int:
@@ -262,8 +270,9 @@ def assess(
 
     # The revoked-at tag against CloudTrail's DisableKey (written by AWS, not by a role we ship): a
     # disagreement is evidence of a rewritten record, DRIFT (exit 1) like EVIDENCE UNPROTECTED; the clock
-    # already runs from CloudTrail's time there. "Unverified" is no finding: right after a revoke the
-    # DisableKey is normally not in CloudTrail yet (it is said on the clock's line and in the JSON).
+    # already runs from CloudTrail's time there. "Unverified" because CloudTrail is not read in full (refused,
+    # throttled, unreachable, scan exhausted) is a deadline finding (`deadlines.CLOCK_UNPROVEN`); right after a
+    # revoke the DisableKey is normally not in CloudTrail yet, which is no finding (said on the clock's line).
     findings.extend(
         Finding("drift", check.finding(), region=region, subkind="revoked-at-disagrees")
         for region, check in sorted(check_revoked_at(keys, evidence, now=now).items())
@@ -531,6 +540,8 @@ def clock_json(clock: RevocationClock | None, now: datetime) -> dict[str, Any] |
         "verification_note": clock.verification_note,
         "tag_revoked_at": iso(clock.tag_revoked_at) if clock.tag_revoked_at else None,
         "cloudtrail_disabled_at": iso(clock.cloudtrail_disabled_at) if clock.cloudtrail_disabled_at else None,
+        "enabled_gaps_note": clock.enabled_gaps_note,
+        "unproven_note": clock.unproven_note,
     }
 
 

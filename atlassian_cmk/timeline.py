@@ -14,6 +14,10 @@ from typing import Final, Literal
 SUSPENSION_AFTER: Final = "30 to 60 minutes"
 """How long after revocation Atlassian suspends the CMK-enabled sites."""
 
+SUSPENSION_HORIZON: Final = timedelta(hours=1)
+"""The end of SUSPENSION_AFTER: how long Atlassian may take to act on a key's state. An enabled period
+shorter than this restored nothing (`clock_check.SHORTEST_RESTORE`)."""
+
 DATA_LOSS_WINDOW: Final = "up to 1 hour"
 """How much data written before the revocation may be lost."""
 
@@ -70,7 +74,14 @@ class RevocationClock:
     tag_revoked_at: datetime | None = None
     """The earliest current revoked-at tag that was read (believed or not), for comparison."""
     cloudtrail_disabled_at: datetime | None = None
-    """The earliest DisableKey after the last EnableKey that CloudTrail showed, for comparison."""
+    """The earliest start of a disabled period that CloudTrail showed (`clock_check.disabled_since`: short
+    enabled periods joined), for comparison."""
+    enabled_gaps_note: str | None = None
+    """One clause when CloudTrail's time runs through enabled periods too short to restore anything
+    ("clock from <t>: the key was enabled only <n> s at <t2> in between ..."); None otherwise."""
+    unproven_note: str | None = None
+    """Which regions CloudTrail could not read in full (refused, throttled, unreachable, scan exhausted:
+    `clock_check.CLOCK_UNPROVEN`) and why: an earlier DisableKey may be hidden there. None when none."""
 
     @property
     def reinstate_until(self) -> datetime | None:
@@ -109,17 +120,24 @@ class RevocationClock:
         )
 
     def _checked(self) -> str:
+        gaps = f"; {self.enabled_gaps_note}" if self.enabled_gaps_note else ""
         if self.verification == "confirmed":
-            return ", confirmed by CloudTrail" if self.source != "cloudtrail" else ""
+            return (", confirmed by CloudTrail" if self.source != "cloudtrail" else "") + gaps
         if self.verification == "unverified":
-            return f", unverified: {self.verification_note}"
+            return f", unverified: {self.verification_note}{gaps}"
         if self.verification == "disagrees":
-            return f", the revoked-at tag disagrees: {self.verification_note}"
-        return ""
+            return f", the revoked-at tag disagrees: {self.verification_note}{gaps}"
+        return gaps
 
     def unknown_because(self) -> str:
-        """Why the revocation time is unknown, as a clause."""
-        return self.doubt or "no atlassian-cmk:revoked-at tag and no CloudTrail DisableKey event"
+        """Why the revocation time is unknown, as a clause: the tag's doubt, else what CloudTrail said."""
+        if self.doubt:
+            return self.doubt
+        if self.verification_reason in ("lookup-failed", "scan-exhausted"):
+            return "no atlassian-cmk:revoked-at tag, and CloudTrail could not be read in full (see the region's note)"
+        if self.verification_reason == "not-in-cloudtrail-yet":
+            return "no atlassian-cmk:revoked-at tag, and no DisableKey after the key's last EnableKey in CloudTrail yet"
+        return "no atlassian-cmk:revoked-at tag and no CloudTrail DisableKey event"
 
 
 def iso(moment: datetime) -> str:

@@ -324,6 +324,8 @@ def test_status_json_after_revoke_has_the_documented_schema_and_deadlines(
         "verification_note": document["clock"]["verification_note"],
         "tag_revoked_at": iso(revoked_at),
         "cloudtrail_disabled_at": document["clock"]["cloudtrail_disabled_at"],
+        "enabled_gaps_note": None,
+        "unproven_note": None,
     }
     disabled_at = datetime.fromisoformat(document["clock"]["cloudtrail_disabled_at"].replace("Z", "+00:00"))
     assert revoked_at - timedelta(seconds=1) <= disabled_at <= revoked_at + timedelta(minutes=1)

@@ -9,6 +9,9 @@ API Reference and botocore's model describe it: one lookup attribute at most, an
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,14 +19,16 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
+from atlassian_cmk.aws.cloudtrail import MAX_PAGES
 from atlassian_cmk.cli.main import main
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_REVOKED_AT
 from atlassian_cmk.timeline import iso
 from rehearsal.emulator import event_history
-from tests.support.aws import reset_moto
+from tests.support.aws import aws_env, reset_moto
 from tests.support.cloudtrail_events import kms_events
-from tests.support.cmkctl import REGIONS, live, provision, runtime, stack_dir
+from tests.support.cmkctl import REGIONS, kms, live, provision, run_in_process, runtime, stack_dir, unwrap
+from tests.support.counting_proxy import closed_port_url
 from tests.test_revocation_clock_cloudtrail import _disagreements, _reopen_with, _status
 
 
@@ -269,3 +274,144 @@ def test_a_backdated_record_disagrees_with_the_emulated_cloudtrail(
     assert "REVOKED-AT DISAGREES WITH CLOUDTRAIL: us-east-1" in text
     tags = kms_events(moto_endpoint, "us-east-1", "TagResource")
     assert len(tags) >= 2  # who wrote the tag is in CloudTrail's TagResource events, as docs/cmkctl.md says
+
+
+# ----------------------------------------------------------------------------- the clock through blips and floods
+
+
+@contextmanager
+def _history_at(endpoint: str, moment: datetime) -> Iterator[None]:
+    """The emulator's event history records (and delivers up to) `moment`: events of the past, no sleeping."""
+    history = event_history(endpoint)
+    real_clock = history.clock
+    history.clock = lambda: moment
+    try:
+        yield
+    finally:
+        history.clock = real_clock
+
+
+def _revoked_days_ago(tmp_path: Path, endpoint: str, base: datetime, days: int) -> Path:
+    project = stack_dir(tmp_path)
+    provision(project, endpoint)
+    with _history_at(endpoint, base - timedelta(days=days)):
+        args = ["revoke", "--project-dir", str(project), "--reason", "Suspected breach", "--ticket", "SEC-1"]
+        rt = runtime(endpoint, now=lambda: base - timedelta(days=days))
+        assert main([*args, "--yes", "--write-config"], runtime=rt) == ExitCode.AS_DECLARED
+    return project
+
+
+def _status_failing_on_deadline(
+    project: Path, endpoint: str, now: datetime, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict[str, Any], str]:
+    capsys.readouterr()
+    rt = runtime(endpoint, now=lambda: now)
+    args = ["status", "--project-dir", str(project), "--fail-on", "deadline"]
+    with _history_at(endpoint, now):
+        code = main([*args, "--json"], runtime=rt)
+        document = json.loads(unwrap(capsys.readouterr().out))
+        assert main(args, runtime=rt) == code
+    return code, document, unwrap(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("apart", [timedelta(seconds=1, milliseconds=100), timedelta(0)], ids=["1.1s", "same-second"])
+def test_an_enablekey_blip_before_a_new_record_does_not_reset_the_clock(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], apart: timedelta
+) -> None:
+    base = datetime.now(UTC).replace(microsecond=0)
+    project = _revoked_days_ago(tmp_path, moto_endpoint, base, 8)
+    enabled_at = base - timedelta(seconds=3)
+    for region in REGIONS:  # break-glass: EnableKey, then DisableKey 1.1 s later (or in the same second)
+        key_id = live(moto_endpoint, region).key_id
+        with _history_at(moto_endpoint, enabled_at):
+            kms(moto_endpoint, region).enable_key(KeyId=key_id)
+        with _history_at(moto_endpoint, enabled_at + apart):
+            kms(moto_endpoint, region).disable_key(KeyId=key_id)
+    with _history_at(moto_endpoint, base - timedelta(seconds=1)):
+        _reopen_with(moto_endpoint, base)  # a new record: revoked-at now, 8 days late
+
+    code, document, text = _status_failing_on_deadline(project, moto_endpoint, base + timedelta(minutes=1), capsys)
+
+    assert code == ExitCode.DEADLINE  # the window closes within 48 h, and says so above the drift
+    clock = document["clock"]
+    assert (clock["source"], clock["revoked_at"]) == ("cloudtrail", iso(base - timedelta(days=8)))
+    assert clock["days_left_to_reinstate"] == 2.0  # not the tag's 10.0
+    assert (clock["verification"], clock["verification_reason"]) == ("disagrees", "forward-dated")
+    seconds = int(apart.total_seconds())
+    assert f"the key was enabled only {seconds} s at {iso(enabled_at)} in between" in clock["enabled_gaps_note"]
+    kinds = {f["subkind"] for f in document["findings"]}
+    assert {"revoked-at-disagrees", "window-closing"} <= kinds
+    assert f"clock from {iso(base - timedelta(days=8))}: the key was enabled only {seconds} s" in text
+    assert "no CloudTrail DisableKey" not in text
+
+
+def test_an_honest_restore_then_a_quick_re_revoke_keeps_the_first_revocations_clock(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = datetime.now(UTC).replace(microsecond=0)
+    project = _revoked_days_ago(tmp_path, moto_endpoint, base, 8)
+    restored_at, revoked_again = base - timedelta(minutes=20), base - timedelta(minutes=10)
+    with _history_at(moto_endpoint, restored_at):
+        rt = runtime(moto_endpoint, now=lambda: restored_at)
+        restore = ["restore", "--project-dir", str(project), "--ticket", "SEC-1", "--yes", "--write-config"]
+        assert main(restore, runtime=rt) == ExitCode.AS_DECLARED
+    with _history_at(moto_endpoint, revoked_again):
+        rt = runtime(moto_endpoint, now=lambda: revoked_again)
+        args = ["revoke", "--project-dir", str(project), "--reason", "Again", "--ticket", "SEC-2", "--yes"]
+        assert main([*args, "--write-config"], runtime=rt) == ExitCode.AS_DECLARED
+
+    code, document, text = _status_failing_on_deadline(project, moto_endpoint, base + timedelta(minutes=1), capsys)
+
+    assert code == ExitCode.DEADLINE
+    clock = document["clock"]
+    assert clock["revoked_at"] == iso(base - timedelta(days=8)) and clock["days_left_to_reinstate"] == 2.0
+    assert f"the key was enabled only 600 s at {iso(restored_at)} in between" in clock["enabled_gaps_note"]
+    assert "forward-dated" in text and "window closes" in text
+
+
+def test_a_forward_dated_tag_with_cloudtrail_unreachable_is_a_finding_exit_3(
+    tmp_path: Path,
+    moto_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    project = _revoked_days_ago(tmp_path, moto_endpoint, base, 8)
+    with _history_at(moto_endpoint, base):
+        _reopen_with(moto_endpoint, base)
+    env = {**aws_env(moto_endpoint), "AWS_ENDPOINT_URL_CLOUDTRAIL": closed_port_url()}
+    argv = ["status", "--project-dir", str(project), "--fail-on", "deadline", "--json"]
+
+    done = run_in_process(
+        argv, {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **env}, monkeypatch, capsys
+    )
+
+    assert done.returncode == ExitCode.UNREACHABLE, done.stderr
+    document = json.loads(unwrap(done.stdout))
+    (finding,) = [f for f in document["findings"] if f["subkind"] == "clock-unverified"]
+    assert finding["message"].startswith("DEADLINE UNVERIFIED: CloudTrail could not confirm the revocation time")
+    assert document["clock"]["verification_reason"] == "lookup-failed"
+
+
+def test_a_scan_exhausted_by_the_keys_own_disablekeys_is_worded_so_and_exits_3(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = datetime.now(UTC).replace(microsecond=0)
+    project = _revoked_days_ago(tmp_path, moto_endpoint, base, 8)
+    with _history_at(moto_endpoint, base - timedelta(hours=1)):
+        _reopen_with(moto_endpoint, base - timedelta(hours=1))  # forward-dated by 8 days
+    with _history_at(moto_endpoint, base - timedelta(minutes=30)):
+        for region in REGIONS:  # break-glass's redundant DisableKeys: 160 on each key
+            client, key_id = kms(moto_endpoint, region), live(moto_endpoint, region).key_id
+            for _ in range(160):
+                client.disable_key(KeyId=key_id)
+
+    code, document, text = _status_failing_on_deadline(project, moto_endpoint, base, capsys)
+
+    assert code == ExitCode.UNREACHABLE
+    clock = document["clock"]
+    assert (clock["verification"], clock["verification_reason"]) == ("unverified", "scan-exhausted")
+    read = 50 * MAX_PAGES
+    assert f"read {read} DisableKey/EnableKey events ({read} of them this key's)" in clock["unproven_note"]
+    assert "other keys' events" not in text
+    assert "DEADLINE UNVERIFIED" in text

@@ -19,7 +19,7 @@ from botocore.stub import Stubber
 
 from atlassian_cmk.aws.cloudtrail import MAX_PAGES
 from atlassian_cmk.cli.main import Runtime, main
-from atlassian_cmk.clock_check import check_revoked_at, verified_clock
+from atlassian_cmk.clock_check import check_revoked_at, disabled_since, verified_clock
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.live_keys import CloudTrailEvidence, LiveKey
 from atlassian_cmk.naming import (
@@ -402,3 +402,141 @@ def test_a_future_tag_with_a_cloudtrail_time_runs_from_cloudtrail() -> None:
 
     assert clock is not None
     assert (clock.revoked_at, clock.source, clock.verification) == (DISABLED, "cloudtrail", "disagrees")
+
+
+# ----------------------------------------------------------------------------- where the disabled period starts
+
+NOW = T0 + timedelta(days=8, minutes=1)
+"""Eight days after the revocation: under 48 hours of reinstatement window left."""
+
+
+def _walk(*events: tuple[datetime, str], complete: bool = True) -> tuple[datetime | None, list[tuple[str, int | None]]]:
+    answer = disabled_since([(t, name) for t, name in events], complete=complete, now=NOW)  # type: ignore[misc]
+    assert answer.complete == complete or answer.complete
+    return answer.start, [(iso(g.enabled_at), g.seconds) for g in answer.gaps]
+
+
+def test_an_enablekey_blip_seconds_long_does_not_restart_the_clock() -> None:
+    blip = NOW - timedelta(seconds=2)
+    start, gaps = _walk(
+        (T0, "DisableKey"), (blip, "EnableKey"), (blip + timedelta(seconds=1, milliseconds=100), "DisableKey")
+    )
+    assert start == T0  # the 8-day-old DisableKey, not the one 1 s after the EnableKey
+    assert gaps == [(iso(blip), 1)]
+
+
+@pytest.mark.parametrize("order", ["enable-listed-first", "disable-listed-first"])
+def test_enable_and_disable_in_one_second_are_ordered_for_the_earlier_start(order: str) -> None:
+    second = NOW - timedelta(seconds=30)
+    pair = [(second, "EnableKey"), (second, "DisableKey")]
+    start, gaps = _walk((T0, "DisableKey"), *(pair if order == "enable-listed-first" else pair[::-1]))
+    assert start == T0 and gaps == [(iso(second), 0)]
+    # With no earlier revocation the DisableKey of that second still starts the period: never "no DisableKey".
+    start, gaps = _walk(*pair)
+    assert start == second and gaps == []
+
+
+def test_an_enabled_period_of_an_hour_or_more_is_a_restore_and_restarts_the_clock() -> None:
+    enabled = NOW - timedelta(days=2)
+    start, gaps = _walk((T0, "DisableKey"), (enabled, "EnableKey"), (enabled + timedelta(hours=1), "DisableKey"))
+    assert start == enabled + timedelta(hours=1) and gaps == []
+    short = enabled + timedelta(minutes=59, seconds=59)
+    start, gaps = _walk((T0, "DisableKey"), (enabled, "EnableKey"), (short, "DisableKey"))
+    assert start == T0 and gaps == [(iso(enabled), 3599)]
+
+
+def test_blips_chain_and_redundant_calls_change_nothing() -> None:
+    first, second = NOW - timedelta(days=1), NOW - timedelta(minutes=10)
+    start, gaps = _walk(
+        (T0, "DisableKey"),
+        (T0 + timedelta(minutes=1), "DisableKey"),  # redundant: the key was already disabled
+        (first, "EnableKey"),
+        (first + timedelta(seconds=5), "EnableKey"),  # redundant: already enabled
+        (first + timedelta(seconds=20), "DisableKey"),
+        (second, "EnableKey"),
+        (second + timedelta(seconds=3), "DisableKey"),
+    )
+    assert start == T0 and gaps == [(iso(second), 3), (iso(first), 20)]
+
+
+def test_a_recent_enable_whose_disable_is_not_delivered_yet_joins_the_period_before() -> None:
+    start, gaps = _walk((T0, "DisableKey"), (NOW - timedelta(minutes=10), "EnableKey"))
+    assert start == T0 and gaps == [(iso(NOW - timedelta(minutes=10)), None)]
+    start, gaps = _walk((T0, "DisableKey"), (NOW - timedelta(hours=2), "EnableKey"))
+    assert start is None and gaps == []  # enabled 2 h ago: maybe restored; the new DisableKey is not in yet
+
+
+def test_an_incomplete_history_gives_only_an_upper_bound() -> None:
+    recent = NOW - timedelta(seconds=5)
+    answer = disabled_since(
+        [(recent - timedelta(seconds=1), "EnableKey"), (recent, "DisableKey")], complete=False, now=NOW
+    )
+    assert (answer.start, answer.complete) == (recent, False)  # a DisableKey before the EnableKey may be unread
+
+
+def _stack_forward_dated(tmp_path: Path, endpoint: str) -> Path:
+    project = _revoked(tmp_path, endpoint)
+    _reopen_with(endpoint, T0 + timedelta(days=8))  # 8 days later than the revocation
+    return project
+
+
+def test_a_lookup_throttled_mid_scan_keeps_the_disablekey_it_found_as_the_bound(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _stack_forward_dated(tmp_path, moto_endpoint)
+    trail = Trail()
+    for _ in range(2):
+        for region in REGIONS:
+            arn = live(moto_endpoint, region).arn
+            trail.page(region, {"Events": []})  # no EnableKey
+            trail.page(region, _events(arn, [DISABLED], next_token="more"))  # the first DisableKey page
+            trail.refuse(region, "ThrottlingException", "Rate exceeded")  # the next page is refused
+
+    code, document, text = _status(project, trail.runtime(moto_endpoint, NOW), capsys)
+
+    trail.all_answered()
+    assert code == ExitCode.DRIFT  # forward-dated: the DisableKey found proves the key disabled since then
+    clock = document["clock"]
+    assert (clock["source"], clock["revoked_at"], clock["days_left_to_reinstate"]) == ("cloudtrail", iso(DISABLED), 2.0)
+    assert "ThrottlingException" in clock["unproven_note"]
+    kinds = {f["subkind"] for f in document["findings"]}
+    assert {"revoked-at-disagrees", "window-closing", "clock-unverified"} <= kinds
+    assert "DEADLINE UNVERIFIED: CloudTrail could not confirm the revocation time" in text
+
+
+def test_a_clock_unverified_because_cloudtrail_is_unread_exits_3_under_fail_on_deadline(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _stack_forward_dated(tmp_path, moto_endpoint)
+    trail = Trail()
+    for region in REGIONS:
+        trail.refuse(region, "AccessDeniedException", "not authorized to perform: cloudtrail:LookupEvents")
+    capsys.readouterr()
+
+    args = ["status", "--project-dir", str(project), "--json"]
+    code = main([*args, "--fail-on", "deadline"], runtime=trail.runtime(moto_endpoint, NOW))
+
+    document = json.loads(unwrap(capsys.readouterr().out))
+    assert code == ExitCode.UNREACHABLE  # evidence unknown, as unreadable re-encryption evidence
+    (finding,) = [f for f in document["findings"] if f["subkind"] == "clock-unverified"]
+    assert finding["kind"] == "deadline"
+    assert (
+        "an earlier DisableKey may be hidden, so the reinstatement window may close sooner than shown"
+        in (finding["message"])
+    )
+    assert document["clock"]["days_left_to_reinstate"] == 10.0  # the tag's: all that can be read
+
+
+def test_not_in_cloudtrail_yet_is_no_finding_even_under_fail_on_deadline(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _revoked(tmp_path, moto_endpoint)
+    trail = Trail()
+    for region in REGIONS:
+        trail.disabled(region, live(moto_endpoint, region).arn)  # nothing delivered yet
+
+    args = ["status", "--project-dir", str(project), "--json", "--fail-on", "deadline"]
+    code = main(args, runtime=trail.runtime(moto_endpoint, T0 + timedelta(minutes=3)))
+
+    assert code == ExitCode.AS_DECLARED
+    assert "clock-unverified" not in capsys.readouterr().out

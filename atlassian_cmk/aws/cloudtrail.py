@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error
-from atlassian_cmk.clock_check import CLOUDTRAIL_EVENT_HISTORY
+from atlassian_cmk.clock_check import CLOUDTRAIL_EVENT_HISTORY, DisabledSince, KeyEvent, disabled_since
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.live_keys import CloudTrailEvidence, LiveKey
 from atlassian_cmk.reencryption_activity import (
@@ -94,54 +94,103 @@ def needs_cloudtrail(key: LiveKey) -> bool:
 
 
 def cloudtrail_disabled_at(cloudtrail: Any, key: LiveKey, *, now: datetime) -> datetime | None:
-    """The start of the key's current disabled period: the first DisableKey after the last EnableKey
-    (`disable_evidence`, without saying whether the bounded scan saw everything)."""
+    """The start of the key's current disabled period, short enabled periods joined (`disable_evidence`,
+    without saying whether the bounded scan saw everything)."""
     return disable_evidence(cloudtrail, key, now=now).disabled_at
 
 
+KeyStateEvent = Literal["EnableKey", "DisableKey"]
+KEY_STATE_EVENTS: Final[tuple[KeyStateEvent, ...]] = ("EnableKey", "DisableKey")
+
+
+class _EventPages:
+    """One event name's LookupEvents pages (every key's events of that name in the region, newest first:
+    "The events list is sorted by time. The most recent event is listed first.", botocore
+    data/cloudtrail/2013-11-01/service-2.json, LookupEventsResponse), read one page at a time, at most
+    `MAX_PAGES`."""
+
+    def __init__(
+        self, cloudtrail: Any, key: LiveKey, event_name: KeyStateEvent, start: datetime, end: datetime
+    ) -> None:
+        self._cloudtrail = cloudtrail
+        self._key = key
+        self.name = event_name
+        self._request: dict[str, Any] = {
+            "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": event_name}],
+            "StartTime": start,
+            "EndTime": end,
+            "MaxResults": 50,
+        }
+        self.own: list[datetime] = []
+        self.read_to = end
+        """Every event of this name later than this time has been read (the oldest EventTime read)."""
+        self.pages = 0
+        self.scanned = 0
+        self.done = False
+        """The last page read had no NextToken: every event of this name in [start, end] was read."""
+
+    @property
+    def can_read(self) -> bool:
+        return not self.done and self.pages < MAX_PAGES
+
+    def read_page(self) -> None:
+        PACER.wait(self._key.region)  # the same per-region budget as the re-encryption evidence (RequestPacer)
+        page = self._cloudtrail.lookup_events(**self._request)
+        self.pages += 1
+        events = page.get("Events", [])
+        self.scanned += len(events)
+        self.own.extend(event["EventTime"] for event in events if _about_key(event, self._key))
+        if events:
+            self.read_to = min(self.read_to, *(event["EventTime"] for event in events))
+        if page.get("NextToken"):
+            self._request["NextToken"] = page["NextToken"]
+        else:
+            self.done = True
+
+
 def disable_evidence(cloudtrail: Any, key: LiveKey, *, now: datetime) -> CloudTrailEvidence:
-    """The first DisableKey after the last EnableKey, and whether the bounded scan could prove it first.
+    """The start of the key's current disabled period (`clock_check.disabled_since`: walking back through
+    its EnableKey/DisableKey, short enabled periods joined, same-second events ordered for the earlier
+    start), and whether the bounded scan could prove it.
 
-    A repeated DisableKey on an already-disabled key must not restart the clock, so the latest
-    DisableKey alone would overstate the days left. LookupEvents returns the newest events first ("The
-    events list is sorted by time. The most recent event is listed first.": botocore
-    data/cloudtrail/2013-11-01/service-2.json, LookupEventsResponse), so the first EnableKey of this key
-    found is the last one; the DisableKey lookup then starts at it (`StartTime`), and is complete when
-    its last page has no `NextToken`. At most `MAX_PAGES` pages of 50 per event name; anything not proven
-    is `exhausted`. Raises botocore's errors (the caller turns them into a reason).
+    Both event names are read newest first, a page at a time, at most `MAX_PAGES` pages of 50 each, and
+    only as far back as the walk needs: events are known in full only after the later of the two
+    streams' oldest times read (the horizon), so the stream read least far back is read on. What is not proven when
+    the pages run out is `exhausted`, with the best bound found; a lookup that fails keeps that bound
+    too, with the error (botocore's error, described).
     """
-    oldest = now - CLOUDTRAIL_LOOKBACK
-    enabled_times, enable_complete = _event_times(cloudtrail, key, "EnableKey", oldest, now, first_match=True)
-    last_enabled = max(enabled_times, default=None)
-    if last_enabled is None and not enable_complete:
-        # The last EnableKey may lie beyond the pages read: no DisableKey can be placed after it.
-        return CloudTrailEvidence(exhausted=True)
-    start = max(oldest, last_enabled) if last_enabled is not None else oldest
-    disabled_times, disable_complete = _event_times(cloudtrail, key, "DisableKey", start, now, first_match=False)
-    after_enable = [t for t in disabled_times if last_enabled is None or t > last_enabled]
-    return CloudTrailEvidence(disabled_at=min(after_enable, default=None), exhausted=not disable_complete)
+    streams = [_EventPages(cloudtrail, key, name, now - CLOUDTRAIL_LOOKBACK, now) for name in KEY_STATE_EVENTS]
 
+    def evidence(*, exhausted: bool = False, error: str | None = None) -> CloudTrailEvidence:
+        answer = walk()
+        return CloudTrailEvidence(
+            disabled_at=answer.start,
+            error=error,
+            exhausted=exhausted,
+            gaps=answer.gaps,
+            scanned=sum(s.scanned for s in streams),
+            own=sum(len(s.own) for s in streams),
+        )
 
-def _event_times(
-    cloudtrail: Any, key: LiveKey, event_name: str, start: datetime, end: datetime, *, first_match: bool
-) -> tuple[list[datetime], bool]:
-    """This key's `event_name` times in [start, end], newest first, and whether the scan was complete
-    (the last page read had no NextToken, or `first_match` and a page held a match)."""
-    request: dict[str, Any] = {
-        "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": event_name}],
-        "StartTime": start,
-        "EndTime": end,
-        "MaxResults": 50,
-    }
-    found: list[datetime] = []
-    for _ in range(MAX_PAGES):
-        PACER.wait(key.region)  # the same per-region budget as the re-encryption evidence (RequestPacer)
-        page = cloudtrail.lookup_events(**request)
-        found.extend(event["EventTime"] for event in page.get("Events", []) if _about_key(event, key))
-        if (first_match and found) or not page.get("NextToken"):
-            return found, True
-        request["NextToken"] = page["NextToken"]
-    return found, False
+    def walk() -> DisabledSince:
+        horizon = max((s.read_to for s in streams if not s.done), default=None)
+        # At the horizon's own second the other stream may hold more events on its next page; of this key's,
+        # a DisableKey there changes no start and an EnableKey there sorts before the DisableKeys of that
+        # second (the walk's order), so what is read at that second is kept.
+        events: list[KeyEvent] = [(t, s.name) for s in streams for t in s.own if horizon is None or t >= horizon]
+        return disabled_since(events, complete=horizon is None, now=now)
+
+    try:
+        for stream in streams:
+            stream.read_page()
+        while not walk().complete:
+            unread = [s for s in streams if s.can_read]
+            if not unread or any(not s.done and not s.can_read for s in streams):
+                return evidence(exhausted=True)
+            max(unread, key=lambda s: s.read_to).read_page()  # the stream that limits what is known
+    except Exception as error:  # noqa: BLE001 - the pages read before the failure still bound the clock
+        return evidence(error=f"CloudTrail lookup failed: {describe_error(error)}")
+    return evidence()
 
 
 def _about_key(event: dict[str, Any], key: LiveKey) -> bool:
@@ -166,7 +215,7 @@ def collect_cloudtrail_evidence(
     def lookup(key: LiveKey) -> CloudTrailEvidence:
         try:
             return disable_evidence(client_factory("cloudtrail", key.region), key, now=now)
-        except Exception as error:  # noqa: BLE001 - evidence is optional; say why it is missing
+        except Exception as error:  # noqa: BLE001 - no client: evidence is optional; say why it is missing
             return CloudTrailEvidence(error=f"CloudTrail lookup failed: {describe_error(error)}")
 
     if not wanted:
