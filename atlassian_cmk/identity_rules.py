@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from atlassian_cmk.config import StackConfig
-from atlassian_cmk.generations import CURRENT, NEXT
-from atlassian_cmk.key_identity import KeyGeneration, parse_key_arn
+from atlassian_cmk.generations import CURRENT, NEXT, RETIRED, Generation, generations
+from atlassian_cmk.key_identity import KeyArn, KeyGeneration, parse_key_arn
 from atlassian_cmk.live_keys import DeployedState, LiveKey, RegionReading
-from atlassian_cmk.naming import TAG_ENROLLED, TAG_KEY_PAIR, TAG_REGION, TAG_STACK
+from atlassian_cmk.naming import TAG_ENROLLED, TAG_KEY_PAIR, TAG_REGION, TAG_STACK, alias_name
 
 KEY_TYPE: Final = "key"
 REPLICA_KEY_TYPE: Final = "replica"
@@ -120,6 +120,67 @@ def output_arn_findings(config: StackConfig, region: str, arn: str | None) -> li
     return []
 
 
+def recorded_generation(config: StackConfig, resource_name: str, region: str) -> tuple[str, KeyArn] | None:
+    """(the stack file's key that records it, the recorded ARN) of the key resource `resource_name` in
+    `region`, or None when its generation records no ARNs (before enrollment, a next generation in `preparing`).
+
+    Each generation keeps its resource name (`generations.key_resource_name`: `cmk-<region>`,
+    `cmk-gen<n>-<region>`), so the program's key of generation n must BE the ARN the stack records for
+    generation n: enrolledKeys, nextKeys or retiredKeys[n-1].
+    """
+    for generation in generations(config):
+        if generation.keys is None or generation.key_resource_name(region) != resource_name:
+            continue
+        recorded = generation.keys.arn(region)
+        return (record_name(config, generation), recorded) if recorded is not None else None
+    return None
+
+
+def record_name(config: StackConfig, generation: Generation) -> str:
+    """The stack file's key that records `generation`'s ARNs (retired ones by their index)."""
+    if generation.role == RETIRED:
+        return f"atlassian-cmk:retiredKeys[{generation.number - 1}]"
+    return RECORDED_BY[generation.role]
+
+
+def generation_output_arn_findings(
+    config: StackConfig, resource_name: str, region: str, arn: str | None
+) -> list[IdentityFinding]:
+    """After the engine's plan, for a key of ANY generation: its `arn` output must be the ARN the stack records
+    for that generation (`recorded_generation`); None = unknown (created or replaced during preview).
+
+    A changed nextKeys or retiredKeys ARN, or a dropped retiredKeys entry (which renumbers the generations,
+    so `cmk-<region>` would become the current key and the alias would move back to it), shows here: the
+    deployed key of that resource name is another ARN than the one recorded for its generation.
+    """
+    recorded = recorded_generation(config, resource_name, region)
+    if recorded is None:
+        return []
+    record, expected = recorded
+    if record == RECORDED_BY[CURRENT]:
+        return output_arn_findings(config, region, arn)
+    if arn is None:
+        return [
+            IdentityFinding(
+                region,
+                expected.arn,
+                f"{region}: the ARN of {resource_name} is unknown until apply, so this update creates or replaces it "
+                f"instead of keeping {expected.arn}, recorded as {record}; it is never replaced",
+            )
+        ]
+    if arn != expected.arn:
+        return [
+            IdentityFinding(
+                region,
+                expected.arn,
+                f"{region}: {record} records {expected.arn} but the stack's key {resource_name} is {arn}: the "
+                f"record must name the key the program deployed for that generation; restore {record} from the base "
+                "branch (a dropped retiredKeys entry renumbers every later generation)",
+            )
+        ]
+    return []
+
+
 def alias_command(alias: str, region: str, key_id: str, *, exists: bool) -> str:
     """The AWS CLI command that puts the alias back on the enrolled key."""
     verb = "update-alias" if exists else "create-alias"
@@ -180,12 +241,18 @@ def alias_findings(deployed: DeployedState, *, promotion: KeyGeneration | None =
         key_id = enrolled.key_id if enrolled is not None else reading.enrolled_arn
         names = f"names {reading.alias_target}" if reading.alias_target else "does not exist"
         command = alias_command(deployed.alias, reading.region, key_id, exists=reading.alias_target is not None)
+        # The `/next` alias is checked against the recorded next key (`next_alias_findings`); there the record
+        # may be what changed (a pull request editing nextKeys), so both fixes are named.
+        following = deployed.alias.endswith(f"/{NEXT}")
+        which = "the recorded next key" if following else "the enrolled key"
+        record = f"; or, if {RECORDED_BY[NEXT]} was changed, restore it from the base branch" if following else ""
         findings.append(
             IdentityFinding(
                 reading.region,
                 reading.enrolled_arn,
-                f"ALIAS MOVED: {reading.region}: {deployed.alias} {names}, not the enrolled key "
-                f"{reading.enrolled_arn}; anything using the alias acts on the wrong key. Put it back: `{command}`",
+                f"ALIAS MOVED: {reading.region}: {deployed.alias} {names}, not {which} "
+                f"{reading.enrolled_arn}; anything using the alias acts on the wrong key. Put it back: `{command}`"
+                f"{record}",
             )
         )
     return findings
@@ -318,3 +385,110 @@ def unreadable_generation_findings(
         for reading in deployed.readings
         if reading.error is not None and reading.region not in said
     ]
+
+
+def recorded_generation_findings(
+    config: StackConfig, generation: Generation, deployed: DeployedState
+) -> list[IdentityFinding]:
+    """A recorded next or retired generation checked as enrolledKeys is: each recorded key, read by its ARN,
+    must carry the stack's evidence tags for that generation (`atlassian-cmk:stack`, `:region`, `:key-pair`
+    next or retired), what `cmkctl enroll --next` checks before recording (`enrollment.check_enrollment`).
+
+    `deployed`: the generation's keys read by their recorded ARNs (`read_deployed_state(enrolled=...)`),
+    with the alias of the generation (`/next`) or, for a retired one, the stack's alias. A hand-recorded or
+    changed ARN of a key that is not the stack's (a decoy, an untagged key) is caught here; cmkctl would
+    refuse to act on it, leaving the real key enabled in a revocation. A retiredKeys entry tagged current is
+    accepted only where the stack's alias names it: a promotion's pull request before its apply retags it.
+    Unreadable keys are the readers' findings (UNREACHABLE, fails closed), not repeated here.
+    """
+    if generation.role == CURRENT or generation.keys is None:
+        return []
+    record = record_name(config, generation)
+    findings: list[IdentityFinding] = []
+    for reading in deployed.readings:
+        key = reading.key
+        if reading.enrolled_arn is None or reading.error is not None:
+            continue
+        if key is None:
+            findings.append(
+                IdentityFinding(
+                    reading.region,
+                    reading.enrolled_arn,
+                    f"{reading.region}: {record} records {reading.enrolled_arn}, which does not exist: it is not the "
+                    f"stack's {generation.role} key; restore {record} from the base branch",
+                )
+            )
+            continue
+        role = generation.role
+        if role == RETIRED and key.tags.get(TAG_KEY_PAIR) == CURRENT and reading.alias_target == key.arn:
+            role = CURRENT  # a promotion before its apply: the old current keys, still named by the stack's alias
+        problems = evidence_tag_problems(key, deployed.stack, reading.region, role)
+        if problems:
+            fix = (
+                "record the keys the program created (`cmkctl enroll --next --write-config`)"
+                if generation.role == NEXT
+                else "restore it from the base branch"
+            )
+            findings.append(
+                IdentityFinding(
+                    reading.region,
+                    key.arn,
+                    f"{reading.region}: {record} records {key.arn}, which is not this stack's {generation.role} key "
+                    f"({'; '.join(problems)}): cmkctl would not act on it and the stack's real key would be missed; "
+                    f"{fix}",
+                )
+            )
+    return findings
+
+
+def next_alias_findings(deployed: DeployedState, *, recorded: bool) -> list[IdentityFinding]:
+    """ALIAS MOVED for `alias/atlassian-cmk/<stack>/next`, with what to do.
+
+    Recorded (`nextKeys`, `deployed` read by those ARNs): the alias must name the recorded key, as the
+    stack's alias must name the enrolled key (`alias_findings`). Not recorded yet (`preparing` before
+    `cmkctl enroll --next`, `deployed` read through the alias): the key it names must carry the stack's next
+    tags, else the alias was repointed at another key and every tool (enroll --next, status, revoke) would
+    take that key for the next generation. Unreadable aliases are the reader's finding (UNREACHABLE).
+    """
+    if recorded:
+        return alias_findings(deployed)
+    findings: list[IdentityFinding] = []
+    for reading in deployed.readings:
+        key = reading.key
+        if key is None or reading.error is not None:
+            continue
+        problems = evidence_tag_problems(key, deployed.stack, reading.region, NEXT)
+        if problems:
+            findings.append(
+                IdentityFinding(
+                    reading.region,
+                    key.arn,
+                    f"ALIAS MOVED: {reading.region}: {deployed.alias} names {key.arn}, which is not this stack's next "
+                    f"key ({'; '.join(problems)}); anything using the alias acts on the wrong key. Put it back on the "
+                    "program's key (`pulumi stack output nextKeyArns`): `"
+                    + alias_command(deployed.alias, reading.region, "<the program's next key ID>", exists=True)
+                    + "`",
+                )
+            )
+    return findings
+
+
+def refused_key_remedy(config: StackConfig, stack: str, region: str, role: str) -> str:
+    """What to fix before a revoke or restore can converge, for a key cmkctl refused as not the stack's.
+
+    Rerunning alone never converges: the same record (or alias) names the same key again. A next key found
+    through `alias/atlassian-cmk/<stack>/next` (nextKeys not recorded) means the alias was repointed; a
+    recorded one (enrolledKeys, nextKeys, retiredKeys) means the stack file names another key.
+    """
+    if role == NEXT and config.next_keys is None:
+        alias = alias_name(stack, NEXT)
+        command = alias_command(alias, region, "<the program's next key ID>", exists=True)
+        return (
+            f"{region} ({role}): {alias} names a key that is not the stack's; put it back on the program's next key "
+            f"(`pulumi stack output nextKeyArns`): `{command}`"
+        )
+    record = RECORDED_BY.get(role, "atlassian-cmk:retiredKeys")
+    return (
+        f"{region} ({role}): {record} names a key that is not the stack's; restore {record} from the base branch "
+        "(`git checkout origin/main -- Pulumi.<stack>.yaml`) or compare it with the keys handed to Atlassian"
+    ).replace("<stack>", stack)

@@ -169,7 +169,8 @@ def next_keys_change(base: StackConfig, head: StackConfig) -> tuple[bool, str, s
         return (
             False,
             "NEXT KEYS RECORDED: hand these ARNs to Atlassian on the re-encryption ticket (manual: the organization "
-            "admin requests re-encryption from Atlassian support; it involves downtime)",
+            "admin requests re-encryption from Atlassian support; it involves downtime) once the preview passes: "
+            "this check reads only Git, and enrolled-keys-kept checks that each ARN is this stack's next key",
             "\n".join(lines),
         )
     if not after:
@@ -185,6 +186,32 @@ def next_keys_change(base: StackConfig, head: StackConfig) -> tuple[bool, str, s
         True,
         "The next keys change after they were recorded: Atlassian re-encrypts to the ARNs on its ticket; a changed "
         "ARN makes every tool watch a key Atlassian does not use",
+        "\n".join(lines),
+    )
+
+
+def retired_keys_change(base: StackConfig, head: StackConfig) -> tuple[str, str] | None:
+    """(summary, details) when `retiredKeys` changes other than by a promotion appending the base's
+    enrolled keys, or None. Always critical: retired generations are kept forever (backups are protected
+    by them), and generations are numbered by their position (`generations.key_resource_name`), so a
+    dropped entry renumbers every later generation: the program would make the retired key current
+    again, enable it and move the stack's alias back to it; a changed ARN makes the tools act on (and
+    the pack judge) a key the stack never retired. No declaration makes it acceptable: exit 4."""
+    before, after = base.retired_keys, head.retired_keys
+    if before == after or (is_promotion(base, head) and after[:-1] == before):
+        return None
+    lines: list[str] = []
+    for index in range(max(len(before), len(after))):
+        old = before[index].as_config() if index < len(before) else {}
+        new = after[index].as_config() if index < len(after) else {}
+        lines += [f"- retiredKeys[{index}] {region}: {arn}" for region, arn in old.items() if new.get(region) != arn]
+        lines += [f"+ retiredKeys[{index}] {region}: {arn}" for region, arn in new.items() if old.get(region) != arn]
+    dropped = len(after) < len(before)
+    what = "A retired key generation is dropped" if dropped else "The retired keys change"
+    return (
+        f"{what}: retired keys are kept for good and numbered by their place in atlassian-cmk:retiredKeys; "
+        "dropping or changing an entry makes the program treat another key as that generation (a dropped entry "
+        "makes a retired key current again); restore atlassian-cmk:retiredKeys from the base branch",
         "\n".join(lines),
     )
 

@@ -23,6 +23,7 @@ from atlassian_cmk.impact import (
     refused_transition,
     regions_phrase,
     restoration_notice,
+    retired_keys_change,
     revocation_impact,
 )
 from atlassian_cmk.key_policy import (
@@ -53,6 +54,7 @@ ChangeKind = Literal[
     "primary-region",
     "enrolled-keys",
     "next-keys",
+    "retired-keys",
     "multi-region",
     "new-stack",
 ]
@@ -394,6 +396,12 @@ def _config_changes(base: StackConfig, head: StackConfig, stack: str) -> list[Ch
         severity: Severity = "critical" if critical else "warning"
         failing = "; this check fails" if critical else ""
         changes.append(Change("next-keys", severity, head.regions, summary + failing, details, blocks=critical))
+    retired = retired_keys_change(base, head)
+    if retired is not None:
+        summary, details = retired
+        changes.append(
+            Change("retired-keys", "critical", head.regions, summary + "; this check fails", details, blocks=True)
+        )
     if base.multi_region != head.multi_region:
         changes.append(
             Change(

@@ -20,6 +20,7 @@ from atlassian_cmk.deadlines import deadline_findings
 from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode, most_severe
 from atlassian_cmk.generations import CURRENT, NEXT, RETIRED
+from atlassian_cmk.generations import generations as all_generations
 from atlassian_cmk.guards import (
     deployed_integrity,
     not_deployed_regions,
@@ -27,7 +28,14 @@ from atlassian_cmk.guards import (
     split_regions,
 )
 from atlassian_cmk.iam_policy import PolicyError, Request, Statement, evaluate, statement_actions
-from atlassian_cmk.identity_rules import alias_findings, dropped_keys, foreign_keys, removed_enrollment_findings
+from atlassian_cmk.identity_rules import (
+    alias_findings,
+    dropped_keys,
+    foreign_keys,
+    next_alias_findings,
+    recorded_generation_findings,
+    removed_enrollment_findings,
+)
 from atlassian_cmk.key_policy import (
     atlassian_access,
     atlassian_callers,
@@ -242,6 +250,7 @@ def assess(
 
     findings.extend(generation_integrity_findings(generations))
     findings.extend(generation_split_findings(generations))
+    findings.extend(generation_identity_findings(config, generations))
     findings.extend(generation_state_findings(config, generations))
     findings.extend(dropped_generation_findings(config, generations))
     activity = deployed.reencryption_activity
@@ -324,6 +333,27 @@ def generation_split_findings(generations: Sequence[GenerationKeys]) -> list[Fin
                     "the change with `cmkctl revoke`, or restore through the reviewed `enabled: true` change",
                 )
             )
+    return findings
+
+
+def generation_identity_findings(config: StackConfig, generations: Sequence[GenerationKeys]) -> list[Finding]:
+    """The next and retired generations' identity, by the rules the pack's enrolled-keys-kept applies:
+    a recorded key that is not the stack's key of that generation (`recorded_generation_findings`) is
+    NOT THE STACK'S KEY (critical: cmkctl will not act on it and the real key would be missed); the `/next`
+    alias off the recorded next key, or (before recording) naming a key without the stack's next tags,
+    is ALIAS MOVED (exit 6), as for the stack's own alias."""
+    declared = {generation.number: generation for generation in all_generations(config)}
+    findings: list[Finding] = []
+    for keys in generations:
+        generation = declared.get(keys.number)
+        if keys.role == CURRENT or keys.deployed is None or generation is None or generation.role != keys.role:
+            continue
+        for identity in recorded_generation_findings(config, generation, keys.deployed):
+            findings.append(Finding("critical", f"NOT THE STACK'S KEY: {identity.message}", region=identity.region))
+        if keys.role == NEXT:
+            for identity in next_alias_findings(keys.deployed, recorded=keys.recorded):
+                kind: FindingKind = "unreachable" if identity.unreadable else "alias-moved"
+                findings.append(Finding(kind, identity.message, region=identity.region))
     return findings
 
 

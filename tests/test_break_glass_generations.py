@@ -192,3 +192,42 @@ def test_revoke_while_preparing_before_the_next_keys_exist_disables_the_current_
     said = " ".join(out.split())  # the text wraps within 100 columns
     assert f"no key behind alias/atlassian-cmk/{STACK}/next in us-east-1, us-west-2; nothing to disable there" in said
     assert states(moto_endpoint, current) == DISABLED
+
+
+@pytest.mark.parametrize("record_next", [False, True], ids=["/next moved before recording", "foreign nextKeys"])
+def test_revoke_with_a_foreign_next_key_says_what_to_fix_not_run_again(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], record_next: bool
+) -> None:
+    """Issue 15 review, finding 6: a next key that is not the stack's is refused; rerunning can never converge,
+    so the run names the fix (put /next back, or restore nextKeys) instead of "run `cmkctl revoke` again"."""
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing", record_next=record_next)
+    client = kms(moto_endpoint, "us-east-1")
+    foreign = client.create_key(Description="not the stack's")["KeyMetadata"]["Arn"]
+    if record_next:
+        path = project / f"Pulumi.{STACK}.yaml"
+        path.write_text(path.read_text().replace(following[0].arn, foreign))
+    else:
+        client.update_alias(AliasName=f"alias/atlassian-cmk/{STACK}/next", TargetKeyId=foreign)
+
+    # The guard fails closed on the foreign key's missing re-encryption tag: the incident overrides it (as in s2).
+    override = ["--override-reencryption-guard", "CISO approved"]
+    code = main([*REVOKE, *override, "--project-dir", str(project)], runtime=quiet_cloudtrail(moto_endpoint))
+    captured = capsys.readouterr()
+    said = " ".join((captured.out + captured.err).split())  # the text wraps within 100 columns
+
+    assert code == ExitCode.REFUSED, said
+    assert "run `cmkctl revoke` again first" not in said
+    assert "and running `cmkctl revoke` again cannot: cmkctl refused a key that is not the stack's" in said
+    if record_next:
+        assert (
+            "us-east-1 (next): atlassian-cmk:nextKeys names a key that is not the stack's; restore "
+            f"atlassian-cmk:nextKeys from the base branch (`git checkout origin/main -- Pulumi.{STACK}.yaml`)"
+        ) in said
+    else:
+        assert (
+            f"us-east-1 (next): alias/atlassian-cmk/{STACK}/next names a key that is not the stack's; put it back on "
+            "the program's next key (`pulumi stack output nextKeyArns`): `aws kms update-alias --alias-name "
+            f"alias/atlassian-cmk/{STACK}/next --target-key-id <the program's next key ID> --region us-east-1`"
+        ) in said
+    assert states(moto_endpoint, current) == DISABLED  # the keys cmkctl may act on were disabled
+    assert states(moto_endpoint, following)["us-west-2"] == "Disabled"

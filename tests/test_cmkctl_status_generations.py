@@ -231,7 +231,9 @@ def test_status_with_a_next_or_retired_key_pending_deletion_is_critical_with_the
 
     assert code == ExitCode.KEY_LOST, out
     number = 2 if role == "next" else 1
-    (critical,) = [f for f in document["findings"] if f["kind"] == "critical"]
+    criticals = [f for f in document["findings"] if f["kind"] == "critical"]
+    assert len(criticals) == 1, criticals
+    (critical,) = criticals
     assert critical["region"] == doomed.region
     assert critical["message"].startswith(
         f"CRITICAL: {doomed.region}: generation {number} ({role}) key {doomed.arn} is PendingDeletion: run "
@@ -245,7 +247,7 @@ def retired_generation(tmp_path: Path, endpoint: str) -> tuple[Path, Provisioned
     config = load_stack_config(project, STACK)
     clients = emulator_clients(endpoint)
     current = create_key_pair(config, STACK, client_factory=clients)
-    retired = create_key_pair(config, STACK, key_pair="next", client_factory=clients)
+    retired = create_key_pair(config, STACK, key_pair="retired", client_factory=clients)  # as the promotion tags it
     for key in retired:
         clients("kms", key.region).disable_key(KeyId=key.arn.rsplit("/", 1)[1])
     path = project / f"Pulumi.{STACK}.yaml"
@@ -267,7 +269,7 @@ def test_status_with_a_retired_key_re_enabled_is_drift_naming_the_generation(
     config = load_stack_config(project, STACK)
     clients = emulator_clients(moto_endpoint)
     current = create_key_pair(config, STACK, client_factory=clients)
-    retired = create_key_pair(config, STACK, key_pair="next", client_factory=clients)
+    retired = create_key_pair(config, STACK, key_pair="retired", client_factory=clients)  # as the promotion tags it
     # Generation 1 in us-east-1 retired (disabled) as the program retires it; us-west-2's re-enabled by hand.
     clients("kms", retired[0].region).disable_key(KeyId=retired[0].arn.rsplit("/", 1)[1])
     path = project / f"Pulumi.{STACK}.yaml"
@@ -334,3 +336,81 @@ def test_status_names_next_keys_enrolled_but_no_longer_recorded(
             f"the next generation's keys are enrolled with Atlassian ({key.arn}, behind alias/atlassian-cmk/"
             f"{STACK}/next, is tagged atlassian-cmk:enrolled=true); atlassian-cmk:nextKeys cannot be removed"
         ) in finding["message"]
+
+
+def test_status_with_a_hand_recorded_foreign_next_key_is_not_the_stacks_key(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15 review, finding 1: nextKeys naming an untagged key is an incident (exit 5), never "as declared"."""
+    project, current, following = two_generations(tmp_path, moto_endpoint, "in-progress")
+    kms = emulator_clients(moto_endpoint)("kms", "us-east-1")
+    foreign = kms.create_key(Description="not the stack's")["KeyMetadata"]["Arn"]
+    path = project / f"Pulumi.{STACK}.yaml"
+    path.write_text(path.read_text().replace(following[0].arn, foreign))
+    rt, _ = runtime_with(moto_endpoint, answered(current, following))
+
+    code, out = status(project, rt, capsys, "--json")
+
+    assert code == ExitCode.KEY_LOST, out
+    messages = [f["message"] for f in json.loads(out)["findings"] if f["kind"] == "critical"]
+    assert any(
+        m.startswith(
+            f"NOT THE STACK'S KEY: us-east-1: atlassian-cmk:nextKeys records {foreign}, which is not this stack's "
+            "next key (no atlassian-cmk:stack tag"
+        )
+        for m in messages
+    ), messages
+
+
+def test_status_with_the_next_alias_moved_after_recording_is_alias_moved(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 6: `/next` moved off the recorded next key is ALIAS MOVED (exit 6), as for the stack's alias."""
+    project, current, following = two_generations(tmp_path, moto_endpoint, "in-progress")
+    kms = emulator_clients(moto_endpoint)("kms", "us-west-2")
+    foreign = kms.create_key()["KeyMetadata"]["Arn"]
+    kms.update_alias(AliasName=f"alias/atlassian-cmk/{STACK}/next", TargetKeyId=foreign)
+    rt, _ = runtime_with(moto_endpoint, answered(current, following))
+
+    code, out = status(project, rt, capsys, "--json")
+
+    assert code == ExitCode.ALIAS_MOVED, out
+    (moved,) = [f for f in json.loads(out)["findings"] if f["kind"] == "alias-moved"]
+    assert moved["region"] == "us-west-2"
+    key_id = following[1].arn.rsplit("/", 1)[1]
+    assert moved["message"].startswith(
+        f"ALIAS MOVED: us-west-2: alias/atlassian-cmk/{STACK}/next names {foreign}, not the recorded next key "
+        f"{following[1].arn}; anything using the alias acts on the wrong key. Put it back: `aws kms update-alias "
+        f"--alias-name alias/atlassian-cmk/{STACK}/next --target-key-id {key_id} --region us-west-2`"
+    )
+
+
+def test_status_before_recording_with_the_next_alias_on_a_foreign_key_is_alias_moved(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 6: in preparing before `enroll --next`, `/next` naming a key without the stack's next tags is
+    ALIAS MOVED (exit 6); status never lists that key as the next generation's as if all were well."""
+    project = stack_dir(tmp_path, {"    status: none": "    status: preparing\n    ticket: PS-1"})
+    config = load_stack_config(project, STACK)
+    clients = emulator_clients(moto_endpoint)
+    current = create_key_pair(config, STACK, client_factory=clients)
+    create_key_pair(config, STACK, key_pair="next", client_factory=clients)
+    path = project / f"Pulumi.{STACK}.yaml"
+    path.write_text(
+        path.read_text() + "  atlassian-cmk:enrolledKeys:\n" + "".join(f"    {k.region}: {k.arn}\n" for k in current)
+    )
+    kms = clients("kms", "us-east-1")
+    foreign = kms.create_key()["KeyMetadata"]["Arn"]
+    kms.update_alias(AliasName=f"alias/atlassian-cmk/{STACK}/next", TargetKeyId=foreign)
+    rt, _ = runtime_with(moto_endpoint, {region: [] for region in REGIONS})
+
+    code, out = status(project, rt, capsys, "--json")
+
+    assert code == ExitCode.ALIAS_MOVED, out
+    (moved,) = [f for f in json.loads(out)["findings"] if f["kind"] == "alias-moved"]
+    assert moved["region"] == "us-east-1"
+    assert moved["message"].startswith(
+        f"ALIAS MOVED: us-east-1: alias/atlassian-cmk/{STACK}/next names {foreign}, which is not this stack's next "
+        "key (no atlassian-cmk:stack tag; no atlassian-cmk:region tag; no atlassian-cmk:key-pair tag)"
+    )
+    assert "`pulumi stack output nextKeyArns`" in moved["message"]

@@ -39,6 +39,12 @@ def reencryption(status: str) -> dict[str, Any]:
 def walk(aws: Any, stack: str, until: str) -> tuple[dict[str, Any], dict[str, str]]:
     """Deploy, enroll and re-encrypt up to phase `until` (each change applied as `pulumi up` would):
     (the stack's configuration then, the next generation's ARNs by region)."""
+    raw, deployed = walk_deployed(aws, stack, until)
+    return raw, next_arns(deployed)
+
+
+def walk_deployed(aws: Any, stack: str, until: str) -> tuple[dict[str, Any], DeployedStack]:
+    """`walk`, with the deployed stack (every key resource's ARN, as the engine's state holds it)."""
     deployed = DeployedStack()
 
     def apply(raw: dict[str, Any]) -> None:
@@ -55,7 +61,7 @@ def walk(aws: Any, stack: str, until: str) -> tuple[dict[str, Any], dict[str, st
         else:
             raw = {**raw, **{k: v for k, v in engine_config(**reencryption(phase)).items() if "reencryption" in k}}
         apply(raw)
-    return raw, next_arns(deployed)
+    return raw, deployed
 
 
 def next_arns(deployed: DeployedStack) -> dict[str, str]:

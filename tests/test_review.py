@@ -341,6 +341,57 @@ def test_removing_recorded_next_keys_fails_the_impact_check(
     assert removed["summary"].endswith("; this check fails")
 
 
+OLD_EAST = EAST_ARN.replace("1234abcd", "0034abcd")
+OLD_WEST = WEST_ARN.replace("2234abcd", "0044abcd")
+RETIRED = f"  atlassian-cmk:retiredKeys:\n    - us-east-1: {OLD_EAST}\n      us-west-2: {OLD_WEST}\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "summary", "detail"),
+    [
+        (PROD + ENROLLED, "A retired key generation is dropped", f"- retiredKeys[0] us-east-1: {OLD_EAST}"),
+        (
+            PROD + ENROLLED + RETIRED.replace(OLD_WEST, OLD_WEST.replace("0044abcd", "9944abcd")),
+            "The retired keys change",
+            f"+ retiredKeys[0] us-west-2: {OLD_WEST.replace('0044abcd', '9944abcd')}",
+        ),
+    ],
+    ids=["entry dropped", "ARN changed"],
+)
+def test_a_retired_keys_edit_fails_the_impact_check(
+    repo: Path, capsys: pytest.CaptureFixture[str], head: str, summary: str, detail: str
+) -> None:
+    """Issue 15 review, finding 7: retired generations are kept and numbered by position; no declaration makes
+    dropping or changing an entry acceptable (a dropped entry makes the retired key current again)."""
+    commit_base(repo, PROD + ENROLLED + RETIRED)
+    (repo / "Pulumi.prod.yaml").write_text(head)
+
+    code = main(["--project-dir", str(repo), "impact", "--base", "main", "--format", "json"])
+
+    document = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.REFUSED and document["blocked"] is True
+    (change,) = [c for c in document["changes"] if c["kind"] == "retired-keys"]
+    assert change["severity"] == "critical" and change["blocks"] is True
+    assert change["summary"].startswith(f"{summary}: retired keys are kept for good")
+    assert change["summary"].endswith("restore atlassian-cmk:retiredKeys from the base branch; this check fails")
+    assert detail in change["details"].splitlines()
+
+
+def test_a_promotion_appending_the_retired_generation_is_no_retired_keys_change(repo: Path) -> None:
+    promoted = NEXT_KEYS.replace("nextKeys", "enrolledKeys")
+    retired = RETIRED.replace(OLD_EAST, EAST_ARN).replace(OLD_WEST, WEST_ARN)
+    commit_base(repo, PROD.replace("status: none", "status: complete\n    ticket: PS-1") + ENROLLED + NEXT_KEYS)
+    (repo / "Pulumi.prod.yaml").write_text(
+        PROD.replace("status: none", "status: complete\n    ticket: PS-1") + promoted + retired
+    )
+
+    review = review_stack_change(repo, "prod", "main")
+
+    assert review.valid, review.errors
+    assert [c.kind for c in review.changes if c.kind == "retired-keys"] == []
+    assert any(c.summary.startswith("Re-encryption status: complete -> complete. PROMOTION") for c in review.changes)
+
+
 RETIRED_KEYS = (
     "  atlassian-cmk:retiredKeys:\n"
     f"    - us-east-1: {EAST_ARN.replace('1234abcd', '5534abcd')}\n"

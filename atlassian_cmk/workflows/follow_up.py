@@ -8,7 +8,7 @@ validation before the first request, and offered only when every key converged: 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,15 +50,32 @@ def stack_file_changed(planned: PlannedChange) -> str | None:
 
 
 def finish(
-    transcript: Transcript, planned: PlannedChange, *, converged: bool, write: bool, summary: str, command: str
+    transcript: Transcript,
+    planned: PlannedChange,
+    *,
+    converged: bool,
+    write: bool,
+    summary: str,
+    command: str,
+    fixes: Sequence[str] = (),
 ) -> bool:
     """Print (or, with `write`, write) the change that makes the stack and the world agree again.
 
     Returns whether the file was written. Not converged (a split, failures): no diff and no commit
-    advice, only what to do first; the change is offered by the run that converges."""
+    advice, only what to do first; the change is offered by the run that converges. `fixes`: keys
+    refused as not the stack's (`identity_rules.refused_key_remedy`), which a rerun alone can never
+    change: what to fix is said instead of "run again"."""
     path = planned.path
     if planned.before == planned.after:
         transcript.say(f"{path.name} already declares this; nothing to commit.", prefix="\n")
+        return False
+    if not converged and fixes:
+        verb = f"Not writing {path}" if write else "No config change to commit yet"
+        text = (
+            f"{verb}: not every key converged, and running `cmkctl {command}` again cannot: cmkctl refused a key that "
+            f"is not the stack's. Fix it first, then run `cmkctl {command}` again: " + "; ".join(fixes) + "."
+        )
+        transcript.say(text, prefix="\n")
         return False
     if not converged:
         if write:

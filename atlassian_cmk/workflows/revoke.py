@@ -25,6 +25,7 @@ from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode, most_severe
 from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.guards import revocation_clock
+from atlassian_cmk.identity_rules import refused_key_remedy
 from atlassian_cmk.impact import revocation_impact
 from atlassian_cmk.lease import Lease, new_lease
 from atlassian_cmk.live_keys import DeployedState, LiveKey
@@ -210,6 +211,7 @@ def revoke(
         write=write_config,
         summary="enabled: false plus the revocation block",
         command="revoke",
+        fixes=[refused_key_remedy(config, stack, c.region, c.generation) for c in changes if c.outcome == "refused"],
     )
     return out.report("revoke", context, code, now, results, change=report, config_written=written)
 

@@ -42,6 +42,7 @@ from pulumi_policy.policy import Policy
 from pulumi_policy.proxy import UnknownValueError
 
 from atlassian_cmk.config import StackConfig, StackConfigErrors
+from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.naming import alias_name
 from atlassian_cmk.realm_findings import RealmFinding, realm_message
@@ -72,6 +73,11 @@ class Realm:
         """The deployed keys of every region of the realm (one read per pack process): the enrolled
         keys by ARN once enrolled (every enrolled region, also one the stack drops), else through the alias."""
         return DEPLOYED_STATE.get(self.stack, self.config.regions, self.config.enrolled_keys)
+
+    def deployed_recorded(self, keys: KeyGeneration, key_pair: str) -> DeployedState:
+        """A recorded next or retired generation's keys read by their ARNs (one read per pack process), with
+        the alias of `key_pair` (`/next`; the stack's own alias for a retired generation)."""
+        return DEPLOYED_STATE.get(self.stack, self.config.regions, keys, alias_name(self.stack, key_pair))
 
     def deployed_through_alias(self, key_pair: str) -> DeployedState:
         """The keys the alias of generation `key_pair` names now (`alias/atlassian-cmk/<stack>/next`), in

@@ -39,7 +39,7 @@ from pulumi_policy import (
 )
 
 from atlassian_cmk.config import StackConfigErrors, shorten_repr
-from atlassian_cmk.generations import NEXT
+from atlassian_cmk.generations import CURRENT, NEXT, generations
 from atlassian_cmk.identity_rules import (
     KEY_TYPE,
     LOSS,
@@ -49,8 +49,11 @@ from atlassian_cmk.identity_rules import (
     declared_shape_findings,
     dropped_keys,
     enrolled_evidence_findings,
-    output_arn_findings,
+    generation_output_arn_findings,
+    next_alias_findings,
     promoted_from,
+    record_name,
+    recorded_generation_findings,
     removed_enrollment_findings,
     unreadable_generation_findings,
 )
@@ -109,6 +112,30 @@ def identity_findings(realm: Realm, _settings: Mapping[str, Any]) -> Iterator[Re
                 reading.region,
             )
     yield from (RealmFinding(finding.message) for finding in alias_findings(state, promotion=promotion))
+    yield from _recorded_generations(realm)
+
+
+def _recorded_generations(realm: Realm) -> Iterator[RealmFinding]:
+    """A recorded next generation (nextKeys) and every retiredKeys entry, checked as enrolledKeys is: each
+    ARN the stack's key of that generation by its evidence tags (`recorded_generation_findings`), the `/next`
+    alias naming the recorded next key, and an unreadable key failing closed."""
+    config = realm.config
+    for generation in generations(config):
+        if generation.role == CURRENT or generation.keys is None:
+            continue
+        alias_role = NEXT if generation.role == NEXT else CURRENT
+        state = realm.deployed_recorded(generation.keys, alias_role)
+        yield from (RealmFinding(f.message) for f in recorded_generation_findings(config, generation, state))
+        for reading in state.readings:
+            if reading.error is not None:
+                yield RealmFinding(
+                    f"{generation.label}'s key could not be read ({reading.error}), so whether "
+                    f"{record_name(config, generation)} names the stack's key is unknown; fails closed"
+                    f"{unreadable_suffix()}",
+                    reading.region,
+                )
+        if generation.role == NEXT:
+            yield from (RealmFinding(f.message) for f in next_alias_findings(state, recorded=True))
 
 
 def _dropped_next_generation(realm: Realm, current: DeployedState) -> Iterator[RealmFinding]:
@@ -163,11 +190,14 @@ def check_stack(keys: list[CmkKey], _settings: Mapping[str, Any]) -> Iterator[St
     findings: list[RealmFinding] = []
     for key in keys:
         region = key.region
-        if key.key_pair != CURRENT_KEY_PAIR or not isinstance(region, str):
+        if not isinstance(region, str):
             continue
         arn = known(key.props, "arn")
+        # Every generation's key (by its stable resource name) against the ARN the stack records for it:
+        # enrolledKeys, nextKeys, retiredKeys[i] (issue 15 review: not only the current generation).
         findings.extend(
-            RealmFinding(f.message) for f in output_arn_findings(config, region, arn if isinstance(arn, str) else None)
+            RealmFinding(f.message)
+            for f in generation_output_arn_findings(config, key.name, region, arn if isinstance(arn, str) else None)
         )
     if not findings:
         return
