@@ -88,14 +88,23 @@ def alias_resource_name(role: GenerationRole, region: str) -> str:
     return f"{RESOURCE_PREFIX}-{role}-{region}-alias"
 
 
-def retired_enabled(config: StackConfig) -> bool:
-    """Whether retired keys are enabled: only in the promotion change's phase (`complete`, access on).
+def retired_enabled(config: StackConfig, number: int | None = None) -> bool:
+    """Whether retired generation `number` (1-based; None: the latest) is enabled: only the generation
+    the promotion just retired (the last `retiredKeys` entry), only in the promotion phase (`complete`
+    with no next generation left, access on).
 
     Promotion keeps the old keys usable (it moves Atlassian, not backups); the next reviewed change
-    (status back to `none`) retires them: disabled, and backups protected by them no longer work. A
-    revocation disables them with every other generation.
+    (status back to `none`) retires them: disabled, and backups protected by them no longer work. An
+    older generation, retired by an earlier re-encryption, is never enabled again: a later `complete`
+    does not bring it back. Declaring `complete` again after a retirement was applied would enable the
+    latest retired generation once more: the policy pack refuses it from the deployed keys' tags
+    (`transition_rules.retired_enable_finding`), which only an apply writes. A revocation disables every
+    generation.
     """
-    return config.enabled and config.reencryption.status == "complete"
+    latest = len(config.retired_keys)
+    if number is not None and number != latest:
+        return False
+    return config.enabled and config.reencryption.status == "complete" and not config.has_next_generation
 
 
 def generations(config: StackConfig) -> tuple[Generation, ...]:
@@ -105,7 +114,7 @@ def generations(config: StackConfig) -> tuple[Generation, ...]:
     next generations, never a retired one outside the promotion phase.
     """
     retired = tuple(
-        Generation(number=index + 1, role=RETIRED, keys=keys, enabled=retired_enabled(config))
+        Generation(number=index + 1, role=RETIRED, keys=keys, enabled=retired_enabled(config, index + 1))
         for index, keys in enumerate(config.retired_keys)
     )
     current_number = len(config.retired_keys) + 1
@@ -125,6 +134,14 @@ def role_recorded(config: StackConfig, role: str) -> bool:
 def held_generations(config: StackConfig) -> tuple[Generation, ...]:
     """The generations Atlassian holds and uses: current and next (retired ones are no longer used)."""
     return tuple(g for g in generations(config) if g.role != RETIRED)
+
+
+def generation_named(config: StackConfig, resource_name: str, region: str) -> Generation | None:
+    """The generation whose key in `region` is the resource `resource_name`, or None (no such generation)."""
+    for generation in generations(config):
+        if generation.key_resource_name(region) == resource_name:
+            return generation
+    return None
 
 
 def retired_generation(config: StackConfig, resource_name: str, region: str, role: str) -> KeyGeneration | None:

@@ -17,7 +17,7 @@ from atlassian_cmk.config import Reencryption
 from atlassian_cmk.evidence import reencryption_evidence
 from atlassian_cmk.identity_rules import foreign_keys
 from atlassian_cmk.live_keys import CloudTrailEvidence, DeployedState, LiveKey
-from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_RESTORED_AT, TAG_REVOKED_AT
+from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_KEY_PAIR, TAG_RESTORED_AT, TAG_REVOKED_AT
 from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.timeline import RevocationClock, parse_iso
 
@@ -57,17 +57,34 @@ def reencryption_running(declared: Reencryption, deployed: DeployedState | None)
         own = [key for key in deployed.live_keys() if key.arn not in foreign]
         # One reason per distinct tag value, naming every region that shows it (the region names the
         # key: its enrolled ARN is in the stack file and in `cmkctl status`).
+        # `deployed` may hold several generations (cmkctl revoke reads every one it acts on): each region
+        # is named once, and the generations by their role tag.
+        roles: dict[str, list[str]] = {}
         for key in own:
             evidence = reencryption_evidence(key.reencryption)
             if evidence.may_run and evidence.reason is not None:
-                running.setdefault(evidence.reason, []).append(key.region)
-        reasons.extend(f"the deployed key in {_each_of(regions)} {reason}" for reason, regions in running.items())
+                regions = running.setdefault(evidence.reason, [])
+                if key.region not in regions:
+                    regions.append(key.region)
+                held = roles.setdefault(evidence.reason, [])
+                role = key.tags.get(TAG_KEY_PAIR, "untagged")
+                if role not in held:
+                    held.append(role)
+        reasons.extend(
+            f"the deployed key {_of_generations(roles[reason])}in {_each_of(regions)} {reason}"
+            for reason, regions in running.items()
+        )
     # The remedy once, however many regions say it (an unreadable region has its own: make it readable).
     advice = REENCRYPTION_REMEDY if declared.in_progress or running else ""
     return Verdict(allowed=not reasons, reasons=tuple(reasons), advice=advice)
 
 
 REENCRYPTION_REMEDY: Final = "apply a change that marks it complete first, then revoke in a second change"
+
+
+def _of_generations(roles: list[str]) -> str:
+    """"" for one generation (the stack's usual case); "of each generation (current, next) " for several."""
+    return "" if len(roles) < 2 else f"of each generation ({', '.join(roles)}) "
 
 
 def _each_of(regions: list[str]) -> str:

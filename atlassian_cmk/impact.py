@@ -121,6 +121,39 @@ def reencryption_transition(base: StackConfig, head: StackConfig, stack: str) ->
     return None
 
 
+def refused_transition(base: StackConfig, head: StackConfig) -> str | None:
+    """Why a status change is refused whatever the review says (`cmkctl impact` exits 4; the pack's
+    no-revocation-during-reencryption refuses the same from the deployed tags:
+    `transition_rules.status_transition_findings`), or None."""
+    before, after = base.reencryption.status, head.reencryption.status
+    if before == after:
+        return None
+    if after == "complete" and before == "none":
+        retired = (
+            "; after a retirement it would enable the retired generation again, which is never enabled again"
+            if head.retired_keys
+            else ""
+        )
+        return (
+            "REFUSED: complete without a re-encryption: complete follows an applied in-progress (Atlassian's "
+            f"confirmation){retired}"
+        )
+    if after == "none" and before in ("preparing", "in-progress"):
+        kept = "recorded as atlassian-cmk:nextKeys, " if base.next_keys is not None else ""
+        return (
+            f"REFUSED: abandoning the re-encryption ({before} -> none): the next generation's keys ({kept}protected, "
+            "never deleted) would no longer be declared and `pulumi up` would fail part-way; abandoning is not "
+            "supported: keep the status"
+        )
+    order = ("none", "preparing", "in-progress", "complete")
+    if after != "none" and before in order and after in order and order.index(after) < order.index(before):
+        return (
+            f"REFUSED: a step back ({before} -> {after}): re-encryption steps only go forward; from in-progress it "
+            "would let the next change disable keys Atlassian is re-encrypting with"
+        )
+    return None
+
+
 def next_keys_change(base: StackConfig, head: StackConfig) -> tuple[bool, str, str] | None:
     """(critical, summary, details) when the recorded next generation (`nextKeys`) changes outside a
     promotion, or None. Recording it names the ARNs to hand Atlassian; removing or changing it afterwards

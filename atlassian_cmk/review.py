@@ -21,6 +21,7 @@ from atlassian_cmk.impact import (
     next_keys_change,
     reencryption_notice,
     reencryption_transition,
+    refused_transition,
     regions_phrase,
     restoration_notice,
     retired_keys_change,
@@ -91,6 +92,12 @@ class Review:
     def blocked(self) -> bool:
         """Whether a change needs a declared reason it does not have (the CI check fails)."""
         return any(c.blocks for c in self.changes)
+
+    @property
+    def check_fails(self) -> bool:
+        """Whether `cmkctl impact` fails the pull request's check (exit 4): a refused change or an
+        undeclared one (`refused`, `blocked`)."""
+        return bool(self.refused) or self.blocked
 
     @property
     def revokes(self) -> bool:
@@ -378,9 +385,14 @@ def _config_changes(base: StackConfig, head: StackConfig, stack: str) -> list[Ch
     if base.reencryption != head.reencryption or transition is not None:
         details = reencryption_notice(head) if head.reencryption.in_progress else ""
         summary = f"Re-encryption status: {base.reencryption.status} -> {head.reencryption.status}"
-        if transition is not None:
-            summary, details = f"{summary}. {transition[0]}", transition[1]
-        changes.append(Change("reencryption", "warning", head.regions, summary, details))
+        refusal = refused_transition(base, head)
+        if refusal is not None:
+            # No declaration makes it acceptable: the impact check fails (exit 4), as the pack refuses it.
+            changes.append(Change("reencryption", "critical", head.regions, f"{summary}. {refusal}", blocks=True))
+        else:
+            if transition is not None:
+                summary, details = f"{summary}. {transition[0]}", transition[1]
+            changes.append(Change("reencryption", "warning", head.regions, summary, details))
     changes.extend(_atlassian_statement_changes(base, head))
     if base.key_administrators != head.key_administrators:
         changes.append(

@@ -256,6 +256,8 @@ def assess(
         for difference in row.drift:
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
 
+    findings.extend(generation_integrity_findings(generations))
+    findings.extend(generation_split_findings(generations))
     findings.extend(generation_identity_findings(config, generations))
     findings.extend(generation_state_findings(config, generations))
     findings.extend(dropped_generation_findings(config, generations))
@@ -296,6 +298,53 @@ def assess(
     )
 
 
+def generation_integrity_findings(generations: Sequence[GenerationKeys]) -> list[Finding]:
+    """CRITICAL for each key of a next or retired generation scheduled for deletion, as for the current
+    generation (`guards.deployed_integrity`): keys are never deleted. A next key Atlassian was handed is
+    one it re-encrypts to; a retired key still protects backups; once deleted, data behind it is lost.
+    The remedy is AWS's own: `aws kms cancel-key-deletion` leaves the key Disabled (KMS CancelKeyDeletion)."""
+    findings = []
+    for generation in generations:
+        if generation.role == CURRENT or generation.deployed is None:
+            continue  # the current generation's keys are deployed_integrity's (the realm's rows)
+        label = f"generation {generation.number} ({generation.role})"
+        for key in generation.deployed.live_keys():
+            if not key.pending_deletion:
+                continue
+            then = "then enable it" if generation.role == NEXT else "it stays disabled, as retired keys are"
+            findings.append(
+                Finding(
+                    "critical",
+                    f"CRITICAL: {key.region}: {label} key {key.arn} is {key.key_state}: run `aws kms "
+                    f"cancel-key-deletion --region {key.region} --key-id {key.key_id}`, {then}",
+                    region=key.region,
+                )
+            )
+    return findings
+
+
+def generation_split_findings(generations: Sequence[GenerationKeys]) -> list[Finding]:
+    """SPLIT for a next generation whose keys disagree across regions (one Enabled, one Disabled), as for
+    the current generation: Atlassian re-encrypts to every region's next key, so a split leaves data
+    unevenly readable whatever the stack declares. Retired keys are no longer held (DRIFT only)."""
+    findings = []
+    for generation in generations:
+        if generation.role != NEXT or generation.deployed is None:
+            continue
+        keys = [key for key in generation.deployed.live_keys() if not key.pending_deletion]
+        if split_regions({key.region: key.enabled for key in keys}):
+            states = ", ".join(f"{key.region} {key.key_state}" for key in keys)
+            findings.append(
+                Finding(
+                    "split",
+                    f"SPLIT: generation {generation.number} ({generation.role}): the regions disagree ({states}); "
+                    "Atlassian needs every region of a generation it holds enabled or every one disabled: finish "
+                    "the change with `cmkctl revoke`, or restore through the reviewed `enabled: true` change",
+                )
+            )
+    return findings
+
+
 def generation_identity_findings(config: StackConfig, generations: Sequence[GenerationKeys]) -> list[Finding]:
     """The next and retired generations' identity, by the rules the pack's enrolled-keys-kept applies:
     a recorded key that is not the stack's key of that generation (`recorded_generation_findings`) is
@@ -326,7 +375,7 @@ def generation_state_findings(config: StackConfig, generations: Sequence[Generat
     for generation in generations:
         if generation.role == CURRENT or generation.deployed is None:
             continue
-        expected = expected_enabled(config, generation.role)
+        expected = expected_enabled(config, generation.role, generation.number)
         label = f"generation {generation.number} ({generation.role})"
         for reading in generation.deployed.readings:
             key = reading.key

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from typing import Any, Final
 
@@ -273,3 +273,21 @@ def emulator_env(endpoint: str, base: dict[str, str] | None = None) -> dict[str,
     env.update(FAKE_CREDENTIALS)
     env["AWS_ENDPOINT_URL"] = endpoint
     return env
+
+
+def serve_until_interrupted() -> None:
+    """`python -m rehearsal.emulator`: the emulator alone (KMS, STS and CloudTrail's LookupEvents from its
+    own event history), for `cmkctl drill --reencryption` and hand-run commands. Plain `moto_server` has
+    no CloudTrail event history of KMS calls, so every reader of CloudTrail's evidence (status, revoke,
+    the drill) fails closed on it (exit 3). Prints the environment to export, serves until Ctrl-C."""
+    with moto_server() as endpoint:
+        print(f"emulator (KMS, STS, CloudTrail LookupEvents) at {endpoint}; in another shell:", flush=True)
+        for name, value in {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}.items():
+            print(f"  export {name}={value}", flush=True)
+        print("Ctrl-C stops it.", flush=True)
+        with suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    serve_until_interrupted()

@@ -57,8 +57,9 @@ class Rehearsal:
 
     @property
     def impact_failed(self) -> bool:
-        """CI's `cmkctl impact` check: it fails on a stack file people would misread (a text the engine types)."""
-        return not self.review.valid
+        """CI's `cmkctl impact` check: it fails on a stack file people would misread (a text the engine types,
+        exit 64) and on a change it refuses or that is not declared (exit 4: `Review.check_fails`)."""
+        return not self.review.valid or self.review.check_fails
 
     @property
     def blocked(self) -> bool:
@@ -87,6 +88,8 @@ class Rehearsal:
         if self.impact_failed:
             lines.append("  the impact check refuses the stack file:")
             lines.extend(f"    {error}" for error in self.review.errors)
+            failing = [c.summary for c in self.review.changes if c.blocks or c.summary in self.review.refused]
+            lines.extend(f"    {summary}" for summary in failing)
         for violation in self.mandatory + self.advisory:
             # pulumi_policy sends the policy's description, then the violation's own message.
             body = " ".join(violation.message.splitlines()[1:]) or violation.message

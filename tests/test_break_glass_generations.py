@@ -117,6 +117,12 @@ def test_revoke_during_in_progress_is_refused_for_every_generation_unless_overri
     refused = main([*REVOKE, "--project-dir", str(project)], runtime=quiet_cloudtrail(moto_endpoint))
     err = capsys.readouterr().err
     assert refused == ExitCode.REFUSED and "re-encryption is declared in progress" in err
+    # Each region once, and the generations by role (issue 15 review, finding 12).
+    said = " ".join(err.split())
+    assert (
+        "the deployed key of each generation (current, next) in each of us-east-1 and us-west-2 is tagged "
+        "re-encryption in-progress"
+    ) in said, said
     assert states(moto_endpoint, current) == ENABLED and states(moto_endpoint, following) == ENABLED
 
     overridden = main(

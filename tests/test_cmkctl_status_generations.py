@@ -199,10 +199,66 @@ def test_status_in_progress_with_the_next_key_disabled_by_hand_is_drift_naming_t
     code, out = status(project, rt, capsys, "--json")
     document = json.loads(out)
 
-    assert code == ExitCode.DRIFT, out
+    # The next generation split across regions is a SPLIT (exit 2), as for the current one, naming it.
+    assert code == ExitCode.SPLIT, out
     (drift,) = [f for f in document["findings"] if f["kind"] == "drift"]
     assert drift["region"] == disabled.region
     assert f"generation 2 (next) key {disabled.arn} is Disabled; the stack gives it Enabled" in drift["message"]
+    (split,) = [f for f in document["findings"] if f["kind"] == "split"]
+    assert split["message"].startswith("SPLIT: generation 2 (next): the regions disagree")
+    assert f"{disabled.region} Disabled" in split["message"]
+
+
+@pytest.mark.parametrize("role", ["next", "retired"])
+def test_status_with_a_next_or_retired_key_pending_deletion_is_critical_with_the_remedy(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], role: str
+) -> None:
+    """Keys are never deleted: a next key (Atlassian re-encrypts to it) or a retired one (backups) scheduled
+    for deletion is CRITICAL (exit 5) with the cancel-key-deletion command, as for a current key."""
+    if role == "next":
+        project, current, following = two_generations(tmp_path, moto_endpoint, "in-progress")
+        doomed = following[1]
+        rt, _ = runtime_with(moto_endpoint, answered(current, following))
+    else:
+        project, doomed = retired_generation(tmp_path, moto_endpoint)
+        rt, _ = runtime_with(moto_endpoint, {region: [] for region in REGIONS})
+    key_id = doomed.arn.rsplit("/", 1)[1]
+    kms = emulator_clients(moto_endpoint)("kms", doomed.region)
+    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+
+    code, out = status(project, rt, capsys, "--json")
+    document = json.loads(out)
+
+    assert code == ExitCode.KEY_LOST, out
+    number = 2 if role == "next" else 1
+    criticals = [f for f in document["findings"] if f["kind"] == "critical"]
+    assert len(criticals) == 1, criticals
+    (critical,) = criticals
+    assert critical["region"] == doomed.region
+    assert critical["message"].startswith(
+        f"CRITICAL: {doomed.region}: generation {number} ({role}) key {doomed.arn} is PendingDeletion: run "
+        f"`aws kms cancel-key-deletion --region {doomed.region} --key-id {key_id}`"
+    )
+
+
+def retired_generation(tmp_path: Path, endpoint: str) -> tuple[Path, ProvisionedKey]:
+    """Status none after retirement: generation 1 retired (both keys disabled), generation 2 current."""
+    project = stack_dir(tmp_path)
+    config = load_stack_config(project, STACK)
+    clients = emulator_clients(endpoint)
+    current = create_key_pair(config, STACK, client_factory=clients)
+    retired = create_key_pair(config, STACK, key_pair="retired", client_factory=clients)  # as the promotion tags it
+    for key in retired:
+        clients("kms", key.region).disable_key(KeyId=key.arn.rsplit("/", 1)[1])
+    path = project / f"Pulumi.{STACK}.yaml"
+    path.write_text(
+        path.read_text()
+        + "  atlassian-cmk:enrolledKeys:\n"
+        + "".join(f"    {k.region}: {k.arn}\n" for k in current)
+        + "  atlassian-cmk:retiredKeys:\n"
+        + "".join(f"    {'-' if i == 0 else ' '} {k.region}: {k.arn}\n" for i, k in enumerate(retired))
+    )
+    return project, retired[1]
 
 
 def test_status_with_a_retired_key_re_enabled_is_drift_naming_the_generation(

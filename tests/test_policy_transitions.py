@@ -11,6 +11,7 @@ from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 
 from atlassian_cmk.aws.provision import create_key_pair
 from atlassian_cmk.config import parse_stack_config
+from atlassian_cmk.generations import generations
 from atlassian_cmk.naming import (
     TAG_GUARD_OVERRIDE,
     TAG_REVOCATION_ID,
@@ -114,8 +115,83 @@ def test_each_generation_is_its_own_consistent_key_set(moto_endpoint: str, aws: 
 def test_promotion_with_unreadable_keys_fails_closed(aws: Any) -> None:
     old, new = deploy(aws, "current", "complete"), deploy(aws, "next", "complete")
     violations = judge(promoted(old, new), "http://127.0.0.1:9")  # nothing listens: unreadable
+    realm = [v for v in violations if "the enrolled key could not be read" in v.message]
+    assert len(realm) == 4, describe(violations)
+    # The retired keys the promotion keeps enabled: whether their retirement was applied cannot be told.
+    retired = [v for v in violations if "could not be read, so whether its retirement was applied" in v.message]
+    assert sorted(v.urn.rsplit("::", 1)[1] for v in retired) == ["cmk-us-east-1", "cmk-us-west-2"]
+    assert len(violations) == 6, describe(violations)
+
+
+def test_complete_again_after_the_retirement_was_applied_is_refused(moto_endpoint: str, aws: Any) -> None:
+    """The reviewer's sequence: retirement applied (status none, generation 1 disabled and tagged retired),
+    then a pull request sets complete. The program would enable generation 1 again; the pack refuses it on
+    every key, and on each retired key by its own deployed tags."""
+    old, new = deploy(aws, "retired", "none"), deploy(aws, "current", "none")
+    violations = judge(promoted(old, new), moto_endpoint)
+    skipped = [
+        v
+        for v in violations
+        if "declares reencryption.status complete while the deployed status is none" in v.message.lower()
+    ]
+    assert len(skipped) == 4, describe(violations)  # both generations, both regions
+    never = [
+        v
+        for v in violations
+        if "tagged atlassian-cmk:key-pair retired, reencryption none: its retirement was" in v.message
+    ]
+    assert sorted(v.urn.rsplit("::", 1)[1] for v in never) == ["cmk-us-east-1", "cmk-us-west-2"]
+
+
+def test_a_step_back_from_in_progress_is_refused_on_every_key(moto_endpoint: str, aws: Any) -> None:
+    """in-progress -> preparing, then a revocation: a two-change way around "no disabling while in-progress"."""
+    current, following = deploy(aws, "current", "in-progress"), deploy(aws, "next", "in-progress")
+    raw = engine_config(
+        reencryption={"status": "preparing", "ticket": "PS-1"}, enrolledKeys=current, nextKeys=following
+    )
+    violations = judge(raw, moto_endpoint)
     assert len(violations) == 4, describe(violations)
-    assert all("the enrolled key could not be read" in v.message for v in violations)
+    assert all("moves reencryption.status back from in-progress to preparing" in v.message.lower() for v in violations)
+
+
+def test_abandoning_a_prepared_re_encryption_is_refused(moto_endpoint: str, aws: Any) -> None:
+    """preparing -> none: the program stops declaring the protected next keys; refused (fail closed)."""
+    current = deploy(aws, "current", "preparing")
+    deploy(aws, "next", "preparing")
+    violations = judge(engine_config(reencryption={"status": "none"}, enrolledKeys=current), moto_endpoint)
+    assert len(violations) == 2, describe(violations)  # the current keys: the only ones the program declares
+    assert all(
+        "abandons the re-encryption (reencryption.status preparing -> none)" in v.message.lower() for v in violations
+    )
+
+
+def test_only_the_latest_retired_generation_is_enabled_and_only_while_promoting() -> None:
+    """A later re-encryption's complete never enables a generation an earlier one retired."""
+    arns = [
+        {
+            r: f"arn:aws:kms:{r}:123456789012:key/{n}0000000-0000-0000-0000-00000000000{n}"
+            for r in ("us-east-1", "us-west-2")
+        }
+        for n in range(1, 5)
+    ]
+    before = parse_stack_config(
+        engine_config(
+            reencryption={"status": "complete", "ticket": "PS-2"},
+            enrolledKeys=arns[2],
+            nextKeys=arns[3],
+            retiredKeys=arns[:2],
+        )
+    )
+    assert [(g.number, g.role, g.enabled) for g in generations(before)] == [
+        (1, "retired", False),
+        (2, "retired", False),
+        (3, "current", True),
+        (4, "next", True),
+    ]
+    promoting = parse_stack_config(
+        engine_config(reencryption={"status": "complete", "ticket": "PS-2"}, enrolledKeys=arns[3], retiredKeys=arns[:3])
+    )
+    assert [(g.number, g.enabled) for g in generations(promoting)] == [(1, False), (2, False), (3, True), (4, True)]
 
 
 def test_revocation_during_in_progress_holds_back_both_generations(moto_endpoint: str, aws: Any) -> None:

@@ -390,3 +390,55 @@ def test_a_promotion_appending_the_retired_generation_is_no_retired_keys_change(
     assert review.valid, review.errors
     assert [c.kind for c in review.changes if c.kind == "retired-keys"] == []
     assert any(c.summary.startswith("Re-encryption status: complete -> complete. PROMOTION") for c in review.changes)
+
+
+RETIRED_KEYS = (
+    "  atlassian-cmk:retiredKeys:\n"
+    f"    - us-east-1: {EAST_ARN.replace('1234abcd', '5534abcd')}\n"
+    f"      us-west-2: {WEST_ARN.replace('2234abcd', '6634abcd')}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "extra", "refusal"),
+    [
+        # The reviewer's sequence: retirement applied (none), then complete would enable the retired keys again.
+        ("none", "complete", RETIRED_KEYS, "REFUSED: complete without a re-encryption"),
+        ("none", "complete", "", "REFUSED: complete without a re-encryption"),
+        ("in-progress", "preparing", NEXT_KEYS, "REFUSED: a step back (in-progress -> preparing)"),
+        ("preparing", "none", "", "REFUSED: abandoning the re-encryption (preparing -> none)"),
+        ("in-progress", "none", NEXT_KEYS, "REFUSED: abandoning the re-encryption (in-progress -> none)"),
+    ],
+)
+def test_a_refused_re_encryption_transition_fails_the_impact_check(
+    repo: Path, capsys: pytest.CaptureFixture[str], before: str, after: str, extra: str, refusal: str
+) -> None:
+    """No declaration makes these acceptable: `cmkctl impact` exits 4, as the pack refuses them."""
+
+    def stack(status: str) -> str:
+        ticket = "" if status == "none" else "\n    ticket: PS-1"
+        keys = extra if status != "none" or "retiredKeys" in extra else ""
+        return PROD.replace("status: none", f"status: {status}{ticket}") + ENROLLED + keys
+
+    commit_base(repo, stack(before))
+    (repo / "Pulumi.prod.yaml").write_text(stack(after))
+
+    code = main(["--project-dir", str(repo), "impact", "--base", "main", "--format", "json"])
+
+    document = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.REFUSED and document["blocked"] is True
+    (change,) = [c for c in document["changes"] if c["kind"] == "reencryption"]
+    assert change["severity"] == "critical" and change["blocks"] is True
+    assert change["summary"].startswith(f"Re-encryption status: {before} -> {after}. {refusal}")
+
+
+def test_the_forward_steps_pass_the_impact_check(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each step forward (and the retirement, complete -> none) is no refusal."""
+    for before, after in (("none", "preparing"), ("preparing", "in-progress"), ("in-progress", "complete")):
+        base = PROD.replace("status: none", f"status: {before}\n    ticket: PS-1") if before != "none" else PROD
+        commit_base(repo, base + ENROLLED + (NEXT_KEYS if before != "none" else ""))
+        (repo / "Pulumi.prod.yaml").write_text(
+            PROD.replace("status: none", f"status: {after}\n    ticket: PS-1") + ENROLLED + NEXT_KEYS
+        )
+        assert main(["--project-dir", str(repo), "impact", "--base", "main", "--format", "json"]) == 0, after
+        capsys.readouterr()

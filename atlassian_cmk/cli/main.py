@@ -849,7 +849,7 @@ def _impact(run: _Run) -> ExitCode:
         return ExitCode.USAGE
     # A changed context tag, Atlassian losing access through its statements (marker or not), or an
     # undeclared change or removal of the enrolled keys: fail CI's impact check.
-    return ExitCode.REFUSED if review.refused or review.blocked else ExitCode.AS_DECLARED
+    return ExitCode.REFUSED if review.check_fails else ExitCode.AS_DECLARED
 
 
 def _iam(run: _Run) -> ExitCode:

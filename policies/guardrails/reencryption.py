@@ -21,15 +21,21 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
-from atlassian_cmk.config import StackConfigErrors
+from atlassian_cmk.config import StackConfig, StackConfigErrors
 from atlassian_cmk.evidence import deployed_evidence_protection, reencryption_evidence
 from atlassian_cmk.follow_up_rules import FOLLOW_UP_ADVICE, FollowUpFinding, follow_up_findings, held_key
-from atlassian_cmk.generations import NEXT, RETIRED
+from atlassian_cmk.generations import NEXT, RETIRED, Generation, generation_named
 from atlassian_cmk.guards import every_key_disabled, reencryption_running, revocation_during_reencryption
-from atlassian_cmk.naming import TAG_REENCRYPTION
+from atlassian_cmk.naming import TAG_KEY_PAIR, TAG_REENCRYPTION
 from atlassian_cmk.realm_findings import RealmFinding
 from atlassian_cmk.reencryption_activity import activity_reasons
-from atlassian_cmk.transition_rules import TransitionFinding, generation_split, promotion_findings
+from atlassian_cmk.transition_rules import (
+    TransitionFinding,
+    generation_split,
+    promotion_findings,
+    retired_enable_finding,
+    status_transition_findings,
+)
 
 from .context import DEPLOYED_STATE, REENCRYPTION_ACTIVITY, stack_config, stack_name, unreadable_suffix
 from .framework import Realm, realm_policy
@@ -56,9 +62,16 @@ def check_key(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, 
     config = stack_config()
     if not isinstance(config, StackConfigErrors) and key.key_pair in (NEXT, RETIRED):
         # The current generation's switch is dual-region-consistency's; the others follow generations().
-        split = generation_split(config, key.key_pair, enabled)
+        region = key.region
+        generation = generation_named(config, key.name, region) if isinstance(region, str) else None
+        split = generation_split(config, key.key_pair, enabled, generation.number if generation else None)
         if split is not None:
             yield f"{key.label} ({key.key_pair} generation): {split}"
+        elif key.key_pair == RETIRED and enabled:
+            reason = _retired_enable_reason(config, generation, region, bool(settings["liveStateCheck"]))
+            if reason is not None:
+                yield f"{key.label} (retired generation) would be enabled: {reason}"
+            return
         elif key.key_pair == RETIRED and not enabled:
             # A retired key kept disabled, as `generations` gives it outside complete: Atlassian no longer
             # holds it, so a later re-encryption (in-progress with retiredKeys kept) disables nothing it uses.
@@ -84,6 +97,21 @@ def check_key(key: CmkKey, _opts: PolicyResourceOptions, settings: Mapping[str, 
         yield f"{key.label} would be disabled while re-encryption may be in progress: {'; '.join(reasons)}"
 
 
+def _retired_enable_reason(
+    config: StackConfig, generation: Generation | None, region: str | Unknown | None, live: bool
+) -> str | None:
+    """Why this change must not enable a retired key, read from its deployed key (by its retiredKeys ARN)."""
+    if generation is None or generation.keys is None or not isinstance(region, str):
+        return "which retiredKeys entry it is cannot be told (its region or resource name is not known)"
+    if not live:
+        return "the live check is off, so whether its retirement was applied cannot be told"
+    deployed = DEPLOYED_STATE.get(stack_name(), config.regions, generation.keys)
+    reading = next((r for r in deployed.readings if r.region == region), None)
+    if reading is None or reading.error is not None or reading.key is None:
+        return retired_enable_finding(None, None, readable=False)
+    return retired_enable_finding(reading.key.reencryption, reading.key.tags.get(TAG_KEY_PAIR), readable=True)
+
+
 def _config_declares_reencryption() -> bool:
     """Whether the realm finding already says it (the program tags each key from the configuration)."""
     config = stack_config()
@@ -98,6 +126,8 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
     live = bool(settings["liveStateCheck"])
     if realm.config.retired_keys:
         yield from promotion_findings(realm.config, realm.deployed() if live else None)
+    if live:
+        yield from status_transition_findings(realm.config, realm.deployed())
     if realm.config.enabled:
         return
     deployed = realm.deployed() if live else None
