@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from atlassian_cmk.config import StackConfigErrors
+from atlassian_cmk.display import fit_lines
 from atlassian_cmk.review import Review, invalid_review, review_change
 from atlassian_cmk.stack_file import StackFileError, check_text, checked_stack_config, engine_config
 from rehearsal.policy_pack_client import (
@@ -87,9 +88,8 @@ class Rehearsal:
         lines = [f"{'BLOCKED' if self.blocked else 'ALLOWED'}: {len(self.mandatory)} mandatory violation(s)"]
         if self.impact_failed:
             lines.append("  the impact check refuses the stack file:")
-            lines.extend(f"    {error}" for error in self.review.errors)
             failing = [c.summary for c in self.review.changes if c.blocks or c.summary in self.review.refused]
-            lines.extend(f"    {summary}" for summary in failing)
+            lines.extend(fit_lines([f"    {line}" for line in [*self.review.errors, *failing]], SUMMARY_WIDTH))
         for violation in self.mandatory + self.advisory:
             # pulumi_policy sends the policy's description, then the violation's own message.
             body = " ".join(violation.message.splitlines()[1:]) or violation.message
