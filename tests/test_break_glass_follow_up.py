@@ -224,9 +224,10 @@ def test_a_follow_up_that_is_not_the_keys_record_is_refused_on_every_key(
     assert "us-east-1 and us-west-2: " in body  # said once, naming both regions
     if variant == "status none":  # also an abandonment (transition_rules): two causes share the 400 characters
         assert "Abandons the re-encryption" in body
+        assert len(body) <= 2 * MESSAGE_LIMIT, (len(body), body)  # MESSAGE_LIMIT is per cause
     else:
         assert "Copy the atlassian-cmk:revocation block cmkctl revoke printed, unchanged" in body
-    assert len(body) <= MESSAGE_LIMIT, (len(body), body)
+        assert len(body) <= MESSAGE_LIMIT, (len(body), body)
 
 
 def test_an_id_no_key_carries_is_a_stale_copy_outside_reencryption(moto_endpoint: str, aws: Any) -> None:
