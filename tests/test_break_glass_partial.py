@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -158,6 +159,23 @@ def test_every_region_failing_prints_nothing_revoked_and_no_commit_advice(
     assert "Commit this change" not in out and "recorded on the keys" not in out
 
 
+def _refused_while_confirming(
+    project: Path, moto_endpoint: str, ask: Callable[[str], str], capsys: pytest.CaptureFixture[str]
+) -> str:
+    """Revoke through a recording proxy while `ask` (the confirmation prompt) changes something: it must be
+    refused (exit 4) having sent no DisableKey and no TagResource, every key still Enabled. Its stderr."""
+    rt = dataclasses.replace(runtime(moto_endpoint), ask=ask)
+    with fault_proxy(moto_endpoint) as proxy:
+        rt = dataclasses.replace(rt, client_factory=fast_client_factory(proxy.url))
+        code = revoke(project, rt)
+
+    err = capsys.readouterr().err
+    assert code == ExitCode.REFUSED
+    assert "DisableKey" not in proxy.operations() and "TagResource" not in proxy.operations()
+    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
+    return err
+
+
 def test_guard_evidence_changed_while_confirming_disables_nothing(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -171,15 +189,9 @@ def test_guard_evidence_changed_while_confirming_disables_nothing(
             )
         return "prod"
 
-    rt = dataclasses.replace(runtime(moto_endpoint), ask=operator_types_the_stack_name_while_someone_tags_the_keys)
-    with fault_proxy(moto_endpoint) as proxy:
-        rt = dataclasses.replace(rt, client_factory=fast_client_factory(proxy.url))
-        code = revoke(project, rt)
-
-    err = capsys.readouterr().err
-    assert code == ExitCode.REFUSED
-    assert "DisableKey" not in proxy.operations() and "TagResource" not in proxy.operations()
-    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
+    err = _refused_while_confirming(
+        project, moto_endpoint, operator_types_the_stack_name_while_someone_tags_the_keys, capsys
+    )
     for region in REGIONS:
         assert TAG_REVOKED_AT not in live(moto_endpoint, region).tags
     assert "REFUSED: the guard's evidence changed while you confirmed:" in err
@@ -200,15 +212,9 @@ def test_key_policy_protection_removed_while_confirming_disables_nothing(
         strip_live_policy(moto_endpoint, "us-west-2", SID_EVIDENCE_TAGS)  # kms:PutKeyPolicy by an admin
         return "prod"
 
-    rt = dataclasses.replace(runtime(moto_endpoint), ask=operator_types_the_stack_name_while_an_admin_drops_the_deny)
-    with fault_proxy(moto_endpoint) as proxy:
-        rt = dataclasses.replace(rt, client_factory=fast_client_factory(proxy.url))
-        code = revoke(project, rt)
-
-    err = capsys.readouterr().err
-    assert code == ExitCode.REFUSED
-    assert "DisableKey" not in proxy.operations() and "TagResource" not in proxy.operations()
-    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}
+    err = _refused_while_confirming(
+        project, moto_endpoint, operator_types_the_stack_name_while_an_admin_drops_the_deny, capsys
+    )
     assert "REFUSED: the guard's evidence changed while you confirmed:" in err
     check = "since the check, the key policy in us-west-2 does not protect the evidence tags"
     line = f"{check} (it lacks {SID_EVIDENCE_TAGS})"
