@@ -294,6 +294,33 @@ def test_the_pacer_spaces_requests_per_region_only() -> None:
     assert waits == [0.5, 1.0]
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "paced"),
+    [
+        (None, True),
+        ("https://cloudtrail.us-east-1.amazonaws.com", True),
+        ("https://vpce-0a1b-x.cloudtrail.us-east-1.vpce.amazonaws.com", True),
+        ("http://10.0.0.5:4566", True),
+        ("http://127.0.0.1:5000", False),
+        ("http://localhost:5000", False),
+        ("http://[::1]:5000", False),
+        ("http://localhost.example.com:5000", True),
+    ],
+)
+def test_the_pacer_spares_only_an_endpoint_on_this_machine(endpoint: str | None, paced: bool) -> None:
+    """AWS's limit is AWS's: the emulator on the loopback interface is not paced; any other endpoint is."""
+    waits: list[float] = []
+    pacer = RequestPacer(clock=lambda: 10.0, sleep=waits.append)
+    for _ in range(3):
+        pacer.wait("us-east-1", endpoint)
+    assert waits == ([0.5, 1.0] if paced else [])
+    modelled: list[float] = []
+    aws_like = RequestPacer(clock=lambda: 10.0, sleep=modelled.append, pace_loopback=True)
+    for _ in range(3):
+        aws_like.wait("us-east-1", endpoint)
+    assert modelled == [0.5, 1.0]  # the benchmarks' pacer: the emulator costs what AWS would
+
+
 # ----------------------------------------------------------------------------- the revoke guard
 
 
