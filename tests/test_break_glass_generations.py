@@ -17,29 +17,7 @@ from atlassian_cmk.cli.main import Runtime, main
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import TAG_REVOCATION_ID
 from atlassian_cmk.stack_file import load_stack_config
-from tests.support.cmkctl import REGIONS, STACK, emulator_clients, kms, runtime, stack_dir
-
-
-def _arns(keys: list[ProvisionedKey]) -> str:
-    return "".join(f"    {key.region}: {key.arn}\n" for key in keys)
-
-
-def two_generations(
-    tmp_path: Path, endpoint: str, status: str, *, record_next: bool = True
-) -> tuple[Path, list[ProvisionedKey], list[ProvisionedKey]]:
-    """Current and next key pairs as the component creates them, the stack file recording them."""
-    project = stack_dir(tmp_path, {"    status: none": f"    status: {status}\n    ticket: PS-1"})
-    config = load_stack_config(project, STACK)
-    factory = emulator_clients(endpoint)
-    current = create_key_pair(config, STACK, client_factory=factory)
-    following = create_key_pair(config, STACK, key_pair="next", client_factory=factory)
-    path = project / f"Pulumi.{STACK}.yaml"
-    text = path.read_text() + f"  atlassian-cmk:enrolledKeys:\n{_arns(current)}"
-    if record_next:
-        text += f"  atlassian-cmk:nextKeys:\n{_arns(following)}"
-    path.write_text(text)
-    load_stack_config(project, STACK)  # the arranged file is valid
-    return project, current, following
+from tests.support.cmkctl import REGIONS, STACK, arns_block, emulator_clients, kms, runtime, stack_dir, two_generations
 
 
 def states(endpoint: str, keys: list[ProvisionedKey]) -> dict[str, str]:
@@ -183,7 +161,7 @@ def test_revoke_while_preparing_before_the_next_keys_exist_disables_the_current_
     project = stack_dir(tmp_path, {"    status: none": "    status: preparing\n    ticket: PS-1"})
     current = create_key_pair(load_stack_config(project, STACK), STACK, client_factory=emulator_clients(moto_endpoint))
     path = project / f"Pulumi.{STACK}.yaml"
-    path.write_text(path.read_text() + f"  atlassian-cmk:enrolledKeys:\n{_arns(current)}")
+    path.write_text(path.read_text() + f"  atlassian-cmk:enrolledKeys:\n{arns_block(current)}")
 
     code = main([*REVOKE, "--project-dir", str(project)], runtime=quiet_cloudtrail(moto_endpoint))
     out = capsys.readouterr().out

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from atlassian_cmk.aws.kms_reads import read_key
 from atlassian_cmk.cli.main import Runtime, main
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.naming import (
@@ -26,7 +27,7 @@ from atlassian_cmk.naming import (
     TAG_REVOCATION_ID,
     TAG_REVOCATION_TICKET,
 )
-from tests.support.cmkctl import REGIONS, live, provision, runtime, stack_dir, unwrap
+from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir, two_generations, unwrap
 from tests.support.faults import fast_client_factory, fault_proxy
 
 
@@ -398,3 +399,40 @@ def test_a_revoke_that_read_a_key_torn_by_another_revoke_accepts_its_record(
     assert "RECORD-MISSING" not in b_out and "enabled without `cmkctl restore`" not in b_out
     assert f"ANOTHER REVOCATION STANDS: {a_id} (revoked by " in b_out
     assert "this run's reason and ticket SEC-B were NOT recorded" in b_out
+
+
+def test_with_two_generations_a_revoke_reads_the_keys_after_cloudtrail_so_it_never_overwrites_a_finished_revoke(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15's attack, finding 5: two revokes at once on a stack with two generations enrolled both exited 0
+    printing their own revocation id while the keys carried one. The guard's CloudTrail lookups (paced on
+    AWS: seconds) ran beside the key reads, so revoke B acted on keys read before revoke A's record landed
+    and overwrote it after A had reported it. Here B's LookupEvents are held at its proxy while A runs to
+    its end: B reads the keys only after CloudTrail, finds A's open record on every key of both
+    generations, writes none of its own, and says A's revocation stands."""
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    codes: dict[str, int] = {}
+    with fault_proxy(moto_endpoint) as proxy_b:
+        proxy_b.hold("LookupEvents", forward=True)
+        operator_b = threading.Thread(
+            target=lambda: codes.setdefault("B", revoke(project, slow_runtime(proxy_b.url), ticket="SEC-B"))
+        )
+        operator_b.start()
+        assert proxy_b.holding.wait(timeout=60)
+        codes["A"] = revoke(project, runtime(moto_endpoint), ticket="SEC-A")
+        a_out = unwrap(capsys.readouterr().out)
+        a_id = live(moto_endpoint, "us-east-1").tags[TAG_REVOCATION_ID]
+        proxy_b.release.set()
+        operator_b.join(timeout=60)
+
+    b_out = unwrap(capsys.readouterr().out)
+    assert codes == {"A": ExitCode.AS_DECLARED, "B": ExitCode.AS_DECLARED}, b_out
+    assert f"+    id: {a_id}" in a_out
+    for key in (*current, *following):
+        reading = read_key(kms(moto_endpoint, key.region), key.region, key.key_id)
+        assert reading.key is not None
+        tags = reading.key.tags
+        assert (tags[TAG_REVOCATION_ID], tags[TAG_REVOCATION_TICKET]) == (a_id, "SEC-A"), key
+    assert f"ANOTHER REVOCATION STANDS: {a_id} (revoked by " in b_out
+    assert "this run's reason and ticket SEC-B were NOT recorded" in b_out
+    assert f"+    id: {a_id}" in b_out  # B's config change names the revocation that stands, as A's did

@@ -80,14 +80,21 @@ def read_generations_and_identity(
 ) -> tuple[tuple[DeployedState, ...], Identity, KeyPolicies | None]:
     """Each generation's keys (recorded ARNs or alias, as `read_generation`) and the caller, all at once;
     the first generation (the current one) carries CloudTrail's evidence of re-encryption while two
-    generations are enrolled (`read_reencryption_activity`: no request otherwise).
+    generations are enrolled (`read_reencryption_activity`: no request otherwise), read BEFORE the keys
+    (the keys' reads are then the freshest at the moment of use, below).
 
     `with_policies`: also the first generation's key policies (`KeyPolicies`, else None).
     Raises CredentialsProblem (one line, exit 3) when the profile or credentials are unusable.
     """
     with ThreadPoolExecutor(max_workers=3 + len(generations)) as pool:
         identity = pool.submit(read_identity, client_factory, config.regions[0])
-        trail = pool.submit(read_reencryption_activity, config, client_factory, now=now)
+        # CloudTrail first, the keys after it. Its lookups are paced (2 per second per region: seconds with two
+        # generations enrolled), and what the keys read says decides what the run writes next (the open record
+        # it must not overwrite, the evidence the guard judges): a key read beside the lookups would be seconds
+        # old at DisableKey. Two revokes at once on a two-generation stack then each read the keys before the
+        # other's record landed, and the later one overwrote the earlier record after that run had reported
+        # it (issue 15's attack). Reading after costs one KMS round, only when CloudTrail is read at all.
+        activity = read_reencryption_activity(config, client_factory, now=now)
         first_keys = generations[0][0] if generations else None
         # The current generation's key policies (the evidence protection the guard checks): by key ID
         # once enrolled, in this same round; before enrollment they need the key IDs the read finds.
@@ -101,7 +108,7 @@ def read_generations_and_identity(
             for keys, alias in generations
         ]
         read = [state.result() for state in states]
-        read[0] = dataclasses.replace(read[0], reencryption_activity=trail.result())
+        read[0] = dataclasses.replace(read[0], reencryption_activity=activity)
         key_policies: KeyPolicies | None = None
         if policies is not None:
             key_policies = policies.result()

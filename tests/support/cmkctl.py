@@ -61,6 +61,29 @@ def provision(project: Path, endpoint: str) -> list[ProvisionedKey]:
     return create_key_pair(load_stack_config(project, STACK), STACK, client_factory=emulator_clients(endpoint))
 
 
+def arns_block(keys: list[ProvisionedKey]) -> str:
+    """The ARNs as a stack-file map (region: arn), indented under a config key."""
+    return "".join(f"    {key.region}: {key.arn}\n" for key in keys)
+
+
+def two_generations(
+    tmp_path: Path, endpoint: str, status: str, *, record_next: bool = True
+) -> tuple[Path, list[ProvisionedKey], list[ProvisionedKey]]:
+    """Current and next key pairs as the component creates them, the stack file recording them."""
+    project = stack_dir(tmp_path, {"    status: none": f"    status: {status}\n    ticket: PS-1"})
+    config = load_stack_config(project, STACK)
+    factory = emulator_clients(endpoint)
+    current = create_key_pair(config, STACK, client_factory=factory)
+    following = create_key_pair(config, STACK, key_pair="next", client_factory=factory)
+    path = project / f"Pulumi.{STACK}.yaml"
+    text = path.read_text() + f"  atlassian-cmk:enrolledKeys:\n{arns_block(current)}"
+    if record_next:
+        text += f"  atlassian-cmk:nextKeys:\n{arns_block(following)}"
+    path.write_text(text)
+    load_stack_config(project, STACK)  # the arranged file is valid
+    return project, current, following
+
+
 def live(endpoint: str, region: str) -> LiveKey:
     """The key behind the stack's alias in `region`, read back from the emulator."""
     reading = read_key(kms(endpoint, region), region, alias_name(STACK))
