@@ -11,8 +11,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @contextmanager
 def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """Serve `handler` on 127.0.0.1 with a free port; yield the URL; shut down and join afterwards."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    """Serve `handler` on 127.0.0.1 with a free port; yield the URL; shut down and join afterwards.
+
+    TCP_NODELAY on every connection (socketserver.StreamRequestHandler.disable_nagle_algorithm): the
+    handler writes the status line and headers, then the body, in separate send() calls (its wfile is
+    unbuffered), and with Nagle's algorithm the body waits for the client's delayed ACK of the headers,
+    about 40 ms per response on Linux: a drill through the recording proxy took 9.5 s instead of 2.1 s.
+    AWS's endpoints answer in one response; this keeps the proxies from adding a wait AWS does not have.
+    """
+    nodelay = type(handler.__name__, (handler,), {"disable_nagle_algorithm": True})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), nodelay)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
