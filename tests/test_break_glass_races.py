@@ -75,8 +75,10 @@ def test_a_restore_retry_never_enables_again_after_a_revoke_took_its_lease(
         ran: list[bool] = []
 
         def back_off(_seconds: float) -> None:
-            # A's first pause after the 500 (us-west-2's thread): operator B revokes now, to its end.
-            if not ran and threading.current_thread() is not threading.main_thread():
+            # A's first pause after the 500 (us-west-2's thread): operator B revokes now, to its end. Named by
+            # what was answered, not by thread: under load another region's chain may pause first (a slow answer).
+            west_refused = ("us-west-2", "EnableKey") in {(c.region, c.operation) for c in proxy_a.calls}
+            if not ran and west_refused and threading.current_thread() is not threading.main_thread():
                 ran.append(True)
                 assert east_recorded.wait(timeout=60)
                 codes["revoke"] = revoke(project, runtime(moto_endpoint), ticket="SEC-2")
