@@ -33,8 +33,9 @@ EXIT_CODE_MEANINGS: Final = {
     ExitCode.DRIFT: "drift: the live keys differ from the stack file, and the regions agree",
     ExitCode.SPLIT: "split: the regions differ, or a revoke/restore changed some regions but not all",
     ExitCode.UNREACHABLE: (
-        "AWS unreachable in at least one region, re-encryption evidence (CloudTrail) unreadable, with status "
-        "--fail-on deadline a revocation clock CloudTrail could not read in full, or the profile/credentials unusable"
+        "AWS unreachable in at least one region (also at a revoke/restore's final check: UNVERIFIED), re-encryption "
+        "evidence (CloudTrail) unreadable, with status --fail-on deadline a revocation clock CloudTrail could not read "
+        "in full, or the profile/credentials unusable"
     ),
     ExitCode.REFUSED: (
         "refused by a guard (re-encryption in progress, a key policy without the evidence protection, "

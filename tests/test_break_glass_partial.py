@@ -392,3 +392,40 @@ def test_a_key_enabled_through_the_reviewed_path_keeps_its_write_once_record_and
     for region in REGIONS:
         tags = live(moto_endpoint, region).tags
         assert (tags[TAG_REVOCATION_TICKET], tags[TAG_REVOCATION_ID]) == ("OLD-A", old_id)
+
+
+@pytest.mark.parametrize(
+    ("action", "earlier_reads", "state"),
+    # The us-west-2 DescribeKeys before the final check: revoke's first read and its chain's read-back; restore's
+    # first read, its lease's read-back and its chain's read-back (kms_actions.settle is the next one).
+    [("revoke", 2, "Disabled"), ("restore", 3, "Enabled")],
+)
+def test_a_final_check_that_cannot_read_a_key_is_unverified_never_the_earlier_read_back(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], action: str, earlier_reads: int, state: str
+) -> None:
+    """Issue 12, left open in session 18 (b): the final check exists to catch another operation that changed a
+    region after this run's read-back (a revoke after a restore's). When it cannot read a key, the run used
+    to fall back on that earlier read-back and exit 0. Now the region is UNVERIFIED: exit 3, said in one line
+    with what to run, no config change offered; the key itself is as this run left it."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    if action == "restore":
+        assert revoke(project, runtime(moto_endpoint), "--yes", ticket="SEC-0") == ExitCode.AS_DECLARED
+    capsys.readouterr()
+    with fault_proxy(moto_endpoint) as proxy:
+        proxy.fail("us-west-2", 99, {"DescribeKey"}, status=500, error_type="InternalFailure", after=earlier_reads)
+        rt = runtime(proxy.url)
+        code = revoke(project, rt, "--yes") if action == "revoke" else restore(project, rt)
+        reads = [c for c in proxy.calls if (c.region, c.operation) == ("us-west-2", "DescribeKey")]
+
+    out = unwrap(capsys.readouterr().out)
+    assert len(reads) == earlier_reads + 1, reads  # the earlier reads answered; the final check's refused
+    assert code == ExitCode.UNREACHABLE, out
+    assert states(moto_endpoint) == dict.fromkeys(REGIONS, state)
+    verb = "disabled" if action == "revoke" else "enabled"
+    assert f"UNVERIFIED in us-west-2: {verb} by this run and read back, but the final check could not read" in out
+    assert f"Run `cmkctl status`, then `cmkctl {action}` again if a region is not {verb}." in out
+    assert "us-east-1" not in out.split("UNVERIFIED in ")[1].split(":")[0]  # us-east-1 was verified
+    assert "Commit this change" not in out
+    # Revoke's stack file still says enabled: true (no change offered until it converges); restore's already does.
+    assert ("not every key converged" in out) == (action == "revoke")

@@ -102,9 +102,7 @@ def converge_keys(
         # Once enrolled, the key is addressed by the enrolled key ID only: never re-found through the alias.
         enrolled = parse_key_arn(reading.enrolled_arn) if reading.enrolled_arn else None
         key_ref = enrolled.key_id if enrolled is not None else deployed.alias
-        return _converge_region(
-            reading, deployed.stack, key_ref, enable, plan_tags, client_factory, policy, yields_to
-        )
+        return _converge_region(reading, deployed.stack, key_ref, enable, plan_tags, client_factory, policy, yields_to)
 
     workers = policy.max_workers or max(1, len(deployed.readings))
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -369,10 +367,12 @@ def settle(
         assert change.key is not None
         try:
             reading = read_key(client_factory("kms", change.region), change.region, change.key.key_id)
-        except Exception:  # noqa: BLE001 - the run's own read-back stands when this read fails
-            return change
+        except Exception as error:  # noqa: BLE001 - said in the region's outcome
+            return _unverified(change, describe_error(error))
         if reading.key is None:
-            return change
+            # Never the run's own earlier read-back instead: it may predate the other operation this check is
+            # for (a revoke after a restore's read-back), and the run would claim a state nobody verified.
+            return _unverified(change, reading.error or "no key found")
         if reading.key.enabled == enable:
             return dataclasses.replace(change, key=reading.key)
         overtaken = _overtaken(change.region, reading.key, enable, change.attempts)
@@ -385,6 +385,15 @@ def settle(
         return settled, ()
     aligned = _align_records(settled, client_factory, policy)
     return aligned, _other_records(aligned)
+
+
+def _unverified(change: RegionChange, reason: str) -> RegionChange:
+    assert change.key is not None
+    detail = (
+        f"{change.key.key_state} at this run's read-back, but the final check could not read the key ({reason}): "
+        "another operation may have changed it since"
+    )
+    return dataclasses.replace(change, outcome="unverified", detail=detail)
 
 
 def _other_records(changes: tuple[RegionChange, ...]) -> tuple[str, ...]:

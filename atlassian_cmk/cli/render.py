@@ -254,6 +254,13 @@ def render_change(report: ChangeReport) -> str:
             f"and why are missing (see above). Fix the cause, then run the same `cmkctl {report.action}` again: it "
             "writes the record where it is missing and changes nothing else."
         )
+    unverified = [c.label for c in report.regions if c.outcome == "unverified"]
+    if unverified:
+        lines.append(
+            f"UNVERIFIED in {', '.join(unverified)}: {state} by this run and read back, but the final check could not "
+            f"read the key (see above): another operation may have changed it since. Run `cmkctl status`, then "
+            f"`cmkctl {report.action}` again if a region is not {state}."
+        )
     failed = [c.label for c in report.regions if c.outcome == "failed"]
     if failed and len(failed) < len(report.regions):
         done = [c.label for c in report.regions if c.converged]

@@ -16,10 +16,20 @@ from atlassian_cmk.naming import TAG_REVOCATION_ID
 from atlassian_cmk.records import REVOCATION_RECORD, has_current_revocation, record_order, revocation_record
 
 RegionOutcome = Literal[
-    "changed", "unchanged", "record-missing", "overtaken", "failed", "key-lost", "refused", "not-deployed"
+    "changed",
+    "unchanged",
+    "record-missing",
+    "overtaken",
+    "unverified",
+    "failed",
+    "key-lost",
+    "refused",
+    "not-deployed",
 ]
 """`record-missing`: the key is in the wanted state (read back) but the record could not be written.
-`overtaken`: the run set the state, and another operation changed it again before the run ended."""
+`overtaken`: the run set the state, and another operation changed it again before the run ended.
+`unverified`: the run set the state and read it back, but its final check (`kms_actions.settle`, after
+every region was done) could not read the key: another operation may have changed it since."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,9 @@ class ChangeReport:
         # A region not deployed yet (before enrollment) has nothing to change; it is no failure.
         deployed = [r for r in self.regions if r.outcome != "not-deployed"]
         if deployed and all(r.outcome == "failed" for r in deployed):
+            return ExitCode.UNREACHABLE
+        if any(r.outcome == "unverified" for r in deployed):
+            # The final check could not read a key: its end state is unknown, so neither "converged" nor a split.
             return ExitCode.UNREACHABLE
         if any(r.outcome in ("failed", "overtaken") for r in deployed):
             return ExitCode.SPLIT
