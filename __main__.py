@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from atlassian_cmk.composed_policy import KeyPolicyRefused, composed_key_policy
-from atlassian_cmk.config import NAMESPACE, SECRET_REFUSAL, StackConfigErrors, parse_stack_config
+from atlassian_cmk.config import NAMESPACE, SECRET_REFUSAL, StackConfigErrors, apply_role_missing, parse_stack_config
 from atlassian_cmk.impact import preview_warnings
 from atlassian_cmk.naming import alias_name
 from components.cmk_key_pair import CmkKeyPair, CmkKeyPairArgs
@@ -30,6 +30,11 @@ try:
 except StackConfigErrors as errors:
     # RunError ends the program cleanly: the engine prints the message, not a traceback.
     raise pulumi.RunError(f"invalid stack configuration in Pulumi.{stack}.yaml:\n{errors}") from None
+missing_apply_role = apply_role_missing(config)
+if missing_apply_role is not None:
+    # Always, before the first `pulumi up` too: that up bakes the key policy, which no shipped role may
+    # rewrite later (atlassian_cmk.config.apply_role_missing). One line, no resource registered.
+    raise pulumi.RunError(f"invalid stack configuration in Pulumi.{stack}.yaml: {missing_apply_role}")
 
 for warning in preview_warnings(config, stack):
     pulumi.log.warn(warning)

@@ -774,12 +774,43 @@ def _check_atlassian_statement(where: str, statement: Any, sids: set[str]) -> No
         raise ConfigError(f"{where}.Resource", _MISSING, 'required in a key policy: "Resource": "*"')
 
 
+APPLY_ROLE_EXAMPLE: Final = "arn:aws:iam::111122223333:role/cmk-apply"
+
+APPLY_ROLE_REQUIRED: Final = (
+    f"{NAMESPACE}:applyRoleArn: missing; allowed: the CI apply role's ARN in the keys' own account, e.g. "
+    f"{APPLY_ROLE_EXAMPLE}; required because the key policy lets only that role write the evidence and record "
+    "tags, so without it no reviewed revocation, restoration or reencryption.status change can be applied"
+)
+"""The one line every adapter says for a stack without `applyRoleArn` (`apply_role_missing`)."""
+
+APPLY_ROLE_BREAK_GLASS_NOTE: Final = (
+    f"note: {NAMESPACE}:applyRoleArn is not set: the follow-up pull request cannot be applied until it is set "
+    'and the key policy re-applied (README "The evidence model")'
+)
+"""What `cmkctl revoke`/`restore` say, once, instead of refusing: an emergency is not blocked by a config gap."""
+
+
+def apply_role_missing(config: StackConfig) -> str | None:
+    """`APPLY_ROLE_REQUIRED` when the stack has no `atlassian-cmk:applyRoleArn`, else None.
+
+    Without it the key policy exempts nobody from its evidence Deny statements
+    (`evidence.key_policy_evidence_statements(None)`): on AWS the apply role's TagResource of the
+    revocation record is denied by ProtectCmkEvidenceRecordNeedsId and of `reencryption` by
+    ProtectCmkEvidenceTags, so a revocation half-applies (the key state changes, the tags are
+    refused) and no re-encryption step can ever be applied. It holds always, not only once keys are
+    enrolled: the first `pulumi up` bakes the key policy and no shipped role may rewrite it
+    (`iam_roles.NEVER`: kms:PutKeyPolicy), so the first preview is where it is cheap to set.
+    The program, the pack (`apply-role-configured`), `cmkctl impact` and `cmkctl status` refuse
+    with this line; break-glass only notes it (`APPLY_ROLE_BREAK_GLASS_NOTE`)."""
+    return APPLY_ROLE_REQUIRED if config.apply_role_arn is None else None
+
+
 def _parse_apply_role_arn(value: Any) -> str | None:
     """`atlassian-cmk:applyRoleArn`: the CI apply role's ARN; its account is checked against the
     keys' own account where that is known (`composed_policy.composed_key_policy`)."""
     if value is _MISSING:
         return None
-    allowed = "allowed: the CI apply role's ARN in the keys' own account, e.g. arn:aws:iam::111122223333:role/cmk-apply"
+    allowed = f"allowed: the CI apply role's ARN in the keys' own account, e.g. {APPLY_ROLE_EXAMPLE}"
     if not isinstance(value, str) or (match := IAM_ROLE_ARN_RE.match(value)) is None:
         raise ConfigError("applyRoleArn", value, allowed)
     if match.group(1):

@@ -38,7 +38,8 @@ EXIT_CODE_MEANINGS: Final = {
         "in full, or the profile/credentials unusable"
     ),
     ExitCode.REFUSED: (
-        "refused by a guard (re-encryption in progress, a key policy without the evidence protection, "
+        "refused by a guard (re-encryption in progress, a key policy without the evidence protection, a stack "
+        "without atlassian-cmk:applyRoleArn, "
         "the confirmation not given, or another revoke/restore holds the stack's lease)"
     ),
     ExitCode.KEY_LOST: "a key is pending deletion, or an enrolled key is not found or not the stack's (an incident)",

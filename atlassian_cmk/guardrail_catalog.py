@@ -84,6 +84,13 @@ CONTEXT_TAG_UNCHANGED: Final = Guardrail(
     "a contextTag that differs from the tag the deployed keys were enrolled with (every Atlassian request denied)",
 )
 
+APPLY_ROLE_CONFIGURED: Final = Guardrail(
+    "apply-role-configured",
+    "mandatory",
+    "a stack without atlassian-cmk:applyRoleArn (the key policy would let nobody write the evidence and record "
+    "tags, so a revocation would half-apply and no re-encryption step could be applied)",
+)
+
 GUARDRAILS: Final = (
     NO_REVOCATION_DURING_REENCRYPTION,
     DUAL_REGION_CONSISTENCY,
@@ -94,6 +101,7 @@ GUARDRAILS: Final = (
     ENROLLED_KEYS_KEPT,
     ONLY_COMPONENT_KEYS,
     CONTEXT_TAG_UNCHANGED,
+    APPLY_ROLE_CONFIGURED,
     REVOCATION_CLOCK,
     KEY_POLICY_ACCESS_NOTES,
     GUARDRAIL_LEVELS_INTACT,

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from atlassian_cmk.config import StackConfig, StackConfigErrors
+from atlassian_cmk.config import StackConfig, StackConfigErrors, apply_role_missing
 from atlassian_cmk.display import fit_lines
 from atlassian_cmk.follow_up_rules import FOLLOW_UP_ADVICE, follow_up_findings
 from atlassian_cmk.git_source import project_text_at_ref, stack_text_at_ref
@@ -60,6 +60,7 @@ ChangeKind = Literal[
     "retired-keys",
     "multi-region",
     "new-stack",
+    "apply-role-missing",
 ]
 Severity = Literal["critical", "warning", "info"]
 
@@ -114,11 +115,13 @@ class Review:
         """Changes the guardrails refuse whatever the review says, so `cmkctl impact` exits 4 and the CI
         check fails: a context tag that differs from the base's (the base always has one: contextTag is
         required; the pack's context-tag-unchanged refuses it against the deployed keys), and Atlassian
-        losing access through its statements."""
+        losing access through its statements, and a stack without applyRoleArn (`config.apply_role_missing`:
+        the program and the pack refuse it, so no change to it can be applied)."""
         return [
             c.summary
             for c in self.changes
-            if c.kind == "context-tag" or (c.kind == "atlassian-key-policy" and c.severity == "critical")
+            if c.kind in ("context-tag", "apply-role-missing")
+            or (c.kind == "atlassian-key-policy" and c.severity == "critical")
         ]
 
     def to_json(self) -> str:
@@ -220,6 +223,11 @@ def review_change(base: StackConfig | None, head: StackConfig, stack: str, base_
         after = head.revocation.override if head.revocation else None
         if override is not None and before != after:
             review.changes.insert(0, override)
+    missing_apply_role = apply_role_missing(head)
+    if missing_apply_role is not None:
+        # Every change of such a stack fails `pulumi preview` (the program and apply-role-configured refuse);
+        # said first, so the reviewer does not weigh a revocation that could only half-apply.
+        review.changes.insert(0, Change("apply-role-missing", "critical", (), missing_apply_role))
     follow_up = follow_up_change(base, head)
     if follow_up is not None:
         # Right after what the pull request does to access (the override, the revocation), before the rest.

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from atlassian_cmk.clock_check import check_revoked_at, region_clocks
-from atlassian_cmk.config import StackConfig
+from atlassian_cmk.config import StackConfig, apply_role_missing
 from atlassian_cmk.deadlines import deadline_findings
 from atlassian_cmk.evidence import deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode, most_severe
@@ -74,11 +74,16 @@ GetCallerIdentity (allowed to every principal, no IAM statement needed) names th
 SERVICES: Final = ("kms", "sts", "cloudtrail")
 """The AWS services `cmkctl status` calls (PERMISSIONS); its header names where each one's requests go."""
 
-FindingKind = Literal["critical", "alias-moved", "unreachable", "split", "access", "drift", "not-deployed", "deadline"]
+FindingKind = Literal[
+    "critical", "alias-moved", "refused", "unreachable", "split", "access", "drift", "not-deployed", "deadline"
+]
 
 _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "critical": ExitCode.KEY_LOST,
     "alias-moved": ExitCode.ALIAS_MOVED,
+    # A stack without applyRoleArn (`config.apply_role_missing`): what the program and the pack refuse, so
+    # the same code as a refusal; ranked below a lost key or a moved alias, above everything a rerun could fix.
+    "refused": ExitCode.REFUSED,
     "not-deployed": ExitCode.NOT_DEPLOYED,
     "unreachable": ExitCode.UNREACHABLE,
     "split": ExitCode.SPLIT,
@@ -86,6 +91,7 @@ _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "drift": ExitCode.DRIFT,
     "deadline": ExitCode.DEADLINE,
 }
+
 
 def _exit_code(finding: Finding) -> ExitCode:
     if finding.kind == "deadline" and finding.subkind == "clock-unverified":
@@ -199,6 +205,9 @@ def assess(
         for reading in deployed.readings
     )
     findings: list[Finding] = []
+    missing_apply_role = apply_role_missing(config)
+    if missing_apply_role is not None:
+        findings.append(Finding("refused", f"APPLY ROLE MISSING: {missing_apply_role}", subkind="apply-role-missing"))
 
     readable = dataclasses.replace(deployed, readings=tuple(r for r in deployed.readings if r.error is None))
     for reason in deployed_integrity(readable).reasons:

@@ -24,9 +24,15 @@ SAMPLE_ENROLLED: Final = {
 
 def enrolled_stack_text() -> str:
     """Pulumi.prod.yaml with its enrolledKeys block filled in with the sample ARNs, and `aws:allowedAccountIds`
-    naming their account (the provider refuses any other, so a real stack cannot differ)."""
+    and `applyRoleArn` naming their account (the provider refuses any other, so a real stack cannot differ)."""
     block = "".join(f"    {region}: {arn}\n" for region, arn in SAMPLE_ENROLLED.items())
-    text = (ROOT / "Pulumi.prod.yaml").read_text().replace('    - "123456789012"\n', f'    - "{SAMPLE_ACCOUNT}"\n', 1)
+    text = (
+        (ROOT / "Pulumi.prod.yaml")
+        .read_text()
+        .replace('    - "123456789012"\n', f'    - "{SAMPLE_ACCOUNT}"\n', 1)
+        # The sample apply role moves with the keys: a role of another account is refused.
+        .replace("applyRoleArn: arn:aws:iam::123456789012:", f"applyRoleArn: arn:aws:iam::{SAMPLE_ACCOUNT}:", 1)
+    )
     return text + "  atlassian-cmk:enrolledKeys:\n" + block
 
 

@@ -16,6 +16,10 @@ PRINCIPAL = SAMPLE_ATLASSIAN_ROLE
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
+SAMPLE_APPLY_ROLE = "arn:aws:iam::123456789012:role/cmk-apply"
+"""The shipped Pulumi.prod.yaml's sample `applyRoleArn`, in the emulator's (and the sample) account."""
+
+
 def engine_config(**overrides: Any) -> dict[str, Any]:
     """A valid config map as the engine passes it: strings, objects as JSON text."""
     raw: dict[str, Any] = {
@@ -25,6 +29,8 @@ def engine_config(**overrides: Any) -> dict[str, Any]:
         "atlassian-cmk:atlassianKeyPolicy": sample_config_value(),
         # The keys' own account, known before any key exists (the pack's root-administrator check).
         "aws:allowedAccountIds": '["123456789012"]',
+        # Required by the program and the pack (`config.apply_role_missing`); `applyRoleArn=None` drops it.
+        "atlassian-cmk:applyRoleArn": SAMPLE_APPLY_ROLE,
     }
     for key, value in overrides.items():
         full = f"atlassian-cmk:{key}"
@@ -331,8 +337,8 @@ def test_the_shipped_prod_stack_is_a_valid_us_realm() -> None:
     assert config.enabled is True
 
 
-EAST = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-WEST = "arn:aws:kms:us-west-2:111122223333:key/2234abcd-12ab-34cd-56ef-1234567890ab"
+EAST = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+WEST = "arn:aws:kms:us-west-2:123456789012:key/2234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def test_enrolled_keys_are_the_identity_of_each_region_in_realm_order() -> None:
@@ -343,7 +349,7 @@ def test_enrolled_keys_are_the_identity_of_each_region_in_realm_order() -> None:
     west = config.enrolled_keys.arn("us-west-2")
     assert west is not None and (west.region, west.account, west.key_id) == (
         "us-west-2",
-        "111122223333",
+        "123456789012",
         "2234abcd-12ab-34cd-56ef-1234567890ab",
     )
     assert parse_stack_config(engine_config()).enrolled_keys is None
@@ -354,13 +360,13 @@ def test_enrolled_keys_are_the_identity_of_each_region_in_realm_order() -> None:
     [
         ({"us-east-1": EAST}, "atlassian-cmk:enrolledKeys", "missing an ARN for us-west-2"),
         (
-            {"us-east-1": EAST, "us-west-2": "arn:aws:kms:us-west-2:111122223333:alias/atlassian-cmk/prod"},
+            {"us-east-1": EAST, "us-west-2": "arn:aws:kms:us-west-2:123456789012:alias/atlassian-cmk/prod"},
             "atlassian-cmk:enrolledKeys.us-west-2",
             "a KMS key ARN (key/, not alias/)",
         ),
         ({"us-east-1": EAST, "us-west-2": EAST}, "atlassian-cmk:enrolledKeys.us-west-2", "a key in us-west-2"),
         (
-            {"us-east-1": EAST, "us-west-2": WEST.replace("111122223333", "999999999999")},
+            {"us-east-1": EAST, "us-west-2": WEST.replace("123456789012", "999999999999")},
             "atlassian-cmk:enrolledKeys",
             "every key in one AWS account",
         ),
@@ -406,13 +412,13 @@ def test_multi_region_true_with_single_region_enrolled_keys_is_refused_naming_th
 
 
 def test_enrolled_keys_problems_are_said_without_python_reprs() -> None:
-    west_elsewhere = WEST.replace("111122223333", "999999999999")
+    west_elsewhere = WEST.replace("123456789012", "999999999999")
     accounts = only_error(engine_config(enrolledKeys={"us-east-1": EAST, "us-west-2": west_elsewhere}))
     missing = only_error(engine_config(enrolledKeys={"us-east-1": EAST}))
 
     for message in (accounts, missing):  # Python's list/dict reprs quote their items; the example map does not
         assert "['" not in message and "{'" not in message, message
-    assert "'111122223333, 999999999999'" in accounts
+    assert "'123456789012, 999999999999'" in accounts
 
 
 def test_the_shipped_commented_enrolled_keys_block_is_valid_once_uncommented() -> None:

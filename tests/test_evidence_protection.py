@@ -40,6 +40,7 @@ APPLY = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/cmk-apply"
 def composed(apply_role: str | None = APPLY) -> dict[str, Any]:
     raw = raw_config_from_text((ROOT / "Pulumi.prod.yaml").read_text())
     raw["aws:allowedAccountIds"] = json.dumps([SAMPLE_ACCOUNT])  # the keys' account, which applyRoleArn must be in
+    raw.pop("atlassian-cmk:applyRoleArn")  # the shipped sample's, in the emulator's account
     if apply_role is not None:
         raw["atlassian-cmk:applyRoleArn"] = apply_role
     policy = composed_key_policy(parse_stack_config(raw), account_id=SAMPLE_ACCOUNT, partition="aws")

@@ -125,6 +125,7 @@ def test_analyzer_info_names_the_pack_its_policies_levels_and_config_schema(pack
         "enrolled-keys-kept": analyzer_pb2.MANDATORY,
         "only-component-keys": analyzer_pb2.MANDATORY,
         "context-tag-unchanged": analyzer_pb2.MANDATORY,
+        "apply-role-configured": analyzer_pb2.MANDATORY,
         CLOCK: analyzer_pb2.ADVISORY,
         "key-policy-access-notes": analyzer_pb2.ADVISORY,
         LEVELS: analyzer_pb2.MANDATORY,

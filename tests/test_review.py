@@ -191,8 +191,8 @@ def test_an_allow_flipped_to_deny_under_a_marker_is_critical_names_the_loss_and_
     assert "Atlassian would LOSE access" in capsys.readouterr().out
 
 
-EAST_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-WEST_ARN = "arn:aws:kms:us-west-2:111122223333:key/2234abcd-12ab-34cd-56ef-1234567890ab"
+EAST_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+WEST_ARN = "arn:aws:kms:us-west-2:123456789012:key/2234abcd-12ab-34cd-56ef-1234567890ab"
 ENROLLED = f"  atlassian-cmk:enrolledKeys:\n    us-east-1: {EAST_ARN}\n    us-west-2: {WEST_ARN}\n"
 
 

@@ -395,8 +395,8 @@ def test_project_schema_rules_of_the_engine(project: str, stack_extra: str, mess
         raw_config_from_text(VALID + stack_extra, project_text=project_text)
 
 
-ENROLLED_EAST = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-ENROLLED_WEST = "arn:aws:kms:us-west-2:111122223333:key/2234abcd-12ab-34cd-56ef-1234567890ab"
+ENROLLED_EAST = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ENROLLED_WEST = "arn:aws:kms:us-west-2:123456789012:key/2234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def test_enrolled_key_arns_are_registered_as_text() -> None:

@@ -156,6 +156,10 @@ class DrillResult:
         return next(s for s in self.steps if s.name == name)
 
 
+DRILL_APPLY_ROLE_NAME: Final = "cmk-drill-apply"
+"""The apply role the drill stack names (`atlassian-cmk:applyRoleArn`, in the drill's account)."""
+
+
 def drill_stack_text(config: StackConfig) -> str:
     """The drill stack's `Pulumi.<stack>.yaml`, as a person would write it."""
     values: dict[str, Any] = {}
@@ -177,6 +181,8 @@ def drill_stack_text(config: StackConfig) -> str:
         values["atlassian-cmk:nextKeys"] = config.next_keys.as_config()
     if config.retired_keys:
         values["atlassian-cmk:retiredKeys"] = [generation.as_config() for generation in config.retired_keys]
+    if config.apply_role_arn is not None:
+        values["atlassian-cmk:applyRoleArn"] = config.apply_role_arn
     buffer = io.StringIO()
     buffer.write("# Throwaway stack written by `cmkctl drill`; never a real stack.\n")
     YAML().dump({"config": values}, buffer)
@@ -250,6 +256,10 @@ def run_drill(
             "atlassian-cmk:enabled": "true",
             "atlassian-cmk:contextTag": "CmkDrill",
             "atlassian-cmk:atlassianKeyPolicy": json.dumps(stand_in),
+            # Required of every stack (`config.apply_role_missing`: status would say APPLY ROLE MISSING, exit 4).
+            # A role name of the drill's own account, exempt only on these throwaway keys (drill-tagged,
+            # left disabled); the drill writes its tags as the operator, as it did before.
+            "atlassian-cmk:applyRoleArn": f"arn:aws:iam::{account}:role/{DRILL_APPLY_ROLE_NAME}",
         }
     )
     result = DrillResult(stack=stack, regions=config.regions, context=context)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atlassian_cmk import config_edit
-from atlassian_cmk.config import StackConfigErrors
+from atlassian_cmk.config import APPLY_ROLE_BREAK_GLASS_NOTE, StackConfig, StackConfigErrors, apply_role_missing
 from atlassian_cmk.stack_file import StackFileError, read_text
 from atlassian_cmk.workflows.report import ConfigChangeError, Transcript
 
@@ -58,13 +58,16 @@ def finish(
     summary: str,
     command: str,
     fixes: Sequence[str] = (),
+    config: StackConfig | None = None,
 ) -> bool:
     """Print (or, with `write`, write) the change that makes the stack and the world agree again.
 
     Returns whether the file was written. Not converged (a split, failures): no diff and no commit
     advice, only what to do first; the change is offered by the run that converges. `fixes`: keys
     refused as not the stack's (`identity_rules.refused_key_remedy`), which a rerun alone can never
-    change: what to fix is said instead of "run again"."""
+    change: what to fix is said instead of "run again". `config`: the stack's; without applyRoleArn the
+    offered change is followed by `APPLY_ROLE_BREAK_GLASS_NOTE`, one line (break-glass is never blocked by
+    it, but that pull request's `pulumi up` is refused until the role is set: `config.apply_role_missing`)."""
     path = planned.path
     if planned.before == planned.after:
         transcript.say(f"{path.name} already declares this; nothing to commit.", prefix="\n")
@@ -94,4 +97,6 @@ def finish(
         text = f"Commit this change to {path} ({summary}), or rerun with --write-config."
     transcript.messages.append(text)
     transcript.add_line(f"\n{text}\n{diff}".rstrip("\n"))
+    if config is not None and apply_role_missing(config) is not None:
+        transcript.say(APPLY_ROLE_BREAK_GLASS_NOTE)
     return written

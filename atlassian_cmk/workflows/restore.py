@@ -68,7 +68,9 @@ def restore(
             return out.report("restore", context, ExitCode.SPLIT, now, results, (overtaken,))
         out.say(f"Nothing to restore: the key is Enabled in every region ({', '.join(config.regions)}).")
         _next_generation_note(out, reading)
-        written = finish(out, planned, converged=True, write=write_config, summary=SUMMARY, command="restore")
+        written = finish(
+            out, planned, converged=True, write=write_config, summary=SUMMARY, command="restore", config=config
+        )
         results = unchanged_results(acted, "none")
         return out.report("restore", context, ExitCode.AS_DECLARED, now, results, config_written=written)
     refusal = restore_refusal(current)
@@ -134,7 +136,9 @@ def restore(
     if report.converged:
         out.say(remaining_restore_step(clock, now, stack))
     _next_generation_note(out, reading)
-    written = finish(out, planned, converged=report.converged, write=write_config, summary=SUMMARY, command="restore")
+    written = finish(
+        out, planned, converged=report.converged, write=write_config, summary=SUMMARY, command="restore", config=config
+    )
     results = change_results(acted, changes, "enabled", TAG_RESTORED_AT)
     return out.report("restore", context, code, now, results, change=report, config_written=written)
 
@@ -195,9 +199,7 @@ def _yield_to_revoke(
     (exit 2); returns the changes and the one line that names the revoke."""
     now = session.now()
     enabled = {c.region: c.key for c in changes if c.key is not None and c.key.enabled}
-    readings = tuple(
-        dataclasses.replace(r, key=enabled[r.region]) for r in current.readings if r.region in enabled
-    )
+    readings = tuple(dataclasses.replace(r, key=enabled[r.region]) for r in current.readings if r.region in enabled)
     described = ran.describe(now)
     ticket = ran.ticket if isinstance(ran, Lease) else request.ticket
     reason = f"disabled again by cmkctl restore {request.ticket}: cmkctl revoke {ran.lease_id} ran meanwhile"

@@ -214,6 +214,7 @@ def revoke(
         summary="enabled: false plus the revocation block",
         command="revoke",
         fixes=[refused_key_remedy(config, stack, c.region, c.generation) for c in changes if c.outcome == "refused"],
+        config=config,
     )
     return out.report("revoke", context, code, now, results, change=report, config_written=written)
 

@@ -12,7 +12,18 @@ from pulumi_policy import EnforcementLevel, Policy, PolicyPack
 
 from atlassian_cmk import guardrail_catalog as catalog
 
-from . import access, consistency, context_tag, deletion, deployed, identity, justification, levels, reencryption
+from . import (
+    access,
+    apply_role,
+    consistency,
+    context_tag,
+    deletion,
+    deployed,
+    identity,
+    justification,
+    levels,
+    reencryption,
+)
 
 PACK_NAME: Final = catalog.PACK_NAME
 
@@ -29,6 +40,7 @@ def policies() -> list[Policy]:
         identity.policy(),
         identity.component_keys_policy(),
         context_tag.policy(),
+        apply_role.policy(),
         deployed.clock_policy(),
         levels.policy(),
     ]

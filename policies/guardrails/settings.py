@@ -33,6 +33,7 @@ COMPONENT_KEYS_POLICY: Final = catalog.ONLY_COMPONENT_KEYS.name
 LEVELS_POLICY: Final = catalog.GUARDRAIL_LEVELS_INTACT.name
 CONTEXT_TAG_POLICY: Final = catalog.CONTEXT_TAG_UNCHANGED.name
 ACCESS_NOTES_POLICY: Final = catalog.KEY_POLICY_ACCESS_NOTES.name
+APPLY_ROLE_POLICY: Final = catalog.APPLY_ROLE_CONFIGURED.name
 
 DEFAULT_TICKET_PATTERN: Final = r"\S+"
 """Any non-empty token without spaces; organizations set their tracker's shape (`SEC-[0-9]+`)."""
