@@ -24,7 +24,7 @@ from atlassian_cmk.config import parse_stack_config
 from atlassian_cmk.naming import TAG_REENCRYPTION
 from rehearsal import policy_pack_client
 from rehearsal.emulator import emulator_env, moto_server
-from rehearsal.program_run import run_program
+from rehearsal.program_run import ACCOUNT_ID, run_program
 from rehearsal.published_pack import PACK_DIR, build_pack_venv
 from rehearsal.sample_atlassian_policy import sample_config_value
 
@@ -33,6 +33,8 @@ CONFIG = {
     "atlassian-cmk:enabled": "true",
     "atlassian-cmk:contextTag": "AcmeCMK",
     "atlassian-cmk:atlassianKeyPolicy": sample_config_value(),
+    # Required (`config.apply_role_missing`); in the emulator's account, as the shipped stack's sample.
+    "atlassian-cmk:applyRoleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/cmk-apply",
 }
 
 
