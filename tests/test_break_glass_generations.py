@@ -278,3 +278,28 @@ def test_a_restore_rerun_closes_an_incident_an_earlier_restore_left_open_on_the_
         closed = tags(moto_endpoint, key)
         assert (closed[TAG_RESTORED_AT], closed[TAG_RESTORE_TICKET]) == (restored_at, "OLD-A")
     assert states(moto_endpoint, following) == DISABLED
+
+
+def test_status_names_two_revocation_records_across_generations_exit_9(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12 review, finding 2: two operators at once can leave the next keys under another revocation id
+    than the current ones (a restore yielding to a revoke records it under a new id). `status` said nothing;
+    now RECORDS DIFFER names each id with its keys, exit 9."""
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    assert _run(project, moto_endpoint, "revoke", "--reason", "Incident", "--ticket", "SEC-1") == 0
+    first = tags(moto_endpoint, current[0])[TAG_REVOCATION_ID]
+    for key in following:
+        kms(moto_endpoint, key.region).tag_resource(
+            KeyId=key.key_id, Tags=[{"TagKey": TAG_REVOCATION_ID, "TagValue": "rev-20261130T000000Z-other1"}]
+        )
+    capsys.readouterr()
+
+    code = main(["status", "--project-dir", str(project)], runtime=runtime(moto_endpoint))
+
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == ExitCode.RECORD_NOT_WRITTEN, out
+    assert (
+        "RECORDS DIFFER: the disabled keys carry 2 revocation records (rev-20261130T000000Z-other1 in us-east-1 "
+        f"(next), us-west-2 (next); {first} in us-east-1, us-west-2)"
+    ) in out

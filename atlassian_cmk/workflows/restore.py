@@ -8,7 +8,7 @@ so the report can say when it stays disabled.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -79,7 +79,7 @@ def restore(
         restored = _restored_id(current)
         held = [k.tags for _, state in reading.pairs() for k in state.live_keys()]
         earlier = restoration_tags(request.ticket, reading.identity.caller, now, realm_restore_record(held))
-        for line in _close_on_other_generations(reading, restored, earlier, session):
+        for line in _close_on_other_generations(reading, restored, earlier, session)[0]:
             out.say(line)
         _next_generation_note(out, reading)
         written = finish(out, planned, converged=True, write=write_config, summary=SUMMARY, command="restore")
@@ -137,12 +137,14 @@ def restore(
             yields_to=yields_to,
         )
         # The same revocation's record on the generations restore leaves disabled is closed too, in this round.
-        closing = _close_on_other_generations(reading, closed_id, plan, session)
+        closing, closed_keys = _close_on_other_generations(reading, closed_id, plan, session)
         # The final check (after every EnableKey was answered): its read also carries each key's revoke trace.
         changes, _ = settle(changes, enable=True, client_factory=session.client_factory, policy=session.policy)
         ran = _revoke_meanwhile(first_traces, changes)
         if ran is not None:
-            changes, yielded = _yield_to_revoke(current, changes, ran, request, reading.identity.caller, session)
+            changes, yielded = _yield_to_revoke(
+                current, changes, ran, request, reading.identity.caller, session, closed_keys
+            )
             out.say(yielded)
     for line in closing:
         out.say(line)
@@ -172,14 +174,15 @@ def _restored_id(current: DeployedState) -> str | None:
 
 def _close_on_other_generations(
     reading: Reading, closed_id: str | None, plan: TagPlanner, session: Session
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], tuple[LiveKey, ...]]:
     """Close the record of the revocation this restore ends (`closed_id`) on the keys of the other held
     generations (the next one), which stay disabled: one TagResource each, all at once, no EnableKey.
 
     Left open there, that incident would still count as current on those keys (`records.has_current_revocation`):
     a later revoke would take it for the realm's record and inherit its reason, ticket and clock, and the
     write-once key policy would keep it (issue 12 review, finding 1). Only that revocation's record: an open
-    record of another incident is left as it is (said). Returns one line per key not closed."""
+    record of another incident is left as it is (said). Returns one line per key not closed, and the keys
+    closed (their tags as written: a restore that then yields to a revoke records it on them too)."""
     keys = [
         (target, key)
         for target, state in reading.pairs()
@@ -188,9 +191,9 @@ def _close_on_other_generations(
         if not key.enabled and has_current_revocation(key.tags)
     ]
     if closed_id is None or not keys:
-        return ()
+        return (), ()
 
-    def close(item: tuple[Target, LiveKey]) -> str | None:
+    def close(item: tuple[Target, LiveKey]) -> str | LiveKey:
         target, key = item
         label = f"{key.region} ({target.role})"
         if key.tags.get(TAG_REVOCATION_ID) != closed_id:
@@ -206,10 +209,36 @@ def _close_on_other_generations(
                 f"{label}: the record of {closed_id} could not be closed ({describe_error(error)}); the key stays "
                 "disabled; run `cmkctl restore` again to close it"
             )
-        return None
+        return dataclasses.replace(key, tags={**key.tags, **put})
 
     with ThreadPoolExecutor(max_workers=len(keys)) as pool:
-        return tuple(line for line in pool.map(close, keys) if line is not None)
+        done = list(pool.map(close, keys))
+    return (
+        tuple(item for item in done if isinstance(item, str)),
+        tuple(item for item in done if isinstance(item, LiveKey)),
+    )
+
+
+def _record_on(keys: Sequence[LiveKey], plan: TagPlanner, session: Session) -> list[str]:
+    """Write `plan`'s record on disabled keys this run does not change (one TagResource each, all at once);
+    the ARNs of those it could not record."""
+
+    def record(key: LiveKey) -> str | None:
+        put = plan(key, False).put
+        if not put:
+            return None
+        try:
+            session.client_factory("kms", key.region).tag_resource(
+                KeyId=key.key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in put.items()]
+            )
+        except Exception:  # noqa: BLE001 - named in the yield line; `status` shows the key's record
+            return key.arn
+        return None
+
+    if not keys:
+        return []
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        return [arn for arn in pool.map(record, keys) if arn is not None]
 
 
 def _next_generation_note(out: Transcript, reading: Reading) -> None:
@@ -260,12 +289,15 @@ def _yield_to_revoke(
     request: RestoreRequest,
     caller: str,
     session: Session,
+    closed_keys: Sequence[LiveKey] = (),
 ) -> tuple[tuple[RegionChange, ...], str]:
     """A revoke ran during this restore (its trace changed): revocation wins. Every key that reads Enabled
     is disabled again (one converge, re-checked, never a loop), with a revocation record for that revoke
     where this restore's record closed the one the keys carried (break-glass cannot reopen a closed record,
-    `evidence.key_policy_evidence_statements`: a new record, a new id). Every region becomes `overtaken`
-    (exit 2); returns the changes and the one line that names the revoke."""
+    `evidence.key_policy_evidence_statements`: a new record, a new id). The same record goes on the other
+    generation's keys whose record this restore closed (`closed_keys`: they stayed disabled, and the revoke
+    stands for them too). Every region becomes `overtaken` (exit 2); returns the changes and the one line
+    that names the revoke."""
     now = session.now()
     enabled = {c.region: c.key for c in changes if c.key is not None and c.key.enabled}
     readings = tuple(dataclasses.replace(r, key=enabled[r.region]) for r in current.readings if r.region in enabled)
@@ -279,7 +311,11 @@ def _yield_to_revoke(
         now,
         None,
         new_revocation_id(now),
-        None,
+        # The revoke's own record where a key already carries it open (it disabled that one after this restore
+        # closed the incident there): copied, so one revocation reads the same on every key. Where this
+        # restore's record closed it, the key policy lets no break-glass role reopen that id: a new id there,
+        # and `status` says RECORDS DIFFER (`status.record_findings`).
+        current_realm_record(c.key.tags for c in changes if c.key is not None and not c.key.enabled),
         {key.key_id: key.tags.get(TAG_REVOCATION_ID, "") for key in enabled.values() if key is not None},
     )
     redone: dict[str, RegionChange] = {}
@@ -293,6 +329,7 @@ def _yield_to_revoke(
         )
         again, _ = settle(again, enable=False, client_factory=session.client_factory, policy=session.policy)
         redone = {c.region: c for c in again}
+    unrecorded = _record_on(closed_keys, plan, session)
     merged: list[RegionChange] = []
     for change in changes:
         fresh = redone.get(change.region)
@@ -318,6 +355,7 @@ def _yield_to_revoke(
             else "no key reads Enabled"
         )
         + (f"; STILL ENABLED in {', '.join(still)}: run `cmkctl revoke` now" if still else "")
+        + (f"; record not written on {', '.join(unrecorded)}" if unrecorded else "")
         + "; run `cmkctl status`"
     )
     return tuple(merged), line
