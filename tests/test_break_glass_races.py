@@ -167,6 +167,8 @@ def test_a_revoke_during_a_restore_is_never_lost(
     assert codes["A"] == ExitCode.SPLIT, out
     assert codes["B"] in (ExitCode.AS_DECLARED, ExitCode.SPLIT), out  # exit 0 only with every key Disabled
     assert "RESTORE OVERTAKEN: cmkctl revoke by " in out and "under SEC-B" in out
+    # Every key ended Disabled: the revoke stands everywhere, nothing is split (issue 12 review, finding 8).
+    assert "every key is now Disabled: that operation stands" in out and "SPLIT: us-" not in out
     traces = tag(moto_endpoint, TAG_LAST_REVOKE)
     assert all(value and " revoke SEC-B " in value for value in traces.values()), traces
     assert tag(moto_endpoint, TAG_LEASE) == dict.fromkeys(REGIONS, "")
