@@ -345,7 +345,7 @@ def deployed_with(activity: Any) -> DeployedState:
 
 
 def protected_policies(cfg: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """Each key's live key policy (by key ARN) carrying the evidence protection (issue 12), as the program composes it."""
+    """Each key's live key policy (by key ARN) with the evidence protection (issue 12), as the program composes it."""
     document = {"Version": "2012-10-17", "Statement": key_policy_evidence_statements(cfg.apply_role_arn)}
     return {CURRENT[region]: json.dumps(document) for region in REGIONS}, {}
 
