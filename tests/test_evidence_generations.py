@@ -30,6 +30,7 @@ from tests.support.aws import aws_env
 from tests.support.cmkctl import REGIONS, STACK, kms, two_generations, unwrap
 from tests.test_break_glass_generations import quiet_cloudtrail
 from tests.test_evidence_protection import APPLY, composed, without
+from tests.test_policy_live_state import REENCRYPTION
 
 ROOT = Path(__file__).resolve().parents[1]
 CI_POLICY_CONFIG = load_policy_config((ROOT / "policies" / "policy-config.json").read_text())
@@ -197,3 +198,29 @@ def test_the_pack_refuses_the_revocation_pull_request_with_the_same_line(
         said = " ".join(violation.message.split())
         assert UNPROTECTED_NEXT.lower() in said.lower(), said  # a message starts with a capital
         assert "the key policy in us-east-1 does not" not in said.lower()
+
+
+def test_the_pack_refuses_a_status_transition_judged_on_tags_an_unprotected_policy_cannot_vouch_for(
+    tmp_path: Path, moto_endpoint: str
+) -> None:
+    # preparing -> in-progress is judged on the applied status the keys' tags say (status_transition_findings):
+    # allowed while every key policy protects the tags, refused with the same line once the next one does not.
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    base = (project / f"Pulumi.{STACK}.yaml").read_text()
+    head = base.replace("    status: preparing", "    status: in-progress")
+    deployed = {key_resource_name(1, key.region): key.arn for key in current}
+    deployed |= {key_resource_name(2, key.region): key.arn for key in following}
+
+    def rehearse() -> list[str]:
+        result = rehearse_pull_request(
+            base, head, env=aws_env(moto_endpoint), policy_config=CI_POLICY_CONFIG, deployed_keys=deployed
+        )
+        return [" ".join(v.message.split()) for v in result.mandatory if v.policy == REENCRYPTION]
+
+    assert rehearse() == []
+    strip(moto_endpoint, next(key for key in following if key.region == STRIPPED))
+
+    refused = rehearse()
+
+    assert refused, "the transition passed although the next key's policy no longer protects its tags"
+    assert all(UNPROTECTED_NEXT.lower() in message.lower() for message in refused), refused

@@ -130,6 +130,7 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
     if live:
         yield from status_transition_findings(realm.config, realm.deployed())
     if realm.config.enabled:
+        yield from _transition_evidence_findings(realm, live)
         return
     deployed = realm.deployed() if live else None
     verdict = revocation_during_reencryption(realm.config.reencryption, deployed)
@@ -151,6 +152,20 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
         )
     elif deployed is not None and deployed.errors():
         yield RealmFinding("the pack fails closed" + unreadable_suffix())
+
+
+def _transition_evidence_findings(realm: Realm, live: bool) -> Iterator[RealmFinding]:
+    """A re-encryption status change is judged on the applied status the deployed keys' tags say
+    (`status_transition_findings`): that verdict trusts the tags, so every held generation's key policy must
+    protect them (the same rule and text as for a revocation). A change that keeps the applied status
+    (the key policy's own upgrade among them) trusts no tag for it and is not judged here."""
+    if not live:
+        return
+    declared = realm.config.reencryption.status
+    applied = {key.reencryption for key in realm.deployed().live_keys() if key.tags.get(TAG_KEY_PAIR) == CURRENT}
+    if applied and applied != {declared}:
+        lines = deployed_evidence_protection(_held_generations(realm), realm.config.apply_role_arn)
+        yield from (RealmFinding(line) for line in lines)
 
 
 def _held_generations(realm: Realm) -> list[HeldGeneration]:
