@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 from atlassian_cmk.clock_check import check_revoked_at, region_clocks
 from atlassian_cmk.config import StackConfig, apply_role_missing
 from atlassian_cmk.deadlines import deadline_findings
-from atlassian_cmk.evidence import deployed_evidence_protection
+from atlassian_cmk.evidence import HeldGeneration, KeyPolicies, deployed_evidence_protection, policies_by_region
 from atlassian_cmk.exit_codes import ExitCode, most_severe
 from atlassian_cmk.generations import CURRENT, NEXT, RETIRED
 from atlassian_cmk.generations import generations as all_generations
@@ -51,7 +51,13 @@ from atlassian_cmk.live_keys import (
     RegionReading,
     realm_wide_error,
 )
-from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
+from atlassian_cmk.naming import (
+    TAG_GUARD_OVERRIDE,
+    TAG_REVOCATION_ID,
+    TAG_REVOCATION_REASON,
+    TAG_REVOCATION_TICKET,
+    TAG_REVOKED_BY,
+)
 from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.reencryption_activity import ReencryptionActivity, activity_json, unknown_activity_reasons
 from atlassian_cmk.timeline import RevocationClock, iso
@@ -75,7 +81,16 @@ SERVICES: Final = ("kms", "sts", "cloudtrail")
 """The AWS services `cmkctl status` calls (PERMISSIONS); its header names where each one's requests go."""
 
 FindingKind = Literal[
-    "critical", "alias-moved", "refused", "unreachable", "split", "access", "drift", "not-deployed", "deadline"
+    "critical",
+    "alias-moved",
+    "refused",
+    "unreachable",
+    "split",
+    "records",
+    "access",
+    "drift",
+    "not-deployed",
+    "deadline",
 ]
 
 _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
@@ -87,6 +102,7 @@ _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "not-deployed": ExitCode.NOT_DEPLOYED,
     "unreachable": ExitCode.UNREACHABLE,
     "split": ExitCode.SPLIT,
+    "records": ExitCode.RECORD_NOT_WRITTEN,
     "access": ExitCode.DRIFT,
     "drift": ExitCode.DRIFT,
     "deadline": ExitCode.DEADLINE,
@@ -189,8 +205,10 @@ def assess(
 ) -> StatusReport:
     """Compare the declared stack with what every region reported, and name every problem.
 
-    `key_policies`: (region -> deployed key policy JSON, region -> why unreadable), from
-    `read_key_policies`; a deployed Atlassian statement naming a deleted principal is a finding.
+    `key_policies`: (key ARN -> deployed key policy JSON, key ARN -> why unreadable), from
+    `read_key_policies` (`evidence.KeyPolicies`), every generation's keys: a deployed Atlassian statement of a
+    current key naming a deleted principal is a finding, and so is any generation's key policy without the
+    evidence protection (EVIDENCE UNPROTECTED naming `us-east-1 (next)`).
     `fail_on` (subset of FAIL_ON_CHOICES) makes those findings count in the exit code.
     `generations`: every generation's keys (`aws.generation_reads.read_generations`), shown as read.
     `deployed.reencryption_activity`: CloudTrail's evidence while two generations are enrolled.
@@ -259,14 +277,17 @@ def assess(
             )
         )
     if key_policies is not None:
-        findings.extend(key_policy_access_findings(*key_policies, atlassian_statements=config.atlassian_key_policy))
-        findings.extend(evidence_protection_findings(deployed, key_policies, apply_role_arn=config.apply_role_arn))
+        current_policies = policies_by_region(key_policies, deployed.live_keys())
+        findings.extend(key_policy_access_findings(*current_policies, atlassian_statements=config.atlassian_key_policy))
+        held = [(g.role, g.deployed) for g in generations if g.deployed is not None] or [(CURRENT, deployed)]
+        findings.extend(evidence_protection_findings(held, key_policies, apply_role_arn=config.apply_role_arn))
     for row in rows:
         for difference in row.drift:
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
 
     findings.extend(generation_integrity_findings(generations))
     findings.extend(generation_split_findings(generations))
+    findings.extend(record_findings(generations))
     findings.extend(generation_identity_findings(config, generations))
     findings.extend(generation_state_findings(config, generations))
     findings.extend(dropped_generation_findings(config, generations))
@@ -352,6 +373,33 @@ def generation_split_findings(generations: Sequence[GenerationKeys]) -> list[Fin
                 )
             )
     return findings
+
+
+def record_findings(generations: Sequence[GenerationKeys]) -> list[Finding]:
+    """RECORDS DIFFER when the disabled keys Atlassian holds (current and next generation) carry more than one
+    open revocation record: one incident has one record on every key. Two operators at once can leave two
+    (a restore that yields to a revoke must record the revocation under a new id where its own restore record
+    closed the revoke's, since the key policy never lets break-glass reopen a closed record); the clock already
+    runs from the earliest. Exit 9, as revoke's RECORDS DIFFER."""
+    ids: dict[str, list[str]] = {}
+    for generation in generations:
+        if generation.role not in (CURRENT, NEXT) or generation.deployed is None:
+            continue
+        for key in generation.deployed.live_keys():
+            if not key.enabled and not key.pending_deletion and has_current_revocation(key.tags):
+                label = key.region if generation.role == CURRENT else f"{key.region} ({generation.role})"
+                ids.setdefault(key.tags.get(TAG_REVOCATION_ID) or "a record without an id", []).append(label)
+    if len(ids) <= 1:
+        return []
+    each = "; ".join(f"{rid} in {', '.join(labels)}" for rid, labels in sorted(ids.items()))
+    return [
+        Finding(
+            "records",
+            f"RECORDS DIFFER: the disabled keys carry {len(ids)} revocation records ({each}); one incident has one "
+            "record: the clock runs from the earliest; have the CI apply role write the incident's record on the "
+            "others (records are write-once to break-glass)",
+        )
+    ]
 
 
 def generation_identity_findings(config: StackConfig, generations: Sequence[GenerationKeys]) -> list[Finding]:
@@ -531,12 +579,12 @@ def _granted(statement: Statement) -> frozenset[str]:
 
 
 def evidence_protection_findings(
-    deployed: DeployedState, key_policies: tuple[Mapping[str, str], Mapping[str, str]], *, apply_role_arn: str | None
+    deployed: DeployedState | Sequence[HeldGeneration], key_policies: KeyPolicies, *, apply_role_arn: str | None
 ) -> list[Finding]:
-    """One DRIFT finding when a region's live key policy does not protect the guards' evidence tags
-    (`evidence.deployed_evidence_protection`, the rule `cmkctl revoke` and the pack apply): its tags
-    (re-encryption, stack, the revocation record) are then not trusted. An unreadable policy is also
-    ACCESS UNKNOWN; its evidence line joins this finding."""
+    """One DRIFT finding when a key's live key policy, in any generation shown, does not protect the guards'
+    evidence tags (`evidence.deployed_evidence_protection`, the rule `cmkctl revoke` and the pack apply): its
+    tags (re-encryption, stack, the revocation record) are then not trusted. An unreadable policy is also
+    ACCESS UNKNOWN (current generation); its evidence line joins this finding."""
     lines = deployed_evidence_protection(deployed, apply_role_arn, key_policies)
     if not lines:
         return []
