@@ -144,9 +144,49 @@ def restore_held_while_revoke_runs(
     return codes
 
 
-@pytest.mark.parametrize(
-    ("held", "region"), [("EnableKey", "us-west-2"), ("TagResource", "us-east-1")], ids=["enable-slow", "lease-slow"]
-)
+@pytest.mark.parametrize("generations", [1, 2])
+def test_a_revoke_that_ends_before_a_restore_takes_its_lease_refuses_the_restore_and_its_claimed_id_stands(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], generations: int
+) -> None:
+    """Found by bench/bench_races.py (restore/revoke, CloudTrail paced as on AWS): restore A read the keys
+    (revoked under SEC-0), then revoke B ran to its end before A's lease write: B found every key Disabled
+    under SEC-0's open record, disabled nothing, left its trace, printed "ANOTHER REVOCATION STANDS" and a
+    config change with SEC-0's id, and exited 0. A then enabled the keys, met B's trace at its final
+    check and disabled them again under a NEW record (its own restore record had closed SEC-0's): the
+    keys carried an id B never printed, and with two generations the next keys (which restore leaves)
+    kept SEC-0's: two ids on one stack. Here A's lease write in us-east-1 is held while B runs. A's
+    lease read-back meets B's trace: A is refused before any EnableKey, and SEC-0's record, the one B
+    named, stands on every key of every generation."""
+    if generations == 2:
+        project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    else:
+        project = stack_dir(tmp_path)
+        current, following = provision(project, moto_endpoint), []
+    assert revoke(project, runtime(moto_endpoint), ticket="SEC-0") == ExitCode.AS_DECLARED
+    first_id = live(moto_endpoint, "us-east-1").tags[TAG_REVOCATION_ID]
+    capsys.readouterr()
+
+    codes = restore_held_while_revoke_runs(project, moto_endpoint, "TagResource", "us-east-1")
+
+    captured = capsys.readouterr()
+    out = unwrap(captured.out + captured.err)
+    assert codes == {"A": ExitCode.REFUSED, "B": ExitCode.AS_DECLARED}, out
+    assert f"ANOTHER REVOCATION STANDS: {first_id} (revoked by " in out
+    assert f"+    id: {first_id}" in out  # B's config change names the record that stands
+    assert "REFUSED: another operation is changing stack prod:" in out
+    assert "a cmkctl revoke ran meanwhile" in out and "nothing was changed by this restore" in out
+    for key in (*current, *following):
+        reading = read_key(kms(moto_endpoint, key.region), key.region, key.key_id)
+        assert reading.key is not None
+        assert reading.key.key_state == "Disabled", key
+        tags = reading.key.tags
+        assert (tags[TAG_REVOCATION_ID], tags[TAG_REVOCATION_TICKET]) == (first_id, "SEC-0"), key
+        assert not tags.get(TAG_RESTORED_AT) and not tags.get(TAG_LEASE), key
+
+
+# A revoke that ends before the restore's lease read-back (the restore's lease write held) refuses the restore:
+# the test above. Here the revoke ends after it, before EnableKey lands.
+@pytest.mark.parametrize(("held", "region"), [("EnableKey", "us-west-2")], ids=["enable-slow"])
 def test_a_revoke_during_a_restore_is_never_lost(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], held: str, region: str
 ) -> None:
