@@ -23,10 +23,14 @@ After both exit, it checks:
 - split: the keys end in a state no finished operation leaves: the regions of one generation differ,
   or (two generations) the current keys are Disabled while a next key is Enabled. Honest when a run
   exited 2 naming the region; silent otherwise (must be 0).
-- sequential: one run sent its first KMS request (at its proxy: its first read of the keys) after
-  the other had exited. Such a trial is no race, and a later operation undoing an earlier one's
-  work is not a false claim. Paced CloudTrail makes it common: the second run's lookups queue
-  behind the first's at the shared pacer, and the guard reads the keys only after CloudTrail.
+- sequential: one run's first KMS request (its first read of the keys) was forwarded to moto after
+  the other run's last KMS write (DisableKey, EnableKey, TagResource, UntagResource) was: it read
+  the other's whole effect, state and record, and acted on it (a restore says which revocation it
+  restores). No race: a later operation undoing an earlier one is not a false claim. Paced
+  CloudTrail makes it common: the second run's lookups queue behind the first's at the shared
+  pacer, and the guard reads the keys only after CloudTrail. Stamped when the proxy forwards each
+  request (after its random wait); moto's own processing (~5 ms) can still reorder two requests
+  forwarded within it.
 - false success (runs overlapped): a run's claim did not hold after it exited: a revoke exited 0 but one of its keys
   (every key of every generation) ends Enabled (must be 0: revocation wins, docs/cmkctl.md "Two
   operators at once"), or a restore exited 0 but a key of the current generation ends Disabled.
@@ -87,6 +91,7 @@ CLAIMED_ID = re.compile(r"^\+\s+id:\s*(\S+)\s*$", re.MULTILINE)
 """The `id:` line a revoke's printed config change adds (`+    id: <id>`, workflows/revoke.py)."""
 STANDS_ID = re.compile(r"ANOTHER REVOCATION STANDS: (.+?) \(revoked by ")
 """The revocation a revoke says stands instead of its own (workflows/revoke.py `_other_revocations`)."""
+KMS_WRITES = frozenset({"DisableKey", "EnableKey", "TagResource", "UntagResource"})
 MUST_BE_ZERO = ("silent_split", "false_success_revoke", "records_mixed", "claimed_id_differs", "stale_tag_unflagged")
 
 
@@ -152,7 +157,7 @@ def trial(
         offset = rng.uniform(0, MAX_OFFSET_S)
         seeds = [rng.random() for _ in pair]
         results: dict[int, tuple[int, float, str]] = {}
-        timeline: list[tuple[float, int, str]] = []  # (arrival at the proxy, run, request): appends are atomic
+        timeline: list[tuple[float, int, str]] = []  # (forwarded to moto, run, request): appends are atomic
         began = time.monotonic()
         with fault_proxy(endpoint) as first, fault_proxy(endpoint) as second:
             threads = []
@@ -160,16 +165,16 @@ def trial(
                 local = random.Random(seeds[index])
                 lock = threading.Lock()
 
-                def draw(_call: Any, local: random.Random = local, lock: threading.Lock = lock) -> float:
+                def draw(
+                    call: Any, local: random.Random = local, lock: threading.Lock = lock, index: int = index
+                ) -> float:
                     with lock:
-                        return local.uniform(0, MAX_DELAY_S)
+                        wait = local.uniform(0, MAX_DELAY_S)
+                    # Stamped with the moment the proxy forwards it (after the wait): the order moto sees.
+                    timeline.append((time.monotonic() + wait, index, f"{call.region} {call.service} {call.operation}"))
+                    return wait
 
                 proxy.delay = draw
-
-                def seen(call: Any, _body: bytes, index: int = index) -> None:
-                    timeline.append((time.monotonic(), index, f"{call.region} {call.service} {call.operation}"))
-
-                proxy.observe = seen
 
                 def run(index: int = index, name: str = name, url: str = proxy.url) -> None:
                     key = (id(results), index)
@@ -198,12 +203,14 @@ def trial(
         uniform = len(current_states) == 1 and len(next_states) <= 1
         uniform = uniform and not ("Disabled" in current_states and "Enabled" in next_states)
         verdict: dict[str, Any] = {"states": states, "codes": [results[i][0] for i in (0, 1)]}
-        # Not a race: one run sent its first KMS request (its first read of the keys) after the other had
-        # exited (a later operation). Its earlier STS and CloudTrail requests read no key state.
-        firsts = [
-            min((t for t, i, what in timeline if i == index and " kms " in what), default=inf) for index in (0, 1)
+        # Not a race: one run first read the keys after the other's last change to them had reached moto, so
+        # it acted on the other's whole effect (state and record). STS and CloudTrail requests read no key.
+        reads = [min((t for t, i, what in timeline if i == run and " kms " in what), default=inf) for run in (0, 1)]
+        writes = [
+            max((t for t, i, what in timeline if i == run and what.split()[-1] in KMS_WRITES), default=-inf)
+            for run in (0, 1)
         ]
-        verdict["sequential"] = firsts[1] > results[0][1] or firsts[0] > results[1][1]
+        verdict["sequential"] = reads[1] > writes[0] or reads[0] > writes[1]
         lines = [f"  +{t - began:7.3f} {'AB'[i]} {what}" for t, i, what in sorted(timeline)]
         lines += [f"  +{results[i][1] - began:7.3f} {'AB'[i]} exit {results[i][0]}" for i in (0, 1)]
         verdict["timeline"] = "\n".join(sorted(lines))
