@@ -24,19 +24,22 @@ After both exit, it checks:
   or (two generations) the current keys are Disabled while a next key is Enabled. Honest when a run
   exited 2 naming the region; silent otherwise (must be 0).
 - sequential: one run's first KMS request (its first read of the keys) was forwarded to moto after
-  the other run's last KMS write (DisableKey, EnableKey, TagResource, UntagResource) was: it read
-  the other's whole effect, state and record, and acted on it (a restore says which revocation it
-  restores). No race: a later operation undoing an earlier one is not a false claim. Paced
-  CloudTrail makes it common: the second run's lookups queue behind the first's at the shared
-  pacer, and the guard reads the keys only after CloudTrail. Stamped when the proxy forwards each
-  request (after its random wait); moto's own processing (~5 ms) can still reorder two requests
-  forwarded within it.
-- false success (runs overlapped): a run's claim did not hold after it exited: a revoke exited 0 but one of its keys
+  the other run's effect had landed: its last DisableKey/EnableKey and its first TagResource per
+  region (a revoke's lease and trace, written beside its DisableKey; a restore's lease). It read
+  the state and the trace and acted on them (a restore says which revocation it restores; its lease
+  read-back refuses if the record or trace changed after): a later operation, and undoing the
+  earlier one's work is not a false claim of the earlier run. Paced CloudTrail makes it common: the
+  second run's lookups queue behind the first's at the shared pacer, and the guard reads the keys
+  only after CloudTrail. Stamped when the proxy forwards each request (after its random wait);
+  moto's own processing (~5 ms) can still reorder two requests forwarded within it.
+- false success (not read after): a run's claim did not hold after it exited, and the other run
+  had not read its landed effect first: a revoke exited 0 but one of its keys
   (every key of every generation) ends Enabled (must be 0: revocation wins, docs/cmkctl.md "Two
   operators at once"), or a restore exited 0 but a key of the current generation ends Disabled.
   Counted per command; no excuse for "the other run ended later". A restore's count includes a
-  revoke that legitimately ran after the restore's final check (its DisableKey is a later
-  operation), so it is reported, not required to be 0.
+  revoke that read the keys before the restore's EnableKey landed and disabled them after the
+  restore's final check (its DisableKey is a later operation, docs/cmkctl.md "the residual
+  ordering"), so it is reported, not required to be 0.
 - records: every disabled key carries the same revocation id; every enabled key that carries a
   restore record carries the same restore ticket.
 - claimed id != keys' id: a revoke that exited 0, or printed a config change whatever its exit
@@ -91,8 +94,21 @@ CLAIMED_ID = re.compile(r"^\+\s+id:\s*(\S+)\s*$", re.MULTILINE)
 """The `id:` line a revoke's printed config change adds (`+    id: <id>`, workflows/revoke.py)."""
 STANDS_ID = re.compile(r"ANOTHER REVOCATION STANDS: (.+?) \(revoked by ")
 """The revocation a revoke says stands instead of its own (workflows/revoke.py `_other_revocations`)."""
-KMS_WRITES = frozenset({"DisableKey", "EnableKey", "TagResource", "UntagResource"})
+STATE_CHANGES = frozenset({"DisableKey", "EnableKey"})
 MUST_BE_ZERO = ("silent_split", "false_success_revoke", "records_mixed", "claimed_id_differs", "stale_tag_unflagged")
+
+
+def effect_landed(timeline: list[tuple[float, int, str]], run: int) -> float:
+    """When `run`'s effect on the keys had reached moto: its last DisableKey/EnableKey and, per region,
+    its first TagResource (a revoke's lease and trace, a restore's lease; the same round as a revoke's
+    DisableKey). A run that read the keys after that saw the state and the trace; a record written
+    later is what restore's lease read-back compares (aws/lease.py `_changed_since`). -inf: nothing."""
+    changes = [t for t, i, what in timeline if i == run and what.split()[-1] in STATE_CHANGES]
+    first_tags: dict[str, float] = {}
+    for t, i, what in sorted(timeline):
+        if i == run and what.endswith(" kms TagResource"):
+            first_tags.setdefault(what.split()[0], t)
+    return max([*changes, *first_tags.values()], default=-inf)
 
 
 def claimed_ids(text: str) -> set[str]:
@@ -203,14 +219,11 @@ def trial(
         uniform = len(current_states) == 1 and len(next_states) <= 1
         uniform = uniform and not ("Disabled" in current_states and "Enabled" in next_states)
         verdict: dict[str, Any] = {"states": states, "codes": [results[i][0] for i in (0, 1)]}
-        # Not a race: one run first read the keys after the other's last change to them had reached moto, so
-        # it acted on the other's whole effect (state and record). STS and CloudTrail requests read no key.
+        # Did each run's effect land before the other first read the keys? Then the other acted on it knowingly.
+        landed = [effect_landed(timeline, run) for run in (0, 1)]
         reads = [min((t for t, i, what in timeline if i == run and " kms " in what), default=inf) for run in (0, 1)]
-        writes = [
-            max((t for t, i, what in timeline if i == run and what.split()[-1] in KMS_WRITES), default=-inf)
-            for run in (0, 1)
-        ]
-        verdict["sequential"] = reads[1] > writes[0] or reads[0] > writes[1]
+        verdict["read_after"] = [reads[1 - run] > landed[run] for run in (0, 1)]
+        verdict["sequential"] = any(verdict["read_after"])
         lines = [f"  +{t - began:7.3f} {'AB'[i]} {what}" for t, i, what in sorted(timeline)]
         lines += [f"  +{results[i][1] - began:7.3f} {'AB'[i]} exit {results[i][0]}" for i in (0, 1)]
         verdict["timeline"] = "\n".join(sorted(lines))
@@ -223,9 +236,12 @@ def trial(
             # Revoke's claim is every key of every generation disabled; restore's the current generation enabled.
             goal, judged = ("Disabled", every_key) if name == "revoke" else ("Enabled", current_keys)
             # The run said "done" (exit 0); after both ended, is it still true? A revoke's must be.
-            # A run that began after this one exited may undo its work: a later operation, not a false claim.
-            overlapped = not verdict["sequential"]
-            if overlapped and code == ExitCode.AS_DECLARED and any(key.key_state != goal for key in judged):
+            # The other run read this one's effect before acting: a later operation, not a false claim.
+            if (
+                not verdict["read_after"][index]
+                and code == ExitCode.AS_DECLARED
+                and any(key.key_state != goal for key in judged)
+            ):
                 false_success[name] += 1
         verdict["false_success"] = false_success
         disabled = [k for k in every_key if not k.enabled and has_current_revocation(k.tags)]
@@ -314,7 +330,7 @@ def run(
         "uniform",
         "silent splits",
         "honest exit-2 splits",
-        "false success (runs overlapped): revoke exit 0, a key Enabled",
+        "false success (not read after): revoke exit 0, a key Enabled",
         "restore exit 0, a key Disabled",
         "records mixed",
         "claimed id != keys' id",
