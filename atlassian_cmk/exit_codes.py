@@ -47,7 +47,8 @@ EXIT_CODE_MEANINGS: Final = {
     ExitCode.NOT_DEPLOYED: "not deployed yet in some region (a state, not an incident): run `pulumi up`, then enroll",
     ExitCode.RECORD_NOT_WRITTEN: (
         "revoke/restore changed the keys as asked, but the record (tags) could not be written in some region; "
-        "rerun to write it; or two revokes at once left another revocation's record in some region (RECORDS DIFFER)"
+        "rerun to write it; or two operators at once left another revocation's record on some key (RECORDS DIFFER, "
+        "also found by status)"
     ),
     ExitCode.USAGE: "bad usage or bad configuration; nothing in AWS was changed",
     ExitCode.INTERNAL: "internal error (a bug): one line, rerun with -v for the traceback",

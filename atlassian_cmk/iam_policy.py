@@ -36,6 +36,7 @@ condition of the statement is false (the conditions are ANDed).
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -348,7 +349,18 @@ def statement_covers_action(statement: Statement, action: str) -> bool:
 
 def statement_actions(statement: Statement, universe: Sequence[str] = KMS_ACTIONS) -> frozenset[str]:
     """The concrete actions of `universe` the statement's Action/NotAction reaches (lower case)."""
-    return frozenset(a.lower() for a in universe if statement_covers_action(statement, a))
+    return _actions_reached(statement.actions, statement.not_actions, tuple(universe))
+
+
+@functools.lru_cache(maxsize=4096)
+def _actions_reached(
+    actions: frozenset[str] | None, not_actions: frozenset[str] | None, universe: tuple[str, ...]
+) -> frozenset[str]:
+    # Memoised: the guards ask this of the same few statements for every key, region and preview, and each
+    # answer matches every action of the universe against every pattern (the pack's hottest loop, profiled).
+    if not_actions is not None:
+        return frozenset(a.lower() for a in universe if not action_in(not_actions, a))
+    return frozenset(a.lower() for a in universe if action_in(actions or (), a))
 
 
 SESSION_RE: Final = re.compile(r"^arn:([a-z-]+):sts::([0-9]{12}):assumed-role/([^/]+)/(.+)$")

@@ -51,7 +51,13 @@ from atlassian_cmk.live_keys import (
     RegionReading,
     realm_wide_error,
 )
-from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_REVOCATION_REASON, TAG_REVOCATION_TICKET, TAG_REVOKED_BY
+from atlassian_cmk.naming import (
+    TAG_GUARD_OVERRIDE,
+    TAG_REVOCATION_ID,
+    TAG_REVOCATION_REASON,
+    TAG_REVOCATION_TICKET,
+    TAG_REVOKED_BY,
+)
 from atlassian_cmk.records import has_current_revocation
 from atlassian_cmk.reencryption_activity import ReencryptionActivity, activity_json, unknown_activity_reasons
 from atlassian_cmk.timeline import RevocationClock, iso
@@ -74,7 +80,9 @@ GetCallerIdentity (allowed to every principal, no IAM statement needed) names th
 SERVICES: Final = ("kms", "sts", "cloudtrail")
 """The AWS services `cmkctl status` calls (PERMISSIONS); its header names where each one's requests go."""
 
-FindingKind = Literal["critical", "alias-moved", "unreachable", "split", "access", "drift", "not-deployed", "deadline"]
+FindingKind = Literal[
+    "critical", "alias-moved", "unreachable", "split", "records", "access", "drift", "not-deployed", "deadline"
+]
 
 _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "critical": ExitCode.KEY_LOST,
@@ -82,6 +90,7 @@ _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "not-deployed": ExitCode.NOT_DEPLOYED,
     "unreachable": ExitCode.UNREACHABLE,
     "split": ExitCode.SPLIT,
+    "records": ExitCode.RECORD_NOT_WRITTEN,
     "access": ExitCode.DRIFT,
     "drift": ExitCode.DRIFT,
     "deadline": ExitCode.DEADLINE,
@@ -258,6 +267,7 @@ def assess(
 
     findings.extend(generation_integrity_findings(generations))
     findings.extend(generation_split_findings(generations))
+    findings.extend(record_findings(generations))
     findings.extend(generation_identity_findings(config, generations))
     findings.extend(generation_state_findings(config, generations))
     findings.extend(dropped_generation_findings(config, generations))
@@ -343,6 +353,33 @@ def generation_split_findings(generations: Sequence[GenerationKeys]) -> list[Fin
                 )
             )
     return findings
+
+
+def record_findings(generations: Sequence[GenerationKeys]) -> list[Finding]:
+    """RECORDS DIFFER when the disabled keys Atlassian holds (current and next generation) carry more than one
+    open revocation record: one incident has one record on every key. Two operators at once can leave two
+    (a restore that yields to a revoke must record the revocation under a new id where its own restore record
+    closed the revoke's, since the key policy never lets break-glass reopen a closed record); the clock already
+    runs from the earliest. Exit 9, as revoke's RECORDS DIFFER."""
+    ids: dict[str, list[str]] = {}
+    for generation in generations:
+        if generation.role not in (CURRENT, NEXT) or generation.deployed is None:
+            continue
+        for key in generation.deployed.live_keys():
+            if not key.enabled and not key.pending_deletion and has_current_revocation(key.tags):
+                label = key.region if generation.role == CURRENT else f"{key.region} ({generation.role})"
+                ids.setdefault(key.tags.get(TAG_REVOCATION_ID) or "a record without an id", []).append(label)
+    if len(ids) <= 1:
+        return []
+    each = "; ".join(f"{rid} in {', '.join(labels)}" for rid, labels in sorted(ids.items()))
+    return [
+        Finding(
+            "records",
+            f"RECORDS DIFFER: the disabled keys carry {len(ids)} revocation records ({each}); one incident has one "
+            "record: the clock runs from the earliest; have the CI apply role write the incident's record on the "
+            "others (records are write-once to break-glass)",
+        )
+    ]
 
 
 def generation_identity_findings(config: StackConfig, generations: Sequence[GenerationKeys]) -> list[Finding]:

@@ -15,7 +15,14 @@ from atlassian_cmk.aws.kms_reads import read_key
 from atlassian_cmk.aws.provision import ProvisionedKey, create_key_pair
 from atlassian_cmk.cli.main import Runtime, main
 from atlassian_cmk.exit_codes import ExitCode
-from atlassian_cmk.naming import TAG_REVOCATION_ID
+from atlassian_cmk.naming import (
+    TAG_RESTORE_TICKET,
+    TAG_RESTORED_AT,
+    TAG_RESTORED_BY,
+    TAG_REVOCATION_ID,
+    TAG_REVOCATION_REASON,
+    TAG_REVOCATION_TICKET,
+)
 from atlassian_cmk.stack_file import load_stack_config
 from tests.support.cmkctl import REGIONS, STACK, arns_block, emulator_clients, kms, runtime, stack_dir, two_generations
 
@@ -209,3 +216,90 @@ def test_revoke_with_a_foreign_next_key_says_what_to_fix_not_run_again(
         ) in said
     assert states(moto_endpoint, current) == DISABLED  # the keys cmkctl may act on were disabled
     assert states(moto_endpoint, following)["us-west-2"] == "Disabled"
+
+
+def _run(project: Path, endpoint: str, *argv: str) -> int:
+    return main([*argv, "--yes", "--project-dir", str(project)], runtime=runtime(endpoint))
+
+
+def test_a_restore_closes_the_incident_on_the_next_keys_so_a_new_revoke_records_its_own_incident(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12 review, finding 1 (no race): revoke OLD-A, restore, revoke NEW-B on a stack with the next
+    generation recorded. Restore enables the current keys only; the next keys stay disabled, and their copy of
+    OLD-A's record used to stay open, so NEW-B took OLD-A for the realm's record ("aligned ... another revoke at
+    the same time", OLD-A's reason and ticket in its config change). Now restore closes OLD-A on the next keys
+    too (they stay disabled), and NEW-B records itself on every key of both generations."""
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    assert _run(project, moto_endpoint, "revoke", "--reason", "Old incident A", "--ticket", "OLD-A") == 0
+    old_id = tags(moto_endpoint, current[0])[TAG_REVOCATION_ID]
+    assert _run(project, moto_endpoint, "restore", "--ticket", "OLD-A") == 0
+    assert states(moto_endpoint, current) == ENABLED and states(moto_endpoint, following) == DISABLED
+    for key in following:
+        closed = tags(moto_endpoint, key)
+        assert closed[TAG_REVOCATION_ID] == old_id and closed[TAG_RESTORED_AT] and closed[TAG_RESTORE_TICKET] == "OLD-A"
+        assert closed[TAG_RESTORED_AT] == tags(moto_endpoint, current[0])[TAG_RESTORED_AT]  # one restore record
+    capsys.readouterr()
+
+    code = _run(project, moto_endpoint, "revoke", "--reason", "New incident B", "--ticket", "NEW-B")
+
+    out = capsys.readouterr().out
+    assert code == ExitCode.AS_DECLARED, out
+    new_ids = {tags(moto_endpoint, key)[TAG_REVOCATION_ID] for key in (*current, *following)}
+    assert len(new_ids) == 1 and old_id not in new_ids
+    for key in (*current, *following):
+        record = tags(moto_endpoint, key)
+        assert (record[TAG_REVOCATION_REASON], record[TAG_REVOCATION_TICKET]) == ("New incident B", "NEW-B")
+        assert not record.get(TAG_RESTORED_AT)
+    assert "ANOTHER REVOCATION STANDS" not in out and "aligned" not in out and "OLD-A" not in out
+    assert "+    ticket: NEW-B" in out
+
+
+def test_a_restore_rerun_closes_an_incident_an_earlier_restore_left_open_on_the_next_keys(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stacks restored before the fix above carry the restored incident open on the next keys: `cmkctl restore`
+    finds nothing to restore on the current keys and closes it there with that restore's record."""
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    assert _run(project, moto_endpoint, "revoke", "--reason", "Old incident A", "--ticket", "OLD-A") == 0
+    assert _run(project, moto_endpoint, "restore", "--ticket", "OLD-A") == 0
+    for key in following:  # the state an earlier restore left: OLD-A open on the next keys
+        kms(moto_endpoint, key.region).tag_resource(
+            KeyId=key.key_id,
+            Tags=[{"TagKey": t, "TagValue": ""} for t in (TAG_RESTORED_AT, TAG_RESTORE_TICKET, TAG_RESTORED_BY)],
+        )
+    restored_at = tags(moto_endpoint, current[0])[TAG_RESTORED_AT]
+    capsys.readouterr()
+
+    assert _run(project, moto_endpoint, "restore", "--ticket", "OLD-A") == ExitCode.AS_DECLARED
+
+    assert "Nothing to restore" in capsys.readouterr().out
+    for key in following:
+        closed = tags(moto_endpoint, key)
+        assert (closed[TAG_RESTORED_AT], closed[TAG_RESTORE_TICKET]) == (restored_at, "OLD-A")
+    assert states(moto_endpoint, following) == DISABLED
+
+
+def test_status_names_two_revocation_records_across_generations_exit_9(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12 review, finding 2: two operators at once can leave the next keys under another revocation id
+    than the current ones (a restore yielding to a revoke records it under a new id). `status` said nothing;
+    now RECORDS DIFFER names each id with its keys, exit 9."""
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    assert _run(project, moto_endpoint, "revoke", "--reason", "Incident", "--ticket", "SEC-1") == 0
+    first = tags(moto_endpoint, current[0])[TAG_REVOCATION_ID]
+    for key in following:
+        kms(moto_endpoint, key.region).tag_resource(
+            KeyId=key.key_id, Tags=[{"TagKey": TAG_REVOCATION_ID, "TagValue": "rev-20261130T000000Z-other1"}]
+        )
+    capsys.readouterr()
+
+    code = main(["status", "--project-dir", str(project)], runtime=runtime(moto_endpoint))
+
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == ExitCode.RECORD_NOT_WRITTEN, out
+    assert (
+        "RECORDS DIFFER: the disabled keys carry 2 revocation records (rev-20261130T000000Z-other1 in us-east-1 "
+        f"(next), us-west-2 (next); {first} in us-east-1, us-west-2)"
+    ) in out

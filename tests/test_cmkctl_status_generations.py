@@ -17,29 +17,11 @@ from atlassian_cmk.cli.main import Runtime, main
 from atlassian_cmk.cli.render import TABLE_WIDTH
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.stack_file import load_stack_config
-from tests.support.cmkctl import REGIONS, STACK, emulator_clients, stack_dir
+from tests.support.cmkctl import REGIONS, STACK, emulator_clients, stack_dir, two_generations
 from tests.support.faults import fast_client_factory
 from tests.test_reencryption_activity import event
 
 NOW = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)
-
-
-def two_generations(
-    tmp_path: Path, endpoint: str, status: str
-) -> tuple[Path, list[ProvisionedKey], list[ProvisionedKey]]:
-    """Current and next keys as `pulumi up` leaves them in `status`, both recorded in the stack file."""
-    project = stack_dir(tmp_path, {"    status: none": f"    status: {status}\n    ticket: PS-1"})
-    config = load_stack_config(project, STACK)
-    clients = emulator_clients(endpoint)
-    current = create_key_pair(config, STACK, client_factory=clients)
-    following = create_key_pair(config, STACK, key_pair="next", client_factory=clients)
-    path = project / f"Pulumi.{STACK}.yaml"
-    block = "".join(
-        f"  atlassian-cmk:{name}:\n" + "".join(f"    {k.region}: {k.arn}\n" for k in keys)
-        for name, keys in (("enrolledKeys", current), ("nextKeys", following))
-    )
-    path.write_text(path.read_text() + block)
-    return project, current, following
 
 
 def runtime_with(endpoint: str, answers: dict[str, list[dict[str, Any]]]) -> tuple[Runtime, list[Stubber]]:

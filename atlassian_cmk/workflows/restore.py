@@ -8,13 +8,14 @@ so the report can say when it stays disabled.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from atlassian_cmk import config_edit
 from atlassian_cmk.aws.cloudtrail import collect_cloudtrail_evidence
 from atlassian_cmk.aws.kms_actions import converge_keys, settle
-from atlassian_cmk.aws.kms_reads import aws_endpoint_note
+from atlassian_cmk.aws.kms_reads import aws_endpoint_note, describe_error
 from atlassian_cmk.aws.lease import operation_in_progress
 from atlassian_cmk.break_glass import RestoreRequest, nothing_revoked, restore_refusal
 from atlassian_cmk.config import StackConfig
@@ -24,16 +25,22 @@ from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.guards import realm_revocation_clock
 from atlassian_cmk.lease import FoundLease, Lease, revoke_since
 from atlassian_cmk.live_keys import DeployedState, LiveKey
-from atlassian_cmk.naming import TAG_LAST_REVOKE, TAG_RESTORED_AT, TAG_REVOCATION_ID, alias_name
-from atlassian_cmk.records import new_revocation_id, realm_restore_record
-from atlassian_cmk.workflows.changes import ChangeReport, RegionChange
+from atlassian_cmk.naming import TAG_ENABLED, TAG_LAST_REVOKE, TAG_RESTORED_AT, TAG_REVOCATION_ID, alias_name
+from atlassian_cmk.records import (
+    current_realm_record,
+    has_current_revocation,
+    is_closed,
+    new_revocation_id,
+    realm_restore_record,
+)
+from atlassian_cmk.workflows.changes import ChangeReport, RegionChange, TagPlanner
 from atlassian_cmk.workflows.follow_up import finish, plan_change
 from atlassian_cmk.workflows.outcome import identity_outcome
 from atlassian_cmk.workflows.reading import Reading, read_targets
 from atlassian_cmk.workflows.record_plan import restoration_tags, revocation_tags
 from atlassian_cmk.workflows.report import Session, Transcript, WorkflowReport
 from atlassian_cmk.workflows.results import change_results, unchanged_results
-from atlassian_cmk.workflows.targets import other_held_targets, restore_targets
+from atlassian_cmk.workflows.targets import Target, other_held_targets, restore_targets
 
 SUMMARY = "enabled: true, revocation block removed"
 
@@ -67,6 +74,13 @@ def restore(
             results = unchanged_results(acted, "none")
             return out.report("restore", context, ExitCode.SPLIT, now, results, (overtaken,))
         out.say(f"Nothing to restore: the key is Enabled in every region ({', '.join(config.regions)}).")
+        # An earlier restore (before it closed other generations' records) may have left the incident it
+        # restored open on the next keys: close it now with that restore's record.
+        restored = _restored_id(current)
+        held = [k.tags for _, state in reading.pairs() for k in state.live_keys()]
+        earlier = restoration_tags(request.ticket, reading.identity.caller, now, realm_restore_record(held))
+        for line in _close_on_other_generations(reading, restored, earlier, session)[0]:
+            out.say(line)
         _next_generation_note(out, reading)
         written = finish(out, planned, converged=True, write=write_config, summary=SUMMARY, command="restore")
         results = unchanged_results(acted, "none")
@@ -98,6 +112,10 @@ def restore(
     plan = restoration_tags(
         request.ticket, reading.identity.caller, now, realm_restore_record(k.tags for k in current.live_keys())
     )
+    # The revocation this restore closes: the current keys' open record (its id), as first read.
+    closed_id = (current_realm_record(k.tags for k in current.live_keys() if not k.enabled) or {}).get(
+        TAG_REVOCATION_ID
+    )
     with (
         session.exclusive(stack, current, reading.identity.caller) as hold,
         session.waiting("AWS (EnableKey, tags, verification)"),
@@ -118,12 +136,18 @@ def restore(
             policy=session.policy,
             yields_to=yields_to,
         )
+        # The same revocation's record on the generations restore leaves disabled is closed too, in this round.
+        closing, closed_keys = _close_on_other_generations(reading, closed_id, plan, session)
         # The final check (after every EnableKey was answered): its read also carries each key's revoke trace.
         changes, _ = settle(changes, enable=True, client_factory=session.client_factory, policy=session.policy)
         ran = _revoke_meanwhile(first_traces, changes)
         if ran is not None:
-            changes, yielded = _yield_to_revoke(current, changes, ran, request, reading.identity.caller, session)
+            changes, yielded = _yield_to_revoke(
+                current, changes, ran, request, reading.identity.caller, session, closed_keys
+            )
             out.say(yielded)
+    for line in closing:
+        out.say(line)
     report = ChangeReport("restore", reading.identity.caller, now, changes)
     session.on_phase(
         "after the restore, while printing the config change",
@@ -137,6 +161,84 @@ def restore(
     written = finish(out, planned, converged=report.converged, write=write_config, summary=SUMMARY, command="restore")
     results = change_results(acted, changes, "enabled", TAG_RESTORED_AT)
     return out.report("restore", context, code, now, results, change=report, config_written=written)
+
+
+def _restored_id(current: DeployedState) -> str | None:
+    """The revocation id every current key's closed record names (the incident the last restore ended), or None."""
+    keys = current.live_keys()
+    if not keys or not all(is_closed(key.tags) for key in keys):
+        return None
+    ids = {key.tags.get(TAG_REVOCATION_ID, "") for key in keys}
+    return next(iter(ids)) if len(ids) == 1 and "" not in ids else None
+
+
+def _close_on_other_generations(
+    reading: Reading, closed_id: str | None, plan: TagPlanner, session: Session
+) -> tuple[tuple[str, ...], tuple[LiveKey, ...]]:
+    """Close the record of the revocation this restore ends (`closed_id`) on the keys of the other held
+    generations (the next one), which stay disabled: one TagResource each, all at once, no EnableKey.
+
+    Left open there, that incident would still count as current on those keys (`records.has_current_revocation`):
+    a later revoke would take it for the realm's record and inherit its reason, ticket and clock, and the
+    write-once key policy would keep it (issue 12 review, finding 1). Only that revocation's record: an open
+    record of another incident is left as it is (said). Returns one line per key not closed, and the keys
+    closed (their tags as written: a restore that then yields to a revoke records it on them too)."""
+    keys = [
+        (target, key)
+        for target, state in reading.pairs()
+        if target.role != CURRENT
+        for key in state.live_keys()
+        if not key.enabled and has_current_revocation(key.tags)
+    ]
+    if closed_id is None or not keys:
+        return (), ()
+
+    def close(item: tuple[Target, LiveKey]) -> str | LiveKey:
+        target, key = item
+        label = f"{key.region} ({target.role})"
+        if key.tags.get(TAG_REVOCATION_ID) != closed_id:
+            other = key.tags.get(TAG_REVOCATION_ID) or "a record without an id"
+            return f"{label}: its open record is another revocation's ({other}); left open"
+        put = {tag: value for tag, value in plan(key, True).put.items() if tag != TAG_ENABLED}
+        try:
+            session.client_factory("kms", key.region).tag_resource(
+                KeyId=key.key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in put.items()]
+            )
+        except Exception as error:  # noqa: BLE001 - said; the key stays disabled either way
+            return (
+                f"{label}: the record of {closed_id} could not be closed ({describe_error(error)}); the key stays "
+                "disabled; run `cmkctl restore` again to close it"
+            )
+        return dataclasses.replace(key, tags={**key.tags, **put})
+
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        done = list(pool.map(close, keys))
+    return (
+        tuple(item for item in done if isinstance(item, str)),
+        tuple(item for item in done if isinstance(item, LiveKey)),
+    )
+
+
+def _record_on(keys: Sequence[LiveKey], plan: TagPlanner, session: Session) -> list[str]:
+    """Write `plan`'s record on disabled keys this run does not change (one TagResource each, all at once);
+    the ARNs of those it could not record."""
+
+    def record(key: LiveKey) -> str | None:
+        put = plan(key, False).put
+        if not put:
+            return None
+        try:
+            session.client_factory("kms", key.region).tag_resource(
+                KeyId=key.key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in put.items()]
+            )
+        except Exception:  # noqa: BLE001 - named in the yield line; `status` shows the key's record
+            return key.arn
+        return None
+
+    if not keys:
+        return []
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        return [arn for arn in pool.map(record, keys) if arn is not None]
 
 
 def _next_generation_note(out: Transcript, reading: Reading) -> None:
@@ -187,17 +289,18 @@ def _yield_to_revoke(
     request: RestoreRequest,
     caller: str,
     session: Session,
+    closed_keys: Sequence[LiveKey] = (),
 ) -> tuple[tuple[RegionChange, ...], str]:
     """A revoke ran during this restore (its trace changed): revocation wins. Every key that reads Enabled
     is disabled again (one converge, re-checked, never a loop), with a revocation record for that revoke
     where this restore's record closed the one the keys carried (break-glass cannot reopen a closed record,
-    `evidence.key_policy_evidence_statements`: a new record, a new id). Every region becomes `overtaken`
-    (exit 2); returns the changes and the one line that names the revoke."""
+    `evidence.key_policy_evidence_statements`: a new record, a new id). The same record goes on the other
+    generation's keys whose record this restore closed (`closed_keys`: they stayed disabled, and the revoke
+    stands for them too). Every region becomes `overtaken` (exit 2); returns the changes and the one line
+    that names the revoke."""
     now = session.now()
     enabled = {c.region: c.key for c in changes if c.key is not None and c.key.enabled}
-    readings = tuple(
-        dataclasses.replace(r, key=enabled[r.region]) for r in current.readings if r.region in enabled
-    )
+    readings = tuple(dataclasses.replace(r, key=enabled[r.region]) for r in current.readings if r.region in enabled)
     described = ran.describe(now)
     ticket = ran.ticket if isinstance(ran, Lease) else request.ticket
     reason = f"disabled again by cmkctl restore {request.ticket}: cmkctl revoke {ran.lease_id} ran meanwhile"
@@ -208,7 +311,11 @@ def _yield_to_revoke(
         now,
         None,
         new_revocation_id(now),
-        None,
+        # The revoke's own record where a key already carries it open (it disabled that one after this restore
+        # closed the incident there): copied, so one revocation reads the same on every key. Where this
+        # restore's record closed it, the key policy lets no break-glass role reopen that id: a new id there,
+        # and `status` says RECORDS DIFFER (`status.record_findings`).
+        current_realm_record(c.key.tags for c in changes if c.key is not None and not c.key.enabled),
         {key.key_id: key.tags.get(TAG_REVOCATION_ID, "") for key in enabled.values() if key is not None},
     )
     redone: dict[str, RegionChange] = {}
@@ -222,6 +329,7 @@ def _yield_to_revoke(
         )
         again, _ = settle(again, enable=False, client_factory=session.client_factory, policy=session.policy)
         redone = {c.region: c for c in again}
+    unrecorded = _record_on(closed_keys, plan, session)
     merged: list[RegionChange] = []
     for change in changes:
         fresh = redone.get(change.region)
@@ -247,6 +355,7 @@ def _yield_to_revoke(
             else "no key reads Enabled"
         )
         + (f"; STILL ENABLED in {', '.join(still)}: run `cmkctl revoke` now" if still else "")
+        + (f"; record not written on {', '.join(unrecorded)}" if unrecorded else "")
         + "; run `cmkctl status`"
     )
     return tuple(merged), line
