@@ -63,14 +63,14 @@ def test_a_restore_retry_never_enables_again_after_a_revoke_took_its_lease(
     retry (its RetryPolicy.sleep, called on that region's thread), revoke B runs to its end: it takes over
     A's lease and disables every key. A's retry reads the key again (as every retry does), finds its lease
     no longer its own and does not send EnableKey again: us-west-2 is `overtaken`, A exits 2 naming the
-    revocation, B exits 0, every key Disabled under one record: SEC-0's, the earliest (B aligns us-east-1,
-    where A's restore had closed SEC-0, to it). On AWS that alignment reopens a closed record, which the
-    key policy's write-once Deny refuses once in effect (moto enforces no key policy): B then exits 9,
+    revocation, B exits 0, every key Disabled under one record: B's own. A's restore had closed SEC-0 in
+    us-east-1, so SEC-0 is an incident a restore ended: B never re-joins it (records.earliest_record), records
+    SEC-2 there and aligns us-west-2's still-open SEC-0 to it. On AWS that write over an open record is
+    refused by the key policy's write-once Deny once in effect (moto enforces no key policy): B then exits 9,
     RECORDS DIFFER, as in test_two_revokes_whose_records_cannot_be_aligned_exit_9_naming_the_regions."""
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
-    # SEC-0 seconds before B: within one second the earliest record is decided by the rest of it
-    # (records.record_order), and this case is about B completing the older open revocation.
+    # SEC-0 seconds before B: the two records' order never depends on the second they fall in.
     earlier = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
     assert revoke(project, runtime(moto_endpoint, now=lambda: earlier), ticket="SEC-0") == ExitCode.AS_DECLARED
     capsys.readouterr()
@@ -101,9 +101,8 @@ def test_a_restore_retry_never_enables_again_after_a_revoke_took_its_lease(
     assert "this run's lease there was taken over" in out and "EnableKey not sent again" in out
     assert "RESTORE OVERTAKEN" in out
     assert tag(moto_endpoint, TAG_LEASE) == dict.fromkeys(REGIONS, "")
-    # us-west-2 was still revoked under SEC-0 when B read it: B completes that open revocation (one record).
     assert len(set(tag(moto_endpoint, TAG_REVOCATION_ID).values())) == 1
-    assert tag(moto_endpoint, TAG_REVOCATION_TICKET) == dict.fromkeys(REGIONS, "SEC-0"), out
+    assert tag(moto_endpoint, TAG_REVOCATION_TICKET) == dict.fromkeys(REGIONS, "SEC-2"), out
     assert not live(moto_endpoint, "us-west-2").tags.get(TAG_RESTORED_AT)
 
 
@@ -208,6 +207,8 @@ def test_a_revoke_during_a_restore_is_never_lost(
     assert codes["A"] == ExitCode.SPLIT, out
     assert codes["B"] in (ExitCode.AS_DECLARED, ExitCode.SPLIT), out  # exit 0 only with every key Disabled
     assert "RESTORE OVERTAKEN: cmkctl revoke by " in out and "under SEC-B" in out
+    # Every key ended Disabled: the revoke stands everywhere, nothing is split (issue 12 review, finding 8).
+    assert "every key is now Disabled: that operation stands" in out and "SPLIT: us-" not in out
     traces = tag(moto_endpoint, TAG_LAST_REVOKE)
     assert all(value and " revoke SEC-B " in value for value in traces.values()), traces
     assert tag(moto_endpoint, TAG_LEASE) == dict.fromkeys(REGIONS, "")
@@ -560,3 +561,38 @@ def test_a_restore_whose_first_read_of_a_region_failed_never_rewrites_the_revoca
 
     assert "RESTORE OVERTAKEN" not in out, out
     assert tag(moto_endpoint, TAG_REVOCATION_ID) == dict.fromkeys(REGIONS, first_id), out
+
+
+def test_a_restore_and_a_revoke_at_once_on_two_generations_leave_every_key_disabled_and_status_names_any_second_record(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12 review, finding 2. Two generations, SEC-0 revoked; restore A's us-west-2 EnableKey is held while
+    revoke B runs to its end; then A goes on, finds B's trace at its final check and yields. Every key of both
+    generations ends Disabled; B's record stands on every key A did not close after B wrote it, and A's record
+    of B's revocation (a new id: the key policy never lets break-glass reopen the id A's restore closed)
+    stands on the one it did: two open records, which `cmkctl status` names (RECORDS DIFFER, exit 9) instead of
+    passing them silently. Before: the next keys kept SEC-0 and nothing said so."""
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    earlier = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    assert revoke(project, runtime(moto_endpoint, now=lambda: earlier), ticket="SEC-0") == ExitCode.AS_DECLARED
+    capsys.readouterr()
+    codes = restore_held_while_revoke_runs(project, moto_endpoint, "EnableKey", "us-west-2")
+    out = unwrap(capsys.readouterr().out)
+
+    keys = [read_key(kms(moto_endpoint, k.region), k.region, k.key_id).key for k in (*current, *following)]
+    assert all(key is not None and key.key_state == "Disabled" for key in keys), out
+    assert codes["A"] == ExitCode.SPLIT and codes["B"] in (ExitCode.AS_DECLARED, ExitCode.RECORD_NOT_WRITTEN), (
+        codes,
+        out,
+    )
+    assert "RESTORE OVERTAKEN: cmkctl revoke by " in out and "under SEC-B" in out
+    open_ids = {key.tags[TAG_REVOCATION_ID] for key in keys if key is not None and not key.tags.get(TAG_RESTORED_AT)}
+    assert len(open_ids) == 2 and all(key is not None and not key.tags.get(TAG_RESTORED_AT) for key in keys), open_ids
+    assert "SEC-0" not in {key.tags.get(TAG_REVOCATION_TICKET) for key in keys if key is not None}
+
+    status = main(["status", "--project-dir", str(project)], runtime=runtime(moto_endpoint))
+
+    said = unwrap(capsys.readouterr().out)
+    assert status == ExitCode.RECORD_NOT_WRITTEN, said
+    assert "RECORDS DIFFER: the disabled keys carry 2 revocation records (" in said
+    assert all(rid in said for rid in open_ids)

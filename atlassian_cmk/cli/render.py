@@ -241,8 +241,17 @@ def render_change(report: ChangeReport) -> str:
             f"record write-once to break-glass). The keys are disabled; have the CI apply role write {earliest}'s "
             "tags there."
         )
+    final = {c.key.key_state for c in report.regions if c.key is not None and c.outcome != "not-deployed"}
     for change in report.regions:
-        if change.outcome == "overtaken":
+        if change.outcome != "overtaken":
+            continue
+        if len(final) == 1 and all(c.key is not None for c in report.regions if c.outcome != "not-deployed"):
+            # Every key ended in one state: the other operation stands everywhere, nothing is split.
+            lines.append(
+                f"OVERTAKEN: {change.label} was {state} by this run, then {_other_operation(change)}; every key "
+                f"is now {next(iter(final))}: that operation stands (run `cmkctl status`)."
+            )
+        else:
             lines.append(
                 f"SPLIT: {change.label} was {state} by this run, then {_other_operation(change)}. Decide which "
                 f"stands and run `cmkctl revoke` or `cmkctl restore` again to converge every region."
