@@ -12,12 +12,12 @@ unexplained key), the re-encryption guard, and the integrity of the keys.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from atlassian_cmk.config import StackConfig, shorten_repr, tag_text_problem, ticket_problem
-from atlassian_cmk.evidence import deployed_evidence_protection
+from atlassian_cmk.evidence import HeldGeneration, KeyPolicies, deployed_evidence_protection
 from atlassian_cmk.exit_codes import ExitCode
 from atlassian_cmk.guards import deployed_integrity, reencryption_running
 from atlassian_cmk.live_keys import DeployedState
@@ -92,23 +92,32 @@ class Refusal:
     reasons: tuple[str, ...]
 
 
-KeyPolicies = tuple[Mapping[str, str], Mapping[str, str]]
-"""(region -> live key policy JSON, region -> why it could not be read): `aws.kms_reads.read_key_policies`."""
-
-
-def guard_reasons(config: StackConfig, deployed: DeployedState, key_policies: KeyPolicies) -> tuple[str, ...]:
+def guard_reasons(
+    config: StackConfig,
+    deployed: DeployedState,
+    key_policies: KeyPolicies,
+    generations: Sequence[HeldGeneration] | None = None,
+) -> tuple[str, ...]:
     """Why the re-encryption guard says no (empty: it says yes): the declared and live status, CloudTrail's
     evidence while two generations are enrolled (`activity_reasons`), and the evidence protection. The live
     `atlassian-cmk:reencryption` tags are evidence only while each key's live policy carries
-    the ProtectCmkEvidence* statements (`evidence.unprotected_evidence`): otherwise any principal with
-    kms:TagResource could have written "complete", so the guard fails closed."""
+    the ProtectCmkEvidence* statements (`evidence.deployed_evidence_protection`): otherwise any principal with
+    kms:TagResource could have written "complete", so the guard fails closed. `deployed`: every key read,
+    all generations as one state; `generations`: the same keys per generation (role, keys), so a key of
+    another generation is named as such (`us-east-1 (next)`); None: `deployed` is the current generation."""
     verdict = reencryption_running(config.reencryption, deployed)
     trail = activity_reasons(config, deployed.reencryption_activity)
-    return (*verdict.reasons, *trail, *deployed_evidence_protection(deployed, config.apply_role_arn, key_policies))
+    held = deployed if generations is None else generations
+    return (*verdict.reasons, *trail, *deployed_evidence_protection(held, config.apply_role_arn, key_policies))
 
 
 def revoke_refusal(
-    config: StackConfig, deployed: DeployedState, request: RevokeRequest, *, key_policies: KeyPolicies
+    config: StackConfig,
+    deployed: DeployedState,
+    request: RevokeRequest,
+    *,
+    key_policies: KeyPolicies,
+    generations: Sequence[HeldGeneration] | None = None,
 ) -> Refusal | None:
     """Whether `cmkctl revoke` must stop before changing anything.
 
@@ -120,18 +129,26 @@ def revoke_refusal(
     override flag turns all of them into a recorded decision; the refusal suggests it only when
     re-encryption may be running or the evidence is unprotected (an unreachable region alone is
     exit 3, and the remedy is AWS answering, not an override). `deployed`: every generation the
-    revoke acts on (`workflows.targets`), so the tags of each are judged.
+    revoke acts on (`workflows.targets`), so the tags of each are judged; `generations`: the same keys per
+    generation (`guard_reasons`), so every generation's key policy is judged and named (`KeyPolicies` is keyed
+    by key ARN).
     """
     # An enrolled key that no longer exists is KEY LOST (exit 5, as `cmkctl status` says it), never a guard
     # decision: no override brings it back, and its key policy's NotFoundException is no evidence problem.
     lost = [r for r in deployed.readings if r.missing and r.enrolled_arn is not None]
     if lost:
-        gone = {r.region for r in lost}
-        deployed = dataclasses.replace(deployed, readings=tuple(r for r in deployed.readings if r.region not in gone))
+        gone = {r.enrolled_arn for r in lost}
+
+        def kept(state: DeployedState) -> DeployedState:
+            return dataclasses.replace(state, readings=tuple(r for r in state.readings if r.enrolled_arn not in gone))
+
+        deployed = kept(deployed)
+        if generations is not None:
+            generations = [(role, kept(state)) for role, state in generations]
         policies, errors = key_policies
         key_policies = (
-            {region: text for region, text in policies.items() if region not in gone},
-            {region: error for region, error in errors.items() if region not in gone},
+            {arn: text for arn, text in policies.items() if arn not in gone},
+            {arn: error for arn, error in errors.items() if arn not in gone},
         )
     lost_reasons = tuple(
         f"KEY LOST: {r.region}: the enrolled key {r.enrolled_arn} is not found; check atlassian-cmk:enrolledKeys "
@@ -140,7 +157,7 @@ def revoke_refusal(
     )
     if lost and not deployed.readings:
         return Refusal(code=ExitCode.KEY_LOST, reasons=(*lost_reasons, "no key is left to revoke"))
-    reasons = guard_reasons(config, deployed, key_policies)
+    reasons = guard_reasons(config, deployed, key_policies, generations)
     if not reasons or request.override_justification is not None:
         # The regions whose key is there are revoked; the converge names each lost one (key-lost, exit 5).
         return None

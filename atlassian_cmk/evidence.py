@@ -30,15 +30,16 @@ Everything here is pure data and rules: no AWS, no Pulumi.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from atlassian_cmk.config import shorten_repr
+from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.iam_policy import VARIABLES_VERSION, PolicyError, parse_policy, parse_statement
 from atlassian_cmk.identity_rules import foreign_keys
 from atlassian_cmk.key_policy import EVIDENCE_SID_PREFIX
-from atlassian_cmk.live_keys import DeployedState
+from atlassian_cmk.live_keys import DeployedState, LiveKey
 from atlassian_cmk.naming import (
     TAG_CONTEXT_TAG,
     TAG_DRILL,
@@ -398,46 +399,94 @@ EVIDENCE_REMEDY: Final = (
 def unprotected_evidence(
     policies: Mapping[str, str | None], apply_role_arn: str | None, errors: Mapping[str, str] | None = None
 ) -> tuple[str, ...]:
-    """One line per region whose live key policy does not protect the evidence tags (see
-    `evidence_protection`), then the remedy once; empty when every region's policy does.
+    """One line per key whose live key policy does not protect the evidence tags (see
+    `evidence_protection`), then the remedy once; empty when every key's policy does.
 
-    `policies`: region -> key policy JSON (None: not read); `errors`: region -> why it could not be
-    read (`aws.kms_reads.read_key_policies`'s shape). Used by `cmkctl revoke` (refuses), `cmkctl
-    status` (a finding) and the pack (a revocation fails closed), so the three say the same.
+    `policies`: where -> key policy JSON (None: not read); `errors`: where -> why it could not be
+    read. "where" is the text that names the key in the line: its region (`us-east-1`), with the
+    generation when it is not the current one (`us-east-1 (next)`, `generation_place`). Used by
+    `cmkctl revoke` (refuses), `cmkctl status` (a finding) and the pack (a revocation fails closed),
+    through `deployed_evidence_protection`, so the three say the same.
     """
     lines = [
-        f"the key policy in {region} could not be read ({reason}), so the evidence tags cannot be trusted"
-        for region, reason in sorted((errors or {}).items())
+        f"the key policy in {where} could not be read ({reason}), so the evidence tags cannot be trusted"
+        for where, reason in sorted((errors or {}).items())
     ]
-    for region, policy in sorted(policies.items()):
+    for where, policy in sorted(policies.items()):
         judged = evidence_protection(policy, apply_role_arn)
         if not judged.protected:
             lines.append(
-                f"the key policy in {region} does not protect the evidence tags (it {'; it '.join(judged.problems)})"
+                f"the key policy in {where} does not protect the evidence tags (it {'; it '.join(judged.problems)})"
             )
     return (*lines, EVIDENCE_REMEDY) if lines else ()
 
 
-def deployed_evidence_protection(
-    deployed: DeployedState,
-    apply_role_arn: str | None,
-    key_policies: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
-) -> tuple[str, ...]:
-    """`unprotected_evidence` for the stack's deployed keys: the one call cmkctl revoke, cmkctl status and
-    the pack make.
+KeyPolicies = tuple[Mapping[str, str], Mapping[str, str]]
+"""(key ARN -> live key policy JSON, key ARN -> why it could not be read): `aws.kms_reads.read_key_policies`.
+Keyed by key ARN, not by region: while two generations are held, each region has two keys (current and
+next), each with its own key policy, and either's tags are evidence a guard trusts."""
 
-    `key_policies`: (region -> policy JSON, region -> why unreadable) from `aws.kms_reads.read_key_policies`;
-    None: each key's `policy`, read with the key (the pack's `with_policy=True`). An enrolled key that is
-    not the stack's (`identity_rules.foreign_keys`) is skipped: nothing acts on it, it is refused on its own,
-    and its tags are no evidence about this stack (as in `guards.reencryption_running`)."""
-    foreign = {finding.region for finding in foreign_keys(deployed)}
-    if key_policies is None:
-        policies: dict[str, str | None] = {key.region: key.policy for key in deployed.live_keys()}
-        errors: dict[str, str] = {}
-    else:
-        policies, errors = dict(key_policies[0]), dict(key_policies[1])
-    return unprotected_evidence(
-        {region: policy for region, policy in policies.items() if region not in foreign},
-        apply_role_arn,
-        {region: reason for region, reason in errors.items() if region not in foreign},
+HeldGeneration = tuple[str, DeployedState]
+"""(generation role: `generations.CURRENT`, `NEXT` or `RETIRED`; that generation's keys as read)."""
+
+
+def policies_by_region(key_policies: KeyPolicies, keys: Sequence[LiveKey]) -> tuple[dict[str, str], dict[str, str]]:
+    """`key_policies` of one generation's `keys` (one key per region), keyed by region: what the
+    per-region readers of the current generation's policies take (`status.key_policy_access_findings`)."""
+    region_of = {key.arn: key.region for key in keys}
+    policies, errors = key_policies
+    return (
+        {region_of[arn]: text for arn, text in policies.items() if arn in region_of},
+        {region_of[arn]: reason for arn, reason in errors.items() if arn in region_of},
     )
+
+
+NOT_READ: Final = "not read with the key"
+"""Why a key read has no policy in `KeyPolicies` (a reader that left it out): unknown, so unprotected."""
+
+
+def generation_place(region: str, role: str) -> str:
+    """`us-east-1` for a key of the current generation, `us-east-1 (next)` (or `(retired)`) for another's:
+    how cmkctl names a key in its lines (`workflows.changes.RegionChange.label`)."""
+    return region if role == CURRENT else f"{region} ({role})"
+
+
+def deployed_evidence_protection(
+    deployed: DeployedState | Sequence[HeldGeneration],
+    apply_role_arn: str | None,
+    key_policies: KeyPolicies | None = None,
+) -> tuple[str, ...]:
+    """`unprotected_evidence` for every key of every held generation whose tags a guard trusts: the one call
+    cmkctl revoke, cmkctl status and the pack make.
+
+    `deployed`: the generations as (role, keys read) pairs, current first (`workflows.reading.Reading.roles`,
+    `status` from `GenerationKeys`, the pack's held generations); a bare DeployedState is the current
+    generation alone. A key is named by `generation_place`; two keys of one place (two retired
+    generations) get their ARN after it. `key_policies`: `KeyPolicies` (by key ARN); a key read whose
+    ARN is in neither map is unknown, so unprotected ("not read with the key": fail closed). None: each
+    key's `policy`, read with the key (the pack's `with_policy=True`). An enrolled key that is not the
+    stack's (`identity_rules.foreign_keys`) is skipped: nothing acts on it, it is refused on its own, and its
+    tags are no evidence about this stack (as in `guards.reencryption_running`)."""
+    held: Sequence[HeldGeneration] = [(CURRENT, deployed)] if isinstance(deployed, DeployedState) else deployed
+    policies: dict[str, str | None] = {}
+    errors: dict[str, str] = {}
+    for role, state in held:
+        foreign = {finding.arn for finding in foreign_keys(state)}
+        for reading in state.readings:
+            # The recorded ARN (the policy was read by it, in the first round) or the one DescribeKey reported.
+            arns = [arn for arn in (reading.enrolled_arn, reading.key.arn if reading.key else None) if arn]
+            if not arns or foreign.intersection(arns):
+                continue
+            where = generation_place(reading.region, role)
+            if where in policies or where in errors:
+                where = f"{where} {arns[-1]}"
+            if key_policies is None:
+                if reading.key is not None:
+                    policies[where] = reading.key.policy
+            elif found := [arn for arn in arns if arn in key_policies[0]]:
+                policies[where] = key_policies[0][found[0]]
+            elif found := [arn for arn in arns if arn in key_policies[1]]:
+                errors[where] = key_policies[1][found[0]]
+            elif reading.key is not None:
+                errors[where] = NOT_READ
+    return unprotected_evidence(policies, apply_role_arn, errors)

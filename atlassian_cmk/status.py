@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 from atlassian_cmk.clock_check import check_revoked_at, region_clocks
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.deadlines import deadline_findings
-from atlassian_cmk.evidence import deployed_evidence_protection
+from atlassian_cmk.evidence import HeldGeneration, KeyPolicies, deployed_evidence_protection, policies_by_region
 from atlassian_cmk.exit_codes import ExitCode, most_severe
 from atlassian_cmk.generations import CURRENT, NEXT, RETIRED
 from atlassian_cmk.generations import generations as all_generations
@@ -95,6 +95,7 @@ _EXIT_BY_KIND: Final[Mapping[FindingKind, ExitCode]] = {
     "drift": ExitCode.DRIFT,
     "deadline": ExitCode.DEADLINE,
 }
+
 
 def _exit_code(finding: Finding) -> ExitCode:
     if finding.kind == "deadline" and finding.subkind == "clock-unverified":
@@ -192,8 +193,10 @@ def assess(
 ) -> StatusReport:
     """Compare the declared stack with what every region reported, and name every problem.
 
-    `key_policies`: (region -> deployed key policy JSON, region -> why unreadable), from
-    `read_key_policies`; a deployed Atlassian statement naming a deleted principal is a finding.
+    `key_policies`: (key ARN -> deployed key policy JSON, key ARN -> why unreadable), from
+    `read_key_policies` (`evidence.KeyPolicies`), every generation's keys: a deployed Atlassian statement of a
+    current key naming a deleted principal is a finding, and so is any generation's key policy without the
+    evidence protection (EVIDENCE UNPROTECTED naming `us-east-1 (next)`).
     `fail_on` (subset of FAIL_ON_CHOICES) makes those findings count in the exit code.
     `generations`: every generation's keys (`aws.generation_reads.read_generations`), shown as read.
     `deployed.reencryption_activity`: CloudTrail's evidence while two generations are enrolled.
@@ -259,8 +262,10 @@ def assess(
             )
         )
     if key_policies is not None:
-        findings.extend(key_policy_access_findings(*key_policies, atlassian_statements=config.atlassian_key_policy))
-        findings.extend(evidence_protection_findings(deployed, key_policies, apply_role_arn=config.apply_role_arn))
+        current_policies = policies_by_region(key_policies, deployed.live_keys())
+        findings.extend(key_policy_access_findings(*current_policies, atlassian_statements=config.atlassian_key_policy))
+        held = [(g.role, g.deployed) for g in generations if g.deployed is not None] or [(CURRENT, deployed)]
+        findings.extend(evidence_protection_findings(held, key_policies, apply_role_arn=config.apply_role_arn))
     for row in rows:
         for difference in row.drift:
             findings.append(Finding("drift", f"DRIFT: {row.region}: {difference}", region=row.region))
@@ -559,12 +564,12 @@ def _granted(statement: Statement) -> frozenset[str]:
 
 
 def evidence_protection_findings(
-    deployed: DeployedState, key_policies: tuple[Mapping[str, str], Mapping[str, str]], *, apply_role_arn: str | None
+    deployed: DeployedState | Sequence[HeldGeneration], key_policies: KeyPolicies, *, apply_role_arn: str | None
 ) -> list[Finding]:
-    """One DRIFT finding when a region's live key policy does not protect the guards' evidence tags
-    (`evidence.deployed_evidence_protection`, the rule `cmkctl revoke` and the pack apply): its tags
-    (re-encryption, stack, the revocation record) are then not trusted. An unreadable policy is also
-    ACCESS UNKNOWN; its evidence line joins this finding."""
+    """One DRIFT finding when a key's live key policy, in any generation shown, does not protect the guards'
+    evidence tags (`evidence.deployed_evidence_protection`, the rule `cmkctl revoke` and the pack apply): its
+    tags (re-encryption, stack, the revocation record) are then not trusted. An unreadable policy is also
+    ACCESS UNKNOWN (current generation); its evidence line joins this finding."""
     lines = deployed_evidence_protection(deployed, apply_role_arn, key_policies)
     if not lines:
         return []

@@ -345,9 +345,9 @@ def deployed_with(activity: Any) -> DeployedState:
 
 
 def protected_policies(cfg: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """Each region's live key policy carrying the evidence protection (issue 12), as the program composes it."""
+    """Each key's live key policy (by key ARN) with the evidence protection (issue 12), as the program composes it."""
     document = {"Version": "2012-10-17", "Statement": key_policy_evidence_statements(cfg.apply_role_arn)}
-    return dict.fromkeys(REGIONS, json.dumps(document)), {}
+    return {CURRENT[region]: json.dumps(document) for region in REGIONS}, {}
 
 
 def test_revoke_refuses_while_the_evidence_is_unread_or_shows_re_encryption(

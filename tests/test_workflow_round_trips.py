@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from atlassian_cmk.cli.main import main
+from atlassian_cmk.cli.main import Runtime, main
 from atlassian_cmk.exit_codes import ExitCode
-from tests.support.cmkctl import REGIONS, live, provision, runtime, stack_dir
+from tests.support.cmkctl import REGIONS, live, provision, runtime, stack_dir, two_generations
 from tests.support.counting_proxy import counting_proxy
+from tests.test_break_glass_generations import quiet_cloudtrail
 
 ROUND_TIMEOUT = 60  # seconds a held request may wait for the rest of its round on a loaded machine
 
@@ -75,3 +77,38 @@ def test_after_confirmation_the_evidence_is_read_again_in_one_round_then_disable
     assert not proxy.deadlocked, proxy.rounds
     assert code == ExitCode.AS_DECLARED
     assert sorted(op for op in proxy.rounds[2] if op[1] == "DisableKey") == [(r, "DisableKey") for r in REGIONS]
+
+
+def test_with_two_generations_every_key_policy_is_read_in_the_first_round(tmp_path: Path, moto_endpoint: str) -> None:
+    # Issue 12 finding 5: the guard trusts the tags of all four keys, so all four key policies are judged;
+    # they go out by key ID beside the keys' reads, not in a round of their own.
+    project, _, _ = two_generations(tmp_path, moto_endpoint, "preparing")
+    per_region_reads = 8  # per generation DescribeKey (by ID), ListResourceTags, DescribeKey (alias); 2 GetKeyPolicy
+
+    with counting_proxy(moto_endpoint) as proxy:
+        proxy.expect_rounds([1 + per_region_reads * len(REGIONS), 3 * len(REGIONS)])
+        base = runtime(proxy.url, read_timeout=ROUND_TIMEOUT)
+        quiet = quiet_cloudtrail(moto_endpoint)  # CloudTrail is not KMS: stubbed, outside the proxy's rounds
+
+        def factory(service: str, region: str) -> Any:
+            return (
+                quiet.client_factory(service, region)
+                if service == "cloudtrail"
+                else base.client_factory(service, region)
+            )
+
+        code = main(
+            ["revoke", "--project-dir", str(project), "--reason", "Suspected breach", "--ticket", "SEC-1", "--yes"],
+            runtime=Runtime(factory, base.policy, base.now, base.ask),
+        )
+
+    assert not proxy.deadlocked, proxy.rounds
+    assert code == ExitCode.AS_DECLARED
+    assert Counter(operation for _, operation in proxy.rounds[0]) == Counter(
+        {"GetCallerIdentity": 1, "DescribeKey": 8, "ListResourceTags": 4, "GetKeyPolicy": 4}
+    )
+    # 2: DisableKey on all four keys, the lease beside it (one TagResource per region).
+    assert Counter(operation for _, operation in proxy.rounds[1]) == Counter({"DisableKey": 4, "TagResource": 2})
+    assert sorted(op for op in proxy.rounds[1] if op[1] == "DisableKey") == sorted(
+        (region, "DisableKey") for region in REGIONS for _ in range(2)
+    )

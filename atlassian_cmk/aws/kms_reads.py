@@ -80,9 +80,7 @@ def _client_environment() -> tuple[tuple[str, str], ...]:
     Session.get_credentials) and settings, and the proxy variables per client
     (botocore/endpoint.py, EndpointCreator._get_proxies).
     """
-    return tuple(
-        sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_") or k.lower() in _PROXY_VARIABLES)
-    )
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_") or k.lower() in _PROXY_VARIABLES))
 
 
 def _unproxied_if_loopback(
@@ -326,25 +324,26 @@ def read_deployed_state(
 def read_key_policies(
     keys: Sequence[LiveKey], client_factory: ClientFactory = default_client_factory
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """(region -> key policy JSON, region -> why it could not be read), one GetKeyPolicy per key,
-    all regions at once. Read apart from the key itself, so a role without kms:GetKeyPolicy still
-    sees the key's state."""
+    """(key ARN -> key policy JSON, key ARN -> why it could not be read), one GetKeyPolicy per key, all
+    keys at once (every region and generation in one round): `evidence.KeyPolicies`. Keyed by ARN because
+    two generations' keys share a region. Read apart from the key itself, so a role without
+    kms:GetKeyPolicy still sees the key's state."""
 
     def read(key: LiveKey) -> tuple[str, str | None, str | None]:
         try:
             kms = client_factory("kms", key.region)
-            return key.region, kms.get_key_policy(KeyId=key.key_id, PolicyName="default")["Policy"], None
+            return key.arn, kms.get_key_policy(KeyId=key.key_id, PolicyName="default")["Policy"], None
         except Exception as error:  # noqa: BLE001 - reported, and judged as unknown
-            return key.region, None, describe_error(error)
+            return key.arn, None, describe_error(error)
 
     policies: dict[str, str] = {}
     errors: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, len(keys))) as pool:
-        for region, policy, error in pool.map(read, keys):
+        for arn, policy, error in pool.map(read, keys):
             if policy is not None:
-                policies[region] = policy
+                policies[arn] = policy
             else:
-                errors[region] = error or "no policy"
+                errors[arn] = error or "no policy"
     return policies, errors
 
 

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from atlassian_cmk.aws.cloudtrail import read_reencryption_activity
 from atlassian_cmk.aws.identity import Identity, read_identity
 from atlassian_cmk.aws.kms_reads import ClientFactory, read_deployed_state, read_key_policies
-from atlassian_cmk.break_glass import KeyPolicies
 from atlassian_cmk.config import StackConfig
+from atlassian_cmk.evidence import KeyPolicies
 from atlassian_cmk.key_identity import KeyGeneration
 from atlassian_cmk.live_keys import DeployedState, LiveKey
 from atlassian_cmk.naming import CURRENT_KEY_PAIR, alias_name
@@ -83,7 +83,11 @@ def read_generations_and_identity(
     generations are enrolled (`read_reencryption_activity`: no request otherwise), read BEFORE the keys
     (the keys' reads are then the freshest at the moment of use, below).
 
-    `with_policies`: also the first generation's key policies (`KeyPolicies`, else None).
+    `with_policies`: also every generation's key policies (`KeyPolicies`, by key ARN, else None): the tags of
+    each generation are evidence the guard trusts, so each key's policy is judged (`evidence.
+    deployed_evidence_protection`). A recorded generation's are read by key ID in this same round (one
+    GetKeyPolicy per key: 2 per region with two generations); one found through its alias (before
+    enrollment) needs the key IDs the read finds, one more round, only then.
     Raises CredentialsProblem (one line, exit 3) when the profile or credentials are unusable.
     """
     with ThreadPoolExecutor(max_workers=3 + len(generations)) as pool:
@@ -95,14 +99,12 @@ def read_generations_and_identity(
         # other's record landed, and the later one overwrote the earlier record after that run had reported
         # it (issue 15's attack). Reading after costs one KMS round, only when CloudTrail is read at all.
         activity = read_reencryption_activity(config, client_factory, now=now)
-        first_keys = generations[0][0] if generations else None
-        # The current generation's key policies (the evidence protection the guard checks): by key ID
-        # once enrolled, in this same round; before enrollment they need the key IDs the read finds.
-        policies = (
-            pool.submit(read_key_policies_by_id, first_keys, client_factory)
-            if with_policies and first_keys is not None
-            else None
-        )
+        # Every recorded generation's key policies (the evidence protection the guard checks), by key ID, in
+        # this same round; one read through its alias needs the key ID the read finds (after it).
+        recorded = [keys for keys, _ in generations if keys is not None]
+        policies = None
+        if with_policies and recorded:
+            policies = pool.submit(read_key_policies_by_id, recorded, client_factory)
         states = [
             pool.submit(read_generation, stack, config.regions, keys, alias, client_factory, max_workers=max_workers)
             for keys, alias in generations
@@ -110,17 +112,24 @@ def read_generations_and_identity(
         read = [state.result() for state in states]
         read[0] = dataclasses.replace(read[0], reencryption_activity=activity)
         key_policies: KeyPolicies | None = None
-        if policies is not None:
-            key_policies = policies.result()
-        elif with_policies:
-            key_policies = read_key_policies(read[0].live_keys(), client_factory)
+        if with_policies:
+            by_id: KeyPolicies = policies.result() if policies is not None else ({}, {})
+            unrecorded = [state for (keys, _), state in zip(generations, read, strict=True) if keys is None]
+            through_alias = [key for state in unrecorded for key in state.live_keys()]
+            after = read_key_policies(through_alias, client_factory) if through_alias else ({}, {})
+            key_policies = ({**by_id[0], **after[0]}, {**by_id[1], **after[1]})
         return tuple(read), identity.result(), key_policies
 
 
-def read_key_policies_by_id(keys: KeyGeneration, client_factory: ClientFactory) -> KeyPolicies:
-    """(region -> key policy JSON, region -> why unreadable) of recorded keys, by the key IDs in their ARNs,
-    all regions at once: what `kms_reads.read_key_policies` returns, without waiting for DescribeKey."""
-    stand_ins = [LiveKey(region, key.key_id, key.arn, "unknown", False) for region, key in keys.keys.items()]
+def read_key_policies_by_id(generations: Sequence[KeyGeneration], client_factory: ClientFactory) -> KeyPolicies:
+    """(key ARN -> key policy JSON, key ARN -> why unreadable) of recorded keys, by the key IDs in their ARNs,
+    every generation and region at once: what `kms_reads.read_key_policies` returns, without waiting for
+    DescribeKey."""
+    stand_ins = [
+        LiveKey(region, key.key_id, key.arn, "unknown", False)
+        for keys in generations
+        for region, key in keys.keys.items()
+    ]
     return read_key_policies(stand_ins, client_factory)
 
 

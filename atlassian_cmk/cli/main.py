@@ -582,8 +582,10 @@ def _status(run: _Run) -> ExitCode:
     now = run.rt.now()
     with run.wait("CloudTrail and key policies"):
         evidence = collect_cloudtrail_evidence(deployed.live_keys(), run.rt.client_factory, now=now)
-        key_policies = read_key_policies(deployed.live_keys(), run.rt.client_factory)
         generations = read_generations(stack, config, deployed, run.rt.client_factory)
+        # Every generation's keys' policies in one round: each generation's tags are evidence a guard trusts.
+        shown = [key for generation in generations if generation.deployed for key in generation.deployed.live_keys()]
+        key_policies = read_key_policies(shown or deployed.live_keys(), run.rt.client_factory)
     report = assess(
         config,
         deployed,

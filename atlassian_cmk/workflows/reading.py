@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from atlassian_cmk.aws.identity import Identity, resolved_endpoints
 from atlassian_cmk.aws.stack_reads import read_generations_and_identity
-from atlassian_cmk.break_glass import KeyPolicies
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.documents import RunContext
 from atlassian_cmk.endpoints import where_by_service
+from atlassian_cmk.evidence import KeyPolicies
 from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.workflows.report import Session
@@ -26,7 +26,8 @@ class Reading:
     identity: Identity
     context: RunContext
     key_policies: KeyPolicies | None = None
-    """The current generation's key policies when asked for (revoke: the evidence protection)."""
+    """Every target generation's key policies, by key ARN, when asked for (revoke: the evidence protection of
+    every key whose tags the guard trusts)."""
 
     @property
     def current(self) -> DeployedState:

@@ -74,8 +74,10 @@ def revoke(
     now = session.now()
 
     key_policies = reading.key_policies or ({}, {})
-    # Every generation's tags (combined), CloudTrail's evidence, and the current keys' evidence protection.
-    refusal = revoke_refusal(config, reading.combined(), request, key_policies=key_policies)
+    # Every generation's tags (combined), CloudTrail's evidence, and every generation's evidence protection.
+    refusal = revoke_refusal(
+        config, reading.combined(), request, key_policies=key_policies, generations=reading.roles()
+    )
     if refusal is not None:
         # Every enrolled key lost (exit 5) is no guard decision: the heading says what the lines and the code say.
         heading = (
@@ -87,7 +89,7 @@ def revoke(
         return out.report(
             "revoke", context, refusal.code, now, unchanged_results(reading.roles(), "refused"), refusal.reasons
         )
-    overridden = bool(guard_reasons(config, reading.combined(), key_policies))
+    overridden = bool(guard_reasons(config, reading.combined(), key_policies, reading.roles()))
     override = request.override_justification if overridden else None
     if override is not None:
         out.say(f"Guard override: revoking although re-encryption may be in progress ({override}).", message=False)
@@ -340,7 +342,7 @@ def _protection_changes(config: StackConfig, checked: Reading, fresh: Reading) -
     policy now unreadable). A finding already judged before the prompt (and overridden) is not new."""
 
     def findings(reading: Reading) -> tuple[str, ...]:
-        return deployed_evidence_protection(reading.combined(), config.apply_role_arn, reading.key_policies or ({}, {}))
+        return deployed_evidence_protection(reading.roles(), config.apply_role_arn, reading.key_policies or ({}, {}))
 
     before = set(findings(checked))
     return tuple(f"since the check, {line}" for line in findings(fresh) if line not in before)

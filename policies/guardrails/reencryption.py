@@ -22,9 +22,9 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationPolicy
 
 from atlassian_cmk.config import StackConfig, StackConfigErrors
-from atlassian_cmk.evidence import deployed_evidence_protection, reencryption_evidence
+from atlassian_cmk.evidence import HeldGeneration, deployed_evidence_protection, reencryption_evidence
 from atlassian_cmk.follow_up_rules import FOLLOW_UP_ADVICE, FollowUpFinding, follow_up_findings, held_key
-from atlassian_cmk.generations import NEXT, RETIRED, Generation, generation_named
+from atlassian_cmk.generations import CURRENT, NEXT, RETIRED, Generation, generation_named
 from atlassian_cmk.guards import every_key_disabled, reencryption_running, revocation_during_reencryption
 from atlassian_cmk.naming import TAG_KEY_PAIR, TAG_REENCRYPTION
 from atlassian_cmk.realm_findings import RealmFinding
@@ -36,6 +36,7 @@ from atlassian_cmk.transition_rules import (
     retired_enable_finding,
     status_transition_findings,
 )
+from atlassian_cmk.workflows.targets import revoke_targets
 
 from .context import DEPLOYED_STATE, REENCRYPTION_ACTIVITY, stack_config, stack_name, unreadable_suffix
 from .framework import Realm, realm_policy
@@ -129,16 +130,19 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
     if live:
         yield from status_transition_findings(realm.config, realm.deployed())
     if realm.config.enabled:
+        yield from _transition_evidence_findings(realm, live)
         return
     deployed = realm.deployed() if live else None
     verdict = revocation_during_reencryption(realm.config.reencryption, deployed)
     # The core's reasons name their region where there is one; its remedy is DISABLING_ADVICE, said once.
     yield from (RealmFinding(reason) for reason in verdict.reasons)
-    if deployed is not None and not every_key_disabled(deployed):
+    if deployed is not None:
         # The live tags are evidence only under the key policy's ProtectCmkEvidence* statements (the same
-        # rule as cmkctl revoke and status): a revocation that would disable a key fails closed without them.
-        lines = deployed_evidence_protection(deployed, realm.config.apply_role_arn)
-        yield from (RealmFinding(line) for line in lines)
+        # rule as cmkctl revoke and status), on every generation the revocation disables and whose tags the
+        # guard reads: a revocation that would disable a key fails closed without them.
+        held = _held_generations(realm)
+        if not all(every_key_disabled(state) for _, state in held):
+            yield from (RealmFinding(line) for line in deployed_evidence_protection(held, realm.config.apply_role_arn))
     yield from _next_generation_findings(realm, live, said=verdict.reasons)
     yield from _activity_findings(realm, live)
     yield from _follow_up_findings(realm, live)
@@ -148,6 +152,32 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
         )
     elif deployed is not None and deployed.errors():
         yield RealmFinding("the pack fails closed" + unreadable_suffix())
+
+
+def _transition_evidence_findings(realm: Realm, live: bool) -> Iterator[RealmFinding]:
+    """A re-encryption status change is judged on the applied status the deployed keys' tags say
+    (`status_transition_findings`): that verdict trusts the tags, so every held generation's key policy must
+    protect them (the same rule and text as for a revocation). A change that keeps the applied status
+    (the key policy's own upgrade among them) trusts no tag for it and is not judged here."""
+    if not live:
+        return
+    declared = realm.config.reencryption.status
+    applied = {key.reencryption for key in realm.deployed().live_keys() if key.tags.get(TAG_KEY_PAIR) == CURRENT}
+    if applied and applied != {declared}:
+        lines = deployed_evidence_protection(_held_generations(realm), realm.config.apply_role_arn)
+        yield from (RealmFinding(line) for line in lines)
+
+
+def _held_generations(realm: Realm) -> list[HeldGeneration]:
+    """The generations a revocation disables (`workflows.targets.revoke_targets`, as `cmkctl revoke`), each
+    read with its key policies: the current keys, and every other one the stack records (nextKeys, and
+    retiredKeys while re-encryption is complete). Next keys not recorded yet are not Atlassian's
+    (`_next_generation_findings`). Read through the same cache as the other findings (one read per process)."""
+    held: list[HeldGeneration] = [(CURRENT, realm.deployed())]
+    for target in revoke_targets(realm.config, realm.stack):
+        if target.role != CURRENT and target.keys is not None:
+            held.append((target.role, DEPLOYED_STATE.get(realm.stack, realm.config.regions, target.keys)))
+    return held
 
 
 def _next_generation_findings(realm: Realm, live: bool, said: tuple[str, ...] = ()) -> Iterator[RealmFinding]:
