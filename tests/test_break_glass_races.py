@@ -530,12 +530,6 @@ def test_a_revoke_that_ended_keeps_the_id_it_printed_when_a_slower_revoke_record
             assert claimed == set(ids.values()), (name, claimed, ids, out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (bench_races --generations 2 revoke/restore under load): a restore whose first read of a "
-    "region failed enables it without a lease or a first trace there, then takes the earlier revoke's trace "
-    "for one 'during this restore' and disables again under a new record (see the docstring)",
-)
 def test_a_restore_whose_first_read_of_a_region_failed_never_rewrites_the_revocation_as_one_it_met(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -547,8 +541,8 @@ def test_a_restore_whose_first_read_of_a_region_failed_never_rewrites_the_revoca
     check SEC-0's own trace there reads as "a revoke ran meanwhile": RESTORE OVERTAKEN naming SEC-0's revoke,
     SPLIT lines, and both keys disabled again under a NEW revocation id, exit 2. With two generations the
     next keys keep SEC-0's id (records mixed), and the id the revoke printed (and the operator committed) is
-    on no current key. What should hold: no invented overtaking, and the revocation's id stays the one the
-    keys carried (restore either completes, closing that record, or refuses with nothing changed)."""
+    on no current key. Now restore refuses (exit 3) with nothing changed until it can read every region: no
+    invented overtaking, the revocation's id stays the one the keys carried; the rerun restores."""
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
     assert revoke(project, runtime(moto_endpoint), ticket="SEC-0") == ExitCode.AS_DECLARED
@@ -556,11 +550,17 @@ def test_a_restore_whose_first_read_of_a_region_failed_never_rewrites_the_revoca
     capsys.readouterr()
     with fault_proxy(moto_endpoint) as proxy:
         proxy.fail("us-east-1", 1, {"ListResourceTags"}, status=400, error_type="ThrottlingException")
-        restore(project, runtime(proxy.url, attempts=1))
-    out = unwrap(capsys.readouterr().out)
+        code = restore(project, runtime(proxy.url, attempts=1))
+        sent = {call.operation for call in proxy.calls}
+    out = unwrap(capsys.readouterr().out + capsys.readouterr().err)
 
+    assert code == ExitCode.UNREACHABLE, out
     assert "RESTORE OVERTAKEN" not in out, out
+    assert not sent & {"EnableKey", "TagResource", "DisableKey"}, sent  # nothing changed anywhere
+    assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled")
     assert tag(moto_endpoint, TAG_REVOCATION_ID) == dict.fromkeys(REGIONS, first_id), out
+    assert restore(project, runtime(moto_endpoint)) == ExitCode.AS_DECLARED  # the rerun reads every region
+    assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Enabled")
 
 
 def test_a_restore_and_a_revoke_at_once_on_two_generations_leave_every_key_disabled_and_status_names_any_second_record(
