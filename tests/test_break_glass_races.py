@@ -468,7 +468,7 @@ def test_with_two_generations_a_revoke_reads_the_keys_after_cloudtrail_so_it_nev
         )
         operator_b.start()
         assert proxy_b.holding.wait(timeout=60)
-        codes["A"] = revoke(project, runtime(moto_endpoint), ticket="SEC-A")
+        codes["A"] = revoke(project, slow_runtime(moto_endpoint), ticket="SEC-A")
         a_out = unwrap(capsys.readouterr().out)
         a_id = live(moto_endpoint, "us-east-1").tags[TAG_REVOCATION_ID]
         proxy_b.release.set()
