@@ -19,7 +19,7 @@ from typing import Any
 
 from atlassian_cmk.aws.kms_actions import RECORD_NOT_RETRYABLE, RetryPolicy
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_key
-from atlassian_cmk.lease import Lease, judge_lease, lease_tag, parse_lease
+from atlassian_cmk.lease import Lease, judge_lease, lease_tag, parse_lease, revoke_since
 from atlassian_cmk.live_keys import DeployedState, LiveKey
 from atlassian_cmk.naming import (
     TAG_LAST_REVOKE,
@@ -169,10 +169,21 @@ def _tag_retried(
             policy.sleep(policy.backoff_s * attempt)
 
 
-def _changed_since(before: LiveKey, now: LiveKey) -> str | None:
-    """How the key differs from the reading the run planned on (state or the record slot), or None."""
+def _changed_since(before: LiveKey, now: LiveKey, at: datetime) -> str | None:
+    """How the key differs from the reading the run planned on (state, the record slot, or the last
+    revoke's trace, judged by `lease.revoke_since` as restore's final check judges it), or None.
+
+    The trace (`naming.TAG_LAST_REVOKE`, written by every revoke, also one that disables nothing): a
+    revoke that ran between the restore's read and its lease found the keys still Disabled and said
+    which record stands (the one the restore read). Restore refuses here, before any EnableKey; were it
+    to go on, its final check would meet the trace and disable the keys again under a NEW record (its
+    restore record closed the old one), and the id the revoke printed would be on no key
+    (bench/bench_races.py, "claimed id != keys' id")."""
     if before.key_state != now.key_state:
         return f"state {before.key_state} -> {now.key_state}"
+    ran = revoke_since(before.tags.get(TAG_LAST_REVOKE), now.tags.get(TAG_LAST_REVOKE))
+    if ran is not None:
+        return f"a cmkctl revoke ran meanwhile: {ran.describe(at)}"
     for tag in (TAG_REVOCATION_ID, TAG_RESTORED_AT):
         if before.tags.get(tag, "") != now.tags.get(tag, ""):
             return f"{tag} {before.tags.get(tag, '')!r} -> {now.tags.get(tag, '')!r}"
@@ -249,7 +260,7 @@ def acquire_lease(
             hold.refused.append(f"{region}: {check.reason or 'the lease was blanked while this run took it'}")
             break
         hold.held[region] = key_id
-        changed = _changed_since(reading.key, back.key)
+        changed = _changed_since(reading.key, back.key, now)
         if changed is not None:
             hold.refused.append(
                 f"{region}: the key changed since this run read it ({changed}): another operation ran meanwhile"

@@ -67,6 +67,14 @@ def restore(
         out.refused(f"Cannot reach any region ({aws_endpoint_note()}); nothing was changed:", current.errors())
         results = unchanged_results(acted, "not-started")
         return out.report("restore", context, ExitCode.UNREACHABLE, now, results, current.errors())
+    if any(r.error is not None for r in current.readings):
+        # Restore is not urgent, and a region it could not read has no lease, no first revoke trace and no
+        # record to judge: enabling it blind let its final check take the revocation's own trace for a revoke
+        # "during this restore" and rewrite the record (bench_races). Nothing is changed; a rerun reads again.
+        reasons = (*current.errors(), "nothing was changed; run `cmkctl restore` again")
+        out.refused(f"Cannot read every region ({aws_endpoint_note()}); restore enables no key until it can:", reasons)
+        results = unchanged_results(acted, "not-started")
+        return out.report("restore", context, ExitCode.UNREACHABLE, now, results, reasons)
     if nothing_revoked(current):
         overtaken = _revocation_meanwhile(stack, config, session)
         if overtaken is not None:
