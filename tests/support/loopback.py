@@ -9,6 +9,14 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128
+    """socketserver's listen backlog is 5: a cmkctl round sends up to ~17 requests at once (every generation's
+    keys, policies and aliases), the kernel drops the connections beyond the backlog until the accept loop
+    catches up, and the client's SYN is retried after 1 s, past the tests' 1 s connect timeout ("Connect
+    timeout" under load). AWS's endpoints have no such limit; werkzeug (the emulator) listens with 128."""
+
+
 @contextmanager
 def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """Serve `handler` on 127.0.0.1 with a free port; yield the URL; shut down and join afterwards.
@@ -20,7 +28,7 @@ def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     AWS's endpoints answer in one response; this keeps the proxies from adding a wait AWS does not have.
     """
     nodelay = type(handler.__name__, (handler,), {"disable_nagle_algorithm": True})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), nodelay)
+    server = _Server(("127.0.0.1", 0), nodelay)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
