@@ -15,7 +15,7 @@ writes the new revocation id and blanks `restored-at` (`replacement`).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Final
 
@@ -104,32 +104,12 @@ def record_order(record: tuple[str, ...]) -> tuple[str, bool, tuple[str, ...]]:
     return revoked_at or "~", not override, record
 
 
-def closed_revocation_ids(keys: Iterable[Mapping[str, str]]) -> frozenset[str]:
-    """The revocation ids a restore closed on any of the keys (`is_closed`): incidents a restore ended there."""
-    return frozenset(tags[TAG_REVOCATION_ID] for tags in keys if is_closed(tags) and present(tags, TAG_REVOCATION_ID))
-
-
-def earliest_record(
-    records: Iterable[tuple[str, ...]], closed: Collection[str] = frozenset()
-) -> tuple[str, ...] | None:
-    """The earliest of `records` (`record_order`) whose revocation id no restore closed on some key (`closed`,
-    from `closed_revocation_ids`): a new revoke never re-joins an incident a restore has ended, even where
-    another key still carries it open (a restore that has not reached that key yet, or yielded); the key
-    policy would refuse reopening it there anyway. When every record is such an incident, the earliest."""
-    candidates = list(records)
-    index = REVOCATION_RECORD.index(TAG_REVOCATION_ID)
-    eligible = [record for record in candidates if record[index] not in closed] or candidates
-    return min(eligible, key=record_order) if eligible else None
-
-
-def current_realm_record(
-    keys: Iterable[Mapping[str, str]], closed: Collection[str] = frozenset()
-) -> dict[str, str] | None:
-    """The realm's current revocation record, from the disabled keys' tags: the earliest current one
-    (`earliest_record`; `closed`: revocation ids a restore closed on some key, not eligible while another is)."""
-    winner = earliest_record((revocation_record(tags) for tags in keys if has_current_revocation(tags)), closed)
-    if winner is None:
+def current_realm_record(keys: Iterable[Mapping[str, str]]) -> dict[str, str] | None:
+    """The realm's current revocation record, from the disabled keys' tags: the earliest current one."""
+    records = [revocation_record(tags) for tags in keys if has_current_revocation(tags)]
+    if not records:
         return None
+    winner = min(records, key=record_order)
     return {tag: value for tag, value in zip(REVOCATION_RECORD, winner, strict=True) if value}
 
 

@@ -63,11 +63,11 @@ def test_a_restore_retry_never_enables_again_after_a_revoke_took_its_lease(
     retry (its RetryPolicy.sleep, called on that region's thread), revoke B runs to its end: it takes over
     A's lease and disables every key. A's retry reads the key again (as every retry does), finds its lease
     no longer its own and does not send EnableKey again: us-west-2 is `overtaken`, A exits 2 naming the
-    revocation, B exits 0, every key Disabled under one record: B's own. A's restore had closed SEC-0 in
-    us-east-1, so SEC-0 is an incident a restore ended: B never re-joins it (records.earliest_record), records
-    SEC-2 there and aligns us-west-2's still-open SEC-0 to it. On AWS that write over an open record is
-    refused by the key policy's write-once Deny once in effect (moto enforces no key policy): B then exits 9,
-    RECORDS DIFFER, as in test_two_revokes_whose_records_cannot_be_aligned_exit_9_naming_the_regions."""
+    revocation, B exits 0, every key Disabled under one record: SEC-0's, the earliest (B aligns us-east-1, where
+    A's restore had closed SEC-0, to it: A's restore was overtaken within seconds, so the revocation and its
+    reinstatement clock are SEC-0's, issue 12 second review). On AWS the write-once Deny, once in effect on
+    the record B wrote there, refuses that alignment (moto enforces no key policy): B then exits 9, RECORDS
+    DIFFER, as in test_two_revokes_whose_records_cannot_be_aligned_exit_9_naming_the_regions."""
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
     # SEC-0 seconds before B: the two records' order never depends on the second they fall in.
@@ -102,7 +102,7 @@ def test_a_restore_retry_never_enables_again_after_a_revoke_took_its_lease(
     assert "RESTORE OVERTAKEN" in out
     assert tag(moto_endpoint, TAG_LEASE) == dict.fromkeys(REGIONS, "")
     assert len(set(tag(moto_endpoint, TAG_REVOCATION_ID).values())) == 1
-    assert tag(moto_endpoint, TAG_REVOCATION_TICKET) == dict.fromkeys(REGIONS, "SEC-2"), out
+    assert tag(moto_endpoint, TAG_REVOCATION_TICKET) == dict.fromkeys(REGIONS, "SEC-0"), out
     assert not live(moto_endpoint, "us-west-2").tags.get(TAG_RESTORED_AT)
 
 
@@ -567,11 +567,12 @@ def test_a_restore_and_a_revoke_at_once_on_two_generations_leave_every_key_disab
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Issue 12 review, finding 2. Two generations, SEC-0 revoked; restore A's us-west-2 EnableKey is held while
-    revoke B runs to its end; then A goes on, finds B's trace at its final check and yields. Every key of both
-    generations ends Disabled; B's record stands on every key A did not close after B wrote it, and A's record
-    of B's revocation (a new id: the key policy never lets break-glass reopen the id A's restore closed)
-    stands on the one it did: two open records, which `cmkctl status` names (RECORDS DIFFER, exit 9) instead of
-    passing them silently. Before: the next keys kept SEC-0 and nothing said so."""
+    revoke B runs to its end (it aligns every key to the earliest record, SEC-0); then A goes on, finds B's
+    trace at its final check and yields. Every key of both generations ends Disabled; SEC-0's record stands
+    where A's restore did not close it after B's alignment, and A's record of B's revocation (a new id: the
+    key policy never lets break-glass reopen the id A's restore closed) on the key where it did: two open
+    records, which `cmkctl status` names (RECORDS DIFFER, exit 9) instead of passing them silently, and
+    the clock stays SEC-0's (the earliest record). Before: nothing said so."""
     project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
     earlier = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
     assert revoke(project, runtime(moto_endpoint, now=lambda: earlier), ticket="SEC-0") == ExitCode.AS_DECLARED
@@ -588,7 +589,9 @@ def test_a_restore_and_a_revoke_at_once_on_two_generations_leave_every_key_disab
     assert "RESTORE OVERTAKEN: cmkctl revoke by " in out and "under SEC-B" in out
     open_ids = {key.tags[TAG_REVOCATION_ID] for key in keys if key is not None and not key.tags.get(TAG_RESTORED_AT)}
     assert len(open_ids) == 2 and all(key is not None and not key.tags.get(TAG_RESTORED_AT) for key in keys), open_ids
-    assert "SEC-0" not in {key.tags.get(TAG_REVOCATION_TICKET) for key in keys if key is not None}
+    # The restore was overtaken within seconds: SEC-0's revocation and its clock stand (the earliest record),
+    # never a later one (issue 12 second review: the clock must not restart).
+    assert "SEC-0" in {key.tags.get(TAG_REVOCATION_TICKET) for key in keys if key is not None}
 
     status = main(["status", "--project-dir", str(project)], runtime=runtime(moto_endpoint))
 
@@ -596,3 +599,4 @@ def test_a_restore_and_a_revoke_at_once_on_two_generations_leave_every_key_disab
     assert status == ExitCode.RECORD_NOT_WRITTEN, said
     assert "RECORDS DIFFER: the disabled keys carry 2 revocation records (" in said
     assert all(rid in said for rid in open_ids)
+    assert f"revoked at {earlier.strftime('%Y-%m-%dT%H:%M:%SZ')}" in said  # SEC-0's time: the clock never restarts

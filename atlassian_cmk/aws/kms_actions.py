@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -28,8 +28,8 @@ from atlassian_cmk.naming import (
 from atlassian_cmk.records import (
     REVOCATION_RECORD,
     current_realm_record,
-    earliest_record,
     has_current_revocation,
+    record_order,
     replacement,
     revocation_record,
 )
@@ -338,12 +338,7 @@ def _read_back(kms: Any, region: str, key_id: str, enable: bool, tags: TagChange
 
 
 def settle(
-    changes: tuple[RegionChange, ...],
-    *,
-    enable: bool,
-    client_factory: ClientFactory,
-    policy: RetryPolicy,
-    closed_ids: Collection[str] = frozenset(),
+    changes: tuple[RegionChange, ...], *, enable: bool, client_factory: ClientFactory, policy: RetryPolicy
 ) -> tuple[tuple[RegionChange, ...], tuple[str, ...]]:
     """After every region's chain is done (a barrier): read each converged key once more, all at once.
 
@@ -362,9 +357,7 @@ def settle(
     revocation). A run that finds a mix writes the earliest record over the other one, once, in
     those regions (`_align_records`), and reads them again. The labels (`RegionChange.label`) of the
     keys that still carry another revocation id (the write-once Deny refused the alignment) are
-    returned, so the report names them and the exit code says it (9). `closed_ids`: revocation ids a restore
-    closed on some key when this run first read them (`records.closed_revocation_ids`): such an incident is
-    never the earliest record while another is on the keys (`records.earliest_record`).
+    returned, so the report names them and the exit code says it (9).
     """
     targets = [index for index, change in enumerate(changes) if change.converged and change.key is not None]
     if not targets:
@@ -388,10 +381,10 @@ def settle(
     with ThreadPoolExecutor(max_workers=policy.max_workers or len(targets)) as pool:
         fresh = dict(zip(targets, pool.map(reread, [changes[index] for index in targets]), strict=True))
     settled = tuple(fresh.get(index, change) for index, change in enumerate(changes))
-    if enable or not _other_records(settled, closed_ids):
+    if enable or not _other_records(settled):
         return settled, ()
-    aligned = _align_records(settled, client_factory, policy, closed_ids)
-    return aligned, _other_records(aligned, closed_ids)
+    aligned = _align_records(settled, client_factory, policy)
+    return aligned, _other_records(aligned)
 
 
 def _unverified(change: RegionChange, reason: str) -> RegionChange:
@@ -403,7 +396,7 @@ def _unverified(change: RegionChange, reason: str) -> RegionChange:
     return dataclasses.replace(change, outcome="unverified", detail=detail)
 
 
-def _other_records(changes: tuple[RegionChange, ...], closed_ids: Collection[str] = frozenset()) -> tuple[str, ...]:
+def _other_records(changes: tuple[RegionChange, ...]) -> tuple[str, ...]:
     """Labels of the disabled keys whose current record has another revocation id than the earliest
     record on the keys (`records.record_order`). Only a record of ANOTHER revocation (another id) means
     another operator ran at the same time; this run's own record with and without a time (a key it
@@ -415,17 +408,13 @@ def _other_records(changes: tuple[RegionChange, ...], closed_ids: Collection[str
     }
     if len(set(records.values())) <= 1:
         return ()
-    winner = earliest_record(records.values(), closed_ids)
-    assert winner is not None
+    winner = min(records.values(), key=record_order)
     index = REVOCATION_RECORD.index(TAG_REVOCATION_ID)
     return tuple(label for label, record in records.items() if record[index] != winner[index])
 
 
 def _align_records(
-    changes: tuple[RegionChange, ...],
-    client_factory: ClientFactory,
-    policy: RetryPolicy,
-    closed_ids: Collection[str] = frozenset(),
+    changes: tuple[RegionChange, ...], client_factory: ClientFactory, policy: RetryPolicy
 ) -> tuple[RegionChange, ...]:
     """Write the earliest record (`records.current_realm_record`) over another revocation's on the keys
     that carry one, all at once, one TagResource each (never UntagResource: fields the earliest record
@@ -433,16 +422,13 @@ def _align_records(
     write-once Deny already in effect for the other record) leaves the key as it is, and its label
     stays in `_other_records` for the report."""
     winner = current_realm_record(
-        (
-            change.key.tags
-            for change in changes
-            if change.key is not None and not change.key.enabled and has_current_revocation(change.key.tags)
-        ),
-        closed_ids,
+        change.key.tags
+        for change in changes
+        if change.key is not None and not change.key.enabled and has_current_revocation(change.key.tags)
     )
     assert winner is not None  # _other_records found at least two records
     winner_id = winner.get(TAG_REVOCATION_ID, "")
-    others = set(_other_records(changes, closed_ids))
+    others = set(_other_records(changes))
 
     def align(change: RegionChange) -> RegionChange:
         if change.label not in others or change.key is None:

@@ -40,13 +40,7 @@ from atlassian_cmk.naming import (
     TAG_REVOKED_AT,
     TAG_REVOKED_BY,
 )
-from atlassian_cmk.records import (
-    closed_revocation_ids,
-    current_realm_record,
-    has_current_revocation,
-    new_revocation_id,
-    revocation_block,
-)
+from atlassian_cmk.records import current_realm_record, has_current_revocation, new_revocation_id, revocation_block
 from atlassian_cmk.workflows.changes import ChangeReport, RegionChange, TagPlanner
 from atlassian_cmk.workflows.follow_up import finish, plan_change, stack_file_changed
 from atlassian_cmk.workflows.outcome import identity_outcome
@@ -138,10 +132,7 @@ def revoke(
     now = session.now()
     acted = _acted(reading, absent)
     all_keys = [k for _, state in acted for k in state.live_keys()]
-    # An incident a restore closed on some key (a restore that has not reached every key yet, or yielded) is
-    # never re-joined, even where another key still carries it open (records.earliest_record).
-    closed = closed_revocation_ids(k.tags for k in all_keys)
-    realm_record = current_realm_record((k.tags for k in all_keys if not k.enabled), closed)
+    realm_record = current_realm_record(k.tags for k in all_keys if not k.enabled)
     open_before = {k.key_id: k.tags.get(TAG_REVOCATION_ID, "") for k in all_keys}
     revocation_id = new_revocation_id(now)
     plan = revocation_tags(
@@ -169,11 +160,11 @@ def revoke(
                 acted, lambda key, changed: lease.release_tags(key.key_id, plan(key, changed)), session
             )
             changes, reconciled = settle(
-                changes, enable=False, client_factory=session.client_factory, policy=session.policy, closed_ids=closed
+                changes, enable=False, client_factory=session.client_factory, policy=session.policy
             )
             # Revocation wins, whoever enabled a key meanwhile (a restore that started before this run's
             # trace landed: docs/cmkctl.md "Two operators at once").
-            changes, reconciled, again = _disable_again(changes, reconciled, acted, plan, session, closed)
+            changes, reconciled, again = _disable_again(changes, reconciled, acted, plan, session)
             for label, by in again:
                 out.say(
                     f"DISABLED AGAIN {label}: re-enabled by {by} during this revoke; disabled again (revocation wins)"
@@ -214,7 +205,7 @@ def revoke(
 
     # Records that still differ (two revokes at once, the alignment refused): the earliest is the realm's
     # record (kms_actions.settle), so the stack file names that revocation, never this run's by default.
-    record = report.record() or current_realm_record((key.tags for key in keys if not key.enabled), closed) or {}
+    record = report.record() or current_realm_record(key.tags for key in keys if not key.enabled) or {}
     fields = revocation_block(record, request.reason, request.ticket, revocation_id, override)
     planned = dataclasses.replace(planned, after=config_edit.with_revocation_fields(planned.before, fields))
     written = finish(
@@ -355,7 +346,6 @@ def _disable_again(
     acted: list[tuple[str, DeployedState]],
     plan: TagPlanner,
     session: Session,
-    closed: frozenset[str],
 ) -> tuple[tuple[RegionChange, ...], tuple[str, ...], list[tuple[str, str]]]:
     """Keys the final check found Enabled (another operation enabled them after this run's DisableKey or
     after its first read: a restore): DisableKey once more, bounded (one converge and one re-check, never
@@ -376,11 +366,7 @@ def _disable_again(
         if readings:
             subset.append((role, dataclasses.replace(state, readings=readings)))
     redone, reconciled_again = settle(
-        _converge_all(subset, plan, session),
-        enable=False,
-        client_factory=session.client_factory,
-        policy=session.policy,
-        closed_ids=closed,
+        _converge_all(subset, plan, session), enable=False, client_factory=session.client_factory, policy=session.policy
     )
     fresh = {(change.generation, change.region): change for change in redone}
     merged = tuple(fresh.get((change.generation, change.region), change) for change in changes)
