@@ -26,9 +26,12 @@ from atlassian_cmk.naming import (
     TAG_RESTORED_AT,
     TAG_REVOCATION_ID,
     TAG_REVOCATION_TICKET,
+    TAG_REVOKED_AT,
 )
+from atlassian_cmk.timeline import iso
 from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir, two_generations, unwrap
 from tests.support.faults import fast_client_factory, fault_proxy
+from tests.support.key_policy_proxy import enforce_key_policy
 
 
 def revoke(project: Path, rt: Runtime, *, ticket: str = "SEC-1", reason: str = "Suspected breach") -> int:
@@ -600,3 +603,46 @@ def test_a_restore_and_a_revoke_at_once_on_two_generations_leave_every_key_disab
     assert "RECORDS DIFFER: the disabled keys carry 2 revocation records (" in said
     assert all(rid in said for rid in open_ids)
     assert f"revoked at {earlier.strftime('%Y-%m-%dT%H:%M:%SZ')}" in said  # SEC-0's time: the clock never restarts
+
+
+def test_a_revoke_that_overtakes_a_restore_never_restarts_the_clock_under_the_key_policy(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12 second review: SEC-0 revoked 8 days ago (2 days left to reinstate); restore A's us-west-2
+    EnableKey is held while revoke B runs to its end; then A goes on and yields. Both through proxies that
+    refuse what the key policy denies (tests/support/key_policy_proxy.py: B's write over SEC-0's open record
+    is refused, as on AWS). A had closed SEC-0 where it enabled, and wrote B's revocation over it with B's
+    time: the clock read 10 days left. The keys were enabled for seconds, which restores nothing: every
+    record A writes now keeps SEC-0's time, so the realm's clock (the earliest record) is still SEC-0's."""
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    eight_days_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(days=8)
+    with fault_proxy(moto_endpoint) as proxy:
+        enforce_key_policy(proxy, moto_endpoint, project)
+        rt = runtime(proxy.url, now=lambda: eight_days_ago)
+        assert revoke(project, rt, ticket="SEC-0") == ExitCode.AS_DECLARED
+    first = iso(eight_days_ago)
+    capsys.readouterr()
+    codes: dict[str, int] = {}
+    with fault_proxy(moto_endpoint) as proxy_a, fault_proxy(moto_endpoint) as proxy_b:
+        denied = [*enforce_key_policy(proxy_a, moto_endpoint, project)]
+        denied_b = enforce_key_policy(proxy_b, moto_endpoint, project)
+        proxy_a.hold("EnableKey", region="us-west-2", forward=True)
+        operator_a = threading.Thread(
+            target=lambda: codes.setdefault("A", restore(project, slow_runtime(proxy_a.url), ticket="SEC-A"))
+        )
+        operator_a.start()
+        assert proxy_a.holding.wait(timeout=60)
+        codes["B"] = revoke(project, slow_runtime(proxy_b.url), ticket="SEC-B", reason="Incident B")
+        proxy_a.release.set()
+        operator_a.join(timeout=60)
+    out = unwrap(capsys.readouterr().out)
+
+    keys = [read_key(kms(moto_endpoint, k.region), k.region, k.key_id).key for k in (*current, *following)]
+    assert all(key is not None and key.key_state == "Disabled" for key in keys), out
+    assert codes["A"] == ExitCode.SPLIT, (codes, out)
+    assert denied_b, "B's write over SEC-0's open record is refused by the key policy"
+    times = [key.tags[TAG_REVOKED_AT] for key in keys if key is not None and not key.tags.get(TAG_RESTORED_AT)]
+    assert min(times) == first, (times, denied, out)  # the clock: the earliest open record, still SEC-0's
+    # The keys A closed (us-west-2's current key, both next keys) carry the revocation under SEC-0's time.
+    closed_by_a = [keys[1], *keys[2:]]  # current us-west-2 (REGIONS order), then both next keys
+    assert all(key is not None and key.tags[TAG_REVOKED_AT] == first for key in closed_by_a), closed_by_a

@@ -25,7 +25,14 @@ from atlassian_cmk.generations import CURRENT
 from atlassian_cmk.guards import realm_revocation_clock
 from atlassian_cmk.lease import FoundLease, Lease, revoke_since
 from atlassian_cmk.live_keys import DeployedState, LiveKey
-from atlassian_cmk.naming import TAG_ENABLED, TAG_LAST_REVOKE, TAG_RESTORED_AT, TAG_REVOCATION_ID, alias_name
+from atlassian_cmk.naming import (
+    TAG_ENABLED,
+    TAG_LAST_REVOKE,
+    TAG_RESTORED_AT,
+    TAG_REVOCATION_ID,
+    TAG_REVOKED_AT,
+    alias_name,
+)
 from atlassian_cmk.records import (
     current_realm_record,
     has_current_revocation,
@@ -33,7 +40,7 @@ from atlassian_cmk.records import (
     new_revocation_id,
     realm_restore_record,
 )
-from atlassian_cmk.workflows.changes import ChangeReport, RegionChange, TagPlanner
+from atlassian_cmk.workflows.changes import ChangeReport, RegionChange, TagChange, TagPlanner
 from atlassian_cmk.workflows.follow_up import finish, plan_change
 from atlassian_cmk.workflows.outcome import identity_outcome
 from atlassian_cmk.workflows.reading import Reading, read_targets
@@ -123,9 +130,8 @@ def restore(
         request.ticket, reading.identity.caller, now, realm_restore_record(k.tags for k in current.live_keys())
     )
     # The revocation this restore closes: the current keys' open record (its id), as first read.
-    closed_id = (current_realm_record(k.tags for k in current.live_keys() if not k.enabled) or {}).get(
-        TAG_REVOCATION_ID
-    )
+    closed = current_realm_record(k.tags for k in current.live_keys() if not k.enabled) or {}
+    closed_id = closed.get(TAG_REVOCATION_ID)
     with (
         session.exclusive(stack, current, reading.identity.caller) as hold,
         session.waiting("AWS (EnableKey, tags, verification)"),
@@ -153,7 +159,14 @@ def restore(
         ran = _revoke_meanwhile(first_traces, changes)
         if ran is not None:
             changes, yielded = _yield_to_revoke(
-                current, changes, ran, request, reading.identity.caller, session, closed_keys
+                current,
+                changes,
+                ran,
+                request,
+                reading.identity.caller,
+                session,
+                closed_keys,
+                closed.get(TAG_REVOKED_AT),
             )
             out.say(yielded)
     for line in closing:
@@ -231,6 +244,24 @@ def _close_on_other_generations(
     )
 
 
+def _keeping_the_clock(plan: TagPlanner, first_revoked_at: str | None) -> TagPlanner:
+    """`plan`, with every record it writes timed at `first_revoked_at` where that is earlier (or the record has
+    no time): see `_yield_to_revoke`."""
+    if not first_revoked_at:
+        return plan
+
+    def keeping(key: LiveKey, changed: bool) -> TagChange:
+        change = plan(key, changed)
+        if TAG_REVOCATION_ID not in change.put:
+            return change
+        written = change.put.get(TAG_REVOKED_AT) or ""
+        if written and written <= first_revoked_at:
+            return change
+        return dataclasses.replace(change, put={**change.put, TAG_REVOKED_AT: first_revoked_at})
+
+    return keeping
+
+
 def _record_on(keys: Sequence[LiveKey], plan: TagPlanner, session: Session) -> list[str]:
     """Write `plan`'s record on disabled keys this run does not change (one TagResource each, all at once);
     the ARNs of those it could not record."""
@@ -302,6 +333,7 @@ def _yield_to_revoke(
     caller: str,
     session: Session,
     closed_keys: Sequence[LiveKey] = (),
+    first_revoked_at: str | None = None,
 ) -> tuple[tuple[RegionChange, ...], str]:
     """A revoke ran during this restore (its trace changed): revocation wins. Every key that reads Enabled
     is disabled again (one converge, re-checked, never a loop), with a revocation record for that revoke
@@ -309,7 +341,12 @@ def _yield_to_revoke(
     `evidence.key_policy_evidence_statements`: a new record, a new id). The same record goes on the other
     generation's keys whose record this restore closed (`closed_keys`: they stayed disabled, and the revoke
     stands for them too). Every region becomes `overtaken` (exit 2); returns the changes and the one line
-    that names the revoke."""
+    that names the revoke.
+
+    `first_revoked_at`: the `revoked-at` of the record this restore closed. Its enabled period lasted
+    seconds (this run), which restores nothing (`clock_check.SHORTEST_RESTORE`): the reinstatement clock
+    still runs from that revocation, so every record written here carries that time when it is earlier
+    (issue 12 second review: a yield wrote the revoke's later time and restarted the clock)."""
     now = session.now()
     enabled = {c.region: c.key for c in changes if c.key is not None and c.key.enabled}
     readings = tuple(dataclasses.replace(r, key=enabled[r.region]) for r in current.readings if r.region in enabled)
@@ -330,6 +367,7 @@ def _yield_to_revoke(
         current_realm_record(c.key.tags for c in changes if c.key is not None and not c.key.enabled),
         {key.key_id: key.tags.get(TAG_REVOCATION_ID, "") for key in enabled.values() if key is not None},
     )
+    plan = _keeping_the_clock(plan, first_revoked_at)
     redone: dict[str, RegionChange] = {}
     if readings:
         again = converge_keys(
