@@ -348,7 +348,11 @@ def test_restore_whose_record_is_refused_says_so_and_the_rerun_writes_it(
     provision(project, moto_endpoint)
     assert revoke(project, runtime(moto_endpoint), "--yes") == ExitCode.AS_DECLARED
     with fault_proxy(moto_endpoint) as proxy:
-        proxy.fail("us-east-1", 1000, {"TagResource"}, status=400, error_type="AccessDeniedException", message="no")
+        # The record refused, not the lease's write (the first TagResource) or its release (the third): a
+        # restore that cannot take the lease enables nothing (test_a_restore_that_cannot_take_the_lease_...).
+        proxy.fail(
+            "us-east-1", 1, {"TagResource"}, status=400, error_type="AccessDeniedException", message="no", after=1
+        )
         code = restore(project, runtime(proxy.url), ticket="SEC-R")
         out = unwrap(capsys.readouterr().out)
         assert code == ExitCode.RECORD_NOT_WRITTEN
@@ -429,3 +433,46 @@ def test_a_final_check_that_cannot_read_a_key_is_unverified_never_the_earlier_re
     assert "Commit this change" not in out
     # Revoke's stack file still says enabled: true (no change offered until it converges); restore's already does.
     assert ("not every key converged" in out) == (action == "revoke")
+
+
+@pytest.mark.parametrize(
+    ("region", "operation", "after", "error_type"),
+    [
+        ("us-west-2", "TagResource", 0, "AccessDeniedException"),  # the lease write refused
+        ("us-east-1", "ListResourceTags", 1, "ThrottlingException"),  # the first read answered, the lease's not
+    ],
+    ids=["lease-write-denied", "lease-read-throttled"],
+)
+def test_a_restore_that_cannot_take_the_lease_in_a_region_enables_nothing(
+    tmp_path: Path,
+    moto_endpoint: str,
+    capsys: pytest.CaptureFixture[str],
+    region: str,
+    operation: str,
+    after: int,
+    error_type: str,
+) -> None:
+    """Issue 12 second review: a restore whose lease could not be written or read back in one region went on
+    and enabled that region too ("LEASE NOT HELD ... not kept apart"), exit 3 or 9. Revoke goes on without
+    its lease (an emergency); restore is not urgent: it refuses (exit 4), enables nothing, releases the
+    lease it took elsewhere, and the rerun restores."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    assert revoke(project, runtime(moto_endpoint), "--yes", ticket="SEC-0") == ExitCode.AS_DECLARED
+    capsys.readouterr()
+    with fault_proxy(moto_endpoint) as proxy:
+        proxy.fail(region, 1000, {operation}, status=400, error_type=error_type, after=after)
+        code = restore(project, runtime(proxy.url, attempts=1))
+        sent = [c.operation for c in proxy.calls]
+    said = unwrap(capsys.readouterr().err + capsys.readouterr().out)
+
+    assert code == ExitCode.REFUSED, said
+    assert "EnableKey" not in sent
+    assert states(moto_endpoint) == {"us-east-1": "Disabled", "us-west-2": "Disabled"}
+    assert "REFUSED: restore could not take the stack's lease in every region" in said
+    assert f"{region}: " in said and "nothing was changed by this restore" in said
+    assert {r: live(moto_endpoint, r).tags.get("atlassian-cmk:lease", "") for r in REGIONS} == dict.fromkeys(
+        REGIONS, ""
+    )
+    assert restore(project, runtime(moto_endpoint)) == ExitCode.AS_DECLARED
+    assert states(moto_endpoint) == {"us-east-1": "Enabled", "us-west-2": "Enabled"}

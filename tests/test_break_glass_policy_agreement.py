@@ -101,8 +101,11 @@ def test_every_kms_request_of_revoke_and_restore_is_allowed_for_the_break_glass_
         proxy.clear_faults()
         assert _revoke(project, rt, "SEC-1", *extra) == ExitCode.AS_DECLARED
         assert _revoke(project, rt, "SEC-1", *extra) == ExitCode.AS_DECLARED  # nothing left to do
-        # A restore whose record is refused in one region, then its rerun.
-        proxy.fail("us-east-1", 1000, {"TagResource"}, status=400, error_type="AccessDeniedException", message="no")
+        # A restore whose record is refused in one region (its lease write and release are not: a restore that
+        # cannot take the lease enables nothing), then its rerun.
+        proxy.fail(
+            "us-east-1", 1, {"TagResource"}, status=400, error_type="AccessDeniedException", message="no", after=1
+        )
         assert _restore(project, rt, "SEC-R") == ExitCode.RECORD_NOT_WRITTEN
         proxy.clear_faults()
         assert _restore(project, rt, "SEC-R") == ExitCode.AS_DECLARED

@@ -690,6 +690,21 @@ def _lease(run: _Run, stack: str, keys: DeployedState, caller: str) -> Iterator[
             (*hold.refused, f"nothing was changed by this {command}"),
         )
         raise _LeaseRefused
+    if hold.not_held:
+        # Revoke goes on without its lease (an emergency is never stopped by its coordination device); restore
+        # is not urgent, and enabling a key where it is not kept apart from a revoke is what the lease prevents.
+        for note in release_lease(hold).notes(lease):
+            run.say(note)
+        _refused(
+            run,
+            f"REFUSED: restore could not take the stack's lease in every region of stack {stack}:",
+            (
+                *(f"{region}: {reason}" for region, reason in hold.not_held),
+                f"nothing was changed by this {command}; fix the cause (a throttle: wait; AccessDenied: "
+                "regenerate the role with `cmkctl iam`), then run it again",
+            ),
+        )
+        raise _LeaseRefused
     for note in hold.notes():
         run.say(note)
     try:
