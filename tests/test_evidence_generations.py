@@ -198,6 +198,9 @@ def test_the_pack_refuses_the_revocation_pull_request_with_the_same_line(
         said = " ".join(violation.message.split())
         assert UNPROTECTED_NEXT.lower() in said.lower(), said  # a message starts with a capital
         assert "the key policy in us-east-1 does not" not in said.lower()
+        # The remedy is the key policy's, not re-encryption's (issue 12 second review).
+        assert "restore them with a reviewed change to the key policy alone" in said, said
+        assert "reencryption.status: complete alone" not in said, said
 
 
 def test_the_pack_refuses_a_status_transition_judged_on_tags_an_unprotected_policy_cannot_vouch_for(

@@ -142,7 +142,8 @@ def realm_findings(realm: Realm, settings: Mapping[str, Any]) -> Iterator[RealmF
         # guard reads: a revocation that would disable a key fails closed without them.
         held = _held_generations(realm)
         if not all(every_key_disabled(state) for _, state in held):
-            yield from (RealmFinding(line) for line in deployed_evidence_protection(held, realm.config.apply_role_arn))
+            lines = deployed_evidence_protection(held, realm.config.apply_role_arn)
+            yield from (EvidenceFinding(line) for line in lines)
     yield from _next_generation_findings(realm, live, said=verdict.reasons)
     yield from _activity_findings(realm, live)
     yield from _follow_up_findings(realm, live)
@@ -165,7 +166,7 @@ def _transition_evidence_findings(realm: Realm, live: bool) -> Iterator[RealmFin
     applied = {key.reencryption for key in realm.deployed().live_keys() if key.tags.get(TAG_KEY_PAIR) == CURRENT}
     if applied and applied != {declared}:
         lines = deployed_evidence_protection(_held_generations(realm), realm.config.apply_role_arn)
-        yield from (RealmFinding(line) for line in lines)
+        yield from (EvidenceFinding(line) for line in lines)
 
 
 def _held_generations(realm: Realm) -> list[HeldGeneration]:
@@ -231,6 +232,15 @@ def _activity_findings(realm: Realm, live: bool) -> Iterator[RealmFinding]:
     yield from (RealmFinding(reason) for reason in activity_reasons(config, REENCRYPTION_ACTIVITY.get(config)))
 
 
+class EvidenceFinding(RealmFinding):
+    """A deployed key policy without the evidence protection (its advice is EVIDENCE_ADVICE)."""
+
+
+EVIDENCE_ADVICE = (
+    "The guard trusts the keys' tags only while their key policies carry the ProtectCmkEvidence statements: "
+    'restore them with a reviewed change to the key policy alone (README "The evidence model", upgrading), then '
+    "this change"
+)
 DISABLING_ADVICE = (
     "Disabling keys mid-re-encryption leaves data unevenly readable: once Atlassian says it is done, apply "
     "reencryption.status: complete alone, then this change"
@@ -247,6 +257,8 @@ def advice(findings: Sequence[RealmFinding]) -> str:
         return TRANSITION_ADVICE
     if all(isinstance(finding, FollowUpFinding) for finding in findings):
         return FOLLOW_UP_ADVICE
+    if all(isinstance(finding, EvidenceFinding) for finding in findings):
+        return EVIDENCE_ADVICE
     return DISABLING_ADVICE
 
 
