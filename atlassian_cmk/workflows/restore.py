@@ -293,8 +293,8 @@ def _next_generation_note(out: Transcript, reading: Reading) -> None:
         if disabled:
             out.say(
                 f"{target.label} stays disabled in {', '.join(disabled)}: break-glass restores the current "
-                "generation only; the reviewed change `enabled: true` enables it when applied, and Atlassian "
-                "cannot continue a re-encryption until then."
+                "generation only; `pulumi up` of the stack file with `enabled: true` (the reviewed path) enables "
+                "it, and Atlassian cannot continue a re-encryption until then."
             )
 
 
