@@ -397,7 +397,7 @@ def record_findings(generations: Sequence[GenerationKeys]) -> list[Finding]:
             "records",
             f"RECORDS DIFFER: the disabled keys carry {len(ids)} revocation records ({each}); one incident has one "
             "record: the clock runs from the earliest; have the CI apply role write the incident's record on the "
-            "others (records are write-once to break-glass)",
+            "others (records are write-once to break-glass; docs/cmkctl.md, \"Running revoke again is safe\")",
         )
     ]
 

@@ -239,7 +239,7 @@ def render_change(report: ChangeReport) -> str:
             f"RECORDS DIFFER: another revocation ran at the same time; the realm's record is the earliest, {earliest}, "
             f"but another stands in {regions}: writing {earliest} there was refused (the key policy makes an open "
             f"record write-once to break-glass). The keys are disabled; have the CI apply role write {earliest}'s "
-            "tags there."
+            'tags there (docs/cmkctl.md, "Running revoke again is safe").'
         )
     final = {c.key.key_state for c in report.regions if c.key is not None and c.outcome != "not-deployed"}
     for change in report.regions:
