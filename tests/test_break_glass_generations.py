@@ -25,6 +25,8 @@ from atlassian_cmk.naming import (
 )
 from atlassian_cmk.stack_file import load_stack_config
 from tests.support.cmkctl import REGIONS, STACK, arns_block, emulator_clients, kms, runtime, stack_dir, two_generations
+from tests.support.faults import fault_proxy
+from tests.support.key_policy_proxy import enforce_key_policy
 
 
 def states(endpoint: str, keys: list[ProvisionedKey]) -> dict[str, str]:
@@ -303,3 +305,24 @@ def test_status_names_two_revocation_records_across_generations_exit_9(
         "RECORDS DIFFER: the disabled keys carry 2 revocation records (rev-20261130T000000Z-other1 in us-east-1 "
         f"(next), us-west-2 (next); {first} in us-east-1, us-west-2)"
     ) in out
+
+
+def test_every_write_of_revoke_restore_and_revoke_again_on_two_generations_is_allowed_by_the_key_policy(
+    tmp_path: Path, moto_endpoint: str
+) -> None:
+    """The policy-agreement check (tests/test_break_glass_policy_agreement.py) on two generations, through a
+    proxy that refuses what the key policy and the break-glass role deny (tests/support/key_policy_proxy.py):
+    revoke, restore (which closes the incident on the next keys too) and a new revoke send no write AWS
+    would refuse, and end as on the emulator alone."""
+    project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
+    with fault_proxy(moto_endpoint) as proxy:
+        denied = enforce_key_policy(proxy, moto_endpoint, project)
+        rt = runtime(proxy.url)
+        assert main([*REVOKE, "--project-dir", str(project)], runtime=rt) == ExitCode.AS_DECLARED
+        assert main(["restore", "--ticket", "SEC-1", "--yes", "--project-dir", str(project)], runtime=rt) == 0
+        again = ["revoke", "--reason", "Second incident", "--ticket", "SEC-2", "--yes", "--project-dir", str(project)]
+        assert main(again, runtime=rt) == ExitCode.AS_DECLARED
+
+    assert denied == []
+    assert states(moto_endpoint, current) == DISABLED and states(moto_endpoint, following) == DISABLED
+    assert {tags(moto_endpoint, key)[TAG_REVOCATION_TICKET] for key in (*current, *following)} == {"SEC-2"}
