@@ -24,18 +24,19 @@ from atlassian_cmk.naming import (
     TAG_REVOCATION_TICKET,
 )
 from atlassian_cmk.stack_file import load_stack_config
-from tests.support.cmkctl import REGIONS, STACK, arns_block, emulator_clients, kms, runtime, stack_dir, two_generations
+from tests.support.cmkctl import (
+    REGIONS,
+    STACK,
+    arns_block,
+    emulator_clients,
+    key_states,
+    kms,
+    runtime,
+    stack_dir,
+    two_generations,
+)
 from tests.support.faults import fault_proxy
 from tests.support.key_policy_proxy import enforce_key_policy
-
-
-def states(endpoint: str, keys: list[ProvisionedKey]) -> dict[str, str]:
-    found = {}
-    for key in keys:
-        reading = read_key(kms(endpoint, key.region), key.region, key.key_id)
-        assert reading.key is not None
-        found[key.region] = reading.key.key_state
-    return found
 
 
 def tags(endpoint: str, key: ProvisionedKey) -> dict[str, str]:
@@ -86,7 +87,7 @@ def test_revoke_while_preparing_disables_both_generations_in_every_region(
     document = json.loads(capsys.readouterr().out)
 
     assert code == ExitCode.AS_DECLARED
-    assert states(moto_endpoint, current) == DISABLED and states(moto_endpoint, following) == DISABLED
+    assert key_states(moto_endpoint, current) == DISABLED and key_states(moto_endpoint, following) == DISABLED
     rows = {(row["region"], row["generation"]): row for row in document["regions"]}
     assert set(rows) == {(r, g) for r in DISABLED for g in ("current", "next")}
     assert {row["action"] for row in rows.values()} == {"disabled"}
@@ -110,7 +111,7 @@ def test_revoke_during_in_progress_is_refused_for_every_generation_unless_overri
         "the deployed key of each generation (current, next) in each of us-east-1 and us-west-2 is tagged "
         "re-encryption in-progress"
     ) in said, said
-    assert states(moto_endpoint, current) == ENABLED and states(moto_endpoint, following) == ENABLED
+    assert key_states(moto_endpoint, current) == ENABLED and key_states(moto_endpoint, following) == ENABLED
 
     overridden = main(
         [*REVOKE, "--project-dir", str(project), "--override-reencryption-guard", "CISO approved"],
@@ -118,7 +119,7 @@ def test_revoke_during_in_progress_is_refused_for_every_generation_unless_overri
     )
     out = capsys.readouterr().out
     assert overridden == ExitCode.AS_DECLARED
-    assert states(moto_endpoint, current) == DISABLED and states(moto_endpoint, following) == DISABLED
+    assert key_states(moto_endpoint, current) == DISABLED and key_states(moto_endpoint, following) == DISABLED
     assert "us-east-1 (next)" in out and "GUARD OVERRIDDEN" in out
 
 
@@ -138,8 +139,8 @@ def test_restore_enables_the_current_generation_only_and_says_the_next_stays_dis
     document = json.loads(capsys.readouterr().out)
 
     assert code == ExitCode.AS_DECLARED
-    assert states(moto_endpoint, current) == ENABLED
-    assert states(moto_endpoint, following) == DISABLED  # never by break-glass: the reviewed change enables it
+    assert key_states(moto_endpoint, current) == ENABLED
+    assert key_states(moto_endpoint, following) == DISABLED  # never by break-glass: the reviewed change enables it
     assert {(row["generation"], row["action"]) for row in document["regions"]} == {("current", "enabled")}
     assert any("generation 2 (next) stays disabled in us-east-1, us-west-2" in m for m in document["messages"])
 
@@ -160,7 +161,7 @@ def test_revoke_refuses_when_the_unrecorded_next_keys_alias_is_gone_but_its_key_
     said = " ".join(captured.err.split())  # the text wraps within 100 columns
     assert f"us-west-2: no key behind alias/atlassian-cmk/{STACK}/next, but {hidden.arn} carries" in said
     assert "nothing to disable there" not in captured.out
-    assert states(moto_endpoint, current) == ENABLED and states(moto_endpoint, following) == ENABLED
+    assert key_states(moto_endpoint, current) == ENABLED and key_states(moto_endpoint, following) == ENABLED
 
 
 def test_revoke_while_preparing_before_the_next_keys_exist_disables_the_current_ones(
@@ -178,7 +179,7 @@ def test_revoke_while_preparing_before_the_next_keys_exist_disables_the_current_
     assert code == ExitCode.AS_DECLARED, out
     said = " ".join(out.split())  # the text wraps within 100 columns
     assert f"no key behind alias/atlassian-cmk/{STACK}/next in us-east-1, us-west-2; nothing to disable there" in said
-    assert states(moto_endpoint, current) == DISABLED
+    assert key_states(moto_endpoint, current) == DISABLED
 
 
 @pytest.mark.parametrize("record_next", [False, True], ids=["/next moved before recording", "foreign nextKeys"])
@@ -216,8 +217,8 @@ def test_revoke_with_a_foreign_next_key_says_what_to_fix_not_run_again(
             "the program's next key (`pulumi stack output nextKeyArns`): `aws kms update-alias --alias-name "
             f"alias/atlassian-cmk/{STACK}/next --target-key-id <the program's next key ID> --region us-east-1`"
         ) in said
-    assert states(moto_endpoint, current) == DISABLED  # the keys cmkctl may act on were disabled
-    assert states(moto_endpoint, following)["us-west-2"] == "Disabled"
+    assert key_states(moto_endpoint, current) == DISABLED  # the keys cmkctl may act on were disabled
+    assert key_states(moto_endpoint, following)["us-west-2"] == "Disabled"
 
 
 def _run(project: Path, endpoint: str, *argv: str) -> int:
@@ -236,7 +237,7 @@ def test_a_restore_closes_the_incident_on_the_next_keys_so_a_new_revoke_records_
     assert _run(project, moto_endpoint, "revoke", "--reason", "Old incident A", "--ticket", "OLD-A") == 0
     old_id = tags(moto_endpoint, current[0])[TAG_REVOCATION_ID]
     assert _run(project, moto_endpoint, "restore", "--ticket", "OLD-A") == 0
-    assert states(moto_endpoint, current) == ENABLED and states(moto_endpoint, following) == DISABLED
+    assert key_states(moto_endpoint, current) == ENABLED and key_states(moto_endpoint, following) == DISABLED
     for key in following:
         closed = tags(moto_endpoint, key)
         assert closed[TAG_REVOCATION_ID] == old_id and closed[TAG_RESTORED_AT] and closed[TAG_RESTORE_TICKET] == "OLD-A"
@@ -279,7 +280,7 @@ def test_a_restore_rerun_closes_an_incident_an_earlier_restore_left_open_on_the_
     for key in following:
         closed = tags(moto_endpoint, key)
         assert (closed[TAG_RESTORED_AT], closed[TAG_RESTORE_TICKET]) == (restored_at, "OLD-A")
-    assert states(moto_endpoint, following) == DISABLED
+    assert key_states(moto_endpoint, following) == DISABLED
 
 
 def test_status_names_two_revocation_records_across_generations_exit_9(
@@ -324,5 +325,5 @@ def test_every_write_of_revoke_restore_and_revoke_again_on_two_generations_is_al
         assert main(again, runtime=rt) == ExitCode.AS_DECLARED
 
     assert denied == []
-    assert states(moto_endpoint, current) == DISABLED and states(moto_endpoint, following) == DISABLED
+    assert key_states(moto_endpoint, current) == DISABLED and key_states(moto_endpoint, following) == DISABLED
     assert {tags(moto_endpoint, key)[TAG_REVOCATION_TICKET] for key in (*current, *following)} == {"SEC-2"}

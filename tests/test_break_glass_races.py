@@ -244,6 +244,28 @@ def test_a_revoke_whose_trace_lands_after_the_restore_ended_disables_again_at_it
     assert west.get(TAG_REVOCATION_TICKET) == "SEC-B" and not west.get(TAG_RESTORED_AT), west
 
 
+def revoke_while_another_is_held(
+    project: Path, endpoint: str, capsys: pytest.CaptureFixture[str], held: str
+) -> tuple[dict[str, int], str, str, str]:
+    """Revoke B (SEC-B) starts with its `held` requests held at its proxy; revoke A (SEC-A) runs to its end;
+    then B is released. Returns both exit codes, what A printed, A's revocation id as A left it in us-east-1,
+    and what B printed."""
+    codes: dict[str, int] = {}
+    with fault_proxy(endpoint) as proxy_b:
+        proxy_b.hold(held, forward=True)
+        operator_b = threading.Thread(
+            target=lambda: codes.setdefault("B", revoke(project, slow_runtime(proxy_b.url), ticket="SEC-B"))
+        )
+        operator_b.start()
+        assert proxy_b.holding.wait(timeout=60)
+        codes["A"] = revoke(project, slow_runtime(endpoint), ticket="SEC-A")
+        a_out = unwrap(capsys.readouterr().out)
+        a_id = live(endpoint, "us-east-1").tags[TAG_REVOCATION_ID]
+        proxy_b.release.set()
+        operator_b.join(timeout=60)
+    return codes, a_out, a_id, unwrap(capsys.readouterr().out)
+
+
 # ----------------------------------------------------------------------------- revoke and revoke at once
 
 
@@ -463,21 +485,7 @@ def test_with_two_generations_a_revoke_reads_the_keys_after_cloudtrail_so_it_nev
     its end: B reads the keys only after CloudTrail, finds A's open record on every key of both
     generations, writes none of its own, and says A's revocation stands."""
     project, current, following = two_generations(tmp_path, moto_endpoint, "preparing")
-    codes: dict[str, int] = {}
-    with fault_proxy(moto_endpoint) as proxy_b:
-        proxy_b.hold("LookupEvents", forward=True)
-        operator_b = threading.Thread(
-            target=lambda: codes.setdefault("B", revoke(project, slow_runtime(proxy_b.url), ticket="SEC-B"))
-        )
-        operator_b.start()
-        assert proxy_b.holding.wait(timeout=60)
-        codes["A"] = revoke(project, slow_runtime(moto_endpoint), ticket="SEC-A")
-        a_out = unwrap(capsys.readouterr().out)
-        a_id = live(moto_endpoint, "us-east-1").tags[TAG_REVOCATION_ID]
-        proxy_b.release.set()
-        operator_b.join(timeout=60)
-
-    b_out = unwrap(capsys.readouterr().out)
+    codes, a_out, a_id, b_out = revoke_while_another_is_held(project, moto_endpoint, capsys, "LookupEvents")
     assert codes == {"A": ExitCode.AS_DECLARED, "B": ExitCode.AS_DECLARED}, b_out
     assert f"+    id: {a_id}" in a_out
     for key in (*current, *following):
@@ -509,20 +517,7 @@ def test_a_revoke_that_ended_keeps_the_id_it_printed_when_a_slower_revoke_record
     id the keys carry at the end (or one run exits non-zero saying which id stands)."""
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
-    codes: dict[str, int] = {}
-    with fault_proxy(moto_endpoint) as proxy_b:
-        proxy_b.hold("DisableKey", forward=True)
-        operator_b = threading.Thread(
-            target=lambda: codes.setdefault("B", revoke(project, slow_runtime(proxy_b.url), ticket="SEC-B"))
-        )
-        operator_b.start()
-        assert proxy_b.holding.wait(timeout=60)
-        codes["A"] = revoke(project, runtime(moto_endpoint), ticket="SEC-A")
-        a_out = unwrap(capsys.readouterr().out)
-        a_id = live(moto_endpoint, "us-east-1").tags[TAG_REVOCATION_ID]
-        proxy_b.release.set()
-        operator_b.join(timeout=60)
-    b_out = unwrap(capsys.readouterr().out)
+    codes, a_out, a_id, b_out = revoke_while_another_is_held(project, moto_endpoint, capsys, "DisableKey")
 
     assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled")
     assert f"+    id: {a_id}" in a_out

@@ -27,7 +27,7 @@ from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_STACK
 from rehearsal.policy_pack_client import describe
 from rehearsal.pull_request import load_policy_config, rehearse_pull_request
 from tests.support.aws import aws_env
-from tests.support.cmkctl import REGIONS, STACK, kms, two_generations, unwrap
+from tests.support.cmkctl import REGIONS, STACK, key_states, kms, two_generations, unwrap
 from tests.test_break_glass_generations import quiet_cloudtrail
 from tests.test_evidence_protection import APPLY, composed, without
 from tests.test_policy_live_state import REENCRYPTION
@@ -49,15 +49,6 @@ def strip(endpoint: str, key: ProvisionedKey) -> None:
     for sid in EVIDENCE_SIDS:
         document = without(document, sid)
     client.put_key_policy(KeyId=key.key_id, PolicyName="default", Policy=json.dumps(document))
-
-
-def key_states(endpoint: str, keys: list[ProvisionedKey]) -> dict[str, str]:
-    found = {}
-    for key in keys:
-        reading = read_key(kms(endpoint, key.region), key.region, key.key_id)
-        assert reading.key is not None
-        found[key.region] = reading.key.key_state
-    return found
 
 
 def guard_override(endpoint: str, key: ProvisionedKey) -> str | None:

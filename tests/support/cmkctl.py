@@ -84,6 +84,16 @@ def two_generations(
     return project, current, following
 
 
+def key_states(endpoint: str, keys: list[ProvisionedKey]) -> dict[str, str]:
+    """Region -> KeyState of `keys` (one generation), read from the emulator by key ID."""
+    found = {}
+    for key in keys:
+        reading = read_key(kms(endpoint, key.region), key.region, key.key_id)
+        assert reading.key is not None
+        found[key.region] = reading.key.key_state
+    return found
+
+
 def live(endpoint: str, region: str) -> LiveKey:
     """The key behind the stack's alias in `region`, read back from the emulator."""
     reading = read_key(kms(endpoint, region), region, alias_name(STACK))
