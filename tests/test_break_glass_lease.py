@@ -32,7 +32,7 @@ from atlassian_cmk.naming import (
 )
 from atlassian_cmk.stack_file import load_stack_config
 from tests.support.cmkctl import REGIONS, STACK, kms, live, provision, runtime, stack_dir, unwrap
-from tests.support.faults import fast_client_factory, fault_proxy
+from tests.support.faults import Call, fast_client_factory, fault_proxy
 
 MOTO_CALLER = "arn:aws:sts::123456789012:user/moto"
 ALICE = "arn:aws:sts::123456789012:assumed-role/cmk-break-glass/alice"
@@ -142,6 +142,17 @@ def test_a_revoke_started_during_a_slow_restore_takes_over_and_ends_disabled_eve
 
         proxy_b.hold("TagResource", region="us-west-2", forward=True)  # B's lease write there, its first write
         east_disabled = proxy_b.watch("us-east-1", "DisableKey")
+        # B's final check reads us-west-2 (its second DescribeKey there: B sends no DisableKey where its first
+        # read found the key Disabled) before A's own yield disables it (A meets B's trace at its final check):
+        # which of the two disables us-west-2 again is otherwise a matter of timing (B's chain reads each key
+        # again before its record, kms_actions._reread_before_record, so its final check comes a round later).
+        west_checked = proxy_b.watch("us-west-2", "DescribeKey", count=2)
+
+        def after_b_checked_west(call: Call, _: bytes) -> None:
+            if (call.region, call.operation) == ("us-west-2", "DisableKey"):
+                west_checked.wait(timeout=60)
+
+        proxy_a.observe = after_b_checked_west
         slow_b = dataclasses.replace(
             runtime(proxy_b.url), client_factory=fast_client_factory(proxy_b.url, read_timeout=60)
         )

@@ -398,11 +398,45 @@ def test_a_key_enabled_through_the_reviewed_path_keeps_its_write_once_record_and
         assert (tags[TAG_REVOCATION_TICKET], tags[TAG_REVOCATION_ID]) == ("OLD-A", old_id)
 
 
+@pytest.mark.parametrize("attempts", [1, 3])
+def test_a_revoke_that_cannot_read_a_key_again_before_its_record_writes_no_record_planned_on_its_first_read(
+    tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], attempts: int
+) -> None:
+    """Issue 12: a revoke plans its record on the key read again after DisableKey (another revoke may have
+    recorded since its first read). When that read is refused, no record is written from the first read:
+    with one attempt the region is `record-missing` (exit 9: the key IS disabled, the record is not); with
+    retries the next attempt reads the key, sends no second DisableKey, and writes the record with the
+    time this run disabled it (the same id as the other region)."""
+    project = stack_dir(tmp_path)
+    provision(project, moto_endpoint)
+    with fault_proxy(moto_endpoint) as proxy:
+        # The first read's ListResourceTags answers; the read before the record is refused (once).
+        proxy.fail("us-west-2", 1, {"ListResourceTags"}, status=400, error_type="ThrottlingException", after=1)
+        code = revoke(project, runtime(proxy.url, attempts=attempts), "--yes")
+        west = [c.operation for c in proxy.calls if c.region == "us-west-2"]
+
+    out = unwrap(capsys.readouterr().out)
+    assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled")
+    assert west.count("DisableKey") == 1, west
+    east, west_tags = live(moto_endpoint, "us-east-1").tags, live(moto_endpoint, "us-west-2").tags
+    if attempts == 1:
+        assert code == ExitCode.RECORD_NOT_WRITTEN, out
+        missing = "access revoked in us-west-2; record not written: the key could not be read again before its record"
+        assert missing in out
+        assert "ThrottlingException" in out
+        assert TAG_REVOCATION_ID not in west_tags, west_tags
+    else:
+        assert code == ExitCode.AS_DECLARED, out
+        assert west_tags[TAG_REVOCATION_ID] == east[TAG_REVOCATION_ID]
+        assert west_tags[TAG_REVOKED_AT] == east[TAG_REVOKED_AT]
+
+
 @pytest.mark.parametrize(
     ("action", "earlier_reads", "state"),
-    # The us-west-2 DescribeKeys before the final check: revoke's first read and its chain's read-back; restore's
-    # first read, its lease's read-back and its chain's read-back (kms_actions.settle is the next one).
-    [("revoke", 2, "Disabled"), ("restore", 3, "Enabled")],
+    # The us-west-2 DescribeKeys before the final check: revoke's first read, its chain's read of the key before
+    # the record (kms_actions._reread_before_record) and its read-back; restore's first read, its lease's
+    # read-back and its chain's read-back (kms_actions.settle is the next one).
+    [("revoke", 3, "Disabled"), ("restore", 3, "Enabled")],
 )
 def test_a_final_check_that_cannot_read_a_key_is_unverified_never_the_earlier_read_back(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], action: str, earlier_reads: int, state: str

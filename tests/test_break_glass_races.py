@@ -10,6 +10,7 @@ operators at once"): revocation never waits; restore yields; one revocation reco
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -287,19 +288,26 @@ def two_revokes(
     deny_alignment: bool = False,
 ) -> TwoRevokes:
     """Revoke B reads every key, then its DisableKeys are held. Revoke A reads (no record anywhere yet),
-    disables and records us-east-1 and reads it back; its us-west-2 DisableKey is held. B is released and
-    ends: its record overwrites A's in us-east-1 (tags are last-writer-wins, and the write-once Deny keys
-    on aws:ResourceTag, which lags) and lands in us-west-2. A is released: its record lands last in
-    us-west-2, so the realm carries A's id in one region and B's in the other when A's final check reads.
-    `b_earliest`: B's revoked-at is 2 s before A's (else after). `deny_alignment`: A's third TagResource
-    in each region (after its lease and its record) is refused AccessDenied, as AWS answers once the
-    write-once Deny on the record already there is in effect."""
+    disables and records us-east-1 and reads it back; its us-west-2 DisableKey is held. B is released: it
+    reads each key again after its DisableKey (`kms_actions._reread_before_record`), so it keeps A's record
+    in us-east-1 and writes its own in us-west-2, where A has not recorded yet. B's final check finds the
+    mix (A's id in one region, B's in the other) and writes the earliest record over the other one
+    (`kms_actions.settle`); B ends. A is released: it reads us-west-2 again after its DisableKey, keeps the
+    record it finds there, and its final check reads one record everywhere.
+    (Before that re-read, B overwrote A's record in us-east-1 and A's final check aligned the mix.)
+    `b_earliest`: B's revoked-at is 2 s before A's (else after). `deny_alignment`: each run's alignment
+    write in us-east-1 (A's third TagResource there, after its lease and its record; B's second, after its
+    lease) is refused AccessDenied, as AWS answers once the write-once Deny on the record already there is
+    in effect."""
     start = datetime.now(UTC).replace(microsecond=0)
     first, later = start, start + timedelta(seconds=2)
     now_a, now_b = (later, first) if b_earliest else (first, later)
     codes: dict[str, int] = {}
     with fault_proxy(endpoint) as proxy_a, fault_proxy(endpoint) as proxy_b:
         proxy_b.hold("DisableKey", forward=True)
+        if deny_alignment:
+            # B's second: in us-east-1 B keeps A's record, which already blanked the lease B wrote before it.
+            proxy_b.fail("us-east-1", 1, {"TagResource"}, status=400, error_type="AccessDeniedException", after=1)
         run_b = dataclasses.replace(slow_runtime(proxy_b.url), now=lambda: now_b)
         operator_b = threading.Thread(
             target=lambda: codes.setdefault("B", revoke(project, run_b, ticket="SEC-B", reason="Leaked token"))
@@ -309,9 +317,9 @@ def two_revokes(
 
         proxy_a.hold("DisableKey", region="us-west-2", forward=True)
         if deny_alignment:
-            for region in REGIONS:
-                proxy_a.fail(region, 1, {"TagResource"}, status=400, error_type="AccessDeniedException", after=2)
-        east_read_back = proxy_a.watch("us-east-1", "ListResourceTags", count=2)  # the first read, the read-back
+            proxy_a.fail("us-east-1", 1, {"TagResource"}, status=400, error_type="AccessDeniedException", after=2)
+        # The first read, the read before the record, the read-back.
+        east_read_back = proxy_a.watch("us-east-1", "ListResourceTags", count=3)
         run_a = dataclasses.replace(slow_runtime(proxy_a.url), now=lambda: now_a)
         operator_a = threading.Thread(target=lambda: codes.setdefault("A", revoke(project, run_a, ticket="SEC-A")))
         operator_a.start()
@@ -331,58 +339,63 @@ def two_revokes(
 def test_two_revokes_at_once_end_with_one_record_the_earliest_in_every_region(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str], earliest: str
 ) -> None:
-    """`two_revokes` leaves A's id in one region and B's in the other; A's final check finds the mix and
-    writes the earliest record (by revoked-at) over the other: one revocation id everywhere, both exit 0.
-    When B's record is the earliest, A says B's revocation stands and A's reason/ticket were not
-    recorded; when A's is, A says which region it aligned (B, already finished, said its own)."""
+    """`two_revokes` leaves A's id in us-east-1 and B's in us-west-2 when B's final check reads; B writes the
+    earliest record (by revoked-at) over the other: one revocation id everywhere, both exit 0, and A (which
+    reads each key again before its record) keeps it. The run whose record did not stand says ANOTHER
+    REVOCATION STANDS with that id and that its reason/ticket were not recorded; B says which region it
+    aligned; each prints the id the keys carry at the end."""
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
 
     race = two_revokes(project, moto_endpoint, capsys, b_earliest=earliest == "finished-first")
 
-    a_out, a_id = race.a_out, race.a_id
-    assert race.codes == {"A": ExitCode.AS_DECLARED, "B": ExitCode.AS_DECLARED}, a_out
+    a_out, a_id, b_out = race.a_out, race.a_id, race.b_out
+    assert race.codes == {"A": ExitCode.AS_DECLARED, "B": ExitCode.AS_DECLARED}, (a_out, b_out)
     assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled")
-    b_id = race.b_ids["us-east-1"]
-    assert race.b_ids == dict.fromkeys(REGIONS, b_id) and b_id != a_id  # B overwrote A's first record
+    aligned = re.search(
+        r"record aligned: (\S+) \(another revoke at the same time\) replaced by (\S+), the earliest", b_out
+    )
+    assert aligned is not None, b_out
+    b_id = next(found for found in aligned.groups() if found != a_id)  # B's own record, in us-west-2 until aligned
     winner, ticket = (b_id, "SEC-B") if earliest == "finished-first" else (a_id, "SEC-A")
+    assert aligned.groups() == ((a_id, b_id) if winner == b_id else (b_id, a_id)), b_out
+    assert race.b_ids == dict.fromkeys(REGIONS, winner)  # B's alignment, before A went on
     assert tag(moto_endpoint, TAG_REVOCATION_ID) == dict.fromkeys(REGIONS, winner)
     assert tag(moto_endpoint, TAG_REVOCATION_TICKET) == dict.fromkeys(REGIONS, ticket)
     assert tag(moto_endpoint, TAG_LEASE) == dict.fromkeys(REGIONS, "")
-    assert "RECORDS DIFFER" not in a_out
-    assert f"+    id: {b_id}" in race.b_out and "ANOTHER REVOCATION STANDS" not in race.b_out
-    if earliest == "finished-first":
-        assert f"record aligned: {a_id} (another revoke at the same time) replaced by {b_id}, the earliest" in a_out
-        assert f"ANOTHER REVOCATION STANDS: {b_id} (revoked by " in a_out and "under SEC-B at" in a_out
-        assert "this run's reason and ticket SEC-A were NOT recorded" in a_out
-        assert f"+    id: {b_id}" in a_out  # the config change A prints names the revocation that stands
-    else:
-        assert f"record aligned: {b_id} (another revoke at the same time) replaced by {a_id}, the earliest" in a_out
-        assert "ANOTHER REVOCATION STANDS" not in a_out
-        assert f"+    id: {a_id}" in a_out
+    assert "RECORDS DIFFER" not in a_out + b_out
+    assert "record aligned" not in a_out  # A read us-west-2 again before its record: no mix left to align
+    loser_out, loser_ticket, winner_out = (a_out, "SEC-A", b_out) if winner == b_id else (b_out, "SEC-B", a_out)
+    assert f"ANOTHER REVOCATION STANDS: {winner} (revoked by " in loser_out and f"under {ticket} at" in loser_out
+    assert f"this run's reason and ticket {loser_ticket} were NOT recorded" in loser_out
+    assert "ANOTHER REVOCATION STANDS" not in winner_out
+    for out in (a_out, b_out):
+        assert f"+    id: {winner}" in out  # each run's config change names the revocation the keys carry
 
 
 def test_two_revokes_whose_records_cannot_be_aligned_exit_9_naming_the_regions(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The same race, with the write-once Deny already in effect when A aligns (AccessDenied): both keys
-    stay disabled, the two ids stay, and A says so (RECORDS DIFFER, exit 9) with no config change that
-    names one revocation for the realm."""
+    """The same race, with the write-once Deny already in effect when B aligns, and when A does (AccessDenied):
+    every key stays disabled, the two ids stay (A's in us-east-1, B's in us-west-2), and each run says so
+    (RECORDS DIFFER, exit 9) with a config change naming the realm's record, the earliest (B's)."""
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
 
     race = two_revokes(project, moto_endpoint, capsys, b_earliest=True, deny_alignment=True)
 
-    a_out, b_id = race.a_out, race.b_ids["us-east-1"]
-    assert race.codes == {"A": ExitCode.RECORD_NOT_WRITTEN, "B": ExitCode.AS_DECLARED}, a_out
+    b_id = race.b_ids["us-west-2"]
+    assert race.codes == {"A": ExitCode.RECORD_NOT_WRITTEN, "B": ExitCode.RECORD_NOT_WRITTEN}, race.a_out
     assert states(moto_endpoint) == dict.fromkeys(REGIONS, "Disabled")
-    assert tag(moto_endpoint, TAG_REVOCATION_ID) == {"us-east-1": b_id, "us-west-2": race.a_id}
-    assert f"record {race.a_id} not aligned to {b_id}: " in a_out and "AccessDeniedException" in a_out
-    assert (
-        f"RECORDS DIFFER: another revocation ran at the same time; the realm's record is the earliest, {b_id}, but "
-        f"another stands in us-west-2: writing {b_id} there was refused" in a_out
-    )
-    assert f"+    id: {b_id}" in a_out and "+    ticket: SEC-B" in a_out  # the stack file names the realm's record
+    assert race.b_ids == {"us-east-1": race.a_id, "us-west-2": b_id} and b_id != race.a_id
+    assert tag(moto_endpoint, TAG_REVOCATION_ID) == race.b_ids
+    for out in (race.a_out, race.b_out):
+        assert f"record {race.a_id} not aligned to {b_id}: " in out and "AccessDeniedException" in out
+        assert (
+            f"RECORDS DIFFER: another revocation ran at the same time; the realm's record is the earliest, {b_id}, "
+            f"but another stands in us-east-1: writing {b_id} there was refused" in out
+        )
+        assert f"+    id: {b_id}" in out and "+    ticket: SEC-B" in out  # the stack file names the realm's record
 
 
 # ----------------------------------------------------------------------------- restore and restore at once
@@ -498,23 +511,19 @@ def test_with_two_generations_a_revoke_reads_the_keys_after_cloudtrail_so_it_nev
     assert f"+    id: {a_id}" in b_out  # B's config change names the revocation that stands, as A's did
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (bench_races revoke/revoke, seed 12345 trial 1): a revoke's record write uses its first read "
-    "and overwrites another revoke's record after that revoke's final check; no fix here (see the docstring)",
-)
 def test_a_revoke_that_ended_keeps_the_id_it_printed_when_a_slower_revoke_records_after_it(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Found by bench/bench_races.py (revoke/revoke, 1 generation, seed 12345, trial 1; "claimed id !=
     keys' id"). Revoke B reads the keys (Enabled, no record) and its DisableKeys are held. Revoke A runs to
     its end: disables, records its id, its final check reads its own record, exit 0 printing `id: <A>`.
-    B is released: its record tags come from its first read (no record), so they overwrite A's in every
-    region (moto enforces no key policy; on AWS the write-once Deny keys on aws:ResourceTag, which may lag
-    the tags by minutes, AWS KMS Developer Guide "Use tags to control access to KMS keys"). B's final check
-    reads its own id everywhere: exit 0 printing `id: <B>`. Both exit 0; the keys carry B's id only, so
-    A's operator commits an id that is on no key. What should hold: every revoke that exits 0 printed the
-    id the keys carry at the end (or one run exits non-zero saying which id stands)."""
+    B is released. Before: its record tags came from its first read (no record), so they overwrote A's in
+    every region (moto enforces no key policy; on AWS the write-once Deny keys on aws:ResourceTag, which
+    may lag the tags by minutes, AWS KMS Developer Guide "Use tags to control access to KMS keys"), B
+    printed `id: <B>`, and A's operator committed an id that was on no key. Now B reads each key again
+    after its DisableKey and before its record (`kms_actions._reread_before_record`): A's open record is
+    kept, and B says ANOTHER REVOCATION STANDS naming A's id. What holds: every revoke that exits 0
+    printed the id the keys carry at the end."""
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
     codes, a_out, a_id, b_out = revoke_while_another_is_held(project, moto_endpoint, capsys, "DisableKey")
@@ -526,6 +535,9 @@ def test_a_revoke_that_ended_keeps_the_id_it_printed_when_a_slower_revoke_record
         if codes[name] == ExitCode.AS_DECLARED:
             claimed = {line.split("id:", 1)[1].strip() for line in out.splitlines() if line.startswith("+    id:")}
             assert claimed == set(ids.values()), (name, claimed, ids, out)
+    assert ids == dict.fromkeys(REGIONS, a_id), (ids, b_out)  # A's record stands in every region
+    assert f"ANOTHER REVOCATION STANDS: {a_id} (revoked by " in b_out  # B read the key again before its record
+    assert "this run's reason and ticket SEC-B were NOT recorded" in b_out
 
 
 def test_a_restore_whose_first_read_of_a_region_failed_never_rewrites_the_revocation_as_one_it_met(

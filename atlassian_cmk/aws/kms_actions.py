@@ -133,7 +133,9 @@ def _converge_region(
     The read-back decides, never the answer to DisableKey/EnableKey: AWS may have processed a request
     whose answer was a 500 or never arrived (a read timeout), or refused one it had already applied.
     The record is written only once AWS accepted the state change (its success answer) or a read-back
-    shows it after an error answer; one read-back then verifies state and record, and a record that cannot be written
+    shows it after an error answer, and a revoke's record is planned on the key's tags as read after that
+    (`_reread_before_record`: another revoke may have recorded meanwhile); one read-back then verifies
+    state and record, and a record that cannot be written
     (AccessDenied, the 50-tag limit) leaves the region `record-missing`, not failed: the key IS in
     the wanted state, and the report must say so.
     """
@@ -202,8 +204,9 @@ def _converge_region(
                 except Exception as error:  # noqa: BLE001 - the read-back decides whether it took effect
                     answer = describe_error(error)
                 if answer is None:
-                    # AWS accepted the change: the record follows at once and ONE read-back verifies state
-                    # and record together (a round trip saved on the emergency's critical path).
+                    # AWS accepted the change: the record follows (a revoke's after reading the tags again,
+                    # below) and ONE read-back verifies state and record together (a round trip saved on the
+                    # emergency's critical path).
                     key = dataclasses.replace(key, key_state="Enabled" if enable else "Disabled")
                     verified = False
                 else:
@@ -211,6 +214,10 @@ def _converge_region(
                     # the read-back decides, before any record is written.
                     key = _read_state(kms, region, key.key_id, enable, policy, answer, operation)
                 changed = True
+                if not enable and answer is None:
+                    # A revoke's record is planned on the tags as they are now (`_read_state` just read them
+                    # after an error answer): another revoke may have recorded since this run's first read.
+                    key = _reread_before_record(kms, region, key)
             tags = plan_tags(key, changed)
             if tags.empty:
                 if not verified:
@@ -258,6 +265,27 @@ def with_attempts(reason: str, attempts: int) -> str:
         return f"{reason} (after {attempts} attempts)"
     rest = reason[: retried.start()] + reason[retried.end() :]
     return f"{rest} (after {attempts} attempts of up to {retried.group(1)} requests each)"
+
+
+def _reread_before_record(kms: Any, region: str, disabled: LiveKey) -> LiveKey:
+    """The key as read now, in the state AWS just accepted (Disabled), for a revoke's record (issue 12).
+
+    The record must be planned on the tags as they are when it is written, not at the run's first read:
+    another revoke of the same moment may have written its record since (its DisableKey was not held),
+    and a TagResource planned on the first read would overwrite that open record in every region, so
+    the id the other run printed at its end would be on no key. The key policy's write-once Deny on an
+    open record (`evidence.key_policy_evidence_statements`) keys on `aws:ResourceTag`, which "might take
+    up to five minutes" to affect authorization (AWS KMS Developer Guide, "Use tags to control access to
+    KMS keys"), so AWS does not refuse that overwrite in time. Planned on this reading, the other record
+    is kept (`record_plan.revocation_tags` never rewrites an open record) and `settle` names it.
+
+    The state stays the one AWS accepted: KMS is eventually consistent, so DescribeKey may still say
+    Enabled; the read-back after the record verifies the state. A key that cannot be read again fails
+    the attempt (retried: the retry reads the key anyway), never a record planned on old tags."""
+    reading = read_key(kms, region, disabled.key_id)
+    if reading.key is None:
+        raise _RegionFailure(f"the key could not be read again before its record: {reading.error or 'no key found'}")
+    return dataclasses.replace(reading.key, key_state=disabled.key_state)
 
 
 def _overtaken(region: str, key: LiveKey, enable: bool, attempt: int) -> RegionChange:
