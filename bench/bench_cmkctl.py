@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,6 +35,7 @@ from atlassian_cmk.aws.kms_reads import ClientFactory, client_config  # noqa: E4
 from atlassian_cmk.aws.provision import create_key_pair  # noqa: E402
 from atlassian_cmk.cli.main import Runtime, main  # noqa: E402
 from atlassian_cmk.stack_file import load_stack_config  # noqa: E402
+from rehearsal.emulator import moto_server  # noqa: E402
 
 LATENCY_S = 0.05
 STACK = "prod"
@@ -116,16 +116,13 @@ def main_bench() -> None:
     os.environ.update(
         {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
     )
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    print(
-        f"cmkctl benchmark: {LATENCY_S * 1000:.0f} ms injected before every AWS request; median of {ROUNDS} runs "
-        f"(moto on {endpoint})"
-    )
-    print(f"{'realm':<6} {'command':<8} {'concurrent':>11} {'sequential':>11} {'ratio':>6}  requests per region")
-    try:
+    # The emulator (moto plus CloudTrail's event history: restore and status read LookupEvents).
+    with moto_server() as endpoint:
+        print(
+            f"cmkctl benchmark: {LATENCY_S * 1000:.0f} ms injected before every AWS request; median of {ROUNDS} runs "
+            f"(the emulator on {endpoint})"
+        )
+        print(f"{'realm':<6} {'command':<8} {'concurrent':>11} {'sequential':>11} {'ratio':>6}  requests per region")
         with tempfile.TemporaryDirectory() as temp:
             for realm in ("au", "us"):
                 project = stack_project(Path(temp), realm)
@@ -147,8 +144,6 @@ def main_bench() -> None:
                     spread = ", ".join(f"{region} {count}" for region, count in sorted(per_region.items()))
                     figures = f"{fast * 1000:>9.0f}ms {slow * 1000:>9.0f}ms {fast / slow:>6.2f}"
                     print(f"{realm:<6} {name:<8} {figures}  {spread}")
-    finally:
-        server.stop()
     print(
         "ratio = concurrent / sequential wall time. Requests per region include GetCallerIdentity in the first "
         "region (revoke, restore), sent alongside the reads, and revoke's one-request re-read of the records."
