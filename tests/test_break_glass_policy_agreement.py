@@ -19,17 +19,11 @@ from typing import Any
 import pytest
 
 from atlassian_cmk.cli.main import Runtime, main
-from atlassian_cmk.composed_policy import composed_key_policy
 from atlassian_cmk.exit_codes import ExitCode
-from atlassian_cmk.iam_policy import Request, effective_kms_decision, parse_policy
-from atlassian_cmk.iam_roles import role_policy, role_scope
 from atlassian_cmk.naming import TAG_GUARD_OVERRIDE, TAG_LEASE, TAG_RESTORED_AT, TAG_REVOCATION_ID
-from atlassian_cmk.stack_file import load_stack_config
-from tests.support.cmkctl import REGIONS, STACK, kms, live, provision, runtime, stack_dir
+from tests.support.cmkctl import REGIONS, kms, live, provision, runtime, stack_dir
 from tests.support.faults import Call, FaultProxy, fault_proxy
-
-ACCOUNT = "123456789012"  # moto's account
-BREAK_GLASS = f"arn:aws:iam::{ACCOUNT}:role/cmk-break-glass"
+from tests.support.key_policy_proxy import break_glass_policies
 
 
 @dataclass(frozen=True)
@@ -61,17 +55,6 @@ def _recorder(endpoint: str, proxy: FaultProxy, sent: list[Sent]) -> None:
             sent.append(Sent(call, body, key_arn, tags))
 
     proxy.observe = observe
-
-
-def _context(sent: Sent) -> dict[str, Any]:
-    context: dict[str, Any] = {f"aws:ResourceTag/{k}": v for k, v in sent.tags.items()}
-    if sent.call.operation == "TagResource":
-        request_tags = {t["TagKey"]: t["TagValue"] for t in sent.body["Tags"]}
-        context.update({f"aws:RequestTag/{k}": v for k, v in request_tags.items()})
-        context["aws:TagKeys"] = list(request_tags)
-    if sent.call.operation == "UntagResource":
-        context["aws:TagKeys"] = list(sent.body["TagKeys"])
-    return context
 
 
 def _revoke(project: Path, rt: Runtime, ticket: str, *extra: str) -> int:
@@ -115,16 +98,10 @@ def test_every_kms_request_of_revoke_and_restore_is_allowed_for_the_break_glass_
         assert _revoke(project, rt, "SEC-2", *extra) == ExitCode.AS_DECLARED
         assert _restore(project, rt, "SEC-R2") == ExitCode.AS_DECLARED
 
-    config = load_stack_config(project, STACK)
-    key_policy = parse_policy(json.loads(composed_key_policy(config, account_id=ACCOUNT, partition="aws")))
-    identity = parse_policy(role_policy("break-glass", role_scope(config, STACK, ACCOUNT)))
+    policies = break_glass_policies(project)
     refused = []
     for request in sent:
-        decision = effective_kms_decision(
-            key_policy,
-            identity,
-            Request(BREAK_GLASS, f"kms:{request.call.operation}", request.key_arn, _context(request)),
-        )
+        decision = policies.decide(request.call.operation, request.key_arn, request.body, request.tags)
         if not decision.allowed:
             refused.append((request.call, request.body, request.tags, decision))
     assert refused == []
@@ -152,9 +129,7 @@ def test_the_evaluator_does_refuse_what_the_workflow_must_never_send(tmp_path: P
     """The agreement test above can fail: the same evaluation refuses an untag and a rewrite of an open record."""
     project = stack_dir(tmp_path)
     provision(project, moto_endpoint)
-    config = load_stack_config(project, STACK)
-    key_policy = parse_policy(json.loads(composed_key_policy(config, account_id=ACCOUNT, partition="aws")))
-    identity = parse_policy(role_policy("break-glass", role_scope(config, STACK, ACCOUNT)))
+    policies = break_glass_policies(project)
     key = live(moto_endpoint, "us-east-1")
     open_record = {**key.tags, TAG_REVOCATION_ID: "rev-20261129T100000Z-abcdef"}
     untag = Sent(Call("us-east-1", "kms", "UntagResource"), {"TagKeys": [TAG_RESTORED_AT]}, key.arn, open_record)
@@ -165,8 +140,5 @@ def test_the_evaluator_does_refuse_what_the_workflow_must_never_send(tmp_path: P
         open_record,
     )
     for request in (untag, rewrite):
-        action = f"kms:{request.call.operation}"
-        decision = effective_kms_decision(
-            key_policy, identity, Request(BREAK_GLASS, action, key.arn, _context(request))
-        )
+        decision = policies.decide(request.call.operation, key.arn, request.body, request.tags)
         assert not decision.allowed, request

@@ -16,18 +16,19 @@ case where the write-once Deny refuses the most.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from atlassian_cmk.composed_policy import composed_key_policy
-from atlassian_cmk.iam_policy import Request, effective_kms_decision, parse_policy
+from atlassian_cmk.iam_policy import Decision, Request, Statement, effective_kms_decision, parse_policy
 from atlassian_cmk.iam_roles import role_policy, role_scope
 from atlassian_cmk.stack_file import load_stack_config
+from rehearsal.program_run import ACCOUNT_ID
 from tests.support.cmkctl import STACK, kms
 from tests.support.faults import Call, FaultProxy, FaultRule
 
-ACCOUNT: Final = "123456789012"  # moto's account
-BREAK_GLASS: Final = f"arn:aws:iam::{ACCOUNT}:role/cmk-break-glass"
+BREAK_GLASS: Final = f"arn:aws:iam::{ACCOUNT_ID}:role/cmk-break-glass"
 JUDGED: Final = frozenset({"TagResource", "UntagResource", "DisableKey", "EnableKey"})
 
 
@@ -43,13 +44,35 @@ def request_context(operation: str, body: dict[str, Any], tags: dict[str, str]) 
     return context
 
 
+@dataclass(frozen=True)
+class BreakGlassPolicies:
+    """The project's composed key policy and the generated break-glass role, parsed once."""
+
+    key_policy: list[Statement]
+    identity: list[Statement]
+
+    def decide(self, operation: str, key_arn: str, body: dict[str, Any], tags: dict[str, str]) -> Decision:
+        """KMS's answer to the break-glass role's `operation` with `body` on the key carrying `tags`."""
+        context = request_context(operation, body, tags)
+        return effective_kms_decision(
+            self.key_policy, self.identity, Request(BREAK_GLASS, f"kms:{operation}", key_arn, context)
+        )
+
+
+def break_glass_policies(project: Path) -> BreakGlassPolicies:
+    """The policies KMS evaluates for the break-glass role on the project's stack (moto's account)."""
+    config = load_stack_config(project, STACK)
+    return BreakGlassPolicies(
+        parse_policy(json.loads(composed_key_policy(config, account_id=ACCOUNT_ID, partition="aws"))),
+        parse_policy(role_policy("break-glass", role_scope(config, STACK, ACCOUNT_ID))),
+    )
+
+
 def enforce_key_policy(proxy: FaultProxy, endpoint: str, project: Path) -> list[tuple[str, str, str]]:
     """Make `proxy` refuse the break-glass role's KMS writes the project's key policy denies.
 
     Returns the list the refusals are appended to: (region, operation, the denying statements)."""
-    config = load_stack_config(project, STACK)
-    key_policy = parse_policy(json.loads(composed_key_policy(config, account_id=ACCOUNT, partition="aws")))
-    identity = parse_policy(role_policy("break-glass", role_scope(config, STACK, ACCOUNT)))
+    policies = break_glass_policies(project)
     denied: list[tuple[str, str, str]] = []
 
     def observe(call: Call, raw: bytes) -> None:
@@ -59,10 +82,7 @@ def enforce_key_policy(proxy: FaultProxy, endpoint: str, project: Path) -> list[
         client = kms(endpoint, call.region)  # straight to the emulator: the key as KMS would judge it
         arn = client.describe_key(KeyId=body["KeyId"])["KeyMetadata"]["Arn"]
         tags = {t["TagKey"]: t["TagValue"] for t in client.list_resource_tags(KeyId=arn)["Tags"]}
-        context = request_context(call.operation, body, tags)
-        decision = effective_kms_decision(
-            key_policy, identity, Request(BREAK_GLASS, f"kms:{call.operation}", arn, context)
-        )
+        decision = policies.decide(call.operation, arn, body, tags)
         if decision.allowed:
             return
         denied.append((call.region, call.operation, ", ".join(decision.statements)))
