@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -107,6 +107,12 @@ def converge_keys(
     workers = policy.max_workers or max(1, len(deployed.readings))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return tuple(pool.map(run, deployed.readings))
+
+
+def tag_key(kms: Any, key_id: str, tags: Mapping[str, str]) -> None:
+    """One TagResource writing `tags` (key -> value; "" is how this project blanks a tag: never UntagResource,
+    which the key policy denies to break-glass on record tags)."""
+    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])
 
 
 class _RegionFailure(Exception):
@@ -225,12 +231,12 @@ def _converge_region(
                 return _done(region, changed, attempt, key)
             if tags.blocked is not None:
                 if tags.put:
-                    kms.tag_resource(KeyId=key.key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.put.items()])
+                    tag_key(kms, key.key_id, tags.put)
                 return _record_missing(kms, region, key, enable, changed, attempt, tags.blocked)
             try:
                 # Never UntagResource: the key policy denies it on record tags to all but the apply role.
                 if tags.put:
-                    kms.tag_resource(KeyId=key.key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.put.items()])
+                    tag_key(kms, key.key_id, tags.put)
             except Exception as error:  # noqa: BLE001 - reported with the true state, below
                 record_error = describe_error(error)
                 if _error_code(error) in RECORD_NOT_RETRYABLE or attempt == policy.attempts:
@@ -466,7 +472,7 @@ def _align_records(
         try:
             kms = client_factory("kms", change.region)
             put = replacement(key.tags, winner)
-            kms.tag_resource(KeyId=key.key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in put.items()])
+            tag_key(kms, key.key_id, put)
         except Exception as error:  # noqa: BLE001 - reported: the region keeps the other record
             detail = f"{change.detail}; record {replaced} not aligned to {winner_id}: {describe_error(error)}"
             return dataclasses.replace(change, detail=detail)

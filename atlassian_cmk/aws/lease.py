@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from atlassian_cmk.aws.kms_actions import RECORD_NOT_RETRYABLE, RetryPolicy
+from atlassian_cmk.aws.kms_actions import RECORD_NOT_RETRYABLE, RetryPolicy, tag_key
 from atlassian_cmk.aws.kms_reads import ClientFactory, describe_error, read_key
 from atlassian_cmk.lease import Lease, judge_lease, lease_tag, parse_lease, revoke_since
 from atlassian_cmk.live_keys import DeployedState, LiveKey
@@ -116,8 +116,7 @@ class LeaseRelease:
 
 
 def _tag(kms: Any, key_id: str, value: str, extra: dict[str, str] | None = None) -> None:
-    tags = {**lease_tag(value), **(extra or {})}
-    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])
+    tag_key(kms, key_id, {**lease_tag(value), **(extra or {})})
 
 
 def _lease_value(kms: Any, key_id: str) -> str | None:

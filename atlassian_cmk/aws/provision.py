@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from atlassian_cmk.aws.kms_actions import tag_key
 from atlassian_cmk.aws.kms_reads import ClientFactory, default_client_factory, describe_error
 from atlassian_cmk.composed_policy import composed_key_policy
 from atlassian_cmk.config import StackConfig
@@ -148,7 +149,7 @@ def apply_generations(
                 kms.untag_resource(KeyId=key.key_id, TagKeys=stale)
             different = {k: v for k, v in declared.items() if live.get(k) != v}
             if different:
-                kms.tag_resource(KeyId=key.key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in different.items()])
+                tag_key(kms, key.key_id, different)
             if stale or different:
                 changes.append(f"{key.region} {generation.label}: tags {', '.join(sorted([*stale, *different]))}")
             if generation.role in (CURRENT, NEXT):
@@ -186,7 +187,7 @@ def retire_keys(keys: list[ProvisionedKey], tags: dict[str, str], *, client_fact
     for key in keys:
         try:
             kms = client_factory("kms", key.region)
-            kms.tag_resource(KeyId=key.key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])
+            tag_key(kms, key.key_id, tags)
             kms.disable_key(KeyId=key.key_id)
         except Exception as error:  # noqa: BLE001 - every key gets its attempt; the failures are reported
             problems.append(f"{key.arn}: {describe_error(error)}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from atlassian_cmk import config_edit
 from atlassian_cmk.aws.cloudtrail import collect_cloudtrail_evidence
-from atlassian_cmk.aws.kms_actions import converge_keys, settle
+from atlassian_cmk.aws.kms_actions import converge_keys, settle, tag_key
 from atlassian_cmk.aws.kms_reads import aws_endpoint_note, describe_error
 from atlassian_cmk.aws.lease import operation_in_progress
 from atlassian_cmk.break_glass import RestoreRequest, nothing_revoked, restore_refusal
@@ -47,7 +47,7 @@ from atlassian_cmk.workflows.reading import Reading, read_targets
 from atlassian_cmk.workflows.record_plan import restoration_tags, revocation_tags
 from atlassian_cmk.workflows.report import Session, Transcript, WorkflowReport
 from atlassian_cmk.workflows.results import change_results, unchanged_results
-from atlassian_cmk.workflows.targets import Target, other_held_targets, restore_targets
+from atlassian_cmk.workflows.targets import other_held_targets, restore_targets
 
 SUMMARY = "enabled: true, revocation block removed"
 
@@ -217,31 +217,43 @@ def _close_on_other_generations(
     ]
     if closed_id is None or not keys:
         return (), ()
-
-    def close(item: tuple[Target, LiveKey]) -> str | LiveKey:
-        target, key = item
-        label = f"{key.region} ({target.role})"
+    lines: list[str] = []
+    roles: list[str] = []
+    writes: list[tuple[LiveKey, dict[str, str]]] = []
+    for target, key in keys:
         if key.tags.get(TAG_REVOCATION_ID) != closed_id:
             other = key.tags.get(TAG_REVOCATION_ID) or "a record without an id"
-            return f"{label}: its open record is another revocation's ({other}); left open"
-        put = {tag: value for tag, value in plan(key, True).put.items() if tag != TAG_ENABLED}
-        try:
-            session.client_factory("kms", key.region).tag_resource(
-                KeyId=key.key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in put.items()]
-            )
-        except Exception as error:  # noqa: BLE001 - said; the key stays disabled either way
-            return (
-                f"{label}: the record of {closed_id} could not be closed ({describe_error(error)}); the key stays "
+            lines.append(f"{key.region} ({target.role}): its open record is another revocation's ({other}); left open")
+        else:
+            roles.append(target.role)
+            writes.append((key, {tag: value for tag, value in plan(key, True).put.items() if tag != TAG_ENABLED}))
+    closed: list[LiveKey] = []
+    for role, (key, put), error in zip(roles, writes, _tag_keys(writes, session), strict=True):
+        if error is None:
+            closed.append(dataclasses.replace(key, tags={**key.tags, **put}))
+        else:
+            lines.append(
+                f"{key.region} ({role}): the record of {closed_id} could not be closed ({error}); the key stays "
                 "disabled; run `cmkctl restore` again to close it"
             )
-        return dataclasses.replace(key, tags={**key.tags, **put})
+    return tuple(lines), tuple(closed)
 
-    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
-        done = list(pool.map(close, keys))
-    return (
-        tuple(item for item in done if isinstance(item, str)),
-        tuple(item for item in done if isinstance(item, LiveKey)),
-    )
+
+def _tag_keys(writes: Sequence[tuple[LiveKey, Mapping[str, str]]], session: Session) -> list[str | None]:
+    """One TagResource per (key, tags), all at once (`kms_actions.tag_key`); per write the error, or None."""
+
+    def write(item: tuple[LiveKey, Mapping[str, str]]) -> str | None:
+        key, tags = item
+        try:
+            tag_key(session.client_factory("kms", key.region), key.key_id, tags)
+        except Exception as error:  # noqa: BLE001 - the caller says it; the key's state is untouched
+            return describe_error(error)
+        return None
+
+    if not writes:
+        return []
+    with ThreadPoolExecutor(max_workers=len(writes)) as pool:
+        return list(pool.map(write, writes))
 
 
 def _keeping_the_clock(plan: TagPlanner, first_revoked_at: str | None) -> TagPlanner:
@@ -264,24 +276,9 @@ def _keeping_the_clock(plan: TagPlanner, first_revoked_at: str | None) -> TagPla
 
 def _record_on(keys: Sequence[LiveKey], plan: TagPlanner, session: Session) -> list[str]:
     """Write `plan`'s record on disabled keys this run does not change (one TagResource each, all at once);
-    the ARNs of those it could not record."""
-
-    def record(key: LiveKey) -> str | None:
-        put = plan(key, False).put
-        if not put:
-            return None
-        try:
-            session.client_factory("kms", key.region).tag_resource(
-                KeyId=key.key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in put.items()]
-            )
-        except Exception:  # noqa: BLE001 - named in the yield line; `status` shows the key's record
-            return key.arn
-        return None
-
-    if not keys:
-        return []
-    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
-        return [arn for arn in pool.map(record, keys) if arn is not None]
+    the ARNs of those it could not record (named in the yield line; `status` shows each key's record)."""
+    writes = [(key, put) for key in keys if (put := plan(key, False).put)]
+    return [key.arn for (key, _), error in zip(writes, _tag_keys(writes, session), strict=True) if error is not None]
 
 
 def _next_generation_note(out: Transcript, reading: Reading) -> None:
