@@ -202,7 +202,8 @@ def test_status_with_a_next_or_retired_key_pending_deletion_is_critical_with_the
         doomed = following[1]
         rt, _ = runtime_with(moto_endpoint, answered(current, following))
     else:
-        project, doomed = retired_generation(tmp_path, moto_endpoint)
+        project, retired = retired_generation(tmp_path, moto_endpoint)
+        doomed = retired[1]
         rt, _ = runtime_with(moto_endpoint, {region: [] for region in REGIONS})
     key_id = doomed.arn.rsplit("/", 1)[1]
     kms = emulator_clients(moto_endpoint)("kms", doomed.region)
@@ -223,14 +224,15 @@ def test_status_with_a_next_or_retired_key_pending_deletion_is_critical_with_the
     )
 
 
-def retired_generation(tmp_path: Path, endpoint: str) -> tuple[Path, ProvisionedKey]:
-    """Status none after retirement: generation 1 retired (both keys disabled), generation 2 current."""
+def retired_generation(tmp_path: Path, endpoint: str, disabled: int = 2) -> tuple[Path, list[ProvisionedKey]]:
+    """Status none after retirement: generation 1 retired, generation 2 current. The first `disabled` retired
+    keys (REGIONS order) are disabled as the program retires them; any other reads Enabled (re-enabled by hand)."""
     project = stack_dir(tmp_path)
     config = load_stack_config(project, STACK)
     clients = emulator_clients(endpoint)
     current = create_key_pair(config, STACK, client_factory=clients)
     retired = create_key_pair(config, STACK, key_pair="retired", client_factory=clients)  # as the promotion tags it
-    for key in retired:
+    for key in retired[:disabled]:
         clients("kms", key.region).disable_key(KeyId=key.arn.rsplit("/", 1)[1])
     path = project / f"Pulumi.{STACK}.yaml"
     path.write_text(
@@ -240,28 +242,15 @@ def retired_generation(tmp_path: Path, endpoint: str) -> tuple[Path, Provisioned
         + "  atlassian-cmk:retiredKeys:\n"
         + "".join(f"    {'-' if i == 0 else ' '} {k.region}: {k.arn}\n" for i, k in enumerate(retired))
     )
-    return project, retired[1]
+    return project, retired
 
 
 def test_status_with_a_retired_key_re_enabled_is_drift_naming_the_generation(
     tmp_path: Path, moto_endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Status none after retirement: generation 1 (retired) must be disabled; one re-enabled by hand is DRIFT."""
-    project = stack_dir(tmp_path)
-    config = load_stack_config(project, STACK)
-    clients = emulator_clients(moto_endpoint)
-    current = create_key_pair(config, STACK, client_factory=clients)
-    retired = create_key_pair(config, STACK, key_pair="retired", client_factory=clients)  # as the promotion tags it
     # Generation 1 in us-east-1 retired (disabled) as the program retires it; us-west-2's re-enabled by hand.
-    clients("kms", retired[0].region).disable_key(KeyId=retired[0].arn.rsplit("/", 1)[1])
-    path = project / f"Pulumi.{STACK}.yaml"
-    path.write_text(
-        path.read_text()
-        + "  atlassian-cmk:enrolledKeys:\n"
-        + "".join(f"    {k.region}: {k.arn}\n" for k in current)
-        + "  atlassian-cmk:retiredKeys:\n"
-        + "".join(f"    {'-' if i == 0 else ' '} {k.region}: {k.arn}\n" for i, k in enumerate(retired))
-    )
+    project, retired = retired_generation(tmp_path, moto_endpoint, disabled=1)
     rt, _ = runtime_with(moto_endpoint, {region: [] for region in REGIONS})  # one generation held: no evidence
 
     code, out = status(project, rt, capsys)
