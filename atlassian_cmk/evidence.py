@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from atlassian_cmk.config import shorten_repr
-from atlassian_cmk.generations import CURRENT
+from atlassian_cmk.generations import CURRENT, generation_place
 from atlassian_cmk.iam_policy import VARIABLES_VERSION, PolicyError, parse_policy, parse_statement
 from atlassian_cmk.identity_rules import foreign_keys
 from atlassian_cmk.key_policy import EVIDENCE_SID_PREFIX
@@ -443,12 +443,6 @@ def policies_by_region(key_policies: KeyPolicies, keys: Sequence[LiveKey]) -> tu
 
 NOT_READ: Final = "not read with the key"
 """Why a key read has no policy in `KeyPolicies` (a reader that left it out): unknown, so unprotected."""
-
-
-def generation_place(region: str, role: str) -> str:
-    """`us-east-1` for a key of the current generation, `us-east-1 (next)` (or `(retired)`) for another's:
-    how cmkctl names a key in its lines (`workflows.changes.RegionChange.label`)."""
-    return region if role == CURRENT else f"{region} ({role})"
 
 
 def deployed_evidence_protection(

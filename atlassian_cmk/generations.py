@@ -38,6 +38,12 @@ CURRENT: Final[GenerationRole] = "current"
 NEXT: Final[GenerationRole] = "next"
 RETIRED: Final[GenerationRole] = "retired"
 
+
+def generation_place(region: str, role: str) -> str:
+    """`us-east-1` for a key of the current generation, `us-east-1 (next)` (or `(retired)`) for another's:
+    how cmkctl names a key in its lines (`workflows.changes.RegionChange.label`, status, the pack)."""
+    return region if role == CURRENT else f"{region} ({role})"
+
 RESOURCE_PREFIX: Final = "cmk"
 """The component's name and the first generation's key prefix (`cmk-<region>`), as before re-encryption existed."""
 

@@ -19,7 +19,7 @@ from atlassian_cmk.config import StackConfig, apply_role_missing
 from atlassian_cmk.deadlines import deadline_findings
 from atlassian_cmk.evidence import HeldGeneration, KeyPolicies, deployed_evidence_protection, policies_by_region
 from atlassian_cmk.exit_codes import ExitCode, most_severe
-from atlassian_cmk.generations import CURRENT, NEXT, RETIRED
+from atlassian_cmk.generations import CURRENT, NEXT, RETIRED, generation_place
 from atlassian_cmk.generations import generations as all_generations
 from atlassian_cmk.guards import (
     deployed_integrity,
@@ -387,8 +387,8 @@ def record_findings(generations: Sequence[GenerationKeys]) -> list[Finding]:
             continue
         for key in generation.deployed.live_keys():
             if not key.enabled and not key.pending_deletion and has_current_revocation(key.tags):
-                label = key.region if generation.role == CURRENT else f"{key.region} ({generation.role})"
-                ids.setdefault(key.tags.get(TAG_REVOCATION_ID) or "a record without an id", []).append(label)
+                place = generation_place(key.region, generation.role)
+                ids.setdefault(key.tags.get(TAG_REVOCATION_ID) or "a record without an id", []).append(place)
     if len(ids) <= 1:
         return []
     each = "; ".join(f"{rid} in {', '.join(labels)}" for rid, labels in sorted(ids.items()))

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 from atlassian_cmk.exit_codes import ExitCode
+from atlassian_cmk.generations import generation_place
 from atlassian_cmk.live_keys import LiveKey
 from atlassian_cmk.naming import TAG_REVOCATION_ID
 from atlassian_cmk.records import REVOCATION_RECORD, has_current_revocation, record_order, revocation_record
@@ -49,7 +50,7 @@ class RegionChange:
     @property
     def label(self) -> str:
         """`us-east-1`, or `us-east-1 (next)` for a key of another generation than the current one."""
-        return self.region if self.generation == "current" else f"{self.region} ({self.generation})"
+        return generation_place(self.region, self.generation)
 
     @property
     def converged(self) -> bool:

@@ -11,7 +11,7 @@ from atlassian_cmk.config import StackConfig
 from atlassian_cmk.documents import RunContext
 from atlassian_cmk.endpoints import where_by_service
 from atlassian_cmk.evidence import KeyPolicies
-from atlassian_cmk.generations import CURRENT
+from atlassian_cmk.generations import CURRENT, generation_place
 from atlassian_cmk.live_keys import DeployedState
 from atlassian_cmk.workflows.report import Session
 from atlassian_cmk.workflows.targets import Target
@@ -48,7 +48,7 @@ class Reading:
     def key_states(self) -> dict[str, str]:
         """label -> last known KeyState (or unreadable/missing), for the Ctrl-C line."""
         return {
-            (r.region if target.role == CURRENT else f"{r.region} ({target.role})"): (
+            generation_place(r.region, target.role): (
                 r.key.key_state if r.key else ("unreadable" if r.error else "missing")
             )
             for target, state in self.pairs()

@@ -21,7 +21,7 @@ from atlassian_cmk.break_glass import RestoreRequest, nothing_revoked, restore_r
 from atlassian_cmk.config import StackConfig
 from atlassian_cmk.deadlines import reinstatement_verdict, remaining_restore_step
 from atlassian_cmk.exit_codes import ExitCode
-from atlassian_cmk.generations import CURRENT
+from atlassian_cmk.generations import CURRENT, generation_place
 from atlassian_cmk.guards import realm_revocation_clock
 from atlassian_cmk.lease import FoundLease, Lease, revoke_since
 from atlassian_cmk.live_keys import DeployedState, LiveKey
@@ -223,7 +223,8 @@ def _close_on_other_generations(
     for target, key in keys:
         if key.tags.get(TAG_REVOCATION_ID) != closed_id:
             other = key.tags.get(TAG_REVOCATION_ID) or "a record without an id"
-            lines.append(f"{key.region} ({target.role}): its open record is another revocation's ({other}); left open")
+            place = generation_place(key.region, target.role)
+            lines.append(f"{place}: its open record is another revocation's ({other}); left open")
         else:
             roles.append(target.role)
             writes.append((key, {tag: value for tag, value in plan(key, True).put.items() if tag != TAG_ENABLED}))
@@ -233,8 +234,8 @@ def _close_on_other_generations(
             closed.append(dataclasses.replace(key, tags={**key.tags, **put}))
         else:
             lines.append(
-                f"{key.region} ({role}): the record of {closed_id} could not be closed ({error}); the key stays "
-                "disabled; run `cmkctl restore` again to close it"
+                f"{generation_place(key.region, role)}: the record of {closed_id} could not be closed ({error}); the "
+                "key stays disabled; run `cmkctl restore` again to close it"
             )
     return tuple(lines), tuple(closed)
 
